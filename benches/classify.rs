@@ -1,0 +1,50 @@
+//! Micro-benchmarks of classification: parsing a statement every time
+//! (`classify::classify`, what a first sight of a text costs) against the memoized
+//! `Classifier::classify` (what every later sight costs), for a primary-key lookup,
+//! pgbench's select, the employees join and an UPDATE.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use wirecache::classify::{self, Classifier, Dialect};
+
+const STATEMENTS: &[(&str, &str)] = &[
+    (
+        "pk lookup",
+        "SELECT first_name, last_name, hire_date FROM employees WHERE emp_no = 10042",
+    ),
+    (
+        "pgbench select",
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 123456;",
+    ),
+    (
+        "join",
+        "SELECT COUNT(*), MAX(salary), MIN(salary) FROM employees e \
+         JOIN dept_emp de ON e.emp_no = de.emp_no \
+         JOIN departments d ON de.dept_no = d.dept_no \
+         JOIN salaries s ON s.emp_no = e.emp_no WHERE d.dept_name = 'Sales'",
+    ),
+    (
+        "update",
+        "UPDATE pgbench_accounts SET abalance = abalance + 17 WHERE aid = 99;",
+    ),
+];
+
+fn bench_classify(c: &mut Criterion) {
+    let mut group = c.benchmark_group("classify");
+    for (name, sql) in STATEMENTS {
+        group.bench_function(format!("{name}/parse"), |b| {
+            b.iter(|| black_box(classify::classify(Dialect::Postgres, black_box(sql))))
+        });
+        let memo = Classifier::new(Dialect::Postgres);
+        memo.classify(sql);
+        group.bench_function(format!("{name}/memoized"), |b| {
+            b.iter(|| black_box(memo.classify(black_box(sql))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_classify);
+criterion_main!(benches);

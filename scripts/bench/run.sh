@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# run.sh — wirecache's benchmark against the origins and its peers, in one command:
+#
+#   sudo scripts/bench/run.sh            # defaults: 10 s per run, 3 repetitions (< 30 min)
+#   QUICK=1 scripts/bench/run.sh         # 3 s runs, 1 repetition, smaller data (a few minutes)
+#
+# Installs what is missing (Debian packages), starts private servers on free
+# 127.0.0.1 ports under a temp dir (PostgreSQL 15, MariaDB, Redis; wirecache,
+# PgBouncer and Pgpool-II in front of PostgreSQL), loads pgbench's tables and the
+# generated employees data set, runs every workload side by side, and writes
+# results/bench-<date>[-quick]/: results.md (medians of the repetitions and ratios
+# to direct), raw.jsonl / results.csv, PNG charts, latency-test reports, memory
+# figures, perf profiles and machine.md. Stops only the processes it started.
+#
+# Settings (environment): DURATION (s per run), REPS, SCALE (pgbench), EMPLOYEES,
+# HOT_KEYS, OUT (results dir), SKIP_INSTALL=1, KEEP_WORK=1 (keep the temp dir),
+# SUITES (default "postgres mysql redis latency memory profile").
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/servers.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/workloads.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/extras.sh"
+
+if [[ ${QUICK:-0} == 1 ]]; then
+    DURATION=${DURATION:-3} REPS=${REPS:-1} SCALE=${SCALE:-2} EMPLOYEES=${EMPLOYEES:-50000}
+    SUFFIX=-quick LT_N=${LT_N:-50} LT_JOIN_N=${LT_JOIN_N:-5} REDIS_REQUESTS=${REDIS_REQUESTS:-20000}
+    FILL_QUERIES=${FILL_QUERIES:-200} IDLE_CLIENTS=${IDLE_CLIENTS:-50} SB_TABLE_SIZE=${SB_TABLE_SIZE:-10000}
+else
+    DURATION=${DURATION:-10} REPS=${REPS:-3} SCALE=${SCALE:-10} EMPLOYEES=${EMPLOYEES:-300024}
+    SUFFIX="" LT_N=${LT_N:-1000} LT_JOIN_N=${LT_JOIN_N:-20} REDIS_REQUESTS=${REDIS_REQUESTS:-100000}
+    FILL_QUERIES=${FILL_QUERIES:-1000} IDLE_CLIENTS=${IDLE_CLIENTS:-200} SB_TABLE_SIZE=${SB_TABLE_SIZE:-100000}
+fi
+OUT=${OUT:-$ROOT/results/bench-$(date +%Y-%m-%d)$SUFFIX}
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+PY=python3
+export PGCONNECT_TIMEOUT=30
+
+install_missing() {
+    local missing=() pkg
+    [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || missing+=(postgresql-15 postgresql-client-15)
+    [[ -f /usr/share/postgresql/15/extension/pg_prewarm.control ]] || missing+=(postgresql-15)
+    command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+    command -v pgpool >/dev/null || missing+=(pgpool2)
+    command -v mariadbd >/dev/null || missing+=(mariadb-server)
+    command -v mariadb >/dev/null || missing+=(mariadb-client)
+    command -v sysbench >/dev/null || missing+=(sysbench)
+    command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v perf >/dev/null || missing+=(linux-perf)
+    command -v curl >/dev/null || missing+=(curl)
+    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+    if ((${#missing[@]})) && [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+        [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
+        log "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # Debian starts packaged services on install unless policy-rc.d says no;
+        # this run starts private instances of its own instead.
+        pkg=/usr/sbin/policy-rc.d
+        if [[ ! -e $pkg ]]; then
+            printf '#!/bin/sh\nexit 101\n' >"$pkg" && chmod +x "$pkg"
+            on_cleanup "rm -f $pkg"
+        fi
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >"$WORK/apt.log" 2>&1 ||
+            die "apt-get install failed: $(tail -5 "$WORK/apt.log")"
+    fi
+    # Debian's python has python3-matplotlib; another python3 first on PATH may not.
+    if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+        PY=/usr/bin/python3
+    elif ! python3 -c 'import matplotlib' 2>/dev/null; then
+        python3 -m pip install -q matplotlib >/dev/null 2>&1 || log "matplotlib unavailable: no charts"
+    fi
+}
+
+main() {
+    local t_start=$SECONDS build_pid
+    [[ $(id -u) == 0 ]] || die "run as root (PostgreSQL runs as the postgres user, MariaDB as mysql)"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecache-bench.XXXXXX")
+    chmod 755 "$WORK"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    install_missing
+    mkdir -p "$OUT"
+    rm -f "$OUT"/*.png "$OUT"/*.json "$OUT"/*.jsonl "$OUT"/*.csv "$OUT"/*.md "$OUT"/profile-*.txt
+    RAW=$OUT/raw.jsonl
+    log "results: $OUT (runs of ${DURATION}s x $REPS); temp: $WORK"
+
+    log "building wirecache (release) in the background"
+    (cd "$ROOT" && cargo build --release --quiet) >"$WORK/build.log" 2>&1 &
+    build_pid=$!
+
+    EMP_DIR=$WORK/employees
+    "$PY" "$HERE/gen_employees.py" data --out "$EMP_DIR" --employees "$EMPLOYEES"
+    chmod -R a+rX "$EMP_DIR"
+    start_postgres
+    load_postgres
+    start_mariadb
+    load_mariadb
+    log "waiting for the release build"
+    wait "$build_pid" || die "cargo build --release failed: $(tail -20 "$WORK/build.log")"
+    # Run a copy: a rebuild in the work tree during the run must not replace the
+    # binary under the running servers (nor hide its symbols from perf).
+    cp "$ROOT/target/release/wirecache" "$WORK/wirecache"
+    WIRECACHE=$WORK/wirecache
+    log "setup done in $((SECONDS - t_start)) s"
+
+    psql_pg -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+        -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
+    start_wirecache
+    start_pgbouncer
+    start_pgpool
+    start_redis
+    write_scripts
+
+    local suites=" ${SUITES:-postgres mysql redis latency memory profile} "
+    [[ $suites == *" postgres "* ]] && run_postgres_suite
+    [[ $suites == *" mysql "* ]] && run_mysql_suite
+    [[ $suites == *" redis "* ]] && run_redis
+    [[ $suites == *" latency "* ]] && run_latency_tests
+    [[ $suites == *" memory "* ]] && measure_memory
+    if [[ $suites == *" profile "* ]]; then
+        profile pk-hot pk-hot
+        profile select-only select-only
+    fi
+    describe_machine
+    "$PY" "$HERE/report.py" "$OUT" || log "report.py failed"
+    log "done in $((SECONDS - t_start)) s: $OUT/results.md"
+}
+
+main "$@"

@@ -1,0 +1,60 @@
+//! The admin HTTP port: `/healthz`, `/readyz`, Prometheus `/metrics`, and the JSON API
+//! (`api`): caches, templates, purge, rules, explain.
+
+mod api;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::engine::Engine;
+use crate::metrics::{self, StoreFigures};
+
+/// What every admin handler gets.
+#[derive(Clone)]
+pub struct AdminState {
+    pub engine: Arc<Engine>,
+    /// Bearer token for mutating endpoints; `None`: they are refused.
+    pub token: Option<String>,
+}
+
+pub fn router(engine: Arc<Engine>, token: Option<String>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/metrics", get(render_metrics))
+        .route("/api/caches", get(api::caches))
+        .route("/api/templates", get(api::templates))
+        .route("/api/templates/{id}", get(api::template))
+        .route("/api/purge", post(api::purge))
+        .route("/api/rules", get(api::get_rules).put(api::put_rules))
+        .route("/api/explain", post(api::explain))
+        .with_state(AdminState { engine, token })
+}
+
+async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    let engine = &state.engine;
+    engine.store.run_pending_tasks();
+    let store = StoreFigures {
+        entries: engine.store.entry_count(),
+        bytes: engine.store.weighted_size(),
+        max_bytes: engine.store.max_bytes(),
+    };
+    let caches: Vec<(&str, &metrics::CacheMetrics)> = engine
+        .caches
+        .all()
+        .iter()
+        .map(|c| (c.id.as_str(), &c.metrics))
+        .collect();
+    let body = metrics::render(&caches, store);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+}

@@ -1,0 +1,161 @@
+//! JSON shapes of the admin API, built from the engine's figures.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::config::{
+    RuleAction, RuleDef, format_duration, format_template_id, parse_duration, parse_rule_action,
+    parse_template_id,
+};
+use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats};
+
+fn bypasses(counters: &[std::sync::atomic::AtomicU64]) -> BTreeMap<&'static str, u64> {
+    BypassReason::ALL
+        .iter()
+        .zip(counters)
+        .map(|(r, c)| (r.as_str(), c.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn cache(engine: &Engine, c: &CacheCtx) -> Value {
+    let m = &c.metrics;
+    let hits = m.hits.load(Ordering::Relaxed);
+    let misses = m.misses.load(Ordering::Relaxed);
+    let bypassed: u64 = m.bypasses.iter().map(|b| b.load(Ordering::Relaxed)).sum();
+    let total = hits + misses + bypassed;
+    let templates: Vec<_> = engine
+        .templates
+        .all()
+        .into_iter()
+        .filter(|t| *t.cache == *c.id)
+        .collect();
+    json!({
+        "id": c.id,
+        "protocol": c.protocol.as_str(),
+        "origin": c.origin,
+        "mode": c.mode.as_str(),
+        "hits": hits,
+        "misses": misses,
+        "bypasses": bypasses(&m.bypasses),
+        "hit_ratio": if total == 0 { 0.0 } else { hits as f64 / total as f64 },
+        "invalidations": {
+            "table": m.invalidations_table.load(Ordering::Relaxed),
+            "database": m.invalidations_database.load(Ordering::Relaxed),
+        },
+        "refreshes": m.refreshes.load(Ordering::Relaxed),
+        "client_connections": m.client_connections.load(Ordering::Relaxed),
+        "templates": templates.len(),
+        "entries": templates.iter().map(|t| t.entries.load(Ordering::Relaxed)).sum::<i64>(),
+        "bytes": templates.iter().map(|t| t.bytes.load(Ordering::Relaxed)).sum::<i64>(),
+        "time_saved_ms": templates.iter().map(|t| ms(t.saved())).sum::<f64>(),
+        "ttl_bounds": {
+            "min_seconds": c.bounds.min.as_secs_f64(),
+            "initial_seconds": c.bounds.initial.as_secs_f64(),
+            "max_seconds": c.bounds.max.as_secs_f64(),
+        },
+    })
+}
+
+pub fn template(t: &TemplateStats) -> Value {
+    let state = t.ttl_state();
+    let tables: Vec<String> = t
+        .tables
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    json!({
+        "id": t.hex_id(),
+        "cache": &*t.cache,
+        "template": &*t.text,
+        "calls": t.calls.load(Ordering::Relaxed),
+        "hits": t.hits.load(Ordering::Relaxed),
+        "misses": t.misses.load(Ordering::Relaxed),
+        "bypasses": bypasses(&t.bypasses),
+        "hit_ratio": t.hit_ratio(),
+        "origin_latency_ms": {
+            "p50": ms(t.origin_latency.quantile(0.5)),
+            "p99": ms(t.origin_latency.quantile(0.99)),
+            "mean": ms(t.origin_latency.mean()),
+        },
+        "result_bytes": t.result_bytes_last.load(Ordering::Relaxed),
+        "tables": tables,
+        "ttl_seconds": state.ttl.as_secs_f64(),
+        "paused": !state.cacheable(std::time::Instant::now()),
+        "entries": t.entries.load(Ordering::Relaxed),
+        "bytes": t.bytes.load(Ordering::Relaxed),
+        "refreshes": t.refreshes.load(Ordering::Relaxed),
+        "time_saved_ms": ms(t.saved()),
+    })
+}
+
+/// A rule as JSON: the same keys as a `[[rules]]` table in the config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleJson {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+impl From<&RuleDef> for RuleJson {
+    fn from(r: &RuleDef) -> Self {
+        RuleJson {
+            template: r.template.map(format_template_id),
+            pattern: r.pattern.clone(),
+            table: r.table.clone(),
+            cache: r.cache.clone(),
+            action: Some(r.action.as_str().to_string()),
+            ttl: r.action.ttl().map(format_duration),
+        }
+    }
+}
+
+impl RuleJson {
+    /// The rule, validated as the config validates `[[rules]]`.
+    pub fn to_rule(&self, engine: &Engine) -> Result<RuleDef, String> {
+        let template = self
+            .template
+            .as_deref()
+            .map(parse_template_id)
+            .transpose()?;
+        let ttl = self
+            .ttl
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|e| format!("ttl: {e}")))
+            .transpose()?;
+        let action: RuleAction = parse_rule_action(self.action.as_deref(), ttl)?;
+        let rule = RuleDef {
+            template,
+            pattern: self.pattern.clone(),
+            table: self.table.clone(),
+            cache: self.cache.clone(),
+            action,
+        };
+        rule.validate_matchers()?;
+        if let Some(c) = &rule.cache
+            && engine.caches.by_id(c).is_none()
+        {
+            return Err(format!("unknown cache {c:?}"));
+        }
+        Ok(rule)
+    }
+}

@@ -1,0 +1,148 @@
+//! Wiring: config → engine → listeners → admin, and the shutdown order (stop
+//! accepting, then let sessions end).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Protocol};
+use crate::engine::Engine;
+use crate::protocol::mysql::{self, MyContext};
+use crate::protocol::postgres::{self, PgContext};
+use crate::server::{Shutdown, spawn_accept_loop};
+
+/// A running wirecache: the addresses it listens on and the handle to stop it.
+pub struct Running {
+    pub postgres: Option<SocketAddr>,
+    pub mysql: Option<SocketAddr>,
+    pub mariadb: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+    pub engine: Arc<Engine>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { what, addr, source })
+}
+
+/// Starts every configured listener. Port 0 picks a free port (tests).
+pub async fn start(config: &Config) -> Result<Running, AppError> {
+    let engine = Arc::new(Engine::new(config));
+    let (stop, shutdown) = Shutdown::new();
+    let limit = Arc::new(Semaphore::new(config.cache.max_connections));
+    let mut tasks = Vec::new();
+    let mut running_pg = None;
+    if let Some(addr) = config.listen.postgres {
+        let listener = bind("postgres", addr).await?;
+        running_pg = listener.local_addr().ok();
+        let ctx = Arc::new(PgContext::new(engine.clone()));
+        tasks.push(spawn_accept_loop(
+            "postgres",
+            listener,
+            limit.clone(),
+            shutdown.clone(),
+            move |socket, _peer| postgres::serve(ctx.clone(), socket),
+        ));
+        tracing::info!(addr = ?running_pg, "postgres listener started");
+    }
+    let mut running_my = [None, None];
+    for (slot, proto, name, addr) in [
+        (0, Protocol::MySql, "mysql", config.listen.mysql),
+        (1, Protocol::MariaDb, "mariadb", config.listen.mariadb),
+    ] {
+        let Some(addr) = addr else { continue };
+        let listener = bind(name, addr).await?;
+        running_my[slot] = listener.local_addr().ok();
+        let ctx = Arc::new(MyContext::new(engine.clone(), proto));
+        tasks.push(spawn_accept_loop(
+            name,
+            listener,
+            limit.clone(),
+            shutdown.clone(),
+            move |socket, _peer| mysql::serve(ctx.clone(), socket),
+        ));
+        tracing::info!(addr = ?running_my[slot], "{name} listener started");
+    }
+    for (proto, addr) in [(Protocol::MsSql, config.listen.mssql)] {
+        if addr.is_some() && config.caches.iter().any(|c| c.protocol == proto) {
+            tracing::warn!(
+                protocol = proto.as_str(),
+                "listener not available in this version"
+            );
+        }
+    }
+    let mut running_admin = None;
+    if let Some(addr) = config.listen.admin {
+        let listener = bind("admin", addr).await?;
+        running_admin = listener.local_addr().ok();
+        let router = crate::admin::router(engine.clone(), config.admin.token.clone());
+        let mut shutdown = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.wait().await });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "admin server failed");
+            }
+        }));
+        tracing::info!(addr = ?running_admin, "admin listener started");
+    }
+    Ok(Running {
+        postgres: running_pg,
+        mysql: running_my[0],
+        mariadb: running_my[1],
+        admin: running_admin,
+        engine,
+        stop,
+        tasks,
+    })
+}
+
+impl Running {
+    /// Stops accepting connections and waits for the accept loops to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    let running = start(&config).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

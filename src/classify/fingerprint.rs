@@ -1,0 +1,239 @@
+//! Query templates: the SQL text with literals and parameters replaced by `?`,
+//! IN-lists and VALUES lists collapsed, and whitespace and comments normalized, so two
+//! queries that differ only in constants share a template. The template ID is a
+//! stable 64-bit hash of that text (xxh3), the same on every machine and run.
+//! Computed once per distinct text on the miss path (memoized with the
+//! classification), never on a hit.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::Dialect;
+use super::lexer::{Scanner, TokenKind};
+
+/// Longest template text kept; longer ones are cut (the ID still covers all of it).
+pub const MAX_TEXT: usize = 4096;
+
+/// A query template.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Template {
+    pub id: u64,
+    pub text: Arc<str>,
+}
+
+impl Template {
+    /// The ID as 16 hexadecimal digits (what the admin API and rules use).
+    pub fn hex_id(&self) -> String {
+        format!("{:016x}", self.id)
+    }
+}
+
+fn is_literal(text: &str) -> bool {
+    let b = text.as_bytes();
+    match b.first() {
+        Some(b'\'' | b'$') => true,
+        Some(c) if c.is_ascii_digit() => true,
+        // E'…', X'…', B'…', N'…', U&'…' prefixed strings.
+        Some(_) => text.ends_with('\'') && text.len() >= 3 && !text.starts_with('"'),
+        None => false,
+    }
+}
+
+/// The template of `sql`.
+pub fn template(dialect: Dialect, sql: &str) -> Template {
+    let mut parts: Vec<String> = Vec::new();
+    let mut tokens = Scanner::new(dialect, sql).peekable();
+    let mut literal_ended_at = None;
+    while let Some(t) = tokens.next() {
+        // `'it''s'` scans as two adjacent literals: one placeholder.
+        if literal_ended_at == Some(t.start) && t.kind == TokenKind::Other && is_literal(t.text) {
+            literal_ended_at = Some(t.end);
+            continue;
+        }
+        literal_ended_at = (t.kind == TokenKind::Other && is_literal(t.text)).then_some(t.end);
+        let piece = match t.kind {
+            TokenKind::Word if dialect == Dialect::Postgres => t.text.to_lowercase(),
+            TokenKind::Word => t.text.to_string(),
+            TokenKind::Other if t.text == "$" || t.text == "?" => {
+                // `$1` placeholders (the digits follow as their own token) and `?`.
+                if tokens
+                    .peek()
+                    .is_some_and(|n| n.text.as_bytes().first().is_some_and(u8::is_ascii_digit))
+                {
+                    tokens.next();
+                }
+                "?".to_string()
+            }
+            TokenKind::Other if t.text.starts_with(':') && t.text.len() > 1 => "?".to_string(),
+            TokenKind::Other if is_literal(t.text) => "?".to_string(),
+            _ => t.text.to_string(),
+        };
+        parts.push(piece);
+    }
+    let text = collapse_lists(&parts);
+    let id = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+    let mut kept = String::with_capacity(text.len().min(MAX_TEXT));
+    for ch in text.chars() {
+        if kept.len() + ch.len_utf8() > MAX_TEXT {
+            break;
+        }
+        kept.push(ch);
+    }
+    Template {
+        id,
+        text: kept.into(),
+    }
+}
+
+/// Joins tokens with single spaces, turning `( ? , ? , … )` into `( ... )` and runs of
+/// such lists separated by commas (multi-row VALUES) into one.
+fn collapse_lists(parts: &[String]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    let mut last_was_list = false;
+    while i < parts.len() {
+        if let Some(end) = placeholder_list(parts, i) {
+            let comma_before = out.ends_with(" ,");
+            if last_was_list && comma_before {
+                // `(…) , (…)`: drop the comma, the list is already there.
+                out.truncate(out.len() - 2);
+            } else {
+                push(&mut out, "( ... )");
+            }
+            last_was_list = true;
+            i = end;
+            continue;
+        }
+        if parts[i] != "," {
+            last_was_list = false;
+        }
+        push(&mut out, &parts[i]);
+        i += 1;
+    }
+    out
+}
+
+fn push(out: &mut String, piece: &str) {
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    let _ = write!(out, "{piece}");
+}
+
+/// If `parts[i..]` starts with `( ? [, ?]* )`, the index after the `)`.
+fn placeholder_list(parts: &[String], i: usize) -> Option<usize> {
+    if parts.get(i)? != "(" {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        if parts.get(j)? != "?" {
+            return None;
+        }
+        match parts.get(j + 1)?.as_str() {
+            ")" => return Some(j + 2),
+            "," => j += 2,
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_share_a_template() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "SELECT * FROM t WHERE id = 1",
+                "SELECT * FROM t WHERE id = 42",
+            ),
+            (
+                "select a from t where b = 'x'",
+                "SELECT a   FROM t\nWHERE b = 'it''s'",
+            ),
+            (
+                "SELECT a FROM t WHERE id IN (1, 2, 3)",
+                "SELECT a FROM t WHERE id IN (7)",
+            ),
+            (
+                "SELECT a FROM t WHERE id = $1",
+                "SELECT a FROM t WHERE id = $2",
+            ),
+            (
+                "INSERT INTO t VALUES (1, 2), (3, 4)",
+                "INSERT INTO t VALUES (5, 6)",
+            ),
+            ("SELECT 1 -- comment", "SELECT 2 /* other */"),
+            ("SELECT E'a\\'b' FROM t", "SELECT 'c' FROM t"),
+            ("SELECT $$x$$ FROM t", "SELECT 'y' FROM t"),
+            (
+                "SELECT a FROM t WHERE x > 1.5e3",
+                "SELECT a FROM t WHERE x > 2",
+            ),
+        ];
+        for (a, b) in cases {
+            let (ta, tb) = (
+                template(Dialect::Postgres, a),
+                template(Dialect::Postgres, b),
+            );
+            assert_eq!(ta, tb, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn different_shapes_differ() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "SELECT a FROM t WHERE id = 1",
+                "SELECT b FROM t WHERE id = 1",
+            ),
+            (
+                "SELECT a FROM t WHERE id = 1",
+                "SELECT a FROM u WHERE id = 1",
+            ),
+            (
+                "SELECT a FROM t WHERE id = 1",
+                "SELECT a FROM t WHERE id > 1",
+            ),
+            ("SELECT \"A\" FROM t", "SELECT a FROM t"),
+        ];
+        for (a, b) in cases {
+            assert_ne!(
+                template(Dialect::Postgres, a).id,
+                template(Dialect::Postgres, b).id,
+                "{a:?} vs {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_and_id_are_stable() {
+        let t = template(
+            Dialect::Postgres,
+            "SELECT name FROM users WHERE id IN (1,2) AND x = 'a'",
+        );
+        assert_eq!(
+            &*t.text,
+            "select name from users where id in ( ... ) and x = ?"
+        );
+        assert_eq!(t.id, xxhash_rust::xxh3::xxh3_64(t.text.as_bytes()));
+        assert_eq!(t.hex_id().len(), 16);
+        let m = template(
+            Dialect::MySql,
+            "SELECT `a` FROM t WHERE id = ? AND s = \"x\"",
+        );
+        assert_eq!(&*m.text, "SELECT `a` FROM t WHERE id = ? AND s = \"x\"");
+    }
+
+    #[test]
+    fn never_panics_and_stays_bounded() {
+        let long = format!("SELECT {} FROM t", "a + ".repeat(5000));
+        assert!(template(Dialect::Postgres, &long).text.len() <= MAX_TEXT);
+        for s in ["'", "$", "$1", "(", "(?", "E'", "\u{e9}'x'", "--", "/*"] {
+            template(Dialect::Postgres, s);
+            template(Dialect::MySql, s);
+        }
+    }
+}

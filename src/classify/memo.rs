@@ -1,0 +1,162 @@
+//! `Classifier`: a dialect plus a bounded memo from SQL text to its
+//! [`Classification`], so a cache hit never pays for parsing (design §3). Shared by
+//! every session of a cache behind an `Arc`.
+
+use std::sync::Arc;
+
+use moka::sync::Cache;
+
+use super::fingerprint::{self, Template};
+use super::{Classification, Dialect, visitor};
+
+/// A classification together with the text's template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub classification: Classification,
+    pub template: Template,
+}
+
+impl std::ops::Deref for Analysis {
+    type Target = Classification;
+
+    fn deref(&self) -> &Classification {
+        &self.classification
+    }
+}
+
+fn analyze(dialect: Dialect, sql: &str) -> Analysis {
+    Analysis {
+        classification: visitor::classify(dialect, sql),
+        template: fingerprint::template(dialect, sql),
+    }
+}
+
+/// Texts longer than this are classified every time, never memoized.
+const MEMO_MAX_TEXT: usize = 64 * 1024;
+/// Memo budget in weighted bytes (text length plus an estimate of the result), so
+/// that many long texts cannot hold much memory.
+const MEMO_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+/// Fixed cost charged per entry on top of the text and the names it lists.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// Templates remembered for classification by template.
+const TEMPLATE_MEMO_ENTRIES: u64 = 20_000;
+
+/// Words that, inside a literal, change what a statement means (`'now'::timestamptz`
+/// is not immutable), so texts holding them are never classified by their template.
+const MEANINGFUL_LITERALS: [&str; 5] = ["now", "today", "tomorrow", "yesterday", "infinity"];
+
+/// Classifies SQL texts of one dialect, memoizing by text and by template: texts that
+/// differ only in constants (`… WHERE id = 7`, `… id = 8`) share a classification, so
+/// a stream of distinct literals is parsed once, not once per text.
+pub struct Classifier {
+    dialect: Dialect,
+    memo: Cache<Box<str>, Arc<Analysis>>,
+    by_template: Cache<u64, Arc<Analysis>>,
+}
+
+fn lower_contains(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+impl Classifier {
+    pub fn new(dialect: Dialect) -> Self {
+        let memo = Cache::builder()
+            .max_capacity(MEMO_CAPACITY_BYTES)
+            .weigher(entry_weight)
+            .build();
+        let by_template = Cache::new(TEMPLATE_MEMO_ENTRIES);
+        Self {
+            dialect,
+            memo,
+            by_template,
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The classification and template of `sql`, from the memo when the same text
+    /// was seen.
+    pub fn classify(&self, sql: &str) -> Arc<Analysis> {
+        if sql.len() > MEMO_MAX_TEXT {
+            return Arc::new(analyze(self.dialect, sql));
+        }
+        if let Some(hit) = self.memo.get(sql) {
+            return hit;
+        }
+        let template = fingerprint::template(self.dialect, sql);
+        let by_template = template.text.len() < fingerprint::MAX_TEXT
+            && !MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w));
+        if by_template
+            && let Some(hit) = self.by_template.get(&template.id)
+            && hit.template == template
+        {
+            return hit;
+        }
+        let analysis = Arc::new(Analysis {
+            classification: visitor::classify(self.dialect, sql),
+            template,
+        });
+        self.memo.insert(sql.into(), Arc::clone(&analysis));
+        if by_template {
+            self.by_template
+                .insert(analysis.template.id, Arc::clone(&analysis));
+        }
+        analysis
+    }
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("dialect", &self.dialect)
+            .field("memoized", &self.memo.entry_count())
+            .finish()
+    }
+}
+
+/// The memo's weigher (moka hands it the key as stored).
+#[allow(clippy::borrowed_box)]
+fn entry_weight(text: &Box<str>, a: &Arc<Analysis>) -> u32 {
+    u32::try_from(weight(text, &a.classification) + a.template.text.len()).unwrap_or(u32::MAX)
+}
+
+fn weight(text: &str, c: &Classification) -> usize {
+    let names = c
+        .reads
+        .iter()
+        .chain(&c.writes)
+        .map(|t| t.name.len() + t.schema.as_ref().map_or(0, String::len))
+        .sum::<usize>();
+    let functions = c.unknown_functions.iter().map(String::len).sum::<usize>();
+    ENTRY_OVERHEAD + text.len() + names + functions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::Uncacheable;
+
+    #[test]
+    fn texts_differing_in_constants_share_one_classification() {
+        let c = Classifier::new(Dialect::Postgres);
+        let a = c.classify("SELECT name FROM items WHERE id = 1");
+        let b = c.classify("SELECT name FROM items WHERE id = 2");
+        assert!(Arc::ptr_eq(&a, &b));
+        let d = c.classify("SELECT name FROM other WHERE id = 2");
+        assert!(!Arc::ptr_eq(&a, &d));
+    }
+
+    #[test]
+    fn meaningful_literals_are_never_shared_by_template() {
+        let c = Classifier::new(Dialect::Postgres);
+        let date = c.classify("SELECT v FROM t WHERE at > '2020-01-01'::timestamptz");
+        assert_eq!(date.uncacheable, None);
+        let now = c.classify("SELECT v FROM t WHERE at > 'now'::timestamptz");
+        assert_eq!(now.uncacheable, Some(Uncacheable::NonImmutableFunction));
+    }
+}

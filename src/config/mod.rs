@@ -1,0 +1,35 @@
+//! Typed configuration: the TOML file and `WIRECACHE_*` environment overrides,
+//! read into [`Config`] with every problem reported at once.
+//!
+//! - `types.rs`: the structs the rest of wirecache reads, and their defaults;
+//! - `rules.rs`: [`RuleDef`] / [`RuleAction`] and the checks the admin API shares
+//!   with the walker ([`parse_template_id`], [`parse_rule_action`]);
+//! - [`load()`] / [`from_str()`] (`load.rs`): file → `toml::Table` → [`env`](mod@env)
+//!   overrides → the walker (`walk.rs` and `walk/rules.rs`, reading values with `values.rs`);
+//! - [`env`](mod@env): how `WIRECACHE_*` variable names map to keys;
+//! - [`size`]: "512MiB" and "30s", parsed and printed;
+//! - [`ConfigError`] / [`ConfigErrors`] (`error.rs`): one problem per key path;
+//! - [`Config::to_toml_string`] (`print.rs`): the effective configuration, token redacted.
+
+pub mod env;
+mod error;
+mod load;
+mod print;
+mod rules;
+pub mod size;
+mod types;
+mod values;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use load::{from_str, load};
+pub use rules::{RuleAction, RuleDef, format_template_id, parse_rule_action, parse_template_id};
+pub use size::{ParseError, format_duration, format_size, parse_duration, parse_size};
+pub use types::{
+    AdminSettings, CacheDef, CacheMode, CacheSettings, Config, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_TTL, GIB,
+    KIB, Listen, LogFormat, LogLevel, LogSettings, MIB, Protocol,
+};

@@ -1,0 +1,317 @@
+//! The typed configuration: what the rest of wirecache reads once loading and
+//! validation have succeeded. Defaults live here as constants.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::rules::RuleDef;
+
+/// One kibibyte.
+pub const KIB: u64 = 1024;
+/// One mebibyte.
+pub const MIB: u64 = 1024 * KIB;
+/// One gibibyte.
+pub const GIB: u64 = 1024 * MIB;
+
+/// `cache.max_memory` when absent.
+pub const DEFAULT_MAX_MEMORY: u64 = 512 * MIB;
+/// `cache.max_entry_size` when absent.
+pub const DEFAULT_MAX_ENTRY_SIZE: u64 = 4 * MIB;
+/// `cache.default_ttl` when absent.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+/// `cache.max_connections` when absent.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// `cache.min_ttl` when absent.
+pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(1);
+/// `cache.max_ttl` when absent.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(600);
+
+/// The whole, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: Listen,
+    pub cache: CacheSettings,
+    pub admin: AdminSettings,
+    pub caches: Vec<CacheDef>,
+    /// `[[rules]]` in the order written (file entries, then environment ones).
+    pub rules: Vec<RuleDef>,
+    pub log: LogSettings,
+}
+
+impl Config {
+    /// The cache with exactly this ID.
+    pub fn cache(&self, id: &str) -> Option<&CacheDef> {
+        self.caches.iter().find(|c| c.id == id)
+    }
+
+    /// The cache marked `default = true`, if any (validation allows at most one).
+    pub fn default_cache(&self) -> Option<&CacheDef> {
+        self.caches.iter().find(|c| c.default)
+    }
+}
+
+/// Listener addresses; `None` means that listener is not started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub mysql: Option<SocketAddr>,
+    pub mariadb: Option<SocketAddr>,
+    pub postgres: Option<SocketAddr>,
+    pub mssql: Option<SocketAddr>,
+    pub admin: Option<SocketAddr>,
+}
+
+impl Listen {
+    /// The standard ports on 0.0.0.0, used when the `[listen]` section is absent.
+    pub fn standard() -> Self {
+        let any = |port| Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        Listen {
+            mysql: any(9000),
+            mariadb: any(9001),
+            postgres: any(9010),
+            mssql: any(9020),
+            admin: any(10000),
+        }
+    }
+
+    /// No listener at all.
+    pub fn none() -> Self {
+        Listen {
+            mysql: None,
+            mariadb: None,
+            postgres: None,
+            mssql: None,
+            admin: None,
+        }
+    }
+
+    /// The listener that serves clients of `protocol`.
+    pub fn for_protocol(&self, protocol: Protocol) -> Option<SocketAddr> {
+        match protocol {
+            Protocol::Postgres => self.postgres,
+            Protocol::MySql => self.mysql,
+            Protocol::MariaDb => self.mariadb,
+            Protocol::MsSql => self.mssql,
+        }
+    }
+}
+
+/// The `[cache]` section: memory budget and default lifetime of entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Bytes the cache may hold in total.
+    pub max_memory: u64,
+    /// Largest single result stored, in bytes; larger results are streamed, not stored.
+    pub max_entry_size: u64,
+    /// TTL of an entry whose cache sets none and whose template has not been learned.
+    pub default_ttl: Duration,
+    /// Client connections accepted at once, across all listeners.
+    pub max_connections: usize,
+    /// Shortest TTL learning may give a template; never zero, at most `max_ttl`.
+    pub min_ttl: Duration,
+    /// Longest TTL learning may give a template; never zero.
+    pub max_ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_memory: DEFAULT_MAX_MEMORY,
+            max_entry_size: DEFAULT_MAX_ENTRY_SIZE,
+            default_ttl: DEFAULT_TTL,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            min_ttl: DEFAULT_MIN_TTL,
+            max_ttl: DEFAULT_MAX_TTL,
+        }
+    }
+}
+
+/// The `[admin]` section. `Debug` never shows the token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// Bearer token for mutating admin endpoints; `None`: they are refused.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.token.as_ref().map(|_| "<redacted>");
+        f.debug_struct("AdminSettings")
+            .field("token", &token)
+            .finish()
+    }
+}
+
+/// The `[log]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSettings {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+/// Most verbose level logged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Error,
+        LogLevel::Warn,
+        LogLevel::Info,
+        LogLevel::Debug,
+        LogLevel::Trace,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+
+    /// Parses a level name, ignoring ASCII case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// Parses a format name, ignoring ASCII case.
+    pub fn parse(s: &str) -> Option<Self> {
+        [LogFormat::Text, LogFormat::Json]
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// One `[[caches]]` entry: an origin database reachable under a cache ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheDef {
+    /// ASCII letters, digits, `-` and `_`; clients put it in front of their user name.
+    pub id: String,
+    pub protocol: Protocol,
+    /// `host:port` of the origin, kept as written (the host may be a DNS name).
+    pub origin: String,
+    /// Serves clients that send no cache ID.
+    pub default: bool,
+    /// Overrides `cache.default_ttl` for this cache.
+    pub ttl: Option<Duration>,
+    /// What this cache stores.
+    pub mode: CacheMode,
+}
+
+/// What a cache stores (`mode` of a `[[caches]]` entry).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum CacheMode {
+    /// Every read the classifier accepts, with learned TTLs; rules pin or forbid.
+    #[default]
+    Auto,
+    /// Only reads that a rule with action `cache` or `always` matches.
+    Manual,
+    /// Nothing: every query goes to the origin.
+    Off,
+}
+
+impl CacheMode {
+    pub const ALL: [CacheMode; 3] = [CacheMode::Auto, CacheMode::Manual, CacheMode::Off];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Auto => "auto",
+            CacheMode::Manual => "manual",
+            CacheMode::Off => "off",
+        }
+    }
+
+    /// Parses a mode name, ignoring ASCII case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for CacheMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The wire protocol an origin speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Postgres,
+    MySql,
+    MariaDb,
+    MsSql,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Postgres,
+        Protocol::MySql,
+        Protocol::MariaDb,
+        Protocol::MsSql,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Postgres => "postgres",
+            Protocol::MySql => "mysql",
+            Protocol::MariaDb => "mariadb",
+            Protocol::MsSql => "mssql",
+        }
+    }
+
+    /// Parses a protocol name as written in the config, ignoring ASCII case.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,243 @@
+//! The protocol-agnostic engine: a session hands it a request and gets a decision
+//! (design §2 steps 3–7). Protocols speak bytes; the engine speaks SQL. They meet only
+//! at the types of this module.
+//!
+//! - [`Engine::lookup`]: the hit path. Key bytes in, fresh entry out; no SQL parsing.
+//! - [`Engine::plan`]: on a miss. Classifies (memoized), consults catalog facts, and
+//!   answers [`Decision`].
+//! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
+
+mod caches;
+mod explain;
+mod facts;
+mod flight;
+mod namespace;
+mod plan;
+mod reason;
+mod rules;
+mod templates;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+pub use caches::{CacheCtx, Caches};
+pub use explain::Explanation;
+pub use facts::{CatalogQuestion, Fact, FactKey, Knowledge, RelationFacts, Volatility};
+pub use flight::{Flight, FlightGuard, Flights, follow};
+pub use namespace::{NamespaceMaterial, NamespaceRegistry, SessionNamespace};
+pub use plan::{Effects, QueryRequest, Ttl, Verdict};
+pub use reason::{BypassReason, FillOutcome, InvalidationScope};
+pub use rules::{Rules, glob};
+pub use templates::{TemplateStats, Templates};
+
+use std::sync::atomic::Ordering;
+
+use crate::cache::ttl::TtlEvent;
+use crate::cache::{Entry, Store};
+use crate::config::Config;
+use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
+
+/// Key hashes whose last result hash is remembered for TTL learning.
+const OBSERVED_KEYS: u64 = 200_000;
+
+/// The last result stored for a key: its hash and the generations it was read at.
+#[derive(Debug)]
+struct Observed {
+    result_hash: u64,
+    snapshot: Snapshot,
+}
+
+/// Where a session's requests belong: its cache, database and namespace.
+#[derive(Clone)]
+pub struct Scope {
+    pub cache: Arc<CacheCtx>,
+    pub db: Arc<DbGenerations>,
+    pub namespace: u64,
+}
+
+/// What to do with a request that missed the cache.
+#[derive(Debug)]
+pub enum Decision {
+    /// Send it to the origin and store the answer if it completes cleanly.
+    Fill(FillTicket),
+    /// Send it to the origin uncached; apply `effects` when it is acknowledged.
+    Forward {
+        reason: BypassReason,
+        effects: Effects,
+    },
+    /// Ask the origin's catalog first, then plan again.
+    NeedCatalog(CatalogQuestion),
+}
+
+/// A fill in flight: the generations its tables had when it started.
+#[derive(Debug)]
+pub struct FillTicket {
+    snapshot: Snapshot,
+    ttl: Ttl,
+    template: Arc<TemplateStats>,
+    started: Instant,
+}
+
+impl FillTicket {
+    pub fn template(&self) -> &Arc<TemplateStats> {
+        &self.template
+    }
+}
+
+/// The shared engine. One per process, behind an `Arc`.
+pub struct Engine {
+    pub store: Store,
+    pub generations: GenerationRegistry,
+    pub namespaces: NamespaceRegistry,
+    pub knowledge: Knowledge,
+    pub caches: Caches,
+    pub templates: Templates,
+    pub flights: Arc<Flights>,
+    pub rules: Rules,
+    observed: moka::sync::Cache<u64, Arc<Observed>>,
+}
+
+impl Engine {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            store: Store::new(config.cache.max_memory, config.cache.max_entry_size),
+            generations: GenerationRegistry::default(),
+            namespaces: NamespaceRegistry::default(),
+            knowledge: Knowledge::default(),
+            caches: Caches::new(config),
+            templates: Templates::default(),
+            flights: Arc::default(),
+            rules: Rules::new(config.rules.clone()),
+            observed: moka::sync::Cache::new(OBSERVED_KEYS),
+        }
+    }
+
+    /// The hit path: a fresh entry for `key`, counted as a hit with its latency.
+    pub fn lookup(&self, scope: &Scope, key: &[u8], started: Instant) -> Option<Arc<Entry>> {
+        self.lookup_hit(scope, key, started).map(|(entry, _)| entry)
+    }
+
+    /// Like [`Engine::lookup`], also saying whether this hit should refresh the entry
+    /// ahead of its expiry (at most once per entry).
+    pub fn lookup_hit(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        started: Instant,
+    ) -> Option<(Arc<Entry>, bool)> {
+        let entry = self.store.get(key)?;
+        let m = &scope.cache.metrics;
+        m.hits.fetch_add(1, Ordering::Relaxed);
+        m.hit_latency.record(started.elapsed());
+        entry.template.on_hit();
+        let refresh = entry.on_hit(started);
+        Some((entry, refresh))
+    }
+
+    /// Stores a completed result if none of its tables moved while it ran, and learns
+    /// from it: origin latency, and whether the result changed since the last fill of
+    /// the same key (design §5).
+    pub fn complete_fill(&self, scope: &Scope, ticket: FillTicket, key: &[u8], payload: &[u8]) {
+        let template = ticket.template.clone();
+        template.origin_latency.record(ticket.started.elapsed());
+        let outcome = if payload.len() as u64 > self.store.max_entry_size() {
+            FillOutcome::TooLarge
+        } else if !ticket.snapshot.is_current() {
+            FillOutcome::Invalidated
+        } else {
+            self.observe(scope, key, payload, &ticket);
+            template
+                .result_bytes_last
+                .store(payload.len() as u64, Ordering::Relaxed);
+            let entry = Entry {
+                payload: Bytes::copy_from_slice(payload),
+                snapshot: ticket.snapshot,
+                ttl: ticket.ttl.duration(),
+                pinned: matches!(ticket.ttl, Ttl::Pinned(_)),
+                stored_at: Instant::now(),
+                template,
+                hits: Default::default(),
+                refreshing: Default::default(),
+            };
+            self.store.insert(key, entry);
+            FillOutcome::Stored
+        };
+        scope.cache.metrics.fill(outcome);
+    }
+
+    /// Compares a result with the previous one for the same key and tells the template.
+    fn observe(&self, scope: &Scope, key: &[u8], payload: &[u8], ticket: &FillTicket) {
+        let key_hash = xxhash_rust::xxh3::xxh3_64(key);
+        let result_hash = xxhash_rust::xxh3::xxh3_64(payload);
+        if let Some(prev) = self.observed.get(&key_hash) {
+            let event = if prev.result_hash == result_hash {
+                TtlEvent::Unchanged
+            } else if !prev.snapshot.is_current() {
+                TtlEvent::ChangedExplained
+            } else {
+                TtlEvent::ChangedUnexplained
+            };
+            ticket.template.observe(event, &scope.cache.bounds);
+        }
+        let observed = Observed {
+            result_hash,
+            snapshot: ticket.snapshot.clone(),
+        };
+        self.observed.insert(key_hash, Arc::new(observed));
+    }
+
+    /// A ticket to refresh `entry` ahead of its expiry, unless its template is paused.
+    pub fn refresh_ticket(&self, scope: &Scope, entry: &Entry) -> Option<FillTicket> {
+        let now = Instant::now();
+        let state = entry.template.ttl_state();
+        if !state.cacheable(now) || scope.cache.mode == crate::config::CacheMode::Off {
+            return None;
+        }
+        entry.template.refreshes.fetch_add(1, Ordering::Relaxed);
+        scope
+            .cache
+            .metrics
+            .refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        Some(FillTicket {
+            snapshot: entry.snapshot.renewed(),
+            // A rule's TTL stays; a learned one is what the template has learned now.
+            ttl: if entry.pinned {
+                Ttl::Pinned(entry.ttl)
+            } else {
+                Ttl::Learned(state.ttl)
+            },
+            template: entry.template.clone(),
+            started: now,
+        })
+    }
+
+    /// Records a fill that ended without a storable result.
+    pub fn abandon_fill(&self, scope: &Scope, outcome: FillOutcome) {
+        scope.cache.metrics.fill(outcome);
+    }
+
+    /// Applies a write's invalidations. Called before its acknowledgement is passed on.
+    pub fn apply(&self, scope: &Scope, effects: &Effects) {
+        let m = &scope.cache.metrics;
+        if effects.schema_change {
+            scope.db.bump_schema();
+            m.invalidation(InvalidationScope::Database);
+        } else if effects.whole_database {
+            scope.db.bump_all();
+            m.invalidation(InvalidationScope::Database);
+        }
+        if !effects.tables.is_empty() {
+            scope.db.bump_tables(effects.tables.iter().map(|t| &**t));
+            m.invalidation(InvalidationScope::Table);
+        }
+    }
+
+    /// Remembers catalog answers for a namespace.
+    pub fn learn(&self, scope: &Scope, facts: Vec<(FactKey, Fact)>) {
+        self.knowledge
+            .learn(scope.namespace, scope.db.schema_epoch(), facts);
+    }
+}

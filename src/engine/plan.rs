@@ -1,0 +1,382 @@
+//! Planning a request that missed: classification plus catalog facts → [`Decision`].
+//! This is where design §3 and §4.3 meet: what a statement reads decides whether it
+//! may be cached; what it writes (including implicitly) decides what it invalidates.
+
+use std::collections::BTreeSet;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::rules::{self, RuleSubject};
+use super::{
+    BypassReason, CatalogQuestion, Decision, Engine, Fact, FactKey, FillTicket, RelationFacts,
+    Scope, Volatility,
+};
+use crate::cache::ttl::TtlState;
+use crate::classify::{Analysis, Classification, StatementKind, TableRef};
+use crate::config::CacheMode;
+
+/// One request as the engine sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryRequest<'a> {
+    pub sql: &'a str,
+    /// Why this request may not use the cache whatever it is, if so: an open
+    /// transaction block (from the server's status, design §4.4) or a pipeline.
+    pub blocked: Option<BypassReason>,
+    /// The session can ask the catalog now (nothing else is in flight).
+    pub can_ask_catalog: bool,
+}
+
+/// What a statement does to shared state once the origin acknowledges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Tables (bare names) whose entries must be invalidated.
+    pub tables: Vec<Box<str>>,
+    /// Invalidate the whole database (unknown write extent).
+    pub whole_database: bool,
+    /// DDL: invalidate the whole database and forget catalog facts.
+    pub schema_change: bool,
+    /// The statement changes session state (SET, RESET, …): the namespace changes.
+    pub session_change: bool,
+    /// The statement may have changed session state in ways we cannot see
+    /// (set_config, volatile functions, DO): the session's namespace becomes private.
+    pub taints_session: bool,
+}
+
+impl Effects {
+    /// A write of unknown extent.
+    pub fn unknown_write() -> Self {
+        Effects {
+            whole_database: true,
+            taints_session: true,
+            ..Effects::default()
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Effects::default()
+    }
+
+    pub fn writes(&self) -> bool {
+        self.whole_database || self.schema_change || !self.tables.is_empty()
+    }
+
+    /// Adds `other` to `self` (a transaction accumulating its writes).
+    pub fn merge(&mut self, other: &Effects) {
+        for t in &other.tables {
+            if !self.tables.contains(t) {
+                self.tables.push(t.clone());
+            }
+        }
+        self.whole_database |= other.whole_database;
+        self.schema_change |= other.schema_change;
+        self.session_change |= other.session_change;
+        self.taints_session |= other.taints_session;
+    }
+}
+
+/// Facts gathered for one request; missing ones are collected into a question.
+struct Resolver<'e> {
+    engine: &'e Engine,
+    scope: &'e Scope,
+    epoch: u64,
+    missing: CatalogQuestion,
+}
+
+impl Resolver<'_> {
+    fn relation(&mut self, t: &TableRef) -> Option<RelationFacts> {
+        let key = FactKey::Relation(t.clone());
+        match self
+            .engine
+            .knowledge
+            .get(self.scope.namespace, &key, self.epoch)
+        {
+            Some(Fact::Relation(r)) => Some(r),
+            _ => {
+                self.missing.relations.push(t.clone());
+                None
+            }
+        }
+    }
+
+    fn function(&mut self, f: &str) -> Option<Volatility> {
+        let key = FactKey::Function(f.to_string());
+        match self
+            .engine
+            .knowledge
+            .get(self.scope.namespace, &key, self.epoch)
+        {
+            Some(Fact::Function(v)) => Some(v),
+            _ => {
+                self.missing.functions.push(f.to_string());
+                None
+            }
+        }
+    }
+}
+
+fn bare(name: &str) -> Box<str> {
+    name.to_lowercase().into_boxed_str()
+}
+
+/// The TTL policy gives a result: learned for its template, or pinned by a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Learned(Duration),
+    Pinned(Duration),
+}
+
+impl Ttl {
+    pub fn duration(self) -> Duration {
+        match self {
+            Ttl::Learned(d) | Ttl::Pinned(d) => d,
+        }
+    }
+}
+
+/// What classification and catalog facts say about a request, before policy
+/// (rules, the cache's mode, learned TTLs) is applied.
+#[derive(Debug)]
+pub struct Verdict {
+    pub analysis: Arc<Analysis>,
+    /// Why it cannot be cached, if it cannot.
+    pub reason: Option<BypassReason>,
+    /// Tables a cacheable read depends on (bare names).
+    pub deps: Vec<Box<str>>,
+    pub effects: Effects,
+    /// Facts still missing from the catalog.
+    pub missing: CatalogQuestion,
+}
+
+impl Engine {
+    /// Classifies a request and judges it against what the catalog told us.
+    pub fn judge(&self, scope: &Scope, req: QueryRequest<'_>) -> Verdict {
+        let analysis = scope.cache.classifier.classify(req.sql);
+        let c = &analysis.classification;
+        let mut r = Resolver {
+            engine: self,
+            scope,
+            epoch: scope.db.schema_epoch(),
+            missing: CatalogQuestion::default(),
+        };
+        let mut effects = write_effects(c, &mut r);
+        let function_verdict = functions(c, &mut r, &mut effects);
+        if lower_contains(req.sql, "set_config") {
+            effects.taints_session = true;
+        }
+        let read_verdict =
+            if c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none() {
+                reads(c, &mut r)
+            } else {
+                Ok(Vec::new())
+            };
+        if !r.missing.is_empty() && !req.can_ask_catalog {
+            // Facts we could not learn: assume the worst about writes.
+            if c.kind != StatementKind::Read || !c.unknown_functions.is_empty() {
+                effects.whole_database = true;
+            }
+        }
+        let reason = if let Some(blocked) = req.blocked {
+            Some(blocked)
+        } else if let Some(u) = c.uncacheable {
+            Some(BypassReason::from(u))
+        } else if let Err(reason) = function_verdict {
+            Some(reason)
+        } else if !r.missing.is_empty() {
+            Some(BypassReason::CatalogUnknown)
+        } else if effects.writes() || effects.taints_session {
+            Some(BypassReason::NotARead)
+        } else {
+            read_verdict.as_ref().err().copied()
+        };
+        let deps = read_verdict.unwrap_or_default();
+        Verdict {
+            analysis,
+            reason,
+            deps,
+            effects,
+            missing: r.missing,
+        }
+    }
+
+    /// Decides what to do with a request that missed the cache.
+    pub fn plan(&self, scope: &Scope, req: QueryRequest<'_>) -> Decision {
+        if scope.cache.mode == CacheMode::Off {
+            // Nothing is ever stored for this cache, so nothing needs judging or
+            // invalidating: a plain relay.
+            scope.cache.metrics.bypass(BypassReason::RuleSaysNo);
+            return Decision::Forward {
+                reason: BypassReason::RuleSaysNo,
+                effects: Effects::default(),
+            };
+        }
+        let v = self.judge(scope, req);
+        if !v.missing.is_empty() && req.can_ask_catalog {
+            return Decision::NeedCatalog(v.missing);
+        }
+        let stats = self.templates.get_or_register(
+            &scope.cache.key,
+            &v.analysis.template,
+            &scope.cache.bounds,
+        );
+        match self.policy(scope, &v, &stats.ttl_state()) {
+            Ok(ttl) => {
+                scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
+                stats.on_miss();
+                self.templates.note_tables(&stats, &v.deps);
+                let mut snapshot = scope.db.snapshot(v.deps.iter().map(|d| &**d));
+                snapshot.push(&stats.generation);
+                if v.reason.is_some() {
+                    // A rule overrode a refusal: what the read depends on may be
+                    // unknown, so any write to the database invalidates it.
+                    let named = v.analysis.reads.iter().map(|t| &*t.name);
+                    snapshot.extend(&scope.db.snapshot(named));
+                    snapshot.push(scope.db.any_write());
+                }
+                Decision::Fill(FillTicket {
+                    snapshot,
+                    ttl,
+                    template: stats,
+                    started: Instant::now(),
+                })
+            }
+            Err(reason) => {
+                scope.cache.metrics.bypass(reason);
+                stats.on_bypass(reason);
+                if !v.effects.tables.is_empty() {
+                    // Once per write statement (its invalidation is applied several
+                    // times, at the acknowledgement and at the transaction's end).
+                    self.templates.write_seen(
+                        &scope.cache.key,
+                        &v.effects.tables,
+                        &scope.cache.bounds,
+                    );
+                }
+                Decision::Forward {
+                    reason,
+                    effects: v.effects,
+                }
+            }
+        }
+    }
+
+    /// The TTL to cache a judged request with, or why not: the cache's mode, the
+    /// first matching rule, and the template's learned state (rules win).
+    pub(super) fn policy(
+        &self,
+        scope: &Scope,
+        v: &Verdict,
+        state: &TtlState,
+    ) -> Result<Ttl, BypassReason> {
+        if scope.cache.mode == CacheMode::Off {
+            return Err(BypassReason::RuleSaysNo);
+        }
+        let reason = v.reason.or_else(|| {
+            (!state.cacheable(Instant::now())).then_some(BypassReason::VolatileResults)
+        });
+        let read_names: Vec<Box<str>>;
+        let tables = if v.deps.is_empty() {
+            read_names = v.analysis.reads.iter().map(|t| bare(&t.name)).collect();
+            &read_names
+        } else {
+            &v.deps
+        };
+        let subject = RuleSubject {
+            cache: &scope.cache.id,
+            template: &v.analysis.template,
+            kind: v.analysis.kind,
+            tables,
+        };
+        match self.rules.matching(&subject) {
+            Some(action) => {
+                let writes = v.effects.writes() || v.effects.taints_session;
+                rules::apply(&action, reason, writes).map(|ttl| match ttl {
+                    Some(pinned) => Ttl::Pinned(pinned),
+                    None => Ttl::Learned(state.ttl),
+                })
+            }
+            None if scope.cache.mode == CacheMode::Manual => {
+                Err(reason.unwrap_or(BypassReason::RuleSaysNo))
+            }
+            None => reason.map_or(Ok(Ttl::Learned(state.ttl)), Err),
+        }
+    }
+}
+
+fn lower_contains(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// What the statement writes, explicitly or through triggers, cascades and views.
+fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects {
+    let mut e = Effects {
+        whole_database: c.writes_unknown,
+        schema_change: c.kind == StatementKind::Ddl,
+        session_change: c.kind == StatementKind::Session,
+        taints_session: c.writes_unknown && c.kind != StatementKind::Ddl,
+        tables: Vec::new(),
+    };
+    let mut tables = BTreeSet::new();
+    for t in &c.writes {
+        tables.insert(bare(&t.name));
+        match r.relation(t) {
+            Some(f) if f.side_effects || !f.exists => e.whole_database = true,
+            Some(f) => tables.extend(f.base.iter().cloned()),
+            None => {}
+        }
+    }
+    e.tables = tables.into_iter().collect();
+    e
+}
+
+/// Judges the functions the classifier could not: immutable ones are fine, stable ones
+/// make the read uncacheable, volatile ones are writes of unknown extent.
+fn functions(
+    c: &Classification,
+    r: &mut Resolver<'_>,
+    e: &mut Effects,
+) -> Result<(), BypassReason> {
+    let mut verdict = Ok(());
+    for f in &c.unknown_functions {
+        match r.function(f) {
+            Some(Volatility::Immutable) => {}
+            Some(Volatility::Stable) => verdict = Err(BypassReason::NonImmutableFunction),
+            Some(Volatility::Volatile) => {
+                e.whole_database = true;
+                e.taints_session = true;
+                verdict = Err(BypassReason::NonImmutableFunction);
+            }
+            None => {}
+        }
+    }
+    verdict
+}
+
+/// The tables a cacheable read depends on, or why it is not cacheable after all.
+fn reads(c: &Classification, r: &mut Resolver<'_>) -> Result<Vec<Box<str>>, BypassReason> {
+    let mut deps = BTreeSet::new();
+    let mut verdict = Ok(());
+    for t in &c.reads {
+        deps.insert(bare(&t.name));
+        let Some(f) = r.relation(t) else { continue };
+        let bad = if !f.exists {
+            Some(BypassReason::UnknownRelation)
+        } else if f.temporary {
+            Some(BypassReason::TemporaryTable)
+        } else if f.system {
+            Some(BypassReason::SystemCatalog)
+        } else if f.volatile_view {
+            Some(BypassReason::VolatileView)
+        } else {
+            None
+        };
+        if let Some(b) = bad {
+            verdict = Err(b);
+        }
+        deps.extend(f.base.iter().cloned());
+    }
+    verdict.map(|()| deps.into_iter().collect())
+}

@@ -1,0 +1,194 @@
+//! Per-template statistics and learned TTLs (design §5). A template is registered on
+//! its first miss; entries hold an `Arc` to it, so a hit updates its figures with a
+//! few relaxed atomic adds and never looks it up.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use super::BypassReason;
+use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
+use crate::classify::Template;
+use crate::invalidate::Generation;
+use crate::metrics::Histogram;
+
+/// Templates remembered per process; past it, new templates share one overflow slot
+/// per cache (their figures are pooled, nothing else changes).
+const MAX_TEMPLATES: usize = 20_000;
+
+/// Everything known about one template of one cache.
+#[derive(Debug)]
+pub struct TemplateStats {
+    pub id: u64,
+    pub text: Arc<str>,
+    pub cache: Arc<str>,
+    pub calls: AtomicU64,
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub bypasses: [AtomicU64; BypassReason::ALL.len()],
+    /// Refreshes made ahead of expiry.
+    pub refreshes: AtomicU64,
+    /// Time the origin took for fills of this template.
+    pub origin_latency: Histogram,
+    pub result_bytes_last: AtomicU64,
+    pub entries: AtomicI64,
+    pub bytes: AtomicI64,
+    /// Origin time avoided by hits (each hit counts the mean fill latency).
+    pub saved_us: AtomicU64,
+    /// Bumped to purge every entry of the template.
+    pub generation: Generation,
+    pub tables: Mutex<Vec<Box<str>>>,
+    ttl: Mutex<TtlState>,
+}
+
+impl TemplateStats {
+    fn new(cache: Arc<str>, template: &Template, bounds: &TtlBounds) -> Self {
+        Self {
+            id: template.id,
+            text: template.text.clone(),
+            cache,
+            calls: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            bypasses: Default::default(),
+            refreshes: AtomicU64::new(0),
+            origin_latency: Histogram::default(),
+            result_bytes_last: AtomicU64::new(0),
+            entries: AtomicI64::new(0),
+            bytes: AtomicI64::new(0),
+            saved_us: AtomicU64::new(0),
+            generation: Generation::default(),
+            tables: Mutex::new(Vec::new()),
+            ttl: Mutex::new(TtlState::new(bounds)),
+        }
+    }
+
+    pub fn hex_id(&self) -> String {
+        format!("{:016x}", self.id)
+    }
+
+    /// Counts a hit and the origin time it saved.
+    pub fn on_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let saved = u64::try_from(self.origin_latency.mean().as_micros()).unwrap_or(0);
+        self.saved_us.fetch_add(saved, Ordering::Relaxed);
+    }
+
+    pub fn on_bypass(&self, reason: BypassReason) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.bypasses[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn on_miss(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn ttl_state(&self) -> TtlState {
+        *self.ttl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn observe(&self, event: TtlEvent, bounds: &TtlBounds) {
+        let mut s = self.ttl.lock().unwrap_or_else(|e| e.into_inner());
+        *s = ttl::next(*s, event, bounds, Instant::now());
+    }
+
+    pub fn hit_ratio(&self) -> f64 {
+        let calls = self.calls.load(Ordering::Relaxed);
+        if calls == 0 {
+            0.0
+        } else {
+            self.hits.load(Ordering::Relaxed) as f64 / calls as f64
+        }
+    }
+
+    pub fn saved(&self) -> Duration {
+        Duration::from_micros(self.saved_us.load(Ordering::Relaxed))
+    }
+}
+
+type TemplateKey = (Arc<str>, u64);
+/// (cache, table) → the templates that read it.
+type Readers = HashMap<(Arc<str>, Box<str>), Vec<Weak<TemplateStats>>>;
+
+/// All templates, and which templates read each table.
+#[derive(Default)]
+pub struct Templates {
+    map: RwLock<HashMap<TemplateKey, Arc<TemplateStats>>>,
+    by_table: Mutex<Readers>,
+}
+
+impl Templates {
+    /// The stats of `template` in `cache`, registered on first use.
+    pub fn get_or_register(
+        &self,
+        cache: &Arc<str>,
+        template: &Template,
+        bounds: &TtlBounds,
+    ) -> Arc<TemplateStats> {
+        let key = (cache.clone(), template.id);
+        if let Some(t) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return t.clone();
+        }
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        let key = if map.len() >= MAX_TEMPLATES && !map.contains_key(&key) {
+            (cache.clone(), 0)
+        } else {
+            key
+        };
+        let overflow = Template {
+            id: 0,
+            text: "(other templates)".into(),
+        };
+        let template = if key.1 == 0 { &overflow } else { template };
+        map.entry(key)
+            .or_insert_with(|| Arc::new(TemplateStats::new(cache.clone(), template, bounds)))
+            .clone()
+    }
+
+    /// Records the tables a template reads (first time only), for write-driven TTLs.
+    pub fn note_tables(&self, stats: &Arc<TemplateStats>, tables: &[Box<str>]) {
+        {
+            let mut known = stats.tables.lock().unwrap_or_else(|e| e.into_inner());
+            if !known.is_empty() || tables.is_empty() {
+                return;
+            }
+            known.extend(tables.iter().cloned());
+        }
+        let mut by_table = self.by_table.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tables {
+            let readers = by_table
+                .entry((stats.cache.clone(), t.clone()))
+                .or_default();
+            readers.retain(|w| w.strong_count() > 0);
+            readers.push(Arc::downgrade(stats));
+        }
+    }
+
+    /// A write through wirecache touched `tables` of `cache`.
+    pub fn write_seen(&self, cache: &Arc<str>, tables: &[Box<str>], bounds: &TtlBounds) {
+        let by_table = self.by_table.lock().unwrap_or_else(|e| e.into_inner());
+        for t in tables {
+            for stats in by_table
+                .get(&(cache.clone(), t.clone()))
+                .into_iter()
+                .flatten()
+                .filter_map(Weak::upgrade)
+            {
+                stats.observe(TtlEvent::WriteSeen, bounds);
+            }
+        }
+    }
+
+    pub fn all(&self) -> Vec<Arc<TemplateStats>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+
+    pub fn find(&self, id: u64) -> Vec<Arc<TemplateStats>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.values().filter(|t| t.id == id).cloned().collect()
+    }
+}

@@ -1,0 +1,34 @@
+//! wirecache: a caching proxy for database wire protocols.
+//!
+//! An application changes only its connection string; repeated reads are answered from
+//! memory, writes pass through to the origin and invalidate what they change.
+//!
+//! # The life of one query (PostgreSQL)
+//! 1. [`server`] accepts the socket and hands it to [`protocol::postgres`].
+//! 2. `protocol::postgres::startup` resolves the cache ID from the user name, connects
+//!    to the origin and relays authentication. The session is bound to a namespace
+//!    (cache, database, user, result-shaping settings).
+//! 3. For each query the session builds key bytes and asks [`engine::Engine::lookup`],
+//!    which parses no SQL: a fresh entry is replayed with the live transaction status.
+//! 4. On a miss, [`engine::Engine::plan`] classifies the SQL ([`classify`], memoized),
+//!    consults catalog facts, and answers `Fill`, `Forward` (with the write's effects)
+//!    or `NeedCatalog`.
+//! 5. The origin's answer streams back to the client and is teed into a bounded buffer;
+//!    at its end the fill is stored only if no table it read was written meanwhile
+//!    ([`invalidate`]'s generation counters), and a write's invalidation is applied
+//!    before its acknowledgement is passed on.
+//!
+//! [`app`] wires config → engine → listeners → admin. [`cache`] stores opaque bytes.
+//! [`latency`] is `wirecache latency-test`: one query timed straight and through wirecache.
+
+pub mod admin;
+pub mod app;
+pub mod cache;
+pub mod classify;
+pub mod config;
+pub mod engine;
+pub mod invalidate;
+pub mod latency;
+pub mod metrics;
+pub mod protocol;
+pub mod server;

@@ -1,0 +1,11 @@
+//! Wire protocols. Each speaks bytes to its clients and origins and meets the engine
+//! only through `engine::{Scope, QueryRequest, Decision}`. `pipes` holds what every
+//! session has in common: the two connections and their buffers.
+
+mod error;
+pub mod mysql;
+mod pipes;
+pub mod postgres;
+
+pub use error::SessionError;
+pub use pipes::{IoFailure, Pipes, Side};

@@ -1,0 +1,86 @@
+//! MySQL client/server protocol (MySQL and MariaDB): a client connection from its
+//! first byte to its end.
+//!
+//! `startup` greets the client, resolves the cache ID from the user name and relays
+//! authentication through the origin (`handshake` parses the packets); `session` reads
+//! commands (prepared statements in `prepared`), `relay` passes the origin's answers
+//! back in order with `response` telling where each ends, `catalog` asks the origin
+//! what SQL text alone cannot tell, and `errors` is the one place errors become ERR
+//! packets. `codec` frames packets.
+
+mod ahead;
+mod catalog;
+pub mod codec;
+pub mod errors;
+pub mod handshake;
+mod namespace;
+mod prepared;
+mod relay;
+pub mod response;
+mod session;
+mod startup;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpStream;
+
+pub use errors::MyError;
+
+use crate::config::Protocol;
+use crate::engine::Engine;
+use handshake::Greeting;
+
+/// Shared by every connection of one listener (MySQL or MariaDB).
+pub struct MyContext {
+    pub engine: Arc<Engine>,
+    /// The caches this listener serves: those whose protocol is this.
+    pub protocol: Protocol,
+    /// The last greeting an origin of this listener sent: what clients are greeted
+    /// with before their cache (and so their origin) is known.
+    template: Mutex<Option<Greeting>>,
+}
+
+impl MyContext {
+    pub fn new(engine: Arc<Engine>, protocol: Protocol) -> Self {
+        Self {
+            engine,
+            protocol,
+            template: Mutex::new(None),
+        }
+    }
+
+    fn template(&self) -> Option<Greeting> {
+        self.template
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn remember(&self, greeting: &Greeting) {
+        *self.template.lock().unwrap_or_else(|e| e.into_inner()) = Some(greeting.clone());
+    }
+}
+
+/// Serves one client connection to completion.
+pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let session = match startup::establish(&ctx, client).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "mysql startup failed");
+            return;
+        }
+    };
+    let cache = session.scope.cache.clone();
+    let m = &cache.metrics;
+    use std::sync::atomic::Ordering::Relaxed;
+    m.client_connections.fetch_add(1, Relaxed);
+    m.client_connections_total.fetch_add(1, Relaxed);
+    m.origin_connections.fetch_add(1, Relaxed);
+    tracing::debug!(cache = %cache.id, "mysql session started");
+    if let Err(e) = session.run().await {
+        tracing::debug!(error = %e, "mysql connection ended");
+    }
+    m.client_connections.fetch_sub(1, Relaxed);
+    m.origin_connections.fetch_sub(1, Relaxed);
+}

@@ -1,0 +1,87 @@
+//! The session's namespace (design §4.5): the login identity plus every statement that
+//! changed session state, in order; private after changes wirecache cannot follow. Also
+//! which statements end a transaction without writing (ROLLBACK).
+
+use super::session::{After, Identity, Session};
+use crate::engine::{Effects, NamespaceMaterial};
+
+/// The namespace material fixed at login: cache, user, database, character set and
+/// negotiated capabilities.
+pub fn base_namespace(cache: &str, id: &Identity) -> NamespaceMaterial {
+    let mut m = NamespaceMaterial::default();
+    m.push(cache.as_bytes());
+    m.push(&id.user);
+    m.push(id.database.as_deref().unwrap_or(b"\0none"));
+    m.push(&[id.charset]);
+    m.push(&id.caps.to_le_bytes());
+    m
+}
+
+impl Session {
+    /// Remembers SQL that changes session state, so later reads get their own namespace;
+    /// makes the namespace private after changes it cannot follow.
+    pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
+        if effects.session_change {
+            effects.session_change = false;
+            let lower = sql.trim_start().to_ascii_lowercase();
+            let value_uses_variable = lower.split_once('=').is_some_and(|(_, v)| v.contains('@'));
+            if lower.starts_with("set statement") {
+                // MariaDB `SET STATEMENT … FOR <statement>`: anything may follow.
+                effects.whole_database = true;
+                effects.taints_session = true;
+            } else if value_uses_variable {
+                effects.taints_session = true;
+            } else {
+                self.remember_session_text(sql.as_bytes());
+            }
+        }
+        if effects.schema_change && contains_word(sql, "temporary") {
+            // A temporary table shadows a shared one for this session only.
+            effects.taints_session = true;
+        }
+        if effects.taints_session {
+            self.taint();
+        }
+        effects
+    }
+
+    pub fn remember_session_text(&mut self, text: &[u8]) {
+        self.namespace.remember(text);
+        self.refresh_namespace();
+    }
+
+    pub fn taint(&mut self) {
+        self.namespace.taint();
+        self.refresh_namespace();
+    }
+
+    pub fn refresh_namespace(&mut self) {
+        self.scope.namespace = self.namespace.id(&self.engine.namespaces);
+    }
+
+    /// Back to a fresh login state as `identity` (COM_CHANGE_USER, COM_RESET_CONNECTION).
+    pub fn reset_state(&mut self, identity: Identity) {
+        self.namespace
+            .reset(base_namespace(&self.scope.cache.id, &identity));
+        self.identity = identity;
+        self.stmts.clear();
+        self.txn_effects = Effects::default();
+        self.refresh_namespace();
+    }
+}
+
+/// `ROLLBACK` (but not `ROLLBACK TO SAVEPOINT`) ends a transaction writing nothing.
+pub fn after_for(sql: &str) -> After {
+    let lower = sql.trim().trim_end_matches(';').to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_ascii_whitespace().take(3).collect();
+    match words.as_slice() {
+        ["rollback"] | ["rollback", "work"] => After::Rollback,
+        _ => After::Nothing,
+    }
+}
+
+fn contains_word(hay: &str, word: &str) -> bool {
+    hay.as_bytes()
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}

@@ -1,0 +1,229 @@
+//! The origin's side of a session: each packet is attributed to the oldest pending
+//! command, teed into the current fill where it belongs, and passed on. Writes are
+//! invalidated before their acknowledgement (the statement's OK, and again the OK that
+//! ends the transaction) is queued for the client (design §2 step 7). Also the replay
+//! of a stored answer: sequence ids renumbered, live status flags in its EOF packets.
+
+use bytes::{Bytes, BytesMut};
+
+use super::codec::{HEADER, Packet, Reader};
+use super::handshake::CLIENT_DEPRECATE_EOF;
+use super::response::{
+    Event, SERVER_MORE_RESULTS_EXISTS, SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT,
+    SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
+};
+use super::session::{After, Fill, Pending, Session};
+use crate::engine::{Engine, FillOutcome, Scope};
+
+/// Status bits that describe the session now rather than the stored result.
+const LIVE_STATUS: u16 =
+    SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS_READONLY;
+
+impl Session {
+    pub fn on_origin(&mut self, p: Packet) {
+        if self.refresh.is_some() {
+            // A refresh ahead of expiry was sent before anything now pending.
+            self.on_refresh_packet(&p);
+            return;
+        }
+        let continuation = std::mem::replace(&mut self.origin_cont, p.is_full());
+        self.release_local();
+        let Some(Pending::Origin(a)) = self.pending.front_mut() else {
+            // Unsolicited (e.g. an ERR before the origin closes): pass it on.
+            self.io.to_client.extend_from_slice(&p.bytes);
+            return;
+        };
+        if continuation {
+            let tee = a.tee;
+            if tee {
+                self.tee(&p, Event::Part);
+            }
+            self.io.to_client.extend_from_slice(&p.bytes);
+            return;
+        }
+        let first = std::mem::replace(&mut a.first, false);
+        let event = a.tracker.step(p.payload());
+        let done = a.tracker.is_done();
+        let (tee, after) = (a.tee, a.after.clone());
+        if matches!(event, Event::Status { .. } | Event::Error) && a.effects.writes() {
+            let effects = a.effects.clone();
+            self.engine.apply(&self.scope, &effects);
+            if self.status & SERVER_STATUS_IN_TRANS != 0 {
+                self.txn_effects.merge(&effects);
+            }
+        }
+        if first && let After::Prepared(sql) = &after {
+            self.on_prepare_ok(p.payload(), sql.clone());
+        }
+        if tee {
+            self.tee(&p, event);
+        }
+        match event {
+            Event::Status { status, .. } => self.on_status(status, &after),
+            Event::Error if matches!(after, After::ChangeUser(_)) => self.taint(),
+            _ => {}
+        }
+        if done {
+            self.pending.pop_front();
+            if tee {
+                self.finish_fill();
+            }
+        }
+        self.io.to_client.extend_from_slice(&p.bytes);
+    }
+
+    /// New status flags from an OK or EOF: the end of a transaction applies its writes
+    /// again, unless it was rolled back.
+    fn on_status(&mut self, status: u16, after: &After) {
+        let was_in = self.status & SERVER_STATUS_IN_TRANS != 0;
+        let now_in = status & SERVER_STATUS_IN_TRANS != 0;
+        if !now_in {
+            let effects = std::mem::take(&mut self.txn_effects);
+            if was_in && *after != After::Rollback && effects.writes() {
+                self.engine.apply(&self.scope, &effects);
+            }
+        }
+        self.status = status;
+        match after {
+            After::ChangeUser(identity) => self.reset_state(identity.clone()),
+            After::Reset => self.reset_state(self.identity.clone()),
+            _ => {}
+        }
+    }
+
+    /// Copies a packet of the answer into the current fill.
+    fn tee(&mut self, p: &Packet, event: Event) {
+        let max = self.engine.store.max_entry_size() as usize;
+        if let Some(fill) = self.fill.as_mut() {
+            fill.tee(p, event, max);
+        }
+    }
+
+    fn finish_fill(&mut self) {
+        if let Some(fill) = self.fill.take() {
+            fill.finish(&self.engine, &self.scope);
+        }
+    }
+}
+
+impl Fill {
+    /// Copies one packet of the answer, or marks the fill failed.
+    pub fn tee(&mut self, p: &Packet, event: Event, max: usize) {
+        if self.failed.is_some() {
+            return;
+        }
+        let not_plain = |status: u16, warnings: u16| {
+            warnings > 0
+                || status & (SERVER_MORE_RESULTS_EXISTS | SERVER_SESSION_STATE_CHANGED) != 0
+        };
+        match event {
+            Event::Error => self.failed = Some(FillOutcome::Error),
+            Event::Infile => self.failed = Some(FillOutcome::NotPlain),
+            Event::Status { status, warnings } if not_plain(status, warnings) => {
+                self.failed = Some(FillOutcome::NotPlain)
+            }
+            Event::ResultSet => self.result_sets += 1,
+            _ => {}
+        }
+        if self.failed.is_some() {
+            self.buf = BytesMut::new();
+        } else if self.buf.len() + p.bytes.len() > max {
+            self.failed = Some(FillOutcome::TooLarge);
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.extend_from_slice(&p.bytes);
+        }
+    }
+
+    /// Stores the result if it is one plain result set; releases waiting sessions.
+    pub fn finish(self, engine: &Engine, scope: &Scope) {
+        match self.failed {
+            Some(outcome) => engine.abandon_fill(scope, outcome),
+            None if self.result_sets != 1 => engine.abandon_fill(scope, FillOutcome::NotPlain),
+            None => engine.complete_fill(scope, self.ticket, &self.key, &self.buf),
+        }
+    }
+}
+
+/// Offset of the status flags in an EOF packet's payload, or in an OK packet's with a
+/// 0xFE header (CLIENT_DEPRECATE_EOF).
+fn status_offset(payload: &[u8], deprecate_eof: bool) -> Option<usize> {
+    if !deprecate_eof {
+        return Some(3);
+    }
+    let mut r = Reader::new(payload);
+    r.u8()?;
+    r.lenenc()?;
+    r.lenenc()?;
+    Some(payload.len() - r.rest().len())
+}
+
+/// A stored answer as this session's client must see it: sequence ids from 1 on (the
+/// command was packet 0), and the live transaction and autocommit flags in every EOF
+/// and in the terminator.
+pub fn replay(stored: &[u8], status: u16, caps: u32) -> Bytes {
+    let deprecate_eof = caps & CLIENT_DEPRECATE_EOF != 0;
+    let mut out = BytesMut::from(stored);
+    let mut at = 0usize;
+    let mut seq = 1u8;
+    while let Some(header) = out.get(at..at + HEADER) {
+        let len =
+            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+        let end = at + HEADER + len;
+        if let Some(s) = out.get_mut(at + 3) {
+            *s = seq;
+        }
+        let last = end >= out.len();
+        let payload = out.get(at + HEADER..end).unwrap_or_default();
+        let is_eof = payload.first() == Some(&0xFE) && (len < 9 || (last && deprecate_eof));
+        if is_eof && let Some(off) = status_offset(payload, deprecate_eof && last) {
+            let i = at + HEADER + off;
+            if let Some(b) = out.get_mut(i..i + 2) {
+                let old = u16::from_le_bytes([b[0], b[1]]);
+                let new = (old & !LIVE_STATUS) | (status & LIVE_STATUS);
+                b.copy_from_slice(&new.to_le_bytes());
+            }
+        }
+        at = end;
+        seq = seq.wrapping_add(1);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::mysql::codec::put_packet;
+
+    #[test]
+    fn replay_renumbers_and_sets_live_status() {
+        let mut stored = BytesMut::new();
+        put_packet(&mut stored, 7, &[1]);
+        put_packet(&mut stored, 8, b"coldef");
+        put_packet(&mut stored, 9, &[0xFE, 0, 0, 0x22, 0]);
+        put_packet(&mut stored, 10, b"\x011");
+        put_packet(&mut stored, 11, &[0xFE, 0, 0, 0x22, 0]);
+        let out = replay(&stored, SERVER_STATUS_IN_TRANS, 0);
+        let mut buf = BytesMut::from(&out[..]);
+        let mut seqs = Vec::new();
+        let mut last = Vec::new();
+        while let Some(p) = crate::protocol::mysql::codec::decode(&mut buf).unwrap() {
+            seqs.push(p.seq());
+            last = p.payload().to_vec();
+        }
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+        // NO_INDEX_USED (0x20) kept, AUTOCOMMIT cleared, IN_TRANS set.
+        assert_eq!(last, vec![0xFE, 0, 0, 0x21, 0]);
+    }
+
+    #[test]
+    fn replay_patches_the_ok_terminator_with_deprecate_eof() {
+        let mut stored = BytesMut::new();
+        put_packet(&mut stored, 1, &[1]);
+        put_packet(&mut stored, 2, b"coldef");
+        put_packet(&mut stored, 3, &[0xFE, 0, 0, 2, 0, 0, 0]);
+        let out = replay(&stored, 0, CLIENT_DEPRECATE_EOF);
+        assert_eq!(&out[out.len() - 7..], &[0xFE, 0, 0, 0, 0, 0, 0]);
+        let _ = replay(&stored[..stored.len() - 2], 0, CLIENT_DEPRECATE_EOF);
+    }
+}

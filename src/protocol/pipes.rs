@@ -1,0 +1,94 @@
+//! What every proxied session has, whatever its protocol: the two connections split
+//! into halves, a read buffer for each, and an output buffer for each that is written
+//! out in one go (so a burst of small messages costs one system call).
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// Which end of a proxied connection something happened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Origin,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Origin => "origin",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An I/O failure and the side it happened on; each protocol's error type converts it.
+#[derive(Debug)]
+pub struct IoFailure {
+    pub side: Side,
+    pub source: std::io::Error,
+}
+
+/// Both connections of a session and their buffers.
+pub struct Pipes {
+    pub client_rd: OwnedReadHalf,
+    pub client_wr: OwnedWriteHalf,
+    pub origin_rd: OwnedReadHalf,
+    pub origin_wr: OwnedWriteHalf,
+    /// Bytes read from the client / the origin, not yet decoded.
+    pub cin: BytesMut,
+    pub oin: BytesMut,
+    /// Bytes to write to the client / the origin.
+    pub to_client: BytesMut,
+    pub to_origin: BytesMut,
+}
+
+impl Pipes {
+    /// Splits both connections; `cin`/`oin` hold what was read during the handshake.
+    pub fn new(client: TcpStream, cin: BytesMut, origin: TcpStream, oin: BytesMut) -> Self {
+        let (client_rd, client_wr) = client.into_split();
+        let (origin_rd, origin_wr) = origin.into_split();
+        Self {
+            client_rd,
+            client_wr,
+            origin_rd,
+            origin_wr,
+            cin,
+            oin,
+            to_client: BytesMut::with_capacity(16 * 1024),
+            to_origin: BytesMut::with_capacity(4 * 1024),
+        }
+    }
+
+    /// Writes out both output buffers, origin first.
+    pub async fn flush(&mut self) -> Result<(), IoFailure> {
+        if !self.to_origin.is_empty() {
+            self.origin_wr
+                .write_all(&self.to_origin)
+                .await
+                .map_err(|source| IoFailure {
+                    side: Side::Origin,
+                    source,
+                })?;
+            self.to_origin.clear();
+        }
+        if !self.to_client.is_empty() {
+            self.client_wr
+                .write_all(&self.to_client)
+                .await
+                .map_err(|source| IoFailure {
+                    side: Side::Client,
+                    source,
+                })?;
+            self.to_client.clear();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! The one place where session errors become PostgreSQL ErrorResponse messages.
+
+use bytes::Bytes;
+
+use super::messages::error_response;
+use crate::protocol::SessionError;
+pub use crate::protocol::Side;
+
+/// PostgreSQL sessions end with the shared session errors.
+pub type PgError = SessionError;
+
+/// The ErrorResponse the client gets for `e`, if it can still get one.
+pub fn to_wire(e: &PgError) -> Option<Bytes> {
+    let (code, severity) = match e {
+        PgError::Framing(_) | PgError::Client(_) => ("08P01", "FATAL"),
+        PgError::TooLarge { .. } => ("54000", "FATAL"),
+        PgError::UnknownCache(_) => ("28000", "FATAL"),
+        PgError::Unsupported(_) => ("0A000", "FATAL"),
+        PgError::OriginConnect { .. } => ("08006", "FATAL"),
+        PgError::Origin(_) => ("08P01", "FATAL"),
+        PgError::Closed(Side::Origin)
+        | PgError::Io {
+            side: Side::Origin, ..
+        } => ("08006", "FATAL"),
+        PgError::AuthRejected
+        | PgError::Closed(Side::Client)
+        | PgError::Io {
+            side: Side::Client, ..
+        } => {
+            return None;
+        }
+    };
+    Some(error_response(severity, code, &format!("wirecache: {e}")))
+}

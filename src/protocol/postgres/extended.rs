@@ -1,0 +1,398 @@
+//! The extended query protocol (Parse/Bind/Describe/Execute/Sync/Close/Flush).
+//!
+//! A Bind is held back until the message after it shows whether the portal is executed
+//! whole (then Bind [+ Describe portal] + Execute is one cacheable request and a hit is
+//! answered here with no origin round trip) or not (then the Bind is forwarded as is).
+//! The unnamed statement's Parse is deferred the same way and sent to the origin only
+//! when something there needs it; its ParseComplete is answered here.
+//! A Sync for a batch of which nothing reached the origin is answered here too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::ahead::{BoundRefresh, Lead};
+use super::codec::Frame;
+use super::errors::PgError;
+use super::messages::{self, BIND_COMPLETE, PARSE_COMPLETE};
+use super::session::{Expect, Pending, Session};
+use crate::cache::KeyKind;
+use crate::engine::{BypassReason, Decision, Effects};
+
+/// Statements and portals tracked per session, at most.
+const MAX_TRACKED: usize = 10_000;
+
+/// A statement the client prepared.
+#[derive(Debug)]
+pub struct Prepared {
+    pub sql: Box<str>,
+    /// Parameter count and type OIDs as sent in Parse (part of the cache key).
+    pub param_types: Bytes,
+}
+
+/// A Bind waiting for the message that follows it.
+struct Held {
+    bind: Frame,
+    /// Offset of the formats/values/result-formats part in `bind.bytes`.
+    rest_at: usize,
+    portal: Vec<u8>,
+    /// It binds the unnamed statement (whose Parse may still be deferred).
+    unnamed_stmt: bool,
+    stmt: Arc<Prepared>,
+    describe: Option<Frame>,
+}
+
+#[derive(Default)]
+pub struct Extended {
+    statements: HashMap<Vec<u8>, Arc<Prepared>>,
+    unnamed: Option<Arc<Prepared>>,
+    /// The unnamed statement's Parse, not yet sent to the origin.
+    deferred_parse: Option<Frame>,
+    portals: HashMap<Vec<u8>, Arc<Prepared>>,
+    held: Option<Held>,
+    /// Something of the current batch (since the last Sync) reached the origin.
+    batch_forwarded: bool,
+    /// The current batch wrote or changed transaction state: nothing in it is cached.
+    batch_unsafe: bool,
+    /// An error ended the batch at the origin; everything up to Sync is ignored there.
+    failed: bool,
+}
+
+impl Extended {
+    /// Nothing of the current batch has reached the origin.
+    pub fn synced(&self) -> bool {
+        !self.batch_forwarded
+    }
+
+    /// A simple query replaces the unnamed statement at the origin.
+    pub fn forget_unnamed(&mut self) {
+        self.unnamed = None;
+        self.deferred_parse = None;
+    }
+
+    /// True if the SQL may deallocate prepared statements behind our back
+    /// (`DEALLOCATE`, `DISCARD`).
+    pub fn note_simple_query(&self, sql: &str) -> bool {
+        let head = sql.trim_start().as_bytes();
+        [&b"deallocate"[..], b"discard"].iter().any(|word| {
+            head.get(..word.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(word))
+        })
+    }
+
+    pub fn clear_statements(&mut self) {
+        self.statements.clear();
+        self.portals.clear();
+    }
+
+    pub fn fail_batch(&mut self) {
+        self.failed = true;
+    }
+
+    fn statement(&self, name: &[u8]) -> Option<Arc<Prepared>> {
+        if name.is_empty() {
+            self.unnamed.clone()
+        } else {
+            self.statements.get(name).cloned()
+        }
+    }
+}
+
+impl Session {
+    pub async fn on_extended(&mut self, frame: Frame) -> Result<(), PgError> {
+        match frame.tag() {
+            b'P' => self.on_parse(frame),
+            b'B' => self.on_bind(frame),
+            b'D' => self.on_describe(frame),
+            b'E' => self.on_execute(frame).await?,
+            b'C' => self.on_close(frame),
+            b'S' => self.on_sync(frame),
+            _ => {
+                // Flush: send what we hold so the origin answers now.
+                self.flush_held();
+                self.forward(&frame);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, frame: &Frame, expect: Expect, effects: Effects, tee: bool) {
+        self.forward(frame);
+        self.expect(expect, effects, tee);
+        self.ext.batch_forwarded = true;
+    }
+
+    fn on_parse(&mut self, frame: Frame) {
+        self.flush_held();
+        let Some((name, sql, types)) = messages::parse_parse(frame.body()) else {
+            self.send(&frame, Expect::Parse, Effects::default(), false);
+            return;
+        };
+        let prepared = Arc::new(Prepared {
+            sql: sql.into(),
+            param_types: Bytes::copy_from_slice(types),
+        });
+        if name.is_empty() {
+            self.ext.unnamed = Some(prepared);
+            self.ext.deferred_parse = Some(frame);
+            self.reply(&[&PARSE_COMPLETE]);
+            return;
+        }
+        if !self.ext.statements.contains_key(name) && self.ext.statements.len() < MAX_TRACKED {
+            self.ext.statements.insert(name.to_vec(), prepared);
+        }
+        self.send(&frame, Expect::Parse, Effects::default(), false);
+    }
+
+    /// Sends the deferred unnamed Parse if `stmt` names the unnamed statement.
+    fn materialize(&mut self, stmt: &[u8]) {
+        if stmt.is_empty()
+            && let Some(parse) = self.ext.deferred_parse.take()
+        {
+            self.forward(&parse);
+            self.pending.push_back(Pending::Origin {
+                expect: Expect::Parse,
+                effects: Effects::default(),
+                tee: false,
+                swallow: true,
+            });
+            self.ext.batch_forwarded = true;
+        }
+    }
+
+    fn on_bind(&mut self, frame: Frame) {
+        self.flush_held();
+        let parsed = messages::parse_bind(frame.body()).map(|(portal, stmt, rest)| {
+            let rest_at = frame.bytes.len() - rest.len();
+            (
+                portal.to_vec(),
+                self.ext.statement(stmt),
+                stmt.is_empty(),
+                rest_at,
+            )
+        });
+        let Some((portal, stmt, unnamed_stmt, rest_at)) = parsed else {
+            self.send(&frame, Expect::Bind, Effects::default(), false);
+            return;
+        };
+        let Some(stmt) = stmt else {
+            self.ext.portals.remove(&portal);
+            self.send(&frame, Expect::Bind, Effects::default(), false);
+            return;
+        };
+        self.ext.held = Some(Held {
+            bind: frame,
+            rest_at,
+            portal,
+            unnamed_stmt,
+            stmt,
+            describe: None,
+        });
+    }
+
+    /// Forwards a held Bind (and its Describe), the fill teeing the Describe's answer.
+    pub fn flush_held(&mut self) {
+        if let Some(held) = self.ext.held.take() {
+            self.send_held(held, false);
+        }
+    }
+
+    fn send_held(&mut self, held: Held, tee: bool) {
+        if held.unnamed_stmt {
+            self.materialize(b"");
+        }
+        // The portal now exists at the origin: remember what it runs.
+        if self.ext.portals.len() < MAX_TRACKED || held.portal.is_empty() {
+            self.ext
+                .portals
+                .insert(held.portal.clone(), held.stmt.clone());
+        }
+        self.send(&held.bind, Expect::Bind, Effects::default(), false);
+        if let Some(d) = held.describe {
+            self.send(&d, Expect::Describe, Effects::default(), tee);
+        }
+    }
+
+    fn on_describe(&mut self, frame: Frame) {
+        let target = messages::parse_target(frame.body());
+        if let (Some(held), Some((b'P', name))) = (self.ext.held.as_mut(), target)
+            && held.portal == name
+            && held.describe.is_none()
+        {
+            held.describe = Some(frame);
+            return;
+        }
+        self.flush_held();
+        if let Some((b'S', name)) = target {
+            let name = name.to_vec();
+            self.materialize(&name);
+        }
+        self.send(&frame, Expect::Describe, Effects::default(), false);
+    }
+
+    fn on_close(&mut self, frame: Frame) {
+        self.flush_held();
+        match messages::parse_target(frame.body()) {
+            Some((b'S', b"")) => self.ext.forget_unnamed(),
+            Some((b'S', name)) => {
+                self.ext.statements.remove(name);
+            }
+            Some((_, name)) => {
+                self.ext.portals.remove(name);
+            }
+            None => {}
+        }
+        self.send(&frame, Expect::Close, Effects::default(), false);
+    }
+
+    fn on_sync(&mut self, frame: Frame) {
+        self.flush_held();
+        if self.ext.batch_forwarded {
+            self.send(&frame, Expect::Sync, Effects::default(), false);
+        } else {
+            let rfq = messages::ready_for_query(self.status);
+            if self.pending.is_empty() {
+                self.io.to_client.extend_from_slice(&rfq);
+            } else {
+                self.pending.push_back(Pending::Local {
+                    bytes: Bytes::copy_from_slice(&rfq),
+                    sync: true,
+                });
+            }
+        }
+        self.ext.batch_forwarded = false;
+        self.ext.batch_unsafe = false;
+        self.ext.failed = false;
+    }
+
+    async fn on_execute(&mut self, frame: Frame) -> Result<(), PgError> {
+        let started = Instant::now();
+        let Some((portal, max_rows)) = messages::parse_execute(frame.body()) else {
+            self.flush_held();
+            self.send(&frame, Expect::Execute, Effects::unknown_write(), false);
+            return Ok(());
+        };
+        let held = match self.ext.held.take() {
+            Some(h) if h.portal == portal => h,
+            other => {
+                self.ext.held = other;
+                self.flush_held();
+                let stmt = self.ext.portals.get(portal).cloned();
+                return self
+                    .execute_uncached(frame, stmt, BypassReason::Pipeline)
+                    .await;
+            }
+        };
+        if max_rows != 0 {
+            let stmt = held.stmt.clone();
+            self.send_held(held, false);
+            return self
+                .execute_uncached(frame, Some(stmt), BypassReason::RowLimit)
+                .await;
+        }
+        let blocked = if self.ext.failed || self.ext.batch_unsafe {
+            Some(BypassReason::Pipeline)
+        } else {
+            self.blocked()
+        };
+        let kind = if held.describe.is_some() {
+            KeyKind::PgExtendedDescribed
+        } else {
+            KeyKind::PgExtended
+        };
+        let rest = held.bind.bytes.get(held.rest_at..).unwrap_or_default();
+        if blocked.is_none() {
+            self.key
+                .start(self.scope.namespace, kind)
+                .part(held.stmt.sql.as_bytes())
+                .part(&held.stmt.param_types)
+                .part(rest);
+            if self.serve_bound(started, Some(&held)) {
+                return Ok(());
+            }
+        }
+        let stmt = held.stmt.clone();
+        match self.decide(&stmt.sql, blocked).await? {
+            Decision::Fill(ticket) => {
+                let rest = Bytes::copy_from_slice(rest);
+                let flight = match self.lead_or_follow().await? {
+                    Lead::Followed => {
+                        if self.serve_bound(started, None) {
+                            return Ok(());
+                        }
+                        None
+                    }
+                    Lead::Leader(guard) => Some(guard),
+                };
+                self.start_fill(ticket, flight, kind, &stmt.sql, &[&stmt.param_types, &rest]);
+                self.send_held(held, true);
+                self.send(&frame, Expect::Execute, Effects::default(), true);
+            }
+            Decision::Forward { effects, reason } => {
+                self.send_held(held, false);
+                self.forward_execute(frame, &stmt.sql, effects, reason);
+            }
+            Decision::NeedCatalog(_) => {
+                self.send_held(held, false);
+                self.send(&frame, Expect::Execute, Effects::unknown_write(), false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers a Bind [+ Describe] + Execute whose key is in `self.key` from the cache;
+    /// with `held`, a hot entry may also be refreshed ahead of its expiry.
+    fn serve_bound(&mut self, started: Instant, held: Option<&Held>) -> bool {
+        let Some((entry, refresh)) =
+            self.engine
+                .lookup_hit(&self.scope, self.key.as_slice(), started)
+        else {
+            return false;
+        };
+        self.reply(&[&BIND_COMPLETE, &entry.payload]);
+        match held {
+            Some(h) if refresh => {
+                let rest = h.bind.bytes.get(h.rest_at..).unwrap_or_default();
+                let refresh = BoundRefresh {
+                    stmt: &h.stmt,
+                    rest,
+                    described: h.describe.is_some(),
+                };
+                self.start_bound_refresh(&entry, refresh);
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// An Execute that is not cacheable: forwarded, with the statement's writes.
+    async fn execute_uncached(
+        &mut self,
+        frame: Frame,
+        stmt: Option<Arc<Prepared>>,
+        reason: BypassReason,
+    ) -> Result<(), PgError> {
+        let Some(stmt) = stmt else {
+            self.send(&frame, Expect::Execute, Effects::unknown_write(), false);
+            self.ext.batch_unsafe = true;
+            return Ok(());
+        };
+        match self.decide(&stmt.sql, Some(reason)).await? {
+            Decision::Forward { effects, reason } => {
+                self.forward_execute(frame, &stmt.sql, effects, reason)
+            }
+            _ => self.send(&frame, Expect::Execute, Effects::unknown_write(), false),
+        }
+        Ok(())
+    }
+
+    fn forward_execute(&mut self, frame: Frame, sql: &str, effects: Effects, reason: BypassReason) {
+        if effects.writes() || reason == BypassReason::NotARead {
+            self.ext.batch_unsafe = true;
+        }
+        let effects = self.session_effects(effects, sql);
+        self.send(&frame, Expect::Execute, effects, false);
+    }
+}

@@ -1,0 +1,142 @@
+//! PostgreSQL protocol 3: a client connection from its first byte to its end.
+//!
+//! `startup` authenticates through the origin and builds a `session::Session`;
+//! `session` reads client messages (simple queries there, the extended protocol in
+//! `extended`), `relay` passes the origin's answers back in order, `catalog` asks the
+//! origin what SQL text alone cannot tell, and `errors` is the one place errors become
+//! ErrorResponse messages.
+
+mod ahead;
+mod catalog;
+pub mod codec;
+pub mod errors;
+mod extended;
+mod fill;
+pub mod messages;
+mod relay;
+mod session;
+mod startup;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+pub use errors::PgError;
+
+use crate::engine::Engine;
+
+/// How long a client may take to send its startup packet.
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Shared by every PostgreSQL connection.
+pub struct PgContext {
+    pub engine: Arc<Engine>,
+    /// Origin cancel keys of live sessions → the origin to send a CancelRequest to.
+    cancels: Mutex<HashMap<Bytes, String>>,
+}
+
+impl PgContext {
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self {
+            engine,
+            cancels: Mutex::default(),
+        }
+    }
+}
+
+/// Serves one client connection to completion.
+pub async fn serve(ctx: Arc<PgContext>, mut client: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let mut buf = BytesMut::with_capacity(1024);
+    let opening = tokio::time::timeout(
+        STARTUP_TIMEOUT,
+        startup::read_opening(&mut client, &mut buf),
+    );
+    let opening = match opening
+        .await
+        .unwrap_or(Err(PgError::Client("startup timed out")))
+    {
+        Ok(o) => o,
+        Err(e) => {
+            if let Some(wire) = errors::to_wire(&e) {
+                let _ = client.write_all(&wire).await;
+            }
+            tracing::debug!(error = %e, "postgres startup failed");
+            return;
+        }
+    };
+    let result = match opening {
+        startup::Opening::Cancel { key } => cancel(&ctx, &key).await,
+        startup::Opening::Startup { version, params } => {
+            run_session(&ctx, client, buf, version, params).await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "postgres connection ended");
+    }
+}
+
+async fn run_session(
+    ctx: &Arc<PgContext>,
+    client: TcpStream,
+    buf: BytesMut,
+    version: i32,
+    params: Vec<(String, String)>,
+) -> Result<(), PgError> {
+    let peer = client.peer_addr().ok();
+    let (session, cancel_key) = startup::establish(ctx, client, buf, version, params).await?;
+    let metrics = &session.scope.cache.metrics;
+    metrics
+        .client_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .client_connections_total
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .origin_connections
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cache = session.scope.cache.clone();
+    if let Some(key) = &cancel_key {
+        lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
+    }
+    tracing::debug!(?peer, cache = %cache.id, "postgres session started");
+    let result = session.run().await;
+    if let Some(key) = &cancel_key {
+        lock(&ctx.cancels).remove(key);
+    }
+    cache
+        .metrics
+        .client_connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    cache
+        .metrics
+        .origin_connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Forwards a CancelRequest to the origin whose backend holds that key.
+async fn cancel(ctx: &PgContext, key: &[u8]) -> Result<(), PgError> {
+    let origin = lock(&ctx.cancels).get(key).cloned();
+    let Some(origin) = origin else {
+        return Ok(());
+    };
+    let mut packet = BytesMut::with_capacity(16);
+    packet.extend_from_slice(&(8 + key.len() as i32).to_be_bytes());
+    packet.extend_from_slice(&messages::CANCEL_REQUEST.to_be_bytes());
+    packet.extend_from_slice(key);
+    let mut conn = TcpStream::connect(&origin)
+        .await
+        .map_err(|source| PgError::OriginConnect { origin, source })?;
+    conn.write_all(&packet)
+        .await
+        .map_err(errors::PgError::io(errors::Side::Origin))?;
+    Ok(())
+}

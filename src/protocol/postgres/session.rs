@@ -1,0 +1,337 @@
+//! One proxied PostgreSQL session after authentication: reads client messages, answers
+//! hits locally, forwards everything else, and relays the origin's answers in order.
+//!
+//! Ordering: every client request that expects an answer pushes one [`Pending`] item;
+//! answers are handed to the client strictly in that order. A cache hit is a
+//! `Pending::Local` item, so it is delivered only after the origin has answered every
+//! earlier request of a pipeline.
+//!
+//! Transaction status comes only from the origin's ReadyForQuery (`I`, `T`, `E`).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::ahead::Lead;
+use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
+use super::errors::{PgError, Side};
+use super::extended::Extended;
+use super::fill::Fill;
+use super::messages::Body;
+use crate::cache::{KeyBuilder, KeyKind};
+use crate::engine::{
+    BypassReason, Decision, Effects, Engine, FillTicket, FlightGuard, QueryRequest, Scope,
+    SessionNamespace,
+};
+use crate::protocol::Pipes;
+
+/// Output is flushed once this much is buffered, so large results stream.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// What a forwarded request's answer ends with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Simple query or function call: until ReadyForQuery.
+    Query,
+    Parse,
+    Bind,
+    Describe,
+    Execute,
+    Close,
+    /// Until ReadyForQuery.
+    Sync,
+}
+
+/// An answer owed to the client, in order.
+#[derive(Debug)]
+pub enum Pending {
+    /// An answer made here; `sync` marks a ReadyForQuery answering a local Sync.
+    Local { bytes: Bytes, sync: bool },
+    Origin {
+        expect: Expect,
+        effects: Effects,
+        /// Part of the answer is stored by the session's current fill.
+        tee: bool,
+        /// The client was already answered here (a deferred Parse): drop the success.
+        swallow: bool,
+    },
+}
+
+pub struct Session {
+    pub engine: Arc<Engine>,
+    pub scope: Scope,
+    /// Login material plus session-changing statements; gives `scope.namespace`.
+    pub namespace: SessionNamespace,
+    pub io: Pipes,
+    /// Last ReadyForQuery status from the origin.
+    pub status: u8,
+    pub pending: VecDeque<Pending>,
+    pub key: KeyBuilder,
+    pub fill: Option<Fill>,
+    /// A refresh ahead of expiry in flight: its answer is stored, never relayed.
+    pub refresh: Option<Fill>,
+    /// Writes of the open transaction block, applied again when it ends.
+    pub txn_effects: Effects,
+    pub last_tag_rollback: bool,
+    pub ext: Extended,
+    pub terminated: bool,
+}
+
+impl Session {
+    /// Runs the session until either side closes; a failure is reported to the client.
+    pub async fn run(mut self) -> Result<(), PgError> {
+        let result = self.run_loop().await;
+        if let Err(e) = &result
+            && let Some(wire) = super::errors::to_wire(e)
+        {
+            let _ = self.io.client_wr.write_all(&self.io.to_client).await;
+            let _ = self.io.client_wr.write_all(&wire).await;
+        }
+        result
+    }
+
+    async fn run_loop(&mut self) -> Result<(), PgError> {
+        loop {
+            self.flush().await?;
+            if self.terminated {
+                return Ok(());
+            }
+            tokio::select! {
+                n = self.io.client_rd.read_buf(&mut self.io.cin) => {
+                    if n.map_err(PgError::io(Side::Client))? == 0 {
+                        return Ok(());
+                    }
+                    while let Some(frame) = codec::decode(&mut self.io.cin, MAX_CLIENT_MESSAGE)? {
+                        self.on_client(frame).await?;
+                        if self.io.to_origin.len() > FLUSH_AT || self.io.to_client.len() > FLUSH_AT {
+                            self.flush().await?;
+                        }
+                    }
+                }
+                n = self.io.origin_rd.read_buf(&mut self.io.oin) => {
+                    if n.map_err(PgError::io(Side::Origin))? == 0 {
+                        return Err(PgError::Closed(Side::Origin));
+                    }
+                    while let Some(frame) = codec::decode(&mut self.io.oin, MAX_ORIGIN_MESSAGE)? {
+                        self.on_origin(frame)?;
+                        if self.io.to_client.len() > FLUSH_AT {
+                            self.flush().await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn flush(&mut self) -> Result<(), PgError> {
+        self.release_local();
+        Ok(self.io.flush().await?)
+    }
+
+    /// Moves local answers at the head of the queue to the client.
+    pub fn release_local(&mut self) {
+        while let Some(Pending::Local { .. }) = self.pending.front() {
+            if let Some(Pending::Local { bytes, .. }) = self.pending.pop_front() {
+                self.io.to_client.extend_from_slice(&bytes);
+            }
+        }
+    }
+
+    /// True when nothing at all is in flight at the origin, not even a refresh.
+    pub fn origin_quiet(&self) -> bool {
+        self.idle() && self.refresh.is_none()
+    }
+
+    /// True when no client request is in flight at the origin.
+    pub fn idle(&self) -> bool {
+        !self
+            .pending
+            .iter()
+            .any(|p| matches!(p, Pending::Origin { .. }))
+    }
+
+    pub fn forward(&mut self, frame: &Frame) {
+        self.io.to_origin.extend_from_slice(&frame.bytes);
+    }
+
+    pub fn expect(&mut self, expect: Expect, effects: Effects, tee: bool) {
+        self.pending.push_back(Pending::Origin {
+            expect,
+            effects,
+            tee,
+            swallow: false,
+        });
+    }
+
+    /// Answers the client here: straight into the output when nothing is owed before
+    /// it (no allocation), else queued in order.
+    pub fn reply(&mut self, parts: &[&[u8]]) {
+        if self.pending.is_empty() {
+            for p in parts {
+                self.io.to_client.extend_from_slice(p);
+            }
+        } else {
+            self.local(Bytes::from(parts.concat()));
+        }
+    }
+
+    pub fn local(&mut self, bytes: Bytes) {
+        self.pending
+            .push_back(Pending::Local { bytes, sync: false });
+    }
+
+    async fn on_client(&mut self, frame: Frame) -> Result<(), PgError> {
+        match frame.tag() {
+            b'Q' => self.on_query(frame).await,
+            b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' => self.on_extended(frame).await,
+            b'F' => {
+                // A function call may write anything.
+                self.flush_held();
+                self.forward(&frame);
+                let effects = Effects {
+                    whole_database: true,
+                    taints_session: true,
+                    ..Effects::default()
+                };
+                self.expect(Expect::Query, effects, false);
+                Ok(())
+            }
+            b'X' => {
+                self.forward(&frame);
+                self.terminated = true;
+                Ok(())
+            }
+            // CopyData, CopyDone, CopyFail and anything else: the origin judges it.
+            _ => {
+                self.forward(&frame);
+                Ok(())
+            }
+        }
+    }
+
+    /// Why a request may not use the cache right now, whatever it is.
+    pub fn blocked(&self) -> Option<BypassReason> {
+        if self.status != b'I' {
+            Some(BypassReason::InTransaction)
+        } else if !self.idle() {
+            Some(BypassReason::Pipeline)
+        } else {
+            None
+        }
+    }
+
+    async fn on_query(&mut self, frame: Frame) -> Result<(), PgError> {
+        let started = Instant::now();
+        self.flush_held();
+        self.ext.forget_unnamed();
+        let Some(sql) = Body::new(frame.body()).utf8() else {
+            // Not UTF-8 or malformed: the origin gives its own error; assume a write.
+            self.forward(&frame);
+            let effects = Effects {
+                whole_database: true,
+                ..Effects::default()
+            };
+            self.expect(Expect::Query, effects, false);
+            return Ok(());
+        };
+        let blocked = self.blocked();
+        if blocked.is_none() {
+            self.key
+                .start(self.scope.namespace, KeyKind::PgSimple)
+                .part(sql.as_bytes());
+            if self.serve_simple(started, &frame) {
+                return Ok(());
+            }
+        }
+        if self.ext.note_simple_query(sql) {
+            self.ext.clear_statements();
+        }
+        let sql = sql.to_string();
+        let decision = self.decide(&sql, blocked).await?;
+        if let Decision::Fill(ticket) = decision {
+            let flight = match self.lead_or_follow().await? {
+                Lead::Followed if self.serve_simple(started, &frame) => return Ok(()),
+                Lead::Followed => None,
+                Lead::Leader(guard) => Some(guard),
+            };
+            self.forward(&frame);
+            self.start_fill(ticket, flight, KeyKind::PgSimple, &sql, &[]);
+            self.expect(Expect::Query, Effects::default(), true);
+            return Ok(());
+        }
+        self.forward(&frame);
+        match decision {
+            Decision::Fill(_) => {}
+            Decision::Forward { effects, .. } => {
+                let effects = self.session_effects(effects, &sql);
+                self.expect(Expect::Query, effects, false);
+            }
+            Decision::NeedCatalog(_) => self.expect(Expect::Query, Effects::unknown_write(), false),
+        }
+        Ok(())
+    }
+
+    /// Plans a request, asking the catalog first when the engine needs facts and the
+    /// session can ask (nothing in flight, no transaction block).
+    pub async fn decide(
+        &mut self,
+        sql: &str,
+        blocked: Option<BypassReason>,
+    ) -> Result<Decision, PgError> {
+        let can_ask = self.status == b'I' && self.origin_quiet() && self.ext.synced();
+        let req = QueryRequest {
+            sql,
+            blocked,
+            can_ask_catalog: can_ask,
+        };
+        match self.engine.plan(&self.scope, req) {
+            Decision::NeedCatalog(question) => {
+                self.flush().await?;
+                let facts = self.ask_catalog(&question).await?;
+                self.engine.learn(&self.scope, facts);
+                let req = QueryRequest {
+                    can_ask_catalog: false,
+                    ..req
+                };
+                Ok(self.engine.plan(&self.scope, req))
+            }
+            d => Ok(d),
+        }
+    }
+
+    /// Starts collecting a result for the cache under the current key material.
+    pub fn start_fill(
+        &mut self,
+        ticket: FillTicket,
+        flight: Option<FlightGuard>,
+        kind: KeyKind,
+        sql: &str,
+        extra: &[&[u8]],
+    ) {
+        self.key
+            .start(self.scope.namespace, kind)
+            .part(sql.as_bytes());
+        for part in extra {
+            self.key.part(part);
+        }
+        self.fill = Some(Fill::new(ticket, self.key.as_slice(), flight));
+    }
+
+    /// Remembers SQL that changes session state, so later reads get their own namespace.
+    /// Applied at once: the next request must not share the old namespace even if it
+    /// is pipelined behind this one.
+    pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
+        if effects.session_change {
+            effects.session_change = false;
+            self.namespace.remember(sql.as_bytes());
+        }
+        if effects.taints_session {
+            self.namespace.taint();
+        }
+        self.scope.namespace = self.namespace.id(&self.engine.namespaces);
+        effects
+    }
+}

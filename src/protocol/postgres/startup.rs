@@ -1,0 +1,371 @@
+//! Connection start: SSL/GSS negotiation (declined until TLS exists), CancelRequest
+//! routing, the StartupMessage, cache-ID resolution and authentication relayed between
+//! client and origin (design §6). Passwords pass through and are never logged.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::PgContext;
+use super::codec::{self, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
+use super::errors::{PgError, Side};
+use super::messages::{self, Body};
+use super::session::Session;
+use crate::config::Protocol;
+use crate::engine::{CacheCtx, NamespaceMaterial, Scope, SessionNamespace};
+use crate::protocol::Pipes;
+
+/// How long connecting to an origin may take.
+const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the client asked for first.
+pub enum Opening {
+    Startup {
+        version: i32,
+        params: Vec<(String, String)>,
+    },
+    Cancel {
+        key: Bytes,
+    },
+}
+
+/// Reads startup packets until a StartupMessage or CancelRequest, declining SSL/GSS.
+pub async fn read_opening(client: &mut TcpStream, buf: &mut BytesMut) -> Result<Opening, PgError> {
+    loop {
+        let packet = loop {
+            if let Some(p) = codec::decode_startup(buf)? {
+                break p;
+            }
+            if client
+                .read_buf(buf)
+                .await
+                .map_err(PgError::io(Side::Client))?
+                == 0
+            {
+                return Err(PgError::Closed(Side::Client));
+            }
+        };
+        let mut body = Body::new(&packet);
+        let code = body.i32().ok_or(PgError::Client("short startup packet"))?;
+        match code {
+            messages::SSL_REQUEST | messages::GSSENC_REQUEST => {
+                if !buf.is_empty() {
+                    return Err(PgError::Client("data after SSL request"));
+                }
+                client
+                    .write_all(b"N")
+                    .await
+                    .map_err(PgError::io(Side::Client))?;
+            }
+            messages::CANCEL_REQUEST => {
+                return Ok(Opening::Cancel {
+                    key: Bytes::copy_from_slice(body.rest()),
+                });
+            }
+            v if v >> 16 == 3 => {
+                let params = messages::startup_params(body.rest())
+                    .ok_or(PgError::Client("malformed startup parameters"))?;
+                return Ok(Opening::Startup { version: v, params });
+            }
+            _ => return Err(PgError::Unsupported("protocol version other than 3")),
+        }
+    }
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The cache a startup selected, and the parameters to send to its origin.
+pub type Resolved = (Arc<CacheCtx>, Vec<(String, String)>);
+
+/// Picks the cache for a startup: `CACHEID-user`, `application_name=CACHEID`, or the
+/// default cache. Returns the cache and the parameters to send to the origin.
+pub fn resolve(ctx: &PgContext, params: &[(String, String)]) -> Result<Resolved, PgError> {
+    let user = param(params, "user").ok_or(PgError::Client("no user in startup packet"))?;
+    let by_app = param(params, "application_name")
+        .and_then(|a| ctx.engine.caches.by_id(a))
+        .filter(|c| c.protocol == Protocol::Postgres)
+        .map(|c| (c.clone(), user));
+    let Some((cache, origin_user)) =
+        by_app.or_else(|| ctx.engine.caches.resolve(Protocol::Postgres, user))
+    else {
+        return Err(PgError::UnknownCache(format!(
+            "no cache matches user name \"{user}\": connect as CACHEID-{user} (or set application_name to a cache ID)"
+        )));
+    };
+    let mut out: Vec<(String, String)> = params.to_vec();
+    let had_database = param(params, "database").is_some();
+    for (k, v) in out.iter_mut() {
+        if k == "user" {
+            *v = origin_user.to_string();
+        }
+    }
+    if !had_database {
+        // PostgreSQL defaults the database to the user name: the origin's user name.
+        out.push(("database".to_string(), origin_user.to_string()));
+    }
+    Ok((cache, out))
+}
+
+/// Relays authentication until the origin's first ReadyForQuery. Returns the origin's
+/// parameter statuses and its cancel key.
+///
+/// MD5 hashes the user name into the password hash, so it cannot be relayed when the
+/// cache ID was stripped from the name: then the client is asked for its password in
+/// clear (over the same connection it would send the hash on) and wirecache hashes it
+/// for the origin with the real user name. The password is used once, never kept.
+async fn relay_auth(
+    client: &mut TcpStream,
+    origin: &mut TcpStream,
+    cbuf: &mut BytesMut,
+    obuf: &mut BytesMut,
+    renamed_user: Option<&str>,
+) -> Result<(Vec<(String, String)>, Option<Bytes>), PgError> {
+    let mut statuses = Vec::new();
+    let mut cancel_key = None;
+    loop {
+        let frame = loop {
+            if let Some(f) = codec::decode(obuf, MAX_ORIGIN_MESSAGE)? {
+                break f;
+            }
+            if origin
+                .read_buf(obuf)
+                .await
+                .map_err(PgError::io(Side::Origin))?
+                == 0
+            {
+                return Err(PgError::Closed(Side::Origin));
+            }
+        };
+        let mut out = frame.bytes.clone();
+        let mut needs_answer = false;
+        let mut md5_salt = None;
+        match frame.tag() {
+            b'R' => {
+                let code = Body::new(frame.body()).i32().unwrap_or(-1);
+                needs_answer = matches!(code, 3 | 5 | 10 | 11);
+                if let (5, Some(_)) = (code, renamed_user) {
+                    md5_salt = frame.body().get(4..8).map(<[u8]>::to_vec);
+                    out = Bytes::from_static(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
+                }
+                if code == 10 {
+                    out = messages::sasl_without_plus(frame.body())
+                        .ok_or(PgError::Origin("malformed AuthenticationSASL"))?;
+                }
+            }
+            b'S' => {
+                if let Some((k, v)) = messages::parse_parameter_status(frame.body()) {
+                    statuses.push((k.to_string(), v.to_string()));
+                }
+            }
+            b'K' => cancel_key = Some(Bytes::copy_from_slice(frame.body())),
+            _ => {}
+        }
+        client
+            .write_all(&out)
+            .await
+            .map_err(PgError::io(Side::Client))?;
+        match frame.tag() {
+            b'Z' => return Ok((statuses, cancel_key)),
+            b'E' => return Err(PgError::AuthRejected),
+            _ => {}
+        }
+        if needs_answer {
+            let answer = loop {
+                if let Some(f) = codec::decode(cbuf, MAX_CLIENT_MESSAGE)? {
+                    break f;
+                }
+                if client
+                    .read_buf(cbuf)
+                    .await
+                    .map_err(PgError::io(Side::Client))?
+                    == 0
+                {
+                    return Err(PgError::Closed(Side::Client));
+                }
+            };
+            if answer.tag() != b'p' {
+                return Err(PgError::Client("expected a password message"));
+            }
+            let to_origin = match (md5_salt, renamed_user) {
+                (Some(salt), Some(user)) => {
+                    let password = Body::new(answer.body())
+                        .cstr()
+                        .ok_or(PgError::Client("malformed password message"))?;
+                    md5_password_message(password, user.as_bytes(), &salt)
+                }
+                _ => answer.bytes,
+            };
+            origin
+                .write_all(&to_origin)
+                .await
+                .map_err(PgError::io(Side::Origin))?;
+        }
+    }
+}
+
+/// The PasswordMessage answering an MD5 challenge: `md5` + md5(md5(password + user) + salt).
+fn md5_password_message(password: &[u8], user: &[u8], salt: &[u8]) -> Bytes {
+    use md5::{Digest, Md5};
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let inner = hex(&Md5::new()
+        .chain_update(password)
+        .chain_update(user)
+        .finalize());
+    let outer = hex(&Md5::new()
+        .chain_update(inner.as_bytes())
+        .chain_update(salt)
+        .finalize());
+    let mut body = Vec::with_capacity(36);
+    body.extend_from_slice(b"md5");
+    body.extend_from_slice(outer.as_bytes());
+    body.push(0);
+    let mut out = BytesMut::with_capacity(body.len() + 5);
+    messages::put_message(&mut out, b'p', &body);
+    out.freeze()
+}
+
+/// The namespace material of a fresh session: cache, startup parameters and the
+/// origin's reported settings (application_name excluded: it cannot change results).
+fn namespace(
+    cache: &str,
+    params: &[(String, String)],
+    statuses: &[(String, String)],
+) -> NamespaceMaterial {
+    let mut m = NamespaceMaterial::default();
+    m.push(cache.as_bytes());
+    let mut fields: Vec<&(String, String)> = params.iter().chain(statuses.iter()).collect();
+    fields.sort();
+    for (k, v) in fields {
+        if k != "application_name" && k != "in_hot_standby" {
+            m.push_pair(k, v);
+        }
+    }
+    m
+}
+
+/// What authentication through the origin produced.
+struct Authenticated {
+    cache: Arc<CacheCtx>,
+    origin: TcpStream,
+    origin_params: Vec<(String, String)>,
+    statuses: Vec<(String, String)>,
+    cancel_key: Option<Bytes>,
+    obuf: BytesMut,
+}
+
+async fn authenticate(
+    ctx: &PgContext,
+    client: &mut TcpStream,
+    cbuf: &mut BytesMut,
+    version: i32,
+    params: &[(String, String)],
+) -> Result<Authenticated, PgError> {
+    let (cache, origin_params) = resolve(ctx, params)?;
+    let connect = tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, TcpStream::connect(&cache.origin));
+    let connected = connect.await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))
+    });
+    let mut origin = connected.map_err(|source| {
+        cache
+            .metrics
+            .origin_connect_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PgError::OriginConnect {
+            origin: cache.origin.clone(),
+            source,
+        }
+    })?;
+    let _ = origin.set_nodelay(true);
+    let mut startup = BytesMut::from(&messages::startup_message(&origin_params)[..]);
+    startup[4..8].copy_from_slice(&version.to_be_bytes());
+    origin
+        .write_all(&startup)
+        .await
+        .map_err(PgError::io(Side::Origin))?;
+    let mut obuf = BytesMut::with_capacity(8192);
+    let client_user = param(params, "user").unwrap_or_default();
+    let origin_user = param(&origin_params, "user").unwrap_or_default();
+    let renamed = (client_user != origin_user).then_some(origin_user);
+    let (statuses, cancel_key) = relay_auth(client, &mut origin, cbuf, &mut obuf, renamed).await?;
+    Ok(Authenticated {
+        cache,
+        origin,
+        origin_params,
+        statuses,
+        cancel_key,
+        obuf,
+    })
+}
+
+/// Connects to the origin, authenticates the client through it, and builds the session.
+/// A failure is reported to the client here, unless the origin already reported it.
+pub async fn establish(
+    ctx: &Arc<PgContext>,
+    mut client: TcpStream,
+    mut cbuf: BytesMut,
+    version: i32,
+    params: Vec<(String, String)>,
+) -> Result<(Session, Option<Bytes>), PgError> {
+    let auth = match authenticate(ctx, &mut client, &mut cbuf, version, &params).await {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(wire) = super::errors::to_wire(&e) {
+                let _ = client.write_all(&wire).await;
+            }
+            return Err(e);
+        }
+    };
+    let database = param(&auth.origin_params, "database").unwrap_or_default();
+    let namespace = SessionNamespace::new(namespace(
+        &auth.cache.id,
+        &auth.origin_params,
+        &auth.statuses,
+    ));
+    let scope = Scope {
+        db: ctx.engine.generations.database(&auth.cache.id, database),
+        namespace: namespace.id(&ctx.engine.namespaces),
+        cache: auth.cache,
+    };
+    let session = Session {
+        engine: ctx.engine.clone(),
+        scope,
+        namespace,
+        io: Pipes::new(client, cbuf, auth.origin, auth.obuf),
+        status: b'I',
+        pending: Default::default(),
+        key: Default::default(),
+        fill: None,
+        refresh: None,
+        txn_effects: Default::default(),
+        last_tag_rollback: false,
+        ext: Default::default(),
+        terminated: false,
+    };
+    Ok((session, auth.cancel_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_answer_follows_the_postgres_formula() {
+        // Computed independently: md5(md5("secretalice").hex + "abcd").
+        let msg = md5_password_message(b"secret", b"alice", b"abcd");
+        assert_eq!(msg[0], b'p');
+        assert_eq!(
+            &msg[5..],
+            b"md5c90bcafc0a2b54511742383e34d5dc9d\0".as_slice()
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Accept loops: a connection limit shared by all listeners, and graceful shutdown
+//! (stop accepting, let sessions finish). TLS setup will live here too.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+/// Signals shutdown to every accept loop.
+#[derive(Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Shutdown { rx })
+    }
+
+    pub async fn wait(&mut self) {
+        let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Accepts connections on `listener` and runs `handle` for each, while fewer than the
+/// limit are open; past it a connection waits in the kernel's backlog.
+pub fn spawn_accept_loop<F, Fut>(
+    name: &'static str,
+    listener: TcpListener,
+    limit: Arc<Semaphore>,
+    mut shutdown: Shutdown,
+    handle: F,
+) -> JoinHandle<()>
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let permit = tokio::select! {
+                p = limit.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+                _ = shutdown.wait() => return,
+            };
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = shutdown.wait() => return,
+            };
+            match accepted {
+                Ok((socket, peer)) => {
+                    let fut = handle(socket, peer);
+                    tokio::spawn(async move {
+                        fut.await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+}

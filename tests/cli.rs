@@ -1,0 +1,111 @@
+//! The `wirecache` command line: configuration checking, exit codes, environment-only
+//! configuration, and `explain`.
+
+use std::process::Command;
+
+fn wirecache() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wirecache"));
+    c.env_remove("WIRECACHE_CONFIG");
+    c
+}
+
+#[test]
+fn the_example_config_checks_out() {
+    let out = wirecache()
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("demo"), "{text}");
+}
+
+#[test]
+fn a_bad_config_reports_every_problem_and_exits_64() {
+    let dir = std::env::temp_dir().join(format!("wirecache-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[cache]\nmax_memroy = \"1GiB\"\ndefault_ttl = \"soon\"\n[[caches]]\nid = \"a b\"\nprotocol = \"pg\"\norigin = \"nowhere\"\n",
+    )
+    .unwrap();
+    let out = wirecache()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "max_memroy",
+        "default_ttl",
+        "caches[0].id",
+        "caches[0].protocol",
+        "caches[0].origin",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn the_environment_alone_is_a_complete_config() {
+    let out = wirecache()
+        .arg("check-config")
+        .env("WIRECACHE_CACHES_0_ID", "envdemo")
+        .env("WIRECACHE_CACHES_0_PROTOCOL", "postgres")
+        .env("WIRECACHE_CACHES_0_ORIGIN", "db.internal:5432")
+        .env("WIRECACHE_CACHE_MAX_MEMORY", "1GiB")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("envdemo") && text.contains("db.internal:5432"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_says_why_not() {
+    let run = |sql: &str| {
+        let out = wirecache()
+            .args([
+                "explain",
+                "--config",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"),
+            ])
+            .args(["--cache", "demo", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(run("SELECT now()").contains("non_immutable_function"));
+    let read = run("SELECT a FROM t WHERE id = 1");
+    assert!(
+        read.contains("cacheable:   yes, if the origin's catalog confirms: relation t"),
+        "{read}"
+    );
+    assert!(
+        read.contains("template:    select a from t where id = ?"),
+        "{read}"
+    );
+    let write = run("UPDATE t SET a = 1");
+    assert!(write.contains("cacheable:   no (not_a_read)"), "{write}");
+    assert!(write.contains("writes:      t"), "{write}");
+    assert!(run("SELECT 1 FROM t FOR UPDATE").contains("locking_clause"));
+}
