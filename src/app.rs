@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -23,6 +24,10 @@ pub struct Running {
     pub engine: Arc<Engine>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held by every open client connection, one permit each.
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+    grace: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +56,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     if let Some(addr) = config.listen.postgres {
         let listener = bind("postgres", addr).await?;
         running_pg = listener.local_addr().ok();
-        let ctx = Arc::new(PgContext::new(engine.clone()));
+        let ctx = Arc::new(PgContext::new(engine.clone(), shutdown.clone()));
         tasks.push(spawn_accept_loop(
             "postgres",
             listener,
@@ -69,7 +74,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         let Some(addr) = addr else { continue };
         let listener = bind(name, addr).await?;
         running_my[slot] = listener.local_addr().ok();
-        let ctx = Arc::new(MyContext::new(engine.clone(), proto));
+        let ctx = Arc::new(MyContext::new(engine.clone(), proto, shutdown.clone()));
         tasks.push(spawn_accept_loop(
             name,
             listener,
@@ -110,15 +115,33 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         engine,
         stop,
         tasks,
+        connections: limit,
+        max_connections: config.cache.max_connections,
+        grace: config.cache.shutdown_grace,
     })
 }
 
 impl Running {
-    /// Stops accepting connections and waits for the accept loops to end.
-    pub async fn shutdown(self) {
+    /// Client connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.max_connections - self.connections.available_permits()
+    }
+
+    /// Stops accepting connections, then lets open sessions finish: each closes once
+    /// it is between requests and outside a transaction (PostgreSQL clients get FATAL
+    /// 57P01, as from a PostgreSQL server shutting down). Sessions still open after
+    /// the grace period are left to be closed with the runtime. Returns how many
+    /// were.
+    pub async fn shutdown(self) -> usize {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(self.grace, self.connections.acquire_many(all)).await;
+        match drained {
+            Ok(_) => 0,
+            Err(_) => self.max_connections - self.connections.available_permits(),
         }
     }
 }
@@ -127,8 +150,17 @@ impl Running {
 pub async fn run(config: Config) -> Result<(), AppError> {
     let running = start(&config).await?;
     wait_for_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
+    tracing::info!(
+        sessions = running.open_connections(),
+        grace = ?running.grace,
+        "shutting down: no new connections; open sessions close once between requests"
+    );
+    let left = running.shutdown().await;
+    if left > 0 {
+        tracing::warn!(sessions = left, "grace period over: closing the sessions still open");
+    } else {
+        tracing::info!("every session closed");
+    }
     Ok(())
 }
 

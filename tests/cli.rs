@@ -1,5 +1,5 @@
 //! The `wirecache` command line: configuration checking, exit codes, environment-only
-//! configuration, and `explain`.
+//! configuration, `explain`, and stopping on SIGTERM.
 
 use std::process::Command;
 
@@ -108,4 +108,45 @@ fn explain_says_why_not() {
     assert!(write.contains("cacheable:   no (not_a_read)"), "{write}");
     assert!(write.contains("writes:      t"), "{write}");
     assert!(run("SELECT 1 FROM t FOR UPDATE").contains("locking_clause"));
+}
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() {
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = wirecache()
+        .env("WIRECACHE_LISTEN_POSTGRES", "127.0.0.1:0")
+        .env("WIRECACHE_LISTEN_ADMIN", admin.to_string())
+        .env("WIRECACHE_CACHES_0_ID", "demo")
+        .env("WIRECACHE_CACHES_0_PROTOCOL", "postgres")
+        .env("WIRECACHE_CACHES_0_ORIGIN", "127.0.0.1:1")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(admin).is_err() {
+        assert!(std::time::Instant::now() < deadline, "admin port never opened");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("wirecache did not exit after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(status.success(), "{status}\n{log}");
+    assert!(log.contains("every session closed"), "{log}");
 }

@@ -22,6 +22,9 @@ pub const DEFAULT_MAX_ENTRY_SIZE: u64 = 4 * MIB;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// `cache.max_connections` when absent.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// `cache.shutdown_grace` when absent: inside the 30 s that ECS and Kubernetes wait
+/// between SIGTERM and SIGKILL by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 /// `cache.min_ttl` when absent.
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(1);
 /// `cache.max_ttl` when absent.
@@ -111,6 +114,9 @@ pub struct CacheSettings {
     pub min_ttl: Duration,
     /// Longest TTL learning may give a template; never zero.
     pub max_ttl: Duration,
+    /// How long a shutdown waits for open sessions to reach a point where they can be
+    /// closed (between requests, outside a transaction); zero closes them at once.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for CacheSettings {
@@ -122,6 +128,7 @@ impl Default for CacheSettings {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             min_ttl: DEFAULT_MIN_TTL,
             max_ttl: DEFAULT_MAX_TTL,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }

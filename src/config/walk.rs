@@ -31,6 +31,7 @@ pub(super) const CACHE_KEYS: &[&str] = &[
     "max_connections",
     "min_ttl",
     "max_ttl",
+    "shutdown_grace",
 ];
 pub(super) const ADMIN_KEYS: &[&str] = &["token"];
 pub(super) const LOG_KEYS: &[&str] = &["level", "format"];
@@ -132,6 +133,7 @@ impl Walker<'_> {
         let max_connections = self.field(t, "cache", "max_connections", count);
         let min_ttl = self.field(t, "cache", "min_ttl", positive_duration);
         let max_ttl = self.field(t, "cache", "max_ttl", positive_duration);
+        let shutdown_grace = self.field(t, "cache", "shutdown_grace", duration);
         let s = CacheSettings {
             max_memory: max_memory.unwrap_or(d.max_memory),
             max_entry_size: max_entry_size.unwrap_or(d.max_entry_size),
@@ -139,6 +141,7 @@ impl Walker<'_> {
             max_connections: max_connections.unwrap_or(d.max_connections),
             min_ttl: min_ttl.unwrap_or(d.min_ttl),
             max_ttl: max_ttl.unwrap_or(d.max_ttl),
+            shutdown_grace: shutdown_grace.unwrap_or(d.shutdown_grace),
         };
         let both_valid = !self.invalid.contains("cache.max_memory")
             && !self.invalid.contains("cache.max_entry_size");

@@ -27,6 +27,8 @@ pub enum SessionError {
     AuthRejected,
     #[error("connection closed by the {0}")]
     Closed(Side),
+    #[error("the proxy is shutting down")]
+    ShuttingDown,
     #[error("i/o error on the {side} connection: {source}")]
     Io { side: Side, source: std::io::Error },
 }

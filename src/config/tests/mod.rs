@@ -60,6 +60,7 @@ fn defaults() {
     assert_eq!(config.cache.max_ttl, Duration::from_secs(600));
     assert_eq!(config.cache.min_ttl, DEFAULT_MIN_TTL);
     assert_eq!(config.cache.max_ttl, DEFAULT_MAX_TTL);
+    assert_eq!(config.cache.shutdown_grace, Duration::from_secs(25));
     assert_eq!(config.log.level, LogLevel::Info);
     assert_eq!(config.log.format, LogFormat::Text);
     assert!(!config.caches[0].default);
@@ -87,6 +88,7 @@ fn all_keys_from_file() {
         max_connections = 20
         min_ttl = "250ms"
         max_ttl = "1h"
+        shutdown_grace = "0s"
         [admin]
         token = "s3cret"
         [log]
@@ -107,6 +109,7 @@ fn all_keys_from_file() {
     assert_eq!(config.cache.max_connections, 20);
     assert_eq!(config.cache.min_ttl, Duration::from_millis(250));
     assert_eq!(config.cache.max_ttl, Duration::from_secs(3600));
+    assert_eq!(config.cache.shutdown_grace, Duration::ZERO);
     assert_eq!(config.admin.token.as_deref(), Some("s3cret"));
     assert_eq!(config.log.level, LogLevel::Trace);
     assert_eq!(config.log.format, LogFormat::Json);

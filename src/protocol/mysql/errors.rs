@@ -22,6 +22,8 @@ pub const ER_HANDSHAKE: u16 = 1043;
 pub const ER_NOT_SUPPORTED: u16 = 1235;
 /// CR_CONN_HOST_ERROR, used for an unreachable origin.
 pub const ER_ORIGIN_UNREACHABLE: u16 = 2003;
+/// ER_SERVER_SHUTDOWN ("Server shutdown in progress").
+pub const ER_SERVER_SHUTDOWN: u16 = 1053;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.
 pub const ER_ORIGIN_FAILED: u16 = 1158;
 
@@ -34,6 +36,7 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::UnknownCache(_) => (ER_ACCESS_DENIED, "28000"),
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
         MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
+        MyError::ShuttingDown => (ER_SERVER_SHUTDOWN, "08S01"),
         MyError::Origin(_)
         | MyError::Closed(Side::Origin)
         | MyError::Io {

@@ -28,6 +28,7 @@ pub use errors::MyError;
 
 use crate::config::Protocol;
 use crate::engine::Engine;
+use crate::server::Shutdown;
 use handshake::Greeting;
 
 /// Shared by every connection of one listener (MySQL or MariaDB).
@@ -38,14 +39,17 @@ pub struct MyContext {
     /// The last greeting an origin of this listener sent: what clients are greeted
     /// with before their cache (and so their origin) is known.
     template: Mutex<Option<Greeting>>,
+    /// Fires when wirecache shuts down: sessions close once at rest.
+    drain: Shutdown,
 }
 
 impl MyContext {
-    pub fn new(engine: Arc<Engine>, protocol: Protocol) -> Self {
+    pub fn new(engine: Arc<Engine>, protocol: Protocol, drain: Shutdown) -> Self {
         Self {
             engine,
             protocol,
             template: Mutex::new(None),
+            drain,
         }
     }
 
@@ -78,7 +82,7 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     m.client_connections_total.fetch_add(1, Relaxed);
     m.origin_connections.fetch_add(1, Relaxed);
     tracing::debug!(cache = %cache.id, "mysql session started");
-    if let Err(e) = session.run().await {
+    if let Err(e) = session.run(ctx.drain.clone()).await {
         tracing::debug!(error = %e, "mysql connection ended");
     }
     m.client_connections.fetch_sub(1, Relaxed);

@@ -30,6 +30,7 @@ use crate::engine::{
     QueryRequest, Scope, SessionNamespace,
 };
 use crate::protocol::Pipes;
+use crate::server::Shutdown;
 
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
@@ -196,9 +197,11 @@ impl Session {
         }
     }
 
-    /// Runs the session until either side closes; a failure is reported to the client.
-    pub async fn run(mut self) -> Result<(), MyError> {
-        let result = self.run_loop().await;
+    /// Runs the session until either side closes or, once `drain` fires, until the
+    /// session is at rest; a failure is reported to the client while it awaits an
+    /// answer (an idle MySQL client expects nothing, so it is simply disconnected).
+    pub async fn run(mut self, mut drain: Shutdown) -> Result<(), MyError> {
+        let result = self.run_loop(&mut drain).await;
         if let Err(e) = &result
             && let Some(wire) = super::errors::to_wire(e, 1)
             && self.pending.iter().any(|p| matches!(p, Pending::Origin(_)))
@@ -206,14 +209,33 @@ impl Session {
             let _ = self.io.client_wr.write_all(&self.io.to_client).await;
             let _ = self.io.client_wr.write_all(&wire).await;
         }
+        if matches!(result, Err(MyError::ShuttingDown)) {
+            // Leave the origin as a client would: COM_QUIT.
+            let _ = self.io.origin_wr.write_all(&codec::packet(0, &[COM_QUIT])).await;
+        }
         result
     }
 
-    async fn run_loop(&mut self) -> Result<(), MyError> {
+    /// True between commands outside a transaction, with nothing owed to either
+    /// side: the session can be closed without the client losing work.
+    fn at_rest(&self) -> bool {
+        self.pending.is_empty()
+            && self.status & SERVER_STATUS_IN_TRANS == 0
+            && self.fill.is_none()
+            && self.refresh.is_none()
+            && !self.client_cont
+            && self.io.cin.is_empty()
+    }
+
+    async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), MyError> {
+        let mut draining = false;
         loop {
             self.flush().await?;
             if self.terminated {
                 return Ok(());
+            }
+            if draining && self.at_rest() {
+                return Err(MyError::ShuttingDown);
             }
             tokio::select! {
                 n = self.io.client_rd.read_buf(&mut self.io.cin) => {
@@ -238,6 +260,7 @@ impl Session {
                         }
                     }
                 }
+                _ = drain.wait(), if !draining => draining = true,
             }
         }
     }

@@ -18,6 +18,8 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::Unsupported(_) => ("0A000", "FATAL"),
         PgError::OriginConnect { .. } => ("08006", "FATAL"),
         PgError::Origin(_) => ("08P01", "FATAL"),
+        // What PostgreSQL itself sends when an administrator shuts it down.
+        PgError::ShuttingDown => ("57P01", "FATAL"),
         PgError::Closed(Side::Origin)
         | PgError::Io {
             side: Side::Origin, ..

@@ -52,6 +52,8 @@ pub struct Extended {
     deferred_parse: Option<Frame>,
     portals: HashMap<Vec<u8>, Arc<Prepared>>,
     held: Option<Held>,
+    /// A message of the extended protocol came after the last Sync.
+    in_batch: bool,
     /// Something of the current batch (since the last Sync) reached the origin.
     batch_forwarded: bool,
     /// The current batch wrote or changed transaction state: nothing in it is cached.
@@ -64,6 +66,11 @@ impl Extended {
     /// Nothing of the current batch has reached the origin.
     pub fn synced(&self) -> bool {
         !self.batch_forwarded
+    }
+
+    /// Between batches: every message so far was followed by a Sync.
+    pub fn between_batches(&self) -> bool {
+        !self.in_batch
     }
 
     /// A simple query replaces the unnamed statement at the origin.
@@ -102,6 +109,7 @@ impl Extended {
 
 impl Session {
     pub async fn on_extended(&mut self, frame: Frame) -> Result<(), PgError> {
+        self.ext.in_batch = frame.tag() != b'S';
         match frame.tag() {
             b'P' => self.on_parse(frame),
             b'B' => self.on_bind(frame),

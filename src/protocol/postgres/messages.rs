@@ -63,6 +63,9 @@ impl<'a> Body<'a> {
     }
 }
 
+/// Terminate, as a client ends its session.
+pub const TERMINATE: &[u8] = &[b'X', 0, 0, 0, 4];
+
 /// Appends one tagged message with `body` to `out`.
 pub fn put_message(out: &mut BytesMut, tag: u8, body: &[u8]) {
     out.put_u8(tag);

@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 pub use errors::PgError;
 
 use crate::engine::Engine;
+use crate::server::Shutdown;
 
 /// How long a client may take to send its startup packet.
 const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -36,13 +37,16 @@ pub struct PgContext {
     pub engine: Arc<Engine>,
     /// Origin cancel keys of live sessions → the origin to send a CancelRequest to.
     cancels: Mutex<HashMap<Bytes, String>>,
+    /// Fires when wirecache shuts down: sessions close once at rest.
+    drain: Shutdown,
 }
 
 impl PgContext {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    pub fn new(engine: Arc<Engine>, drain: Shutdown) -> Self {
         Self {
             engine,
             cancels: Mutex::default(),
+            drain,
         }
     }
 }
@@ -103,7 +107,7 @@ async fn run_session(
         lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
     }
     tracing::debug!(?peer, cache = %cache.id, "postgres session started");
-    let result = session.run().await;
+    let result = session.run(ctx.drain.clone()).await;
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);
     }

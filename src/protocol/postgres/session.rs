@@ -27,6 +27,7 @@ use crate::engine::{
     SessionNamespace,
 };
 use crate::protocol::Pipes;
+use crate::server::Shutdown;
 
 /// Output is flushed once this much is buffered, so large results stream.
 const FLUSH_AT: usize = 64 * 1024;
@@ -81,23 +82,32 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs the session until either side closes; a failure is reported to the client.
-    pub async fn run(mut self) -> Result<(), PgError> {
-        let result = self.run_loop().await;
+    /// Runs the session until either side closes or, once `drain` fires, until the
+    /// session is at rest; a failure is reported to the client.
+    pub async fn run(mut self, mut drain: Shutdown) -> Result<(), PgError> {
+        let result = self.run_loop(&mut drain).await;
         if let Err(e) = &result
             && let Some(wire) = super::errors::to_wire(e)
         {
             let _ = self.io.client_wr.write_all(&self.io.to_client).await;
             let _ = self.io.client_wr.write_all(&wire).await;
         }
+        if matches!(result, Err(PgError::ShuttingDown)) {
+            // Leave the origin as a client would: Terminate.
+            let _ = self.io.origin_wr.write_all(super::messages::TERMINATE).await;
+        }
         result
     }
 
-    async fn run_loop(&mut self) -> Result<(), PgError> {
+    async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), PgError> {
+        let mut draining = false;
         loop {
             self.flush().await?;
             if self.terminated {
                 return Ok(());
+            }
+            if draining && self.at_rest() {
+                return Err(PgError::ShuttingDown);
             }
             tokio::select! {
                 n = self.io.client_rd.read_buf(&mut self.io.cin) => {
@@ -122,6 +132,7 @@ impl Session {
                         }
                     }
                 }
+                _ = drain.wait(), if !draining => draining = true,
             }
         }
     }
@@ -143,6 +154,17 @@ impl Session {
     /// True when nothing at all is in flight at the origin, not even a refresh.
     pub fn origin_quiet(&self) -> bool {
         self.idle() && self.refresh.is_none()
+    }
+
+    /// True between requests outside a transaction, with nothing owed to either side:
+    /// the session can be closed without the client losing work.
+    fn at_rest(&self) -> bool {
+        self.pending.is_empty()
+            && self.status == b'I'
+            && self.fill.is_none()
+            && self.refresh.is_none()
+            && self.ext.between_batches()
+            && self.io.cin.is_empty()
     }
 
     /// True when no client request is in flight at the origin.
