@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use wirecache::cache::{KeyBuilder, KeyKind};
-use wirecache::engine::{Decision, QueryRequest};
+use wirecache::engine::{CatalogAccess, CatalogQuestion, Decision, QueryRequest};
 use wirecache::protocol::postgres::messages;
 
 fn bench_hit(c: &mut Criterion) {
@@ -27,9 +27,9 @@ fn bench_hit(c: &mut Criterion) {
         let req = QueryRequest {
             sql: &sql,
             blocked: None,
-            can_ask_catalog: false,
+            catalog: CatalogAccess::Asked,
         };
-        let ticket = match engine.plan(&scope, req) {
+        let ticket = match engine.plan(&scope, req, &mut CatalogQuestion::default()) {
             Decision::Fill(t) => t,
             other => panic!("not cacheable in the bench: {other:?}"),
         };
@@ -64,9 +64,9 @@ fn bench_miss_bookkeeping(c: &mut Criterion) {
             let req = QueryRequest {
                 sql,
                 blocked: None,
-                can_ask_catalog: false,
+                catalog: CatalogAccess::Asked,
             };
-            match engine.plan(&scope, req) {
+            match engine.plan(&scope, req, &mut CatalogQuestion::default()) {
                 Decision::Fill(t) => engine.complete_fill(&scope, t, key.as_slice(), &payload),
                 other => panic!("not cacheable in the bench: {other:?}"),
             }

@@ -157,7 +157,10 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     );
     let left = running.shutdown().await;
     if left > 0 {
-        tracing::warn!(sessions = left, "grace period over: closing the sessions still open");
+        tracing::warn!(
+            sessions = left,
+            "grace period over: closing the sessions still open"
+        );
     } else {
         tracing::info!("every session closed");
     }

@@ -128,7 +128,10 @@ fn sigterm_stops_the_daemon_cleanly() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while std::net::TcpStream::connect(admin).is_err() {
-        assert!(std::time::Instant::now() < deadline, "admin port never opened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "admin port never opened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pid = i32::try_from(child.id()).unwrap();
@@ -146,7 +149,8 @@ fn sigterm_stops_the_daemon_cleanly() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("every session closed"), "{log}");
 }

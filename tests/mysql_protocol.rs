@@ -344,3 +344,49 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let after: Option<String> = c.query_first(q).await.unwrap();
     assert_eq!(after.as_deref(), Some("uno"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_in_transactions_learn_their_tables_then_invalidate_only_them() {
+    let (_origin, db, proxy) = setup(
+        "txn_facts",
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); INSERT INTO t VALUES (1, 'one');
+         CREATE TABLE audit (n int);",
+    )
+    .await;
+    let url = proxy.mysql_url("demo", &db, ROOT_USER, ROOT_PASSWORD);
+    let mut reader = mysql::connect(&url).await;
+    let mut writer = mysql::connect(&url).await;
+    let q = "SELECT v FROM t WHERE id = 1";
+    let whole_db = "wirecache_invalidations_total{cache=\"demo\",scope=\"database\"} ";
+    for _ in 0..2 {
+        let _: Option<String> = reader.query_first(q).await.unwrap();
+    }
+    // Inside a transaction the catalog is not asked about `audit`: the commit
+    // invalidates everything, the unrelated cached read included.
+    let before = proxy.metric(whole_db).await;
+    for sql in ["BEGIN", "INSERT INTO audit VALUES (1)", "COMMIT"] {
+        writer.query_drop(sql).await.unwrap();
+    }
+    assert!(proxy.metric(whole_db).await > before);
+    let hits = proxy.hits().await;
+    let _: Option<String> = reader.query_first(q).await.unwrap();
+    assert_eq!(proxy.hits().await, hits, "the read was invalidated");
+    // The next BEGIN, outside a transaction, asks what could not be asked before; the
+    // next transaction's write to `audit` then invalidates `audit` alone.
+    let before = proxy.metric(whole_db).await;
+    for sql in ["BEGIN", "INSERT INTO audit VALUES (2)", "COMMIT"] {
+        writer.query_drop(sql).await.unwrap();
+    }
+    assert_eq!(proxy.metric(whole_db).await, before);
+    let _: Option<String> = reader.query_first(q).await.unwrap();
+    assert_eq!(
+        proxy.hits().await,
+        hits + 1.0,
+        "the unrelated read stayed cached"
+    );
+    let n: Option<i64> = writer
+        .query_first("SELECT count(*) FROM audit")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(2));
+}

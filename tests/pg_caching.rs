@@ -223,3 +223,61 @@ async fn metrics_and_health_endpoints() {
     }
     assert!(proxy.metric("wirecache_cache_bytes ").await > 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_in_transactions_learn_their_tables_then_invalidate_only_them() {
+    let (origin, db, proxy) = setup("txn_facts").await;
+    // A table only ever written inside transactions through wirecache.
+    origin.psql(&db, "CREATE TABLE audit (n int)");
+    let reader = proxy.connect(&db, "postgres").await;
+    let writer = proxy.connect(&db, "postgres").await;
+    let q = "SELECT name FROM items WHERE id = 3";
+    let calls = || origin_calls(origin, &db, "FROM items WHERE id =");
+    let whole_db =
+        || proxy.metric("wirecache_invalidations_total{cache=\"demo\",scope=\"database\"} ");
+    let txn = || async {
+        writer.batch_execute("BEGIN").await.unwrap();
+        writer
+            .execute("INSERT INTO audit VALUES ($1)", &[&1i32])
+            .await
+            .unwrap();
+        writer.batch_execute("COMMIT").await.unwrap();
+    };
+    for _ in 0..2 {
+        reader.simple_query(q).await.unwrap();
+    }
+    assert_eq!(calls(), 1);
+    // Inside the transaction the catalog cannot be asked about `audit`: not knowing
+    // whether a trigger or cascade writes elsewhere, the commit invalidates the whole
+    // database, the unrelated cached read included.
+    let before = whole_db().await;
+    txn().await;
+    assert!(whole_db().await > before);
+    reader.simple_query(q).await.unwrap();
+    assert_eq!(calls(), 2);
+    reader.simple_query(q).await.unwrap();
+    assert_eq!(calls(), 2);
+    // The writer's next request outside a transaction (its next BEGIN) asks the
+    // catalog what it could not ask before, so the next transaction's write to
+    // `audit` invalidates `audit` alone.
+    let catalog = proxy
+        .metric("wirecache_catalog_queries_total{cache=\"demo\"} ")
+        .await;
+    let before = whole_db().await;
+    txn().await;
+    assert_eq!(whole_db().await, before);
+    reader.simple_query(q).await.unwrap();
+    assert_eq!(calls(), 2, "the unrelated read stayed cached");
+    assert_eq!(
+        proxy
+            .metric("wirecache_catalog_queries_total{cache=\"demo\"} ")
+            .await,
+        catalog + 1.0
+    );
+    // And a read of `audit` still sees both rows: its own entries were invalidated.
+    let rows = writer
+        .query_one("SELECT count(*) FROM audit", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.get::<_, i64>(0), 2);
+}

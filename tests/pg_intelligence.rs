@@ -151,13 +151,13 @@ async fn concurrent_identical_misses_execute_once() {
     assert_eq!(origin_calls(origin, &db, "FROM slow s1"), 1);
 }
 
-/// Waits (up to 10 s) until the proxy has counted `want` refreshes.
-async fn wait_for_refreshes(proxy: &Proxy, want: f64) {
+/// Waits (up to 10 s) until the metric `series` reaches `want`.
+async fn wait_for(proxy: &Proxy, series: &str, want: f64) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while proxy.refreshes().await < want && Instant::now() < deadline {
+    while proxy.metric(series).await < want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(proxy.refreshes().await, want);
+    assert_eq!(proxy.metric(series).await, want, "{series}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,12 +183,18 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     }
     assert_eq!(proxy.refreshes().await, 0.0);
     // In the last fifth of an entry's life, a hit triggers one background refresh.
-    // A session runs one refresh at a time, so the second waits for the first.
+    // A session runs one refresh at a time (a hit while one is in flight leaves the
+    // refresh to a later hit), so the second hit waits until the first is stored.
+    let refreshes = "wirecache_refreshes_total{cache=\"demo\"} ";
+    let stored = "wirecache_fills_total{cache=\"demo\",outcome=\"stored\"} ";
+    let stored_before = proxy.metric(stored).await;
     tokio::time::sleep_until((filled + Duration::from_millis(5000)).into()).await;
     c.simple_query(q).await.unwrap();
-    wait_for_refreshes(&proxy, 1.0).await;
+    wait_for(&proxy, refreshes, 1.0).await;
+    wait_for(&proxy, stored, stored_before + 1.0).await;
     assert_eq!(bound(10).await, "item10");
-    wait_for_refreshes(&proxy, 2.0).await;
+    wait_for(&proxy, refreshes, 2.0).await;
+    wait_for(&proxy, stored, stored_before + 2.0).await;
     // Refreshed entries are not refreshed again by further hits in the same window.
     c.simple_query(q).await.unwrap();
     assert_eq!(bound(10).await, "item10");

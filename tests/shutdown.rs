@@ -115,7 +115,10 @@ async fn mysql_sessions_close_at_rest_and_transactions_finish() {
     let mut busy = mysql::connect(&url).await;
     busy.query_drop("BEGIN").await.unwrap();
     busy.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
-    eventually("two origin connections", || my_connections(origin, &db) == 2).await;
+    eventually("two origin connections", || {
+        my_connections(origin, &db) == 2
+    })
+    .await;
 
     let addr = proxy.mysql_addr();
     let Proxy { running, .. } = proxy;
@@ -143,5 +146,8 @@ async fn mysql_sessions_close_at_rest_and_transactions_finish() {
     assert_eq!(left, 0);
     assert!(busy.query_drop("SELECT 1").await.is_err());
     assert_eq!(origin.sql(&db, "SELECT sum(v) FROM t").trim(), "3");
-    eventually("origin connections gone", || my_connections(origin, &db) == 0).await;
+    eventually("origin connections gone", || {
+        my_connections(origin, &db) == 0
+    })
+    .await;
 }

@@ -31,7 +31,11 @@ impl Config {
         let _ = writeln!(out, "max_connections = {}", c.max_connections);
         push_str(&mut out, "min_ttl", &format_duration(c.min_ttl));
         push_str(&mut out, "max_ttl", &format_duration(c.max_ttl));
-        push_str(&mut out, "shutdown_grace", &format_duration(c.shutdown_grace));
+        push_str(
+            &mut out,
+            "shutdown_grace",
+            &format_duration(c.shutdown_grace),
+        );
         out.push_str("\n[admin]\n");
         match self.admin.token {
             Some(_) => push_str(&mut out, "token", "<redacted>"),

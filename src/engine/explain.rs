@@ -44,7 +44,7 @@ impl Engine {
         let req = QueryRequest {
             sql,
             blocked: None,
-            can_ask_catalog: true,
+            catalog: super::CatalogAccess::Now,
         };
         let mut v = self.judge(&scope, req);
         // Without a session there is no catalog to ask: judge as if it confirmed plain

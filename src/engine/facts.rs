@@ -49,9 +49,27 @@ pub struct CatalogQuestion {
     pub functions: Vec<String>,
 }
 
+/// Facts a session still has to ask for, at most: past this, more are not kept (a
+/// write that needs them keeps invalidating its whole database until they are known).
+const MAX_DEFERRED: usize = 256;
+
 impl CatalogQuestion {
     pub fn is_empty(&self) -> bool {
         self.relations.is_empty() && self.functions.is_empty()
+    }
+
+    /// Adds what `other` asks that this does not ask yet, up to a bound.
+    pub fn merge(&mut self, other: CatalogQuestion) {
+        for t in other.relations {
+            if !self.relations.contains(&t) && self.relations.len() < MAX_DEFERRED {
+                self.relations.push(t);
+            }
+        }
+        for f in other.functions {
+            if !self.functions.contains(&f) && self.functions.len() < MAX_DEFERRED {
+                self.functions.push(f);
+            }
+        }
     }
 }
 

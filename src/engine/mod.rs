@@ -27,7 +27,7 @@ pub use explain::Explanation;
 pub use facts::{CatalogQuestion, Fact, FactKey, Knowledge, RelationFacts, Volatility};
 pub use flight::{Flight, FlightGuard, Flights, follow};
 pub use namespace::{NamespaceMaterial, NamespaceRegistry, SessionNamespace};
-pub use plan::{Effects, QueryRequest, Ttl, Verdict};
+pub use plan::{CatalogAccess, Effects, QueryRequest, Ttl, Verdict};
 pub use reason::{BypassReason, FillOutcome, InvalidationScope};
 pub use rules::{Rules, glob};
 pub use templates::{TemplateStats, Templates};

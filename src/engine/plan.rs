@@ -24,8 +24,23 @@ pub struct QueryRequest<'a> {
     /// Why this request may not use the cache whatever it is, if so: an open
     /// transaction block (from the server's status, design §4.4) or a pipeline.
     pub blocked: Option<BypassReason>,
-    /// The session can ask the catalog now (nothing else is in flight).
-    pub can_ask_catalog: bool,
+    /// Whether the session can read the origin's catalog for this request.
+    pub catalog: CatalogAccess,
+}
+
+/// Whether a session can read the origin's catalog while it plans a request. The
+/// catalog is read over the session's own origin connection, so only between
+/// requests and never inside the client's transaction (where a failed catalog query
+/// would abort it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogAccess {
+    /// Nothing is in flight and no transaction is open: ask now.
+    Now,
+    /// Busy or inside a transaction: judge without the missing facts (assuming the
+    /// worst) and ask for them once the session can.
+    Later,
+    /// The session has just asked: whatever is still missing stays unknown.
+    Asked,
 }
 
 /// What a statement does to shared state once the origin acknowledges it.
@@ -171,7 +186,7 @@ impl Engine {
             } else {
                 Ok(Vec::new())
             };
-        if !r.missing.is_empty() && !req.can_ask_catalog {
+        if !r.missing.is_empty() && req.catalog != CatalogAccess::Now {
             // Facts we could not learn: assume the worst about writes.
             if c.kind != StatementKind::Read || !c.unknown_functions.is_empty() {
                 effects.whole_database = true;
@@ -201,7 +216,17 @@ impl Engine {
     }
 
     /// Decides what to do with a request that missed the cache.
-    pub fn plan(&self, scope: &Scope, req: QueryRequest<'_>) -> Decision {
+    ///
+    /// `deferred` holds the facts this session could not ask for earlier (see
+    /// [`CatalogAccess::Later`]); they are asked for together with the request's
+    /// own at the next request that can ask, so that a write inside a transaction
+    /// to a table not seen before invalidates the whole database only until then.
+    pub fn plan(
+        &self,
+        scope: &Scope,
+        req: QueryRequest<'_>,
+        deferred: &mut CatalogQuestion,
+    ) -> Decision {
         if scope.cache.mode == CacheMode::Off {
             // Nothing is ever stored for this cache, so nothing needs judging or
             // invalidating: a plain relay.
@@ -212,8 +237,14 @@ impl Engine {
             };
         }
         let v = self.judge(scope, req);
-        if !v.missing.is_empty() && req.can_ask_catalog {
-            return Decision::NeedCatalog(v.missing);
+        match req.catalog {
+            CatalogAccess::Now if !v.missing.is_empty() || !deferred.is_empty() => {
+                let mut question = std::mem::take(deferred);
+                question.merge(v.missing);
+                return Decision::NeedCatalog(question);
+            }
+            CatalogAccess::Later => deferred.merge(v.missing.clone()),
+            _ => {}
         }
         let stats = self.templates.get_or_register(
             &scope.cache.key,

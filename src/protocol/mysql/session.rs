@@ -26,8 +26,8 @@ use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
 use crate::cache::{KeyBuilder, KeyKind};
 use crate::engine::{
-    BypassReason, CacheCtx, Decision, Effects, Engine, FillOutcome, FillTicket, FlightGuard,
-    QueryRequest, Scope, SessionNamespace,
+    BypassReason, CacheCtx, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillOutcome,
+    FillTicket, FlightGuard, QueryRequest, Scope, SessionNamespace,
 };
 use crate::protocol::Pipes;
 use crate::server::Shutdown;
@@ -154,6 +154,8 @@ pub struct Session {
     pub refresh: Option<Refresh>,
     /// Writes of the open transaction, applied again when it ends.
     pub txn_effects: Effects,
+    /// Catalog facts this session needed while it could not ask (in a transaction).
+    pub deferred: CatalogQuestion,
     pub stmts: Statements,
     /// The last client / origin packet was full: the next one continues its payload.
     pub client_cont: bool,
@@ -190,6 +192,7 @@ impl Session {
             fill: None,
             refresh: None,
             txn_effects: Effects::default(),
+            deferred: CatalogQuestion::default(),
             stmts: Statements::default(),
             client_cont: false,
             origin_cont: false,
@@ -211,7 +214,11 @@ impl Session {
         }
         if matches!(result, Err(MyError::ShuttingDown)) {
             // Leave the origin as a client would: COM_QUIT.
-            let _ = self.io.origin_wr.write_all(&codec::packet(0, &[COM_QUIT])).await;
+            let _ = self
+                .io
+                .origin_wr
+                .write_all(&codec::packet(0, &[COM_QUIT]))
+                .await;
         }
         result
     }
@@ -466,22 +473,27 @@ impl Session {
         sql: &str,
         blocked: Option<BypassReason>,
     ) -> Result<Decision, MyError> {
+        // The catalog is read on the origin connection: nothing may be in flight.
+        let can_ask = self.blocked().is_none() && self.refresh.is_none();
         let req = QueryRequest {
             sql,
             blocked,
-            // The catalog is read on the origin connection: nothing may be in flight.
-            can_ask_catalog: self.blocked().is_none() && self.refresh.is_none(),
+            catalog: if can_ask {
+                CatalogAccess::Now
+            } else {
+                CatalogAccess::Later
+            },
         };
-        match self.engine.plan(&self.scope, req) {
+        match self.engine.plan(&self.scope, req, &mut self.deferred) {
             Decision::NeedCatalog(question) => {
                 self.flush().await?;
                 let facts = self.ask_catalog(&question).await?;
                 self.engine.learn(&self.scope, facts);
                 let req = QueryRequest {
-                    can_ask_catalog: false,
+                    catalog: CatalogAccess::Asked,
                     ..req
                 };
-                Ok(self.engine.plan(&self.scope, req))
+                Ok(self.engine.plan(&self.scope, req, &mut self.deferred))
             }
             d => Ok(d),
         }

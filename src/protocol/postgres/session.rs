@@ -23,8 +23,8 @@ use super::fill::Fill;
 use super::messages::Body;
 use crate::cache::{KeyBuilder, KeyKind};
 use crate::engine::{
-    BypassReason, Decision, Effects, Engine, FillTicket, FlightGuard, QueryRequest, Scope,
-    SessionNamespace,
+    BypassReason, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillTicket,
+    FlightGuard, QueryRequest, Scope, SessionNamespace,
 };
 use crate::protocol::Pipes;
 use crate::server::Shutdown;
@@ -76,6 +76,8 @@ pub struct Session {
     pub refresh: Option<Fill>,
     /// Writes of the open transaction block, applied again when it ends.
     pub txn_effects: Effects,
+    /// Catalog facts this session needed while it could not ask (in a transaction).
+    pub deferred: CatalogQuestion,
     pub last_tag_rollback: bool,
     pub ext: Extended,
     pub terminated: bool,
@@ -94,7 +96,11 @@ impl Session {
         }
         if matches!(result, Err(PgError::ShuttingDown)) {
             // Leave the origin as a client would: Terminate.
-            let _ = self.io.origin_wr.write_all(super::messages::TERMINATE).await;
+            let _ = self
+                .io
+                .origin_wr
+                .write_all(super::messages::TERMINATE)
+                .await;
         }
         result
     }
@@ -296,8 +302,9 @@ impl Session {
         Ok(())
     }
 
-    /// Plans a request, asking the catalog first when the engine needs facts and the
-    /// session can ask (nothing in flight, no transaction block).
+    /// Plans a request, asking the catalog first when the engine needs facts (this
+    /// request's, or ones deferred from inside a transaction) and the session can ask
+    /// (nothing in flight, no transaction block).
     pub async fn decide(
         &mut self,
         sql: &str,
@@ -307,18 +314,22 @@ impl Session {
         let req = QueryRequest {
             sql,
             blocked,
-            can_ask_catalog: can_ask,
+            catalog: if can_ask {
+                CatalogAccess::Now
+            } else {
+                CatalogAccess::Later
+            },
         };
-        match self.engine.plan(&self.scope, req) {
+        match self.engine.plan(&self.scope, req, &mut self.deferred) {
             Decision::NeedCatalog(question) => {
                 self.flush().await?;
                 let facts = self.ask_catalog(&question).await?;
                 self.engine.learn(&self.scope, facts);
                 let req = QueryRequest {
-                    can_ask_catalog: false,
+                    catalog: CatalogAccess::Asked,
                     ..req
                 };
-                Ok(self.engine.plan(&self.scope, req))
+                Ok(self.engine.plan(&self.scope, req, &mut self.deferred))
             }
             d => Ok(d),
         }
