@@ -236,6 +236,9 @@ impl Session {
 
     async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), MyError> {
         let mut draining = false;
+        // One future for the whole session, not one per wake-up.
+        let drain = drain.wait();
+        tokio::pin!(drain);
         loop {
             self.flush().await?;
             if self.terminated {
@@ -267,7 +270,7 @@ impl Session {
                         }
                     }
                 }
-                _ = drain.wait(), if !draining => draining = true,
+                _ = &mut drain, if !draining => draining = true,
             }
         }
     }

@@ -22,6 +22,7 @@ use super::extended::Extended;
 use super::fill::Fill;
 use super::messages::Body;
 use crate::cache::{KeyBuilder, KeyKind};
+use crate::config::CacheMode;
 use crate::engine::{
     BypassReason, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillTicket,
     FlightGuard, QueryRequest, Scope, SessionNamespace,
@@ -107,6 +108,9 @@ impl Session {
 
     async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), PgError> {
         let mut draining = false;
+        // One future for the whole session, not one per wake-up.
+        let drain = drain.wait();
+        tokio::pin!(drain);
         loop {
             self.flush().await?;
             if self.terminated {
@@ -138,7 +142,7 @@ impl Session {
                         }
                     }
                 }
-                _ = drain.wait(), if !draining => draining = true,
+                _ = &mut drain, if !draining => draining = true,
             }
         }
     }
@@ -265,6 +269,16 @@ impl Session {
             self.expect(Expect::Query, effects, false);
             return Ok(());
         };
+        if self.scope.cache.mode == CacheMode::Off {
+            // A plain relay: nothing is looked up, judged or stored.
+            if self.ext.note_simple_query(sql) {
+                self.ext.clear_statements();
+            }
+            self.scope.cache.metrics.bypass(BypassReason::RuleSaysNo);
+            self.forward(&frame);
+            self.expect(Expect::Query, Effects::default(), false);
+            return Ok(());
+        }
         let blocked = self.blocked();
         if blocked.is_none() {
             self.key
