@@ -8,18 +8,21 @@
 //! 2. `protocol::postgres::startup` resolves the cache ID from the user name, connects
 //!    to the origin and relays authentication. The session is bound to a namespace
 //!    (cache, database, user, result-shaping settings).
-//! 3. For each query the session builds key bytes and asks [`engine::Engine::lookup`],
+//! 3. [`protocol::drive`] runs the session's loop: it reads what the client and the
+//!    origin send and hands each complete message to the session.
+//! 4. For each query the session builds key bytes and asks [`engine::Engine::lookup`],
 //!    which parses no SQL: a fresh entry is replayed with the live transaction status.
-//! 4. On a miss, [`engine::Engine::plan`] classifies the SQL ([`classify`], memoized),
+//! 5. On a miss, [`engine::Engine::plan`] classifies the SQL ([`classify`], memoized),
 //!    consults catalog facts, and answers `Fill`, `Forward` (with the write's effects)
 //!    or `NeedCatalog`.
-//! 5. The origin's answer streams back to the client and is teed into a bounded buffer;
+//! 6. The origin's answer streams back to the client and is teed into a bounded buffer;
 //!    at its end the fill is stored only if no table it read was written meanwhile
 //!    ([`invalidate`]'s generation counters), and a write's invalidation is applied
 //!    before its acknowledgement is passed on.
 //!
-//! [`app`] wires config → engine → listeners → admin. [`cache`] stores opaque bytes.
-//! [`latency`] is `wirecache latency-test`: one query timed straight and through wirecache.
+//! [`app`] wires config → engine → listeners → admin, and shuts down in order (stop
+//! accepting, let each session close once at rest, give up after a grace period).
+//! [`cache`] stores opaque bytes. [`latency`] is `wirecache latency-test`: one query timed straight and through wirecache.
 
 pub mod admin;
 pub mod app;

@@ -3,7 +3,7 @@
 //! out in one go (so a burst of small messages costs one system call).
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -65,6 +65,17 @@ impl Pipes {
             to_client: BytesMut::with_capacity(16 * 1024),
             to_origin: BytesMut::with_capacity(4 * 1024),
         }
+    }
+
+    /// Waits until the client or the origin sends something and appends it to `cin` or
+    /// `oin`; returns which side and how many bytes (0: that side closed).
+    pub async fn read_either(&mut self) -> Result<(Side, usize), IoFailure> {
+        let (side, read) = tokio::select! {
+            n = self.client_rd.read_buf(&mut self.cin) => (Side::Client, n),
+            n = self.origin_rd.read_buf(&mut self.oin) => (Side::Origin, n),
+        };
+        read.map(|n| (side, n))
+            .map_err(|source| IoFailure { side, source })
     }
 
     /// Writes out both output buffers, origin first.

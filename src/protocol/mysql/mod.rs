@@ -82,7 +82,7 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     m.client_connections_total.fetch_add(1, Relaxed);
     m.origin_connections.fetch_add(1, Relaxed);
     tracing::debug!(cache = %cache.id, "mysql session started");
-    if let Err(e) = session.run(ctx.drain.clone()).await {
+    if let Err(e) = crate::protocol::drive(session, ctx.drain.clone()).await {
         tracing::debug!(error = %e, "mysql connection ended");
     }
     m.client_connections.fetch_sub(1, Relaxed);

@@ -1,5 +1,6 @@
-//! One proxied MySQL session after authentication: reads client commands, answers hits
-//! locally, forwards everything else, and relays the origin's answers in order.
+//! One proxied MySQL session after authentication: acts on client commands (answers
+//! hits locally, forwards everything else) and relays the origin's answers in order.
+//! The loop that reads, flushes and stops is `protocol::drive`.
 //!
 //! Ordering: every command that expects an answer pushes one [`Pending`] item;
 //! answers reach the client strictly in that order, so a hit behind a pipelined command
@@ -11,16 +12,16 @@
 //! packets (SERVER_STATUS_IN_TRANS, SERVER_STATUS_AUTOCOMMIT).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ahead::Refresh;
 use super::codec::{self, Packet};
-use super::errors::{MyError, Side};
+use super::errors::MyError;
 use super::namespace::{after_for, base_namespace};
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
@@ -29,8 +30,7 @@ use crate::engine::{
     BypassReason, CacheCtx, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillOutcome,
     FillTicket, FlightGuard, QueryRequest, Scope, SessionNamespace,
 };
-use crate::protocol::Pipes;
-use crate::server::Shutdown;
+use crate::protocol::{Pipes, ProxySession};
 
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
@@ -49,9 +49,6 @@ pub const COM_SET_OPTION: u8 = 0x1B;
 pub const COM_STMT_FETCH: u8 = 0x1C;
 pub const COM_BINLOG_DUMP_GTID: u8 = 0x1E;
 pub const COM_RESET_CONNECTION: u8 = 0x1F;
-
-/// Output is flushed once this much is buffered, so large results stream.
-const FLUSH_AT: usize = 64 * 1024;
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -197,81 +194,6 @@ impl Session {
             client_cont: false,
             origin_cont: false,
             terminated: false,
-        }
-    }
-
-    /// Runs the session until either side closes or, once `drain` fires, until the
-    /// session is at rest; a failure is reported to the client while it awaits an
-    /// answer (an idle MySQL client expects nothing, so it is simply disconnected).
-    pub async fn run(mut self, mut drain: Shutdown) -> Result<(), MyError> {
-        let result = self.run_loop(&mut drain).await;
-        if let Err(e) = &result
-            && let Some(wire) = super::errors::to_wire(e, 1)
-            && self.pending.iter().any(|p| matches!(p, Pending::Origin(_)))
-        {
-            let _ = self.io.client_wr.write_all(&self.io.to_client).await;
-            let _ = self.io.client_wr.write_all(&wire).await;
-        }
-        if matches!(result, Err(MyError::ShuttingDown)) {
-            // Leave the origin as a client would: COM_QUIT.
-            let _ = self
-                .io
-                .origin_wr
-                .write_all(&codec::packet(0, &[COM_QUIT]))
-                .await;
-        }
-        result
-    }
-
-    /// True between commands outside a transaction, with nothing owed to either
-    /// side: the session can be closed without the client losing work.
-    fn at_rest(&self) -> bool {
-        self.pending.is_empty()
-            && self.status & SERVER_STATUS_IN_TRANS == 0
-            && self.fill.is_none()
-            && self.refresh.is_none()
-            && !self.client_cont
-            && self.io.cin.is_empty()
-    }
-
-    async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), MyError> {
-        let mut draining = false;
-        // One future for the whole session, not one per wake-up.
-        let drain = drain.wait();
-        tokio::pin!(drain);
-        loop {
-            self.flush().await?;
-            if self.terminated {
-                return Ok(());
-            }
-            if draining && self.at_rest() {
-                return Err(MyError::ShuttingDown);
-            }
-            tokio::select! {
-                n = self.io.client_rd.read_buf(&mut self.io.cin) => {
-                    if n.map_err(MyError::io(Side::Client))? == 0 {
-                        return Ok(());
-                    }
-                    while let Some(p) = codec::decode(&mut self.io.cin)? {
-                        self.on_client(p).await?;
-                        if self.io.to_origin.len() > FLUSH_AT || self.io.to_client.len() > FLUSH_AT {
-                            self.flush().await?;
-                        }
-                    }
-                }
-                n = self.io.origin_rd.read_buf(&mut self.io.oin) => {
-                    if n.map_err(MyError::io(Side::Origin))? == 0 {
-                        return Err(MyError::Closed(Side::Origin));
-                    }
-                    while let Some(p) = codec::decode(&mut self.io.oin)? {
-                        self.on_origin(p);
-                        if self.io.to_client.len() > FLUSH_AT {
-                            self.flush().await?;
-                        }
-                    }
-                }
-                _ = &mut drain, if !draining => draining = true,
-            }
         }
     }
 
@@ -517,5 +439,61 @@ impl Session {
             None if self.try_hit(started, None) => Lead::Served,
             None => Lead::Fill(None),
         })
+    }
+}
+
+impl ProxySession for Session {
+    type Message = Packet;
+
+    fn pipes(&mut self) -> &mut Pipes {
+        &mut self.io
+    }
+
+    fn next_from_client(&mut self) -> Result<Option<Packet>, MyError> {
+        codec::decode(&mut self.io.cin)
+    }
+
+    fn next_from_origin(&mut self) -> Result<Option<Packet>, MyError> {
+        codec::decode(&mut self.io.oin)
+    }
+
+    fn on_client(&mut self, p: Packet) -> impl Future<Output = Result<(), MyError>> + Send {
+        Session::on_client(self, p)
+    }
+
+    fn on_origin(&mut self, p: Packet) -> Result<(), MyError> {
+        Session::on_origin(self, p);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> impl Future<Output = Result<(), MyError>> + Send {
+        Session::flush(self)
+    }
+
+    fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    fn at_rest(&self) -> bool {
+        self.pending.is_empty()
+            && self.status & SERVER_STATUS_IN_TRANS == 0
+            && self.fill.is_none()
+            && self.refresh.is_none()
+            && !self.client_cont
+            && self.io.cin.is_empty()
+    }
+
+    /// Only while the client awaits an answer: an idle MySQL client expects nothing
+    /// (one closed at shutdown is simply disconnected).
+    fn error_for_client(&self, e: &MyError) -> Option<Bytes> {
+        if self.pending.iter().any(|p| matches!(p, Pending::Origin(_))) {
+            super::errors::to_wire(e, 1)
+        } else {
+            None
+        }
+    }
+
+    fn goodbye(&self) -> Bytes {
+        codec::packet(0, &[COM_QUIT])
     }
 }

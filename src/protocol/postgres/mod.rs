@@ -107,7 +107,7 @@ async fn run_session(
         lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
     }
     tracing::debug!(?peer, cache = %cache.id, "postgres session started");
-    let result = session.run(ctx.drain.clone()).await;
+    let result = crate::protocol::drive(session, ctx.drain.clone()).await;
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);
     }

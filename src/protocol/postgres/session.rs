@@ -1,5 +1,6 @@
-//! One proxied PostgreSQL session after authentication: reads client messages, answers
-//! hits locally, forwards everything else, and relays the origin's answers in order.
+//! One proxied PostgreSQL session after authentication: acts on client messages
+//! (answers hits locally, forwards everything else) and relays the origin's answers in
+//! order. The loop that reads, flushes and stops is `protocol::drive`.
 //!
 //! Ordering: every client request that expects an answer pushes one [`Pending`] item;
 //! answers are handed to the client strictly in that order. A cache hit is a
@@ -9,15 +10,15 @@
 //! Transaction status comes only from the origin's ReadyForQuery (`I`, `T`, `E`).
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::ahead::Lead;
 use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
-use super::errors::{PgError, Side};
+use super::errors::PgError;
 use super::extended::Extended;
 use super::fill::Fill;
 use super::messages::Body;
@@ -27,11 +28,7 @@ use crate::engine::{
     BypassReason, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillTicket,
     FlightGuard, QueryRequest, Scope, SessionNamespace,
 };
-use crate::protocol::Pipes;
-use crate::server::Shutdown;
-
-/// Output is flushed once this much is buffered, so large results stream.
-const FLUSH_AT: usize = 64 * 1024;
+use crate::protocol::{Pipes, ProxySession};
 
 /// What a forwarded request's answer ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,68 +82,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs the session until either side closes or, once `drain` fires, until the
-    /// session is at rest; a failure is reported to the client.
-    pub async fn run(mut self, mut drain: Shutdown) -> Result<(), PgError> {
-        let result = self.run_loop(&mut drain).await;
-        if let Err(e) = &result
-            && let Some(wire) = super::errors::to_wire(e)
-        {
-            let _ = self.io.client_wr.write_all(&self.io.to_client).await;
-            let _ = self.io.client_wr.write_all(&wire).await;
-        }
-        if matches!(result, Err(PgError::ShuttingDown)) {
-            // Leave the origin as a client would: Terminate.
-            let _ = self
-                .io
-                .origin_wr
-                .write_all(super::messages::TERMINATE)
-                .await;
-        }
-        result
-    }
-
-    async fn run_loop(&mut self, drain: &mut Shutdown) -> Result<(), PgError> {
-        let mut draining = false;
-        // One future for the whole session, not one per wake-up.
-        let drain = drain.wait();
-        tokio::pin!(drain);
-        loop {
-            self.flush().await?;
-            if self.terminated {
-                return Ok(());
-            }
-            if draining && self.at_rest() {
-                return Err(PgError::ShuttingDown);
-            }
-            tokio::select! {
-                n = self.io.client_rd.read_buf(&mut self.io.cin) => {
-                    if n.map_err(PgError::io(Side::Client))? == 0 {
-                        return Ok(());
-                    }
-                    while let Some(frame) = codec::decode(&mut self.io.cin, MAX_CLIENT_MESSAGE)? {
-                        self.on_client(frame).await?;
-                        if self.io.to_origin.len() > FLUSH_AT || self.io.to_client.len() > FLUSH_AT {
-                            self.flush().await?;
-                        }
-                    }
-                }
-                n = self.io.origin_rd.read_buf(&mut self.io.oin) => {
-                    if n.map_err(PgError::io(Side::Origin))? == 0 {
-                        return Err(PgError::Closed(Side::Origin));
-                    }
-                    while let Some(frame) = codec::decode(&mut self.io.oin, MAX_ORIGIN_MESSAGE)? {
-                        self.on_origin(frame)?;
-                        if self.io.to_client.len() > FLUSH_AT {
-                            self.flush().await?;
-                        }
-                    }
-                }
-                _ = &mut drain, if !draining => draining = true,
-            }
-        }
-    }
-
     pub async fn flush(&mut self) -> Result<(), PgError> {
         self.release_local();
         Ok(self.io.flush().await?)
@@ -164,17 +99,6 @@ impl Session {
     /// True when nothing at all is in flight at the origin, not even a refresh.
     pub fn origin_quiet(&self) -> bool {
         self.idle() && self.refresh.is_none()
-    }
-
-    /// True between requests outside a transaction, with nothing owed to either side:
-    /// the session can be closed without the client losing work.
-    fn at_rest(&self) -> bool {
-        self.pending.is_empty()
-            && self.status == b'I'
-            && self.fill.is_none()
-            && self.refresh.is_none()
-            && self.ext.between_batches()
-            && self.io.cin.is_empty()
     }
 
     /// True when no client request is in flight at the origin.
@@ -380,5 +304,54 @@ impl Session {
         }
         self.scope.namespace = self.namespace.id(&self.engine.namespaces);
         effects
+    }
+}
+
+impl ProxySession for Session {
+    type Message = Frame;
+
+    fn pipes(&mut self) -> &mut Pipes {
+        &mut self.io
+    }
+
+    fn next_from_client(&mut self) -> Result<Option<Frame>, PgError> {
+        codec::decode(&mut self.io.cin, MAX_CLIENT_MESSAGE)
+    }
+
+    fn next_from_origin(&mut self) -> Result<Option<Frame>, PgError> {
+        codec::decode(&mut self.io.oin, MAX_ORIGIN_MESSAGE)
+    }
+
+    fn on_client(&mut self, frame: Frame) -> impl Future<Output = Result<(), PgError>> + Send {
+        Session::on_client(self, frame)
+    }
+
+    fn on_origin(&mut self, frame: Frame) -> Result<(), PgError> {
+        Session::on_origin(self, frame)
+    }
+
+    fn flush(&mut self) -> impl Future<Output = Result<(), PgError>> + Send {
+        Session::flush(self)
+    }
+
+    fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    fn at_rest(&self) -> bool {
+        self.pending.is_empty()
+            && self.status == b'I'
+            && self.fill.is_none()
+            && self.refresh.is_none()
+            && self.ext.between_batches()
+            && self.io.cin.is_empty()
+    }
+
+    fn error_for_client(&self, e: &PgError) -> Option<Bytes> {
+        super::errors::to_wire(e)
+    }
+
+    fn goodbye(&self) -> Bytes {
+        Bytes::from_static(super::messages::TERMINATE)
     }
 }
