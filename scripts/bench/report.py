@@ -261,8 +261,8 @@ def main(argv: list[str]) -> int:
           "settings). Every figure is the median of the repetitions; `× direct tps` and `direct p50 / p50` "
           "compare with the same workload run straight at PostgreSQL (MariaDB for sysbench). Hit ratio: "
           "wirecache hits / (hits + misses) during the runs. `wirecache-nocache` is a cache of the same "
-          "wirecache with `mode = \"off\"`: each read is looked up, classified, forwarded and streamed back "
-          "but never stored — what the proxy itself costs.", "",
+          "wirecache with `mode = \"off\"`: a plain relay (each message is framed, forwarded and "
+          "streamed back; nothing is looked up, judged or stored) — what the proxy itself costs.", "",
           "## Throughput and latency", ""] + table
     md += ["", "## Targets", ""] + targets_section(summary, lat_data, out_dir)
     if lat_lines:
