@@ -1,6 +1,6 @@
 //! The MySQL protocol through wirecache against a real MariaDB: handshake and auth
-//! methods, unknown cache IDs, the commands a session relays, and cache hits proven
-//! from the origin's side.
+//! methods, unknown cache IDs, hostile logins, the commands a session relays, and cache
+//! hits proven from the origin's side.
 
 mod common;
 
@@ -389,4 +389,63 @@ async fn writes_in_transactions_learn_their_tables_then_invalidate_only_them() {
         .await
         .unwrap();
     assert_eq!(n, Some(2));
+}
+
+/// Reads one packet (header and payload) from a raw connection.
+async fn raw_packet(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; 4];
+    s.read_exact(&mut header).await.unwrap();
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.unwrap();
+    payload
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_logins_get_an_error_and_the_daemon_keeps_serving() {
+    use tokio::io::AsyncWriteExt;
+    let (_origin, db, proxy) = setup(
+        "hostile",
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (7);",
+    )
+    .await;
+    // A login reply too short to be one: ERR 1043 (bad handshake), then the end.
+    let mut s = tokio::net::TcpStream::connect(proxy.mysql_addr())
+        .await
+        .unwrap();
+    let greeting = raw_packet(&mut s).await;
+    assert_eq!(
+        greeting.get(..1),
+        Some(&[10u8][..]),
+        "protocol version 10 greeting"
+    );
+    s.write_all(&[3, 0, 0, 1, b'a', b'b', b'c']).await.unwrap();
+    let err = tokio::time::timeout(std::time::Duration::from_secs(10), raw_packet(&mut s))
+        .await
+        .expect("an answer");
+    assert_eq!(err.get(..3), Some(&[0xFF, 0x13, 0x04][..]), "{err:?}");
+    // A login reply declaring 16 MiB, cut off after a few bytes.
+    let mut s = tokio::net::TcpStream::connect(proxy.mariadb_addr())
+        .await
+        .unwrap();
+    raw_packet(&mut s).await;
+    s.write_all(&[0xFF, 0xFF, 0xFF, 1, 1, 2, 3]).await.unwrap();
+    drop(s);
+    // Garbage instead of a greeting's answer, on both ports.
+    for addr in [proxy.mysql_addr(), proxy.mariadb_addr()] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        raw_packet(&mut s).await;
+        s.write_all(&[0u8; 3]).await.unwrap();
+        s.write_all(b"\x16\x03\x01 not a packet at all")
+            .await
+            .unwrap();
+        drop(s);
+    }
+    // Real clients are still served.
+    for cache in ["demo", "demo-maria"] {
+        let mut c = mysql::connect(&proxy.mysql_url(cache, &db, ROOT_USER, ROOT_PASSWORD)).await;
+        let v: Option<i32> = c.query_first("SELECT id FROM t").await.unwrap();
+        assert_eq!(v, Some(7));
+    }
 }

@@ -1,5 +1,6 @@
 //! Faults and asynchronous traffic: an origin that goes away and comes back, NOTIFY
-//! delivered through wirecache, empty queries, and declined SSL/GSS encryption.
+//! delivered through wirecache, empty queries, declined SSL/GSS encryption, and (from
+//! a scripted origin) a malformed answer and an answer that stops halfway.
 
 mod common;
 
@@ -123,4 +124,144 @@ async fn empty_queries_and_declined_encryption() {
     let (c3, conn) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
     tokio::spawn(conn);
     c3.simple_query("SELECT 1").await.unwrap();
+}
+
+/// A scripted origin, for faults a real PostgreSQL does not produce. Each connection:
+/// a trust login, then per simple query: `SELECT 'malformed'` gets a message whose
+/// declared length is below the minimum; `SELECT 'hang'` gets a row description and
+/// one row, then nothing more; anything else gets one row `1`. The end of every
+/// connection is reported on the returned channel.
+async fn scripted_origin() -> (u16, tokio::sync::mpsc::UnboundedReceiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (ended, ended_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let ended = ended.clone();
+            tokio::spawn(async move {
+                let _ = serve_script(s).await;
+                let _ = ended.send(());
+            });
+        }
+    });
+    (port, ended_rx)
+}
+
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+async fn serve_script(mut s: tokio::net::TcpStream) -> std::io::Result<()> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await?;
+    let mut startup = vec![0u8; i32::from_be_bytes(len) as usize - 4];
+    s.read_exact(&mut startup).await?;
+    let mut hello = message(b'R', &0i32.to_be_bytes());
+    hello.extend(message(b'Z', b"I"));
+    s.write_all(&hello).await?;
+    let mut columns = 1i16.to_be_bytes().to_vec();
+    columns.extend_from_slice(b"v\0");
+    columns.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 0xFF, 0xFF]);
+    columns.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0, 0]);
+    let mut row = 1i16.to_be_bytes().to_vec();
+    row.extend_from_slice(&1i32.to_be_bytes());
+    row.push(b'1');
+    loop {
+        let mut header = [0u8; 5];
+        s.read_exact(&mut header).await?;
+        let mut body =
+            vec![
+                0u8;
+                i32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize - 4
+            ];
+        s.read_exact(&mut body).await?;
+        match header[0] {
+            b'X' => return Ok(()),
+            b'Q' if body.starts_with(b"SELECT 'malformed'") => {
+                s.write_all(&[b'T', 0, 0, 0, 2]).await?;
+            }
+            b'Q' if body.starts_with(b"SELECT 'hang'") => {
+                let mut answer = message(b'T', &columns);
+                answer.extend(message(b'D', &row));
+                s.write_all(&answer).await?;
+            }
+            b'Q' => {
+                let mut answer = message(b'T', &columns);
+                answer.extend(message(b'D', &row));
+                answer.extend(message(b'C', b"SELECT 1\0"));
+                answer.extend(message(b'Z', b"I"));
+                s.write_all(&answer).await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn first_value(c: &tokio_postgres::Client, sql: &str) -> String {
+    let msgs = tokio::time::timeout(Duration::from_secs(10), c.simple_query(sql))
+        .await
+        .expect("answered")
+        .unwrap();
+    msgs.iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .expect("a row")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_origin_answer_ends_that_session_only() {
+    let (port, mut ended) = scripted_origin().await;
+    let proxy = Proxy::postgres(port, "").await;
+    let url = proxy.conn_str("demo", "db", "postgres", None);
+    let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(first_value(&c, "SELECT 'fine'").await, "1");
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        c.simple_query("SELECT 'malformed'"),
+    )
+    .await
+    .expect("an answer, not a hang")
+    .unwrap_err();
+    let code = err.as_db_error().map(|e| e.code().clone());
+    assert_eq!(
+        code,
+        Some(tokio_postgres::error::SqlState::PROTOCOL_VIOLATION),
+        "{err:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("the origin connection was closed");
+    // The daemon keeps serving.
+    let (c2, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(first_value(&c2, "SELECT 'again'").await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_hanging_mid_result_blocks_only_its_session() {
+    let (port, mut ended) = scripted_origin().await;
+    let proxy = Proxy::postgres(port, "").await;
+    let url = proxy.conn_str("demo", "db", "postgres", None);
+    let (stuck, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    let stuck_conn = tokio::spawn(conn);
+    let query = tokio::spawn(async move { stuck.simple_query("SELECT 'hang'").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!query.is_finished());
+    // Other sessions are served meanwhile.
+    let (other, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(first_value(&other, "SELECT 'other'").await, "1");
+    // The client gives up and closes its connection: wirecache closes the origin's.
+    stuck_conn.abort();
+    query.abort();
+    tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("the hung origin connection was closed");
+    assert_eq!(first_value(&other, "SELECT 'still'").await, "1");
 }

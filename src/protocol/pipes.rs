@@ -7,6 +7,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+/// How much room a codec makes in a read buffer for a message whose length is declared
+/// but whose bytes have not arrived: never the whole declared length at once, so a
+/// few header bytes cannot make wirecache allocate megabytes; the buffer grows as the
+/// bytes really arrive.
+pub const READ_AHEAD: usize = 64 * 1024;
+
 /// Which end of a proxied connection something happened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

@@ -2,7 +2,8 @@
 //! little-endian payload length and a sequence id. A payload of exactly 0xFFFFFF bytes
 //! continues in the next packet; continuations are framed like any packet and told
 //! apart by the caller (see `Packet::is_full`). The 3-byte length bounds every packet
-//! at 16 MiB + 4, so a hostile peer cannot make a decode allocate more.
+//! at 16 MiB + 4, and room is made only as the bytes arrive, so a few header bytes
+//! cannot make a decode allocate megabytes.
 //!
 //! Also the small readers and writers of the integer and string encodings the proxy
 //! inspects (little-endian integers, length-encoded integers, NUL-terminated strings).
@@ -10,6 +11,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::errors::MyError;
+use crate::protocol::READ_AHEAD;
 
 /// Largest payload of one packet; a payload of this size continues in the next packet.
 pub const MAX_PAYLOAD: usize = 0xFF_FFFF;
@@ -50,7 +52,7 @@ pub fn decode(buf: &mut BytesMut) -> Result<Option<Packet>, MyError> {
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     let total = len + HEADER;
     if buf.len() < total {
-        buf.reserve(total - buf.len());
+        buf.reserve((total - buf.len()).min(READ_AHEAD));
         return Ok(None);
     }
     Ok(Some(Packet {
@@ -165,6 +167,14 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_length_does_not_allocate_ahead_of_the_bytes() {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0]);
+        assert!(matches!(decode(&mut buf), Ok(None)));
+        assert!(buf.capacity() <= 2 * READ_AHEAD, "{}", buf.capacity());
+    }
 
     fn stream() -> Vec<u8> {
         let mut out = BytesMut::new();

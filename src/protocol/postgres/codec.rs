@@ -1,10 +1,11 @@
 //! Sans-I/O framing of PostgreSQL protocol 3 messages: the untagged startup packets and
 //! the tagged messages after them. Every declared length is checked against a maximum
-//! before anything is allocated.
+//! before anything is allocated, and room is made only as the bytes arrive.
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::errors::PgError;
+use crate::protocol::READ_AHEAD;
 
 /// Largest startup packet accepted (PostgreSQL itself allows 10000 bytes).
 pub const MAX_STARTUP: usize = 10_000;
@@ -44,7 +45,7 @@ pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, PgError> 
         return Err(PgError::TooLarge { tag, len });
     }
     if buf.len() < len + 1 {
-        buf.reserve(len + 1 - buf.len());
+        buf.reserve((len + 1 - buf.len()).min(READ_AHEAD));
         return Ok(None);
     }
     Ok(Some(Frame {
@@ -79,6 +80,15 @@ mod tests {
         v.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
         v.extend_from_slice(body);
         v
+    }
+
+    #[test]
+    fn a_declared_length_does_not_allocate_ahead_of_the_bytes() {
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(b"D");
+        buf.extend_from_slice(&(60i32 << 20).to_be_bytes());
+        assert!(matches!(decode(&mut buf, MAX_ORIGIN_MESSAGE), Ok(None)));
+        assert!(buf.capacity() <= 2 * READ_AHEAD, "{}", buf.capacity());
     }
 
     #[test]
