@@ -122,11 +122,6 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
 }
 
 impl Running {
-    /// Client connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.max_connections - self.connections.available_permits()
-    }
-
     /// Stops accepting connections, then lets open sessions finish: each closes once
     /// it is between requests and outside a transaction (PostgreSQL clients get FATAL
     /// 57P01, as from a PostgreSQL server shutting down). Sessions still open after
@@ -137,6 +132,13 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
+        // Each accept loop held a permit while it waited; they are gone now, so what
+        // is taken is open sessions.
+        tracing::info!(
+            sessions = self.max_connections - self.connections.available_permits(),
+            grace = ?self.grace,
+            "no new connections; open sessions close once between requests"
+        );
         let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(self.grace, self.connections.acquire_many(all)).await;
         match drained {
@@ -150,11 +152,7 @@ impl Running {
 pub async fn run(config: Config) -> Result<(), AppError> {
     let running = start(&config).await?;
     wait_for_signal().await;
-    tracing::info!(
-        sessions = running.open_connections(),
-        grace = ?running.grace,
-        "shutting down: no new connections; open sessions close once between requests"
-    );
+    tracing::info!("shutting down");
     let left = running.shutdown().await;
     if left > 0 {
         tracing::warn!(
