@@ -299,13 +299,22 @@ async fn concurrent_identical_misses_execute_once() {
     );
 }
 
+/// Waits (up to 10 s) until the metric `series` reaches `want`.
+async fn wait_for(proxy: &Proxy, series: &str, want: f64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proxy.metric(series).await < want && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(proxy.metric(series).await, want, "{series}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let origin = MyOrigin::shared();
     let db = origin.create_db("refresh");
     origin.sql(
         &db,
-        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); INSERT INTO t VALUES (1, 'one');",
+        "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); INSERT INTO t VALUES (1, 'one'), (2, 'two');",
     );
     // A rule pins a 6 s TTL (a `[[rules]]` table may follow the `[cache]` keys); its
     // refresh window is the last fifth, 4.8 s to 6 s.
@@ -313,36 +322,54 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let proxy = Proxy::mysql(origin.port, rule).await;
     let url = proxy.mysql_url("demo", &db, ROOT_USER, ROOT_PASSWORD);
     let mut c = mysql::connect(&url).await;
+    // The text protocol, and a prepared statement (binary protocol).
     let q = "SELECT v FROM t WHERE id = 1";
+    let ps = "SELECT v FROM t WHERE id = ?";
     let filled = std::time::Instant::now();
-    let first: Option<String> = c.query_first(q).await.unwrap();
-    let _: Option<String> = c.query_first(q).await.unwrap();
+    for _ in 0..2 {
+        let text: Option<String> = c.query_first(q).await.unwrap();
+        assert_eq!(text.as_deref(), Some("one"));
+        let bin: Option<String> = c.exec_first(ps, (2,)).await.unwrap();
+        assert_eq!(bin.as_deref(), Some("two"));
+    }
     assert_eq!(proxy.refreshes().await, 0.0);
-    // In the last fifth of the entry's life, a hit triggers one background refresh.
+    // In the last fifth of an entry's life, a hit triggers one background refresh. A
+    // session runs one refresh at a time, so the second hit waits for the first to be
+    // stored.
+    let refreshes = "wirecache_refreshes_total{cache=\"demo\"} ";
+    let stored = "wirecache_fills_total{cache=\"demo\",outcome=\"stored\"} ";
+    let stored_before = proxy.metric(stored).await;
     tokio::time::sleep_until((filled + std::time::Duration::from_millis(5000)).into()).await;
     for _ in 0..2 {
         let again: Option<String> = c.query_first(q).await.unwrap();
-        assert_eq!(again, first);
+        assert_eq!(again.as_deref(), Some("one"));
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while proxy.refreshes().await < 1.0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(proxy.refreshes().await, 1.0);
+    wait_for(&proxy, refreshes, 1.0).await;
+    wait_for(&proxy, stored, stored_before + 1.0).await;
+    let bin: Option<String> = c.exec_first(ps, (2,)).await.unwrap();
+    assert_eq!(bin.as_deref(), Some("two"));
+    wait_for(&proxy, refreshes, 2.0).await;
+    wait_for(&proxy, stored, stored_before + 2.0).await;
     tokio::time::sleep_until((filled + std::time::Duration::from_millis(6500)).into()).await;
-    // Past the first entry's expiry it is still a hit, served from the refresh.
+    // Past the first entries' expiry both are still hits, served from the refreshes.
     let hits = proxy.hits().await;
     let selects = origin.selects(&db);
     let again: Option<String> = c.query_first(q).await.unwrap();
-    assert_eq!(again, first);
-    assert_eq!(proxy.hits().await, hits + 1.0);
+    assert_eq!(again.as_deref(), Some("one"));
+    let bin: Option<String> = c.exec_first(ps, (2,)).await.unwrap();
+    assert_eq!(bin.as_deref(), Some("two"));
+    assert_eq!(proxy.hits().await, hits + 2.0);
     assert_eq!(origin.selects(&db), selects);
-    // The session goes on normally after the refresh's hidden answer.
+    assert_eq!(proxy.refreshes().await, 2.0);
+    // The session and its prepared statement go on normally after the refreshes'
+    // hidden answers.
     c.query_drop("UPDATE t SET v = 'uno' WHERE id = 1")
         .await
         .unwrap();
     let after: Option<String> = c.query_first(q).await.unwrap();
     assert_eq!(after.as_deref(), Some("uno"));
+    let other: Option<String> = c.exec_first(ps, (1,)).await.unwrap();
+    assert_eq!(other.as_deref(), Some("uno"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,8 @@
-//! Refreshing a hot text-protocol entry ahead of its expiry over this session's own
-//! origin connection (design §5), as the PostgreSQL session does: sent only when
-//! nothing else is in flight, its answer arrives before anything forwarded after it,
-//! is collected into a fill and never reaches the client. At most one per entry (see
-//! `Entry::on_hit`) and one per session at a time.
+//! Refreshing a hot entry ahead of its expiry over this session's own origin connection
+//! (design §5), as the PostgreSQL session does: the COM_QUERY or COM_STMT_EXECUTE that
+//! hit is sent again, only when nothing else is in flight; its answer arrives before
+//! anything forwarded after it, is collected into a fill and never reaches the client.
+//! At most one per entry (see `Entry::on_hit`) and one per session at a time.
 
 use std::sync::atomic::Ordering;
 
@@ -18,7 +18,8 @@ pub struct Refresh {
 }
 
 impl Session {
-    /// Sends the COM_QUERY `p` again in the background to refresh `entry`.
+    /// Sends the COM_QUERY or COM_STMT_EXECUTE `p` again in the background to refresh
+    /// `entry`.
     pub fn start_refresh(&mut self, p: &Packet, entry: &Entry) {
         let quiet = self.refresh.is_none() && self.idle() && self.blocked().is_none();
         if !quiet || p.is_full() {

@@ -207,7 +207,9 @@ impl Session {
                 .part(types.as_deref().unwrap_or_default())
                 .part(e.bitmap)
                 .part(e.values);
-            if blocked.is_none() && origin_knows && self.try_hit(started, None) {
+            // A hit may refresh ahead by sending this same EXECUTE again: the origin
+            // knows its types, so it means there what it means here.
+            if blocked.is_none() && origin_knows && self.try_hit(started, Some(&p)) {
                 return Ok(());
             }
         } else if blocked.is_none() {
