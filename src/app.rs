@@ -23,7 +23,10 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     pub engine: Arc<Engine>,
     stop: watch::Sender<bool>,
+    /// The accept loops.
     tasks: Vec<JoinHandle<()>>,
+    admin_stop: watch::Sender<bool>,
+    admin_task: Option<JoinHandle<()>>,
     /// Held by every open client connection, one permit each.
     connections: Arc<Semaphore>,
     max_connections: usize,
@@ -93,14 +96,17 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         }
     }
     let mut running_admin = None;
+    // The admin port outlives the listeners: it closes once sessions have drained.
+    let (admin_stop, mut admin_shutdown) = Shutdown::new();
+    let mut admin_task = None;
     if let Some(addr) = config.listen.admin {
         let listener = bind("admin", addr).await?;
         running_admin = listener.local_addr().ok();
-        let router = crate::admin::router(engine.clone(), config.admin.token.clone());
-        let mut shutdown = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
+        let router =
+            crate::admin::router(engine.clone(), config.admin.token.clone(), shutdown.clone());
+        admin_task = Some(tokio::spawn(async move {
             let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { shutdown.wait().await });
+                .with_graceful_shutdown(async move { admin_shutdown.wait().await });
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "admin server failed");
             }
@@ -115,6 +121,8 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         engine,
         stop,
         tasks,
+        admin_stop,
+        admin_task,
         connections: limit,
         max_connections: config.cache.max_connections,
         grace: config.cache.shutdown_grace,
@@ -125,8 +133,9 @@ impl Running {
     /// Stops accepting connections, then lets open sessions finish: each closes once
     /// it is between requests and outside a transaction (PostgreSQL clients get FATAL
     /// 57P01, as from a PostgreSQL server shutting down). Sessions still open after
-    /// the grace period are left to be closed with the runtime. Returns how many
-    /// were.
+    /// the grace period are left to be closed with the runtime. The admin port stays
+    /// up meanwhile (`/readyz` answers 503) and closes last. Returns how many sessions
+    /// were left.
     pub async fn shutdown(self) -> usize {
         let _ = self.stop.send(true);
         for t in self.tasks {
@@ -141,10 +150,15 @@ impl Running {
         );
         let all = u32::try_from(self.max_connections).unwrap_or(u32::MAX);
         let drained = tokio::time::timeout(self.grace, self.connections.acquire_many(all)).await;
-        match drained {
+        let left = match drained {
             Ok(_) => 0,
             Err(_) => self.max_connections - self.connections.available_permits(),
+        };
+        let _ = self.admin_stop.send(true);
+        if let Some(admin) = self.admin_task {
+            let _ = admin.await;
         }
+        left
     }
 }
 

@@ -1,7 +1,8 @@
 //! Graceful shutdown: once wirecache is told to stop it accepts no new connections,
 //! closes each open session as soon as it is between requests and outside a
 //! transaction, lets sessions inside a transaction finish it, and gives up on the
-//! rest after `cache.shutdown_grace`. Checked with real clients against real origins.
+//! rest after `cache.shutdown_grace`; the admin port stays up meanwhile, not ready.
+//! Checked with real clients against real origins.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::PgOrigin;
 use common::mysql::{self, MyOrigin, ROOT_PASSWORD, ROOT_USER};
-use common::proxy::Proxy;
+use common::proxy::{Proxy, http};
 use mysql_async::prelude::*;
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -48,7 +49,10 @@ async fn postgres_sessions_close_at_rest_and_transactions_finish() {
         .unwrap();
     assert_eq!(pg_backends(origin, &db), 2);
 
-    let Proxy { running, pg, .. } = proxy;
+    let Proxy {
+        running, pg, admin, ..
+    } = proxy;
+    assert_eq!(http(admin, "GET", "/readyz", None, None).await.0, 200);
     let stopping = tokio::spawn(running.shutdown());
 
     // The idle session is closed with PostgreSQL's own shutdown error.
@@ -68,6 +72,15 @@ async fn postgres_sessions_close_at_rest_and_transactions_finish() {
         std::net::TcpStream::connect(pg).is_err()
     })
     .await;
+    // While sessions drain, the admin port answers: not ready, but alive, with metrics.
+    assert_eq!(http(admin, "GET", "/readyz", None, None).await.0, 503);
+    assert_eq!(http(admin, "GET", "/healthz", None, None).await.0, 200);
+    let (status, metrics) = http(admin, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("wirecache_client_connections{cache=\"demo\"} 1"),
+        "{metrics}"
+    );
     // The transaction goes on and commits; then that session is closed too.
     busy.execute("INSERT INTO t VALUES (2)", &[]).await.unwrap();
     assert!(!stopping.is_finished());
@@ -78,6 +91,8 @@ async fn postgres_sessions_close_at_rest_and_transactions_finish() {
         .unwrap();
     assert_eq!(left, 0);
     assert!(busy.simple_query("SELECT 1").await.is_err());
+    // The admin port closes last.
+    assert!(tokio::net::TcpStream::connect(admin).await.is_err());
     assert_eq!(origin.psql(&db, "SELECT sum(v) FROM t").trim(), "3");
     // Both origin connections were ended, not left behind.
     eventually("origin backends gone", || pg_backends(origin, &db) == 0).await;

@@ -1,5 +1,6 @@
 //! The admin HTTP port: `/healthz`, `/readyz`, Prometheus `/metrics`, and the JSON API
-//! (`api`): caches, templates, purge, rules, explain.
+//! (`api`): caches, templates, purge, rules, explain. It stays up while a shutdown
+//! drains sessions; `/readyz` then answers 503 so load balancers stop sending clients.
 
 mod api;
 mod views;
@@ -14,6 +15,7 @@ use axum::routing::{get, post};
 
 use crate::engine::Engine;
 use crate::metrics::{self, StoreFigures};
+use crate::server::Shutdown;
 
 /// What every admin handler gets.
 #[derive(Clone)]
@@ -21,12 +23,14 @@ pub struct AdminState {
     pub engine: Arc<Engine>,
     /// Bearer token for mutating endpoints; `None`: they are refused.
     pub token: Option<String>,
+    /// Fires when wirecache begins to shut down.
+    pub shutdown: Shutdown,
 }
 
-pub fn router(engine: Arc<Engine>, token: Option<String>) -> Router {
+pub fn router(engine: Arc<Engine>, token: Option<String>, shutdown: Shutdown) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(|| async { "ready\n" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
         .route("/api/caches", get(api::caches))
         .route("/api/templates", get(api::templates))
@@ -34,7 +38,20 @@ pub fn router(engine: Arc<Engine>, token: Option<String>) -> Router {
         .route("/api/purge", post(api::purge))
         .route("/api/rules", get(api::get_rules).put(api::put_rules))
         .route("/api/explain", post(api::explain))
-        .with_state(AdminState { engine, token })
+        .with_state(AdminState {
+            engine,
+            token,
+            shutdown,
+        })
+}
+
+/// 200 while wirecache accepts clients; 503 once it is shutting down.
+async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
+    if state.shutdown.signalled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "ready\n")
+    }
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {

@@ -24,6 +24,11 @@ impl Shutdown {
     pub async fn wait(&mut self) {
         let _ = self.rx.wait_for(|stop| *stop).await;
     }
+
+    /// Whether shutdown has been signalled.
+    pub fn signalled(&self) -> bool {
+        *self.rx.borrow()
+    }
 }
 
 /// Accepts connections on `listener` and runs `handle` for each, while fewer than the
