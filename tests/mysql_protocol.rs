@@ -299,15 +299,6 @@ async fn concurrent_identical_misses_execute_once() {
     );
 }
 
-/// Waits (up to 10 s) until the metric `series` reaches `want`.
-async fn wait_for(proxy: &Proxy, series: &str, want: f64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while proxy.metric(series).await < want && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(proxy.metric(series).await, want, "{series}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let origin = MyOrigin::shared();
@@ -344,12 +335,12 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
         let again: Option<String> = c.query_first(q).await.unwrap();
         assert_eq!(again.as_deref(), Some("one"));
     }
-    wait_for(&proxy, refreshes, 1.0).await;
-    wait_for(&proxy, stored, stored_before + 1.0).await;
+    proxy.wait_for_metric(refreshes, 1.0).await;
+    proxy.wait_for_metric(stored, stored_before + 1.0).await;
     let bin: Option<String> = c.exec_first(ps, (2,)).await.unwrap();
     assert_eq!(bin.as_deref(), Some("two"));
-    wait_for(&proxy, refreshes, 2.0).await;
-    wait_for(&proxy, stored, stored_before + 2.0).await;
+    proxy.wait_for_metric(refreshes, 2.0).await;
+    proxy.wait_for_metric(stored, stored_before + 2.0).await;
     tokio::time::sleep_until((filled + std::time::Duration::from_millis(6500)).into()).await;
     // Past the first entries' expiry both are still hits, served from the refreshes.
     let hits = proxy.hits().await;

@@ -151,15 +151,6 @@ async fn concurrent_identical_misses_execute_once() {
     assert_eq!(origin_calls(origin, &db, "FROM slow s1"), 1);
 }
 
-/// Waits (up to 10 s) until the metric `series` reaches `want`.
-async fn wait_for(proxy: &Proxy, series: &str, want: f64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while proxy.metric(series).await < want && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(proxy.metric(series).await, want, "{series}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_entries_are_refreshed_ahead_of_expiry() {
     // A pinned TTL of 6 s: the refresh window is its last fifth, 4.8 s to 6 s.
@@ -190,11 +181,11 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let stored_before = proxy.metric(stored).await;
     tokio::time::sleep_until((filled + Duration::from_millis(5000)).into()).await;
     c.simple_query(q).await.unwrap();
-    wait_for(&proxy, refreshes, 1.0).await;
-    wait_for(&proxy, stored, stored_before + 1.0).await;
+    proxy.wait_for_metric(refreshes, 1.0).await;
+    proxy.wait_for_metric(stored, stored_before + 1.0).await;
     assert_eq!(bound(10).await, "item10");
-    wait_for(&proxy, refreshes, 2.0).await;
-    wait_for(&proxy, stored, stored_before + 2.0).await;
+    proxy.wait_for_metric(refreshes, 2.0).await;
+    proxy.wait_for_metric(stored, stored_before + 2.0).await;
     // Refreshed entries are not refreshed again by further hits in the same window.
     c.simple_query(q).await.unwrap();
     assert_eq!(bound(10).await, "item10");

@@ -191,6 +191,15 @@ origin = "127.0.0.1:{origin_port}"
         self.metric("wirecache_hits_total{cache=\"demo\"} ").await
     }
 
+    /// Waits (up to 10 s) until the metric `series` reaches `want`, and asserts it did.
+    pub async fn wait_for_metric(&self, series: &str, want: f64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.metric(series).await < want && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(self.metric(series).await, want, "{series}");
+    }
+
     pub async fn refreshes(&self) -> f64 {
         self.metric("wirecache_refreshes_total{cache=\"demo\"} ")
             .await
