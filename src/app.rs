@@ -130,21 +130,27 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
 }
 
 impl Running {
+    /// Connection permits taken: open sessions once the accept loops have ended (each
+    /// holds one while it waits for a connection).
+    fn open_sessions(&self) -> usize {
+        self.max_connections - self.connections.available_permits()
+    }
+
     /// Stops accepting connections, then lets open sessions finish: each closes once
     /// it is between requests and outside a transaction (PostgreSQL clients get FATAL
     /// 57P01, as from a PostgreSQL server shutting down). Sessions still open after
     /// the grace period are left to be closed with the runtime. The admin port stays
     /// up meanwhile (`/readyz` answers 503) and closes last. Returns how many sessions
     /// were left.
-    pub async fn shutdown(self) -> usize {
+    pub async fn shutdown(mut self) -> usize {
         let _ = self.stop.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
         // Each accept loop held a permit while it waited; they are gone now, so what
         // is taken is open sessions.
         tracing::info!(
-            sessions = self.max_connections - self.connections.available_permits(),
+            sessions = self.open_sessions(),
             grace = ?self.grace,
             "no new connections; open sessions close once between requests"
         );
@@ -152,10 +158,10 @@ impl Running {
         let drained = tokio::time::timeout(self.grace, self.connections.acquire_many(all)).await;
         let left = match drained {
             Ok(_) => 0,
-            Err(_) => self.max_connections - self.connections.available_permits(),
+            Err(_) => self.open_sessions(),
         };
         let _ = self.admin_stop.send(true);
-        if let Some(admin) = self.admin_task {
+        if let Some(admin) = self.admin_task.take() {
             let _ = admin.await;
         }
         left

@@ -43,6 +43,17 @@ pub enum CatalogAccess {
     Asked,
 }
 
+impl CatalogAccess {
+    /// `Now` if the session can ask now, else `Later`.
+    pub fn now_or_later(can_ask: bool) -> Self {
+        if can_ask {
+            CatalogAccess::Now
+        } else {
+            CatalogAccess::Later
+        }
+    }
+}
+
 /// What a statement does to shared state once the origin acknowledges it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
@@ -236,15 +247,16 @@ impl Engine {
                 effects: Effects::default(),
             };
         }
-        let v = self.judge(scope, req);
+        let mut v = self.judge(scope, req);
+        let missing = std::mem::take(&mut v.missing);
         match req.catalog {
-            CatalogAccess::Now if !v.missing.is_empty() || !deferred.is_empty() => {
+            CatalogAccess::Now if !missing.is_empty() || !deferred.is_empty() => {
                 let mut question = std::mem::take(deferred);
-                question.merge(v.missing);
+                question.merge(missing);
                 return Decision::NeedCatalog(question);
             }
-            CatalogAccess::Later => deferred.merge(v.missing.clone()),
-            _ => {}
+            CatalogAccess::Later => deferred.merge(missing),
+            CatalogAccess::Now | CatalogAccess::Asked => {}
         }
         let stats = self.templates.get_or_register(
             &scope.cache.key,

@@ -26,6 +26,7 @@ use super::namespace::{after_for, base_namespace};
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
 use crate::cache::{KeyBuilder, KeyKind};
+use crate::config::CacheMode;
 use crate::engine::{
     BypassReason, CacheCtx, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillOutcome,
     FillTicket, FlightGuard, QueryRequest, Scope, SessionNamespace,
@@ -293,7 +294,11 @@ impl Session {
 
     /// Why a request may not use the cache right now, whatever it is.
     pub fn blocked(&self) -> Option<BypassReason> {
-        if self.status & SERVER_STATUS_IN_TRANS != 0 || self.status & SERVER_STATUS_AUTOCOMMIT == 0
+        if self.scope.cache.mode == CacheMode::Off {
+            // A plain relay: nothing is looked up (the engine judges nothing either).
+            Some(BypassReason::RuleSaysNo)
+        } else if self.status & SERVER_STATUS_IN_TRANS != 0
+            || self.status & SERVER_STATUS_AUTOCOMMIT == 0
         {
             Some(BypassReason::InTransaction)
         } else if !self.idle() {
@@ -403,11 +408,7 @@ impl Session {
         let req = QueryRequest {
             sql,
             blocked,
-            catalog: if can_ask {
-                CatalogAccess::Now
-            } else {
-                CatalogAccess::Later
-            },
+            catalog: CatalogAccess::now_or_later(can_ask),
         };
         match self.engine.plan(&self.scope, req, &mut self.deferred) {
             Decision::NeedCatalog(question) => {

@@ -170,7 +170,10 @@ impl Session {
 
     /// Why a request may not use the cache right now, whatever it is.
     pub fn blocked(&self) -> Option<BypassReason> {
-        if self.status != b'I' {
+        if self.scope.cache.mode == CacheMode::Off {
+            // A plain relay: nothing is looked up (the engine judges nothing either).
+            Some(BypassReason::RuleSaysNo)
+        } else if self.status != b'I' {
             Some(BypassReason::InTransaction)
         } else if !self.idle() {
             Some(BypassReason::Pipeline)
@@ -193,16 +196,6 @@ impl Session {
             self.expect(Expect::Query, effects, false);
             return Ok(());
         };
-        if self.scope.cache.mode == CacheMode::Off {
-            // A plain relay: nothing is looked up, judged or stored.
-            if self.ext.note_simple_query(sql) {
-                self.ext.clear_statements();
-            }
-            self.scope.cache.metrics.bypass(BypassReason::RuleSaysNo);
-            self.forward(&frame);
-            self.expect(Expect::Query, Effects::default(), false);
-            return Ok(());
-        }
         let blocked = self.blocked();
         if blocked.is_none() {
             self.key
@@ -252,11 +245,7 @@ impl Session {
         let req = QueryRequest {
             sql,
             blocked,
-            catalog: if can_ask {
-                CatalogAccess::Now
-            } else {
-                CatalogAccess::Later
-            },
+            catalog: CatalogAccess::now_or_later(can_ask),
         };
         match self.engine.plan(&self.scope, req, &mut self.deferred) {
             Decision::NeedCatalog(question) => {
