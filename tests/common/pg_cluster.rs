@@ -101,6 +101,8 @@ pub(super) fn write_config(dir: &Path, owner: Option<(u32, u32)>) {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '{dir}'
 max_connections = 200
+# Two-phase commit (PREPARE TRANSACTION) is exercised by tests/pg_transactions.rs.
+max_prepared_transactions = 20
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = all
 fsync = off

@@ -168,6 +168,11 @@ fn writes_and_kinds() {
             ("EXPLAIN SELECT * FROM t", OTHER),
             ("LOAD DATA INFILE 'x' INTO TABLE t", GARBAGE),
             ("XA START 'x'", GARBAGE),
+            // XA COMMIT may finish a transaction another session prepared: what it wrote
+            // is unknown here, so it invalidates the whole database (design §4.4).
+            ("XA COMMIT 'x'", GARBAGE),
+            ("XA COMMIT 'x' ONE PHASE", GARBAGE),
+            ("XA PREPARE 'x'", GARBAGE),
             ("SELEC garbage LOCK IN SHARE MODE", GARBAGE),
             (
                 "SELECT * FROM t INTO OUTFILE '/tmp/x'",

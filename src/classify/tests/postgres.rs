@@ -162,6 +162,12 @@ fn statement_kinds() {
             ("ROLLBACK TO SAVEPOINT a", TRANSACTION),
             ("SAVEPOINT a", TRANSACTION),
             ("RELEASE SAVEPOINT a", TRANSACTION),
+            // Two-phase commit: what a prepared transaction wrote is not known where it
+            // is committed (any session may do it), so its commit invalidates the whole
+            // database (design §4.4).
+            ("PREPARE TRANSACTION 'tx1'", GARBAGE),
+            ("COMMIT PREPARED 'tx1'", GARBAGE),
+            ("ROLLBACK PREPARED 'tx1'", GARBAGE),
             ("SET search_path = app, public", SESSION),
             ("SET TIME ZONE 'UTC'", SESSION),
             ("SHOW search_path", SESSION),

@@ -1,6 +1,6 @@
 //! The session's namespace (design §4.5): the login identity plus every statement that
 //! changed session state, in order; private after changes wirecache cannot follow. Also
-//! which statements end a transaction without writing (ROLLBACK).
+//! which statements end a transaction by name (COMMIT, ROLLBACK).
 
 use super::session::{After, Identity, Session};
 use crate::engine::{Effects, NamespaceMaterial};
@@ -70,12 +70,24 @@ impl Session {
     }
 }
 
-/// `ROLLBACK` (but not `ROLLBACK TO SAVEPOINT`) ends a transaction writing nothing.
+/// A lone `ROLLBACK` (but not `ROLLBACK TO SAVEPOINT`) ends a transaction writing
+/// nothing; a lone `COMMIT` (even with `AND CHAIN`), `START TRANSACTION` or `BEGIN`
+/// commits an open one. Several statements in one
+/// string are judged by the status flags alone, so a ROLLBACK among them never keeps
+/// a COMMIT among them from applying its transaction's writes.
 pub fn after_for(sql: &str) -> After {
     let lower = sql.trim().trim_end_matches(';').to_ascii_lowercase();
+    if lower.contains(';') {
+        return After::Nothing;
+    }
     let words: Vec<&str> = lower.split_ascii_whitespace().take(3).collect();
     match words.as_slice() {
         ["rollback"] | ["rollback", "work"] => After::Rollback,
+        // START TRANSACTION and BEGIN commit a transaction that is open, and the flags
+        // go on saying "in a transaction".
+        ["commit", ..] | ["start", "transaction", ..] | ["begin"] | ["begin", "work"] => {
+            After::Commit
+        }
         _ => After::Nothing,
     }
 }
@@ -84,4 +96,32 @@ fn contains_word(hay: &str, word: &str) -> bool {
     hay.as_bytes()
         .windows(word.len())
         .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ends_by_name() {
+        let cases = [
+            ("ROLLBACK", After::Rollback),
+            ("  rollback work ; ", After::Rollback),
+            ("ROLLBACK TO SAVEPOINT a", After::Nothing),
+            ("COMMIT", After::Commit),
+            ("commit work and chain", After::Commit),
+            ("START TRANSACTION READ ONLY", After::Commit),
+            ("begin", After::Commit),
+            ("BEGIN NOT ATOMIC SELECT 1; END", After::Nothing),
+            (
+                "ROLLBACK; START TRANSACTION; UPDATE t SET v = 1; COMMIT",
+                After::Nothing,
+            ),
+            ("COMMIT; ROLLBACK", After::Nothing),
+            ("SELECT 1", After::Nothing),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(after_for(sql), want, "{sql}");
+        }
+    }
 }

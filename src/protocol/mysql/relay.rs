@@ -46,11 +46,13 @@ impl Session {
         let done = a.tracker.is_done();
         let (tee, after) = (a.tee, a.after.clone());
         if matches!(event, Event::Status { .. } | Event::Error) && a.effects.writes() {
+            // Applied at the acknowledgement and remembered for the end of the
+            // transaction, whatever the flags said before: a write with autocommit off
+            // opens the transaction it belongs to (design §4.4). An autocommit write's
+            // memory is dropped at its own OK, which reports no transaction.
             let effects = a.effects.clone();
             self.engine.apply(&self.scope, &effects);
-            if self.status & SERVER_STATUS_IN_TRANS != 0 {
-                self.txn_effects.merge(&effects);
-            }
+            self.txn_effects.merge(&effects);
         }
         if first && let After::Prepared(sql) = &after {
             self.on_prepare_ok(p.payload(), sql.clone());
@@ -73,11 +75,12 @@ impl Session {
     }
 
     /// New status flags from an OK or EOF: the end of a transaction applies its writes
-    /// again, unless it was rolled back.
+    /// again, unless it was rolled back. A COMMIT ends one even when `AND CHAIN` leaves
+    /// the flags saying "in a transaction".
     fn on_status(&mut self, status: u16, after: &After) {
         let was_in = self.status & SERVER_STATUS_IN_TRANS != 0;
         let now_in = status & SERVER_STATUS_IN_TRANS != 0;
-        if !now_in {
+        if !now_in || *after == After::Commit {
             let effects = std::mem::take(&mut self.txn_effects);
             if was_in && *after != After::Rollback && effects.writes() {
                 self.engine.apply(&self.scope, &effects);

@@ -68,6 +68,10 @@ pub enum After {
     Nothing,
     /// A ROLLBACK: the transaction's writes are not applied again when it ends.
     Rollback,
+    /// COMMIT, or START TRANSACTION / BEGIN (which commit an open transaction): the
+    /// transaction's writes are applied again at its OK, even when the flags go on
+    /// saying "in a transaction" (`AND CHAIN`, the new transaction).
+    Commit,
     /// COM_STMT_PREPARE of this SQL (`None`: not UTF-8, never cached).
     Prepared(Option<Arc<str>>),
     /// COM_CHANGE_USER as the origin got it: on OK, the session's new identity.

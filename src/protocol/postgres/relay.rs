@@ -45,7 +45,7 @@ impl Session {
             self.tee(tag, &frame);
         }
         if tag == b'C' {
-            self.last_tag_rollback = Body::new(frame.body()).cstr() == Some(b"ROLLBACK");
+            self.on_command_tag(Body::new(frame.body()).cstr());
         }
         let done = match expect {
             Expect::Query | Expect::Sync => tag == b'Z',
@@ -84,6 +84,21 @@ impl Session {
     fn finish_fill(&mut self) {
         if let Some(fill) = self.fill.take() {
             fill.finish(&self.engine, &self.scope);
+        }
+    }
+
+    /// A CommandComplete's tag. `COMMIT` ends a transaction that wrote: its writes are
+    /// applied again right there, before the tag reaches the client, because the same
+    /// string or batch may go on to open and roll back another transaction before the
+    /// next ReadyForQuery. `ROLLBACK` (also the tag of `ROLLBACK TO SAVEPOINT` and of a
+    /// COMMIT that found the transaction failed) applies nothing new by itself.
+    fn on_command_tag(&mut self, tag: Option<&[u8]>) {
+        self.last_tag_rollback = tag == Some(b"ROLLBACK");
+        if tag == Some(b"COMMIT") {
+            let effects = std::mem::take(&mut self.txn_effects);
+            if effects.writes() {
+                self.engine.apply(&self.scope, &effects);
+            }
         }
     }
 
