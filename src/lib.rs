@@ -23,6 +23,7 @@
 //! [`app`] wires config → engine → listeners → admin, and shuts down in order (stop
 //! accepting, let each session close once at rest, give up after a grace period).
 //! [`cache`] stores opaque bytes. [`latency`] is `wirecache latency-test`: one query timed straight and through wirecache.
+//! [`health`] is `wirecache health`, a container's health check.
 
 pub mod admin;
 pub mod app;
@@ -30,6 +31,7 @@ pub mod cache;
 pub mod classify;
 pub mod config;
 pub mod engine;
+pub mod health;
 pub mod invalidate;
 pub mod latency;
 pub mod metrics;

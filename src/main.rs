@@ -33,6 +33,20 @@ enum Command {
         json: bool,
         sql: String,
     },
+    /// Ask a running wirecache's admin port whether it is alive (or ready); exit 0 if
+    /// so, 1 if not. Needs no config: the port comes from --admin, else from
+    /// WIRECACHE_LISTEN_ADMIN, else 127.0.0.1:10000.
+    Health {
+        /// Admin address to ask, host:port.
+        #[arg(long)]
+        admin: Option<String>,
+        /// Ask /readyz (accepting clients) instead of /healthz (alive).
+        #[arg(long)]
+        ready: bool,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Time one query straight at the origin and through wirecache (needs no config).
     LatencyTest {
         #[command(flatten)]
@@ -99,6 +113,24 @@ fn explain(config: &Config, cache: &str, sql: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `wirecache health`: one line on stdout or stderr, exit 0 when healthy, 1 when not.
+fn health(admin: Option<&str>, ready: bool, timeout: u64) -> ExitCode {
+    use wirecache::health::{Probe, admin_address, check};
+    let listen = std::env::var("WIRECACHE_LISTEN_ADMIN").ok();
+    let addr = admin_address(admin, listen.as_deref());
+    let probe = if ready { Probe::Ready } else { Probe::Live };
+    match check(&addr, probe, std::time::Duration::from_secs(timeout.max(1))) {
+        Ok(_) => {
+            println!("wirecache at {addr}: {} ok", probe.path());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wirecache health: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run);
@@ -106,12 +138,25 @@ fn main() -> ExitCode {
         // Needs no configuration: do not load (or fail on) one.
         return wirecache::latency::main(args);
     }
+    if let Command::Health {
+        admin,
+        ready,
+        timeout,
+    } = &command
+    {
+        return health(admin.as_deref(), *ready, *timeout);
+    }
     let config = match load(cli.config.as_ref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
     match command {
         Command::LatencyTest { args } => wirecache::latency::main(&args),
+        Command::Health {
+            admin,
+            ready,
+            timeout,
+        } => health(admin.as_deref(), ready, timeout),
         Command::CheckConfig => {
             print!("{}", config.to_toml_string());
             ExitCode::SUCCESS

@@ -1,5 +1,5 @@
 //! The `wirecache` command line: configuration checking, exit codes, environment-only
-//! configuration, `explain`, and stopping on SIGTERM.
+//! configuration, `explain`, `health`, and stopping on SIGTERM.
 
 use std::process::Command;
 
@@ -134,6 +134,18 @@ fn sigterm_stops_the_daemon_cleanly() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The container health check: alive and ready, the address taken from the same
+    // environment variable the daemon listens by.
+    for args in [&["health"][..], &["health", "--ready"]] {
+        let out = wirecache()
+            .args(args)
+            .env("WIRECACHE_LISTEN_ADMIN", admin.to_string())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+    }
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: sends a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
@@ -153,4 +165,12 @@ fn sigterm_stops_the_daemon_cleanly() {
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(status.success(), "{status}\n{log}");
     assert!(log.contains("every session closed"), "{log}");
+    // Nothing listens any more: unhealthy, exit 1, and the reason names the port.
+    let out = wirecache()
+        .args(["health", "--admin", &admin.to_string(), "--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to the admin port"), "{err}");
 }
