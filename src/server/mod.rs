@@ -1,5 +1,13 @@
 //! Accept loops: a connection limit shared by all listeners, and graceful shutdown
-//! (stop accepting, let sessions finish). TLS setup will live here too.
+//! (stop accepting, let sessions finish). TLS setup shared by the protocols: the
+//! certificate presented to clients (`tls`), the connection to origins (`origin_tls`),
+//! and one stream type for either (`stream`).
+
+pub mod origin_tls;
+pub mod stream;
+pub mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 use std::future::Future;
 use std::net::SocketAddr;
