@@ -2,17 +2,19 @@
 //! first byte to its end.
 //!
 //! `startup` greets the client, resolves the cache ID from the user name and relays
-//! authentication through the origin (`handshake` parses the packets); `session` reads
-//! commands (prepared statements in `prepared`), `relay` passes the origin's answers
-//! back in order with `response` telling where each ends, `catalog` asks the origin
-//! what SQL text alone cannot tell, and `errors` is the one place errors become ERR
-//! packets. `codec` frames packets.
+//! authentication through the origin (`handshake` parses the packets); `kill` gives
+//! each client connection an id of wirecache's own and translates `KILL`s naming one;
+//! `session` reads commands (prepared statements in `prepared`), `relay` passes the
+//! origin's answers back in order with `response` telling where each ends, `catalog`
+//! asks the origin what SQL text alone cannot tell, and `errors` is the one place
+//! errors become ERR packets. `codec` frames packets.
 
 mod ahead;
 mod catalog;
 pub mod codec;
 pub mod errors;
 pub mod handshake;
+mod kill;
 mod namespace;
 mod prepared;
 mod relay;
@@ -30,6 +32,7 @@ use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
 use handshake::Greeting;
+use kill::ConnectionIds;
 
 /// Shared by every connection of one listener (MySQL or MariaDB).
 pub struct MyContext {
@@ -39,16 +42,23 @@ pub struct MyContext {
     /// The last greeting an origin of this listener sent: what clients are greeted
     /// with before their cache (and so their origin) is known.
     template: Mutex<Option<Greeting>>,
+    /// The connection ids of this listener's live sessions and their origin ids.
+    ids: Arc<ConnectionIds>,
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
 }
 
 impl MyContext {
     pub fn new(engine: Arc<Engine>, protocol: Protocol, drain: Shutdown) -> Self {
+        let base = match protocol {
+            Protocol::MariaDb => kill::MARIADB_BASE,
+            _ => kill::MYSQL_BASE,
+        };
         Self {
             engine,
             protocol,
             template: Mutex::new(None),
+            ids: ConnectionIds::new(base),
             drain,
         }
     }
@@ -68,7 +78,12 @@ impl MyContext {
 /// Serves one client connection to completion.
 pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     let _ = client.set_nodelay(true);
-    let session = match startup::establish(&ctx, client).await {
+    // Held until the session ends: its id is live (and KILL can find it) until then.
+    let Some(id) = ctx.ids.claim() else {
+        tracing::warn!("mysql connection refused: every connection id is in use");
+        return;
+    };
+    let session = match startup::establish(&ctx, client, &id).await {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(error = %e, "mysql startup failed");
@@ -87,4 +102,5 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     }
     m.client_connections.fetch_sub(1, Relaxed);
     m.origin_connections.fetch_sub(1, Relaxed);
+    drop(id);
 }

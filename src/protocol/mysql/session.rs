@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use super::ahead::Refresh;
 use super::codec::{self, Packet};
 use super::errors::MyError;
+use super::kill::ConnectionIds;
 use super::namespace::{after_for, base_namespace};
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
@@ -38,6 +39,7 @@ pub const COM_INIT_DB: u8 = 0x02;
 pub const COM_QUERY: u8 = 0x03;
 pub const COM_FIELD_LIST: u8 = 0x04;
 pub const COM_STATISTICS: u8 = 0x09;
+pub const COM_PROCESS_KILL: u8 = 0x0C;
 pub const COM_PING: u8 = 0x0E;
 pub const COM_CHANGE_USER: u8 = 0x11;
 pub const COM_BINLOG_DUMP: u8 = 0x12;
@@ -159,6 +161,8 @@ pub struct Session {
     /// Catalog facts this session needed while it could not ask (in a transaction).
     pub deferred: CatalogQuestion,
     pub stmts: Statements,
+    /// The listener's live connection ids, for translating KILL.
+    pub ids: Arc<ConnectionIds>,
     /// The last client / origin packet was full: the next one continues its payload.
     pub client_cont: bool,
     pub origin_cont: bool,
@@ -173,6 +177,7 @@ impl Session {
         status: u16,
         client: (TcpStream, BytesMut),
         origin: (TcpStream, BytesMut),
+        ids: Arc<ConnectionIds>,
     ) -> Session {
         let namespace = SessionNamespace::new(base_namespace(&cache.id, &identity));
         // One set of generation counters per cache: MySQL statements may name tables
@@ -196,6 +201,7 @@ impl Session {
             txn_effects: Effects::default(),
             deferred: CatalogQuestion::default(),
             stmts: Statements::default(),
+            ids,
             client_cont: false,
             origin_cont: false,
             terminated: false,
@@ -255,6 +261,10 @@ impl Session {
             }
             Some(COM_CHANGE_USER) => {
                 self.on_change_user(p);
+                Ok(())
+            }
+            Some(COM_PROCESS_KILL) => {
+                self.on_process_kill(&p);
                 Ok(())
             }
             Some(cmd) => {
@@ -340,6 +350,10 @@ impl Session {
             if self.try_hit(started, Some(&p)) {
                 return Ok(());
             }
+        }
+        if !p.is_full() && super::kill::parse(text).is_some() {
+            self.on_kill(&p);
+            return Ok(());
         }
         let sql = match std::str::from_utf8(text) {
             Ok(sql) if !p.is_full() => sql.to_string(),

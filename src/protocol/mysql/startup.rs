@@ -5,11 +5,18 @@
 //! The cache, and so the origin, is known only from the client's response, which
 //! answers a greeting. The client is therefore greeted with the last greeting an origin
 //! of this listener sent (server version, capabilities, character set; probed once if
-//! there is none yet) but a throw-away scramble, so an unknown cache ID is refused
-//! without any origin connection. Once the origin's own greeting is in, the client gets
-//! an AuthSwitchRequest carrying the origin's plugin and scramble, and its answer goes
-//! to the origin in the HandshakeResponse. Further auth-switch and more-data rounds
-//! (ed25519, caching_sha2_password) are relayed with sequence ids shifted by two.
+//! there is none yet) but a throw-away scramble and the session's own connection id
+//! (`kill`), so an unknown cache ID is refused without any origin connection.
+//!
+//! The client's first answer was computed with that throw-away scramble, so it is never
+//! shown to the origin. Instead the origin gets the response with empty auth data and an
+//! auth plugin name no server has ([`ask_for_switch`]): the server then starts the
+//! one auth switch itself, naming the plugin the user really has (ed25519, a non-default
+//! plugin, …) and a scramble of its own. That switch, and every round after it
+//! (caching_sha2_password's fast and full auth, dialog prompts), is relayed between the
+//! two unchanged, sequence ids included, so the client sees exactly what a server
+//! would have sent: at most one AuthSwitchRequest. COM_CHANGE_USER uses the same
+//! mechanism.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +29,7 @@ use super::MyContext;
 use super::codec::{self, Packet};
 use super::errors::{MyError, Side};
 use super::handshake::{CLIENT_PLUGIN_AUTH, Greeting, Response, STREAM_SHAPING, SUPPORTED};
+use super::kill::ClientId;
 use super::response::ok_status;
 use super::session::{Identity, Session};
 use crate::config::Protocol;
@@ -117,10 +125,14 @@ async fn template(ctx: &MyContext) -> Greeting {
 
 /// Greets the client, authenticates it through its origin, and builds the session.
 /// A failure is reported to the client here, unless the origin already reported it.
-pub async fn establish(ctx: &Arc<MyContext>, mut client: TcpStream) -> Result<Session, MyError> {
+pub async fn establish(
+    ctx: &Arc<MyContext>,
+    mut client: TcpStream,
+    id: &ClientId,
+) -> Result<Session, MyError> {
     let mut greeting = template(ctx).await;
     greeting.scramble = throwaway_scramble();
-    greeting.connection_id = 0;
+    greeting.connection_id = id.get();
     write(
         &mut client,
         &codec::packet(0, &greeting.build()),
@@ -134,14 +146,18 @@ pub async fn establish(ctx: &Arc<MyContext>, mut client: TcpStream) -> Result<Se
         None => Err(MyError::Client("malformed or pre-4.1 handshake response")),
     };
     match result {
-        Ok((cache, origin, obuf, identity, status)) => Ok(Session::new(
-            ctx.engine.clone(),
-            cache,
-            identity,
-            status,
-            (client, cbuf),
-            (origin, obuf),
-        )),
+        Ok(a) => {
+            id.bind(&a.cache.origin, a.origin_id);
+            Ok(Session::new(
+                ctx.engine.clone(),
+                a.cache,
+                a.identity,
+                a.status,
+                (client, cbuf),
+                (a.origin, a.obuf),
+                ctx.ids.clone(),
+            ))
+        }
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e, first.seq().wrapping_add(1)) {
                 let _ = client.write_all(&wire).await;
@@ -151,7 +167,33 @@ pub async fn establish(ctx: &Arc<MyContext>, mut client: TcpStream) -> Result<Se
     }
 }
 
-type Authenticated = (Arc<CacheCtx>, TcpStream, BytesMut, Identity, u16);
+/// A session authenticated at its origin.
+struct Authenticated {
+    cache: Arc<CacheCtx>,
+    origin: TcpStream,
+    obuf: BytesMut,
+    identity: Identity,
+    /// Status flags of the origin's OK.
+    status: u16,
+    /// The connection id the origin gave this session.
+    origin_id: u32,
+}
+
+/// An auth plugin name no server has.
+const NO_SUCH_PLUGIN: &[u8] = b"wirecache_switch";
+
+/// Makes a HandshakeResponse or COM_CHANGE_USER one the origin answers with its own
+/// AuthSwitchRequest: empty auth data for a plugin no server has. MySQL and MariaDB
+/// then restart authentication with the plugin the user really has, and, since the
+/// client named another one, ask the client to switch to it with a fresh scramble
+/// (`parse_client_handshake_packet` and `server_mpvio_read_packet` in sql_acl.cc).
+/// Without CLIENT_PLUGIN_AUTH no switch can be asked for, and the data is left as sent.
+pub fn ask_for_switch(req: &mut Response) {
+    if req.capabilities & CLIENT_PLUGIN_AUTH != 0 {
+        req.auth.clear();
+        req.auth_plugin = Some(NO_SUCH_PLUGIN.to_vec());
+    }
+}
 
 async fn authenticate(
     ctx: &MyContext,
@@ -183,44 +225,36 @@ async fn authenticate(
     }
     resp.capabilities = caps & greeting.capabilities;
     resp.user = origin_user.clone();
-    let mut shift = 0;
-    if caps & CLIENT_PLUGIN_AUTH != 0 {
-        // Hand the client the origin's plugin and scramble; its answer is the auth data.
-        let mut switch = vec![0xFE];
-        switch.extend_from_slice(&greeting.auth_plugin);
-        switch.push(0);
-        switch.extend_from_slice(&greeting.scramble);
-        switch.push(0);
-        write(client, &codec::packet(2, &switch), Side::Client).await?;
-        let answer = read_packet(client, cbuf, Side::Client).await?;
-        resp.auth = answer.payload().to_vec();
-        resp.auth_plugin = Some(greeting.auth_plugin.clone());
-        shift = 2;
-    }
+    ask_for_switch(&mut resp);
     write(&mut origin, &codec::packet(1, &resp.build()), Side::Origin).await?;
-    let status = relay_auth(client, &mut origin, cbuf, &mut obuf, shift).await?;
+    let status = relay_auth(client, &mut origin, cbuf, &mut obuf).await?;
     let identity = Identity {
         user: origin_user,
         database: resp.database.clone().filter(|d| !d.is_empty()),
         charset: resp.charset,
         caps: resp.capabilities,
     };
-    Ok((cache, origin, obuf, identity, status))
+    Ok(Authenticated {
+        cache,
+        origin,
+        obuf,
+        identity,
+        status,
+        origin_id: greeting.connection_id,
+    })
 }
 
-/// Relays auth-switch and more-data rounds until the origin's OK (returns its status
-/// flags) or ERR. Origin packets reach the client with their sequence id plus `shift`.
+/// Relays auth-switch and more-data rounds, unchanged, until the origin's OK (returns
+/// its status flags) or ERR.
 async fn relay_auth(
     client: &mut TcpStream,
     origin: &mut TcpStream,
     cbuf: &mut BytesMut,
     obuf: &mut BytesMut,
-    shift: u8,
 ) -> Result<u16, MyError> {
     loop {
         while let Some(p) = codec::decode(obuf)? {
-            let seq = p.seq().wrapping_add(shift);
-            write(client, &codec::packet(seq, p.payload()), Side::Client).await?;
+            write(client, &p.bytes, Side::Client).await?;
             match p.first() {
                 Some(0x00) => return Ok(ok_status(p.payload()).map_or(2, |(s, _)| s)),
                 Some(0xFF) => return Err(MyError::AuthRejected),
@@ -228,8 +262,7 @@ async fn relay_auth(
             }
         }
         while let Some(p) = codec::decode(cbuf)? {
-            let seq = p.seq().wrapping_sub(shift);
-            write(origin, &codec::packet(seq, p.payload()), Side::Origin).await?;
+            write(origin, &p.bytes, Side::Origin).await?;
         }
         tokio::select! {
             n = origin.read_buf(obuf) => {
@@ -248,9 +281,9 @@ async fn relay_auth(
 
 impl Session {
     /// COM_CHANGE_USER: the cache ID is stripped from the user name (it must name this
-    /// session's cache), and the auth plugin is replaced by one the origin does not
-    /// expect, so the origin starts an auth switch with its own scramble: the client's
-    /// first answer was computed with the throw-away scramble of our greeting.
+    /// session's cache), and, as at login, the origin is made to start the one auth
+    /// switch with its own scramble ([`ask_for_switch`]): the client's first answer was
+    /// computed with the throw-away scramble of our greeting.
     pub fn on_change_user(&mut self, p: Packet) {
         let body = p.payload().get(1..).unwrap_or_default();
         let caps = self.identity.caps;
@@ -275,10 +308,7 @@ impl Session {
             return;
         };
         req.user = origin_user;
-        if caps & CLIENT_PLUGIN_AUTH != 0 {
-            req.auth.clear();
-            req.auth_plugin = Some(b"wirecache_switch".to_vec());
-        }
+        ask_for_switch(&mut req);
         let identity = Identity {
             user: req.user.clone(),
             database: req.database.clone().filter(|d| !d.is_empty()),
