@@ -57,21 +57,23 @@ if ! id postgres >/dev/null 2>&1; then
     exit 1
 fi
 
-# --- Python drivers (tests/pg_clients.rs and the comparison scripts) ---------
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql' >/dev/null 2>&1; then
+# --- Python drivers (tests/pg_clients.rs, tests/mysql_*.rs, the scripts) -----
+# PyNaCl lets PyMySQL log in as ed25519 users (tests/mysql_auth.rs).
+PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl)
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl' >/dev/null 2>&1; then
     log "python drivers present"
 elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
-    log "installing python drivers: psycopg2-binary psycopg[binary] pymysql"
+    log "installing python drivers: ${PY_DRIVERS[*]}"
     export PIP_ROOT_USER_ACTION=ignore
     # Debian's own python refuses plain pip installs (PEP 668); retry with the
     # override only in that case.
-    if ! python3 -m pip install -q --disable-pip-version-check psycopg2-binary "psycopg[binary]" pymysql </dev/null \
+    if ! python3 -m pip install -q --disable-pip-version-check "${PY_DRIVERS[@]}" </dev/null \
         && ! python3 -m pip install -q --disable-pip-version-check --break-system-packages \
-            psycopg2-binary "psycopg[binary]" pymysql </dev/null; then
-        warn "pip could not install psycopg2-binary/psycopg/pymysql; client tests will fail"
+            "${PY_DRIVERS[@]}" </dev/null; then
+        warn "pip could not install ${PY_DRIVERS[*]}; client tests will fail"
     fi
 else
-    warn "pip not found; skipping psycopg2-binary/pymysql (only the python scripts need them)"
+    warn "pip not found; skipping ${PY_DRIVERS[*]} (only the python scripts need them)"
 fi
 
 # --- node-postgres (tests/clients/node, pinned by its package-lock.json) -----
@@ -82,6 +84,30 @@ else
     log "installing node-postgres"
     npm ci --prefix "$node_dir" --no-audit --no-fund --silent </dev/null
 fi
+
+# --- dashboard test: Debian's chromium + playwright-core (tests/dashboard) ---
+# tests/dashboard.rs drives /usr/bin/chromium headless with playwright-core, pinned
+# by tests/dashboard/package-lock.json. No browser is ever downloaded.
+if [ -x /usr/bin/chromium ]; then
+    log "chromium present"
+else
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "install-test-deps: chromium is missing and not root" >&2
+        exit 1
+    fi
+    log "installing chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium </dev/null
+fi
+dash_dir="$(dirname "${BASH_SOURCE[0]}")/../tests/dashboard"
+if [ -d "$dash_dir/node_modules/playwright-core" ]; then
+    log "playwright-core present"
+else
+    log "installing playwright-core"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dash_dir" --no-audit --no-fund --silent </dev/null
+fi
+# --- end of the dashboard test section ---------------------------------------
 
 # --- Rust components ---------------------------------------------------------
 # cargo-nextest is deliberately not needed: the test command is plain `cargo test`.

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin::Series;
 use crate::config::{Config, Protocol};
 use crate::engine::Engine;
 use crate::protocol::mysql::{self, MyContext};
@@ -22,6 +23,8 @@ pub struct Running {
     pub mariadb: Option<SocketAddr>,
     pub admin: Option<SocketAddr>,
     pub engine: Arc<Engine>,
+    /// The dashboard's time series (sampled every [`crate::admin::series::INTERVAL`]).
+    pub series: Arc<Series>,
     stop: watch::Sender<bool>,
     /// The accept loops.
     tasks: Vec<JoinHandle<()>>,
@@ -95,6 +98,14 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
             );
         }
     }
+    let series = Arc::new(Series::default());
+    if config.listen.admin.is_some() {
+        tasks.push(spawn_sampler(
+            engine.clone(),
+            series.clone(),
+            shutdown.clone(),
+        ));
+    }
     let mut running_admin = None;
     // The admin port outlives the listeners: it closes once sessions have drained.
     let (admin_stop, mut admin_shutdown) = Shutdown::new();
@@ -102,8 +113,12 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     if let Some(addr) = config.listen.admin {
         let listener = bind("admin", addr).await?;
         running_admin = listener.local_addr().ok();
-        let router =
-            crate::admin::router(engine.clone(), config.admin.token.clone(), shutdown.clone());
+        let router = crate::admin::router(
+            engine.clone(),
+            config.admin.token.clone(),
+            shutdown.clone(),
+            series.clone(),
+        );
         admin_task = Some(tokio::spawn(async move {
             let serve = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { admin_shutdown.wait().await });
@@ -119,6 +134,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         mariadb: running_my[1],
         admin: running_admin,
         engine,
+        series,
         stop,
         tasks,
         admin_stop,
@@ -126,6 +142,20 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         connections: limit,
         max_connections: config.cache.max_connections,
         grace: config.cache.shutdown_grace,
+    })
+}
+
+/// Samples the engine's figures into `series` every few seconds until shutdown.
+fn spawn_sampler(engine: Arc<Engine>, series: Arc<Series>, mut stop: Shutdown) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::admin::series::INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => series.sample(&engine),
+                _ = stop.wait() => return,
+            }
+        }
     })
 }
 

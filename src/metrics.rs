@@ -35,6 +35,11 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Sum of the recorded durations, in microseconds.
+    pub fn sum_us(&self) -> u64 {
+        self.sum_us.load(Ordering::Relaxed)
+    }
+
     /// Mean of the recorded durations.
     pub fn mean(&self) -> Duration {
         let n = self.count();

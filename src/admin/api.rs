@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AdminState;
+use super::listing::{DEFAULT_LIMIT, MAX_LIMIT, Order, SortKey, page};
 use super::views::{self, RuleJson};
-use crate::config::parse_template_id;
-use crate::engine::Engine;
+use crate::config::{RuleDef, parse_template_id};
+use crate::engine::{BypassReason, Engine};
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
@@ -52,37 +53,93 @@ fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response
 
 pub async fn caches(State(state): State<AdminState>) -> Json<Value> {
     let e = &state.engine;
-    let list: Vec<Value> = e.caches.all().iter().map(|c| views::cache(e, c)).collect();
-    Json(json!({ "caches": list }))
+    e.store.run_pending_tasks();
+    let list: Vec<Value> = e
+        .caches
+        .all()
+        .iter()
+        .map(|c| {
+            let mut v = views::cache(e, c);
+            v["origin_health"] = json!(if state.series.origin_failing(&c.id) {
+                "failing"
+            } else {
+                "ok"
+            });
+            v
+        })
+        .collect();
+    Json(json!({
+        "caches": list,
+        "store": {
+            "entries": e.store.entry_count(),
+            "bytes": e.store.weighted_size(),
+            "max_bytes": e.store.max_bytes(),
+        },
+    }))
 }
 
 #[derive(Deserialize)]
 pub struct TemplateQuery {
     cache: Option<String>,
     limit: Option<usize>,
+    offset: Option<usize>,
+    sort: Option<String>,
+    order: Option<String>,
 }
 
+/// `GET /api/templates`: one page of templates, most time saved first unless `sort`
+/// (and `order`) say otherwise; `total` counts them all.
 pub async fn templates(
     State(state): State<AdminState>,
     Query(q): Query<TemplateQuery>,
-) -> Json<Value> {
+) -> Response {
+    let Some(key) = SortKey::parse(q.sort.as_deref().unwrap_or("saved")) else {
+        let keys: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("sort is one of {}", keys.join(", ")),
+        );
+    };
+    let Some(order) = Order::parse(q.order.as_deref().unwrap_or("desc")) else {
+        return error(StatusCode::BAD_REQUEST, "order is asc or desc");
+    };
     let mut list = state.engine.templates.all();
     if let Some(c) = &q.cache {
         list.retain(|t| *t.cache == **c);
     }
-    list.sort_by(|a, b| {
-        b.saved_us
-            .load(Ordering::Relaxed)
-            .cmp(&a.saved_us.load(Ordering::Relaxed))
-            .then(
-                b.calls
-                    .load(Ordering::Relaxed)
-                    .cmp(&a.calls.load(Ordering::Relaxed)),
-            )
-    });
-    list.truncate(q.limit.unwrap_or(100));
-    let list: Vec<Value> = list.iter().map(|t| views::template(t)).collect();
-    Json(json!({ "templates": list }))
+    let total = list.len();
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let rules = state.engine.rules.list();
+    let list: Vec<Value> = page(list, key, order, offset, limit)
+        .iter()
+        .map(|t| views::template(t, &rules))
+        .collect();
+    Json(json!({
+        "templates": list,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "sort": key.as_str(),
+        "order": order.as_str(),
+    }))
+    .into_response()
+}
+
+/// `GET /api/series?cache=ID`: the last hour of rates, for the charts.
+pub async fn series(State(state): State<AdminState>, Query(q): Query<SeriesQuery>) -> Response {
+    match state.series.json(&state.engine, &q.cache) {
+        Some(v) => Json(v).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("unknown cache {:?}", q.cache),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SeriesQuery {
+    cache: String,
 }
 
 pub async fn template(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
@@ -96,7 +153,11 @@ pub async fn template(State(state): State<AdminState>, Path(id): Path<String>) -
     if found.is_empty() {
         return error(StatusCode::NOT_FOUND, "no such template");
     }
-    let list: Vec<Value> = found.iter().map(|t| views::template(t)).collect();
+    let rules = state.engine.rules.list();
+    let list: Vec<Value> = found
+        .iter()
+        .map(|t| views::template_detail(t, &rules))
+        .collect();
     Json(json!({ "templates": list })).into_response()
 }
 
@@ -202,8 +263,26 @@ pub async fn put_rules(
         return (StatusCode::BAD_REQUEST, Json(json!({ "errors": problems }))).into_response();
     }
     let n = rules.len();
+    let old = state.engine.rules.list();
+    let purged = drop_ruled_entries(&state.engine, &old, &rules);
     state.engine.rules.replace(rules);
-    Json(json!({ "rules": n })).into_response()
+    Json(json!({ "rules": n, "templates_purged": purged })).into_response()
+}
+
+/// Purges the entries of every template an old or a new rule covers, so that a rule
+/// takes effect at once, also for results cached before it. Returns how many.
+fn drop_ruled_entries(engine: &Engine, old: &[RuleDef], new: &[RuleDef]) -> usize {
+    let mut n = 0;
+    for t in engine.templates.all() {
+        let covered = [old, new]
+            .iter()
+            .any(|rules| views::pinning_rule(&t, rules).is_some());
+        if covered {
+            t.generation.fetch_add(1, Ordering::AcqRel);
+            n += 1;
+        }
+    }
+    n
 }
 
 #[derive(Deserialize)]
@@ -220,5 +299,55 @@ pub async fn explain(State(state): State<AdminState>, Json(body): Json<ExplainBo
             format!("unknown cache {:?}", body.cache),
         );
     };
-    Json(state.engine.explain(cache, &body.sql)).into_response()
+    let answer = state.engine.explain(cache, &body.sql);
+    let words = answer
+        .reason
+        .and_then(|r| BypassReason::ALL.into_iter().find(|b| b.as_str() == r))
+        .map(views::reason_words);
+    let mut v = json!(answer);
+    v["reason_text"] = json!(words);
+    Json(v).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::series::tests::engine;
+    use crate::classify::Template;
+    use crate::config::RuleAction;
+    use crate::engine::TemplateStats;
+
+    #[test]
+    fn changing_rules_purges_the_templates_they_cover() {
+        let e = engine();
+        let Some(c) = e.caches.by_id("demo") else {
+            panic!("no demo cache")
+        };
+        let register = |id: u64, table: &str| {
+            let t = Template {
+                id,
+                text: format!("select * from {table}").into(),
+            };
+            let s = e.templates.get_or_register(&c.key, &t, &c.bounds);
+            e.templates.note_tables(&s, &[table.into()]);
+            s
+        };
+        let (items, other) = (register(1, "items"), register(2, "other"));
+        let never = RuleDef {
+            template: None,
+            pattern: None,
+            table: Some("public.items".into()),
+            cache: Some("demo".into()),
+            action: RuleAction::Never,
+        };
+        let generation = |s: &TemplateStats| s.generation.load(Ordering::Acquire);
+        let before = (generation(&items), generation(&other));
+        assert_eq!(drop_ruled_entries(&e, &[], std::slice::from_ref(&never)), 1);
+        assert_eq!(generation(&items), before.0 + 1, "covered by the new rule");
+        assert_eq!(generation(&other), before.1, "not covered");
+        // Removing the rule purges again: entries cached under it used its terms.
+        assert_eq!(drop_ruled_entries(&e, &[never], &[]), 1);
+        assert_eq!(generation(&items), before.0 + 2);
+        assert_eq!(drop_ruled_entries(&e, &[], &[]), 0);
+    }
 }

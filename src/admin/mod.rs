@@ -1,9 +1,15 @@
-//! The admin HTTP port: `/healthz`, `/readyz`, Prometheus `/metrics`, and the JSON API
-//! (`api`): caches, templates, purge, rules, explain. It stays up while a shutdown
-//! drains sessions; `/readyz` then answers 503 so load balancers stop sending clients.
+//! The admin HTTP port: `/healthz`, `/readyz`, Prometheus `/metrics`, the JSON API
+//! (`api`): caches, templates, time series, purge, rules, explain; and the web
+//! dashboard at `/` (`dashboard`). It stays up while a shutdown drains sessions;
+//! `/readyz` then answers 503 so load balancers stop sending clients.
 
 mod api;
+mod dashboard;
+mod listing;
+pub mod series;
 mod views;
+
+pub use series::Series;
 
 use std::sync::Arc;
 
@@ -25,10 +31,20 @@ pub struct AdminState {
     pub token: Option<String>,
     /// Fires when wirecache begins to shut down.
     pub shutdown: Shutdown,
+    /// The last hour of figures, for the dashboard's charts.
+    pub series: Arc<Series>,
 }
 
-pub fn router(engine: Arc<Engine>, token: Option<String>, shutdown: Shutdown) -> Router {
+pub fn router(
+    engine: Arc<Engine>,
+    token: Option<String>,
+    shutdown: Shutdown,
+    series: Arc<Series>,
+) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
+        .route("/api/series", get(api::series))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
@@ -42,6 +58,7 @@ pub fn router(engine: Arc<Engine>, token: Option<String>, shutdown: Shutdown) ->
             engine,
             token,
             shutdown,
+            series,
         })
 }
 

@@ -10,7 +10,7 @@ use crate::config::{
     RuleAction, RuleDef, format_duration, format_template_id, parse_duration, parse_rule_action,
     parse_template_id,
 };
-use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats};
+use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats, glob};
 
 fn bypasses(counters: &[std::sync::atomic::AtomicU64]) -> BTreeMap<&'static str, u64> {
     BypassReason::ALL
@@ -52,6 +52,8 @@ pub fn cache(engine: &Engine, c: &CacheCtx) -> Value {
         },
         "refreshes": m.refreshes.load(Ordering::Relaxed),
         "client_connections": m.client_connections.load(Ordering::Relaxed),
+        "origin_connections": m.origin_connections.load(Ordering::Relaxed),
+        "origin_connect_errors": m.origin_connect_errors.load(Ordering::Relaxed),
         "templates": templates.len(),
         "entries": templates.iter().map(|t| t.entries.load(Ordering::Relaxed)).sum::<i64>(),
         "bytes": templates.iter().map(|t| t.bytes.load(Ordering::Relaxed)).sum::<i64>(),
@@ -64,8 +66,70 @@ pub fn cache(engine: &Engine, c: &CacheCtx) -> Value {
     })
 }
 
-pub fn template(t: &TemplateStats) -> Value {
+/// Why a query was not cached, in plain words for the dashboard.
+pub fn reason_words(r: BypassReason) -> &'static str {
+    match r {
+        BypassReason::NotARead => "it writes or is not a query",
+        BypassReason::MultiStatement => "several statements in one request",
+        BypassReason::LockingClause => "it locks rows (FOR UPDATE / FOR SHARE)",
+        BypassReason::NonImmutableFunction => "it calls a function whose result can change",
+        BypassReason::SystemCatalog => "it reads the system catalog",
+        BypassReason::TemporaryTable => "it reads a temporary table",
+        BypassReason::SelectInto => "SELECT INTO creates a table",
+        BypassReason::SessionVariable => "it uses a user or session variable",
+        BypassReason::Unparsable => "wirecache could not parse it",
+        BypassReason::InTransaction => "it ran inside a transaction",
+        BypassReason::RowLimit => "the client fetched it in parts (row limit)",
+        BypassReason::Pipeline => "earlier pipelined requests were still in flight",
+        BypassReason::CatalogUnknown => "the origin's catalog could not be asked about it",
+        BypassReason::UnknownRelation => "a table it reads does not exist",
+        BypassReason::VolatileView => "a view it reads calls a changing function",
+        BypassReason::RuleSaysNo => "a rule or the cache's mode forbids caching it",
+        BypassReason::VolatileResults => "its results change too often with no write seen",
+    }
+}
+
+/// The reason most of a template's uncached calls gave, if any.
+fn main_reason(t: &TemplateStats) -> Option<BypassReason> {
+    BypassReason::ALL
+        .iter()
+        .zip(&t.bypasses)
+        .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+        .max_by_key(|(_, n)| *n)
+        .map(|(r, _)| r)
+}
+
+/// The first rule that applies to `t` (as the engine matches rules), if any.
+pub fn pinning_rule<'r>(t: &TemplateStats, rules: &'r [RuleDef]) -> Option<&'r RuleDef> {
+    let tables = t.tables.lock().unwrap_or_else(|e| e.into_inner());
+    rules.iter().find(|r| {
+        r.cache.as_deref().is_none_or(|c| c == &*t.cache)
+            && r.template.is_none_or(|id| id == t.id)
+            && r.pattern.as_deref().is_none_or(|p| glob(p, &t.text))
+            && r.table.as_deref().is_none_or(|name| {
+                let bare = name.rsplit('.').next().unwrap_or(name);
+                tables.iter().any(|x| x.eq_ignore_ascii_case(bare))
+            })
+    })
+}
+
+/// A template with its TTL history, for the detail view.
+pub fn template_detail(t: &TemplateStats, rules: &[RuleDef]) -> Value {
+    let mut v = template(t, rules);
+    let history: Vec<Value> = t
+        .ttl_history()
+        .iter()
+        .map(|p| json!({ "at_ms": p.at_ms, "ttl_seconds": p.ttl.as_secs_f64() }))
+        .collect();
+    v["ttl_history"] = Value::Array(history);
+    v
+}
+
+pub fn template(t: &TemplateStats, rules: &[RuleDef]) -> Value {
     let state = t.ttl_state();
+    let reason = main_reason(t);
+    let rule = pinning_rule(t, rules).map(RuleJson::from);
     let tables: Vec<String> = t
         .tables
         .lock()
@@ -95,6 +159,9 @@ pub fn template(t: &TemplateStats) -> Value {
         "bytes": t.bytes.load(Ordering::Relaxed),
         "refreshes": t.refreshes.load(Ordering::Relaxed),
         "time_saved_ms": ms(t.saved()),
+        "reason": reason.map(BypassReason::as_str),
+        "reason_text": reason.map(reason_words),
+        "rule": rule,
     })
 }
 

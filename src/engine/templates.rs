@@ -2,10 +2,10 @@
 //! its first miss; entries hold an `Arc` to it, so a hit updates its figures with a
 //! few relaxed atomic adds and never looks it up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::BypassReason;
 use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
@@ -16,6 +16,22 @@ use crate::metrics::Histogram;
 /// Templates remembered per process; past it, new templates share one overflow slot
 /// per cache (their figures are pooled, nothing else changes).
 const MAX_TEMPLATES: usize = 20_000;
+
+/// Changes of the learned TTL remembered per template (oldest dropped first).
+pub const TTL_HISTORY: usize = 32;
+
+/// One change of a template's learned TTL: when (ms since the Unix epoch) and to what.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TtlPoint {
+    pub at_ms: u64,
+    pub ttl: Duration,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// Everything known about one template of one cache.
 #[derive(Debug)]
@@ -40,10 +56,17 @@ pub struct TemplateStats {
     pub generation: Generation,
     pub tables: Mutex<Vec<Box<str>>>,
     ttl: Mutex<TtlState>,
+    /// The learned TTL's last changes, at most [`TTL_HISTORY`].
+    ttl_history: Mutex<VecDeque<TtlPoint>>,
 }
 
 impl TemplateStats {
     fn new(cache: Arc<str>, template: &Template, bounds: &TtlBounds) -> Self {
+        let state = TtlState::new(bounds);
+        let first = TtlPoint {
+            at_ms: now_ms(),
+            ttl: state.ttl,
+        };
         Self {
             id: template.id,
             text: template.text.clone(),
@@ -60,7 +83,8 @@ impl TemplateStats {
             saved_us: AtomicU64::new(0),
             generation: Generation::default(),
             tables: Mutex::new(Vec::new()),
-            ttl: Mutex::new(TtlState::new(bounds)),
+            ttl: Mutex::new(state),
+            ttl_history: Mutex::new(VecDeque::from([first])),
         }
     }
 
@@ -91,8 +115,32 @@ impl TemplateStats {
     }
 
     pub fn observe(&self, event: TtlEvent, bounds: &TtlBounds) {
-        let mut s = self.ttl.lock().unwrap_or_else(|e| e.into_inner());
-        *s = ttl::next(*s, event, bounds, Instant::now());
+        let changed = {
+            let mut s = self.ttl.lock().unwrap_or_else(|e| e.into_inner());
+            let before = s.ttl;
+            *s = ttl::next(*s, event, bounds, Instant::now());
+            (s.ttl != before).then_some(s.ttl)
+        };
+        if let Some(ttl) = changed {
+            self.note_ttl(TtlPoint {
+                at_ms: now_ms(),
+                ttl,
+            });
+        }
+    }
+
+    fn note_ttl(&self, point: TtlPoint) {
+        let mut h = self.ttl_history.lock().unwrap_or_else(|e| e.into_inner());
+        if h.len() >= TTL_HISTORY {
+            h.pop_front();
+        }
+        h.push_back(point);
+    }
+
+    /// The learned TTL's recent changes, oldest first (the first is its start).
+    pub fn ttl_history(&self) -> Vec<TtlPoint> {
+        let h = self.ttl_history.lock().unwrap_or_else(|e| e.into_inner());
+        h.iter().copied().collect()
     }
 
     pub fn hit_ratio(&self) -> f64 {
@@ -190,5 +238,38 @@ impl Templates {
     pub fn find(&self, id: u64) -> Vec<Arc<TemplateStats>> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         map.values().filter(|t| t.id == id).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_history_records_changes_and_stays_bounded() {
+        let bounds = TtlBounds {
+            min: Duration::from_secs(1),
+            initial: Duration::from_secs(10),
+            max: Duration::from_secs(1000),
+        };
+        let template = Template {
+            id: 7,
+            text: "select ?".into(),
+        };
+        let stats = TemplateStats::new("demo".into(), &template, &bounds);
+        assert_eq!(stats.ttl_history().len(), 1);
+        assert_eq!(stats.ttl_history()[0].ttl, Duration::from_secs(10));
+        stats.observe(TtlEvent::WriteSeen, &bounds);
+        let h = stats.ttl_history();
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(h[1].ttl < Duration::from_secs(10), "{h:?}");
+        for _ in 0..200 {
+            stats.observe(TtlEvent::WriteSeen, &bounds);
+            stats.note_ttl(TtlPoint {
+                at_ms: 1,
+                ttl: Duration::from_secs(3),
+            });
+        }
+        assert_eq!(stats.ttl_history().len(), TTL_HISTORY);
     }
 }
