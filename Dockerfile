@@ -16,6 +16,10 @@
 #                  instead (what this project's CI does: it cannot download a
 #                  toolchain image, see scripts/container/test.sh)
 #   WIRECACHE_BINARY  path of that binary inside the build context
+#
+# podman 4.x (buildah) decides which stages to build before it applies ARG defaults
+# to FROM, so with podman pass the choice explicitly:
+#   podman build --build-arg BINARY_FROM=source -t wirecache .
 
 ARG RUST_IMAGE=rust:1-slim-bookworm
 ARG RUNTIME_BASE=debian:bookworm-slim
