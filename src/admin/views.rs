@@ -10,7 +10,7 @@ use crate::config::{
     RuleAction, RuleDef, format_duration, format_template_id, parse_duration, parse_rule_action,
     parse_template_id,
 };
-use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats, glob};
+use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats, covers};
 
 fn bypasses(counters: &[std::sync::atomic::AtomicU64]) -> BTreeMap<&'static str, u64> {
     BypassReason::ALL
@@ -103,15 +103,9 @@ fn main_reason(t: &TemplateStats) -> Option<BypassReason> {
 /// The first rule that applies to `t` (as the engine matches rules), if any.
 pub fn pinning_rule<'r>(t: &TemplateStats, rules: &'r [RuleDef]) -> Option<&'r RuleDef> {
     let tables = t.tables.lock().unwrap_or_else(|e| e.into_inner());
-    rules.iter().find(|r| {
-        r.cache.as_deref().is_none_or(|c| c == &*t.cache)
-            && r.template.is_none_or(|id| id == t.id)
-            && r.pattern.as_deref().is_none_or(|p| glob(p, &t.text))
-            && r.table.as_deref().is_none_or(|name| {
-                let bare = name.rsplit('.').next().unwrap_or(name);
-                tables.iter().any(|x| x.eq_ignore_ascii_case(bare))
-            })
-    })
+    rules
+        .iter()
+        .find(|r| covers(r, &t.cache, t.id, &t.text, &tables))
 }
 
 /// A template with its TTL history, for the detail view.

@@ -29,7 +29,7 @@ pub use flight::{Flight, FlightGuard, Flights, follow};
 pub use namespace::{NamespaceMaterial, NamespaceRegistry, SessionNamespace};
 pub use plan::{CatalogAccess, Effects, QueryRequest, Ttl, Verdict};
 pub use reason::{BypassReason, FillOutcome, InvalidationScope};
-pub use rules::{Rules, glob};
+pub use rules::{Rules, covers, glob};
 pub use templates::{TemplateStats, Templates};
 
 use std::sync::atomic::Ordering;

@@ -63,14 +63,18 @@ impl Rules {
 }
 
 fn matches(r: &RuleDef, s: &RuleSubject<'_>) -> bool {
-    r.cache.as_deref().is_none_or(|c| c == s.cache)
-        && r.template.is_none_or(|t| t == s.template.id)
-        && r.pattern
-            .as_deref()
-            .is_none_or(|p| glob(p, &s.template.text))
+    covers(r, s.cache, s.template.id, &s.template.text, s.tables)
+}
+
+/// Whether rule `r` covers the template `id` / `text` of `cache` reading `tables` (bare
+/// names): what the engine asks per request, and the admin views per template.
+pub fn covers(r: &RuleDef, cache: &str, id: u64, text: &str, tables: &[Box<str>]) -> bool {
+    r.cache.as_deref().is_none_or(|c| c == cache)
+        && r.template.is_none_or(|t| t == id)
+        && r.pattern.as_deref().is_none_or(|p| glob(p, text))
         && r.table
             .as_deref()
-            .is_none_or(|t| s.tables.iter().any(|x| x.eq_ignore_ascii_case(bare(t))))
+            .is_none_or(|t| tables.iter().any(|x| x.eq_ignore_ascii_case(bare(t))))
 }
 
 fn bare(name: &str) -> &str {
