@@ -59,8 +59,8 @@ fi
 
 # --- Python drivers (tests/pg_clients.rs, tests/mysql_*.rs, the scripts) -----
 # PyNaCl lets PyMySQL log in as ed25519 users (tests/mysql_auth.rs).
-PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl)
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl' >/dev/null 2>&1; then
+PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000)
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000' >/dev/null 2>&1; then
     log "python drivers present"
 elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
     log "installing python drivers: ${PY_DRIVERS[*]}"

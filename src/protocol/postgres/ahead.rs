@@ -12,9 +12,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::batch::Prepared;
 use super::codec::Frame;
 use super::errors::PgError;
-use super::extended::Prepared;
 use super::fill::Fill;
 use super::messages;
 use super::session::Session;

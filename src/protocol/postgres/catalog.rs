@@ -193,6 +193,8 @@ impl Session {
             .write_all(&messages::query(&sql))
             .await
             .map_err(PgError::io(Side::Origin))?;
+        // A simple query replaces the unnamed statement at the origin.
+        self.ext.unnamed_replaced();
         let mut results: Vec<Vec<Bytes>> = Vec::new();
         let mut current: Vec<Bytes> = Vec::new();
         let mut failed = false;

@@ -4,16 +4,19 @@
 //! whole (then Bind [+ Describe portal] + Execute is one cacheable request and a hit is
 //! answered here with no origin round trip) or not (then the Bind is forwarded as is).
 //! The unnamed statement's Parse is deferred the same way and sent to the origin only
-//! when something there needs it; its ParseComplete is answered here.
+//! when something there needs it (again, if a catalog question replaced it meanwhile);
+//! its ParseComplete is answered here.
 //! A Sync for a batch of which nothing reached the origin is answered here too.
+//! Messages the origin will not answer (after an error until Sync, during COPY) never
+//! get here: `copy` forwards them as they are.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::ahead::{BoundRefresh, Lead};
+use super::batch::{Held, MAX_TRACKED, Prepared};
 use super::codec::Frame;
 use super::errors::PgError;
 use super::messages::{self, BIND_COMPLETE, PARSE_COMPLETE};
@@ -21,95 +24,9 @@ use super::session::{Expect, Pending, Session};
 use crate::cache::KeyKind;
 use crate::engine::{BypassReason, Decision, Effects};
 
-/// Statements and portals tracked per session, at most.
-const MAX_TRACKED: usize = 10_000;
-
-/// A statement the client prepared.
-#[derive(Debug)]
-pub struct Prepared {
-    pub sql: Box<str>,
-    /// Parameter count and type OIDs as sent in Parse (part of the cache key).
-    pub param_types: Bytes,
-}
-
-/// A Bind waiting for the message that follows it.
-struct Held {
-    bind: Frame,
-    /// Offset of the formats/values/result-formats part in `bind.bytes`.
-    rest_at: usize,
-    portal: Vec<u8>,
-    /// It binds the unnamed statement (whose Parse may still be deferred).
-    unnamed_stmt: bool,
-    stmt: Arc<Prepared>,
-    describe: Option<Frame>,
-}
-
-#[derive(Default)]
-pub struct Extended {
-    statements: HashMap<Vec<u8>, Arc<Prepared>>,
-    unnamed: Option<Arc<Prepared>>,
-    /// The unnamed statement's Parse, not yet sent to the origin.
-    deferred_parse: Option<Frame>,
-    portals: HashMap<Vec<u8>, Arc<Prepared>>,
-    held: Option<Held>,
-    /// A message of the extended protocol came after the last Sync.
-    in_batch: bool,
-    /// Something of the current batch (since the last Sync) reached the origin.
-    batch_forwarded: bool,
-    /// The current batch wrote or changed transaction state: nothing in it is cached.
-    batch_unsafe: bool,
-    /// An error ended the batch at the origin; everything up to Sync is ignored there.
-    failed: bool,
-}
-
-impl Extended {
-    /// Nothing of the current batch has reached the origin.
-    pub fn synced(&self) -> bool {
-        !self.batch_forwarded
-    }
-
-    /// Between batches: every message so far was followed by a Sync.
-    pub fn between_batches(&self) -> bool {
-        !self.in_batch
-    }
-
-    /// A simple query replaces the unnamed statement at the origin.
-    pub fn forget_unnamed(&mut self) {
-        self.unnamed = None;
-        self.deferred_parse = None;
-    }
-
-    /// True if the SQL may deallocate prepared statements behind our back
-    /// (`DEALLOCATE`, `DISCARD`).
-    pub fn note_simple_query(&self, sql: &str) -> bool {
-        let head = sql.trim_start().as_bytes();
-        [&b"deallocate"[..], b"discard"].iter().any(|word| {
-            head.get(..word.len())
-                .is_some_and(|h| h.eq_ignore_ascii_case(word))
-        })
-    }
-
-    pub fn clear_statements(&mut self) {
-        self.statements.clear();
-        self.portals.clear();
-    }
-
-    pub fn fail_batch(&mut self) {
-        self.failed = true;
-    }
-
-    fn statement(&self, name: &[u8]) -> Option<Arc<Prepared>> {
-        if name.is_empty() {
-            self.unnamed.clone()
-        } else {
-            self.statements.get(name).cloned()
-        }
-    }
-}
-
 impl Session {
     pub async fn on_extended(&mut self, frame: Frame) -> Result<(), PgError> {
-        self.ext.in_batch = frame.tag() != b'S';
+        self.ext.in_batch = true;
         match frame.tag() {
             b'P' => self.on_parse(frame),
             b'B' => self.on_bind(frame),
@@ -143,8 +60,9 @@ impl Session {
             param_types: Bytes::copy_from_slice(types),
         });
         if name.is_empty() {
-            self.ext.unnamed = Some(prepared);
-            self.ext.deferred_parse = Some(frame);
+            self.ext.unnamed.stmt = Some(prepared);
+            self.ext.unnamed.parse = Some(frame);
+            self.ext.unnamed.at_origin = false;
             self.reply(&[&PARSE_COMPLETE]);
             return;
         }
@@ -154,11 +72,15 @@ impl Session {
         self.send(&frame, Expect::Parse, Effects::default(), false);
     }
 
-    /// Sends the deferred unnamed Parse if `stmt` names the unnamed statement.
+    /// Sends the unnamed statement's Parse if `stmt` names it and the origin lacks it
+    /// (deferred, or replaced by a catalog question since).
     fn materialize(&mut self, stmt: &[u8]) {
+        let unnamed = &mut self.ext.unnamed;
         if stmt.is_empty()
-            && let Some(parse) = self.ext.deferred_parse.take()
+            && !unnamed.at_origin
+            && let Some(parse) = unnamed.parse.clone()
         {
+            unnamed.at_origin = true;
             self.forward(&parse);
             self.pending.push_back(Pending::Origin {
                 expect: Expect::Parse,
@@ -270,9 +192,7 @@ impl Session {
                 });
             }
         }
-        self.ext.batch_forwarded = false;
-        self.ext.batch_unsafe = false;
-        self.ext.failed = false;
+        self.ext.end_batch();
     }
 
     async fn on_execute(&mut self, frame: Frame) -> Result<(), PgError> {
@@ -300,7 +220,7 @@ impl Session {
                 .execute_uncached(frame, Some(stmt), BypassReason::RowLimit)
                 .await;
         }
-        let blocked = if self.ext.failed || self.ext.batch_unsafe {
+        let blocked = if self.ext.batch_unsafe {
             Some(BypassReason::Pipeline)
         } else {
             self.blocked()

@@ -7,8 +7,10 @@
 //! ErrorResponse messages.
 
 mod ahead;
+mod batch;
 mod catalog;
 pub mod codec;
+mod copy;
 pub mod errors;
 mod extended;
 mod fill;

@@ -7,6 +7,7 @@ use super::codec::Frame;
 use super::errors::PgError;
 use super::messages::Body;
 use super::session::{Expect, Pending, Session};
+use crate::engine::FillOutcome;
 
 impl Session {
     pub fn on_origin(&mut self, frame: Frame) -> Result<(), PgError> {
@@ -47,6 +48,7 @@ impl Session {
         if tag == b'C' {
             self.on_command_tag(Body::new(frame.body()).cstr());
         }
+        self.track_copy(tag);
         let done = match expect {
             Expect::Query | Expect::Sync => tag == b'Z',
             Expect::Parse => matches!(tag, b'1' | b'E'),
@@ -116,23 +118,31 @@ impl Session {
     }
 
     /// After an error in an extended-protocol batch the origin ignores everything up to
-    /// Sync: drop what was owed for those messages, local answers included.
+    /// Sync: drop what was owed for those messages, local answers included. If the
+    /// client has not sent that Sync yet, what it sends until then is ignored too
+    /// (`Extended::failed`). A fill still open belonged to a request the error
+    /// skipped: it is given up, and its single-flight released.
     fn skip_to_sync(&mut self) {
+        let mut synced = false;
         while let Some(front) = self.pending.front() {
-            match front {
+            if matches!(
+                front,
                 Pending::Origin {
                     expect: Expect::Sync,
                     ..
-                } => return,
-                Pending::Local { sync: true, .. } => return,
-                _ => {
-                    self.pending.pop_front();
-                }
+                } | Pending::Local { sync: true, .. }
+            ) {
+                synced = true;
+                break;
             }
+            self.pending.pop_front();
         }
-        self.ext.fail_batch();
-        if self.fill.is_some() {
-            self.finish_fill();
+        if !synced {
+            self.ext.fail_batch();
+        }
+        if let Some(mut fill) = self.fill.take() {
+            fill.failed.get_or_insert(FillOutcome::Error);
+            fill.finish(&self.engine, &self.scope);
         }
     }
 }

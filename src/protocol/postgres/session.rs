@@ -17,9 +17,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::ahead::Lead;
+use super::batch::Extended;
 use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
+use super::copy::CopyState;
 use super::errors::PgError;
-use super::extended::Extended;
 use super::fill::Fill;
 use super::messages::Body;
 use crate::cache::{KeyBuilder, KeyKind};
@@ -78,6 +79,8 @@ pub struct Session {
     pub deferred: CatalogQuestion,
     pub last_tag_rollback: bool,
     pub ext: Extended,
+    /// Where the connection stands in a COPY sub-protocol.
+    pub copy: CopyState,
     pub terminated: bool,
 }
 
@@ -140,6 +143,9 @@ impl Session {
     }
 
     async fn on_client(&mut self, frame: Frame) -> Result<(), PgError> {
+        if self.pass_unanswered(&frame) {
+            return Ok(());
+        }
         match frame.tag() {
             b'Q' => self.on_query(frame).await,
             b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' => self.on_extended(frame).await,
@@ -160,7 +166,9 @@ impl Session {
                 self.terminated = true;
                 Ok(())
             }
-            // CopyData, CopyDone, CopyFail and anything else: the origin judges it.
+            // CopyData, CopyDone and CopyFail out of copy-in mode (after the origin
+            // ended it with an error: ignored there) and anything else: the origin
+            // judges it.
             _ => {
                 self.forward(&frame);
                 Ok(())
@@ -333,6 +341,7 @@ impl ProxySession for Session {
             && self.fill.is_none()
             && self.refresh.is_none()
             && self.ext.between_batches()
+            && self.copy == CopyState::Idle
             && self.io.cin.is_empty()
     }
 

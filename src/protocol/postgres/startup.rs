@@ -349,6 +349,7 @@ pub async fn establish(
         txn_effects: Default::default(),
         last_tag_rollback: false,
         ext: Default::default(),
+        copy: Default::default(),
         deferred: Default::default(),
         terminated: false,
     };
