@@ -31,7 +31,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 RUN cargo build --release --locked --bin wirecache \
-    && cp target/release/wirecache /wirecache
+    && strip --strip-debug -o /wirecache target/release/wirecache
 
 FROM scratch AS prebuilt
 ARG WIRECACHE_BINARY=target/container/wirecache
@@ -43,7 +43,7 @@ FROM ${RUNTIME_BASE}
 # CA certificates for TLS to managed databases and Redis; a fixed non-root user.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
     && groupadd --system --gid 10001 wirecache \
     && useradd --system --uid 10001 --gid 10001 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin wirecache

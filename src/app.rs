@@ -10,10 +10,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::Series;
-use crate::config::{Config, Protocol};
+use crate::config::{ClientTls, Config, Protocol};
 use crate::engine::Engine;
 use crate::protocol::mysql::{self, MyContext};
 use crate::protocol::postgres::{self, PgContext};
+use crate::server::tls::{CertSource, TlsError};
+use crate::server::tls_context::{TlsContext, spawn_reloader};
 use crate::server::{Shutdown, spawn_accept_loop};
 
 /// A running wirecache: the addresses it listens on and the handle to stop it.
@@ -38,12 +40,45 @@ pub struct Running {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("{0}")]
+    Unsupported(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// TLS is wired for PostgreSQL only so far: a MySQL/MariaDB setting that would need it
+/// is refused at start-up rather than ignored.
+fn mysql_tls_unsupported(config: &Config) -> Result<(), AppError> {
+    for cache in &config.caches {
+        let mysql = matches!(cache.protocol, Protocol::MySql | Protocol::MariaDb);
+        if mysql && !cache.tls.mode.allows_plaintext() {
+            return Err(AppError::Unsupported(format!(
+                "cache {}: tls = \"{}\" needs TLS to a MySQL/MariaDB origin, which this version \
+                 does not support yet (use \"disable\" or \"prefer\")",
+                cache.id,
+                cache.tls.mode.as_str()
+            )));
+        }
+    }
+    let mysql_listener = config.listen.mysql.is_some() || config.listen.mariadb.is_some();
+    let mysql_caches = config
+        .caches
+        .iter()
+        .any(|c| matches!(c.protocol, Protocol::MySql | Protocol::MariaDb));
+    if config.tls.client == ClientTls::Require && mysql_listener && mysql_caches {
+        return Err(AppError::Unsupported(
+            "tls.client = \"require\" would refuse every MySQL/MariaDB client: this version \
+             offers TLS to PostgreSQL clients only"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
@@ -55,14 +90,31 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppEr
 /// Starts every configured listener. Port 0 picks a free port (tests).
 pub async fn start(config: &Config) -> Result<Running, AppError> {
     let engine = Arc::new(Engine::new(config));
+    let tls = Arc::new(TlsContext::from_config(config)?);
+    mysql_tls_unsupported(config)?;
     let (stop, shutdown) = Shutdown::new();
     let limit = Arc::new(Semaphore::new(config.cache.max_connections));
     let mut tasks = Vec::new();
+    if let Some(server) = tls.server() {
+        if *server.source() == CertSource::SelfSigned {
+            tracing::warn!(
+                "TLS towards clients uses a self-signed certificate made at start-up: clients \
+                 that verify (sslmode=verify-ca/verify-full, --ssl-verify-server-cert) refuse \
+                 it; set tls.cert_file and tls.key_file"
+            );
+        } else {
+            tasks.push(spawn_reloader(server.clone(), shutdown.clone()));
+        }
+    }
     let mut running_pg = None;
     if let Some(addr) = config.listen.postgres {
         let listener = bind("postgres", addr).await?;
         running_pg = listener.local_addr().ok();
-        let ctx = Arc::new(PgContext::new(engine.clone(), shutdown.clone()));
+        let ctx = Arc::new(PgContext::new(
+            engine.clone(),
+            shutdown.clone(),
+            tls.clone(),
+        ));
         tasks.push(spawn_accept_loop(
             "postgres",
             listener,

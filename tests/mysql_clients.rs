@@ -75,10 +75,13 @@ async fn sysbench_sized(
         .args(["--time=3", "--events=20000", "--report-interval=0"])
         .arg(step);
     let (ok, out, err) = mysql::run_blocking(cmd).await;
-    assert!(
-        ok,
-        "sysbench {test} {step} ({ps_mode}) failed:\n{out}\n{err}"
-    );
+    if !ok {
+        // Lost connections at once on every thread have meant the origin crashed: say so.
+        let origin_log = common::file_tail(&MyOrigin::shared().log_path(), 40);
+        panic!(
+            "sysbench {test} {step} ({ps_mode}) failed:\n{out}\n{err}\n--- origin log:\n{origin_log}"
+        );
+    }
     if step == "run" {
         let errors = out
             .lines()

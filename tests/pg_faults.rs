@@ -107,19 +107,27 @@ async fn empty_queries_and_declined_encryption() {
         );
         c.simple_query(";").await.unwrap();
     }
-    for code in [80877103i32, 80877104] {
-        let mut s = tokio::net::TcpStream::connect(proxy.pg).await.unwrap();
+    // TLS is offered by default (S); GSS encryption never (N); with tls.client = "off"
+    // the SSLRequest is declined too.
+    let off = Proxy::postgres_with(origin.port, "", "", "[tls]\nclient = \"off\"").await;
+    for (addr, code, want) in [
+        (proxy.pg, 80877103i32, b"S"),
+        (proxy.pg, 80877104, b"N"),
+        (off.pg, 80877103, b"N"),
+        (off.pg, 80877104, b"N"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
         let mut p = 8i32.to_be_bytes().to_vec();
         p.extend_from_slice(&code.to_be_bytes());
         s.write_all(&p).await.unwrap();
         let mut answer = [0u8; 1];
         s.read_exact(&mut answer).await.unwrap();
-        assert_eq!(&answer, b"N", "request {code}");
+        assert_eq!(&answer, want, "request {code}");
     }
     // sslmode=prefer falls back to plain text after the N.
     let conn = format!(
         "{} sslmode=prefer",
-        proxy.conn_str("demo", &db, "postgres", None)
+        off.conn_str("demo", &db, "postgres", None)
     );
     let (c3, conn) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -216,7 +224,8 @@ async fn first_value(c: &tokio_postgres::Client, sql: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_origin_answer_ends_that_session_only() {
     let (port, mut ended) = scripted_origin().await;
-    let proxy = Proxy::postgres(port, "").await;
+    // The scripted origin speaks no TLS, not even to decline it.
+    let proxy = Proxy::postgres_with(port, "", "tls = \"disable\"", "").await;
     let url = proxy.conn_str("demo", "db", "postgres", None);
     let (c, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -246,7 +255,8 @@ async fn a_malformed_origin_answer_ends_that_session_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_origin_hanging_mid_result_blocks_only_its_session() {
     let (port, mut ended) = scripted_origin().await;
-    let proxy = Proxy::postgres(port, "").await;
+    // The scripted origin speaks no TLS, not even to decline it.
+    let proxy = Proxy::postgres_with(port, "", "tls = \"disable\"", "").await;
     let url = proxy.conn_str("demo", "db", "postgres", None);
     let (stuck, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
     let stuck_conn = tokio::spawn(conn);

@@ -19,7 +19,40 @@ async fn every_password_method_is_relayed() {
         &db,
         "GRANT ALL ON SCHEMA public TO pw_user, md5_user, scram_user;",
     );
-    let proxy = Proxy::postgres(origin.port, "").await;
+    // Over a plaintext client connection, the passwords wirecache would see in clear
+    // (a cleartext request; MD5 with the cache ID stripped) are refused, saying how
+    // to fix it; SCRAM is relayed. tests/pg_tls.rs logs in with all three over TLS.
+    let strict = Proxy::postgres(origin.port, "").await;
+    for role in ["pw_user", "md5_user"] {
+        let pw = password_for(role);
+        let err = strict
+            .try_connect("demo", &db, role, Some(&pw))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{role}: a cleartext password crossed a plaintext link"));
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+        );
+        let message = err.as_db_error().map(|e| e.message().to_string());
+        let message = message.unwrap_or_default();
+        assert!(
+            message.contains("tls.allow_cleartext_passwords"),
+            "{message}"
+        );
+    }
+    let pw = password_for("scram_user");
+    strict
+        .try_connect("demo", &db, "scram_user", Some(&pw))
+        .await
+        .unwrap();
+    let proxy = Proxy::postgres_with(
+        origin.port,
+        "",
+        "",
+        "[tls]\nallow_cleartext_passwords = true",
+    )
+    .await;
     for role in ["pw_user", "md5_user", "scram_user"] {
         let pw = password_for(role);
         let c = proxy

@@ -20,7 +20,10 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::error::ConfigError;
-use super::walk::{ADMIN_KEYS, CACHE_DEF_KEYS, CACHE_KEYS, LISTEN_KEYS, LOG_KEYS, RULE_KEYS};
+use super::walk::{
+    ADMIN_KEYS, BOOLEAN_KEYS, CACHE_DEF_KEYS, CACHE_KEYS, LISTEN_KEYS, LOG_KEYS, RULE_KEYS,
+    TLS_KEYS,
+};
 
 /// Key path (such as `caches[0].origin`) → the variable that set it.
 pub(super) type Sources = BTreeMap<String, String>;
@@ -38,6 +41,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("cache", CACHE_KEYS),
     ("admin", ADMIN_KEYS),
     ("log", LOG_KEYS),
+    ("tls", TLS_KEYS),
 ];
 
 /// Arrays of tables, with their keys and the error for an index that leaves a gap.
@@ -209,7 +213,7 @@ fn value(var: &str, key: &str, raw: &str) -> Result<Value, ConfigError> {
         reason: reason.to_owned(),
     };
     match key {
-        "default" => match raw.trim() {
+        k if BOOLEAN_KEYS.contains(&k) => match raw.trim() {
             s if s.eq_ignore_ascii_case("true") => Ok(Value::Boolean(true)),
             s if s.eq_ignore_ascii_case("false") => Ok(Value::Boolean(false)),
             _ => Err(invalid("boolean", "expected true or false")),

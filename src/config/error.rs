@@ -103,6 +103,9 @@ pub enum ConfigError {
         index: usize,
         next: usize,
     },
+    /// One of two keys that go together (a certificate and its key) without the other.
+    #[error("{path}: set {missing} as well (a certificate needs its private key)")]
+    HalfPair { path: String, missing: String },
     #[error("{path}: {}", super::rules::NO_MATCHER)]
     NoRuleMatcher { path: String },
     #[error("{path}: no cache has ID {id:?}")]

@@ -101,7 +101,9 @@ mod tests {
             default: true,
             ttl: None,
             mode: CacheMode::Auto,
+            tls: Default::default(),
         };
+        assert_eq!(config.tls, Default::default());
         assert_eq!(config.caches, vec![demo.clone()]);
         assert_eq!(config.rules, Vec::new());
         assert_eq!(config.default_cache(), Some(&demo));

@@ -29,7 +29,8 @@ pub use load::{from_str, load};
 pub use rules::{RuleAction, RuleDef, format_template_id, parse_rule_action, parse_template_id};
 pub use size::{ParseError, format_duration, format_size, parse_duration, parse_size};
 pub use types::{
-    AdminSettings, CacheDef, CacheMode, CacheSettings, Config, DEFAULT_MAX_CONNECTIONS,
+    AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_TTL, GIB,
-    KIB, Listen, LogFormat, LogLevel, LogSettings, MIB, Protocol,
+    KIB, Listen, LogFormat, LogLevel, LogSettings, MIB, OriginTlsMode, OriginTlsSettings, Protocol,
+    TlsSettings,
 };

@@ -44,6 +44,20 @@ impl Config {
         out.push_str("\n[log]\n");
         push_str(&mut out, "level", self.log.level.as_str());
         push_str(&mut out, "format", self.log.format.as_str());
+        out.push_str("\n[tls]\n");
+        push_str(&mut out, "client", self.tls.client.as_str());
+        match &self.tls.cert_files {
+            Some((cert, key)) => {
+                push_str(&mut out, "cert_file", &cert.display().to_string());
+                push_str(&mut out, "key_file", &key.display().to_string());
+            }
+            None => out.push_str("# no cert_file/key_file: a self-signed certificate\n"),
+        }
+        let _ = writeln!(
+            out,
+            "allow_cleartext_passwords = {}",
+            self.tls.allow_cleartext_passwords
+        );
         for cache in &self.caches {
             push_cache(&mut out, cache);
         }
@@ -73,6 +87,18 @@ fn push_cache(out: &mut String, cache: &CacheDef) {
         push_str(out, "ttl", &format_duration(ttl));
     }
     push_str(out, "mode", cache.mode.as_str());
+    let tls = &cache.tls;
+    push_str(out, "tls", tls.mode.as_str());
+    if let Some(ca) = &tls.ca_file {
+        push_str(out, "tls_ca_file", &ca.display().to_string());
+    }
+    if let Some(name) = &tls.server_name {
+        push_str(out, "tls_server_name", name);
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        push_str(out, "tls_client_cert", &cert.display().to_string());
+        push_str(out, "tls_client_key", &key.display().to_string());
+    }
 }
 
 fn push_rule(out: &mut String, rule: &RuleDef) {

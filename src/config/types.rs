@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rules::RuleDef;
@@ -40,6 +41,7 @@ pub struct Config {
     /// `[[rules]]` in the order written (file entries, then environment ones).
     pub rules: Vec<RuleDef>,
     pub log: LogSettings,
+    pub tls: TlsSettings,
 }
 
 impl Config {
@@ -149,6 +151,106 @@ impl fmt::Debug for AdminSettings {
     }
 }
 
+/// The `[tls]` section: TLS towards clients (design §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub client: ClientTls,
+    /// PEM certificate chain (leaf first) and its key; both or neither. Neither: a
+    /// self-signed certificate made at start-up.
+    pub cert_files: Option<(PathBuf, PathBuf)>,
+    /// Accept a password wirecache must see in clear (MD5 re-hashing, cleartext
+    /// requests) from a client whose connection is not encrypted. Unsafe.
+    pub allow_cleartext_passwords: bool,
+}
+
+/// Whether clients may, or must, use TLS (`tls.client`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClientTls {
+    /// TLS is never offered.
+    Off,
+    /// Offered; plaintext clients are served too.
+    #[default]
+    Allow,
+    /// Plaintext clients are refused with the protocol's own error.
+    Require,
+}
+
+impl ClientTls {
+    pub const ALL: [ClientTls; 3] = [ClientTls::Off, ClientTls::Allow, ClientTls::Require];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientTls::Off => "off",
+            ClientTls::Allow => "allow",
+            ClientTls::Require => "require",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// How a cache's origin connection uses TLS (`tls` of a `[[caches]]` entry), as libpq
+/// names the modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OriginTlsMode {
+    Disable,
+    /// TLS if the origin offers it, plaintext otherwise, nothing verified (libpq's
+    /// default).
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl OriginTlsMode {
+    pub const ALL: [OriginTlsMode; 5] = [
+        Self::Disable,
+        Self::Prefer,
+        Self::Require,
+        Self::VerifyCa,
+        Self::VerifyFull,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether a plaintext origin connection is acceptable.
+    pub fn allows_plaintext(self) -> bool {
+        matches!(self, Self::Disable | Self::Prefer)
+    }
+}
+
+/// One cache's origin TLS settings (`tls`, `tls_ca_file`, `tls_server_name`,
+/// `tls_client_cert` and `tls_client_key` of a `[[caches]]` entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginTlsSettings {
+    pub mode: OriginTlsMode,
+    /// PEM CA certificates (for example the AWS RDS bundle); `None`: the system's store.
+    pub ca_file: Option<PathBuf>,
+    /// Name to verify and send as SNI; `None`: the origin's host.
+    pub server_name: Option<String>,
+    /// Client certificate chain and key (PEM), for origins that ask for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
 /// The `[log]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogSettings {
@@ -244,6 +346,8 @@ pub struct CacheDef {
     pub ttl: Option<Duration>,
     /// What this cache stores.
     pub mode: CacheMode,
+    /// TLS towards this cache's origin.
+    pub tls: OriginTlsSettings,
 }
 
 /// What a cache stores (`mode` of a `[[caches]]` entry).

@@ -9,7 +9,7 @@ use toml::Value;
 use super::error::ConfigError;
 use super::rules::{check_matcher_text, parse_template_id};
 use super::size::{parse_duration, parse_size};
-use super::types::{CacheMode, LogFormat, LogLevel, Protocol};
+use super::types::{CacheMode, ClientTls, LogFormat, LogLevel, OriginTlsMode, Protocol};
 
 /// Longest accepted cache ID.
 const MAX_CACHE_ID_LEN: usize = 64;
@@ -124,6 +124,43 @@ pub(super) fn cache_mode(v: &Value, path: &str) -> Result<CacheMode, ConfigError
     let s = string(v, path, "\"auto\", \"manual\" or \"off\"")?;
     let reason = "expected auto, manual or off";
     CacheMode::parse(s).ok_or_else(|| invalid(path, "cache mode", s, reason))
+}
+
+pub(super) fn client_tls(v: &Value, path: &str) -> Result<ClientTls, ConfigError> {
+    let s = string(v, path, "\"off\", \"allow\" or \"require\"")?;
+    let reason = "expected off, allow or require";
+    ClientTls::parse(s).ok_or_else(|| invalid(path, "TLS mode", s, reason))
+}
+
+pub(super) fn origin_tls(v: &Value, path: &str) -> Result<OriginTlsMode, ConfigError> {
+    let expected = "\"disable\", \"prefer\", \"require\", \"verify-ca\" or \"verify-full\"";
+    let s = string(v, path, expected)?;
+    let reason = "expected disable, prefer, require, verify-ca or verify-full";
+    OriginTlsMode::parse(s).ok_or_else(|| invalid(path, "TLS mode", s, reason))
+}
+
+/// A file path: a non-empty string (the file is read when TLS is set up).
+pub(super) fn file_path(v: &Value, path: &str) -> Result<std::path::PathBuf, ConfigError> {
+    let s = string(v, path, "a file path string")?;
+    if s.trim().is_empty() {
+        return Err(invalid(path, "file path", s, "empty"));
+    }
+    Ok(std::path::PathBuf::from(s))
+}
+
+/// A TLS server name: a DNS name or an IP address, no spaces or slashes.
+pub(super) fn server_name(v: &Value, path: &str) -> Result<String, ConfigError> {
+    let s = string(v, path, "a host name string")?;
+    let bad = s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '/' || c == ':');
+    if bad {
+        return Err(invalid(
+            path,
+            "server name",
+            s,
+            "expected a DNS name or an IP address",
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 pub(super) fn cache_id(v: &Value, path: &str) -> Result<String, ConfigError> {

@@ -14,15 +14,17 @@ use toml::{Table, Value};
 use super::env::Sources;
 use super::error::{ConfigError, ConfigErrors};
 use super::types::{
-    AdminSettings, CacheDef, CacheMode, CacheSettings, Config, Listen, LogSettings, Protocol,
+    AdminSettings, CacheDef, CacheMode, CacheSettings, Config, Listen, LogSettings,
+    OriginTlsSettings, Protocol, TlsSettings,
 };
 use super::values::{
-    address, boolean, cache_id, cache_mode, count, duration, log_format, log_level, origin,
-    positive_duration, protocol, size, token, wrong_type,
+    address, boolean, cache_id, cache_mode, client_tls, count, duration, file_path, log_format,
+    log_level, origin, origin_tls, positive_duration, protocol, server_name, size, token,
+    wrong_type,
 };
 
 /// The schema: every key the file and the environment may set, by section.
-pub(super) const TOP_KEYS: &[&str] = &["listen", "cache", "admin", "log", "caches", "rules"];
+pub(super) const TOP_KEYS: &[&str] = &["listen", "cache", "admin", "log", "tls", "caches", "rules"];
 pub(super) const LISTEN_KEYS: &[&str] = &["mysql", "mariadb", "postgres", "mssql", "admin"];
 pub(super) const CACHE_KEYS: &[&str] = &[
     "max_memory",
@@ -35,7 +37,27 @@ pub(super) const CACHE_KEYS: &[&str] = &[
 ];
 pub(super) const ADMIN_KEYS: &[&str] = &["token"];
 pub(super) const LOG_KEYS: &[&str] = &["level", "format"];
-pub(super) const CACHE_DEF_KEYS: &[&str] = &["id", "protocol", "origin", "default", "ttl", "mode"];
+pub(super) const TLS_KEYS: &[&str] = &[
+    "client",
+    "cert_file",
+    "key_file",
+    "allow_cleartext_passwords",
+];
+pub(super) const CACHE_DEF_KEYS: &[&str] = &[
+    "id",
+    "protocol",
+    "origin",
+    "default",
+    "ttl",
+    "mode",
+    "tls",
+    "tls_ca_file",
+    "tls_server_name",
+    "tls_client_cert",
+    "tls_client_key",
+];
+/// Keys whose values are booleans (the environment gives text: converted first).
+pub(super) const BOOLEAN_KEYS: &[&str] = &["default", "allow_cleartext_passwords"];
 pub(super) const RULE_KEYS: &[&str] = &["template", "pattern", "table", "cache", "action", "ttl"];
 
 /// Reads `root` into a [`Config`]; `errors` holds problems already found (in
@@ -55,6 +77,7 @@ pub(super) fn read(
     let cache = w.cache_settings(root);
     let admin = w.admin(root);
     let log = w.log(root);
+    let tls = w.tls(root);
     let partials = w.caches(root);
     w.check_caches(&partials, &listen);
     let rules = w.rules(root, &partials);
@@ -69,6 +92,7 @@ pub(super) fn read(
         caches,
         rules,
         log,
+        tls,
     })
 }
 
@@ -81,6 +105,7 @@ struct Partial {
     default: bool,
     ttl: Option<Duration>,
     mode: CacheMode,
+    tls: OriginTlsSettings,
 }
 
 impl Partial {
@@ -92,6 +117,7 @@ impl Partial {
             default: self.default,
             ttl: self.ttl,
             mode: self.mode,
+            tls: self.tls,
         })
     }
 }
@@ -184,6 +210,51 @@ impl Walker<'_> {
         }
     }
 
+    fn tls(&mut self, root: &Table) -> TlsSettings {
+        let Some(t) = self.section(root, "tls", TLS_KEYS) else {
+            return TlsSettings::default();
+        };
+        TlsSettings {
+            client: self
+                .field(t, "tls", "client", client_tls)
+                .unwrap_or_default(),
+            cert_files: self.pair(t, "tls", ("cert_file", "key_file")),
+            allow_cleartext_passwords: self
+                .field(t, "tls", "allow_cleartext_passwords", boolean)
+                .unwrap_or(false),
+        }
+    }
+
+    /// Two file keys that go together: both, or neither (the one set is reported).
+    fn pair(
+        &mut self,
+        t: &Table,
+        prefix: &str,
+        (first, second): (&str, &str),
+    ) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+        let a = self.field(t, prefix, first, file_path);
+        let b = self.field(t, prefix, second, file_path);
+        let (present, absent) = match (t.contains_key(first), t.contains_key(second)) {
+            (true, false) => (first, second),
+            (false, true) => (second, first),
+            _ => return a.zip(b),
+        };
+        self.errors.push(ConfigError::HalfPair {
+            path: self.path(prefix, present),
+            missing: join(prefix, absent),
+        });
+        None
+    }
+
+    fn origin_tls(&mut self, t: &Table, prefix: &str) -> OriginTlsSettings {
+        OriginTlsSettings {
+            mode: self.field(t, prefix, "tls", origin_tls).unwrap_or_default(),
+            ca_file: self.field(t, prefix, "tls_ca_file", file_path),
+            server_name: self.field(t, prefix, "tls_server_name", server_name),
+            client_cert: self.pair(t, prefix, ("tls_client_cert", "tls_client_key")),
+        }
+    }
+
     fn caches(&mut self, root: &Table) -> Vec<Partial> {
         let items = match root.get("caches") {
             None => &Vec::new(),
@@ -223,6 +294,7 @@ impl Walker<'_> {
             mode: self
                 .field(t, &prefix, "mode", cache_mode)
                 .unwrap_or_default(),
+            tls: self.origin_tls(t, &prefix),
             prefix,
         }
     }

@@ -8,9 +8,8 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
 
-use super::{Pipes, SessionError, Side};
+use super::{Pipes, SessionError, Side, write_out};
 use crate::server::Shutdown;
 
 /// Output is flushed once this much is buffered, so large results stream.
@@ -54,12 +53,12 @@ pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(
         && let Some(wire) = session.error_for_client(e)
     {
         let io = session.pipes();
-        let _ = io.client_wr.write_all(&io.to_client).await;
-        let _ = io.client_wr.write_all(&wire).await;
+        io.to_client.extend_from_slice(&wire);
+        let _ = write_out(&mut io.client_wr, &io.to_client).await;
     }
     if matches!(result, Err(SessionError::ShuttingDown)) {
         let goodbye = session.goodbye();
-        let _ = session.pipes().origin_wr.write_all(&goodbye).await;
+        let _ = write_out(&mut session.pipes().origin_wr, &goodbye).await;
     }
     result
 }

@@ -25,6 +25,23 @@ pub enum SessionError {
     Origin(&'static str),
     #[error("the origin refused the login")]
     AuthRejected,
+    /// `tls.client = "require"` and the client did not start TLS.
+    #[error(
+        "this wirecache requires TLS (tls.client = \"require\"): connect with TLS, for example sslmode=require or --ssl"
+    )]
+    TlsRequired,
+    /// A password wirecache must see in clear, over a connection without TLS.
+    #[error(
+        "the origin asks for a password wirecache must see in clear ({0}), and this connection is not encrypted: connect with TLS (sslmode=require), or set tls.allow_cleartext_passwords = true (unsafe: the password crosses the network in clear)"
+    )]
+    CleartextPassword(&'static str),
+    /// The origin's TLS could not be set up as the cache's `tls` mode requires.
+    #[error("TLS to origin {origin} ({mode}): {reason}")]
+    OriginTls {
+        origin: String,
+        mode: &'static str,
+        reason: String,
+    },
     #[error("connection closed by the {0}")]
     Closed(Side),
     #[error("the proxy is shutting down")]

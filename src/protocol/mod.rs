@@ -11,4 +11,4 @@ pub mod postgres;
 
 pub use drive::{FLUSH_AT, ProxySession, drive};
 pub use error::SessionError;
-pub use pipes::{IoFailure, Pipes, READ_AHEAD, Side};
+pub use pipes::{IoFailure, Pipes, READ_AHEAD, Side, write_out};

@@ -4,8 +4,8 @@
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use crate::server::stream::{ReadHalf, Stream, WriteHalf, split};
 
 /// How much room a codec makes in a read buffer for a message whose length is declared
 /// but whose bytes have not arrived: never the whole declared length at once, so a
@@ -44,10 +44,10 @@ pub struct IoFailure {
 
 /// Both connections of a session and their buffers.
 pub struct Pipes {
-    pub client_rd: OwnedReadHalf,
-    pub client_wr: OwnedWriteHalf,
-    pub origin_rd: OwnedReadHalf,
-    pub origin_wr: OwnedWriteHalf,
+    pub client_rd: ReadHalf,
+    pub client_wr: WriteHalf,
+    pub origin_rd: ReadHalf,
+    pub origin_wr: WriteHalf,
     /// Bytes read from the client / the origin, not yet decoded.
     pub cin: BytesMut,
     pub oin: BytesMut,
@@ -58,9 +58,9 @@ pub struct Pipes {
 
 impl Pipes {
     /// Splits both connections; `cin`/`oin` hold what was read during the handshake.
-    pub fn new(client: TcpStream, cin: BytesMut, origin: TcpStream, oin: BytesMut) -> Self {
-        let (client_rd, client_wr) = client.into_split();
-        let (origin_rd, origin_wr) = origin.into_split();
+    pub fn new(client: Stream, cin: BytesMut, origin: Stream, oin: BytesMut) -> Self {
+        let (client_rd, client_wr) = split(client);
+        let (origin_rd, origin_wr) = split(origin);
         Self {
             client_rd,
             client_wr,
@@ -87,8 +87,7 @@ impl Pipes {
     /// Writes out both output buffers, origin first.
     pub async fn flush(&mut self) -> Result<(), IoFailure> {
         if !self.to_origin.is_empty() {
-            self.origin_wr
-                .write_all(&self.to_origin)
+            write_out(&mut self.origin_wr, &self.to_origin)
                 .await
                 .map_err(|source| IoFailure {
                     side: Side::Origin,
@@ -97,8 +96,7 @@ impl Pipes {
             self.to_origin.clear();
         }
         if !self.to_client.is_empty() {
-            self.client_wr
-                .write_all(&self.to_client)
+            write_out(&mut self.client_wr, &self.to_client)
                 .await
                 .map_err(|source| IoFailure {
                     side: Side::Client,
@@ -108,4 +106,14 @@ impl Pipes {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` and, for TLS, flushes the records still buffered (a plaintext
+/// socket's flush does nothing).
+pub async fn write_out(w: &mut WriteHalf, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(bytes).await?;
+    if matches!(w, WriteHalf::Tls(_)) {
+        w.flush().await?;
+    }
+    Ok(())
 }

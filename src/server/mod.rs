@@ -6,6 +6,7 @@
 pub mod origin_tls;
 pub mod stream;
 pub mod tls;
+pub mod tls_context;
 #[cfg(test)]
 mod tls_tests;
 

@@ -10,8 +10,6 @@
 //! | `verify-ca`   | always              | yes                | no                |
 //! | `verify-full` | always              | yes                | yes               |
 
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -25,62 +23,7 @@ use rustls::{
 use tokio_rustls::TlsConnector;
 
 use super::tls::{TlsError, provider, read_chain};
-
-/// How a cache's origin connection uses TLS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OriginTlsMode {
-    Disable,
-    /// TLS if the origin offers it, plaintext otherwise; no verification (libpq's default).
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl OriginTlsMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Prefer => "prefer",
-            Self::Require => "require",
-            Self::VerifyCa => "verify-ca",
-            Self::VerifyFull => "verify-full",
-        }
-    }
-
-    /// Whether a plaintext origin connection is acceptable.
-    pub fn allows_plaintext(self) -> bool {
-        matches!(self, Self::Disable | Self::Prefer)
-    }
-}
-
-impl FromStr for OriginTlsMode {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s {
-            "disable" => Self::Disable,
-            "prefer" => Self::Prefer,
-            "require" => Self::Require,
-            "verify-ca" => Self::VerifyCa,
-            "verify-full" => Self::VerifyFull,
-            _ => return Err(()),
-        })
-    }
-}
-
-/// One cache's origin TLS settings as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OriginTlsSettings {
-    pub mode: OriginTlsMode,
-    /// PEM CA certificates; `None`: the system's store.
-    pub ca_file: Option<PathBuf>,
-    /// Name to verify and send as SNI; `None`: the origin's host.
-    pub server_name: Option<String>,
-    /// Client certificate chain and key (PEM), for origins that ask for one.
-    pub client_cert: Option<(PathBuf, PathBuf)>,
-}
+pub use crate::config::{OriginTlsMode, OriginTlsSettings};
 
 /// A ready connector for one cache's origin; `None` inside for `disable`.
 #[derive(Clone)]

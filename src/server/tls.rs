@@ -92,6 +92,17 @@ impl ServerTls {
         &self.acceptor
     }
 
+    /// An acceptor presenting the same (reloadable) certificate that also negotiates
+    /// one of `alpn` when the client offers it.
+    pub fn acceptor_with_alpn(&self, alpn: &[&[u8]]) -> Result<TlsAcceptor, TlsError> {
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(self.resolver.clone());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+
     pub fn source(&self) -> &CertSource {
         &self.source
     }

@@ -150,6 +150,11 @@ impl PgOrigin {
         Ok(client)
     }
 
+    /// The CA that signed the server's certificate (for `localhost` and 127.0.0.1).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// The server log (`<dir>/server.log`).
     pub fn log_path(&self) -> PathBuf {
         self.dir.join("server.log")

@@ -24,15 +24,19 @@ CREATE ROLE md5_user LOGIN PASSWORD 'secret-md5_user';
 RESET password_encryption;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
+CREATE ROLE ssl_only LOGIN;
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 \\connect template1
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 ";
 
-/// Client authentication, first match wins: the three password roles each get
-/// their method over TCP; everyone else (postgres, alice, bob, …) is trusted.
+/// Client authentication, first match wins: `ssl_only` must come over TLS; the three
+/// password roles each get their method over TCP; everyone else (postgres, alice,
+/// bob, …) is trusted.
 const PG_HBA: &str = "\
 # wirecache test cluster (written by tests/common/pg_cluster.rs)
+hostssl all ssl_only   127.0.0.1/32  trust
+host  all  ssl_only    127.0.0.1/32  reject
 host  all  pw_user     127.0.0.1/32  password
 host  all  md5_user    127.0.0.1/32  md5
 host  all  scram_user  127.0.0.1/32  scram-sha-256
@@ -111,6 +115,10 @@ full_page_writes = off
 logging_collector = off
 log_line_prefix = '%m [%p] %q%u@%d '
 lc_messages = 'C'
+# TLS with a certificate for localhost and 127.0.0.1 from the cluster's own CA (ca.pem).
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 ",
         dir = dir.display()
     );
@@ -122,10 +130,42 @@ lc_messages = 'C'
     file.write_all(settings.as_bytes())
         .expect("write postgresql.conf");
     std::fs::write(dir.join("pg_hba.conf"), PG_HBA).expect("write pg_hba.conf");
+    write_certificates(dir, owner);
     let log = dir.join("server.log");
     std::fs::write(&log, "").expect("create server.log");
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&log, Some(uid), Some(gid)).expect("chown server.log");
+    }
+}
+
+/// A CA (`ca.pem`) and a server certificate signed by it for `localhost` and
+/// `127.0.0.1` (`server.crt`, `server.key`, readable by the server's user only).
+fn write_certificates(dir: &Path, owner: Option<(u32, u32)>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "wirecache test cluster CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let mut leaf = CertificateParams::new(names).expect("server params");
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let cert = leaf.signed_by(&key, &issuer).expect("server certificate");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca.pem");
+    std::fs::write(dir.join("server.crt"), cert.pem()).expect("write server.crt");
+    let key_path = dir.join("server.key");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write server.key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod server.key");
+    if let Some((uid, gid)) = owner {
+        for f in ["ca.pem", "server.crt", "server.key"] {
+            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).expect("chown certificate");
+        }
     }
 }
 

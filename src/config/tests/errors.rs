@@ -37,7 +37,7 @@ pub(super) fn check_one(text: &str, vars: Vars, expected: &str) {
 
 #[test]
 fn unknown_keys_and_syntax() {
-    let tls = one_cache("a", "postgres", "h:1") + "tls = true";
+    let ssl = one_cache("a", "postgres", "h:1") + "sslmode = \"require\"";
     check(&[
         (
             "[cache]\nmax_memroy = \"1G\"\nDEMO",
@@ -48,7 +48,7 @@ fn unknown_keys_and_syntax() {
             "[listen]\npostgres = \"[::]:1\"\noracle = \":2\"\nDEMO",
             "listen.oracle: unknown key",
         ),
-        (&tls, "caches[0].tls: unknown key"),
+        (&ssl, "caches[0].sslmode: unknown key"),
         ("[cache]\nmax_memory = \n", "line 2, column "),
     ]);
 }

@@ -4,6 +4,7 @@
 
 mod errors;
 mod rules;
+mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;

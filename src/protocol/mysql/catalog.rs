@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::codec::{self, Reader};
 use super::errors::{MyError, Side};
@@ -27,6 +27,7 @@ use super::response::{Event, Shape, Tracker};
 use super::session::Session;
 use crate::classify::{StatementKind, TableRef};
 use crate::engine::{CatalogQuestion, Fact, FactKey, RelationFacts, Volatility};
+use crate::protocol::write_out;
 
 /// A string literal of any content, independent of `sql_mode` and escaping rules.
 fn literal(s: &str) -> String {
@@ -205,9 +206,7 @@ impl Session {
         let mut query = Vec::with_capacity(sql.len() + 1);
         query.push(super::session::COM_QUERY);
         query.extend_from_slice(sql.as_bytes());
-        self.io
-            .origin_wr
-            .write_all(&codec::packet(0, &query))
+        write_out(&mut self.io.origin_wr, &codec::packet(0, &query))
             .await
             .map_err(MyError::io(Side::Origin))?;
         let deprecate_eof = self.identity.caps & super::handshake::CLIENT_DEPRECATE_EOF != 0;

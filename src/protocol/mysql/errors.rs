@@ -26,6 +26,8 @@ pub const ER_ORIGIN_UNREACHABLE: u16 = 2003;
 pub const ER_SERVER_SHUTDOWN: u16 = 1053;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.
 pub const ER_ORIGIN_FAILED: u16 = 1158;
+/// ER_SECURE_TRANSPORT_REQUIRED (MySQL's `require_secure_transport`).
+pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 
 /// The ERR packet (with sequence id `seq`) the client gets for `e`, if it can still
 /// get one.
@@ -33,7 +35,9 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
     let (code, state) = match e {
         MyError::Client(_) | MyError::Framing(_) => (ER_HANDSHAKE, "08S01"),
         MyError::TooLarge { .. } => (ER_NET_PACKET_TOO_LARGE, "08S01"),
-        MyError::UnknownCache(_) => (ER_ACCESS_DENIED, "28000"),
+        MyError::UnknownCache(_) | MyError::CleartextPassword(_) => (ER_ACCESS_DENIED, "28000"),
+        MyError::TlsRequired => (ER_SECURE_TRANSPORT_REQUIRED, "HY000"),
+        MyError::OriginTls { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
         MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::ShuttingDown => (ER_SERVER_SHUTDOWN, "08S01"),

@@ -19,6 +19,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 
+use crate::server::stream::Stream;
+
 use super::ahead::Refresh;
 use super::codec::{self, Packet};
 use super::errors::MyError;
@@ -192,7 +194,12 @@ impl Session {
             scope,
             identity,
             namespace,
-            io: Pipes::new(client.0, client.1, origin.0, origin.1),
+            io: Pipes::new(
+                Stream::Plain(client.0),
+                client.1,
+                Stream::Plain(origin.0),
+                origin.1,
+            ),
             status,
             pending: VecDeque::new(),
             key: KeyBuilder::default(),

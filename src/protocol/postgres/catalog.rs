@@ -3,7 +3,7 @@
 //! reach the client. Building the SQL and reading the rows are pure functions.
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use super::codec::{self, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
@@ -11,6 +11,7 @@ use super::messages::{self, Body};
 use super::session::Session;
 use crate::classify::TableRef;
 use crate::engine::{CatalogQuestion, Fact, FactKey, RelationFacts, Volatility};
+use crate::protocol::write_out;
 
 const RELATIONS_SQL: &str = "WITH RECURSIVE req(i, oid) AS (VALUES {values}), \
 deps(i, oid) AS (SELECT i, oid FROM req WHERE oid IS NOT NULL UNION \
@@ -188,9 +189,7 @@ impl Session {
             .metrics
             .catalog_queries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.io
-            .origin_wr
-            .write_all(&messages::query(&sql))
+        write_out(&mut self.io.origin_wr, &messages::query(&sql))
             .await
             .map_err(PgError::io(Side::Origin))?;
         // A simple query replaces the unnamed statement at the origin.

@@ -14,7 +14,10 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
     let (code, severity) = match e {
         PgError::Framing(_) | PgError::Client(_) => ("08P01", "FATAL"),
         PgError::TooLarge { .. } => ("54000", "FATAL"),
-        PgError::UnknownCache(_) => ("28000", "FATAL"),
+        PgError::UnknownCache(_) | PgError::TlsRequired | PgError::CleartextPassword(_) => {
+            ("28000", "FATAL")
+        }
+        PgError::OriginTls { .. } => ("08006", "FATAL"),
         PgError::Unsupported(_) => ("0A000", "FATAL"),
         PgError::OriginConnect { .. } => ("08006", "FATAL"),
         PgError::Origin(_) => ("08P01", "FATAL"),

@@ -121,6 +121,14 @@ pub fn startup_params(body: &[u8]) -> Option<Vec<(String, String)>> {
 }
 
 /// Encodes a StartupMessage packet (untagged) with the given parameters.
+/// SSLRequest: asks a server for TLS before the StartupMessage.
+pub fn ssl_request() -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&8i32.to_be_bytes());
+    out[4..].copy_from_slice(&SSL_REQUEST.to_be_bytes());
+    out
+}
+
 pub fn startup_message(params: &[(String, String)]) -> Bytes {
     let mut body = BytesMut::new();
     body.put_i32(PROTOCOL_3);

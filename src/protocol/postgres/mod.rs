@@ -30,6 +30,8 @@ pub use errors::PgError;
 
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::stream::{Stream, send};
+use crate::server::tls_context::TlsContext;
 
 /// How long a client may take to send its startup packet.
 const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -41,34 +43,39 @@ pub struct PgContext {
     cancels: Mutex<HashMap<Bytes, String>>,
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
+    /// TLS towards clients and origins.
+    pub tls: Arc<TlsContext>,
 }
 
 impl PgContext {
-    pub fn new(engine: Arc<Engine>, drain: Shutdown) -> Self {
+    pub fn new(engine: Arc<Engine>, drain: Shutdown, tls: Arc<TlsContext>) -> Self {
         Self {
             engine,
             cancels: Mutex::default(),
             drain,
+            tls,
         }
     }
 }
 
 /// Serves one client connection to completion.
-pub async fn serve(ctx: Arc<PgContext>, mut client: TcpStream) {
+pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let _ = client.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(1024);
+    let mut slot = Some(Stream::Plain(client));
     let opening = tokio::time::timeout(
         STARTUP_TIMEOUT,
-        startup::read_opening(&mut client, &mut buf),
+        startup::read_opening(&mut slot, &mut buf, &ctx.tls),
     );
-    let opening = match opening
+    let opening = opening
         .await
-        .unwrap_or(Err(PgError::Client("startup timed out")))
-    {
-        Ok(o) => o,
-        Err(e) => {
-            if let Some(wire) = errors::to_wire(&e) {
-                let _ = client.write_all(&wire).await;
+        .unwrap_or(Err(PgError::Client("startup timed out")));
+    let (opening, client) = match (opening, slot) {
+        (Ok(o), Some(client)) => (o, client),
+        (Ok(_), None) => return,
+        (Err(e), client) => {
+            if let (Some(wire), Some(mut client)) = (errors::to_wire(&e), client) {
+                let _ = send(&mut client, &wire).await;
             }
             tracing::debug!(error = %e, "postgres startup failed");
             return;
@@ -87,12 +94,13 @@ pub async fn serve(ctx: Arc<PgContext>, mut client: TcpStream) {
 
 async fn run_session(
     ctx: &Arc<PgContext>,
-    client: TcpStream,
+    client: Stream,
     buf: BytesMut,
     version: i32,
     params: Vec<(String, String)>,
 ) -> Result<(), PgError> {
-    let peer = client.peer_addr().ok();
+    let peer = client.tcp().peer_addr().ok();
+    let tls = client.is_tls();
     let (session, cancel_key) = startup::establish(ctx, client, buf, version, params).await?;
     let metrics = &session.scope.cache.metrics;
     metrics
@@ -108,7 +116,7 @@ async fn run_session(
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
     }
-    tracing::debug!(?peer, cache = %cache.id, "postgres session started");
+    tracing::debug!(?peer, cache = %cache.id, tls, "postgres session started");
     let result = crate::protocol::drive(session, ctx.drain.clone()).await;
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);

@@ -1,11 +1,14 @@
-//! Connection start: SSL/GSS negotiation (declined until TLS exists), CancelRequest
-//! routing, the StartupMessage, cache-ID resolution and authentication relayed between
-//! client and origin (design §6). Passwords pass through and are never logged.
+//! Connection start: TLS (SSLRequest, or PostgreSQL 17's direct TLS start; GSS
+//! encryption declined), CancelRequest routing, the StartupMessage, cache-ID
+//! resolution, the origin connection with its own TLS, and authentication relayed
+//! between client and origin (design §6). Passwords pass through and are never logged;
+//! one wirecache must see in clear is accepted only over TLS (or when the operator
+//! allows it).
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::PgContext;
@@ -13,9 +16,15 @@ use super::codec::{self, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
 use super::session::Session;
-use crate::config::Protocol;
+use crate::config::{ClientTls, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, Scope, SessionNamespace};
 use crate::protocol::Pipes;
+use crate::server::origin_tls::OriginTls;
+use crate::server::stream::{Stream, send};
+use crate::server::tls_context::TlsContext;
+
+/// The first byte of a TLS handshake record: a direct TLS start.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// How long connecting to an origin may take.
 const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -31,9 +40,21 @@ pub enum Opening {
     },
 }
 
-/// Reads startup packets until a StartupMessage or CancelRequest, declining SSL/GSS.
-pub async fn read_opening(client: &mut TcpStream, buf: &mut BytesMut) -> Result<Opening, PgError> {
+/// Reads startup packets until a StartupMessage or CancelRequest. An SSLRequest (or a
+/// direct TLS start) upgrades the connection in `slot` when TLS is offered; it is
+/// declined with `N` otherwise, as GSS encryption always is. `slot` is empty after a
+/// failed TLS handshake (nothing can be said to that client).
+pub async fn read_opening(
+    slot: &mut Option<Stream>,
+    buf: &mut BytesMut,
+    tls: &TlsContext,
+) -> Result<Opening, PgError> {
     loop {
+        let client = slot.as_mut().ok_or(PgError::Closed(Side::Client))?;
+        if buf.is_empty() && !client.is_tls() && tls.offered() && direct_tls(client).await? {
+            upgrade(slot, tls).await?;
+            continue;
+        }
         let packet = loop {
             if let Some(p) = codec::decode_startup(buf)? {
                 break p;
@@ -54,10 +75,14 @@ pub async fn read_opening(client: &mut TcpStream, buf: &mut BytesMut) -> Result<
                 if !buf.is_empty() {
                     return Err(PgError::Client("data after SSL request"));
                 }
-                client
-                    .write_all(b"N")
+                let accept = code == messages::SSL_REQUEST && tls.offered() && !client.is_tls();
+                let answer: &[u8] = if accept { b"S" } else { b"N" };
+                send(client, answer)
                     .await
                     .map_err(PgError::io(Side::Client))?;
+                if accept {
+                    upgrade(slot, tls).await?;
+                }
             }
             messages::CANCEL_REQUEST => {
                 return Ok(Opening::Cancel {
@@ -65,6 +90,9 @@ pub async fn read_opening(client: &mut TcpStream, buf: &mut BytesMut) -> Result<
                 });
             }
             v if v >> 16 == 3 => {
+                if tls.client == ClientTls::Require && !client.is_tls() {
+                    return Err(PgError::TlsRequired);
+                }
                 let params = messages::startup_params(body.rest())
                     .ok_or(PgError::Client("malformed startup parameters"))?;
                 return Ok(Opening::Startup { version: v, params });
@@ -72,6 +100,31 @@ pub async fn read_opening(client: &mut TcpStream, buf: &mut BytesMut) -> Result<
             _ => return Err(PgError::Unsupported("protocol version other than 3")),
         }
     }
+}
+
+/// Whether the client's first byte starts a TLS handshake (PostgreSQL 17's
+/// `sslnegotiation=direct`), looked at without consuming it.
+async fn direct_tls(client: &Stream) -> Result<bool, PgError> {
+    let mut first = [0u8; 1];
+    let n = client
+        .tcp()
+        .peek(&mut first)
+        .await
+        .map_err(PgError::io(Side::Client))?;
+    Ok(n == 1 && first[0] == TLS_HANDSHAKE)
+}
+
+/// Replaces the plaintext connection in `slot` with its TLS upgrade.
+async fn upgrade(slot: &mut Option<Stream>, tls: &TlsContext) -> Result<(), PgError> {
+    let Some(Stream::Plain(tcp)) = slot.take() else {
+        return Err(PgError::Client("TLS requested twice"));
+    };
+    let upgraded = tls
+        .accept(tcp, true)
+        .await
+        .map_err(PgError::io(Side::Client))?;
+    *slot = Some(upgraded);
+    Ok(())
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -121,11 +174,11 @@ pub fn resolve(ctx: &PgContext, params: &[(String, String)]) -> Result<Resolved,
 /// clear (over the same connection it would send the hash on) and wirecache hashes it
 /// for the origin with the real user name. The password is used once, never kept.
 async fn relay_auth(
-    client: &mut TcpStream,
-    origin: &mut TcpStream,
-    cbuf: &mut BytesMut,
-    obuf: &mut BytesMut,
+    client: &mut Stream,
+    origin: &mut Stream,
+    (cbuf, obuf): (&mut BytesMut, &mut BytesMut),
     renamed_user: Option<&str>,
+    cleartext_ok: bool,
 ) -> Result<(Vec<(String, String)>, Option<Bytes>), PgError> {
     let mut statuses = Vec::new();
     let mut cancel_key = None;
@@ -146,15 +199,26 @@ async fn relay_auth(
         let mut out = frame.bytes.clone();
         let mut needs_answer = false;
         let mut md5_salt = None;
+        let mut sasl_initial = false;
         match frame.tag() {
             b'R' => {
                 let code = Body::new(frame.body()).i32().unwrap_or(-1);
                 needs_answer = matches!(code, 3 | 5 | 10 | 11);
+                match (code, renamed_user) {
+                    (3, _) if !cleartext_ok => {
+                        return Err(PgError::CleartextPassword("cleartext password"));
+                    }
+                    (5, Some(_)) if !cleartext_ok => {
+                        return Err(PgError::CleartextPassword("MD5 with a cache ID"));
+                    }
+                    _ => {}
+                }
                 if let (5, Some(_)) = (code, renamed_user) {
                     md5_salt = frame.body().get(4..8).map(<[u8]>::to_vec);
                     out = Bytes::from_static(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
                 }
                 if code == 10 {
+                    sasl_initial = true;
                     out = messages::sasl_without_plus(frame.body())
                         .ok_or(PgError::Origin("malformed AuthenticationSASL"))?;
                 }
@@ -167,8 +231,7 @@ async fn relay_auth(
             b'K' => cancel_key = Some(Bytes::copy_from_slice(frame.body())),
             _ => {}
         }
-        client
-            .write_all(&out)
+        send(client, &out)
             .await
             .map_err(PgError::io(Side::Client))?;
         match frame.tag() {
@@ -193,6 +256,9 @@ async fn relay_auth(
             if answer.tag() != b'p' {
                 return Err(PgError::Client("expected a password message"));
             }
+            if sasl_initial && origin.is_tls() && wants_channel_binding(answer.body()) {
+                return Err(PgError::Unsupported(CHANNEL_BINDING));
+            }
             let to_origin = match (md5_salt, renamed_user) {
                 (Some(salt), Some(user)) => {
                     let password = Body::new(answer.body())
@@ -202,12 +268,27 @@ async fn relay_auth(
                 }
                 _ => answer.bytes,
             };
-            origin
-                .write_all(&to_origin)
+            send(origin, &to_origin)
                 .await
                 .map_err(PgError::io(Side::Origin))?;
         }
     }
+}
+
+/// Why a SCRAM login that offers channel binding cannot pass through.
+const CHANNEL_BINDING: &str = "SCRAM channel binding cannot pass through wirecache while both \
+     connections use TLS (each has its own certificate): set channel_binding=disable in the \
+     client's connection string, or tls = \"disable\" for this cache's origin";
+
+/// Whether a SASLInitialResponse's GS2 header says `y`: the client supports channel
+/// binding and believes the server does not. An origin whose own connection is TLS
+/// refuses that as a downgrade; wirecache hides `-PLUS` because binding to its own
+/// certificate could not satisfy the origin.
+fn wants_channel_binding(body: &[u8]) -> bool {
+    let mut b = Body::new(body);
+    let _mechanism = b.cstr();
+    let _len = b.i32();
+    b.rest().first() == Some(&b'y')
 }
 
 /// The PasswordMessage answering an MD5 challenge: `md5` + md5(md5(password + user) + salt).
@@ -253,7 +334,7 @@ fn namespace(
 /// What authentication through the origin produced.
 struct Authenticated {
     cache: Arc<CacheCtx>,
-    origin: TcpStream,
+    origin: Stream,
     origin_params: Vec<(String, String)>,
     statuses: Vec<(String, String)>,
     cancel_key: Option<Bytes>,
@@ -262,41 +343,31 @@ struct Authenticated {
 
 async fn authenticate(
     ctx: &PgContext,
-    client: &mut TcpStream,
+    client: &mut Stream,
     cbuf: &mut BytesMut,
     version: i32,
     params: &[(String, String)],
 ) -> Result<Authenticated, PgError> {
     let (cache, origin_params) = resolve(ctx, params)?;
-    let connect = tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, TcpStream::connect(&cache.origin));
-    let connected = connect.await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "connect timed out",
-        ))
-    });
-    let mut origin = connected.map_err(|source| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        PgError::OriginConnect {
-            origin: cache.origin.clone(),
-            source,
-        }
-    })?;
-    let _ = origin.set_nodelay(true);
+    let mut origin = connect_origin(&cache, ctx.tls.origin(&cache.id)).await?;
     let mut startup = BytesMut::from(&messages::startup_message(&origin_params)[..]);
     startup[4..8].copy_from_slice(&version.to_be_bytes());
-    origin
-        .write_all(&startup)
+    send(&mut origin, &startup)
         .await
         .map_err(PgError::io(Side::Origin))?;
     let mut obuf = BytesMut::with_capacity(8192);
     let client_user = param(params, "user").unwrap_or_default();
     let origin_user = param(&origin_params, "user").unwrap_or_default();
     let renamed = (client_user != origin_user).then_some(origin_user);
-    let (statuses, cancel_key) = relay_auth(client, &mut origin, cbuf, &mut obuf, renamed).await?;
+    let cleartext_ok = ctx.tls.cleartext_password_ok(client.is_tls());
+    let (statuses, cancel_key) = relay_auth(
+        client,
+        &mut origin,
+        (cbuf, &mut obuf),
+        renamed,
+        cleartext_ok,
+    )
+    .await?;
     Ok(Authenticated {
         cache,
         origin,
@@ -307,11 +378,73 @@ async fn authenticate(
     })
 }
 
+/// Connects to `cache`'s origin and, unless its TLS mode is `disable`, asks for TLS
+/// with an SSLRequest: `S` upgrades the connection, `N` leaves it plaintext where the
+/// mode allows that (`prefer`) and fails otherwise.
+async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result<Stream, PgError> {
+    let connect = tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, TcpStream::connect(&cache.origin));
+    let connected = connect.await.unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))
+    });
+    let failed = |source| {
+        cache
+            .metrics
+            .origin_connect_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PgError::OriginConnect {
+            origin: cache.origin.clone(),
+            source,
+        }
+    };
+    let tcp = connected.map_err(failed)?;
+    let _ = tcp.set_nodelay(true);
+    let Some((tls, (connector, name))) = tls.and_then(|t| Some((t, t.connector()?))) else {
+        return Ok(Stream::Plain(tcp));
+    };
+    let refused = |reason: String| PgError::OriginTls {
+        origin: cache.origin.clone(),
+        mode: tls.mode.as_str(),
+        reason,
+    };
+    let mut plain = Stream::Plain(tcp);
+    send(&mut plain, &messages::ssl_request())
+        .await
+        .map_err(PgError::io(Side::Origin))?;
+    let mut answer = [0u8; 1];
+    let Stream::Plain(tcp) = &mut plain else {
+        return Err(PgError::Origin("unexpected stream"));
+    };
+    tokio::io::AsyncReadExt::read_exact(tcp, &mut answer)
+        .await
+        .map_err(PgError::io(Side::Origin))?;
+    match answer[0] {
+        b'S' => {
+            let Stream::Plain(tcp) = plain else {
+                return Err(PgError::Origin("unexpected stream"));
+            };
+            let upgraded =
+                tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, connector.connect(name, tcp))
+                    .await
+                    .map_err(|_| refused("TLS handshake timed out".into()))?
+                    .map_err(|e| refused(e.to_string()))?;
+            Ok(Stream::ClientTls(Box::new(upgraded)))
+        }
+        b'N' if tls.mode.allows_plaintext() => Ok(plain),
+        b'N' => Err(refused("the origin does not offer TLS".into())),
+        _ => Err(refused(
+            "the origin answered the SSLRequest with an error".into(),
+        )),
+    }
+}
+
 /// Connects to the origin, authenticates the client through it, and builds the session.
 /// A failure is reported to the client here, unless the origin already reported it.
 pub async fn establish(
     ctx: &Arc<PgContext>,
-    mut client: TcpStream,
+    mut client: Stream,
     mut cbuf: BytesMut,
     version: i32,
     params: Vec<(String, String)>,
@@ -320,7 +453,7 @@ pub async fn establish(
         Ok(a) => a,
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e) {
-                let _ = client.write_all(&wire).await;
+                let _ = send(&mut client, &wire).await;
             }
             return Err(e);
         }
