@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::Series;
-use crate::config::{ClientTls, Config, Protocol};
+use crate::config::{Config, Protocol};
 use crate::engine::Engine;
 use crate::protocol::mysql::{self, MyContext};
 use crate::protocol::postgres::{self, PgContext};
@@ -42,43 +42,12 @@ pub struct Running {
 pub enum AppError {
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
-    #[error("{0}")]
-    Unsupported(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
         addr: SocketAddr,
         source: std::io::Error,
     },
-}
-
-/// TLS is wired for PostgreSQL only so far: a MySQL/MariaDB setting that would need it
-/// is refused at start-up rather than ignored.
-fn mysql_tls_unsupported(config: &Config) -> Result<(), AppError> {
-    for cache in &config.caches {
-        let mysql = matches!(cache.protocol, Protocol::MySql | Protocol::MariaDb);
-        if mysql && !cache.tls.mode.allows_plaintext() {
-            return Err(AppError::Unsupported(format!(
-                "cache {}: tls = \"{}\" needs TLS to a MySQL/MariaDB origin, which this version \
-                 does not support yet (use \"disable\" or \"prefer\")",
-                cache.id,
-                cache.tls.mode.as_str()
-            )));
-        }
-    }
-    let mysql_listener = config.listen.mysql.is_some() || config.listen.mariadb.is_some();
-    let mysql_caches = config
-        .caches
-        .iter()
-        .any(|c| matches!(c.protocol, Protocol::MySql | Protocol::MariaDb));
-    if config.tls.client == ClientTls::Require && mysql_listener && mysql_caches {
-        return Err(AppError::Unsupported(
-            "tls.client = \"require\" would refuse every MySQL/MariaDB client: this version \
-             offers TLS to PostgreSQL clients only"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
@@ -91,7 +60,6 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppEr
 pub async fn start(config: &Config) -> Result<Running, AppError> {
     let engine = Arc::new(Engine::new(config));
     let tls = Arc::new(TlsContext::from_config(config)?);
-    mysql_tls_unsupported(config)?;
     let (stop, shutdown) = Shutdown::new();
     let limit = Arc::new(Semaphore::new(config.cache.max_connections));
     let mut tasks = Vec::new();
@@ -132,7 +100,12 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         let Some(addr) = addr else { continue };
         let listener = bind(name, addr).await?;
         running_my[slot] = listener.local_addr().ok();
-        let ctx = Arc::new(MyContext::new(engine.clone(), proto, shutdown.clone()));
+        let ctx = Arc::new(MyContext::new(
+            engine.clone(),
+            proto,
+            shutdown.clone(),
+            tls.clone(),
+        ));
         tasks.push(spawn_accept_loop(
             name,
             listener,

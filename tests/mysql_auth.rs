@@ -357,7 +357,8 @@ async fn scripted_origin(
                 let mut g = b"\x0a8.0.40\0".to_vec();
                 g.extend_from_slice(&99u32.to_le_bytes());
                 g.extend_from_slice(b"abcdefgh\0");
-                g.extend_from_slice(&[0xFF, 0xFF, 45, 2, 0, 0xFF, 0x0F, 21]);
+                // Every capability but CLIENT_SSL (1 << 11): it speaks no TLS.
+                g.extend_from_slice(&[0xFF, 0xF7, 45, 2, 0, 0xFF, 0x0F, 21]);
                 g.extend_from_slice(&[0; 10]);
                 g.extend_from_slice(b"ijklmnopqrst\0caching_sha2_password\0");
                 write_packet(&mut s, 0, &g).await;
@@ -482,7 +483,27 @@ async fn caching_sha2_clear_password_and_dialog_rounds_are_relayed_after_one_swi
     for (plugin, script, answer) in relay_cases() {
         let name = String::from_utf8_lossy(plugin).into_owned();
         let (port, mut logins) = scripted_origin(plugin, script.clone()).await;
-        let proxy = Proxy::mysql(port, "").await;
+        let cleartext = plugin == b"mysql_clear_password" || plugin == b"dialog";
+        if cleartext {
+            // The raw client speaks no TLS: a plugin that sends the password in clear
+            // is refused, saying how to allow it.
+            let strict = Proxy::mysql(port, "").await;
+            let got = raw_rounds(strict.mysql_addr().port(), answer).await;
+            let refusal = got
+                .last()
+                .map(|(_, p)| String::from_utf8_lossy(p).into_owned());
+            let refusal = refusal.unwrap_or_default();
+            assert!(
+                refusal.contains("allow_cleartext_passwords"),
+                "{name}: {got:?}"
+            );
+        }
+        let extra = if cleartext {
+            "[tls]\nallow_cleartext_passwords = true"
+        } else {
+            ""
+        };
+        let proxy = Proxy::mysql(port, extra).await;
         let got = raw_rounds(proxy.mysql_addr().port(), answer).await;
         let switches = got.iter().filter(|(_, p)| p.first() == Some(&0xFE)).count();
         assert_eq!(switches, 1, "{name}: {got:?}");

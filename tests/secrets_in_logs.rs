@@ -1,6 +1,7 @@
 //! No password, at any log level, in wirecache's output (the Standards' secrets rule,
 //! design §6). The real binary runs at `trace` in front of the private PostgreSQL and
-//! MariaDB origins; every authentication path logs in over TLS and over plaintext,
+//! MariaDB origins (both serve TLS, so the origin legs are TLS too); every
+//! authentication path logs in over TLS and over plaintext,
 //! with the right password and a wrong one; then the whole log is searched for every
 //! password used.
 
@@ -111,10 +112,13 @@ async fn no_password_reaches_the_log_at_trace_level() {
             mysql::password_for(user)
         };
         let name = format!("maria-{user}");
-        let (ok, _, err) = mysql::cli(my_port, &name, &password, &["-e", "SELECT 1", &mydb]).await;
-        assert!(ok, "{user}: {err}");
-        let (ok, _, _) = mysql::cli(my_port, &name, WRONG, &["-e", "SELECT 1", &mydb]).await;
-        assert!(!ok, "{user} with a wrong password");
+        for ssl in ["--ssl", "--skip-ssl"] {
+            let args = [ssl, "-e", "SELECT 1", mydb.as_str()];
+            let (ok, _, err) = mysql::cli(my_port, &name, &password, &args).await;
+            assert!(ok, "{user} {ssl}: {err}");
+            let (ok, _, _) = mysql::cli(my_port, &name, WRONG, &args).await;
+            assert!(!ok, "{user} {ssl} with a wrong password");
+        }
         secrets.push(password);
     }
 

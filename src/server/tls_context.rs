@@ -71,12 +71,12 @@ impl TlsContext {
         })
     }
 
-    /// No TLS anywhere: clients are never offered it, origins never asked (tests of
-    /// code that does not care).
-    pub fn none() -> TlsContext {
+    /// No TLS anywhere and no password in clear: clients are never offered TLS,
+    /// origins never asked (tests).
+    pub fn none_strict() -> TlsContext {
         TlsContext {
             client: ClientTls::Off,
-            allow_cleartext_passwords: true,
+            allow_cleartext_passwords: false,
             server: None,
             plain: None,
             postgres: None,

@@ -40,6 +40,8 @@ CREATE USER 'ed_user'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('secret-ed_user'
 GRANT ALL ON *.* TO 'ed_user'@'%';
 CREATE USER 'alice'@'%' IDENTIFIED BY 'secret-alice';
 CREATE USER 'bob'@'%' IDENTIFIED BY 'secret-bob';
+CREATE USER 'ssl_only'@'%' IDENTIFIED BY 'secret-ssl_only' REQUIRE SSL;
+GRANT ALL ON *.* TO 'ssl_only'@'%';
 ";
 
 /// One private MariaDB server.
@@ -149,6 +151,8 @@ impl MyOrigin {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown test dir");
         }
         let started = Instant::now();
+        // TLS with a certificate for localhost and 127.0.0.1 from the server's own CA.
+        super::write_certificates(&dir, owner);
         let data = dir.join("data");
         let mut cmd = Command::new("mariadb-install-db");
         cmd.arg("--no-defaults")
@@ -225,6 +229,15 @@ impl MyOrigin {
                 "--innodb-doublewrite=0",
             ])
             .args(["--local-infile=1", "--max-allowed-packet=64M"])
+            .arg(format!("--ssl-ca={}", self.dir.join("ca.pem").display()))
+            .arg(format!(
+                "--ssl-cert={}",
+                self.dir.join("server.crt").display()
+            ))
+            .arg(format!(
+                "--ssl-key={}",
+                self.dir.join("server.key").display()
+            ))
             .args([
                 "--performance-schema=ON",
                 "--performance-schema-digests-size=20000",
@@ -269,6 +282,11 @@ impl MyOrigin {
             let _ = child.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// The CA that signed the server's certificate (for `localhost` and 127.0.0.1).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
     }
 
     /// A mysql_async URL straight to the origin.

@@ -130,42 +130,11 @@ ssl_key_file = 'server.key'
     file.write_all(settings.as_bytes())
         .expect("write postgresql.conf");
     std::fs::write(dir.join("pg_hba.conf"), PG_HBA).expect("write pg_hba.conf");
-    write_certificates(dir, owner);
+    super::write_certificates(dir, owner);
     let log = dir.join("server.log");
     std::fs::write(&log, "").expect("create server.log");
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&log, Some(uid), Some(gid)).expect("chown server.log");
-    }
-}
-
-/// A CA (`ca.pem`) and a server certificate signed by it for `localhost` and
-/// `127.0.0.1` (`server.crt`, `server.key`, readable by the server's user only).
-fn write_certificates(dir: &Path, owner: Option<(u32, u32)>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "wirecache test cluster CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("server key");
-    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    let mut leaf = CertificateParams::new(names).expect("server params");
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, "localhost");
-    let cert = leaf.signed_by(&key, &issuer).expect("server certificate");
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write ca.pem");
-    std::fs::write(dir.join("server.crt"), cert.pem()).expect("write server.crt");
-    let key_path = dir.join("server.key");
-    std::fs::write(&key_path, key.serialize_pem()).expect("write server.key");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
-        .expect("chmod server.key");
-    if let Some((uid, gid)) = owner {
-        for f in ["ca.pem", "server.crt", "server.key"] {
-            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).expect("chown certificate");
-        }
     }
 }
 

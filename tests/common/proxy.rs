@@ -69,6 +69,12 @@ origin = "127.0.0.1:{origin_port}"
     /// `mariadb`). `extra` is appended to the `[cache]` section. `pg` is unused (the
     /// admin address).
     pub async fn mysql(origin_port: u16, extra: &str) -> Proxy {
+        Self::mysql_with(origin_port, extra, "").await
+    }
+
+    /// Like [`Proxy::mysql`], with `maria_extra` added to the `demo-maria` cache's
+    /// table (e.g. `tls = "disable"`).
+    pub async fn mysql_with(origin_port: u16, extra: &str, maria_extra: &str) -> Proxy {
         let toml = format!(
             r#"
 [listen]
@@ -95,6 +101,7 @@ origin = "127.0.0.1:{origin_port}"
 id = "demo-maria"
 protocol = "mariadb"
 origin = "127.0.0.1:{origin_port}"
+{maria_extra}
 "#
         );
         let config = config::from_str(&toml, Vec::new()).expect("test config");

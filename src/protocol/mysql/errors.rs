@@ -20,8 +20,11 @@ pub const ER_ACCESS_DENIED: u16 = 1045;
 pub const ER_HANDSHAKE: u16 = 1043;
 /// ER_NOT_SUPPORTED_YET.
 pub const ER_NOT_SUPPORTED: u16 = 1235;
-/// CR_CONN_HOST_ERROR, used for an unreachable origin.
-pub const ER_ORIGIN_UNREACHABLE: u16 = 2003;
+/// ER_CONNECT_TO_FOREIGN_DATA_SOURCE ("Unable to connect to foreign data source"), for
+/// an origin that cannot be reached or refuses the TLS its cache asks for. A client
+/// library's own codes (2000-2999, such as 2003) must not come from a server: libmariadb
+/// reports such an ERR during login as a malformed packet.
+pub const ER_ORIGIN_UNREACHABLE: u16 = 1429;
 /// ER_SERVER_SHUTDOWN ("Server shutdown in progress").
 pub const ER_SERVER_SHUTDOWN: u16 = 1053;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.

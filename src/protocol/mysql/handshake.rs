@@ -14,6 +14,8 @@ pub const CLIENT_LONG_PASSWORD: u32 = 1;
 pub const CLIENT_CONNECT_WITH_DB: u32 = 1 << 3;
 pub const CLIENT_LOCAL_FILES: u32 = 1 << 7;
 pub const CLIENT_PROTOCOL_41: u32 = 1 << 9;
+/// The client asks for TLS (an SSLRequest) before its HandshakeResponse.
+pub const CLIENT_SSL: u32 = 1 << 11;
 pub const CLIENT_SECURE_CONNECTION: u32 = 1 << 15;
 pub const CLIENT_MULTI_STATEMENTS: u32 = 1 << 16;
 pub const CLIENT_PLUGIN_AUTH: u32 = 1 << 19;
@@ -99,10 +101,10 @@ impl Greeting {
         })
     }
 
-    /// The greeting's payload, offering only `SUPPORTED` capabilities and no MariaDB
-    /// extended capabilities.
-    pub fn build(&self) -> Vec<u8> {
-        let caps = self.capabilities & SUPPORTED;
+    /// The greeting's payload, offering only `SUPPORTED` capabilities (and TLS if
+    /// `tls`) and no MariaDB extended capabilities.
+    pub fn build(&self, tls: bool) -> Vec<u8> {
+        let caps = self.capabilities & SUPPORTED | if tls { CLIENT_SSL } else { 0 };
         let mut p = Vec::with_capacity(96);
         p.push(10);
         p.extend_from_slice(&self.server_version);
@@ -295,13 +297,13 @@ mod tests {
     #[test]
     fn greeting_round_trip_drops_unsupported_capabilities() {
         let g = greeting();
-        let parsed = Greeting::parse(&g.build()).unwrap();
+        let parsed = Greeting::parse(&g.build(false)).unwrap();
         assert_eq!(parsed.scramble, g.scramble);
         assert_eq!(parsed.auth_plugin, g.auth_plugin);
         assert_eq!(parsed.capabilities, g.capabilities & SUPPORTED);
         assert_eq!(parsed.capabilities & (1 << 11 | 1 << 5 | 1 << 27), 0);
         for cut in 0..20 {
-            let _ = Greeting::parse(&g.build()[..cut]);
+            let _ = Greeting::parse(&g.build(false)[..cut]);
         }
     }
 

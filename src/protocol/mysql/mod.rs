@@ -2,7 +2,8 @@
 //! first byte to its end.
 //!
 //! `startup` greets the client, resolves the cache ID from the user name and relays
-//! authentication through the origin (`handshake` parses the packets); `kill` gives
+//! authentication through the origin (`handshake` parses the packets, `tls` upgrades
+//! either leg); `kill` gives
 //! each client connection an id of wirecache's own and translates `KILL`s naming one;
 //! `session` reads commands (prepared statements in `prepared`), `relay` passes the
 //! origin's answers back in order with `response` telling where each ends, `catalog`
@@ -21,6 +22,7 @@ mod relay;
 pub mod response;
 mod session;
 mod startup;
+mod tls;
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +33,7 @@ pub use errors::MyError;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::tls_context::TlsContext;
 use handshake::Greeting;
 use kill::ConnectionIds;
 
@@ -46,10 +49,17 @@ pub struct MyContext {
     ids: Arc<ConnectionIds>,
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
+    /// TLS towards clients and origins.
+    pub tls: Arc<TlsContext>,
 }
 
 impl MyContext {
-    pub fn new(engine: Arc<Engine>, protocol: Protocol, drain: Shutdown) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        protocol: Protocol,
+        drain: Shutdown,
+        tls: Arc<TlsContext>,
+    ) -> Self {
         let base = match protocol {
             Protocol::MariaDb => kill::MARIADB_BASE,
             _ => kill::MYSQL_BASE,
@@ -60,6 +70,7 @@ impl MyContext {
             template: Mutex::new(None),
             ids: ConnectionIds::new(base),
             drain,
+            tls,
         }
     }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::net::TcpStream;
 
 use crate::server::stream::Stream;
 
@@ -177,8 +176,8 @@ impl Session {
         cache: Arc<CacheCtx>,
         identity: Identity,
         status: u16,
-        client: (TcpStream, BytesMut),
-        origin: (TcpStream, BytesMut),
+        client: (Stream, BytesMut),
+        origin: (Stream, BytesMut),
         ids: Arc<ConnectionIds>,
     ) -> Session {
         let namespace = SessionNamespace::new(base_namespace(&cache.id, &identity));
@@ -194,12 +193,7 @@ impl Session {
             scope,
             identity,
             namespace,
-            io: Pipes::new(
-                Stream::Plain(client.0),
-                client.1,
-                Stream::Plain(origin.0),
-                origin.1,
-            ),
+            io: Pipes::new(client.0, client.1, origin.0, origin.1),
             status,
             pending: VecDeque::new(),
             key: KeyBuilder::default(),

@@ -22,25 +22,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
 use super::MyContext;
 use super::codec::{self, Packet};
 use super::errors::{MyError, Side};
-use super::handshake::{CLIENT_PLUGIN_AUTH, Greeting, Response, STREAM_SHAPING, SUPPORTED};
+use super::handshake::{
+    CLIENT_PLUGIN_AUTH, CLIENT_SSL, Greeting, Response, STREAM_SHAPING, SUPPORTED,
+};
 use super::kill::ClientId;
 use super::response::ok_status;
 use super::session::{Identity, Session};
+use super::tls::{self, write};
 use crate::config::Protocol;
 use crate::engine::CacheCtx;
+use crate::server::stream::Stream;
+use crate::server::tls_context::TlsContext;
 
 /// How long the greeting probe and origin connects may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads one packet from `stream`.
 pub async fn read_packet(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     side: Side,
 ) -> Result<Packet, MyError> {
@@ -52,10 +57,6 @@ pub async fn read_packet(
             return Err(MyError::Closed(side));
         }
     }
-}
-
-async fn write(stream: &mut TcpStream, bytes: &[u8], side: Side) -> Result<(), MyError> {
-    stream.write_all(bytes).await.map_err(MyError::io(side))
 }
 
 /// A scramble the client signs but nobody checks: printable, no NUL.
@@ -84,17 +85,18 @@ fn fallback_greeting(protocol: Protocol) -> Greeting {
     }
 }
 
-async fn connect(cache: &CacheCtx) -> Result<(TcpStream, BytesMut, Greeting), MyError> {
+async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyError> {
     let fail = |source| MyError::OriginConnect {
         origin: cache.origin.clone(),
         source,
     };
     let timeout = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-    let mut origin = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&cache.origin))
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&cache.origin))
         .await
         .map_err(|_| fail(timeout()))?
         .map_err(fail)?;
-    let _ = origin.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
+    let mut origin = Stream::Plain(tcp);
     let mut obuf = BytesMut::with_capacity(8192);
     let read = read_packet(&mut origin, &mut obuf, Side::Origin);
     let hello = tokio::time::timeout(CONNECT_TIMEOUT, read)
@@ -127,23 +129,29 @@ async fn template(ctx: &MyContext) -> Greeting {
 /// A failure is reported to the client here, unless the origin already reported it.
 pub async fn establish(
     ctx: &Arc<MyContext>,
-    mut client: TcpStream,
+    client: TcpStream,
     id: &ClientId,
 ) -> Result<Session, MyError> {
     let mut greeting = template(ctx).await;
     greeting.scramble = throwaway_scramble();
     greeting.connection_id = id.get();
-    write(
-        &mut client,
-        &codec::packet(0, &greeting.build()),
-        Side::Client,
-    )
-    .await?;
+    let mut client = Stream::Plain(client);
+    let hello = codec::packet(0, &greeting.build(ctx.tls.offered()));
+    write(&mut client, &hello, Side::Client).await?;
     let mut cbuf = BytesMut::with_capacity(1024);
-    let first = read_packet(&mut client, &mut cbuf, Side::Client).await?;
-    let result = match Response::parse(first.payload()) {
-        Some(resp) => authenticate(ctx, &mut client, &mut cbuf, resp, &greeting).await,
-        None => Err(MyError::Client("malformed or pre-4.1 handshake response")),
+    let mut slot = Some(client);
+    let first = tls::client_response(&mut slot, &mut cbuf, &ctx.tls).await;
+    let Some(mut client) = slot else {
+        return Err(MyError::Closed(Side::Client));
+    };
+    // The client's packets so far: the response (1), or the SSLRequest and it (2).
+    let answered = if client.is_tls() { 2 } else { 1 };
+    let result = match &first {
+        Ok(p) => match Response::parse(p.payload()) {
+            Some(resp) => authenticate(ctx, &mut client, &mut cbuf, resp, &greeting).await,
+            None => Err(MyError::Client("malformed or pre-4.1 handshake response")),
+        },
+        Err(e) => Err(clone_error(e)),
     };
     match result {
         Ok(a) => {
@@ -159,18 +167,32 @@ pub async fn establish(
             ))
         }
         Err(e) => {
-            if let Some(wire) = super::errors::to_wire(&e, first.seq().wrapping_add(1)) {
-                let _ = client.write_all(&wire).await;
+            if let Some(wire) = super::errors::to_wire(&e, answered + 1) {
+                let _ = write(&mut client, &wire, Side::Client).await;
             }
             Err(e)
         }
     }
 }
 
+/// The handshake errors `client_response` returns, again (they carry no I/O source).
+fn clone_error(e: &MyError) -> MyError {
+    match e {
+        MyError::TlsRequired => MyError::TlsRequired,
+        MyError::Client(m) => MyError::Client(m),
+        MyError::Framing(m) => MyError::Framing(m),
+        MyError::TooLarge { tag, len } => MyError::TooLarge {
+            tag: *tag,
+            len: *len,
+        },
+        _ => MyError::Closed(Side::Client),
+    }
+}
+
 /// A session authenticated at its origin.
 struct Authenticated {
     cache: Arc<CacheCtx>,
-    origin: TcpStream,
+    origin: Stream,
     obuf: BytesMut,
     identity: Identity,
     /// Status flags of the origin's OK.
@@ -197,7 +219,7 @@ pub fn ask_for_switch(req: &mut Response) {
 
 async fn authenticate(
     ctx: &MyContext,
-    client: &mut TcpStream,
+    client: &mut Stream,
     cbuf: &mut BytesMut,
     mut resp: Response,
     offered: &Greeting,
@@ -226,13 +248,23 @@ async fn authenticate(
     resp.capabilities = caps & greeting.capabilities;
     resp.user = origin_user.clone();
     ask_for_switch(&mut resp);
-    write(&mut origin, &codec::packet(1, &resp.build()), Side::Origin).await?;
-    let status = relay_auth(client, &mut origin, cbuf, &mut obuf).await?;
+    let origin_tls = ctx.tls.origin(&cache.id);
+    origin = tls::origin_upgrade(origin, &greeting, &mut resp, origin_tls, &cache.origin).await?;
+    // Sequence ids: each side's HandshakeResponse is packet 1, or 2 after an SSLRequest.
+    let origin_seq: u8 = if origin.is_tls() { 2 } else { 1 };
+    let client_seq: u8 = if client.is_tls() { 2 } else { 1 };
+    let response = codec::packet(origin_seq, &resp.build());
+    write(&mut origin, &response, Side::Origin).await?;
+    let legs = Legs {
+        shift: client_seq.wrapping_sub(origin_seq),
+        tls: &ctx.tls,
+    };
+    let status = relay_auth(client, &mut origin, (cbuf, &mut obuf), legs).await?;
     let identity = Identity {
         user: origin_user,
         database: resp.database.clone().filter(|d| !d.is_empty()),
         charset: resp.charset,
-        caps: resp.capabilities,
+        caps: resp.capabilities & !CLIENT_SSL,
     };
     Ok(Authenticated {
         cache,
@@ -244,17 +276,33 @@ async fn authenticate(
     })
 }
 
-/// Relays auth-switch and more-data rounds, unchanged, until the origin's OK (returns
-/// its status flags) or ERR.
+/// How the two legs of a login differ: the client's sequence ids run `shift` ahead of
+/// the origin's (one side used TLS, the other not), and which passwords may cross.
+struct Legs<'t> {
+    shift: u8,
+    tls: &'t TlsContext,
+}
+
+/// Relays auth-switch and more-data rounds until the origin's OK (returns its status
+/// flags) or ERR, sequence ids shifted between the legs; refuses a round that would
+/// put a password on a leg without TLS.
 async fn relay_auth(
-    client: &mut TcpStream,
-    origin: &mut TcpStream,
-    cbuf: &mut BytesMut,
-    obuf: &mut BytesMut,
+    client: &mut Stream,
+    origin: &mut Stream,
+    (cbuf, obuf): (&mut BytesMut, &mut BytesMut),
+    legs: Legs<'_>,
 ) -> Result<u16, MyError> {
+    let shifted = |p: &Packet, by: u8| {
+        if by == 0 {
+            p.bytes.clone()
+        } else {
+            codec::packet(p.seq().wrapping_add(by), p.payload())
+        }
+    };
     loop {
         while let Some(p) = codec::decode(obuf)? {
-            write(client, &p.bytes, Side::Client).await?;
+            tls::check_password_ask(p.payload(), client.is_tls(), origin.is_tls(), legs.tls)?;
+            write(client, &shifted(&p, legs.shift), Side::Client).await?;
             match p.first() {
                 Some(0x00) => return Ok(ok_status(p.payload()).map_or(2, |(s, _)| s)),
                 Some(0xFF) => return Err(MyError::AuthRejected),
@@ -262,7 +310,8 @@ async fn relay_auth(
             }
         }
         while let Some(p) = codec::decode(cbuf)? {
-            write(origin, &p.bytes, Side::Origin).await?;
+            let back = 0u8.wrapping_sub(legs.shift);
+            write(origin, &shifted(&p, back), Side::Origin).await?;
         }
         tokio::select! {
             n = origin.read_buf(obuf) => {
