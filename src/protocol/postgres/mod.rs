@@ -18,6 +18,7 @@ pub mod messages;
 mod relay;
 mod session;
 mod startup;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

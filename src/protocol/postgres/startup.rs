@@ -1,5 +1,5 @@
-//! Connection start: TLS (SSLRequest, or PostgreSQL 17's direct TLS start; GSS
-//! encryption declined), CancelRequest routing, the StartupMessage, cache-ID
+//! Connection start: TLS (SSLRequest, or PostgreSQL 17's direct TLS start, in `tls`;
+//! GSS encryption declined), CancelRequest routing, the StartupMessage, cache-ID
 //! resolution, the origin connection with its own TLS, and authentication relayed
 //! between client and origin (design §6). Passwords pass through and are never logged;
 //! one wirecache must see in clear is accepted only over TLS (or when the operator
@@ -9,25 +9,21 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 use super::PgContext;
 use super::codec::{self, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
 use super::session::Session;
+use super::tls::{CHANNEL_BINDING, connect_origin, direct_tls, upgrade, wants_channel_binding};
 use crate::config::{ClientTls, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, Scope, SessionNamespace};
 use crate::protocol::Pipes;
-use crate::server::origin_tls::OriginTls;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
 
-/// The first byte of a TLS handshake record: a direct TLS start.
-const TLS_HANDSHAKE: u8 = 0x16;
-
 /// How long connecting to an origin may take.
-const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the client asked for first.
 pub enum Opening {
@@ -100,31 +96,6 @@ pub async fn read_opening(
             _ => return Err(PgError::Unsupported("protocol version other than 3")),
         }
     }
-}
-
-/// Whether the client's first byte starts a TLS handshake (PostgreSQL 17's
-/// `sslnegotiation=direct`), looked at without consuming it.
-async fn direct_tls(client: &Stream) -> Result<bool, PgError> {
-    let mut first = [0u8; 1];
-    let n = client
-        .tcp()
-        .peek(&mut first)
-        .await
-        .map_err(PgError::io(Side::Client))?;
-    Ok(n == 1 && first[0] == TLS_HANDSHAKE)
-}
-
-/// Replaces the plaintext connection in `slot` with its TLS upgrade.
-async fn upgrade(slot: &mut Option<Stream>, tls: &TlsContext) -> Result<(), PgError> {
-    let Some(Stream::Plain(tcp)) = slot.take() else {
-        return Err(PgError::Client("TLS requested twice"));
-    };
-    let upgraded = tls
-        .accept(tcp, true)
-        .await
-        .map_err(PgError::io(Side::Client))?;
-    *slot = Some(upgraded);
-    Ok(())
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -275,22 +246,6 @@ async fn relay_auth(
     }
 }
 
-/// Why a SCRAM login that offers channel binding cannot pass through.
-const CHANNEL_BINDING: &str = "SCRAM channel binding cannot pass through wirecache while both \
-     connections use TLS (each has its own certificate): set channel_binding=disable in the \
-     client's connection string, or tls = \"disable\" for this cache's origin";
-
-/// Whether a SASLInitialResponse's GS2 header says `y`: the client supports channel
-/// binding and believes the server does not. An origin whose own connection is TLS
-/// refuses that as a downgrade; wirecache hides `-PLUS` because binding to its own
-/// certificate could not satisfy the origin.
-fn wants_channel_binding(body: &[u8]) -> bool {
-    let mut b = Body::new(body);
-    let _mechanism = b.cstr();
-    let _len = b.i32();
-    b.rest().first() == Some(&b'y')
-}
-
 /// The PasswordMessage answering an MD5 challenge: `md5` + md5(md5(password + user) + salt).
 fn md5_password_message(password: &[u8], user: &[u8], salt: &[u8]) -> Bytes {
     use md5::{Digest, Md5};
@@ -376,68 +331,6 @@ async fn authenticate(
         cancel_key,
         obuf,
     })
-}
-
-/// Connects to `cache`'s origin and, unless its TLS mode is `disable`, asks for TLS
-/// with an SSLRequest: `S` upgrades the connection, `N` leaves it plaintext where the
-/// mode allows that (`prefer`) and fails otherwise.
-async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result<Stream, PgError> {
-    let connect = tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, TcpStream::connect(&cache.origin));
-    let connected = connect.await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "connect timed out",
-        ))
-    });
-    let failed = |source| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        PgError::OriginConnect {
-            origin: cache.origin.clone(),
-            source,
-        }
-    };
-    let tcp = connected.map_err(failed)?;
-    let _ = tcp.set_nodelay(true);
-    let Some((tls, (connector, name))) = tls.and_then(|t| Some((t, t.connector()?))) else {
-        return Ok(Stream::Plain(tcp));
-    };
-    let refused = |reason: String| PgError::OriginTls {
-        origin: cache.origin.clone(),
-        mode: tls.mode.as_str(),
-        reason,
-    };
-    let mut plain = Stream::Plain(tcp);
-    send(&mut plain, &messages::ssl_request())
-        .await
-        .map_err(PgError::io(Side::Origin))?;
-    let mut answer = [0u8; 1];
-    let Stream::Plain(tcp) = &mut plain else {
-        return Err(PgError::Origin("unexpected stream"));
-    };
-    tokio::io::AsyncReadExt::read_exact(tcp, &mut answer)
-        .await
-        .map_err(PgError::io(Side::Origin))?;
-    match answer[0] {
-        b'S' => {
-            let Stream::Plain(tcp) = plain else {
-                return Err(PgError::Origin("unexpected stream"));
-            };
-            let upgraded =
-                tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, connector.connect(name, tcp))
-                    .await
-                    .map_err(|_| refused("TLS handshake timed out".into()))?
-                    .map_err(|e| refused(e.to_string()))?;
-            Ok(Stream::ClientTls(Box::new(upgraded)))
-        }
-        b'N' if tls.mode.allows_plaintext() => Ok(plain),
-        b'N' => Err(refused("the origin does not offer TLS".into())),
-        _ => Err(refused(
-            "the origin answered the SSLRequest with an error".into(),
-        )),
-    }
 }
 
 /// Connects to the origin, authenticates the client through it, and builds the session.
