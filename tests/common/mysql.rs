@@ -153,11 +153,20 @@ impl MyOrigin {
         let started = Instant::now();
         // TLS with a certificate for localhost and 127.0.0.1 from the server's own CA.
         super::write_certificates(&dir, owner);
+        // A temp dir of its own: servers sharing /tmp clash over `#sql-temptable-*`
+        // files, and MariaDB 10.11 then crashes (ha_maria::drop_table) in queries on
+        // information_schema.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create the server's tmpdir");
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).expect("chown tmpdir");
+        }
         let data = dir.join("data");
         let mut cmd = Command::new("mariadb-install-db");
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .args(["--skip-test-db", "--auth-root-authentication-method=socket"])
+            .arg(format!("--tmpdir={}", tmp.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if owner.is_some() {
@@ -215,6 +224,7 @@ impl MyOrigin {
                 self.dir.join("mysqld.pid").display()
             ))
             .arg(format!("--log-error={}", log.display()))
+            .arg(format!("--tmpdir={}", self.dir.join("tmp").display()))
             .args([
                 "--skip-log-bin",
                 "--skip-name-resolve",

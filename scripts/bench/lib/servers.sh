@@ -64,11 +64,12 @@ start_mariadb() {
     MARIA_DIR=$WORK/maria
     MPORT=$(free_port)
     MSOCK=$MARIA_DIR/mysqld.sock
-    mkdir -p "$MARIA_DIR/data" && chown -R mysql:mysql "$MARIA_DIR"
-    mariadb-install-db --no-defaults --user=mysql --datadir="$MARIA_DIR/data" \
+    # A tmpdir of its own: MariaDB servers sharing /tmp clash over temp-table files.
+    mkdir -p "$MARIA_DIR/data" "$MARIA_DIR/tmp" && chown -R mysql:mysql "$MARIA_DIR"
+    mariadb-install-db --no-defaults --user=mysql --datadir="$MARIA_DIR/data" --tmpdir="$MARIA_DIR/tmp" \
         --auth-root-authentication-method=normal --skip-test-db >"$WORK/maria-install.log" 2>&1 ||
         die "mariadb-install-db failed: $(tail -5 "$WORK/maria-install.log")"
-    mariadbd --no-defaults --user=mysql --datadir="$MARIA_DIR/data" --port="$MPORT" \
+    mariadbd --no-defaults --user=mysql --datadir="$MARIA_DIR/data" --tmpdir="$MARIA_DIR/tmp" --port="$MPORT" \
         --bind-address=127.0.0.1 --socket="$MSOCK" --pid-file="$MARIA_DIR/mysqld.pid" \
         --log-error="$MARIA_DIR/error.log" --innodb-buffer-pool-size=1G \
         --innodb-log-file-size=512M --innodb-flush-log-at-trx-commit=0 --skip-log-bin \

@@ -1,0 +1,47 @@
+//! The seam between the protocol-agnostic checker and one wire protocol. A
+//! protocol provides a [`Target`] (schema, connections through wirecache, the
+//! truth straight from the origin, the proxy's hit counter) whose [`Session`]s run
+//! the checker's statements in that protocol's SQL and drivers. Plugging in a new
+//! protocol (SQL Server) means writing these two impls and nothing else.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use super::model::{BeginKind, Caps, Failure, Reply, SnapshotRule, State, Stmt};
+
+/// One client connection through wirecache.
+pub trait Session: Send + 'static {
+    /// Sends one statement (or batch) and classifies its answer.
+    fn run(&mut self, stmt: &Stmt) -> impl Future<Output = Result<Reply, Failure>> + Send;
+
+    /// Which committed data reads inside a transaction begun this way must reflect.
+    fn snapshot_rule(&self, begin: BeginKind) -> SnapshotRule;
+}
+
+/// One protocol's wirecache-plus-origin under test.
+pub trait Target: Send + Sync + 'static {
+    type Session: Session;
+
+    /// `postgres`, `mariadb`, …
+    fn name(&self) -> &'static str;
+
+    fn caps(&self) -> Caps;
+
+    /// Opens client connection number `conn` through wirecache (or, in the
+    /// self-test mode, with writes going straight to the origin behind its back).
+    fn connect(&self, conn: usize) -> impl Future<Output = Result<Self::Session, Failure>> + Send;
+
+    /// The committed state of every key, read straight from the origin.
+    fn truth(&self) -> impl Future<Output = Result<HashMap<i64, State>, Failure>> + Send;
+
+    /// Reads the proxy answered from its cache so far.
+    fn hits(&self) -> impl Future<Output = f64> + Send;
+
+    /// The cache's lines of the proxy's `/metrics` (hits, misses, fills, bypasses
+    /// by reason, invalidations), for the run's summary.
+    fn cache_metrics(&self) -> impl Future<Output = String> + Send;
+
+    /// The SQL text of a statement as this protocol sends it (for histories and
+    /// replay scripts; prepared statements show their parameters).
+    fn render(&self, stmt: &Stmt) -> String;
+}

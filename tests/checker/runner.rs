@@ -1,0 +1,408 @@
+//! Runs one connection's program through a [`Session`] and records it: every
+//! statement becomes an [`Event`], every read a [`ReadRec`] (with the floor and the
+//! transaction's own writes it must reflect), every acknowledged commit a
+//! [`CommitRec`]. It follows each transaction's real fate: a PostgreSQL error
+//! aborts it (until `ROLLBACK TO` a savepoint), a deadlock rolls it back, a lost
+//! connection ends it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::driver::{Session, Target};
+use super::grammar::{Grammar, Tx, Unit};
+use super::history::{Clock, CommitRec, ConnLog, Event, ReadRec};
+use super::model::{
+    BeginKind, EndKind, Ending, FailClass, Failure, GROUPS, Reply, SnapshotRule, State, Stmt,
+};
+use super::rng::Rng;
+use super::stats::Stats;
+
+/// One client connection and its program.
+pub struct Runner<T: Target> {
+    target: Arc<T>,
+    conn: usize,
+    session: Option<T::Session>,
+    clock: Clock,
+    rng: Rng,
+    grammar: Grammar,
+    pub log: ConnLog,
+    pub stats: Stats,
+    /// Set when the connection could not be (re)opened: the run stops, and what it
+    /// recorded so far is still judged.
+    pub fatal: Option<String>,
+    txs: u64,
+}
+
+/// The bookkeeping of one open transaction.
+struct TxState {
+    id: u64,
+    begin_tick: u64,
+    rule: SnapshotRule,
+    /// Final state of every key it wrote.
+    own: HashMap<i64, State>,
+    /// `(savepoint, own writes when it was taken)`.
+    savepoints: Vec<(u8, HashMap<i64, State>)>,
+    /// A PostgreSQL error: statements fail until `ROLLBACK TO` or the end.
+    aborted: bool,
+    /// Rolled back by the server (deadlock, serialization failure).
+    dead: bool,
+    /// The connection is gone.
+    gone: bool,
+    had_error: bool,
+}
+
+/// The outcome of one sent statement.
+struct Sent {
+    result: Result<Reply, Failure>,
+    send: u64,
+    ack: u64,
+    event: usize,
+}
+
+impl<T: Target> Runner<T> {
+    pub fn new(target: Arc<T>, conn: usize, clock: Clock, seed: u64, grammar: Grammar) -> Self {
+        Runner {
+            target,
+            conn,
+            session: None,
+            clock,
+            rng: Rng::for_stream(seed, conn, 0),
+            grammar: Grammar {
+                home: conn as i64 % GROUPS,
+                ..grammar
+            },
+            log: ConnLog::default(),
+            stats: Stats::default(),
+            fatal: None,
+            txs: 0,
+        }
+    }
+
+    /// Runs units until `ops` statements were sent or `deadline` passed.
+    pub async fn round(&mut self, ops: u64, deadline: Option<Instant>) {
+        let start = self.stats.ops;
+        while self.stats.ops - start < ops
+            && self.fatal.is_none()
+            && deadline.is_none_or(|d| Instant::now() < d)
+        {
+            match self.grammar.unit(&mut self.rng) {
+                Unit::Auto(stmt) => self.autocommit(&stmt).await,
+                Unit::Tx(tx) => self.transaction(&tx).await,
+            }
+        }
+    }
+
+    async fn send(&mut self, stmt: &Stmt, tx: Option<u64>) -> Sent {
+        if self.session.is_none() && self.fatal.is_none() {
+            match self.target.connect(self.conn).await {
+                Ok(s) => self.session = Some(s),
+                Err(f) => {
+                    let msg = format!("conn {}: cannot connect: {}", self.conn, f.message);
+                    self.fatal = Some(msg);
+                }
+            }
+            self.stats.connects += 1;
+        }
+        let send = self.clock.tick();
+        let result = match self.session.as_mut() {
+            Some(s) => s.run(stmt).await,
+            None => Err(Failure {
+                class: FailClass::Connection,
+                message: "no connection".into(),
+            }),
+        };
+        let ack = self.clock.tick();
+        self.stats.ops += 1;
+        if let Err(f) = &result {
+            self.stats.failed(f);
+            if f.class == FailClass::Connection {
+                self.session = None;
+            }
+        }
+        self.log.events.push(Event {
+            conn: self.conn,
+            send,
+            ack,
+            sql: self.target.render(stmt),
+            answer: answer(&result),
+            keys: keys_of(stmt),
+            tx,
+        });
+        let event = self.log.events.len() - 1;
+        Sent {
+            result,
+            send,
+            ack,
+            event,
+        }
+    }
+
+    async fn autocommit(&mut self, stmt: &Stmt) {
+        let sent = self.send(stmt, None).await;
+        match (stmt, &sent.result) {
+            (Stmt::Read(shape, _), Ok(Reply::Rows(rows))) => {
+                self.record_read(&sent, shape.keys(), rows, sent.send, &HashMap::new());
+            }
+            (Stmt::Batch(shapes), Ok(Reply::Batch(sets))) => {
+                self.stats.batches += 1;
+                for (shape, rows) in shapes.iter().zip(sets) {
+                    self.record_read(&sent, shape.keys(), rows, sent.send, &HashMap::new());
+                }
+            }
+            (Stmt::Write(kind, key, _), Ok(Reply::Wrote(v))) => {
+                self.stats.writes += 1;
+                if let Some(v) = v {
+                    let change = (*key, kind.state_after(*v));
+                    self.commit(&sent, Some(sent.ack), vec![change]);
+                }
+            }
+            (Stmt::Write(_, key, _), Err(f)) if f.class == FailClass::Connection => {
+                // It may or may not have happened.
+                self.commit(
+                    &sent,
+                    None,
+                    vec![(
+                        *key,
+                        State {
+                            ver: i64::MAX,
+                            present: false,
+                        },
+                    )],
+                );
+            }
+            (Stmt::ScratchDdl, _) => self.stats.ddl += 1,
+            _ => {}
+        }
+    }
+
+    fn record_read(
+        &mut self,
+        sent: &Sent,
+        keys: Vec<i64>,
+        rows: &[(i64, i64)],
+        floor_tick: u64,
+        own: &HashMap<i64, State>,
+    ) {
+        self.stats.reads += 1;
+        let seen = keys
+            .into_iter()
+            .map(|k| (k, rows.iter().find(|(id, _)| *id == k).map(|(_, v)| *v)))
+            .collect();
+        self.log.reads.push(ReadRec {
+            event: sent.event,
+            conn: self.conn,
+            send: sent.send,
+            ack: sent.ack,
+            floor_tick,
+            seen,
+            own: own.iter().map(|(k, s)| (*k, *s)).collect(),
+        });
+    }
+
+    fn commit(&mut self, sent: &Sent, ack: Option<u64>, changes: Vec<(i64, State)>) {
+        self.log.commits.push(CommitRec {
+            conn: self.conn,
+            send: sent.send,
+            ack,
+            changes,
+            event: sent.event,
+        });
+    }
+
+    async fn transaction(&mut self, tx: &Tx) {
+        self.txs += 1;
+        let id = self.txs;
+        let sent = self.send(&tx.begin, Some(id)).await;
+        let rule = match &self.session {
+            Some(s) => s.snapshot_rule(tx.kind),
+            None => SnapshotRule::PerStatement,
+        };
+        let mut state = TxState {
+            id,
+            begin_tick: sent.send,
+            rule,
+            own: HashMap::new(),
+            savepoints: Vec::new(),
+            aborted: false,
+            dead: false,
+            gone: false,
+            had_error: false,
+        };
+        match (&tx.begin, &sent.result) {
+            (Stmt::Begin(_, Some((kind, key))), Ok(Reply::Wrote(Some(v)))) => {
+                state.own.insert(*key, kind.state_after(*v));
+            }
+            (_, Err(f)) => self.on_failure(&mut state, f),
+            _ => {}
+        }
+        for (i, stmt) in tx.body.iter().enumerate() {
+            if state.gone || state.dead {
+                break;
+            }
+            pause(tx, i).await;
+            let recovers =
+                matches!(stmt, Stmt::RollbackTo(n) if state.savepoints.iter().any(|(s, _)| s == n));
+            if state.aborted && !recovers {
+                continue;
+            }
+            self.in_tx(&mut state, stmt).await;
+        }
+        pause(tx, tx.body.len()).await;
+        let ending = self.end(&mut state, tx).await;
+        self.stats.ended(tx.kind, ending);
+    }
+
+    fn on_failure(&mut self, tx: &mut TxState, f: &Failure) {
+        tx.had_error = true;
+        match f.class {
+            FailClass::Connection => tx.gone = true,
+            FailClass::Deadlock | FailClass::Serialization
+                if !self.grammar.caps.error_aborts_transaction =>
+            {
+                tx.dead = true;
+            }
+            _ if self.grammar.caps.error_aborts_transaction => tx.aborted = true,
+            _ => {}
+        }
+    }
+
+    async fn in_tx(&mut self, tx: &mut TxState, stmt: &Stmt) {
+        let sent = self.send(stmt, Some(tx.id)).await;
+        let reply = match &sent.result {
+            Ok(r) => r.clone(),
+            Err(f) => return self.on_failure(tx, f),
+        };
+        match (stmt, reply) {
+            (Stmt::Read(shape, _), Reply::Rows(rows)) => {
+                let floor = match tx.rule {
+                    SnapshotRule::PerStatement => sent.send,
+                    SnapshotRule::FromBegin => tx.begin_tick,
+                };
+                self.stats.reads_in_tx += 1;
+                self.record_read(&sent, shape.keys(), &rows, floor, &tx.own);
+            }
+            (Stmt::Write(kind, key, _), Reply::Wrote(v)) => {
+                self.stats.writes += 1;
+                if let Some(v) = v {
+                    tx.own.insert(*key, kind.state_after(v));
+                }
+            }
+            (Stmt::Savepoint(n), _) => tx.savepoints.push((*n, tx.own.clone())),
+            (Stmt::RollbackTo(n), _) => {
+                if let Some(at) = tx.savepoints.iter().position(|(s, _)| s == n) {
+                    tx.savepoints.truncate(at + 1);
+                    tx.own = tx.savepoints[at].1.clone();
+                    tx.aborted = false;
+                }
+            }
+            (Stmt::Release(n), _) => {
+                if let Some(at) = tx.savepoints.iter().position(|(s, _)| s == n) {
+                    tx.savepoints.truncate(at);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn end(&mut self, tx: &mut TxState, plan: &Tx) -> Ending {
+        if tx.gone {
+            return Ending::Disconnected;
+        }
+        let restore = plan.kind == BeginKind::AutocommitOff;
+        if plan.end == EndKind::Disconnect {
+            self.session = None;
+            self.log.events.push(Event {
+                conn: self.conn,
+                send: self.clock.tick(),
+                ack: self.clock.tick(),
+                sql: "-- disconnect (the client drops the connection)".into(),
+                answer: String::new(),
+                keys: Vec::new(),
+                tx: Some(tx.id),
+            });
+            return Ending::Disconnected;
+        }
+        if tx.dead {
+            if restore {
+                self.send(&Stmt::RestoreAutocommit, Some(tx.id)).await;
+            }
+            return Ending::ErrorRolledBack;
+        }
+        let stmt = match plan.end {
+            EndKind::Rollback => Stmt::Rollback,
+            EndKind::Implicit => Stmt::ImplicitCommit(plan.kind),
+            _ => Stmt::Commit,
+        };
+        let sent = self.send(&stmt, Some(tx.id)).await;
+        let ending = self.ending(tx, &stmt, &sent);
+        if ending.committed() {
+            let changes = tx.own.iter().map(|(k, s)| (*k, *s)).collect();
+            self.commit(&sent, Some(sent.ack), changes);
+        } else if ending == Ending::Unknown {
+            let changes = tx.own.keys().map(|k| {
+                (
+                    *k,
+                    State {
+                        ver: i64::MAX,
+                        present: false,
+                    },
+                )
+            });
+            self.commit(&sent, None, changes.collect());
+        }
+        let implicit_restores = matches!(stmt, Stmt::ImplicitCommit(BeginKind::AutocommitOff));
+        if restore && !implicit_restores && ending != Ending::Unknown {
+            self.send(&Stmt::RestoreAutocommit, Some(tx.id)).await;
+        }
+        ending
+    }
+
+    fn ending(&self, tx: &TxState, stmt: &Stmt, sent: &Sent) -> Ending {
+        match &sent.result {
+            Err(f) if f.class == FailClass::Connection => Ending::Unknown,
+            Err(_) => Ending::ErrorRolledBack,
+            Ok(_) if tx.aborted => Ending::ErrorRolledBack,
+            Ok(_) => match stmt {
+                Stmt::Rollback => Ending::RolledBack,
+                _ if tx.had_error => Ending::ErrorThenCommitted,
+                Stmt::ImplicitCommit(_) => Ending::ImplicitlyCommitted,
+                _ => Ending::Committed,
+            },
+        }
+    }
+}
+
+/// The think time planned before body statement `i` (or the end).
+async fn pause(tx: &Tx, i: usize) {
+    if let Some(ms) = tx.pauses.get(i).filter(|ms| **ms > 0) {
+        tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
+    }
+}
+
+fn keys_of(stmt: &Stmt) -> Vec<i64> {
+    match stmt {
+        Stmt::Read(shape, _) => shape.keys(),
+        Stmt::Write(_, k, _) | Stmt::Begin(_, Some((_, k))) => vec![*k],
+        Stmt::Batch(shapes) => shapes.iter().flat_map(|s| s.keys()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn answer(result: &Result<Reply, Failure>) -> String {
+    let rows = |rows: &[(i64, i64)]| {
+        let items: Vec<String> = rows.iter().map(|(k, v)| format!("{k}:v{v}")).collect();
+        format!("[{}]", items.join(" "))
+    };
+    match result {
+        Ok(Reply::Rows(r)) => rows(r),
+        Ok(Reply::Batch(sets)) => sets.iter().map(|r| rows(r)).collect::<Vec<_>>().join(" "),
+        Ok(Reply::Wrote(Some(v))) => format!("ver {v}"),
+        Ok(Reply::Wrote(None)) => "0 rows".into(),
+        Ok(Reply::Done) => "ok".into(),
+        Err(f) => {
+            let msg: String = f.message.chars().take(100).collect();
+            format!("ERROR {}: {msg}", f.class.as_str())
+        }
+    }
+}
