@@ -362,6 +362,12 @@ async fn pg_cancel_backend_from_another_connection_cancels_the_query() {
             (fatal.tag, fatal.sqlstate().as_deref()),
             (b'E', Some("57P01"))
         );
+        // ...and only that: no error of wirecache's own follows the origin's reason
+        // (drivers that keep the last error, such as asyncpg, would report that one).
+        assert!(
+            sleeper.closes().await,
+            "a second error followed the origin's FATAL"
+        );
         assert_eq!(
             other.scalar("SELECT 'other fine'").await.as_deref(),
             Some("other fine")

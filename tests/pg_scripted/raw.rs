@@ -293,6 +293,15 @@ impl Raw {
         msgs
     }
 
+    /// The connection's end: true if wirecache closes it with no further message
+    /// (within [`ANSWER_TIMEOUT`]); false if another message comes first.
+    pub async fn closes(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(ANSWER_TIMEOUT, self.read_msg()).await,
+            Ok(None)
+        )
+    }
+
     /// True if nothing at all arrives within `wait` (to check nothing extra is sent).
     pub async fn quiet_for(&mut self, wait: Duration) -> bool {
         tokio::time::timeout(wait, self.read_msg()).await.is_err()

@@ -5,13 +5,16 @@
 
 use super::codec::Frame;
 use super::errors::PgError;
-use super::messages::Body;
+use super::messages::{self, Body};
 use super::session::{Expect, Pending, Session};
 use crate::engine::FillOutcome;
 
 impl Session {
     pub fn on_origin(&mut self, frame: Frame) -> Result<(), PgError> {
         let tag = frame.tag();
+        if tag == b'E' && messages::is_fatal(frame.body()) {
+            self.origin_fatal = true;
+        }
         if matches!(tag, b'N' | b'A' | b'S') {
             // Asynchronous: notices, notifications, parameter changes.
             self.io.to_client.extend_from_slice(&frame.bytes);

@@ -20,7 +20,7 @@ use super::ahead::Lead;
 use super::batch::Extended;
 use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
 use super::copy::CopyState;
-use super::errors::PgError;
+use super::errors::{PgError, Side};
 use super::fill::Fill;
 use super::messages::Body;
 use crate::cache::{KeyBuilder, KeyKind};
@@ -82,6 +82,9 @@ pub struct Session {
     /// Where the connection stands in a COPY sub-protocol.
     pub copy: CopyState,
     pub terminated: bool,
+    /// The origin sent a FATAL (or PANIC) error, already relayed: when it then closes,
+    /// the client has its reason and gets no error of wirecache's own on top.
+    pub origin_fatal: bool,
 }
 
 impl Session {
@@ -346,6 +349,17 @@ impl ProxySession for Session {
     }
 
     fn error_for_client(&self, e: &PgError) -> Option<Bytes> {
+        let origin_gone = matches!(
+            e,
+            PgError::Closed(Side::Origin)
+                | PgError::Io {
+                    side: Side::Origin,
+                    ..
+                }
+        );
+        if origin_gone && self.origin_fatal {
+            return None;
+        }
         super::errors::to_wire(e)
     }
 

@@ -378,6 +378,7 @@ pub async fn establish(
         copy: Default::default(),
         deferred: Default::default(),
         terminated: false,
+        origin_fatal: false,
     };
     Ok((session, auth.cancel_key))
 }
