@@ -244,3 +244,74 @@ async fn origin_tls_modes_against_a_tls_origin() {
         }
     }
 }
+
+/// A certificate rotated on disk is presented after SIGHUP, without a restart (the
+/// real binary: the signal goes to it alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_a_rotated_certificate() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("tlsreload");
+    let (old, new) = (Pki::new(), Pki::new());
+    let dir = common::test_dir("tlsrotate");
+    let (chain, key) = (dir.join("chain.pem"), dir.join("key.pem"));
+    std::fs::copy(old.dir.join("wc.pem"), &chain).unwrap();
+    std::fs::copy(old.dir.join("wc.key"), &key).unwrap();
+    let (port, admin) = (common::free_port(), common::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecache"))
+        .env_remove("WIRECACHE_CONFIG")
+        .env("WIRECACHE_LISTEN_POSTGRES", format!("127.0.0.1:{port}"))
+        .env("WIRECACHE_LISTEN_ADMIN", format!("127.0.0.1:{admin}"))
+        .env("WIRECACHE_CACHES_0_ID", "demo")
+        .env("WIRECACHE_CACHES_0_PROTOCOL", "postgres")
+        .env(
+            "WIRECACHE_CACHES_0_ORIGIN",
+            format!("127.0.0.1:{}", origin.port),
+        )
+        .env("WIRECACHE_TLS_CERT_FILE", &chain)
+        .env("WIRECACHE_TLS_KEY_FILE", &key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let verified_by = |pki: &Pki| {
+        format!(
+            "host=localhost port={port} dbname={db} user=demo-postgres sslmode=verify-full sslrootcert={}",
+            pki.file("ca.pem")
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wirecache did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(psql(verified_by(&old), "SELECT 1", None).await.0);
+    assert!(!psql(verified_by(&new), "SELECT 1", None).await.0);
+    std::fs::copy(new.dir.join("wc.pem"), &chain).unwrap();
+    std::fs::copy(new.dir.join("wc.key"), &key).unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !psql(verified_by(&new), "SELECT 1", None).await.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was never presented"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!psql(verified_by(&old), "SELECT 1", None).await.0);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("TLS certificate reloaded") && log.contains("SIGHUP"),
+        "{log}"
+    );
+}
