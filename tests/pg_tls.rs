@@ -315,3 +315,34 @@ async fn sighup_reloads_a_rotated_certificate() {
         "{log}"
     );
 }
+
+/// An origin that accepts the connection but never answers the SSLRequest fails the
+/// login with a reason after the connect deadline (10 s), instead of hanging it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_origin_fails_the_login_instead_of_hanging_it() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            kept.push(s);
+        }
+    });
+    let proxy =
+        Proxy::postgres_with(port, "", "tls = \"require\"", "[tls]\nclient = \"off\"").await;
+    let started = std::time::Instant::now();
+    let login = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        proxy.try_connect("demo", "db", "postgres", None),
+    )
+    .await
+    .expect("the login hung");
+    let err = login.err().expect("a silent origin let the login through");
+    let message = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(message.contains("no answer to the SSLRequest"), "{message}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+    held.abort();
+}

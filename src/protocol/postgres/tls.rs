@@ -80,8 +80,11 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
     let Stream::Plain(tcp) = &mut plain else {
         return Err(PgError::Origin("unexpected stream"));
     };
-    tokio::io::AsyncReadExt::read_exact(tcp, &mut answer)
+    // An origin that accepts the connection but never answers must not hang the login.
+    let read = tokio::io::AsyncReadExt::read_exact(tcp, &mut answer);
+    tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, read)
         .await
+        .map_err(|_| refused("no answer to the SSLRequest".into()))?
         .map_err(PgError::io(Side::Origin))?;
     match answer[0] {
         b'S' => {
