@@ -257,7 +257,7 @@ async fn sighup_reloads_a_rotated_certificate() {
     std::fs::copy(old.dir.join("wc.pem"), &chain).unwrap();
     std::fs::copy(old.dir.join("wc.key"), &key).unwrap();
     let (port, admin) = (common::free_port(), common::free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_wirecache"))
         .env_remove("WIRECACHE_CONFIG")
         .env("WIRECACHE_LISTEN_POSTGRES", format!("127.0.0.1:{port}"))
         .env("WIRECACHE_LISTEN_ADMIN", format!("127.0.0.1:{admin}"))
@@ -337,7 +337,9 @@ async fn a_silent_origin_fails_the_login_instead_of_hanging_it() {
     )
     .await
     .expect("the login hung");
-    let err = login.err().expect("a silent origin let the login through");
+    let Err(err) = login else {
+        panic!("a silent origin let the login through");
+    };
     let message = err
         .as_db_error()
         .map(|e| e.message().to_string())
