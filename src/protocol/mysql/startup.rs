@@ -146,12 +146,12 @@ pub async fn establish(
     };
     // The client's packets so far: the response (1), or the SSLRequest and it (2).
     let answered = if client.is_tls() { 2 } else { 1 };
-    let result = match &first {
+    let result = match first {
         Ok(p) => match Response::parse(p.payload()) {
             Some(resp) => authenticate(ctx, &mut client, &mut cbuf, resp, &greeting).await,
             None => Err(MyError::Client("malformed or pre-4.1 handshake response")),
         },
-        Err(e) => Err(clone_error(e)),
+        Err(e) => Err(e),
     };
     match result {
         Ok(a) => {
@@ -172,20 +172,6 @@ pub async fn establish(
             }
             Err(e)
         }
-    }
-}
-
-/// The handshake errors `client_response` returns, again (they carry no I/O source).
-fn clone_error(e: &MyError) -> MyError {
-    match e {
-        MyError::TlsRequired => MyError::TlsRequired,
-        MyError::Client(m) => MyError::Client(m),
-        MyError::Framing(m) => MyError::Framing(m),
-        MyError::TooLarge { tag, len } => MyError::TooLarge {
-            tag: *tag,
-            len: *len,
-        },
-        _ => MyError::Closed(Side::Client),
     }
 }
 
