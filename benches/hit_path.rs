@@ -41,9 +41,9 @@ fn bench_hit(c: &mut Criterion) {
                 let started = Instant::now();
                 key.start(scope.namespace, KeyKind::PgSimple)
                     .part(sql.as_bytes());
-                let entry = engine.lookup(&scope, key.as_slice(), started).expect("hit");
+                let hit = engine.lookup(&scope, key.as_slice(), started).expect("hit");
                 out.clear();
-                out.extend_from_slice(&entry.payload);
+                out.extend_from_slice(&hit.entry.payload);
                 out.extend_from_slice(&messages::ready_for_query(b'I'));
                 black_box(out.len())
             })

@@ -7,18 +7,24 @@
 //! 1. [`server`] accepts the socket and hands it to [`protocol::postgres`].
 //! 2. `protocol::postgres::startup` resolves the cache ID from the user name, connects
 //!    to the origin and relays authentication. The session is bound to a namespace
-//!    (cache, database, user, result-shaping settings).
+//!    (cache, database, user, result-shaping settings) in its [`session::Core`].
 //! 3. [`protocol::drive`] runs the session's loop: it reads what the client and the
-//!    origin send and hands each complete message to the session.
-//! 4. For each query the session builds key bytes and asks [`engine::Engine::lookup`],
-//!    which parses no SQL: a fresh entry is replayed with the live transaction status.
-//! 5. On a miss, [`engine::Engine::plan`] classifies the SQL ([`classify`], memoized),
-//!    consults catalog facts, and answers `Fill`, `Forward` (with the write's effects)
-//!    or `NeedCatalog`.
-//! 6. The origin's answer streams back to the client and is teed into a bounded buffer;
-//!    at its end the fill is stored only if no table it read was written meanwhile
-//!    ([`invalidate`]'s generation counters), and a write's invalidation is applied
-//!    before its acknowledgement is passed on.
+//!    origin send and hands each complete message to the protocol's session.
+//! 4. The protocol session decodes the request and gives the core its key parts; the
+//!    core ([`session`]) asks [`engine::Engine::lookup`], which parses no SQL: a fresh
+//!    entry is replayed by the protocol with the live transaction status.
+//! 5. On a miss, [`session::decide`] has [`engine::Engine::plan`] classify the SQL
+//!    ([`classify`], memoized) and consult catalog facts (asking the origin's catalog
+//!    when needed), and answers `Fill`, `Forward` (with the write's effects) or
+//!    `NeedCatalog`. The core leads or follows the key's single flight.
+//! 6. The origin's answer streams back to the client and is teed into the core's
+//!    bounded fill; at its end the fill is stored only if no table it read was written
+//!    meanwhile ([`invalidate`]'s generation counters), and a write's invalidation is
+//!    applied before its acknowledgement is passed on, and again at its transaction's
+//!    end.
+//!
+//! MySQL/MariaDB ([`protocol::mysql`]) takes the same path with its own codec, login
+//! and response tracker: a protocol is only what is specific to its wire format.
 //!
 //! [`app`] wires config → engine → listeners → admin, and shuts down in order (stop
 //! accepting, let each session close once at rest, give up after a grace period).
@@ -37,3 +43,4 @@ pub mod latency;
 pub mod metrics;
 pub mod protocol;
 pub mod server;
+pub mod session;

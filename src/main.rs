@@ -81,7 +81,7 @@ fn init_logging(level: LogLevel, format: LogFormat) {
 
 fn explain(config: &Config, cache: &str, sql: &str, json: bool) -> ExitCode {
     let engine = wirecache::engine::Engine::new(config);
-    let Some(ctx) = engine.caches.by_id(cache) else {
+    let Some(ctx) = engine.caches().by_id(cache) else {
         eprintln!("wirecache: no cache with ID {cache:?}");
         return ExitCode::from(EXIT_CONFIG);
     };

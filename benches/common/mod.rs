@@ -44,9 +44,9 @@ pub fn engine_and_scope() -> (Engine, Scope) {
     )
     .expect("config");
     let engine = Engine::new(&cfg);
-    let cache = engine.caches.all()[0].clone();
+    let cache = engine.caches().all()[0].clone();
     let scope = Scope {
-        db: engine.generations.database("demo", "bench"),
+        db: engine.generations().database("demo", "bench"),
         namespace: 1,
         cache,
     };

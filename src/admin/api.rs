@@ -53,9 +53,9 @@ fn authorize(state: &AdminState, headers: &HeaderMap) -> Result<(), Box<Response
 
 pub async fn caches(State(state): State<AdminState>) -> Json<Value> {
     let e = &state.engine;
-    e.store.run_pending_tasks();
+    e.store().run_pending_tasks();
     let list: Vec<Value> = e
-        .caches
+        .caches()
         .all()
         .iter()
         .map(|c| {
@@ -71,9 +71,9 @@ pub async fn caches(State(state): State<AdminState>) -> Json<Value> {
     Json(json!({
         "caches": list,
         "store": {
-            "entries": e.store.entry_count(),
-            "bytes": e.store.weighted_size(),
-            "max_bytes": e.store.max_bytes(),
+            "entries": e.store().entry_count(),
+            "bytes": e.store().weighted_size(),
+            "max_bytes": e.store().max_bytes(),
         },
     }))
 }
@@ -103,14 +103,14 @@ pub async fn templates(
     let Some(order) = Order::parse(q.order.as_deref().unwrap_or("desc")) else {
         return error(StatusCode::BAD_REQUEST, "order is asc or desc");
     };
-    let mut list = state.engine.templates.all();
+    let mut list = state.engine.templates().all();
     if let Some(c) = &q.cache {
         list.retain(|t| *t.cache == **c);
     }
     let total = list.len();
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let rules = state.engine.rules.list();
+    let rules = state.engine.rules().list();
     let list: Vec<Value> = page(list, key, order, offset, limit)
         .iter()
         .map(|t| views::template(t, &rules))
@@ -149,11 +149,11 @@ pub async fn template(State(state): State<AdminState>, Path(id): Path<String>) -
             "a template ID is 16 hexadecimal digits",
         );
     };
-    let found = state.engine.templates.find(id);
+    let found = state.engine.templates().find(id);
     if found.is_empty() {
         return error(StatusCode::NOT_FOUND, "no such template");
     }
-    let rules = state.engine.rules.list();
+    let rules = state.engine.rules().list();
     let list: Vec<Value> = found
         .iter()
         .map(|t| views::template_detail(t, &rules))
@@ -186,18 +186,18 @@ pub async fn purge(
 
 fn do_purge(engine: &Engine, p: &Purge) -> Result<String, String> {
     if let Some(c) = &p.cache
-        && engine.caches.by_id(c).is_none()
+        && engine.caches().by_id(c).is_none()
     {
         return Err(format!("unknown cache {c:?}"));
     }
     let dbs = match &p.cache {
-        Some(c) => engine.generations.databases_of(c),
-        None => engine.generations.all(),
+        Some(c) => engine.generations().databases_of(c),
+        None => engine.generations().all(),
     };
     if let Some(t) = &p.template {
         let id = parse_template_id(t)?;
         let found: Vec<_> = engine
-            .templates
+            .templates()
             .find(id)
             .into_iter()
             .filter(|s| p.cache.as_deref().is_none_or(|c| *s.cache == *c))
@@ -220,7 +220,7 @@ fn do_purge(engine: &Engine, p: &Purge) -> Result<String, String> {
     match &p.cache {
         Some(c) => Ok(format!("cache {c}")),
         None => {
-            engine.store.purge_all();
+            engine.store().purge_all();
             Ok("everything".to_string())
         }
     }
@@ -229,7 +229,7 @@ fn do_purge(engine: &Engine, p: &Purge) -> Result<String, String> {
 pub async fn get_rules(State(state): State<AdminState>) -> Json<Value> {
     let rules: Vec<RuleJson> = state
         .engine
-        .rules
+        .rules()
         .list()
         .iter()
         .map(RuleJson::from)
@@ -263,9 +263,9 @@ pub async fn put_rules(
         return (StatusCode::BAD_REQUEST, Json(json!({ "errors": problems }))).into_response();
     }
     let n = rules.len();
-    let old = state.engine.rules.list();
+    let old = state.engine.rules().list();
     let purged = drop_ruled_entries(&state.engine, &old, &rules);
-    state.engine.rules.replace(rules);
+    state.engine.rules().replace(rules);
     Json(json!({ "rules": n, "templates_purged": purged })).into_response()
 }
 
@@ -273,7 +273,7 @@ pub async fn put_rules(
 /// takes effect at once, also for results cached before it. Returns how many.
 fn drop_ruled_entries(engine: &Engine, old: &[RuleDef], new: &[RuleDef]) -> usize {
     let mut n = 0;
-    for t in engine.templates.all() {
+    for t in engine.templates().all() {
         let covered = [old, new]
             .iter()
             .any(|rules| views::pinning_rule(&t, rules).is_some());
@@ -293,7 +293,7 @@ pub struct ExplainBody {
 }
 
 pub async fn explain(State(state): State<AdminState>, Json(body): Json<ExplainBody>) -> Response {
-    let Some(cache) = state.engine.caches.by_id(&body.cache) else {
+    let Some(cache) = state.engine.caches().by_id(&body.cache) else {
         return error(
             StatusCode::NOT_FOUND,
             format!("unknown cache {:?}", body.cache),
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn changing_rules_purges_the_templates_they_cover() {
         let e = engine();
-        let Some(c) = e.caches.by_id("demo") else {
+        let Some(c) = e.caches().by_id("demo") else {
             panic!("no demo cache")
         };
         let register = |id: u64, table: &str| {
@@ -328,8 +328,8 @@ mod tests {
                 id,
                 text: format!("select * from {table}").into(),
             };
-            let s = e.templates.get_or_register(&c.key, &t, &c.bounds);
-            e.templates.note_tables(&s, &[table.into()]);
+            let s = e.templates().get_or_register(&c.key, &t, &c.bounds);
+            e.templates().note_tables(&s, &[table.into()]);
             s
         };
         let (items, other) = (register(1, "items"), register(2, "other"));

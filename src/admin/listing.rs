@@ -128,7 +128,7 @@ mod tests {
     #[test]
     fn a_thousand_templates_page_in_order() {
         let e = engine();
-        let Some(c) = e.caches.by_id("demo") else {
+        let Some(c) = e.caches().by_id("demo") else {
             panic!("no demo cache")
         };
         for i in 1..=1000u64 {
@@ -136,11 +136,11 @@ mod tests {
                 id: i,
                 text: format!("select * from t{i}").into(),
             };
-            let s = e.templates.get_or_register(&c.key, &t, &c.bounds);
+            let s = e.templates().get_or_register(&c.key, &t, &c.bounds);
             s.calls.store(i % 97, Ordering::Relaxed);
             s.saved_us.store(i * 10, Ordering::Relaxed);
         }
-        let all = e.templates.all();
+        let all = e.templates().all();
         let first = page(all.clone(), SortKey::TimeSaved, Order::Desc, 0, 50);
         assert_eq!(first.len(), 50);
         assert_eq!(first[0].id, 1000);

@@ -73,14 +73,14 @@ async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
 
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
     let engine = &state.engine;
-    engine.store.run_pending_tasks();
+    engine.store().run_pending_tasks();
     let store = StoreFigures {
-        entries: engine.store.entry_count(),
-        bytes: engine.store.weighted_size(),
-        max_bytes: engine.store.max_bytes(),
+        entries: engine.store().entry_count(),
+        bytes: engine.store().weighted_size(),
+        max_bytes: engine.store().max_bytes(),
     };
     let caches: Vec<(&str, &metrics::CacheMetrics)> = engine
-        .caches
+        .caches()
         .all()
         .iter()
         .map(|c| (c.id.as_str(), &c.metrics))

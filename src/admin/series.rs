@@ -84,10 +84,10 @@ impl Series {
     }
 
     fn sample_at(&self, engine: &Engine, at_ms: u64) {
-        let all = engine.templates.all();
+        let all = engine.templates().all();
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen = HashSet::new();
-        for c in engine.caches.all() {
+        for c in engine.caches().all() {
             let mine: Vec<&TemplateStats> = all
                 .iter()
                 .filter(|t| *t.cache == *c.id)
@@ -134,7 +134,7 @@ impl Series {
     /// The rates between consecutive points of `cache`, oldest first; `None` for an
     /// unknown cache. Heat map rows are the busiest templates over the whole window.
     pub fn json(&self, engine: &Engine, cache: &str) -> Option<Value> {
-        let c = engine.caches.by_id(cache)?;
+        let c = engine.caches().by_id(cache)?;
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let empty = VecDeque::new();
         let ring = inner.points.get(&c.id).unwrap_or(&empty);
@@ -212,7 +212,7 @@ fn heat_map(engine: &Engine, cache: &str, pairs: &[(&Point, &Point)]) -> Value {
         .iter()
         .map(|(id, _)| {
             let text = engine
-                .templates
+                .templates()
                 .find(*id)
                 .into_iter()
                 .find(|t| *t.cache == *cache)

@@ -28,7 +28,7 @@ origin = "127.0.0.1:2"
 
 fn cache(engine: &Engine, id: &str) -> std::sync::Arc<CacheCtx> {
     engine
-        .caches
+        .caches()
         .by_id(id)
         .cloned()
         .unwrap_or_else(|| panic!("no cache {id}"))
@@ -40,7 +40,7 @@ fn template(engine: &Engine, cache_id: &str, id: u64) -> std::sync::Arc<Template
         id,
         text: format!("select {id}").into(),
     };
-    engine.templates.get_or_register(&c.key, &t, &c.bounds)
+    engine.templates().get_or_register(&c.key, &t, &c.bounds)
 }
 
 #[test]

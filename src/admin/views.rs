@@ -32,7 +32,7 @@ pub fn cache(engine: &Engine, c: &CacheCtx) -> Value {
     let bypassed: u64 = m.bypasses.iter().map(|b| b.load(Ordering::Relaxed)).sum();
     let total = hits + misses + bypassed;
     let templates: Vec<_> = engine
-        .templates
+        .templates()
         .all()
         .into_iter()
         .filter(|t| *t.cache == *c.id)
@@ -213,7 +213,7 @@ impl RuleJson {
         };
         rule.validate_matchers()?;
         if let Some(c) = &rule.cache
-            && engine.caches.by_id(c).is_none()
+            && engine.caches().by_id(c).is_none()
         {
             return Err(format!("unknown cache {c:?}"));
         }

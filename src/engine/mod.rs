@@ -86,17 +86,42 @@ impl FillTicket {
     }
 }
 
-/// The shared engine. One per process, behind an `Arc`.
+/// The shared engine. One per process, behind an `Arc`. Sessions use it through the
+/// methods below; the admin API reads (and purges) through the accessors.
 pub struct Engine {
-    pub store: Store,
-    pub generations: GenerationRegistry,
-    pub namespaces: NamespaceRegistry,
-    pub knowledge: Knowledge,
-    pub caches: Caches,
-    pub templates: Templates,
-    pub flights: Arc<Flights>,
-    pub rules: Rules,
+    store: Store,
+    generations: GenerationRegistry,
+    namespaces: NamespaceRegistry,
+    knowledge: Knowledge,
+    caches: Caches,
+    templates: Templates,
+    flights: Arc<Flights>,
+    rules: Rules,
     observed: moka::sync::Cache<u64, Arc<Observed>>,
+}
+
+/// A fresh entry found by [`Engine::lookup`].
+pub struct Hit {
+    pub entry: Arc<Entry>,
+    /// Set when this hit should refresh the entry ahead of its expiry (at most one
+    /// per entry): hand it to [`Engine::refresh_ticket`], or drop it to let a later
+    /// hit try.
+    pub refresh: Option<RefreshClaim>,
+}
+
+/// The right to refresh one entry ahead of its expiry. Dropped unused, it is given
+/// back, so a later hit may refresh instead.
+pub struct RefreshClaim {
+    entry: Arc<Entry>,
+    used: bool,
+}
+
+impl Drop for RefreshClaim {
+    fn drop(&mut self) {
+        if !self.used {
+            self.entry.refreshing.store(false, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Engine {
@@ -114,26 +139,71 @@ impl Engine {
         }
     }
 
-    /// The hit path: a fresh entry for `key`, counted as a hit with its latency.
-    pub fn lookup(&self, scope: &Scope, key: &[u8], started: Instant) -> Option<Arc<Entry>> {
-        self.lookup_hit(scope, key, started).map(|(entry, _)| entry)
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Like [`Engine::lookup`], also saying whether this hit should refresh the entry
-    /// ahead of its expiry (at most once per entry).
-    pub fn lookup_hit(
+    pub fn generations(&self) -> &GenerationRegistry {
+        &self.generations
+    }
+
+    pub fn caches(&self) -> &Caches {
+        &self.caches
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The largest result stored, in bytes.
+    pub fn max_entry_size(&self) -> usize {
+        usize::try_from(self.store.max_entry_size()).unwrap_or(usize::MAX)
+    }
+
+    /// Where a new session's requests belong: `cache`, the origin database `database`
+    /// (its own generation counters) and the session's namespace now.
+    pub fn open_scope(
         &self,
-        scope: &Scope,
-        key: &[u8],
-        started: Instant,
-    ) -> Option<(Arc<Entry>, bool)> {
+        cache: Arc<CacheCtx>,
+        database: &str,
+        namespace: &SessionNamespace,
+    ) -> Scope {
+        Scope {
+            db: self.generations.database(&cache.id, database),
+            namespace: self.namespace_id(namespace),
+            cache,
+        }
+    }
+
+    /// The namespace id of a session's namespace material now.
+    pub fn namespace_id(&self, namespace: &SessionNamespace) -> u64 {
+        namespace.id(&self.namespaces)
+    }
+
+    /// The hit path: a fresh entry for `key`, counted as a hit with its latency, and
+    /// whether this hit should refresh it ahead of its expiry.
+    pub fn lookup(&self, scope: &Scope, key: &[u8], started: Instant) -> Option<Hit> {
         let entry = self.store.get(key)?;
         let m = &scope.cache.metrics;
         m.hits.fetch_add(1, Ordering::Relaxed);
         m.hit_latency.record(started.elapsed());
         entry.template.on_hit();
-        let refresh = entry.on_hit(started);
-        Some((entry, refresh))
+        let refresh = entry.on_hit(started).then(|| RefreshClaim {
+            entry: entry.clone(),
+            used: false,
+        });
+        Some(Hit { entry, refresh })
+    }
+
+    /// Before filling `key`: leads its fill (the guard is held while filling), or, if
+    /// another session is filling it already, waits (bounded) until that one is done
+    /// and returns `None`: the caller then looks the key up again.
+    pub async fn lead_or_follow(&self, key: &[u8]) -> Option<FlightGuard> {
+        self.flights.lead_or_wait(key).await
     }
 
     /// Stores a completed result if none of its tables moved while it ran, and learns
@@ -188,8 +258,10 @@ impl Engine {
         self.observed.insert(key_hash, Arc::new(observed));
     }
 
-    /// A ticket to refresh `entry` ahead of its expiry, unless its template is paused.
-    pub fn refresh_ticket(&self, scope: &Scope, entry: &Entry) -> Option<FillTicket> {
+    /// A ticket to refresh an entry ahead of its expiry, unless its template is paused.
+    pub fn refresh_ticket(&self, scope: &Scope, mut claim: RefreshClaim) -> Option<FillTicket> {
+        claim.used = true;
+        let entry = &*claim.entry;
         let now = Instant::now();
         let state = entry.template.ttl_state();
         if !state.cacheable(now) || scope.cache.mode == crate::config::CacheMode::Off {

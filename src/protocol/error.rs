@@ -6,10 +6,11 @@ use super::pipes::{IoFailure, Side};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    #[error("client protocol violation: {0}")]
-    Framing(&'static str),
-    #[error("message of {len} bytes (tag {tag}) exceeds the limit")]
-    TooLarge { tag: u8, len: usize },
+    /// Bytes that do not frame as the protocol says, and whose they were.
+    #[error("{side} protocol violation: {what}")]
+    Framing { side: Side, what: &'static str },
+    #[error("message of {len} bytes (tag {tag}) from the {side} exceeds the limit")]
+    TooLarge { side: Side, tag: u8, len: usize },
     #[error("client sent an invalid message: {0}")]
     Client(&'static str),
     #[error("{0}")]

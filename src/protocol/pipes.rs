@@ -84,6 +84,33 @@ impl Pipes {
             .map_err(|source| IoFailure { side, source })
     }
 
+    /// Sends `bytes` to the origin now, past the output buffer (a query of
+    /// wirecache's own while nothing else is in flight).
+    pub async fn send_to_origin(&mut self, bytes: &[u8]) -> Result<(), IoFailure> {
+        write_out(&mut self.origin_wr, bytes)
+            .await
+            .map_err(|source| IoFailure {
+                side: Side::Origin,
+                source,
+            })
+    }
+
+    /// Waits for more bytes from the origin alone; a closed origin is an error.
+    pub async fn read_origin(&mut self) -> Result<(), super::SessionError> {
+        let n = self
+            .origin_rd
+            .read_buf(&mut self.oin)
+            .await
+            .map_err(|source| IoFailure {
+                side: Side::Origin,
+                source,
+            })?;
+        if n == 0 {
+            return Err(super::SessionError::Closed(Side::Origin));
+        }
+        Ok(())
+    }
+
     /// Writes out both output buffers, origin first.
     pub async fn flush(&mut self) -> Result<(), IoFailure> {
         if !self.to_origin.is_empty() {

@@ -19,15 +19,12 @@
 
 use std::fmt::Write as _;
 
-use tokio::io::AsyncReadExt;
-
 use super::codec::{self, Reader};
-use super::errors::{MyError, Side};
-use super::response::{Event, Shape, Tracker};
+use super::errors::MyError;
+use super::response::{Event, Shape};
 use super::session::Session;
 use crate::classify::{StatementKind, TableRef};
 use crate::engine::{CatalogQuestion, Fact, FactKey, RelationFacts, Volatility};
-use crate::protocol::write_out;
 
 /// A string literal of any content, independent of `sql_mode` and escaping rules.
 fn literal(s: &str) -> String {
@@ -190,7 +187,7 @@ pub fn facts_from_rows(
 impl Session {
     /// The tables a view definition reads, if it is a plain cacheable read.
     fn view_tables(&self, definition: &str) -> Option<Vec<TableRef>> {
-        let c = self.scope.cache.classifier.classify(definition);
+        let c = self.core.cache().classifier.classify(definition);
         let plain = c.kind == StatementKind::Read
             && c.uncacheable.is_none()
             && c.unknown_functions.is_empty();
@@ -206,15 +203,13 @@ impl Session {
         let mut query = Vec::with_capacity(sql.len() + 1);
         query.push(super::session::COM_QUERY);
         query.extend_from_slice(sql.as_bytes());
-        write_out(&mut self.io.origin_wr, &codec::packet(0, &query))
-            .await
-            .map_err(MyError::io(Side::Origin))?;
-        let deprecate_eof = self.identity.caps & super::handshake::CLIENT_DEPRECATE_EOF != 0;
-        let mut tracker = Tracker::new(Shape::Results, deprecate_eof);
+        let mut tracker = self.tracker(Shape::Results);
+        let io = self.core.io();
+        io.send_to_origin(&codec::packet(0, &query)).await?;
         let mut rows = Vec::new();
         let (mut failed, mut in_rows) = (false, false);
         loop {
-            while let Some(p) = codec::decode(&mut self.io.oin)? {
+            while let Some(p) = codec::decode(&mut io.oin)? {
                 let before_rows = in_rows;
                 match tracker.step(p.payload()) {
                     Event::Error => failed = true,
@@ -226,15 +221,7 @@ impl Session {
                     return Ok((!failed).then_some(rows));
                 }
             }
-            let io = &mut self.io;
-            let n = io
-                .origin_rd
-                .read_buf(&mut io.oin)
-                .await
-                .map_err(MyError::io(Side::Origin))?;
-            if n == 0 {
-                return Err(MyError::Closed(Side::Origin));
-            }
+            io.read_origin().await?;
         }
     }
 
@@ -247,9 +234,9 @@ impl Session {
         let Some(sql) = catalog_sql(q) else {
             return Ok(Vec::new());
         };
-        self.count_catalog_query();
+        self.core.count_catalog_query();
         let Some(rows) = self.catalog_rows(&sql).await? else {
-            tracing::warn!(cache = %self.scope.cache.id, "catalog query failed");
+            tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
             return Ok(Vec::new());
         };
         let classify = |d: &str| self.view_tables(d);
@@ -270,7 +257,7 @@ impl Session {
         };
         let views = match catalog_sql(&nested) {
             Some(sql) => {
-                self.count_catalog_query();
+                self.core.count_catalog_query();
                 self.catalog_rows(&sql).await?
             }
             None => None,
@@ -294,14 +281,6 @@ impl Session {
             }
         }
         Ok(facts)
-    }
-
-    fn count_catalog_query(&self) {
-        self.scope
-            .cache
-            .metrics
-            .catalog_queries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

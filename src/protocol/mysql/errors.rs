@@ -36,7 +36,7 @@ pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 /// get one.
 pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
     let (code, state) = match e {
-        MyError::Client(_) | MyError::Framing(_) => (ER_HANDSHAKE, "08S01"),
+        MyError::Client(_) | MyError::Framing { .. } => (ER_HANDSHAKE, "08S01"),
         MyError::TooLarge { .. } => (ER_NET_PACKET_TOO_LARGE, "08S01"),
         MyError::UnknownCache(_) | MyError::CleartextPassword(_) => (ER_ACCESS_DENIED, "28000"),
         MyError::TlsRequired => (ER_SECURE_TRANSPORT_REQUIRED, "HY000"),

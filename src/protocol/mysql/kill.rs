@@ -142,7 +142,7 @@ impl Session {
     /// the engine.
     pub fn on_kill(&mut self, p: &Packet) {
         let text = p.payload().get(1..).unwrap_or_default();
-        match self.ids.translate(text, &self.scope.cache.origin) {
+        match self.ids.translate(text, &self.core.cache().origin) {
             Some(sql) => self.forward_translated(COM_QUERY, &sql),
             None => self.forward(p),
         }
@@ -156,7 +156,7 @@ impl Session {
         let thread = <[u8; 4]>::try_from(body)
             .ok()
             .and_then(|b| self.ids.origin_thread(u32::from_le_bytes(b)))
-            .filter(|t| t.origin == self.scope.cache.origin);
+            .filter(|t| t.origin == self.core.cache().origin);
         match thread {
             Some(t) => self.forward_translated(COM_PROCESS_KILL, &t.id.to_le_bytes()),
             None => self.forward(p),
@@ -165,13 +165,11 @@ impl Session {
     }
 
     fn forward_translated(&mut self, command: u8, body: &[u8]) {
-        tracing::debug!(cache = %self.scope.cache.id, "a kill names a wirecache connection id: translated");
+        tracing::debug!(cache = %self.core.cache().id, "a kill names a wirecache connection id: translated");
         let mut payload = Vec::with_capacity(body.len() + 1);
         payload.push(command);
         payload.extend_from_slice(body);
-        self.io
-            .to_origin
-            .extend_from_slice(&codec::packet(0, &payload));
+        self.core.to_origin(&codec::packet(0, &payload));
     }
 }
 

@@ -10,7 +10,6 @@
 //! asks the origin what SQL text alone cannot tell, and `errors` is the one place
 //! errors become ERR packets. `codec` frames packets.
 
-mod ahead;
 mod catalog;
 pub mod codec;
 pub mod errors;
@@ -27,6 +26,7 @@ mod tls;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 pub use errors::MyError;
 
@@ -34,6 +34,7 @@ use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
 use crate::server::tls_context::TlsContext;
+use crate::session::{Gauge, LOGIN_TIMEOUT};
 use handshake::Greeting;
 use kill::ConnectionIds;
 
@@ -94,24 +95,31 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
         tracing::warn!("mysql connection refused: every connection id is in use");
         return;
     };
-    let session = match startup::establish(&ctx, client, &id).await {
-        Ok(s) => s,
-        Err(e) => {
+    let peer = client.peer_addr().ok();
+    // A client that never finishes its handshake is dropped at the deadline.
+    let login = tokio::time::timeout(LOGIN_TIMEOUT, startup::establish(&ctx, client, &id));
+    let session = match login.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "mysql startup failed");
             return;
         }
+        Err(_) => {
+            tracing::debug!("mysql startup timed out");
+            return;
+        }
     };
-    let cache = session.scope.cache.clone();
-    let m = &cache.metrics;
-    use std::sync::atomic::Ordering::Relaxed;
-    m.client_connections.fetch_add(1, Relaxed);
-    m.client_connections_total.fetch_add(1, Relaxed);
-    m.origin_connections.fetch_add(1, Relaxed);
-    tracing::debug!(cache = %cache.id, "mysql session started");
-    if let Err(e) = crate::protocol::drive(session, ctx.drain.clone()).await {
-        tracing::debug!(error = %e, "mysql connection ended");
+    let cache = session.core.cache().clone();
+    let _gauge = Gauge::open(&cache);
+    let span = crate::session::span(ctx.protocol, &cache, peer);
+    let run = crate::protocol::drive(session, ctx.drain.clone());
+    async {
+        tracing::debug!("mysql session started");
+        if let Err(e) = run.await {
+            tracing::debug!(error = %e, "mysql connection ended");
+        }
     }
-    m.client_connections.fetch_sub(1, Relaxed);
-    m.origin_connections.fetch_sub(1, Relaxed);
+    .instrument(span)
+    .await;
     drop(id);
 }

@@ -18,55 +18,35 @@ pub fn base_namespace(cache: &str, id: &Identity) -> NamespaceMaterial {
 }
 
 impl Session {
-    /// Remembers SQL that changes session state, so later reads get their own namespace;
-    /// makes the namespace private after changes it cannot follow.
+    /// What a forwarded statement does to the session. Changes wirecache cannot follow
+    /// make the namespace private: MariaDB's `SET STATEMENT … FOR` (anything may
+    /// follow), a value taken from a user variable, a temporary table (it shadows a
+    /// shared one for this session only). The rest is the core's.
     pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
         if effects.session_change {
-            effects.session_change = false;
             let lower = sql.trim_start().to_ascii_lowercase();
             let value_uses_variable = lower.split_once('=').is_some_and(|(_, v)| v.contains('@'));
             if lower.starts_with("set statement") {
-                // MariaDB `SET STATEMENT … FOR <statement>`: anything may follow.
+                effects.session_change = false;
                 effects.whole_database = true;
                 effects.taints_session = true;
             } else if value_uses_variable {
+                effects.session_change = false;
                 effects.taints_session = true;
-            } else {
-                self.remember_session_text(sql.as_bytes());
             }
         }
         if effects.schema_change && contains_word(sql, "temporary") {
-            // A temporary table shadows a shared one for this session only.
             effects.taints_session = true;
         }
-        if effects.taints_session {
-            self.taint();
-        }
-        effects
-    }
-
-    pub fn remember_session_text(&mut self, text: &[u8]) {
-        self.namespace.remember(text);
-        self.refresh_namespace();
-    }
-
-    pub fn taint(&mut self) {
-        self.namespace.taint();
-        self.refresh_namespace();
-    }
-
-    pub fn refresh_namespace(&mut self) {
-        self.scope.namespace = self.namespace.id(&self.engine.namespaces);
+        self.core.session_effects(effects, sql)
     }
 
     /// Back to a fresh login state as `identity` (COM_CHANGE_USER, COM_RESET_CONNECTION).
     pub fn reset_state(&mut self, identity: Identity) {
-        self.namespace
-            .reset(base_namespace(&self.scope.cache.id, &identity));
+        let base = base_namespace(&self.core.cache().id, &identity);
+        self.core.reset_session(base);
         self.identity = identity;
         self.stmts.clear();
-        self.txn_effects = Effects::default();
-        self.refresh_namespace();
     }
 }
 

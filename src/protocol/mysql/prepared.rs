@@ -198,15 +198,12 @@ impl Session {
         } else {
             Shape::Results
         };
-        let mut blocked = self.blocked();
+        let mut blocked = self.core.blocked();
         let cacheable = !cursor && !long_data && (params == 0 || types.is_some());
         if let (Some(e), true) = (&exec, cacheable) {
-            self.key
-                .start(self.scope.namespace, KeyKind::MySqlBinary)
-                .part(sql.as_bytes())
-                .part(types.as_deref().unwrap_or_default())
-                .part(e.bitmap)
-                .part(e.values);
+            let types = types.as_deref().unwrap_or_default();
+            let parts = [sql.as_bytes(), types, e.bitmap, e.values];
+            self.core.key(KeyKind::MySqlBinary, &parts);
             // A hit may refresh ahead by sending this same EXECUTE again: the origin
             // knows its types, so it means there what it means here.
             if blocked.is_none() && origin_knows && self.try_hit(started, Some(&p)) {
@@ -215,7 +212,7 @@ impl Session {
         } else if blocked.is_none() {
             blocked = Some(crate::engine::BypassReason::RowLimit);
         }
-        let decision = self.decide(&sql, blocked).await?;
+        let decision = crate::session::decide(self, &sql, blocked).await?;
         if let Some(s) = self.stmts.get_mut(id) {
             // Unless answered after following an identical miss (only possible when
             // the origin knows these types already), this EXECUTE reaches the origin.

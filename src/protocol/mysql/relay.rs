@@ -12,66 +12,87 @@ use super::response::{
     Event, SERVER_MORE_RESULTS_EXISTS, SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT,
     SERVER_STATUS_IN_TRANS, SERVER_STATUS_IN_TRANS_READONLY,
 };
-use super::session::{After, Fill, Pending, Session};
-use crate::engine::{Engine, FillOutcome, Scope};
+use super::session::{After, Session, txn_state};
+use crate::session::Part;
 
 /// Status bits that describe the session now rather than the stored result.
 const LIVE_STATUS: u16 =
     SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS_READONLY;
 
+/// What a packet of an answer is for the cache: one plain result set, with no
+/// warnings and nothing after it.
+fn part(event: Event) -> Part {
+    let not_plain = |status: u16, warnings: u16| {
+        warnings > 0 || status & (SERVER_MORE_RESULTS_EXISTS | SERVER_SESSION_STATE_CHANGED) != 0
+    };
+    match event {
+        Event::Error => Part::Error,
+        Event::Infile => Part::NotPlain,
+        Event::Status { status, warnings } if not_plain(status, warnings) => Part::NotPlain,
+        Event::ResultSet => Part::Result,
+        _ => Part::Keep,
+    }
+}
+
 impl Session {
     pub fn on_origin(&mut self, p: Packet) {
-        if self.refresh.is_some() {
+        if self.core.refresh_answer().is_some() {
             // A refresh ahead of expiry was sent before anything now pending.
             self.on_refresh_packet(&p);
             return;
         }
         let continuation = std::mem::replace(&mut self.origin_cont, p.is_full());
-        self.release_local();
-        let Some(Pending::Origin(a)) = self.pending.front_mut() else {
+        let Some(owed) = self.core.front_owed() else {
             // Unsolicited (e.g. an ERR before the origin closes): pass it on.
-            self.io.to_client.extend_from_slice(&p.bytes);
+            self.core.to_client(&p.bytes);
             return;
         };
+        let tee = owed.tee;
         if continuation {
-            let tee = a.tee;
             if tee {
-                self.tee(&p, Event::Part);
+                self.core.tee(&p.bytes, Part::Keep);
             }
-            self.io.to_client.extend_from_slice(&p.bytes);
+            self.core.to_client(&p.bytes);
             return;
         }
+        let a = &mut owed.answer;
         let first = std::mem::replace(&mut a.first, false);
         let event = a.tracker.step(p.payload());
         let done = a.tracker.is_done();
-        let (tee, after) = (a.tee, a.after.clone());
-        if matches!(event, Event::Status { .. } | Event::Error) && a.effects.writes() {
+        let after = a.after.clone();
+        if matches!(event, Event::Status { .. } | Event::Error) {
             // Applied at the acknowledgement and remembered for the end of the
-            // transaction, whatever the flags said before: a write with autocommit off
-            // opens the transaction it belongs to (design §4.4). An autocommit write's
-            // memory is dropped at its own OK, which reports no transaction.
-            let effects = a.effects.clone();
-            self.engine.apply(&self.scope, &effects);
-            self.txn_effects.merge(&effects);
+            // transaction (design §4.4).
+            self.core.acknowledged();
         }
         if first && let After::Prepared(sql) = &after {
             self.on_prepare_ok(p.payload(), sql.clone());
         }
         if tee {
-            self.tee(&p, event);
+            self.core.tee(&p.bytes, part(event));
         }
         match event {
             Event::Status { status, .. } => self.on_status(status, &after),
-            Event::Error if matches!(after, After::ChangeUser(_)) => self.taint(),
+            Event::Error if matches!(after, After::ChangeUser(_)) => self.core.taint(),
             _ => {}
         }
         if done {
-            self.pending.pop_front();
+            self.core.answered();
             if tee {
-                self.finish_fill();
+                self.core.finish_fill();
             }
         }
-        self.io.to_client.extend_from_slice(&p.bytes);
+        self.core.to_client(&p.bytes);
+    }
+
+    /// One packet of a refresh's answer: collected, never relayed.
+    fn on_refresh_packet(&mut self, p: &Packet) {
+        let Some(a) = self.core.refresh_answer() else {
+            return;
+        };
+        let event = a.tracker.step(p.payload());
+        let done = a.tracker.is_done();
+        self.core.tee_refresh(&p.bytes, part(event), done);
     }
 
     /// New status flags from an OK or EOF: the end of a transaction applies its writes
@@ -81,69 +102,15 @@ impl Session {
         let was_in = self.status & SERVER_STATUS_IN_TRANS != 0;
         let now_in = status & SERVER_STATUS_IN_TRANS != 0;
         if !now_in || *after == After::Commit {
-            let effects = std::mem::take(&mut self.txn_effects);
-            if was_in && *after != After::Rollback && effects.writes() {
-                self.engine.apply(&self.scope, &effects);
-            }
+            self.core
+                .transaction_ended(was_in && *after != After::Rollback);
         }
         self.status = status;
+        self.core.set_txn(txn_state(status));
         match after {
             After::ChangeUser(identity) => self.reset_state(identity.clone()),
             After::Reset => self.reset_state(self.identity.clone()),
             _ => {}
-        }
-    }
-
-    /// Copies a packet of the answer into the current fill.
-    fn tee(&mut self, p: &Packet, event: Event) {
-        let max = self.engine.store.max_entry_size() as usize;
-        if let Some(fill) = self.fill.as_mut() {
-            fill.tee(p, event, max);
-        }
-    }
-
-    fn finish_fill(&mut self) {
-        if let Some(fill) = self.fill.take() {
-            fill.finish(&self.engine, &self.scope);
-        }
-    }
-}
-
-impl Fill {
-    /// Copies one packet of the answer, or marks the fill failed.
-    pub fn tee(&mut self, p: &Packet, event: Event, max: usize) {
-        if self.failed.is_some() {
-            return;
-        }
-        let not_plain = |status: u16, warnings: u16| {
-            warnings > 0
-                || status & (SERVER_MORE_RESULTS_EXISTS | SERVER_SESSION_STATE_CHANGED) != 0
-        };
-        match event {
-            Event::Error => self.failed = Some(FillOutcome::Error),
-            Event::Infile => self.failed = Some(FillOutcome::NotPlain),
-            Event::Status { status, warnings } if not_plain(status, warnings) => {
-                self.failed = Some(FillOutcome::NotPlain)
-            }
-            Event::ResultSet => self.result_sets += 1,
-            _ => {}
-        }
-        if self.failed.is_some() {
-            self.buf = BytesMut::new();
-        } else if self.buf.len() + p.bytes.len() > max {
-            self.failed = Some(FillOutcome::TooLarge);
-            self.buf = BytesMut::new();
-        } else {
-            self.buf.extend_from_slice(&p.bytes);
-        }
-    }
-
-    /// Stores the result if it is one plain result set; releases waiting sessions.
-    pub fn finish(self, engine: &Engine, scope: &Scope) {
-        match self.failed {
-            Some(outcome) => engine.abandon_fill(scope, outcome),
-            None if self.result_sets != 1 => engine.abandon_fill(scope, FillOutcome::NotPlain),
-            None => engine.complete_fill(scope, self.ticket, &self.key, &self.buf),
         }
     }
 }

@@ -1,39 +1,32 @@
 //! One proxied MySQL session after authentication: acts on client commands (answers
 //! hits locally, forwards everything else) and relays the origin's answers in order.
-//! The loop that reads, flushes and stops is `protocol::drive`.
+//! The loop that reads, flushes and stops is `protocol::drive`; the answers owed, the
+//! cache and the transaction's writes are the session core's
+//! ([`crate::session::Core`]).
 //!
-//! Ordering: every command that expects an answer pushes one [`Pending`] item;
-//! answers reach the client strictly in that order, so a hit behind a pipelined command
-//! waits for it. A packet whose sequence id is not 0 (auth rounds of COM_CHANGE_USER,
+//! A packet whose sequence id is not 0 (auth rounds of COM_CHANGE_USER,
 //! LOCAL INFILE data) or that continues a payload over 16 MiB is not a new command: it
 //! is forwarded untouched.
 //!
 //! Transaction state comes only from the status flags of the origin's OK and EOF
 //! packets (SERVER_STATUS_IN_TRANS, SERVER_STATUS_AUTOCOMMIT).
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::server::stream::Stream;
-
-use super::ahead::Refresh;
 use super::codec::{self, Packet};
 use super::errors::MyError;
 use super::kill::ConnectionIds;
-use super::namespace::{after_for, base_namespace};
+use super::namespace::after_for;
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
-use crate::cache::{KeyBuilder, KeyKind};
-use crate::config::CacheMode;
-use crate::engine::{
-    BypassReason, CacheCtx, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillOutcome,
-    FillTicket, FlightGuard, QueryRequest, Scope, SessionNamespace,
-};
+use crate::cache::KeyKind;
+use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
+use crate::session::{self, Catalog, Core, Lead, TxnState};
 
 pub const COM_QUIT: u8 = 0x01;
 pub const COM_INIT_DB: u8 = 0x02;
@@ -83,47 +76,13 @@ pub enum After {
     Reset,
 }
 
-/// A forwarded command whose answer is owed to the client.
+/// How one owed answer is recognised, and what its end means for the session.
 #[derive(Debug)]
-pub struct Awaiting {
+pub struct Answer {
     pub tracker: Tracker,
-    pub effects: Effects,
-    /// The answer is stored by the session's current fill.
-    pub tee: bool,
     pub after: After,
     /// No packet of the answer has arrived yet.
     pub first: bool,
-}
-
-/// An answer owed to the client, in order.
-#[derive(Debug)]
-pub enum Pending {
-    Local(Bytes),
-    Origin(Awaiting),
-}
-
-/// A result being collected for the cache while it streams to the client.
-pub struct Fill {
-    pub ticket: FillTicket,
-    pub key: Bytes,
-    pub buf: BytesMut,
-    pub failed: Option<FillOutcome>,
-    pub result_sets: u32,
-    /// Held (until dropped with the fill) so identical misses elsewhere wait for it.
-    pub _flight: Option<FlightGuard>,
-}
-
-impl Fill {
-    pub fn new(ticket: FillTicket, key: &[u8], flight: Option<FlightGuard>) -> Self {
-        Fill {
-            ticket,
-            key: Bytes::copy_from_slice(key),
-            buf: BytesMut::new(),
-            failed: None,
-            result_sets: 0,
-            _flight: flight,
-        }
-    }
 }
 
 /// How a request that missed is forwarded.
@@ -138,109 +97,69 @@ pub struct Miss<'a> {
 }
 
 /// What to do after single-flight: fill (leading or not), or nothing (answered).
-pub enum Lead {
-    Fill(Option<FlightGuard>),
+pub enum Followed {
+    Fill(Option<crate::engine::FlightGuard>),
     Served,
 }
 
 pub struct Session {
-    pub engine: Arc<Engine>,
-    pub scope: Scope,
+    pub core: Core<Answer>,
     pub identity: Identity,
-    /// Login material plus session-changing statements (SET, USE, COM_INIT_DB).
-    pub namespace: SessionNamespace,
-    pub io: Pipes,
     /// Status flags of the origin's last OK or EOF.
     pub status: u16,
-    pub pending: VecDeque<Pending>,
-    pub key: KeyBuilder,
-    pub fill: Option<Fill>,
-    /// A refresh ahead of expiry in flight: its answer is stored, never relayed.
-    pub refresh: Option<Refresh>,
-    /// Writes of the open transaction, applied again when it ends.
-    pub txn_effects: Effects,
-    /// Catalog facts this session needed while it could not ask (in a transaction).
-    pub deferred: CatalogQuestion,
     pub stmts: Statements,
     /// The listener's live connection ids, for translating KILL.
     pub ids: Arc<ConnectionIds>,
     /// The last client / origin packet was full: the next one continues its payload.
     pub client_cont: bool,
     pub origin_cont: bool,
-    pub terminated: bool,
+}
+
+/// The transaction state MySQL status flags report.
+pub fn txn_state(status: u16) -> TxnState {
+    if status & SERVER_STATUS_IN_TRANS != 0 {
+        TxnState::Open
+    } else if status & SERVER_STATUS_AUTOCOMMIT == 0 {
+        TxnState::AutocommitOff
+    } else {
+        TxnState::Idle
+    }
 }
 
 impl Session {
     pub fn new(
-        engine: Arc<Engine>,
-        cache: Arc<CacheCtx>,
+        core: Core<Answer>,
         identity: Identity,
         status: u16,
-        client: (Stream, BytesMut),
-        origin: (Stream, BytesMut),
         ids: Arc<ConnectionIds>,
-    ) -> Session {
-        let namespace = SessionNamespace::new(base_namespace(&cache.id, &identity));
-        // One set of generation counters per cache: MySQL statements may name tables
-        // of any database, and counters are keyed by bare table name anyway.
-        let scope = Scope {
-            db: engine.generations.database(&cache.id, ""),
-            namespace: namespace.id(&engine.namespaces),
-            cache,
-        };
+    ) -> Self {
         Session {
-            engine,
-            scope,
+            core,
             identity,
-            namespace,
-            io: Pipes::new(client.0, client.1, origin.0, origin.1),
             status,
-            pending: VecDeque::new(),
-            key: KeyBuilder::default(),
-            fill: None,
-            refresh: None,
-            txn_effects: Effects::default(),
-            deferred: CatalogQuestion::default(),
             stmts: Statements::default(),
             ids,
             client_cont: false,
             origin_cont: false,
-            terminated: false,
         }
-    }
-
-    pub async fn flush(&mut self) -> Result<(), MyError> {
-        self.release_local();
-        Ok(self.io.flush().await?)
-    }
-
-    /// Moves local answers at the head of the queue to the client.
-    pub fn release_local(&mut self) {
-        while let Some(Pending::Local(_)) = self.pending.front() {
-            if let Some(Pending::Local(bytes)) = self.pending.pop_front() {
-                self.io.to_client.extend_from_slice(&bytes);
-            }
-        }
-    }
-
-    /// True when nothing is in flight at the origin.
-    pub fn idle(&self) -> bool {
-        !self.pending.iter().any(|p| matches!(p, Pending::Origin(_)))
     }
 
     pub fn forward(&mut self, p: &Packet) {
-        self.io.to_origin.extend_from_slice(&p.bytes);
+        self.core.to_origin(&p.bytes);
     }
 
     pub fn expect(&mut self, shape: Shape, effects: Effects, tee: bool, after: After) {
-        let deprecate_eof = self.identity.caps & super::handshake::CLIENT_DEPRECATE_EOF != 0;
-        self.pending.push_back(Pending::Origin(Awaiting {
-            tracker: Tracker::new(shape, deprecate_eof),
-            effects,
-            tee,
+        let answer = Answer {
+            tracker: self.tracker(shape),
             after,
             first: true,
-        }));
+        };
+        self.core.expect(answer, effects, tee);
+    }
+
+    pub fn tracker(&self, shape: Shape) -> Tracker {
+        let deprecate_eof = self.identity.caps & super::handshake::CLIENT_DEPRECATE_EOF != 0;
+        Tracker::new(shape, deprecate_eof)
     }
 
     async fn on_client(&mut self, p: Packet) -> Result<(), MyError> {
@@ -281,13 +200,13 @@ impl Session {
         self.forward(&p);
         let (shape, effects, after) = match cmd {
             COM_QUIT => {
-                self.terminated = true;
+                self.core.terminate();
                 return;
             }
             COM_INIT_DB => {
                 let mut text = b"\0init_db ".to_vec();
                 text.extend_from_slice(p.payload().get(1..).unwrap_or_default());
-                self.remember_session_text(&text);
+                self.core.remember_session_text(&text);
                 (Shape::Single, Effects::default(), After::Nothing)
             }
             COM_PING | COM_SET_OPTION | COM_STATISTICS => {
@@ -302,40 +221,29 @@ impl Session {
             _ => (Shape::Results, Effects::unknown_write(), After::Nothing),
         };
         if effects.taints_session {
-            self.taint();
+            self.core.taint();
         }
         self.expect(shape, effects, false, after);
-    }
-
-    /// Why a request may not use the cache right now, whatever it is.
-    pub fn blocked(&self) -> Option<BypassReason> {
-        if self.scope.cache.mode == CacheMode::Off {
-            // A plain relay: nothing is looked up (the engine judges nothing either).
-            Some(BypassReason::RuleSaysNo)
-        } else if self.status & SERVER_STATUS_IN_TRANS != 0
-            || self.status & SERVER_STATUS_AUTOCOMMIT == 0
-        {
-            Some(BypassReason::InTransaction)
-        } else if !self.idle() {
-            Some(BypassReason::Pipeline)
-        } else {
-            None
-        }
     }
 
     /// Looks the current key up; on a hit queues the replayed answer. With the
     /// request's packet (text protocol), a hot entry may be refreshed ahead of expiry.
     pub fn try_hit(&mut self, started: Instant, request: Option<&Packet>) -> bool {
-        let Some((entry, refresh)) =
-            self.engine
-                .lookup_hit(&self.scope, self.key.as_slice(), started)
-        else {
+        let Some(hit) = self.core.hit(started) else {
             return false;
         };
-        let bytes = super::relay::replay(&entry.payload, self.status, self.identity.caps);
-        self.pending.push_back(Pending::Local(bytes));
-        if let (true, Some(p)) = (refresh, request) {
-            self.start_refresh(p, &entry);
+        let bytes = super::relay::replay(&hit.entry.payload, self.status, self.identity.caps);
+        self.core.local(bytes, false);
+        if let (Some(claim), Some(p)) = (hit.refresh, request) {
+            // Sent again as it is: never a packet continued past 16 MiB.
+            let answer = Answer {
+                tracker: self.tracker(Shape::Results),
+                after: After::Nothing,
+                first: true,
+            };
+            if self.core.begin_refresh(claim, answer, !p.is_full()) {
+                self.forward(p);
+            }
         }
         true
     }
@@ -343,11 +251,9 @@ impl Session {
     async fn on_query(&mut self, p: Packet) -> Result<(), MyError> {
         let started = Instant::now();
         let text = p.payload().get(1..).unwrap_or_default();
-        let blocked = self.blocked();
+        let blocked = self.core.blocked();
         if blocked.is_none() && !p.is_full() {
-            self.key
-                .start(self.scope.namespace, KeyKind::MySqlText)
-                .part(text);
+            self.core.key(KeyKind::MySqlText, &[text]);
             if self.try_hit(started, Some(&p)) {
                 return Ok(());
             }
@@ -364,7 +270,7 @@ impl Session {
                 return Ok(());
             }
         };
-        let decision = self.decide(&sql, blocked).await?;
+        let decision = session::decide(self, &sql, blocked).await?;
         let miss = Miss {
             shape: Shape::Results,
             sql: &sql,
@@ -377,7 +283,7 @@ impl Session {
     /// Forwards a request wirecache cannot judge, assuming it may write anything.
     pub fn forward_unknown(&mut self, p: &Packet, shape: Shape) {
         self.forward(p);
-        self.taint();
+        self.core.taint();
         self.expect(shape, Effects::unknown_write(), false, After::Nothing);
     }
 
@@ -394,7 +300,7 @@ impl Session {
         match decision {
             Decision::Fill(ticket) => {
                 let flight = if miss.may_follow {
-                    let Lead::Fill(flight) = self.lead_or_serve(started).await? else {
+                    let Followed::Fill(flight) = self.lead_or_serve(started).await? else {
                         return Ok(());
                     };
                     flight
@@ -402,7 +308,7 @@ impl Session {
                     None
                 };
                 self.forward(p);
-                self.start_fill(ticket, flight);
+                self.core.start_fill(ticket, flight);
                 self.expect(miss.shape, Effects::default(), true, After::Nothing);
             }
             Decision::Forward { effects, .. } => {
@@ -415,50 +321,33 @@ impl Session {
         Ok(())
     }
 
-    /// Plans a request, asking the catalog first when the engine needs facts and the
-    /// session can ask (nothing in flight, no transaction).
-    pub async fn decide(
-        &mut self,
-        sql: &str,
-        blocked: Option<BypassReason>,
-    ) -> Result<Decision, MyError> {
-        // The catalog is read on the origin connection: nothing may be in flight.
-        let can_ask = self.blocked().is_none() && self.refresh.is_none();
-        let req = QueryRequest {
-            sql,
-            blocked,
-            catalog: CatalogAccess::now_or_later(can_ask),
-        };
-        match self.engine.plan(&self.scope, req, &mut self.deferred) {
-            Decision::NeedCatalog(question) => {
-                self.flush().await?;
-                let facts = self.ask_catalog(&question).await?;
-                self.engine.learn(&self.scope, facts);
-                let req = QueryRequest {
-                    catalog: CatalogAccess::Asked,
-                    ..req
-                };
-                Ok(self.engine.plan(&self.scope, req, &mut self.deferred))
-            }
-            d => Ok(d),
-        }
-    }
-
-    /// Starts collecting a result for the cache under the current key.
-    pub fn start_fill(&mut self, ticket: FillTicket, flight: Option<FlightGuard>) {
-        self.fill = Some(Fill::new(ticket, self.key.as_slice(), flight));
-    }
-
-    /// Before filling the key in `self.key`: lead its fill, or wait for the session
+    /// Before filling the current key: lead its fill, or wait for the session
     /// already filling it and answer from the cache (single-flight).
-    pub async fn lead_or_serve(&mut self, started: Instant) -> Result<Lead, MyError> {
-        self.flush().await?;
-        let flights = self.engine.flights.clone();
-        Ok(match flights.lead_or_wait(self.key.as_slice()).await {
-            Some(guard) => Lead::Fill(Some(guard)),
-            None if self.try_hit(started, None) => Lead::Served,
-            None => Lead::Fill(None),
+    pub async fn lead_or_serve(&mut self, started: Instant) -> Result<Followed, MyError> {
+        Ok(match self.core.lead_or_follow().await? {
+            Lead::Leader(guard) => Followed::Fill(Some(guard)),
+            Lead::Followed if self.try_hit(started, None) => Followed::Served,
+            Lead::Followed => Followed::Fill(None),
         })
+    }
+}
+
+impl Catalog for Session {
+    type Answer = Answer;
+
+    fn core(&mut self) -> &mut Core<Answer> {
+        &mut self.core
+    }
+
+    fn may_ask(&self) -> bool {
+        true
+    }
+
+    fn ask(
+        &mut self,
+        q: &CatalogQuestion,
+    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, MyError>> + Send {
+        self.ask_catalog(q)
     }
 }
 
@@ -466,15 +355,15 @@ impl ProxySession for Session {
     type Message = Packet;
 
     fn pipes(&mut self) -> &mut Pipes {
-        &mut self.io
+        self.core.io()
     }
 
     fn next_from_client(&mut self) -> Result<Option<Packet>, MyError> {
-        codec::decode(&mut self.io.cin)
+        codec::decode(&mut self.core.io().cin)
     }
 
     fn next_from_origin(&mut self) -> Result<Option<Packet>, MyError> {
-        codec::decode(&mut self.io.oin)
+        codec::decode(&mut self.core.io().oin)
     }
 
     fn on_client(&mut self, p: Packet) -> impl Future<Output = Result<(), MyError>> + Send {
@@ -487,26 +376,21 @@ impl ProxySession for Session {
     }
 
     fn flush(&mut self) -> impl Future<Output = Result<(), MyError>> + Send {
-        Session::flush(self)
+        self.core.flush()
     }
 
     fn terminated(&self) -> bool {
-        self.terminated
+        self.core.terminated()
     }
 
     fn at_rest(&self) -> bool {
-        self.pending.is_empty()
-            && self.status & SERVER_STATUS_IN_TRANS == 0
-            && self.fill.is_none()
-            && self.refresh.is_none()
-            && !self.client_cont
-            && self.io.cin.is_empty()
+        self.core.at_rest() && !self.client_cont
     }
 
     /// Only while the client awaits an answer: an idle MySQL client expects nothing
     /// (one closed at shutdown is simply disconnected).
     fn error_for_client(&self, e: &MyError) -> Option<Bytes> {
-        if self.pending.iter().any(|p| matches!(p, Pending::Origin(_))) {
+        if !self.core.idle() {
             super::errors::to_wire(e, 1)
         } else {
             None

@@ -32,13 +32,16 @@ use super::handshake::{
     CLIENT_PLUGIN_AUTH, CLIENT_SSL, Greeting, Response, STREAM_SHAPING, SUPPORTED,
 };
 use super::kill::ClientId;
+use super::namespace::base_namespace;
 use super::response::ok_status;
-use super::session::{Identity, Session};
+use super::session::{Identity, Session, txn_state};
 use super::tls::{self, write};
 use crate::config::Protocol;
-use crate::engine::CacheCtx;
+use crate::engine::{CacheCtx, SessionNamespace};
+use crate::protocol::Pipes;
 use crate::server::stream::Stream;
 use crate::server::tls_context::TlsContext;
+use crate::session::Core;
 
 /// How long the greeting probe and origin connects may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -114,7 +117,7 @@ async fn template(ctx: &MyContext) -> Greeting {
     if let Some(g) = ctx.template() {
         return g;
     }
-    let caches = ctx.engine.caches.all();
+    let caches = ctx.engine.caches().all();
     let probe = caches.iter().find(|c| c.protocol == ctx.protocol);
     if let Some(cache) = probe
         && let Ok((_, _, g)) = connect(cache).await
@@ -156,15 +159,13 @@ pub async fn establish(
     match result {
         Ok(a) => {
             id.bind(&a.cache.origin, a.origin_id);
-            Ok(Session::new(
-                ctx.engine.clone(),
-                a.cache,
-                a.identity,
-                a.status,
-                (client, cbuf),
-                (a.origin, a.obuf),
-                ctx.ids.clone(),
-            ))
+            // One set of generation counters per cache: MySQL statements may name
+            // tables of any database, and counters are keyed by bare table name anyway.
+            let namespace = SessionNamespace::new(base_namespace(&a.cache.id, &a.identity));
+            let io = Pipes::new(client, cbuf, a.origin, a.obuf);
+            let txn = txn_state(a.status);
+            let core = Core::new(ctx.engine.clone(), a.cache, "", namespace, io, txn);
+            Ok(Session::new(core, a.identity, a.status, ctx.ids.clone()))
         }
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e, answered + 1) {
@@ -211,7 +212,7 @@ async fn authenticate(
     offered: &Greeting,
 ) -> Result<Authenticated, MyError> {
     let user = String::from_utf8_lossy(&resp.user).into_owned();
-    let Some((cache, origin_user)) = ctx.engine.caches.resolve(ctx.protocol, &user) else {
+    let Some((cache, origin_user)) = ctx.engine.caches().resolve(ctx.protocol, &user) else {
         return Err(MyError::UnknownCache(format!(
             "no {} cache matches user name '{user}': connect as CACHEID-{user}",
             ctx.protocol
@@ -328,16 +329,18 @@ impl Session {
             return;
         };
         let user = String::from_utf8_lossy(&req.user).into_owned();
+        let cache = self.core.cache();
         let same = self
-            .engine
-            .caches
-            .resolve(self.scope.cache.protocol, &user)
-            .filter(|(c, _)| c.id == self.scope.cache.id)
+            .core
+            .engine()
+            .caches()
+            .resolve(cache.protocol, &user)
+            .filter(|(c, _)| c.id == cache.id)
             .map(|(_, u)| u.as_bytes().to_vec());
         let Some(origin_user) = same else {
             let e = MyError::UnknownCache(format!(
                 "user name '{user}' does not name this connection's cache '{}'",
-                self.scope.cache.id
+                self.core.cache().id
             ));
             self.reply_error(&e);
             return;
@@ -350,11 +353,10 @@ impl Session {
             charset: req.charset,
             caps,
         };
-        self.io
-            .to_origin
-            .extend_from_slice(&codec::packet(0, &req.build_change_user()));
+        self.core
+            .to_origin(&codec::packet(0, &req.build_change_user()));
         // Until the origin answers, nothing may be shared under the old identity.
-        self.taint();
+        self.core.taint();
         self.expect(
             super::response::Shape::Auth,
             crate::engine::Effects::default(),
@@ -366,7 +368,7 @@ impl Session {
     /// Queues an ERR made here as the answer to the current command.
     pub fn reply_error(&mut self, e: &MyError) {
         if let Some(wire) = super::errors::to_wire(e, 1) {
-            self.pending.push_back(super::session::Pending::Local(wire));
+            self.core.local(wire, false);
         }
     }
 }

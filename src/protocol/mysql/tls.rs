@@ -88,7 +88,11 @@ async fn read_one_packet(stream: &mut Stream) -> Result<Packet, MyError> {
         .map_err(MyError::io(Side::Client))?;
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     if len > MAX_FIRST_PACKET {
-        return Err(MyError::TooLarge { tag: 0, len });
+        return Err(MyError::TooLarge {
+            side: Side::Client,
+            tag: 0,
+            len,
+        });
     }
     let mut buf = BytesMut::zeroed(codec::HEADER + len);
     buf[..codec::HEADER].copy_from_slice(&header);

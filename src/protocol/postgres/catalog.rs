@@ -3,15 +3,13 @@
 //! reach the client. Building the SQL and reading the rows are pure functions.
 
 use bytes::Bytes;
-use tokio::io::AsyncReadExt;
 
 use super::codec::{self, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
-use super::messages::{self, Body};
+use super::messages::{self, Body, tag};
 use super::session::Session;
 use crate::classify::TableRef;
 use crate::engine::{CatalogQuestion, Fact, FactKey, RelationFacts, Volatility};
-use crate::protocol::write_out;
 
 const RELATIONS_SQL: &str = "WITH RECURSIVE req(i, oid) AS (VALUES {values}), \
 deps(i, oid) AS (SELECT i, oid FROM req WHERE oid IS NOT NULL UNION \
@@ -184,46 +182,34 @@ impl Session {
         let Some(sql) = catalog_sql(q) else {
             return Ok(Vec::new());
         };
-        self.scope
-            .cache
-            .metrics
-            .catalog_queries
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        write_out(&mut self.io.origin_wr, &messages::query(&sql))
-            .await
-            .map_err(PgError::io(Side::Origin))?;
+        self.core.count_catalog_query();
+        let io = self.core.io();
+        io.send_to_origin(&messages::query(&sql)).await?;
         // A simple query replaces the unnamed statement at the origin.
         self.ext.unnamed_replaced();
         let mut results: Vec<Vec<Bytes>> = Vec::new();
         let mut current: Vec<Bytes> = Vec::new();
         let mut failed = false;
         loop {
-            while let Some(frame) = codec::decode(&mut self.io.oin, MAX_ORIGIN_MESSAGE)? {
+            let io = self.core.io();
+            while let Some(frame) = codec::decode(&mut io.oin, MAX_ORIGIN_MESSAGE, Side::Origin)? {
                 match frame.tag() {
-                    b'D' => current.push(frame.bytes.slice(5..)),
-                    b'C' => results.push(std::mem::take(&mut current)),
-                    b'E' => failed = true,
-                    b'Z' => {
-                        if failed {
-                            tracing::warn!(cache = %self.scope.cache.id, "catalog query failed");
-                            return Ok(Vec::new());
-                        }
-                        return Ok(facts_from_rows(q, &results));
+                    tag::DATA_ROW => current.push(frame.bytes.slice(5..)),
+                    tag::COMMAND_COMPLETE => results.push(std::mem::take(&mut current)),
+                    tag::ERROR => failed = true,
+                    tag::READY_FOR_QUERY if failed => {
+                        tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
+                        return Ok(Vec::new());
                     }
+                    tag::READY_FOR_QUERY => return Ok(facts_from_rows(q, &results)),
                     // Notices and parameter changes are passed on; nothing else matters.
-                    b'N' | b'A' | b'S' => self.io.to_client.extend_from_slice(&frame.bytes),
+                    tag::NOTICE | tag::NOTIFICATION | tag::PARAMETER_STATUS => {
+                        io.to_client.extend_from_slice(&frame.bytes)
+                    }
                     _ => {}
                 }
             }
-            let io = &mut self.io;
-            let n = io
-                .origin_rd
-                .read_buf(&mut io.oin)
-                .await
-                .map_err(PgError::io(Side::Origin))?;
-            if n == 0 {
-                return Err(PgError::Closed(Side::Origin));
-            }
+            io.read_origin().await?;
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::errors::PgError;
+use super::errors::{PgError, Side};
 use crate::protocol::READ_AHEAD;
 
 /// Largest startup packet accepted (PostgreSQL itself allows 10000 bytes).
@@ -30,19 +30,20 @@ impl Frame {
     }
 }
 
-/// Takes one tagged message off the front of `buf`, if complete.
-pub fn decode(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, PgError> {
+/// Takes one tagged message off the front of `buf`, if complete; `side` sent it.
+pub fn decode(buf: &mut BytesMut, max: usize, side: Side) -> Result<Option<Frame>, PgError> {
     let Some(header) = buf.get(..5) else {
         return Ok(None);
     };
     let tag = header[0];
     let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
-    let len = usize::try_from(len).map_err(|_| PgError::Framing("negative message length"))?;
+    let framing = |what| PgError::Framing { side, what };
+    let len = usize::try_from(len).map_err(|_| framing("negative message length"))?;
     if len < 4 {
-        return Err(PgError::Framing("message length below 4"));
+        return Err(framing("message length below 4"));
     }
     if len > max {
-        return Err(PgError::TooLarge { tag, len });
+        return Err(PgError::TooLarge { side, tag, len });
     }
     if buf.len() < len + 1 {
         buf.reserve((len + 1 - buf.len()).min(READ_AHEAD));
@@ -59,9 +60,13 @@ pub fn decode_startup(buf: &mut BytesMut) -> Result<Option<Bytes>, PgError> {
         return Ok(None);
     };
     let len = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-    let len = usize::try_from(len).map_err(|_| PgError::Framing("negative startup length"))?;
+    let framing = |what| PgError::Framing {
+        side: Side::Client,
+        what,
+    };
+    let len = usize::try_from(len).map_err(|_| framing("negative startup length"))?;
     if !(8..=MAX_STARTUP).contains(&len) {
-        return Err(PgError::Framing("startup packet length out of range"));
+        return Err(framing("startup packet length out of range"));
     }
     if buf.len() < len {
         return Ok(None);
@@ -87,7 +92,10 @@ mod tests {
         let mut buf = BytesMut::new();
         buf.extend_from_slice(b"D");
         buf.extend_from_slice(&(60i32 << 20).to_be_bytes());
-        assert!(matches!(decode(&mut buf, MAX_ORIGIN_MESSAGE), Ok(None)));
+        assert!(matches!(
+            decode(&mut buf, MAX_ORIGIN_MESSAGE, Side::Client),
+            Ok(None)
+        ));
         assert!(buf.capacity() <= 2 * READ_AHEAD, "{}", buf.capacity());
     }
 
@@ -103,7 +111,7 @@ mod tests {
             for chunk in [&stream[..split], &stream[split..]] {
                 for b in chunk {
                     buf.extend_from_slice(&[*b]);
-                    while let Some(f) = decode(&mut buf, 1024).unwrap() {
+                    while let Some(f) = decode(&mut buf, 1024, Side::Client).unwrap() {
                         got.push(f.tag());
                     }
                 }
@@ -116,12 +124,12 @@ mod tests {
     #[test]
     fn rejects_bad_lengths() {
         let mut buf = BytesMut::from(&[b'Q', 0, 0, 0, 3][..]);
-        assert!(decode(&mut buf, 1024).is_err());
+        assert!(decode(&mut buf, 1024, Side::Client).is_err());
         let mut buf = BytesMut::from(&[b'Q', 0xff, 0xff, 0xff, 0xff][..]);
-        assert!(decode(&mut buf, 1024).is_err());
+        assert!(decode(&mut buf, 1024, Side::Client).is_err());
         let mut buf = BytesMut::from(&[b'Q', 0, 1, 0, 0][..]);
         assert!(matches!(
-            decode(&mut buf, 1024),
+            decode(&mut buf, 1024, Side::Client),
             Err(PgError::TooLarge { .. })
         ));
         let mut buf = BytesMut::from(&[0, 0, 0, 4][..]);

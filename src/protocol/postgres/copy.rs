@@ -21,7 +21,8 @@
 //! - `In` or `Both` → `Idle` at the origin's ReadyForQuery.
 
 use super::codec::Frame;
-use super::session::{Expect, Pending, Session};
+use super::session::{Expect, Session};
+use crate::session::Pending;
 
 /// Where the connection stands in a COPY sub-protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,26 +89,14 @@ impl Session {
     /// CopyInResponse: the Syncs queued behind the COPY (forwarded, or answered here
     /// because nothing else of their batch reached the origin) get no ReadyForQuery.
     fn on_copy_in_response(&mut self) {
-        let head = self.pending.pop_front();
-        let extended = matches!(
-            head,
-            Some(Pending::Origin {
-                expect: Expect::Execute,
-                ..
-            })
-        );
-        self.pending.retain(|p| {
-            !matches!(
-                p,
-                Pending::Origin {
-                    expect: Expect::Sync,
-                    ..
-                } | Pending::Local { sync: true, .. }
-            )
+        let extended = self
+            .core
+            .front_owed()
+            .is_some_and(|owed| owed.answer.expect == Expect::Execute);
+        self.core.drop_behind(|p| match p {
+            Pending::Origin(owed) => owed.answer.expect == Expect::Sync,
+            Pending::Local { sync, .. } => *sync,
         });
-        if let Some(head) = head {
-            self.pending.push_front(head);
-        }
         self.copy = CopyState::In { extended };
         if extended {
             self.ext.resume_batch();

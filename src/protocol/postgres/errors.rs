@@ -12,7 +12,7 @@ pub type PgError = SessionError;
 /// The ErrorResponse the client gets for `e`, if it can still get one.
 pub fn to_wire(e: &PgError) -> Option<Bytes> {
     let (code, severity) = match e {
-        PgError::Framing(_) | PgError::Client(_) => ("08P01", "FATAL"),
+        PgError::Framing { .. } | PgError::Client(_) => ("08P01", "FATAL"),
         PgError::TooLarge { .. } => ("54000", "FATAL"),
         PgError::UnknownCache(_) | PgError::TlsRequired | PgError::CleartextPassword(_) => {
             ("28000", "FATAL")

@@ -15,14 +15,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::ahead::{BoundRefresh, Lead};
+use super::ahead::BoundRefresh;
 use super::batch::{Held, MAX_TRACKED, Prepared};
 use super::codec::Frame;
 use super::errors::PgError;
 use super::messages::{self, BIND_COMPLETE, PARSE_COMPLETE};
-use super::session::{Expect, Pending, Session};
+use super::session::{Answer, Expect, Session, status_byte};
 use crate::cache::KeyKind;
 use crate::engine::{BypassReason, Decision, Effects};
+use crate::session::{self, Lead};
 
 impl Session {
     pub async fn on_extended(&mut self, frame: Frame) -> Result<(), PgError> {
@@ -63,7 +64,7 @@ impl Session {
             self.ext.unnamed.stmt = Some(prepared);
             self.ext.unnamed.parse = Some(frame);
             self.ext.unnamed.at_origin = false;
-            self.reply(&[&PARSE_COMPLETE]);
+            self.core.reply(&[&PARSE_COMPLETE]);
             return;
         }
         if !self.ext.statements.contains_key(name) && self.ext.statements.len() < MAX_TRACKED {
@@ -82,12 +83,11 @@ impl Session {
         {
             unnamed.at_origin = true;
             self.forward(&parse);
-            self.pending.push_back(Pending::Origin {
+            let answer = Answer {
                 expect: Expect::Parse,
-                effects: Effects::default(),
-                tee: false,
                 swallow: true,
-            });
+            };
+            self.core.expect(answer, Effects::default(), false);
             self.ext.batch_forwarded = true;
         }
     }
@@ -182,14 +182,11 @@ impl Session {
         if self.ext.batch_forwarded {
             self.send(&frame, Expect::Sync, Effects::default(), false);
         } else {
-            let rfq = messages::ready_for_query(self.status);
-            if self.pending.is_empty() {
-                self.io.to_client.extend_from_slice(&rfq);
+            let rfq = messages::ready_for_query(status_byte(self.core.txn()));
+            if self.core.nothing_owed() {
+                self.core.to_client(&rfq);
             } else {
-                self.pending.push_back(Pending::Local {
-                    bytes: Bytes::copy_from_slice(&rfq),
-                    sync: true,
-                });
+                self.core.local(Bytes::copy_from_slice(&rfq), true);
             }
         }
         self.ext.end_batch();
@@ -223,7 +220,7 @@ impl Session {
         let blocked = if self.ext.batch_unsafe {
             Some(BypassReason::Pipeline)
         } else {
-            self.blocked()
+            self.core.blocked()
         };
         let kind = if held.describe.is_some() {
             KeyKind::PgExtendedDescribed
@@ -232,20 +229,17 @@ impl Session {
         };
         let rest = held.bind.bytes.get(held.rest_at..).unwrap_or_default();
         if blocked.is_none() {
-            self.key
-                .start(self.scope.namespace, kind)
-                .part(held.stmt.sql.as_bytes())
-                .part(&held.stmt.param_types)
-                .part(rest);
+            let parts = [held.stmt.sql.as_bytes(), &held.stmt.param_types, rest];
+            self.core.key(kind, &parts);
             if self.serve_bound(started, Some(&held)) {
                 return Ok(());
             }
         }
         let stmt = held.stmt.clone();
-        match self.decide(&stmt.sql, blocked).await? {
+        match session::decide(self, &stmt.sql, blocked).await? {
             Decision::Fill(ticket) => {
                 let rest = Bytes::copy_from_slice(rest);
-                let flight = match self.lead_or_follow().await? {
+                let flight = match self.core.lead_or_follow().await? {
                     Lead::Followed => {
                         if self.serve_bound(started, None) {
                             return Ok(());
@@ -254,7 +248,9 @@ impl Session {
                     }
                     Lead::Leader(guard) => Some(guard),
                 };
-                self.start_fill(ticket, flight, kind, &stmt.sql, &[&stmt.param_types, &rest]);
+                let parts = [stmt.sql.as_bytes(), &stmt.param_types, &rest];
+                self.core.key(kind, &parts);
+                self.core.start_fill(ticket, flight);
                 self.send_held(held, true);
                 self.send(&frame, Expect::Execute, Effects::default(), true);
             }
@@ -270,27 +266,21 @@ impl Session {
         Ok(())
     }
 
-    /// Answers a Bind [+ Describe] + Execute whose key is in `self.key` from the cache;
+    /// Answers a Bind [+ Describe] + Execute whose key is current from the cache;
     /// with `held`, a hot entry may also be refreshed ahead of its expiry.
     fn serve_bound(&mut self, started: Instant, held: Option<&Held>) -> bool {
-        let Some((entry, refresh)) =
-            self.engine
-                .lookup_hit(&self.scope, self.key.as_slice(), started)
-        else {
+        let Some(hit) = self.core.hit(started) else {
             return false;
         };
-        self.reply(&[&BIND_COMPLETE, &entry.payload]);
-        match held {
-            Some(h) if refresh => {
-                let rest = h.bind.bytes.get(h.rest_at..).unwrap_or_default();
-                let refresh = BoundRefresh {
-                    stmt: &h.stmt,
-                    rest,
-                    described: h.describe.is_some(),
-                };
-                self.start_bound_refresh(&entry, refresh);
-            }
-            _ => {}
+        self.core.reply(&[&BIND_COMPLETE, &hit.entry.payload]);
+        if let (Some(h), Some(claim)) = (held, hit.refresh) {
+            let rest = h.bind.bytes.get(h.rest_at..).unwrap_or_default();
+            let refresh = BoundRefresh {
+                stmt: &h.stmt,
+                rest,
+                described: h.describe.is_some(),
+            };
+            self.start_bound_refresh(claim, refresh);
         }
         true
     }
@@ -307,7 +297,7 @@ impl Session {
             self.ext.batch_unsafe = true;
             return Ok(());
         };
-        match self.decide(&stmt.sql, Some(reason)).await? {
+        match session::decide(self, &stmt.sql, Some(reason)).await? {
             Decision::Forward { effects, reason } => {
                 self.forward_execute(frame, &stmt.sql, effects, reason)
             }
@@ -320,7 +310,7 @@ impl Session {
         if effects.writes() || reason == BypassReason::NotARead {
             self.ext.batch_unsafe = true;
         }
-        let effects = self.session_effects(effects, sql);
+        let effects = self.core.session_effects(effects, sql);
         self.send(&frame, Expect::Execute, effects, false);
     }
 }

@@ -13,7 +13,6 @@ pub mod codec;
 mod copy;
 pub mod errors;
 mod extended;
-mod fill;
 pub mod messages;
 mod relay;
 mod session;
@@ -26,16 +25,16 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
 pub use errors::PgError;
 
+use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
-
-/// How long a client may take to send its startup packet.
-const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+use crate::session::{Gauge, LOGIN_TIMEOUT};
 
 /// Shared by every PostgreSQL connection.
 pub struct PgContext {
@@ -65,7 +64,7 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let mut buf = BytesMut::with_capacity(1024);
     let mut slot = Some(Stream::Plain(client));
     let opening = tokio::time::timeout(
-        STARTUP_TIMEOUT,
+        LOGIN_TIMEOUT,
         startup::read_opening(&mut slot, &mut buf, &ctx.tls),
     );
     let opening = opening
@@ -103,33 +102,22 @@ async fn run_session(
     let peer = client.tcp().peer_addr().ok();
     let tls = client.is_tls();
     let (session, cancel_key) = startup::establish(ctx, client, buf, version, params).await?;
-    let metrics = &session.scope.cache.metrics;
-    metrics
-        .client_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    metrics
-        .client_connections_total
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    metrics
-        .origin_connections
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let cache = session.scope.cache.clone();
+    let cache = session.core.cache().clone();
+    let _gauge = Gauge::open(&cache);
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
     }
-    tracing::debug!(?peer, cache = %cache.id, tls, "postgres session started");
-    let result = crate::protocol::drive(session, ctx.drain.clone()).await;
+    let span = crate::session::span(Protocol::Postgres, &cache, peer);
+    let run = crate::protocol::drive(session, ctx.drain.clone());
+    let result = async {
+        tracing::debug!(tls, "postgres session started");
+        run.await
+    }
+    .instrument(span)
+    .await;
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);
     }
-    cache
-        .metrics
-        .client_connections
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    cache
-        .metrics
-        .origin_connections
-        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     result
 }
 

@@ -5,91 +5,99 @@
 
 use super::codec::Frame;
 use super::errors::PgError;
-use super::messages::{self, Body};
-use super::session::{Expect, Pending, Session};
+use super::messages::{self, Body, tag};
+use super::session::{Answer, Expect, Session, txn_state};
 use crate::engine::FillOutcome;
+use crate::session::{Part, Pending};
+
+/// What a message of an answer is for the cache.
+fn part(t: u8) -> Part {
+    match t {
+        tag::ROW_DESCRIPTION | tag::NO_DATA | tag::DATA_ROW => Part::Keep,
+        tag::COMMAND_COMPLETE | tag::EMPTY_QUERY => Part::Result,
+        tag::ERROR => Part::Error,
+        tag::READY_FOR_QUERY => Part::Skip,
+        _ => Part::NotPlain,
+    }
+}
+
+/// Whether message `t` ends the answer to a request forwarded as `expect`.
+fn ends(expect: Expect, t: u8) -> bool {
+    match expect {
+        Expect::Query | Expect::Sync => t == tag::READY_FOR_QUERY,
+        Expect::Parse => matches!(t, tag::PARSE_COMPLETE | tag::ERROR),
+        Expect::Bind => matches!(t, tag::BIND_COMPLETE | tag::ERROR),
+        Expect::Describe => matches!(t, tag::ROW_DESCRIPTION | tag::NO_DATA | tag::ERROR),
+        Expect::Execute => matches!(
+            t,
+            tag::COMMAND_COMPLETE | tag::EMPTY_QUERY | tag::PORTAL_SUSPENDED | tag::ERROR
+        ),
+        Expect::Close => matches!(t, tag::CLOSE_COMPLETE | tag::ERROR),
+    }
+}
 
 impl Session {
     pub fn on_origin(&mut self, frame: Frame) -> Result<(), PgError> {
-        let tag = frame.tag();
-        if tag == b'E' && messages::is_fatal(frame.body()) {
+        let t = frame.tag();
+        if t == tag::ERROR && messages::is_fatal(frame.body()) {
             self.origin_fatal = true;
         }
-        if matches!(tag, b'N' | b'A' | b'S') {
+        if matches!(t, tag::NOTICE | tag::NOTIFICATION | tag::PARAMETER_STATUS) {
             // Asynchronous: notices, notifications, parameter changes.
-            self.io.to_client.extend_from_slice(&frame.bytes);
+            self.core.to_client(&frame.bytes);
             return Ok(());
         }
-        if self.refresh.is_some() {
+        if self.core.refresh_answer().is_some() {
             // A refresh ahead of expiry was sent before anything now pending.
             self.on_refresh_message(&frame);
             return Ok(());
         }
-        self.release_local();
-        let Some(Pending::Origin {
-            expect,
-            effects,
-            tee,
-            swallow,
-        }) = self.pending.front()
-        else {
+        let Some(owed) = self.core.front_owed() else {
             // Unsolicited (e.g. a FATAL on shutdown): pass it on.
-            self.io.to_client.extend_from_slice(&frame.bytes);
+            self.core.to_client(&frame.bytes);
             return Ok(());
         };
-        let (expect, tee, swallow) = (*expect, *tee, *swallow);
-        if effects.writes() && matches!(tag, b'C' | b'E' | b'Z') {
+        let (Answer { expect, swallow }, tee) = (owed.answer, owed.tee);
+        if matches!(t, tag::COMMAND_COMPLETE | tag::ERROR | tag::READY_FOR_QUERY) {
             // Applied at the acknowledgement and again when the (implicit or explicit)
             // transaction ends, because a commit can come after the CommandComplete.
-            let effects = effects.clone();
-            self.engine.apply(&self.scope, &effects);
-            self.txn_effects.merge(&effects);
+            self.core.acknowledged();
         }
         if tee {
-            self.tee(tag, &frame);
+            self.core.tee(&frame.bytes, part(t));
         }
-        if tag == b'C' {
+        if t == tag::COMMAND_COMPLETE {
             self.on_command_tag(Body::new(frame.body()).cstr());
         }
-        self.track_copy(tag);
-        let done = match expect {
-            Expect::Query | Expect::Sync => tag == b'Z',
-            Expect::Parse => matches!(tag, b'1' | b'E'),
-            Expect::Bind => matches!(tag, b'2' | b'E'),
-            Expect::Describe => matches!(tag, b'T' | b'n' | b'E'),
-            Expect::Execute => matches!(tag, b'C' | b'I' | b's' | b'E'),
-            Expect::Close => matches!(tag, b'3' | b'E'),
-        };
-        if tag == b'Z' {
+        self.track_copy(t);
+        if t == tag::READY_FOR_QUERY {
             self.on_ready(&frame);
         }
-        if done {
-            self.pending.pop_front();
+        if ends(expect, t) {
+            self.core.answered();
             if tee && matches!(expect, Expect::Query | Expect::Execute) {
-                self.finish_fill();
+                self.core.finish_fill();
             }
-            if tag == b'E' && expect != Expect::Query && expect != Expect::Sync {
+            if t == tag::ERROR && expect != Expect::Query && expect != Expect::Sync {
                 self.skip_to_sync();
             }
         }
-        if !(swallow && tag == b'1') {
-            self.io.to_client.extend_from_slice(&frame.bytes);
+        if !(swallow && t == tag::PARSE_COMPLETE) {
+            self.core.to_client(&frame.bytes);
         }
         Ok(())
     }
 
-    /// Copies a message of the answer into the current fill.
-    fn tee(&mut self, tag: u8, frame: &Frame) {
-        let max = self.engine.store.max_entry_size() as usize;
-        if let Some(fill) = self.fill.as_mut() {
-            fill.tee(tag, frame, max);
-        }
-    }
-
-    fn finish_fill(&mut self) {
-        if let Some(fill) = self.fill.take() {
-            fill.finish(&self.engine, &self.scope);
-        }
+    /// One message of a refresh's answer: collected, never relayed. ParseComplete,
+    /// BindComplete and CloseComplete of a bound refresh are framing.
+    fn on_refresh_message(&mut self, frame: &Frame) {
+        let t = frame.tag();
+        let p = match t {
+            tag::PARSE_COMPLETE | tag::BIND_COMPLETE | tag::CLOSE_COMPLETE => Part::Skip,
+            _ => part(t),
+        };
+        self.core
+            .tee_refresh(&frame.bytes, p, t == tag::READY_FOR_QUERY);
     }
 
     /// A CommandComplete's tag. `COMMIT` ends a transaction that wrote: its writes are
@@ -97,27 +105,22 @@ impl Session {
     /// string or batch may go on to open and roll back another transaction before the
     /// next ReadyForQuery. `ROLLBACK` (also the tag of `ROLLBACK TO SAVEPOINT` and of a
     /// COMMIT that found the transaction failed) applies nothing new by itself.
-    fn on_command_tag(&mut self, tag: Option<&[u8]>) {
-        self.last_tag_rollback = tag == Some(b"ROLLBACK");
-        if tag == Some(b"COMMIT") {
-            let effects = std::mem::take(&mut self.txn_effects);
-            if effects.writes() {
-                self.engine.apply(&self.scope, &effects);
-            }
+    fn on_command_tag(&mut self, command: Option<&[u8]>) {
+        self.last_tag_rollback = command == Some(b"ROLLBACK");
+        if command == Some(b"COMMIT") {
+            self.core.transaction_ended(true);
         }
     }
 
     /// ReadyForQuery: the transaction status, and the end of a transaction block.
     fn on_ready(&mut self, frame: &Frame) {
-        let status = frame.body().first().copied().unwrap_or(b'I');
-        if status == b'I' {
-            let effects = std::mem::take(&mut self.txn_effects);
-            if !self.last_tag_rollback && effects.writes() {
-                self.engine.apply(&self.scope, &effects);
-            }
+        let txn = txn_state(frame.body().first().copied().unwrap_or(b'I'));
+        if txn.is_idle() {
+            let committed = !self.last_tag_rollback;
+            self.core.transaction_ended(committed);
             self.last_tag_rollback = false;
         }
-        self.status = status;
+        self.core.set_txn(txn);
     }
 
     /// After an error in an extended-protocol batch the origin ignores everything up to
@@ -126,26 +129,13 @@ impl Session {
     /// (`Extended::failed`). A fill still open belonged to a request the error
     /// skipped: it is given up, and its single-flight released.
     fn skip_to_sync(&mut self) {
-        let mut synced = false;
-        while let Some(front) = self.pending.front() {
-            if matches!(
-                front,
-                Pending::Origin {
-                    expect: Expect::Sync,
-                    ..
-                } | Pending::Local { sync: true, .. }
-            ) {
-                synced = true;
-                break;
-            }
-            self.pending.pop_front();
-        }
+        let synced = self.core.drop_until(|p| match p {
+            Pending::Origin(owed) => owed.answer.expect == Expect::Sync,
+            Pending::Local { sync, .. } => *sync,
+        });
         if !synced {
             self.ext.fail_batch();
         }
-        if let Some(mut fill) = self.fill.take() {
-            fill.failed.get_or_insert(FillOutcome::Error);
-            fill.finish(&self.engine, &self.scope);
-        }
+        self.core.abandon_fill(FillOutcome::Error);
     }
 }

@@ -1,35 +1,25 @@
 //! One proxied PostgreSQL session after authentication: acts on client messages
 //! (answers hits locally, forwards everything else) and relays the origin's answers in
-//! order. The loop that reads, flushes and stops is `protocol::drive`.
-//!
-//! Ordering: every client request that expects an answer pushes one [`Pending`] item;
-//! answers are handed to the client strictly in that order. A cache hit is a
-//! `Pending::Local` item, so it is delivered only after the origin has answered every
-//! earlier request of a pipeline.
+//! order. The loop that reads, flushes and stops is `protocol::drive`; the answers
+//! owed, the cache and the transaction's writes are the session core's
+//! ([`crate::session::Core`]).
 //!
 //! Transaction status comes only from the origin's ReadyForQuery (`I`, `T`, `E`).
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::ahead::Lead;
 use super::batch::Extended;
 use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
 use super::copy::CopyState;
 use super::errors::{PgError, Side};
-use super::fill::Fill;
-use super::messages::Body;
-use crate::cache::{KeyBuilder, KeyKind};
-use crate::config::CacheMode;
-use crate::engine::{
-    BypassReason, CatalogAccess, CatalogQuestion, Decision, Effects, Engine, FillTicket,
-    FlightGuard, QueryRequest, Scope, SessionNamespace,
-};
+use super::messages::{self, Body, tag};
+use crate::cache::KeyKind;
+use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
+use crate::session::{self, Catalog, Core, Lead, TxnState};
 
 /// What a forwarded request's answer ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,104 +35,69 @@ pub enum Expect {
     Sync,
 }
 
-/// An answer owed to the client, in order.
-#[derive(Debug)]
-pub enum Pending {
-    /// An answer made here; `sync` marks a ReadyForQuery answering a local Sync.
-    Local { bytes: Bytes, sync: bool },
-    Origin {
-        expect: Expect,
-        effects: Effects,
-        /// Part of the answer is stored by the session's current fill.
-        tee: bool,
-        /// The client was already answered here (a deferred Parse): drop the success.
-        swallow: bool,
-    },
+/// How one owed answer is recognised.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    pub expect: Expect,
+    /// The client was already answered here (a deferred Parse): drop the success.
+    pub swallow: bool,
+}
+
+impl Answer {
+    pub fn of(expect: Expect) -> Answer {
+        Answer {
+            expect,
+            swallow: false,
+        }
+    }
 }
 
 pub struct Session {
-    pub engine: Arc<Engine>,
-    pub scope: Scope,
-    /// Login material plus session-changing statements; gives `scope.namespace`.
-    pub namespace: SessionNamespace,
-    pub io: Pipes,
-    /// Last ReadyForQuery status from the origin.
-    pub status: u8,
-    pub pending: VecDeque<Pending>,
-    pub key: KeyBuilder,
-    pub fill: Option<Fill>,
-    /// A refresh ahead of expiry in flight: its answer is stored, never relayed.
-    pub refresh: Option<Fill>,
-    /// Writes of the open transaction block, applied again when it ends.
-    pub txn_effects: Effects,
-    /// Catalog facts this session needed while it could not ask (in a transaction).
-    pub deferred: CatalogQuestion,
+    pub core: Core<Answer>,
     pub last_tag_rollback: bool,
     pub ext: Extended,
     /// Where the connection stands in a COPY sub-protocol.
     pub copy: CopyState,
-    pub terminated: bool,
     /// The origin sent a FATAL (or PANIC) error, already relayed: when it then closes,
     /// the client has its reason and gets no error of wirecache's own on top.
     pub origin_fatal: bool,
 }
 
+/// ReadyForQuery's status byte for a transaction state.
+pub fn status_byte(txn: TxnState) -> u8 {
+    match txn {
+        TxnState::Idle | TxnState::AutocommitOff => b'I',
+        TxnState::Open => b'T',
+        TxnState::Failed => b'E',
+    }
+}
+
+/// The transaction state a ReadyForQuery status byte reports.
+pub fn txn_state(status: u8) -> TxnState {
+    match status {
+        b'T' => TxnState::Open,
+        b'E' => TxnState::Failed,
+        _ => TxnState::Idle,
+    }
+}
+
 impl Session {
-    pub async fn flush(&mut self) -> Result<(), PgError> {
-        self.release_local();
-        Ok(self.io.flush().await?)
-    }
-
-    /// Moves local answers at the head of the queue to the client.
-    pub fn release_local(&mut self) {
-        while let Some(Pending::Local { .. }) = self.pending.front() {
-            if let Some(Pending::Local { bytes, .. }) = self.pending.pop_front() {
-                self.io.to_client.extend_from_slice(&bytes);
-            }
+    pub fn new(core: Core<Answer>) -> Session {
+        Session {
+            core,
+            last_tag_rollback: false,
+            ext: Extended::default(),
+            copy: CopyState::default(),
+            origin_fatal: false,
         }
-    }
-
-    /// True when nothing at all is in flight at the origin, not even a refresh.
-    pub fn origin_quiet(&self) -> bool {
-        self.idle() && self.refresh.is_none()
-    }
-
-    /// True when no client request is in flight at the origin.
-    pub fn idle(&self) -> bool {
-        !self
-            .pending
-            .iter()
-            .any(|p| matches!(p, Pending::Origin { .. }))
     }
 
     pub fn forward(&mut self, frame: &Frame) {
-        self.io.to_origin.extend_from_slice(&frame.bytes);
+        self.core.to_origin(&frame.bytes);
     }
 
     pub fn expect(&mut self, expect: Expect, effects: Effects, tee: bool) {
-        self.pending.push_back(Pending::Origin {
-            expect,
-            effects,
-            tee,
-            swallow: false,
-        });
-    }
-
-    /// Answers the client here: straight into the output when nothing is owed before
-    /// it (no allocation), else queued in order.
-    pub fn reply(&mut self, parts: &[&[u8]]) {
-        if self.pending.is_empty() {
-            for p in parts {
-                self.io.to_client.extend_from_slice(p);
-            }
-        } else {
-            self.local(Bytes::from(parts.concat()));
-        }
-    }
-
-    pub fn local(&mut self, bytes: Bytes) {
-        self.pending
-            .push_back(Pending::Local { bytes, sync: false });
+        self.core.expect(Answer::of(expect), effects, tee);
     }
 
     async fn on_client(&mut self, frame: Frame) -> Result<(), PgError> {
@@ -150,9 +105,15 @@ impl Session {
             return Ok(());
         }
         match frame.tag() {
-            b'Q' => self.on_query(frame).await,
-            b'P' | b'B' | b'D' | b'E' | b'C' | b'S' | b'H' => self.on_extended(frame).await,
-            b'F' => {
+            tag::QUERY => self.on_query(frame).await,
+            tag::PARSE
+            | tag::BIND
+            | tag::DESCRIBE
+            | tag::EXECUTE
+            | tag::CLOSE
+            | tag::SYNC
+            | tag::FLUSH => self.on_extended(frame).await,
+            tag::FUNCTION_CALL => {
                 // A function call may write anything.
                 self.flush_held();
                 self.forward(&frame);
@@ -164,9 +125,9 @@ impl Session {
                 self.expect(Expect::Query, effects, false);
                 Ok(())
             }
-            b'X' => {
+            tag::TERMINATE => {
                 self.forward(&frame);
-                self.terminated = true;
+                self.core.terminate();
                 Ok(())
             }
             // CopyData, CopyDone and CopyFail out of copy-in mode (after the origin
@@ -176,20 +137,6 @@ impl Session {
                 self.forward(&frame);
                 Ok(())
             }
-        }
-    }
-
-    /// Why a request may not use the cache right now, whatever it is.
-    pub fn blocked(&self) -> Option<BypassReason> {
-        if self.scope.cache.mode == CacheMode::Off {
-            // A plain relay: nothing is looked up (the engine judges nothing either).
-            Some(BypassReason::RuleSaysNo)
-        } else if self.status != b'I' {
-            Some(BypassReason::InTransaction)
-        } else if !self.idle() {
-            Some(BypassReason::Pipeline)
-        } else {
-            None
         }
     }
 
@@ -207,11 +154,9 @@ impl Session {
             self.expect(Expect::Query, effects, false);
             return Ok(());
         };
-        let blocked = self.blocked();
+        let blocked = self.core.blocked();
         if blocked.is_none() {
-            self.key
-                .start(self.scope.namespace, KeyKind::PgSimple)
-                .part(sql.as_bytes());
+            self.core.key(KeyKind::PgSimple, &[sql.as_bytes()]);
             if self.serve_simple(started, &frame) {
                 return Ok(());
             }
@@ -220,15 +165,16 @@ impl Session {
             self.ext.clear_statements();
         }
         let sql = sql.to_string();
-        let decision = self.decide(&sql, blocked).await?;
+        let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
-            let flight = match self.lead_or_follow().await? {
+            let flight = match self.core.lead_or_follow().await? {
                 Lead::Followed if self.serve_simple(started, &frame) => return Ok(()),
                 Lead::Followed => None,
                 Lead::Leader(guard) => Some(guard),
             };
             self.forward(&frame);
-            self.start_fill(ticket, flight, KeyKind::PgSimple, &sql, &[]);
+            self.core.key(KeyKind::PgSimple, &[sql.as_bytes()]);
+            self.core.start_fill(ticket, flight);
             self.expect(Expect::Query, Effects::default(), true);
             return Ok(());
         }
@@ -236,7 +182,7 @@ impl Session {
         match decision {
             Decision::Fill(_) => {}
             Decision::Forward { effects, .. } => {
-                let effects = self.session_effects(effects, &sql);
+                let effects = self.core.session_effects(effects, &sql);
                 self.expect(Expect::Query, effects, false);
             }
             Decision::NeedCatalog(_) => self.expect(Expect::Query, Effects::unknown_write(), false),
@@ -244,66 +190,43 @@ impl Session {
         Ok(())
     }
 
-    /// Plans a request, asking the catalog first when the engine needs facts (this
-    /// request's, or ones deferred from inside a transaction) and the session can ask
-    /// (nothing in flight, no transaction block).
-    pub async fn decide(
-        &mut self,
-        sql: &str,
-        blocked: Option<BypassReason>,
-    ) -> Result<Decision, PgError> {
-        let can_ask = self.status == b'I' && self.origin_quiet() && self.ext.synced();
-        let req = QueryRequest {
-            sql,
-            blocked,
-            catalog: CatalogAccess::now_or_later(can_ask),
+    /// Answers the simple query whose key is current from the cache, if it can; a hot
+    /// entry is refreshed ahead of its expiry by sending the query again.
+    fn serve_simple(&mut self, started: Instant, frame: &Frame) -> bool {
+        let Some(hit) = self.core.hit(started) else {
+            return false;
         };
-        match self.engine.plan(&self.scope, req, &mut self.deferred) {
-            Decision::NeedCatalog(question) => {
-                self.flush().await?;
-                let facts = self.ask_catalog(&question).await?;
-                self.engine.learn(&self.scope, facts);
-                let req = QueryRequest {
-                    catalog: CatalogAccess::Asked,
-                    ..req
-                };
-                Ok(self.engine.plan(&self.scope, req, &mut self.deferred))
+        self.core
+            .reply(&[&hit.entry.payload, &messages::ready_for_query(b'I')]);
+        if let Some(claim) = hit.refresh {
+            let ok = self.ext.synced();
+            if self
+                .core
+                .begin_refresh(claim, Answer::of(Expect::Query), ok)
+            {
+                self.forward(frame);
             }
-            d => Ok(d),
         }
+        true
+    }
+}
+
+impl Catalog for Session {
+    type Answer = Answer;
+
+    fn core(&mut self) -> &mut Core<Answer> {
+        &mut self.core
     }
 
-    /// Starts collecting a result for the cache under the current key material.
-    pub fn start_fill(
+    fn may_ask(&self) -> bool {
+        self.ext.synced()
+    }
+
+    fn ask(
         &mut self,
-        ticket: FillTicket,
-        flight: Option<FlightGuard>,
-        kind: KeyKind,
-        sql: &str,
-        extra: &[&[u8]],
-    ) {
-        self.key
-            .start(self.scope.namespace, kind)
-            .part(sql.as_bytes());
-        for part in extra {
-            self.key.part(part);
-        }
-        self.fill = Some(Fill::new(ticket, self.key.as_slice(), flight));
-    }
-
-    /// Remembers SQL that changes session state, so later reads get their own namespace.
-    /// Applied at once: the next request must not share the old namespace even if it
-    /// is pipelined behind this one.
-    pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
-        if effects.session_change {
-            effects.session_change = false;
-            self.namespace.remember(sql.as_bytes());
-        }
-        if effects.taints_session {
-            self.namespace.taint();
-        }
-        self.scope.namespace = self.namespace.id(&self.engine.namespaces);
-        effects
+        q: &CatalogQuestion,
+    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, PgError>> + Send {
+        self.ask_catalog(q)
     }
 }
 
@@ -311,15 +234,15 @@ impl ProxySession for Session {
     type Message = Frame;
 
     fn pipes(&mut self) -> &mut Pipes {
-        &mut self.io
+        self.core.io()
     }
 
     fn next_from_client(&mut self) -> Result<Option<Frame>, PgError> {
-        codec::decode(&mut self.io.cin, MAX_CLIENT_MESSAGE)
+        codec::decode(&mut self.core.io().cin, MAX_CLIENT_MESSAGE, Side::Client)
     }
 
     fn next_from_origin(&mut self) -> Result<Option<Frame>, PgError> {
-        codec::decode(&mut self.io.oin, MAX_ORIGIN_MESSAGE)
+        codec::decode(&mut self.core.io().oin, MAX_ORIGIN_MESSAGE, Side::Origin)
     }
 
     fn on_client(&mut self, frame: Frame) -> impl Future<Output = Result<(), PgError>> + Send {
@@ -331,21 +254,15 @@ impl ProxySession for Session {
     }
 
     fn flush(&mut self) -> impl Future<Output = Result<(), PgError>> + Send {
-        Session::flush(self)
+        self.core.flush()
     }
 
     fn terminated(&self) -> bool {
-        self.terminated
+        self.core.terminated()
     }
 
     fn at_rest(&self) -> bool {
-        self.pending.is_empty()
-            && self.status == b'I'
-            && self.fill.is_none()
-            && self.refresh.is_none()
-            && self.ext.between_batches()
-            && self.copy == CopyState::Idle
-            && self.io.cin.is_empty()
+        self.core.at_rest() && self.ext.between_batches() && self.copy == CopyState::Idle
     }
 
     fn error_for_client(&self, e: &PgError) -> Option<Bytes> {

@@ -17,10 +17,11 @@ use super::messages::{self, Body};
 use super::session::Session;
 use super::tls::{CHANNEL_BINDING, connect_origin, direct_tls, upgrade, wants_channel_binding};
 use crate::config::{ClientTls, Protocol};
-use crate::engine::{CacheCtx, NamespaceMaterial, Scope, SessionNamespace};
+use crate::engine::{CacheCtx, NamespaceMaterial, SessionNamespace};
 use crate::protocol::Pipes;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
+use crate::session::{Core, TxnState};
 
 /// How long connecting to an origin may take.
 pub const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -113,11 +114,11 @@ pub type Resolved = (Arc<CacheCtx>, Vec<(String, String)>);
 pub fn resolve(ctx: &PgContext, params: &[(String, String)]) -> Result<Resolved, PgError> {
     let user = param(params, "user").ok_or(PgError::Client("no user in startup packet"))?;
     let by_app = param(params, "application_name")
-        .and_then(|a| ctx.engine.caches.by_id(a))
+        .and_then(|a| ctx.engine.caches().by_id(a))
         .filter(|c| c.protocol == Protocol::Postgres)
         .map(|c| (c.clone(), user));
     let Some((cache, origin_user)) =
-        by_app.or_else(|| ctx.engine.caches.resolve(Protocol::Postgres, user))
+        by_app.or_else(|| ctx.engine.caches().resolve(Protocol::Postgres, user))
     else {
         return Err(PgError::UnknownCache(format!(
             "no cache matches user name \"{user}\": connect as CACHEID-{user} (or set application_name to a cache ID)"
@@ -155,7 +156,7 @@ async fn relay_auth(
     let mut cancel_key = None;
     loop {
         let frame = loop {
-            if let Some(f) = codec::decode(obuf, MAX_ORIGIN_MESSAGE)? {
+            if let Some(f) = codec::decode(obuf, MAX_ORIGIN_MESSAGE, Side::Origin)? {
                 break f;
             }
             if origin
@@ -212,7 +213,7 @@ async fn relay_auth(
         }
         if needs_answer {
             let answer = loop {
-                if let Some(f) = codec::decode(cbuf, MAX_CLIENT_MESSAGE)? {
+                if let Some(f) = codec::decode(cbuf, MAX_CLIENT_MESSAGE, Side::Client)? {
                     break f;
                 }
                 if client
@@ -357,29 +358,16 @@ pub async fn establish(
         &auth.origin_params,
         &auth.statuses,
     ));
-    let scope = Scope {
-        db: ctx.engine.generations.database(&auth.cache.id, database),
-        namespace: namespace.id(&ctx.engine.namespaces),
-        cache: auth.cache,
-    };
-    let session = Session {
-        engine: ctx.engine.clone(),
-        scope,
+    let io = Pipes::new(client, cbuf, auth.origin, auth.obuf);
+    let core = Core::new(
+        ctx.engine.clone(),
+        auth.cache,
+        database,
         namespace,
-        io: Pipes::new(client, cbuf, auth.origin, auth.obuf),
-        status: b'I',
-        pending: Default::default(),
-        key: Default::default(),
-        fill: None,
-        refresh: None,
-        txn_effects: Default::default(),
-        last_tag_rollback: false,
-        ext: Default::default(),
-        copy: Default::default(),
-        deferred: Default::default(),
-        terminated: false,
-        origin_fatal: false,
-    };
+        io,
+        TxnState::Idle,
+    );
+    let session = Session::new(core);
     Ok((session, auth.cancel_key))
 }
 

@@ -1,0 +1,82 @@
+//! Whether a request may use the cache now, and what to do with one that missed:
+//! the engine plans it, and when it needs catalog facts the session asks its origin
+//! first (only while nothing else is in flight there and no transaction is open;
+//! otherwise the question is deferred to a later request that can ask).
+
+use std::future::Future;
+
+use super::Core;
+use crate::config::CacheMode;
+use crate::engine::{
+    BypassReason, CatalogAccess, CatalogQuestion, Decision, Fact, FactKey, QueryRequest,
+};
+use crate::protocol::SessionError;
+
+/// A protocol session that can put catalog questions to its origin.
+pub trait Catalog: Send {
+    type Answer: Send;
+
+    fn core(&mut self) -> &mut Core<Self::Answer>;
+
+    /// The protocol's own conditions for asking now (e.g. no extended-protocol
+    /// batch half sent); the core adds its own.
+    fn may_ask(&self) -> bool;
+
+    /// Runs the catalog query for `q` on the origin connection and reads its answer,
+    /// which the client never sees. Nothing else is in flight.
+    fn ask(
+        &mut self,
+        q: &CatalogQuestion,
+    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, SessionError>> + Send;
+}
+
+impl<A> Core<A> {
+    /// Why a request may not use the cache right now, whatever it is.
+    pub fn blocked(&self) -> Option<BypassReason> {
+        if self.scope.cache.mode == CacheMode::Off {
+            // A plain relay: nothing is looked up (the engine judges nothing either).
+            Some(BypassReason::RuleSaysNo)
+        } else if !self.txn.is_idle() {
+            Some(BypassReason::InTransaction)
+        } else if !self.idle() {
+            Some(BypassReason::Pipeline)
+        } else {
+            None
+        }
+    }
+
+    fn plan(&mut self, req: QueryRequest<'_>) -> Decision {
+        self.engine.plan(&self.scope, req, &mut self.deferred)
+    }
+}
+
+/// Plans a request that missed, asking the catalog first when the engine needs facts
+/// (this request's, or ones deferred earlier) and the session can ask.
+pub async fn decide<S: Catalog>(
+    s: &mut S,
+    sql: &str,
+    blocked: Option<BypassReason>,
+) -> Result<Decision, SessionError> {
+    let may_ask = s.may_ask();
+    let core = s.core();
+    let can_ask = may_ask && core.txn.is_idle() && core.origin_quiet();
+    let req = QueryRequest {
+        sql,
+        blocked,
+        catalog: CatalogAccess::now_or_later(can_ask),
+    };
+    match core.plan(req) {
+        Decision::NeedCatalog(question) => {
+            core.flush().await?;
+            let facts = s.ask(&question).await?;
+            let core = s.core();
+            core.engine.learn(&core.scope, facts);
+            let req = QueryRequest {
+                catalog: CatalogAccess::Asked,
+                ..req
+            };
+            Ok(core.plan(req))
+        }
+        d => Ok(d),
+    }
+}

@@ -1,0 +1,111 @@
+//! What a session's statements do to the cache: a write's invalidations are applied
+//! at its acknowledgement, before it reaches the client (design §2 step 7), and again
+//! when its transaction ends, because the commit comes later and a reader may refill
+//! the entry in between (design §4.4); a rollback applies nothing new. Also the
+//! session's namespace: session-changing statements give later reads their own.
+
+use super::Core;
+use crate::engine::{Effects, NamespaceMaterial};
+
+/// Where the session's origin connection stands, as its protocol reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxnState {
+    /// Autocommit, no transaction open: each statement commits on its own.
+    Idle,
+    /// No transaction open, but autocommit is off: the next statement opens one.
+    AutocommitOff,
+    /// In a transaction block.
+    Open,
+    /// In a failed transaction block (PostgreSQL): everything fails until it ends.
+    Failed,
+}
+
+impl TxnState {
+    pub fn is_idle(self) -> bool {
+        self == TxnState::Idle
+    }
+
+    /// A transaction is open (failed or not): the session is not at rest.
+    pub fn is_open(self) -> bool {
+        matches!(self, TxnState::Open | TxnState::Failed)
+    }
+}
+
+impl<A> Core<A> {
+    pub fn txn(&self) -> TxnState {
+        self.txn
+    }
+
+    /// The origin reported the session's transaction state.
+    pub fn set_txn(&mut self, txn: TxnState) {
+        self.txn = txn;
+    }
+
+    /// The oldest owed request was acknowledged (or failed): its writes are applied
+    /// now and remembered for the end of the transaction, whatever the state said
+    /// before (a write with autocommit off opens the transaction it belongs to). An
+    /// autocommit write's memory is dropped at its own end, which reports no
+    /// transaction.
+    pub fn acknowledged(&mut self) {
+        let Some(super::Pending::Origin(owed)) = self.pending.front() else {
+            return;
+        };
+        if owed.effects.writes() {
+            let effects = owed.effects.clone();
+            self.engine.apply(&self.scope, &effects);
+            self.txn_effects.merge(&effects);
+        }
+    }
+
+    /// A transaction ended: its writes are applied again if it `committed`, and
+    /// forgotten either way.
+    pub fn transaction_ended(&mut self, committed: bool) {
+        let effects = std::mem::take(&mut self.txn_effects);
+        if committed && effects.writes() {
+            self.engine.apply(&self.scope, &effects);
+        }
+    }
+
+    /// Remembers what a forwarded statement does to the session: a change wirecache
+    /// can follow (its text joins the namespace material) or one it cannot (the
+    /// namespace becomes private). Applied at once: the next request must not share
+    /// the old namespace even if it is pipelined behind this one.
+    /// A tainted namespace gets a new private ID each time it is renewed, so it is
+    /// renewed only when something changed.
+    pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
+        if effects.session_change {
+            effects.session_change = false;
+            self.namespace.remember(sql.as_bytes());
+            self.renew_namespace();
+        }
+        if effects.taints_session {
+            self.taint();
+        }
+        effects
+    }
+
+    /// Session state changed by something other than a statement (MySQL's
+    /// COM_INIT_DB): `text` stands for the change in the namespace material.
+    pub fn remember_session_text(&mut self, text: &[u8]) {
+        self.namespace.remember(text);
+        self.renew_namespace();
+    }
+
+    /// Session state changed in a way wirecache cannot follow: private from now on.
+    pub fn taint(&mut self) {
+        self.namespace.taint();
+        self.renew_namespace();
+    }
+
+    /// Back to a fresh login state (MySQL COM_CHANGE_USER, COM_RESET_CONNECTION):
+    /// new namespace material, no transaction writes remembered.
+    pub fn reset_session(&mut self, base: NamespaceMaterial) {
+        self.namespace.reset(base);
+        self.txn_effects = Effects::default();
+        self.renew_namespace();
+    }
+
+    fn renew_namespace(&mut self) {
+        self.scope.namespace = self.engine.namespace_id(&self.namespace);
+    }
+}

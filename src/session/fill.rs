@@ -1,0 +1,123 @@
+//! A result being collected for the cache while it streams to the client (or, for a
+//! refresh ahead of expiry, while nobody waits for it): bounded by `max_entry_size`,
+//! abandoned on anything but one plain result.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::engine::{Engine, FillOutcome, FillTicket, FlightGuard, Scope};
+
+/// What one message of an answer is, for the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Stored (description, rows, a terminator).
+    Keep,
+    /// Stored, and it starts or ends one result: a plain answer has exactly one.
+    Result,
+    /// Framing the replay makes itself: not stored.
+    Skip,
+    /// The origin reported an error: nothing is stored.
+    Error,
+    /// More than a plain result (a notice, warnings, another result, COPY…).
+    NotPlain,
+}
+
+pub(super) struct Fill {
+    ticket: FillTicket,
+    key: Bytes,
+    collected: Collected,
+    /// Held while filling so identical misses elsewhere wait for this one.
+    _flight: Option<FlightGuard>,
+}
+
+/// The bytes of an answer so far, or why it will not be stored.
+#[derive(Default)]
+struct Collected {
+    buf: BytesMut,
+    failed: Option<FillOutcome>,
+    results: u32,
+}
+
+impl Collected {
+    fn tee(&mut self, bytes: &[u8], part: Part, max: usize) {
+        if self.failed.is_some() {
+            return;
+        }
+        match part {
+            Part::Skip => return,
+            Part::Error => self.failed = Some(FillOutcome::Error),
+            Part::NotPlain => self.failed = Some(FillOutcome::NotPlain),
+            Part::Result => self.results += 1,
+            Part::Keep => {}
+        }
+        if self.failed.is_some() {
+            self.buf = BytesMut::new();
+        } else if self.buf.len() + bytes.len() > max {
+            self.failed = Some(FillOutcome::TooLarge);
+            self.buf = BytesMut::new();
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+}
+
+impl Fill {
+    pub fn new(ticket: FillTicket, key: &[u8], flight: Option<FlightGuard>) -> Self {
+        Self {
+            ticket,
+            key: Bytes::copy_from_slice(key),
+            collected: Collected::default(),
+            _flight: flight,
+        }
+    }
+
+    /// Copies one message of the answer, or marks the fill failed.
+    pub fn tee(&mut self, bytes: &[u8], part: Part, max: usize) {
+        self.collected.tee(bytes, part, max);
+    }
+
+    /// Gives the fill up (unless it failed already) with `outcome`.
+    pub fn fail(&mut self, outcome: FillOutcome) {
+        self.collected.failed.get_or_insert(outcome);
+    }
+
+    /// Stores the result (if it is one plain result) and releases waiting sessions.
+    pub fn finish(self, engine: &Engine, scope: &Scope) {
+        let c = self.collected;
+        match c.failed {
+            Some(outcome) => engine.abandon_fill(scope, outcome),
+            None if c.results != 1 => engine.abandon_fill(scope, FillOutcome::NotPlain),
+            None => engine.complete_fill(scope, self.ticket, &self.key, &c.buf),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_decide_what_is_kept() {
+        let mut c = Collected::default();
+        c.tee(b"desc", Part::Keep, 100);
+        c.tee(b"row", Part::Keep, 100);
+        c.tee(b"ready", Part::Skip, 100);
+        c.tee(b"done", Part::Result, 100);
+        assert_eq!(
+            (&c.buf[..], c.results, c.failed),
+            (&b"descrowdone"[..], 1, None)
+        );
+        c.tee(b"0123456789", Part::Keep, 20);
+        assert_eq!(c.failed, Some(FillOutcome::TooLarge));
+        assert!(c.buf.is_empty());
+        c.tee(b"x", Part::Error, 100);
+        assert_eq!(
+            c.failed,
+            Some(FillOutcome::TooLarge),
+            "the first failure stays"
+        );
+        let mut e = Collected::default();
+        e.tee(b"row", Part::Keep, 100);
+        e.tee(b"err", Part::Error, 100);
+        assert_eq!((e.failed, e.buf.len()), (Some(FillOutcome::Error), 0));
+    }
+}

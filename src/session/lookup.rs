@@ -1,0 +1,119 @@
+//! The cache side of a session: the key of the request at hand, hits, single-flight
+//! (concurrent identical misses cause one origin execution), collecting a fill, and
+//! refreshing a hot entry ahead of its expiry over this session's own origin
+//! connection, so hot queries never fall back to the origin.
+//!
+//! A refresh is sent only when nothing else is in flight at the origin and no
+//! transaction is open; its answer arrives before the answer of anything forwarded
+//! after it, is collected into a fill and never reaches the client. At most one
+//! refresh per entry (the engine's [`RefreshClaim`]) and one per session at a time:
+//! the extra origin load is bounded by one query per hot entry per TTL.
+
+use std::time::Instant;
+
+use super::Core;
+use super::fill::{Fill, Part};
+use crate::cache::KeyKind;
+use crate::engine::{FillOutcome, FillTicket, FlightGuard, Hit, RefreshClaim};
+use crate::protocol::SessionError;
+
+/// This session's part in filling a key.
+pub enum Lead {
+    Leader(FlightGuard),
+    /// Another session filled (or gave up on) it while this one waited: look again.
+    Followed,
+}
+
+impl<A> Core<A> {
+    /// Makes the cache key of the request at hand: its kind and the parts that
+    /// identify it (SQL text, parameter types and values, …), in this namespace.
+    pub fn key(&mut self, kind: KeyKind, parts: &[&[u8]]) {
+        self.key.start(self.scope.namespace, kind);
+        for part in parts {
+            self.key.part(part);
+        }
+    }
+
+    /// A fresh entry under the current key, counted as a hit.
+    pub fn hit(&self, started: Instant) -> Option<Hit> {
+        self.engine
+            .lookup(&self.scope, self.key.as_slice(), started)
+    }
+
+    /// Before filling the current key: lead its fill, or, if another session is
+    /// filling it already, wait (bounded) until that one is done. What was queued is
+    /// written out first, so no client waits on this session's wait.
+    pub async fn lead_or_follow(&mut self) -> Result<Lead, SessionError> {
+        self.flush().await?;
+        Ok(
+            match self.engine.lead_or_follow(self.key.as_slice()).await {
+                Some(guard) => Lead::Leader(guard),
+                None => Lead::Followed,
+            },
+        )
+    }
+
+    /// Starts collecting the answer of the request at hand for the current key.
+    pub fn start_fill(&mut self, ticket: FillTicket, flight: Option<FlightGuard>) {
+        self.fill = Some(Fill::new(ticket, self.key.as_slice(), flight));
+    }
+
+    /// Copies one message of the answer into the current fill.
+    pub fn tee(&mut self, bytes: &[u8], part: Part) {
+        let max = self.engine.max_entry_size();
+        if let Some(fill) = self.fill.as_mut() {
+            fill.tee(bytes, part, max);
+        }
+    }
+
+    /// The answer being collected is complete: store it if it is storable.
+    pub fn finish_fill(&mut self) {
+        if let Some(fill) = self.fill.take() {
+            fill.finish(&self.engine, &self.scope);
+        }
+    }
+
+    /// The request being collected will not complete (an error skipped it).
+    pub fn abandon_fill(&mut self, outcome: FillOutcome) {
+        if let Some(mut fill) = self.fill.take() {
+            fill.fail(outcome);
+            fill.finish(&self.engine, &self.scope);
+        }
+    }
+
+    /// Whether a refresh may be sent now: none in flight, nothing owed by the origin,
+    /// no transaction, and `protocol_ok` (the protocol's own conditions).
+    fn may_refresh(&self, protocol_ok: bool) -> bool {
+        protocol_ok && self.origin_quiet() && self.txn.is_idle()
+    }
+
+    /// Takes on the refresh of the entry just hit, under the current key, if the
+    /// session may send one now. True: the caller writes the request to the origin,
+    /// and its answer is recognised with `answer`. False: the claim is given back.
+    pub fn begin_refresh(&mut self, claim: RefreshClaim, answer: A, protocol_ok: bool) -> bool {
+        if !self.may_refresh(protocol_ok) {
+            return false;
+        }
+        let Some(ticket) = self.engine.refresh_ticket(&self.scope, claim) else {
+            return false;
+        };
+        self.refresh = Some((answer, Fill::new(ticket, self.key.as_slice(), None)));
+        true
+    }
+
+    /// How the answer of the refresh in flight is recognised, if one is.
+    pub fn refresh_answer(&mut self) -> Option<&mut A> {
+        self.refresh.as_mut().map(|(answer, _)| answer)
+    }
+
+    /// One message of the refresh's answer; `done`: it was the last.
+    pub fn tee_refresh(&mut self, bytes: &[u8], part: Part, done: bool) {
+        let max = self.engine.max_entry_size();
+        if let Some((_, fill)) = self.refresh.as_mut() {
+            fill.tee(bytes, part, max);
+        }
+        if done && let Some((_, fill)) = self.refresh.take() {
+            fill.finish(&self.engine, &self.scope);
+        }
+    }
+}
