@@ -1,6 +1,11 @@
 //! Every integration test of wirecache, in one crate: the code compiles and links
 //! once, the private origins (`common`) start once per run, and the test names keep
 //! their old file names as module paths (`cargo test --test it pg_tls::`).
+//!
+//! `consistency` and `transactions` hold the promises of design §4 that every
+//! protocol keeps, written once and run per origin (`NAME::postgres`,
+//! `NAME::mariadb`, see `common::origin`); `pg_*` and `mysql_*` hold what only one
+//! protocol has.
 
 mod common;
 
@@ -8,6 +13,7 @@ mod checker;
 mod pg_scripted;
 
 mod cli;
+mod consistency;
 mod consistency_checker;
 mod dashboard;
 mod harness_smoke;
@@ -31,3 +37,4 @@ mod pg_tls;
 mod pg_transactions;
 mod secrets_in_logs;
 mod shutdown;
+mod transactions;

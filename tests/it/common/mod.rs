@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod mysql;
+pub mod origin;
 pub mod pg;
 mod pg_cluster;
 pub mod proxy;
