@@ -52,15 +52,29 @@ pub async fn warm<O: Origin>(
     for via in [Via::Prepared, Via::Text] {
         let a = int(c, via, sql).await;
         let hits = proxy.hits().await;
-        let reads = origin.reads_at_origin(db);
+        // Where the origin counts its reads, `a` is counted once the origin answered
+        // the next command on this connection.
+        let reads = match origin.reads_at_origin(db) {
+            Some(_) => {
+                c.settle().await;
+                origin.reads_at_origin(db)
+            }
+            None => None,
+        };
+        let refreshes = proxy.refreshes().await;
         let b = int(c, via, sql).await;
         assert_eq!(a, b, "{sql} ({via:?})");
         assert!(proxy.hits().await > hits, "{sql} ({via:?}) was not cached");
-        assert_eq!(
-            origin.reads_at_origin(db),
-            reads,
-            "{sql} ({via:?}): the hit ran at the origin"
-        );
+        if let Some(before) = reads {
+            // The origin ran nothing for the hit; a hot entry's refresh ahead of its
+            // expiry (counted before it runs) may have run meanwhile.
+            let ran = origin.reads_at_origin(db).expect("counted") - before;
+            let refreshed = proxy.refreshes().await - refreshes;
+            assert!(
+                ran as f64 <= refreshed,
+                "{sql} ({via:?}): the hit ran at the origin ({ran} reads, {refreshed} refreshes)"
+            );
+        }
         if let Some(v) = value {
             assert_eq!(a, v, "{sql}: text and prepared reads disagree");
         }

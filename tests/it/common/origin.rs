@@ -78,12 +78,12 @@ pub trait Client: Send + Sized + 'static {
     /// does so anyway).
     fn keep_statements(&mut self) {}
 
-    /// Waits until everything the driver sent on its own (PostgreSQL: the Close of a
-    /// statement prepared per call) has been answered, so the next statement starts
-    /// with nothing owed by the origin.
-    fn settle(&mut self) -> impl Future<Output = ()> + Send {
-        async {}
-    }
+    /// Waits until the origin is done with everything sent so far on this connection:
+    /// what the driver sent on its own (PostgreSQL: the Close of a statement prepared
+    /// per call) is answered, and the last statement is fully accounted for (MariaDB
+    /// counts a statement in performance_schema only after its answer went out; it
+    /// answers a COM_PING after that).
+    fn settle(&mut self) -> impl Future<Output = ()> + Send;
 
     /// Closes the connection the way the driver does when the application lets go of
     /// it, and waits until the origin can have noticed.
@@ -486,6 +486,10 @@ impl Client for MyClient {
             Via::Prepared => self.conn.exec_drop(sql, params.to_vec()).await,
         }
         .map_err(my_error)
+    }
+
+    async fn settle(&mut self) {
+        self.conn.ping().await.expect("ping");
     }
 
     async fn close(self) {
