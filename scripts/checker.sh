@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long run of the randomized consistency checker (issue 8; tests/checker/).
+# The long run of the randomized consistency checker (issue 8; tests/it/checker/).
 #
 #   scripts/checker.sh --ops N | --seconds S [--seed X] [--protocol postgres|mariadb|both]
 #                      [--conns C] [--debug]
@@ -32,8 +32,8 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$ops" || -n "$seconds" ]] || usage
 case "$protocol" in
-    postgres) filter="postgres_random_programs" ;;
-    mariadb) filter="mariadb_random_programs" ;;
+    postgres) filter="consistency_checker::postgres_random_programs" ;;
+    mariadb) filter="consistency_checker::mariadb_random_programs" ;;
     both) filter="random_programs" ;;
     *) echo "--protocol must be postgres, mariadb or both" >&2; exit 64 ;;
 esac
@@ -47,6 +47,7 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 # One protocol at a time, so each has the machine to itself.
 status=0
-cargo test $profile --test consistency_checker "$filter" -- --nocapture --test-threads=1 || status=$?
+# The checker is part of the one test crate (tests/it/); the filter picks its runs.
+cargo test $profile --test it "$filter" -- --nocapture --test-threads=1 || status=$?
 echo "checker.sh: wall time $(( $(date +%s) - started )) s, exit status $status"
 exit "$status"

@@ -32,7 +32,7 @@ need mariadb-server       "[ -x /usr/sbin/mariadbd ] && command -v mariadb-insta
 need mariadb-client       "command -v mariadb"
 need redis-server         "command -v redis-server"
 need sysbench             "command -v sysbench"
-# Client libraries of other languages used by tests/pg_clients.rs.
+# Client libraries of other languages used by tests/it/pg_clients.rs.
 need libpostgresql-jdbc-java "[ -f /usr/share/java/postgresql.jar ]"
 need default-jdk-headless "command -v javac"
 need nodejs               "command -v node"
@@ -57,8 +57,8 @@ if ! id postgres >/dev/null 2>&1; then
     exit 1
 fi
 
-# --- Python drivers (tests/pg_clients.rs, tests/mysql_*.rs, the scripts) -----
-# PyNaCl lets PyMySQL log in as ed25519 users (tests/mysql_auth.rs).
+# --- Python drivers (tests/it/pg_clients.rs, tests/it/mysql_*.rs, the scripts) -
+# PyNaCl lets PyMySQL log in as ed25519 users (tests/it/mysql_auth.rs).
 PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000)
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000' >/dev/null 2>&1; then
     log "python drivers present"
@@ -86,7 +86,7 @@ else
 fi
 
 # --- dashboard test: Debian's chromium + playwright-core (tests/dashboard) ---
-# tests/dashboard.rs drives /usr/bin/chromium headless with playwright-core, pinned
+# tests/it/dashboard.rs drives /usr/bin/chromium headless with playwright-core, pinned
 # by tests/dashboard/package-lock.json. No browser is ever downloaded.
 if [ -x /usr/bin/chromium ]; then
     log "chromium present"

@@ -1,0 +1,40 @@
+//! Every integration test of wirecache, in one crate: the code compiles and links
+//! once, the private origins (`common`) start once per run, and the test names keep
+//! their old file names as module paths (`cargo test --test it pg_tls::`).
+//!
+//! `consistency` and `transactions` hold the promises of design §4 that every
+//! protocol keeps, written once and run per origin (`NAME::postgres`,
+//! `NAME::mariadb`, see `common::origin`); `pg_*` and `mysql_*` hold what only one
+//! protocol has.
+
+mod common;
+
+mod checker;
+mod pg_scripted;
+
+mod cli;
+mod consistency;
+mod consistency_checker;
+mod dashboard;
+mod harness_smoke;
+mod latency_test;
+mod mysql_auth;
+mod mysql_clients;
+mod mysql_consistency;
+mod mysql_kill;
+mod mysql_protocol;
+mod mysql_tls;
+mod mysql_transactions;
+mod pg_caching;
+mod pg_clients;
+mod pg_consistency;
+mod pg_faults;
+mod pg_hangs;
+mod pg_intelligence;
+mod pg_pgbench;
+mod pg_protocol;
+mod pg_tls;
+mod pg_transactions;
+mod secrets_in_logs;
+mod shutdown;
+mod transactions;
