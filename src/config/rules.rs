@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::values::check_cache_id;
+use super::kinds::check_cache_id;
 
 /// Keys of a rule that select queries; at least one must be given.
 pub(super) const MATCHER_KEYS: [&str; 4] = ["template", "pattern", "table", "cache"];

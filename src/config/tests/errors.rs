@@ -296,12 +296,12 @@ fn environment_problems() {
         (
             "WIRECACHE_CACHES_0_DEFAULT",
             "yes",
-            "WIRECACHE_CACHES_0_DEFAULT: invalid boolean \"yes\"",
+            "caches[0].default (from WIRECACHE_CACHES_0_DEFAULT): invalid boolean \"yes\"",
         ),
         (
             "WIRECACHE_CACHE_MAX_CONNECTIONS",
             "x",
-            "WIRECACHE_CACHE_MAX_CONNECTIONS: invalid count \"x\"",
+            "cache.max_connections (from WIRECACHE_CACHE_MAX_CONNECTIONS): invalid integer \"x\"",
         ),
         (
             "WIRECACHE_CACHES_2_ID",
