@@ -1,8 +1,8 @@
-//! The reader: serde deserializers over the parsed `toml::Table` that collect
+//! The reader: a serde deserializer over the parsed `toml::Table` that collects
 //! every problem. Each table is read into its schema struct; a key whose value
 //! fails is reported with its path, dropped, and the table read again. A value
 //! set from the environment is text, converted to what its field asks for.
-//! Also [`schema`]: the sections and keys, learnt from the schema structs.
+//! [`schema`] lists the sections and their keys, learnt from the structs.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -19,7 +19,9 @@ use super::env::Sources;
 use super::error::ConfigError;
 use super::schema::File;
 
-/// What reading has found: every problem, grouped by the table it concerns.
+type R<T> = Result<T, DeError>;
+
+/// What reading has found: every problem, and the environment's part.
 #[derive(Default)]
 pub(super) struct Ctx {
     /// Key path → the environment variable that set it.
@@ -29,7 +31,7 @@ pub(super) struct Ctx {
 
 #[derive(Default)]
 struct Found {
-    /// (table, error); reported in the order the tables were first read.
+    /// (table path, error), reported in the order the tables were first read.
     errors: Vec<(String, ConfigError)>,
     tables: Vec<String>,
     /// Key paths whose value was reported invalid (and dropped).
@@ -40,17 +42,23 @@ impl Ctx {
     /// Reports `error` about the table at `table`, once.
     pub fn push(&self, table: &str, error: ConfigError) {
         let errors = &mut self.found.borrow_mut().errors;
-        let text = error.to_string();
-        if !errors.iter().any(|(_, e)| e.to_string() == text) {
+        if !errors
+            .iter()
+            .any(|(_, e)| e.to_string() == error.to_string())
+        {
             errors.push((table.to_owned(), error));
         }
     }
 
     /// Reports the value at `path`, in the table at `table`, as invalid.
     pub fn invalid(&self, table: &str, path: &str, message: String) {
-        self.found.borrow_mut().invalid.insert(path.to_owned());
+        self.mark(path);
         let path = self.shown(path);
         self.push(table, ConfigError::Invalid { path, message });
+    }
+
+    fn mark(&self, path: &str) {
+        self.found.borrow_mut().invalid.insert(path.to_owned());
     }
 
     pub fn is_invalid(&self, path: &str) -> bool {
@@ -70,7 +78,7 @@ impl Ctx {
         let Found {
             mut errors, tables, ..
         } = self.found.into_inner();
-        errors.sort_by_key(|(t, _)| tables.iter().position(|x| x == t).unwrap_or(usize::MAX));
+        errors.sort_by_key(|(t, _)| tables.iter().position(|x| x == t));
         errors.into_iter().map(|(_, e)| e).collect()
     }
 }
@@ -91,32 +99,25 @@ pub(super) fn read(ctx: &Ctx, mut root: Table) -> File {
             Shape::Array(_) if !v.is_array() => format!("an array of tables ([[{name}]])"),
             _ => continue,
         };
-        ctx.invalid(
-            "",
-            name,
-            format!("expected {expected}, found {}", v.type_str()),
-        );
+        let message = format!("expected {expected}, found {}", v.type_str());
+        ctx.invalid("", name, message);
         root.remove(name);
     }
     read_table(ctx, "", root).unwrap_or_default()
 }
 
 /// Reads `table` (at `path`) into `T`, dropping and reporting each key that fails.
-fn read_table<'de, T: Deserialize<'de>>(
-    ctx: &Ctx,
-    path: &str,
-    mut table: Table,
-) -> Result<T, DeError> {
-    {
-        let tables = &mut ctx.found.borrow_mut().tables;
-        if !tables.iter().any(|t| t == path) {
-            tables.push(path.to_owned());
-        }
-    }
+fn read_table<'de, T: Deserialize<'de>>(ctx: &Ctx, path: &str, mut table: Table) -> R<T> {
+    ctx.found.borrow_mut().tables.push(path.to_owned());
     let mut failed = Vec::new();
     let result = loop {
         let value = Value::Table(table.clone());
-        match T::deserialize(De::new(ctx, path.to_owned(), &value)) {
+        let de = De {
+            ctx,
+            path: path.to_owned(),
+            value: &value,
+        };
+        match T::deserialize(de) {
             Err(DeError(Some(key), what)) => {
                 table.remove(&key);
                 failed.push((key, what));
@@ -128,23 +129,19 @@ fn read_table<'de, T: Deserialize<'de>>(
         Shape::Table(keys) => keys,
         _ => &[],
     };
-    failed.sort_by_key(|(key, _)| keys.iter().position(|k| k == key).map_or(0, |i| i + 1));
+    failed.sort_by_key(|(key, _)| keys.iter().position(|k| k == key));
     for (key, what) in failed {
+        let at = join(path, &key);
         match what {
-            What::Unknown(known) => ctx.push(
-                path,
-                ConfigError::UnknownKey {
-                    path: join(path, &key),
-                    known,
-                },
-            ),
-            What::Message(message) => ctx.invalid(path, &join(path, &key), message),
+            What::Unknown(known) => ctx.push(path, ConfigError::UnknownKey { path: at, known }),
+            What::Message(message) => ctx.invalid(path, &at, message),
+            What::Shape(_) => {}
         }
     }
     result
 }
 
-/// A problem reading a table: the key at fault, once known, and what is wrong.
+/// A problem reading: the key at fault, once known, and what is wrong.
 #[derive(Debug)]
 pub(super) struct DeError(Option<String>, What);
 
@@ -152,6 +149,8 @@ pub(super) struct DeError(Option<String>, What);
 enum What {
     Message(String),
     Unknown(&'static [&'static str]),
+    /// What a [`Probe`] learnt.
+    Shape(Shape),
 }
 
 impl DeError {
@@ -190,20 +189,15 @@ impl fmt::Display for DeError {
 
 impl std::error::Error for DeError {}
 
-/// One value at `path`. Tables are read as maps whose own tables go through
-/// [`read_table`]; arrays item by item; text from the environment is converted.
+/// The value at `path`: a table is a map whose tables are read by [`read_table`],
+/// an array a sequence of tables; text from the environment is converted.
 struct De<'a> {
     ctx: &'a Ctx,
     path: String,
     value: &'a Value,
 }
 
-impl<'a> De<'a> {
-    fn new(ctx: &'a Ctx, path: String, value: &'a Value) -> Self {
-        De { ctx, path, value }
-    }
-
-    /// The text of a value set from the environment.
+impl De<'_> {
     fn env_text(&self) -> Option<&str> {
         let from_env = self.ctx.sources.contains_key(&self.path);
         self.value.as_str().filter(|_| from_env).map(str::trim)
@@ -212,7 +206,7 @@ impl<'a> De<'a> {
 
 impl<'de> Deserializer<'de> for De<'_> {
     type Error = DeError;
-    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
         let (ctx, path) = (self.ctx, self.path.as_str());
         match self.value {
             Value::String(s) => v.visit_str(s),
@@ -233,7 +227,7 @@ impl<'de> Deserializer<'de> for De<'_> {
             }),
         }
     }
-    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
         match self.env_text() {
             Some(s) if s.eq_ignore_ascii_case("true") => v.visit_bool(true),
             Some(s) if s.eq_ignore_ascii_case("false") => v.visit_bool(false),
@@ -243,14 +237,14 @@ impl<'de> Deserializer<'de> for De<'_> {
             None => self.deserialize_any(v),
         }
     }
-    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_i64<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
         match self.env_text().map(|s| (s, s.parse())) {
             Some((_, Ok(n))) => v.visit_i64(n),
             Some((s, Err(_))) => Err(DeError::custom(format!("invalid integer {s:?}"))),
             None => self.deserialize_any(v),
         }
     }
-    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
         v.visit_some(self)
     }
     forward_to_deserialize_any! {
@@ -268,40 +262,34 @@ struct Entries<'a> {
 
 impl<'de> MapAccess<'de> for Entries<'_> {
     type Error = DeError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
-        let Some((key, value)) = self.iter.next() else {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        self.value = self.iter.next();
+        let Some((key, _)) = self.value else {
             return Ok(None);
         };
-        self.value = Some((key, value));
-        seed.deserialize(key.as_str().into_deserializer())
-            .map(Some)
-            .map_err(|e: DeError| e.at(key))
+        let de: StrDeserializer<DeError> = key.as_str().into_deserializer();
+        seed.deserialize(de).map(Some).map_err(|e| e.at(key))
     }
-    /// A table is read with [`read_table`], so that a bad key in it drops that key only.
-    fn next_value<V: Deserialize<'de>>(&mut self) -> Result<V, DeError> {
-        match self.value {
-            Some((key, Value::Table(t))) => {
-                self.value = None;
-                let path = join(self.path, key);
-                read_table(self.ctx, &path, t.clone()).map_err(|e| e.at(key))
-            }
-            _ => self.next_value_seed(PhantomData),
-        }
+    /// A table is read by [`read_table`]: a bad key in it drops that key only.
+    fn next_value<V: Deserialize<'de>>(&mut self) -> R<V> {
+        let Some((key, Value::Table(t))) = self.value else {
+            return self.next_value_seed(PhantomData);
+        };
+        read_table(self.ctx, &join(self.path, key), t.clone()).map_err(|e| e.at(key))
     }
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
-        let (key, value) = self
-            .value
-            .take()
-            .ok_or_else(|| DeError::custom("no value"))?;
-        seed.deserialize(De::new(self.ctx, join(self.path, key), value))
-            .map_err(|e| e.at(key))
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> R<S::Value> {
+        let (key, value) = self.value.ok_or_else(|| DeError::custom("no value"))?;
+        let de = De {
+            ctx: self.ctx,
+            path: join(self.path, key),
+            value,
+        };
+        seed.deserialize(de).map_err(|e| e.at(key))
     }
 }
 
-/// An array of tables; an item that is not a table is reported and skipped.
+/// An array of tables, each read by [`read_table`]; an item that is not a
+/// table is reported and skipped.
 struct Items<'a> {
     ctx: &'a Ctx,
     path: &'a str,
@@ -310,38 +298,26 @@ struct Items<'a> {
 
 impl<'de> SeqAccess<'de> for Items<'_> {
     type Error = DeError;
-    fn next_element<T: Deserialize<'de>>(&mut self) -> Result<Option<T>, DeError> {
+    fn next_element<T: Deserialize<'de>>(&mut self) -> R<Option<T>> {
         for (i, item) in self.items.by_ref() {
             let path = format!("{}[{i}]", self.path);
-            match item {
-                Value::Table(t) => return read_table(self.ctx, &path, t.clone()).map(Some),
-                other => {
-                    self.ctx
-                        .found
-                        .borrow_mut()
-                        .invalid
-                        .insert(self.path.to_owned());
-                    let message = format!("expected a table, found {}", other.type_str());
-                    self.ctx.invalid("", &path, message);
-                }
-            }
+            let Value::Table(t) = item else {
+                self.ctx.mark(self.path);
+                let message = format!("expected a table, found {}", item.type_str());
+                self.ctx.invalid("", &path, message);
+                continue;
+            };
+            return read_table(self.ctx, &path, t.clone()).map(Some);
         }
         Ok(None)
     }
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, DeError> {
-        let Some((i, item)) = self.items.next() else {
-            return Ok(None);
-        };
-        seed.deserialize(De::new(self.ctx, format!("{}[{i}]", self.path), item))
-            .map(Some)
+    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, _: S) -> R<Option<S::Value>> {
+        Err(DeError::custom("expected a schema struct"))
     }
 }
 
 /// A schema type's shape: a table or an array of tables with these keys, or a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(super) enum Shape {
     Table(&'static [&'static str]),
     Array(&'static [&'static str]),
@@ -353,67 +329,46 @@ pub(super) fn schema() -> Vec<(&'static str, Shape)> {
     let Shape::Table(names) = shape::<File>() else {
         return Vec::new();
     };
-    let section = |i| match File::deserialize(Probe(Some(i), None)) {
-        Err(Probed(shape)) => shape,
-        Ok(_) => Shape::Other,
-    };
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, &name)| (name, section(i)))
-        .collect()
+    let of = |name| File::deserialize(Probe(Some(name))).map_or_else(shape_of, |_| Shape::Other);
+    names.iter().map(|&name| (name, of(name))).collect()
 }
 
 /// The shape of `T`, learnt by letting it deserialize from a probe.
 fn shape<'de, T: Deserialize<'de>>() -> Shape {
-    match T::deserialize(Probe(None, None)) {
-        Err(Probed(shape)) => shape,
-        Ok(_) => Shape::Other,
+    T::deserialize(Probe(None)).map_or_else(shape_of, |_| Shape::Other)
+}
+
+fn shape_of(e: DeError) -> Shape {
+    match e.1 {
+        What::Shape(shape) => shape,
+        _ => Shape::Other,
     }
 }
 
-/// Fails a struct with its keys and a sequence with its item's. `Probe(Some(i), _)`
-/// has a struct read its key `i` first, failing with that key's shape; as a map,
-/// a probe holds that one key.
-struct Probe(Option<usize>, Option<&'static str>);
-
-#[derive(Debug)]
-struct Probed(Shape);
-
-impl de::Error for Probed {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        Probed(Shape::Other)
-    }
-}
-
-impl fmt::Display for Probed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl std::error::Error for Probed {}
+/// Fails a struct with its keys, and a sequence with its item's; as a map, holds
+/// one key (`Probe(Some(key))`) whose value is probed.
+struct Probe(Option<&'static str>);
 
 impl<'de> Deserializer<'de> for Probe {
-    type Error = Probed;
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Probed> {
-        Err(Probed(Shape::Other))
+    type Error = DeError;
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> R<V::Value> {
+        Err(DeError(None, What::Shape(Shape::Other)))
     }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         _: &str,
         keys: &'static [&'static str],
         v: V,
-    ) -> Result<V::Value, Probed> {
-        match self.0.and_then(|i| keys.get(i)) {
-            Some(&key) => v.visit_map(Probe(None, Some(key))),
-            None => Err(Probed(Shape::Table(keys))),
+    ) -> R<V::Value> {
+        match self.0 {
+            Some(_) => v.visit_map(self),
+            None => Err(DeError(None, What::Shape(Shape::Table(keys)))),
         }
     }
-    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Probed> {
-        match v.visit_seq(self) {
-            Err(Probed(Shape::Table(keys))) => Err(Probed(Shape::Array(keys))),
-            other => other,
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> R<V::Value> {
+        match v.visit_seq(self).map_err(shape_of) {
+            Err(Shape::Table(keys)) => Err(DeError(None, What::Shape(Shape::Array(keys)))),
+            _ => Err(DeError(None, What::Shape(Shape::Other))),
         }
     }
     forward_to_deserialize_any! {
@@ -423,26 +378,19 @@ impl<'de> Deserializer<'de> for Probe {
 }
 
 impl<'de> MapAccess<'de> for Probe {
-    type Error = Probed;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, Probed> {
-        let key =
-            |key: &'static str| -> StrDeserializer<'static, Probed> { key.into_deserializer() };
-        self.1.take().map(|k| seed.deserialize(key(k))).transpose()
+    type Error = DeError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        let key = |key: &'static str| -> StrDeserializer<DeError> { key.into_deserializer() };
+        self.0.take().map(|k| seed.deserialize(key(k))).transpose()
     }
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, Probed> {
-        seed.deserialize(Probe(None, None))
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> R<S::Value> {
+        seed.deserialize(Probe(None))
     }
 }
 
 impl<'de> SeqAccess<'de> for Probe {
-    type Error = Probed;
-    fn next_element_seed<S: DeserializeSeed<'de>>(
-        &mut self,
-        seed: S,
-    ) -> Result<Option<S::Value>, Probed> {
-        seed.deserialize(Probe(None, None)).map(Some)
+    type Error = DeError;
+    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> R<Option<S::Value>> {
+        seed.deserialize(Probe(None)).map(Some)
     }
 }

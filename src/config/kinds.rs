@@ -1,5 +1,5 @@
-//! Value kinds: how one TOML value becomes a typed value (or a message), and
-//! how it is written back. Schema fields name their kind with
+//! Value kinds: how one TOML value becomes a typed value (or the message why
+//! not), and how it is written back. Schema fields name their kind with
 //! `#[serde(with = "Kind")]`; `Opt<K>` is the optional form.
 
 use std::marker::PhantomData;
@@ -7,14 +7,15 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{Deserializer, Error, Visitor};
 use serde::{Serialize, Serializer};
 use toml::Value;
 
 use super::rules::{check_matcher_text, format_template_id, parse_template_id};
 use super::size::{format_duration, format_size, parse_duration, parse_size};
 
-/// Which deserializer call a kind makes; the environment's text is converted to it.
+/// Which deserializer call a kind makes; a value from the environment is text
+/// converted to what is asked.
 pub(super) enum Ask {
     Any,
     Int,
@@ -30,7 +31,7 @@ pub(super) trait Kind: Sized {
     fn serialize<S: Serializer>(v: &Self::Value, s: S) -> Result<S::Ok, S::Error>;
 
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self::Value, D::Error> {
-        let v = KindVisitor::<Self>(PhantomData);
+        let v = Read::<Self>(PhantomData);
         match Self::ASK {
             Ask::Any => d.deserialize_any(v),
             Ask::Int => d.deserialize_i64(v),
@@ -39,209 +40,141 @@ pub(super) trait Kind: Sized {
     }
 }
 
-struct KindVisitor<K>(PhantomData<K>);
+/// Visits a scalar; other types are reported as "expected …, found …".
+struct Read<K>(PhantomData<K>);
 
-impl<K: Kind> KindVisitor<K> {
-    fn read<E: de::Error>(v: Value) -> Result<K::Value, E> {
-        K::read(&v).map_err(E::custom)
-    }
-}
-
-impl<K: Kind> Visitor<'_> for KindVisitor<K> {
+impl<K: Kind> Visitor<'_> for Read<K> {
     type Value = K::Value;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str(&K::expected())
     }
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<K::Value, E> {
-        Self::read(Value::Boolean(b))
+    fn visit_bool<E: Error>(self, b: bool) -> Result<K::Value, E> {
+        K::read(&Value::Boolean(b)).map_err(E::custom)
     }
-    fn visit_i64<E: de::Error>(self, n: i64) -> Result<K::Value, E> {
-        Self::read(Value::Integer(n))
+    fn visit_i64<E: Error>(self, n: i64) -> Result<K::Value, E> {
+        K::read(&Value::Integer(n)).map_err(E::custom)
     }
-    fn visit_f64<E: de::Error>(self, n: f64) -> Result<K::Value, E> {
-        Self::read(Value::Float(n))
-    }
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<K::Value, E> {
-        Self::read(Value::String(s.to_owned()))
+    fn visit_str<E: Error>(self, s: &str) -> Result<K::Value, E> {
+        K::read(&Value::String(s.to_owned())).map_err(E::custom)
     }
 }
 
-/// "expected …, found …" for a value of the wrong type.
 fn wrong<K: Kind>(v: &Value) -> String {
     format!("expected {}, found {}", K::expected(), v.type_str())
 }
 
-fn text<K: Kind>(v: &Value) -> Result<&str, String> {
+/// The text of a string value, or "expected …, found …".
+pub(super) fn text<K: Kind>(v: &Value) -> Result<&str, String> {
     v.as_str().ok_or_else(|| wrong::<K>(v))
 }
 
-fn bad(kind: &str, value: &str, reason: impl std::fmt::Display) -> String {
+fn bad(kind: &str, value: impl std::fmt::Debug, reason: impl std::fmt::Display) -> String {
     format!("invalid {kind} {value:?}: {reason}")
 }
 
 /// "a, b or c".
-pub(super) fn or_list(items: impl IntoIterator<Item = String>) -> String {
-    let items: Vec<String> = items.into_iter().collect();
+pub(super) fn or_list<S: AsRef<str>>(items: &[S]) -> String {
+    let items: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
     match items.split_last() {
-        Some((last, [])) => last.clone(),
-        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-        None => String::new(),
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => items.concat(),
     }
 }
 
-/// A kind read from a string by `|s| parse`, written as `|v| text`.
-macro_rules! text_kind {
-    ($(#[$doc:meta])* $name:ident: $ty:ty, $expected:expr, |$s:ident| $parse:expr, |$v:ident| $write:expr) => {
-        $(#[$doc])*
+/// `kind!(Name: Type, "expected", |text| parse, |value| written)` for a kind
+/// written as a string; `kind!(Name: Type, Ask, "expected", value |v| read, |value| written)`
+/// for one read from any TOML value.
+macro_rules! kind {
+    ($name:ident: $ty:ty, $exp:expr, |$s:ident| $parse:expr, |$w:ident| $write:expr) => {
+        kind!($name: $ty, Any, $exp, value |v| { let $s = text::<Self>(v)?; $parse }, |$w| $write);
+    };
+    ($name:ident: $ty:ty, $ask:ident, $exp:expr, value |$v:ident| $read:expr, |$w:ident| $write:expr) => {
         pub(super) struct $name;
         impl Kind for $name {
             type Value = $ty;
+            const ASK: Ask = Ask::$ask;
             fn expected() -> String {
-                $expected.to_owned()
+                $exp.to_owned()
             }
-            fn read(v: &Value) -> Result<$ty, String> {
-                let $s = text::<Self>(v)?;
-                $parse
+            fn read($v: &Value) -> Result<$ty, String> {
+                $read
             }
-            fn serialize<S: Serializer>($v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+            fn serialize<S: Serializer>($w: &$ty, s: S) -> Result<S::Ok, S::Error> {
                 Serialize::serialize(&$write, s)
             }
         }
     };
 }
 
-/// A string that `check` accepts, reported as `kind` otherwise.
+/// A string that `check` accepts, reported as an invalid `kind` otherwise.
 fn checked(
     s: &str,
     kind: &str,
     check: fn(&str) -> Result<(), &'static str>,
 ) -> Result<String, String> {
-    check(s).map_err(|reason| bad(kind, s, reason))?;
-    Ok(s.to_owned())
+    check(s)
+        .map(|()| s.to_owned())
+        .map_err(|reason| bad(kind, s, reason))
 }
 
-text_kind!(
-    /// A listener address; `""` or `"off"`: not started.
-    Address: Option<SocketAddr>, "an address string such as \"0.0.0.0:9010\"",
-    |s| match s {
-        "" => Ok(None),
-        s if s.eq_ignore_ascii_case("off") => Ok(None),
-        s => s.parse().map(Some).map_err(|_| {
-            let reason = "expected ip:port, such as 0.0.0.0:9010 or [::]:9010, or \"off\"";
-            bad("address", s, reason)
-        }),
-    },
-    |v| v.map(|a| a.to_string())
-);
-text_kind!(Dur: Duration, "a duration string such as \"30s\"",
-    |s| parse_duration(s).map_err(|e| bad("duration", s, e)),
+const DURATION: &str = "a duration string such as \"30s\"";
+const ADDRESS: &str = "expected ip:port, such as 0.0.0.0:9010 or [::]:9010, or \"off\"";
+
+// A listener address; "" or "off": not started.
+kind!(Address: Option<SocketAddr>, "an address string such as \"0.0.0.0:9010\"", |s| match s {
+    s if s.is_empty() || s.eq_ignore_ascii_case("off") => Ok(None),
+    s => s.parse().map(Some).map_err(|_| bad("address", s, ADDRESS)),
+}, |v| v.map(|a| a.to_string()));
+// A byte size: an integer of bytes, or a string such as "512MiB".
+kind!(Size: u64, Any, "a size such as \"512MiB\"", value |v| match v {
+    Value::Integer(n) => u64::try_from(*n).map_err(|_| bad("size", n.to_string(), "negative")),
+    v => text::<Self>(v).and_then(|s| parse_size(s).map_err(|e| bad("size", s, e))),
+}, |v| format_size(*v));
+kind!(Count: usize, Int, "a positive integer", value |v| match v.as_integer() {
+    Some(n) => usize::try_from(n).ok().filter(|n| *n > 0)
+        .ok_or_else(|| bad("count", n.to_string(), "must be at least 1")),
+    None => Err(wrong::<Self>(v)),
+}, |v| *v as u64);
+kind!(Bool: bool, Bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong::<Self>(v)),
+    |v| *v);
+kind!(Dur: Duration, DURATION, |s| parse_duration(s).map_err(|e| bad("duration", s, e)),
     |v| format_duration(*v));
-text_kind!(
-    /// A duration that is not zero.
-    Positive: Duration, "a duration string such as \"30s\"",
-    |s| match parse_duration(s).map_err(|e| bad("duration", s, e))? {
-        Duration::ZERO => Err(bad("duration", s, "must be greater than zero")),
-        d => Ok(d),
-    },
-    |v| format_duration(*v)
-);
-text_kind!(
-    /// The admin token: never empty, always written redacted.
-    Token: String, "a string",
-    |s| match s {
-        "" => Err(bad("token", s, "empty (omit the key to refuse mutating endpoints)")),
-        s => Ok(s.to_owned()),
-    },
-    |_v| "<redacted>"
-);
-text_kind!(FilePath: PathBuf, "a file path string",
-    |s| match s.trim() {
-        "" => Err(bad("file path", s, "empty")),
-        _ => Ok(PathBuf::from(s)),
-    },
-    |v| v.display().to_string());
-text_kind!(ServerName: String, "a host name string",
-    |s| checked(s, "server name", |s| {
-        let odd = s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '/' || c == ':');
-        if odd { Err("expected a DNS name or an IP address") } else { Ok(()) }
-    }),
-    |v| v);
-text_kind!(CacheId: String, "a cache ID string",
-    |s| checked(s, "cache ID", check_cache_id), |v| v);
-text_kind!(Origin: String, "a host:port string such as \"127.0.0.1:5432\"",
-    |s| check_origin(s)
-        .map(|()| s.to_owned())
-        .map_err(|reason| format!("origin {s:?} is not host:port: {reason}")),
-    |v| v);
-text_kind!(TemplateId: u64, "a template ID string of 16 hex digits",
+// A duration that is not zero.
+kind!(Positive: Duration, DURATION, |s| match Dur::read(&Value::String(s.to_owned()))? {
+    Duration::ZERO => Err(bad("duration", s, "must be greater than zero")),
+    d => Ok(d),
+}, |v| format_duration(*v));
+// The admin token: never empty, always written redacted.
+kind!(Token: String, "a string", |s| match s {
+    "" => Err(bad("token", s, "empty (omit the key to refuse mutating endpoints)")),
+    s => Ok(s.to_owned()),
+}, |_v| "<redacted>");
+kind!(FilePath: PathBuf, "a file path string", |s| match s.trim() {
+    "" => Err(bad("file path", s, "empty")),
+    _ => Ok(PathBuf::from(s)),
+}, |v| v.display().to_string());
+kind!(ServerName: String, "a host name string", |s| checked(s, "server name", |s| {
+    match s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
+        true => Err("expected a DNS name or an IP address"),
+        false => Ok(()),
+    }
+}), |v| v);
+kind!(CacheId: String, "a cache ID string", |s| checked(s, "cache ID", check_cache_id), |v| v);
+kind!(Origin: String, "a host:port string such as \"127.0.0.1:5432\"", |s| check_origin(s)
+    .map(|()| s.to_owned())
+    .map_err(|reason| format!("origin {s:?} is not host:port: {reason}")), |v| v);
+kind!(TemplateId: u64, "a template ID string of 16 hex digits",
     |s| parse_template_id(s).map_err(|reason| bad("template ID", s, reason)),
     |v| format_template_id(*v));
-text_kind!(Pattern: String, "a pattern string such as \"select * from orders*\"",
+kind!(Pattern: String, "a pattern string such as \"select * from orders*\"",
     |s| checked(s, "pattern", check_matcher_text), |v| v);
-text_kind!(TableName: String, "a table name string",
-    |s| checked(s, "table", check_matcher_text), |v| v);
-text_kind!(
-    /// A rule's action, checked with its ttl once both are read.
-    Action: String, "\"cache\", \"never\" or \"always\"", |s| Ok(s.to_owned()), |v| v
-);
+kind!(TableName: String, "a table name string", |s| checked(s, "table", check_matcher_text), |v| v);
+// A rule's action, checked with its ttl once both are read.
+kind!(Action: String, "\"cache\", \"never\" or \"always\"", |s| Ok(s.to_owned()), |v| v);
 
-/// A byte size: an integer of bytes, or a string such as "512MiB".
-pub(super) struct Size;
-impl Kind for Size {
-    type Value = u64;
-    fn expected() -> String {
-        "a size such as \"512MiB\"".to_owned()
-    }
-    fn read(v: &Value) -> Result<u64, String> {
-        match v {
-            Value::Integer(n) => {
-                u64::try_from(*n).map_err(|_| bad("size", &n.to_string(), "negative"))
-            }
-            v => text::<Self>(v).and_then(|s| parse_size(s).map_err(|e| bad("size", s, e))),
-        }
-    }
-    fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_size(*v))
-    }
-}
-
-/// A count of at least 1.
-pub(super) struct Count;
-impl Kind for Count {
-    type Value = usize;
-    const ASK: Ask = Ask::Int;
-    fn expected() -> String {
-        "a positive integer".to_owned()
-    }
-    fn read(v: &Value) -> Result<usize, String> {
-        let n = v.as_integer().ok_or_else(|| wrong::<Self>(v))?;
-        match usize::try_from(n) {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(bad("count", &n.to_string(), "must be at least 1")),
-        }
-    }
-    fn serialize<S: Serializer>(v: &usize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(*v as u64)
-    }
-}
-
-pub(super) struct Bool;
-impl Kind for Bool {
-    type Value = bool;
-    const ASK: Ask = Ask::Bool;
-    fn expected() -> String {
-        "true or false".to_owned()
-    }
-    fn read(v: &Value) -> Result<bool, String> {
-        v.as_bool().ok_or_else(|| wrong::<Self>(v))
-    }
-    fn serialize<S: Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bool(*v)
-    }
-}
-
-/// The optional form of a kind (absent keys are `None` by `#[serde(default)]`).
+/// The optional form of a kind (an absent key is `None` by `#[serde(default)]`).
 pub(super) struct Opt<K>(PhantomData<K>);
+
 impl<K: Kind> Kind for Opt<K> {
     type Value = Option<K::Value>;
     const ASK: Ask = K::ASK;
@@ -259,41 +192,12 @@ impl<K: Kind> Kind for Opt<K> {
     }
 }
 
-/// An enum written as one of its names (any ASCII case); see `keywords!` in `types.rs`.
-pub(super) trait Keyword: Copy + 'static {
-    const NAMES: &'static [Self];
-    fn name(self) -> &'static str;
-    /// The message for an unknown name, given the accepted ones ("a, b or c").
-    fn unknown(s: &str, names: &str) -> String;
-}
-
-pub(super) struct Word<E>(PhantomData<E>);
-impl<E: Keyword> Kind for Word<E> {
-    type Value = E;
-    fn expected() -> String {
-        or_list(E::NAMES.iter().map(|e| format!("{:?}", e.name())))
-    }
-    fn read(v: &Value) -> Result<E, String> {
-        let s = text::<Self>(v)?;
-        let found = E::NAMES.iter().find(|e| e.name().eq_ignore_ascii_case(s));
-        found
-            .copied()
-            .ok_or_else(|| E::unknown(s, &or_list(E::NAMES.iter().map(|e| e.name().to_owned()))))
-    }
-    fn serialize<S: Serializer>(v: &E, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(v.name())
-    }
-}
-
-/// Longest accepted cache ID.
-const MAX_CACHE_ID_LEN: usize = 64;
-
 /// Checks a cache ID: 1 to 64 ASCII letters, digits, `-` and `_`.
 pub(super) fn check_cache_id(id: &str) -> Result<(), &'static str> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if id.is_empty() {
         Err("empty")
-    } else if id.len() > MAX_CACHE_ID_LEN {
+    } else if id.len() > 64 {
         Err("longer than 64 characters")
     } else if !id.chars().all(allowed) {
         Err("only ASCII letters, digits, '-' and '_' are allowed")

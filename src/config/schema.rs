@@ -33,6 +33,7 @@ pub(super) struct File {
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct TlsSection {
+    #[serde(with = "ClientTls")]
     pub client: ClientTls,
     #[serde(with = "Opt::<FilePath>")]
     pub cert_file: Option<PathBuf>,
@@ -47,6 +48,7 @@ pub(super) struct TlsSection {
 pub(super) struct CacheEntry {
     #[serde(with = "Opt::<CacheId>")]
     pub id: Option<String>,
+    #[serde(with = "Opt::<Protocol>")]
     pub protocol: Option<Protocol>,
     #[serde(with = "Opt::<Origin>")]
     pub origin: Option<String>,
@@ -54,7 +56,9 @@ pub(super) struct CacheEntry {
     pub default: bool,
     #[serde(with = "Opt::<Dur>")]
     pub ttl: Option<Duration>,
+    #[serde(with = "CacheMode")]
     pub mode: CacheMode,
+    #[serde(with = "OriginTlsMode")]
     pub tls: OriginTlsMode,
     #[serde(with = "Opt::<FilePath>")]
     pub tls_ca_file: Option<PathBuf>,

@@ -1,15 +1,16 @@
-//! The typed configuration the rest of wirecache reads. `Listen`, `CacheSettings`,
-//! `AdminSettings` and `LogSettings` are also the schema of their sections;
-//! `[tls]`, `[[caches]]` and `[[rules]]` have theirs in `schema.rs`.
+//! The typed configuration the rest of wirecache reads, with its defaults.
+//! `Listen`, `CacheSettings`, `AdminSettings` and `LogSettings` are also the
+//! schema of their sections; the enums are kinds of value (`kinds.rs`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+use toml::Value;
 
-use super::kinds::{Address, Count, Dur, Keyword, Kind, Opt, Positive, Size, Token, Word};
+use super::kinds::{Address, Count, Dur, Kind, Opt, Positive, Size, Token, or_list, text};
 use super::rules::RuleDef;
 
 /// One kibibyte.
@@ -169,7 +170,9 @@ impl fmt::Debug for AdminSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
+    #[serde(with = "LogLevel")]
     pub level: LogLevel,
+    #[serde(with = "LogFormat")]
     pub format: LogFormat,
 }
 
@@ -216,8 +219,8 @@ pub struct OriginTlsSettings {
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
-/// Implements, for an enum written as one of its names: `ALL`, `as_str`, `parse`
-/// (any ASCII case), `Display`, and serde; `$unknown` formats an unknown name
+/// For an enum written as one of its names (any ASCII case): `ALL`, `as_str`,
+/// `parse`, `Display`, and its [`Kind`]; `$unknown` formats an unknown name
 /// with the accepted ones.
 macro_rules! keywords {
     ($ty:ident, $unknown:literal, [$($variant:ident = $name:literal),+ $(,)?]) => {
@@ -236,31 +239,23 @@ macro_rules! keywords {
             }
         }
 
-        impl Keyword for $ty {
-            const NAMES: &'static [Self] = &Self::ALL;
-            fn name(self) -> &'static str {
-                self.as_str()
-            }
-            fn unknown(s: &str, names: &str) -> String {
-                format!($unknown, s, names)
-            }
-        }
-
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                Word::<$ty>::serialize(self, s)
+        impl Kind for $ty {
+            type Value = $ty;
+            fn expected() -> String {
+                or_list(&[$(concat!("\"", $name, "\"")),+])
             }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                Word::<$ty>::deserialize(d)
+            fn read(v: &Value) -> Result<$ty, String> {
+                let s = text::<Self>(v)?;
+                Self::parse(s).ok_or_else(|| format!($unknown, s, or_list(&[$($name),+])))
+            }
+            fn serialize<S: Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(v.as_str())
             }
         }
     };
