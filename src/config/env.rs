@@ -197,6 +197,24 @@ mod tests {
             ("WIRECACHE_RULES_2_CACHE", rule(2, "cache")),
             ("WIRECACHE_RULES_7_ACTION", rule(7, "action")),
             ("WIRECACHE_rules_10_ttl", rule(10, "ttl")),
+            (
+                "WIRECACHE_TLS_ALLOW_CLEARTEXT_PASSWORDS",
+                key("tls", "allow_cleartext_passwords"),
+            ),
+            (
+                "WIRECACHE_CACHES_1_TLS_CLIENT_KEY",
+                cache(1, "tls_client_key"),
+            ),
+        ];
+        let schema = schema();
+        for (var, expected) in cases {
+            assert_eq!(target(var, &schema), expected, "{var}");
+        }
+    }
+
+    #[test]
+    fn not_targets() {
+        let cases = [
             ("WIRECACHE_RULES_0_ID", None),
             ("WIRECACHE_RULES_0_MODE", None),
             ("WIRECACHE_RULES_X_TTL", None),
