@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use super::de::{Ctx, join};
 use super::error::{ConfigError, ConfigErrors};
+use super::read::{Ctx, join};
 use super::rules::{MATCHER_KEYS, NO_MATCHER, RuleDef, rule_action};
 use super::schema::{CacheEntry, File, RuleEntry};
 use super::size::format_duration;
@@ -110,6 +110,9 @@ fn caches(entries: &[CacheEntry], listen: &Listen, ctx: &Ctx) -> Vec<CacheDef> {
     let mut defs = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = &format!("caches[{i}]");
+        if ctx.is_invalid(at) {
+            continue;
+        }
         let cert = ("tls_client_cert", e.tls_client_cert.clone());
         let client_cert = pair(ctx, at, cert, ("tls_client_key", e.tls_client_key.clone()));
         let first = |f: &dyn Fn(&CacheEntry) -> bool| {
@@ -171,6 +174,9 @@ fn rules(entries: &[RuleEntry], caches: &[CacheEntry], ctx: &Ctx) -> Vec<RuleDef
     let mut defs = Vec::new();
     for (i, r) in entries.iter().enumerate() {
         let at = &format!("rules[{i}]");
+        if ctx.is_invalid(at) {
+            continue;
+        }
         let set = [
             r.template.is_some(),
             r.pattern.is_some(),

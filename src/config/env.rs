@@ -5,7 +5,7 @@
 //! `<key>` of the `N`th `[[caches]]` entry, appending entries past the file's
 //! last; `WIRECACHE_RULES_<N>_<KEY>` does the same for `[[rules]]`. An index
 //! past the next new entry would leave a gap and is an error. Sections and
-//! keys come from the schema (`de::schema`), so the rest of the name is the
+//! keys come from the schema (`read::schema`), so the rest of the name is the
 //! key even though keys contain underscores; names are matched ignoring ASCII
 //! case after the `WIRECACHE_` prefix.
 //!
@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 
 use toml::{Table, Value};
 
-use super::de::{Ctx, Shape, schema};
 use super::error::ConfigError;
+use super::read::{Ctx, Section, schema};
 
 /// Key path (such as `caches[0].origin`) → the variable that set it.
 pub(super) type Sources = BTreeMap<String, String>;
@@ -53,7 +53,6 @@ type ItemSettings = BTreeMap<usize, Vec<(&'static str, String, String)>>;
 /// Writes every `WIRECACHE_*` override into `table`, recording in `ctx` which
 /// variable set which key path, and its problems.
 pub(super) fn apply(table: &mut Table, env: Vec<(String, String)>, ctx: &mut Ctx) {
-    let schema = schema();
     let mut vars: Vec<_> = env
         .into_iter()
         .filter(|(var, _)| var.starts_with(ENV_PREFIX) && var != CONFIG_VAR)
@@ -62,7 +61,7 @@ pub(super) fn apply(table: &mut Table, env: Vec<(String, String)>, ctx: &mut Ctx
     vars.sort();
     let mut arrays: BTreeMap<&str, ItemSettings> = BTreeMap::new();
     for (var, raw) in vars {
-        match target(&var, &schema) {
+        match target(&var, schema()) {
             None => ctx.push("", ConfigError::UnknownEnvVar { var }),
             Some(Target::Key { section, key }) => {
                 let entry = table.entry(section).or_insert_with(|| Table::new().into());
@@ -122,15 +121,15 @@ fn apply_items(table: &mut Table, array: &str, settings: ItemSettings, ctx: &mut
 }
 
 /// The key `var` overrides, or `None` if it names no key of `schema`.
-fn target(var: &str, schema: &[(&'static str, Shape)]) -> Option<Target> {
+fn target(var: &str, schema: &'static [Section]) -> Option<Target> {
     if var == LOG_ALIAS_VAR {
         let (section, key) = ("log", "level");
         return Some(Target::Key { section, key });
     }
     let name = var.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
-    let known = |keys: &[&'static str], key: &str| keys.iter().copied().find(|k| *k == key);
-    for &(array, shape) in schema {
-        let Shape::Array(keys) = shape else { continue };
+    let known = |s: &'static Section, key| s.keys.iter().find(|k| *k == key).map(String::as_str);
+    for s in schema.iter().filter(|s| s.array) {
+        let array = s.name.as_str();
         let Some(rest) = name.strip_prefix(array).and_then(|r| r.strip_prefix('_')) else {
             continue;
         };
@@ -139,15 +138,12 @@ fn target(var: &str, schema: &[(&'static str, Shape)]) -> Option<Target> {
             return None;
         }
         let index = index.parse().ok()?;
-        let key = known(keys, key)?;
+        let key = known(s, key)?;
         return Some(Target::Item { array, index, key });
     }
-    schema.iter().find_map(|&(section, shape)| {
-        let Shape::Table(keys) = shape else {
-            return None;
-        };
-        let key = name.strip_prefix(section)?.strip_prefix('_')?;
-        let key = known(keys, key)?;
+    schema.iter().filter(|s| !s.array).find_map(|s| {
+        let key = name.strip_prefix(s.name.as_str())?.strip_prefix('_')?;
+        let (section, key) = (s.name.as_str(), known(s, key)?);
         Some(Target::Key { section, key })
     })
 }
@@ -206,9 +202,8 @@ mod tests {
                 cache(1, "tls_client_key"),
             ),
         ];
-        let schema = schema();
         for (var, expected) in cases {
-            assert_eq!(target(var, &schema), expected, "{var}");
+            assert_eq!(target(var, schema()), expected, "{var}");
         }
     }
 
@@ -234,9 +229,8 @@ mod tests {
             ("WIRECACHE_", None),
             ("OTHER_CACHE_MAX_MEMORY", None),
         ];
-        let schema = schema();
         for (var, expected) in cases {
-            assert_eq!(target(var, &schema), expected, "{var}");
+            assert_eq!(target(var, schema()), expected, "{var}");
         }
     }
 }

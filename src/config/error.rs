@@ -21,10 +21,7 @@ pub enum ConfigError {
         message: String,
     },
     #[error("{path}: unknown key (expected one of: {})", known.join(", "))]
-    UnknownKey {
-        path: String,
-        known: &'static [&'static str],
-    },
+    UnknownKey { path: String, known: Vec<String> },
     #[error("{path}: missing key")]
     MissingKey { path: String },
     /// A value that cannot be read, or that does not fit with others.

@@ -14,29 +14,15 @@ use toml::Value;
 use super::rules::{check_matcher_text, format_template_id, parse_template_id};
 use super::size::{format_duration, format_size, parse_duration, parse_size};
 
-/// Which deserializer call a kind makes; a value from the environment is text
-/// converted to what is asked.
-pub(super) enum Ask {
-    Any,
-    Int,
-    Bool,
-}
-
 pub(super) trait Kind: Sized {
     type Value;
-    const ASK: Ask = Ask::Any;
     /// What a value must look like, for "expected …, found …".
     fn expected() -> String;
     fn read(v: &Value) -> Result<Self::Value, String>;
     fn serialize<S: Serializer>(v: &Self::Value, s: S) -> Result<S::Ok, S::Error>;
 
     fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self::Value, D::Error> {
-        let v = Read::<Self>(PhantomData);
-        match Self::ASK {
-            Ask::Any => d.deserialize_any(v),
-            Ask::Int => d.deserialize_i64(v),
-            Ask::Bool => d.deserialize_bool(v),
-        }
+        d.deserialize_any(Read::<Self>(PhantomData))
     }
 }
 
@@ -53,6 +39,9 @@ impl<K: Kind> Visitor<'_> for Read<K> {
     }
     fn visit_i64<E: Error>(self, n: i64) -> Result<K::Value, E> {
         K::read(&Value::Integer(n)).map_err(E::custom)
+    }
+    fn visit_f64<E: Error>(self, n: f64) -> Result<K::Value, E> {
+        K::read(&Value::Float(n)).map_err(E::custom)
     }
     fn visit_str<E: Error>(self, s: &str) -> Result<K::Value, E> {
         K::read(&Value::String(s.to_owned())).map_err(E::custom)
@@ -82,17 +71,16 @@ pub(super) fn or_list<S: AsRef<str>>(items: &[S]) -> String {
 }
 
 /// `kind!(Name: Type, "expected", |text| parse, |value| written)` for a kind
-/// written as a string; `kind!(Name: Type, Ask, "expected", value |v| read, |value| written)`
+/// written as a string; `kind!(Name: Type, "expected", value |v| read, |value| written)`
 /// for one read from any TOML value.
 macro_rules! kind {
     ($name:ident: $ty:ty, $exp:expr, |$s:ident| $parse:expr, |$w:ident| $write:expr) => {
-        kind!($name: $ty, Any, $exp, value |v| { let $s = text::<Self>(v)?; $parse }, |$w| $write);
+        kind!($name: $ty, $exp, value |v| { let $s = text::<Self>(v)?; $parse }, |$w| $write);
     };
-    ($name:ident: $ty:ty, $ask:ident, $exp:expr, value |$v:ident| $read:expr, |$w:ident| $write:expr) => {
+    ($name:ident: $ty:ty, $exp:expr, value |$v:ident| $read:expr, |$w:ident| $write:expr) => {
         pub(super) struct $name;
         impl Kind for $name {
             type Value = $ty;
-            const ASK: Ask = Ask::$ask;
             fn expected() -> String {
                 $exp.to_owned()
             }
@@ -126,16 +114,16 @@ kind!(Address: Option<SocketAddr>, "an address string such as \"0.0.0.0:9010\"",
     s => s.parse().map(Some).map_err(|_| bad("address", s, ADDRESS)),
 }, |v| v.map(|a| a.to_string()));
 // A byte size: an integer of bytes, or a string such as "512MiB".
-kind!(Size: u64, Any, "a size such as \"512MiB\"", value |v| match v {
+kind!(Size: u64, "a size such as \"512MiB\"", value |v| match v {
     Value::Integer(n) => u64::try_from(*n).map_err(|_| bad("size", n.to_string(), "negative")),
     v => text::<Self>(v).and_then(|s| parse_size(s).map_err(|e| bad("size", s, e))),
 }, |v| format_size(*v));
-kind!(Count: usize, Int, "a positive integer", value |v| match v.as_integer() {
+kind!(Count: usize, "a positive integer", value |v| match v.as_integer() {
     Some(n) => usize::try_from(n).ok().filter(|n| *n > 0)
         .ok_or_else(|| bad("count", n.to_string(), "must be at least 1")),
     None => Err(wrong::<Self>(v)),
 }, |v| *v as u64);
-kind!(Bool: bool, Bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong::<Self>(v)),
+kind!(Bool: bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong::<Self>(v)),
     |v| *v);
 kind!(Dur: Duration, DURATION, |s| parse_duration(s).map_err(|e| bad("duration", s, e)),
     |v| format_duration(*v));
@@ -177,7 +165,6 @@ pub(super) struct Opt<K>(PhantomData<K>);
 
 impl<K: Kind> Kind for Opt<K> {
     type Value = Option<K::Value>;
-    const ASK: Ask = K::ASK;
     fn expected() -> String {
         K::expected()
     }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 use super::check;
-use super::de::{self, Ctx};
 use super::env::{self, CONFIG_VAR};
 use super::error::{ConfigError, ConfigErrors};
+use super::read::{self, Ctx};
 use super::types::{Config, Listen};
 
 /// Loads the configuration from `path` (or, when `None`, from the file named
@@ -47,7 +47,7 @@ pub fn from_str(
     }
     let mut ctx = Ctx::default();
     env::apply(&mut table, env.into_iter().collect(), &mut ctx);
-    let file = de::read(&ctx, table);
+    let file = read::read(&ctx, table);
     check::config(file, ctx)
 }
 

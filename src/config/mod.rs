@@ -7,8 +7,8 @@
 //!   `[[caches]]` and `[[rules]]` as written;
 //! - `kinds.rs`: how each value is read and written (sizes, durations, IDs, …);
 //! - [`load()`] / [`from_str()`] (`load.rs`): file → `toml::Table` → [`env`](mod@env)
-//!   overrides → `de.rs` (serde, collecting every problem) → `check.rs`
-//!   (required keys and checks across keys);
+//!   overrides → `read.rs` (serde, each key tried alone, so every problem is
+//!   found) → `check.rs` (required keys and checks across keys);
 //! - [`env`](mod@env): how `WIRECACHE_*` variable names map to keys of the schema;
 //! - `rules.rs`: [`RuleDef`] / [`RuleAction`] and the checks the admin API shares;
 //! - [`size`]: "512MiB" and "30s", parsed and printed;
@@ -16,12 +16,12 @@
 //! - [`Config::to_toml_string`] (`print.rs`): the effective configuration, token redacted.
 
 mod check;
-mod de;
 pub mod env;
 mod error;
 mod kinds;
 mod load;
 mod print;
+mod read;
 mod rules;
 mod schema;
 pub mod size;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use toml::{Table, Value};
 
-use super::de::{Shape, schema};
+use super::read::schema;
 use super::schema::File;
 use super::types::Config;
 
@@ -18,12 +18,11 @@ impl Config {
             _ => Table::new(),
         };
         let mut out = String::new();
-        for (name, shape) in schema() {
-            match (shape, root.get(name)) {
-                (Shape::Table(keys), Some(Value::Table(t))) => {
-                    push_table(&mut out, &format!("[{name}]"), name, keys, t);
-                }
-                (Shape::Array(keys), Some(Value::Array(items))) => {
+        for s in schema() {
+            let (name, keys) = (s.name.as_str(), &s.keys);
+            match root.get(name) {
+                Some(Value::Table(t)) => push_table(&mut out, &format!("[{name}]"), name, keys, t),
+                Some(Value::Array(items)) => {
                     for t in items.iter().filter_map(Value::as_table) {
                         push_table(&mut out, &format!("[[{name}]]"), name, keys, t);
                     }
@@ -45,12 +44,12 @@ fn unset_note(section: &str, key: &str) -> Option<String> {
     }
 }
 
-fn push_table(out: &mut String, header: &str, section: &str, keys: &[&str], t: &Table) {
+fn push_table(out: &mut String, header: &str, section: &str, keys: &[String], t: &Table) {
     if !out.is_empty() {
         out.push('\n');
     }
     let _ = writeln!(out, "{header}");
-    for &key in keys {
+    for key in keys {
         let line = match t.get(key) {
             Some(Value::String(s)) => format!("{key} = {}", quoted(s)),
             Some(Value::Integer(n)) => format!("{key} = {n}"),
