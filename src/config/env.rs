@@ -12,8 +12,8 @@
 //! `WIRECACHE_CONFIG` is the config path, not an override. `WIRECACHE_LOG` is
 //! an alias of `WIRECACHE_LOG_LEVEL`, which wins when both are set. Any other
 //! unknown `WIRECACHE_*` variable is an error. Values are written into the
-//! parsed table as strings; the reader converts each to what its field asks
-//! for (a boolean, an integer, or text), naming the variable in errors.
+//! parsed table as strings; the reader takes each as what its field accepts
+//! (text, else a boolean or an integer) and names the variable in errors.
 
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ pub(super) fn apply(table: &mut Table, env: Vec<(String, String)>, ctx: &mut Ctx
     vars.sort();
     let mut arrays: BTreeMap<&str, ItemSettings> = BTreeMap::new();
     for (var, raw) in vars {
-        match target(&var, schema()) {
+        match target(&var) {
             None => ctx.push("", ConfigError::UnknownEnvVar { var }),
             Some(Target::Key { section, key }) => {
                 let entry = table.entry(section).or_insert_with(|| Table::new().into());
@@ -120,15 +120,15 @@ fn apply_items(table: &mut Table, array: &str, settings: ItemSettings, ctx: &mut
     }
 }
 
-/// The key `var` overrides, or `None` if it names no key of `schema`.
-fn target(var: &str, schema: &'static [Section]) -> Option<Target> {
+/// The key `var` overrides, or `None` if it names no key of the schema.
+fn target(var: &str) -> Option<Target> {
     if var == LOG_ALIAS_VAR {
         let (section, key) = ("log", "level");
         return Some(Target::Key { section, key });
     }
     let name = var.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
     let known = |s: &'static Section, key| s.keys.iter().find(|k| *k == key).map(String::as_str);
-    for s in schema.iter().filter(|s| s.array) {
+    for s in schema().iter().filter(|s| s.array) {
         let array = s.name.as_str();
         let Some(rest) = name.strip_prefix(array).and_then(|r| r.strip_prefix('_')) else {
             continue;
@@ -141,7 +141,7 @@ fn target(var: &str, schema: &'static [Section]) -> Option<Target> {
         let key = known(s, key)?;
         return Some(Target::Item { array, index, key });
     }
-    schema.iter().filter(|s| !s.array).find_map(|s| {
+    schema().iter().filter(|s| !s.array).find_map(|s| {
         let key = name.strip_prefix(s.name.as_str())?.strip_prefix('_')?;
         let (section, key) = (s.name.as_str(), known(s, key)?);
         Some(Target::Key { section, key })
@@ -203,7 +203,7 @@ mod tests {
             ),
         ];
         for (var, expected) in cases {
-            assert_eq!(target(var, schema()), expected, "{var}");
+            assert_eq!(target(var), expected, "{var}");
         }
     }
 
@@ -230,7 +230,7 @@ mod tests {
             ("OTHER_CACHE_MAX_MEMORY", None),
         ];
         for (var, expected) in cases {
-            assert_eq!(target(var, schema()), expected, "{var}");
+            assert_eq!(target(var), expected, "{var}");
         }
     }
 }

@@ -85,46 +85,48 @@ pub(super) struct Section {
 }
 
 /// The file's sections and keys, in schema order, learnt from [`File`]: what a
-/// default file serializes to tells tables from arrays, and an unknown key's
-/// error lists the known ones.
+/// default file serializes to tells tables from arrays, and the error for an
+/// unknown key lists the known ones.
 pub(super) fn schema() -> &'static [Section] {
     static SCHEMA: OnceLock<Vec<Section>> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let defaults = Value::try_from(File::default()).unwrap_or(Value::Table(Table::new()));
-        let keys = |section: &str, array| {
-            let probe = one("\u{1}", Value::Integer(0));
-            let file = match section {
-                "" => probe,
-                _ => one(
-                    section,
-                    if array {
-                        Value::Array(vec![probe])
-                    } else {
-                        probe
-                    },
-                ),
-            };
-            let message = File::deserialize(file)
-                .err()
-                .map(|e| e.message().to_owned());
-            let listed = message.unwrap_or_default();
-            let listed = listed
-                .split_once(", expected ")
-                .map_or("", |(_, known)| known);
-            listed
-                .split('`')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
         let section = |name: String| {
             let array = defaults.get(&name).is_some_and(Value::is_array);
-            let keys = keys(&name, array);
+            let keys = known_keys(file_with(&name, array, "\u{1}", Value::Integer(0)));
             Section { name, array, keys }
         };
-        keys("", false).into_iter().map(section).collect()
+        let names = known_keys(one("\u{1}", Value::Integer(0)));
+        names.into_iter().map(section).collect()
     })
+}
+
+/// The keys that the error for an unknown key in `file` lists as known.
+fn known_keys(file: Value) -> Vec<String> {
+    let error = File::deserialize(file).err();
+    let message = error.as_ref().map_or("", |e| e.message());
+    let known = message
+        .split_once(", expected ")
+        .map_or("", |(_, known)| known);
+    known
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A file holding only `key` of section `name` (in its one item, for an array).
+fn file_with(name: &str, array: bool, key: &str, value: Value) -> Value {
+    let table = one(key, value);
+    one(
+        name,
+        if array {
+            Value::Array(vec![table])
+        } else {
+            table
+        },
+    )
 }
 
 /// A table of one key.
@@ -207,13 +209,7 @@ fn keep(ctx: &Ctx, s: &Section, path: &str, t: &Table) -> Table {
 /// environment that its field refuses as text is tried as a boolean or an integer.
 fn accepted(s: &Section, key: &str, value: &Value, env: bool) -> Result<Value, String> {
     let attempt = |value: Value| {
-        let table = one(key, value.clone());
-        let section = if s.array {
-            Value::Array(vec![table])
-        } else {
-            table
-        };
-        let file = File::deserialize(one(&s.name, section));
+        let file = File::deserialize(file_with(&s.name, s.array, key, value.clone()));
         file.map(|_| value).map_err(|e| e.message().to_owned())
     };
     let first = attempt(value.clone());

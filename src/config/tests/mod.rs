@@ -434,3 +434,23 @@ fn every_key_from_the_environment_alone() {
     };
     assert_eq!(from_env, expected);
 }
+
+#[test]
+fn schema_lists_sections_and_keys_in_order() {
+    let schema = super::read::schema();
+    let found: Vec<_> = (schema.iter())
+        .map(|s| (s.name.as_str(), s.array, s.keys.len()))
+        .collect();
+    let expected = [
+        ("listen", false, 5),
+        ("cache", false, 7),
+        ("admin", false, 1),
+        ("log", false, 2),
+        ("tls", false, 4),
+        ("caches", true, 11),
+        ("rules", true, 6),
+    ];
+    assert_eq!(found, expected);
+    assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);
+    assert_eq!(schema[2].keys, ["token"]);
+}
