@@ -101,8 +101,7 @@ fn required<T: Clone>(ctx: &Ctx, at: &str, key: &str, value: &Option<T>) -> Opti
     value.clone()
 }
 
-/// The `[[caches]]` entries, each checked, and across them: unique IDs, one
-/// default, a listener per protocol.
+/// The `[[caches]]` entries, each checked, and checked against those before it.
 fn caches(entries: &[CacheEntry], listen: &Listen, ctx: &Ctx) -> Vec<CacheDef> {
     if entries.is_empty() && !ctx.is_invalid("caches") {
         ctx.push("", ConfigError::NoCaches);
@@ -110,57 +109,62 @@ fn caches(entries: &[CacheEntry], listen: &Listen, ctx: &Ctx) -> Vec<CacheDef> {
     let mut defs = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = &format!("caches[{i}]");
-        if ctx.is_invalid(at) {
-            continue;
-        }
-        let cert = ("tls_client_cert", e.tls_client_cert.clone());
-        let client_cert = pair(ctx, at, cert, ("tls_client_key", e.tls_client_key.clone()));
-        let first = |f: &dyn Fn(&CacheEntry) -> bool| {
-            (entries[..i].iter().position(f)).map(|j| format!("caches[{j}]"))
-        };
-        if let Some(id) = &e.id
-            && let Some(first) = first(&|c| c.id.as_ref() == Some(id))
-        {
-            let message = format!("duplicate cache ID {id:?} (already used by {first})");
-            ctx.invalid(at, &join(at, "id"), message);
-        }
-        if let Some(first) = first(&|c| c.default).filter(|_| e.default) {
-            let message = format!("more than one default cache ({first} is already the default)");
-            ctx.invalid(at, &join(at, "default"), message);
-        }
-        if let Some(p) = e.protocol
-            && listen.for_protocol(p).is_none()
-            && !ctx.is_invalid(&format!("listen.{p}"))
-            && !ctx.is_invalid("listen")
-        {
-            let message = format!("protocol {p} has no listener (set listen.{p})");
-            ctx.invalid(at, &join(at, "protocol"), message);
-        }
-        let (ca_file, server_name) = (e.tls_ca_file.clone(), e.tls_server_name.clone());
-        let tls = OriginTlsSettings {
-            mode: e.tls,
-            ca_file,
-            server_name,
-            client_cert,
-        };
-        let id = required(ctx, at, "id", &e.id);
-        let protocol = required(ctx, at, "protocol", &e.protocol);
-        if let (Some(id), Some(protocol), Some(origin)) =
-            (id, protocol, required(ctx, at, "origin", &e.origin))
-        {
-            let (default, ttl, mode) = (e.default, e.ttl, e.mode);
-            defs.push(CacheDef {
-                id,
-                protocol,
-                origin,
-                default,
-                ttl,
-                mode,
-                tls,
-            });
+        if !ctx.is_invalid(at) {
+            across(ctx, at, e, &entries[..i], listen);
+            defs.extend(cache_def(ctx, at, e));
         }
     }
     defs
+}
+
+/// A unique ID, at most one default cache, and a listener for the protocol.
+fn across(ctx: &Ctx, at: &str, e: &CacheEntry, before: &[CacheEntry], listen: &Listen) {
+    let first = |f: &dyn Fn(&CacheEntry) -> bool| {
+        (before.iter().position(f)).map(|j| format!("caches[{j}]"))
+    };
+    if let Some(id) = &e.id
+        && let Some(first) = first(&|c| c.id.as_ref() == Some(id))
+    {
+        let message = format!("duplicate cache ID {id:?} (already used by {first})");
+        ctx.invalid(at, &join(at, "id"), message);
+    }
+    if let Some(first) = first(&|c| c.default).filter(|_| e.default) {
+        let message = format!("more than one default cache ({first} is already the default)");
+        ctx.invalid(at, &join(at, "default"), message);
+    }
+    if let Some(p) = e.protocol
+        && listen.for_protocol(p).is_none()
+        && !ctx.is_invalid(&format!("listen.{p}"))
+        && !ctx.is_invalid("listen")
+    {
+        let message = format!("protocol {p} has no listener (set listen.{p})");
+        ctx.invalid(at, &join(at, "protocol"), message);
+    }
+}
+
+/// The cache an entry defines, once its required keys and key pair are checked.
+fn cache_def(ctx: &Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
+    let cert = ("tls_client_cert", e.tls_client_cert.clone());
+    let client_cert = pair(ctx, at, cert, ("tls_client_key", e.tls_client_key.clone()));
+    let (ca_file, server_name) = (e.tls_ca_file.clone(), e.tls_server_name.clone());
+    let tls = OriginTlsSettings {
+        mode: e.tls,
+        ca_file,
+        server_name,
+        client_cert,
+    };
+    let id = required(ctx, at, "id", &e.id);
+    let protocol = required(ctx, at, "protocol", &e.protocol);
+    let origin = required(ctx, at, "origin", &e.origin);
+    Some(CacheDef {
+        id: id?,
+        protocol: protocol?,
+        origin: origin?,
+        default: e.default,
+        ttl: e.ttl,
+        mode: e.mode,
+        tls,
+    })
 }
 
 /// The `[[rules]]` entries: at least one matcher, a configured cache, and an
