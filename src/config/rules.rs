@@ -1,5 +1,5 @@
 //! Rules (`[[rules]]`): operator decisions that win over TTL learning, one
-//! [`RuleDef`] each, and the checks that the config walker and the admin API
+//! [`RuleDef`] each, and the checks that the config reader and the admin API
 //! share ([`parse_template_id`], [`parse_rule_action`],
 //! [`RuleDef::validate_matchers`]).
 
