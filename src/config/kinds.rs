@@ -7,7 +7,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::de::{Deserializer, Error, Visitor};
+use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
 use serde::{Serialize, Serializer};
 use toml::Value;
 
@@ -26,10 +26,10 @@ pub(super) trait Kind: Sized {
     }
 }
 
-/// Visits a scalar; other types are reported as "expected …, found …".
+/// Hands a scalar to [`Kind::read`]; an array or a table is the wrong type.
 struct Read<K>(PhantomData<K>);
 
-impl<K: Kind> Visitor<'_> for Read<K> {
+impl<'de, K: Kind> Visitor<'de> for Read<K> {
     type Value = K::Value;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str(&K::expected())
@@ -45,6 +45,12 @@ impl<K: Kind> Visitor<'_> for Read<K> {
     }
     fn visit_str<E: Error>(self, s: &str) -> Result<K::Value, E> {
         K::read(&Value::String(s.to_owned())).map_err(E::custom)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<K::Value, A::Error> {
+        K::read(&Value::Array(Vec::new())).map_err(A::Error::custom)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<K::Value, A::Error> {
+        K::read(&Value::Table(Default::default())).map_err(A::Error::custom)
     }
 }
 

@@ -391,3 +391,17 @@ fn five_mistakes_reported_together() {
         );
     }
 }
+
+#[test]
+fn arrays_and_tables_where_a_value_belongs() {
+    check(&[
+        (
+            "[cache]\nmax_memory = [1]\nDEMO",
+            "cache.max_memory: expected a size such as \"512MiB\", found array",
+        ),
+        (
+            "[log]\nlevel = { a = 1 }\nDEMO",
+            "log.level: expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found table",
+        ),
+    ]);
+}
