@@ -219,11 +219,19 @@ pub struct OriginTlsSettings {
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
-/// For an enum written as one of its names (any ASCII case): `ALL`, `as_str`,
-/// `parse`, `Display`, and its [`Kind`]; `$unknown` formats an unknown name
-/// with the accepted ones.
+/// An enum written as one of its names (any ASCII case), with `ALL`, `as_str`,
+/// `parse`, `Display` and its [`Kind`]; `$unknown` formats an unknown name with
+/// the accepted ones.
 macro_rules! keywords {
-    ($ty:ident, $unknown:literal, [$($variant:ident = $name:literal),+ $(,)?]) => {
+    ($(#[$attr:meta])* pub enum $ty:ident, $unknown:literal {
+        $($(#[$vattr:meta])* $variant:ident = $name:literal,)+
+    }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $ty {
+            $($(#[$vattr])* $variant,)+
+        }
+
         impl $ty {
             pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
 
@@ -261,47 +269,35 @@ macro_rules! keywords {
     };
 }
 
-/// Whether clients may, or must, use TLS (`tls.client`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ClientTls {
-    /// TLS is never offered.
-    Off,
-    /// Offered; plaintext clients are served too.
-    #[default]
-    Allow,
-    /// Plaintext clients are refused with the protocol's own error.
-    Require,
+keywords! {
+    /// Whether clients may, or must, use TLS (`tls.client`).
+    #[derive(Default)]
+    pub enum ClientTls, "invalid TLS mode {:?}: expected {}" {
+        /// TLS is never offered.
+        Off = "off",
+        /// Offered; plaintext clients are served too.
+        #[default]
+        Allow = "allow",
+        /// Plaintext clients are refused with the protocol's own error.
+        Require = "require",
+    }
 }
-keywords!(
-    ClientTls,
-    "invalid TLS mode {:?}: expected {}",
-    [Off = "off", Allow = "allow", Require = "require"]
-);
 
-/// How a cache's origin connection uses TLS (`tls` of a `[[caches]]` entry), as libpq
-/// names the modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum OriginTlsMode {
-    Disable,
-    /// TLS if the origin offers it, plaintext otherwise, nothing verified (libpq's
-    /// default).
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-keywords!(
-    OriginTlsMode,
-    "invalid TLS mode {:?}: expected {}",
-    [
+keywords! {
+    /// How a cache's origin connection uses TLS (`tls` of a `[[caches]]` entry),
+    /// as libpq names the modes.
+    #[derive(Default, Hash)]
+    pub enum OriginTlsMode, "invalid TLS mode {:?}: expected {}" {
         Disable = "disable",
+        /// TLS if the origin offers it, plaintext otherwise, nothing verified
+        /// (libpq's default).
+        #[default]
         Prefer = "prefer",
         Require = "require",
         VerifyCa = "verify-ca",
         VerifyFull = "verify-full",
-    ]
-);
+    }
+}
 
 impl OriginTlsMode {
     /// Whether a plaintext origin connection is acceptable.
@@ -310,27 +306,18 @@ impl OriginTlsMode {
     }
 }
 
-/// Most verbose level logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    #[default]
-    Info,
-    Debug,
-    Trace,
-}
-keywords!(
-    LogLevel,
-    "invalid log level {:?}: expected {}",
-    [
+keywords! {
+    /// Most verbose level logged.
+    #[derive(Default)]
+    pub enum LogLevel, "invalid log level {:?}: expected {}" {
         Error = "error",
         Warn = "warn",
+        #[default]
         Info = "info",
         Debug = "debug",
         Trace = "trace",
-    ]
-);
+    }
+}
 
 impl From<LogLevel> for tracing::Level {
     fn from(level: LogLevel) -> Self {
@@ -344,51 +331,37 @@ impl From<LogLevel> for tracing::Level {
     }
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
+keywords! {
+    /// How log lines are written.
+    #[derive(Default)]
+    pub enum LogFormat, "invalid log format {:?}: expected {}" {
+        #[default]
+        Text = "text",
+        Json = "json",
+    }
 }
-keywords!(
-    LogFormat,
-    "invalid log format {:?}: expected {}",
-    [Text = "text", Json = "json"]
-);
 
-/// What a cache stores (`mode` of a `[[caches]]` entry).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum CacheMode {
-    /// Every read the classifier accepts, with learned TTLs; rules pin or forbid.
-    #[default]
-    Auto,
-    /// Only reads that a rule with action `cache` or `always` matches.
-    Manual,
-    /// Nothing: every query goes to the origin.
-    Off,
+keywords! {
+    /// What a cache stores (`mode` of a `[[caches]]` entry).
+    #[derive(Default, Hash)]
+    pub enum CacheMode, "invalid cache mode {:?}: expected {}" {
+        /// Every read the classifier accepts, with learned TTLs; rules pin or forbid.
+        #[default]
+        Auto = "auto",
+        /// Only reads that a rule with action `cache` or `always` matches.
+        Manual = "manual",
+        /// Nothing: every query goes to the origin.
+        Off = "off",
+    }
 }
-keywords!(
-    CacheMode,
-    "invalid cache mode {:?}: expected {}",
-    [Auto = "auto", Manual = "manual", Off = "off"]
-);
 
-/// The wire protocol an origin speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Postgres,
-    MySql,
-    MariaDb,
-    MsSql,
-}
-keywords!(
-    Protocol,
-    "unknown protocol {:?} (expected {})",
-    [
+keywords! {
+    /// The wire protocol an origin speaks.
+    #[derive(Hash)]
+    pub enum Protocol, "unknown protocol {:?} (expected {})" {
         Postgres = "postgres",
         MySql = "mysql",
         MariaDb = "mariadb",
         MsSql = "mssql",
-    ]
-);
+    }
+}
