@@ -49,8 +49,17 @@ impl<'de, K: Kind> Visitor<'de> for Read<K> {
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<K::Value, A::Error> {
         K::read(&Value::Array(Vec::new())).map_err(A::Error::custom)
     }
-    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<K::Value, A::Error> {
-        K::read(&Value::Table(Default::default())).map_err(A::Error::custom)
+    /// A table, or a datetime (which toml hands over as a table of one private key).
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<K::Value, A::Error> {
+        let key = map.next_key::<String>()?.unwrap_or_default();
+        let found = match key.contains("toml_private_datetime") {
+            true => "datetime",
+            false => "table",
+        };
+        Err(A::Error::custom(format!(
+            "expected {}, found {found}",
+            K::expected()
+        )))
     }
 }
 

@@ -208,10 +208,12 @@ fn keep(ctx: &Ctx, s: &Section, path: &str, t: &Table) -> Table {
 /// `value` as `key` of section `s` accepts it, or why not. Text from the
 /// environment that its field refuses as text is tried as a boolean or an integer.
 fn accepted(s: &Section, key: &str, value: &Value, env: bool) -> Result<Value, String> {
-    let attempt = |value: Value| {
-        let file = File::deserialize(file_with(&s.name, s.array, key, value.clone()));
-        file.map(|_| value).map_err(|e| e.message().to_owned())
-    };
+    if let Value::Datetime(d) = value {
+        // toml would hand it over as text; as the table it stands for, it is refused.
+        let text = Value::String(d.to_string());
+        return attempt(s, key, one("$__toml_private_datetime", text));
+    }
+    let attempt = |value| attempt(s, key, value);
     let first = attempt(value.clone());
     let (Some(text), Err(e)) = (value.as_str().filter(|_| env), &first) else {
         return first;
@@ -228,4 +230,10 @@ fn accepted(s: &Section, key: &str, value: &Value, env: bool) -> Result<Value, S
             Err(_) => Err(format!("invalid value {text:?}: {expected}")),
         },
     }
+}
+
+/// `value`, if `key` of section `s` takes it alone.
+fn attempt(s: &Section, key: &str, value: Value) -> Result<Value, String> {
+    let file = File::deserialize(file_with(&s.name, s.array, key, value.clone()));
+    file.map(|_| value).map_err(|e| e.message().to_owned())
 }
