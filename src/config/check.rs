@@ -104,14 +104,15 @@ fn required<T: Clone>(ctx: &Ctx, at: &str, key: &str, value: &Option<T>) -> Opti
 /// The `[[caches]]` entries, each checked, and checked against those before it.
 fn caches(entries: &[CacheEntry], listen: &Listen, ctx: &Ctx) -> Vec<CacheDef> {
     if entries.is_empty() && !ctx.is_invalid("caches") {
-        ctx.push("", ConfigError::NoCaches);
+        ctx.push("caches", ConfigError::NoCaches);
     }
     let mut defs = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let at = &format!("caches[{i}]");
         if !ctx.is_invalid(at) {
+            let def = cache_def(ctx, at, e);
             across(ctx, at, e, &entries[..i], listen);
-            defs.extend(cache_def(ctx, at, e));
+            defs.extend(def);
         }
     }
     defs
@@ -144,6 +145,9 @@ fn across(ctx: &Ctx, at: &str, e: &CacheEntry, before: &[CacheEntry], listen: &L
 
 /// The cache an entry defines, once its required keys and key pair are checked.
 fn cache_def(ctx: &Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
+    let id = required(ctx, at, "id", &e.id);
+    let protocol = required(ctx, at, "protocol", &e.protocol);
+    let origin = required(ctx, at, "origin", &e.origin);
     let cert = ("tls_client_cert", e.tls_client_cert.clone());
     let client_cert = pair(ctx, at, cert, ("tls_client_key", e.tls_client_key.clone()));
     let (ca_file, server_name) = (e.tls_ca_file.clone(), e.tls_server_name.clone());
@@ -153,9 +157,6 @@ fn cache_def(ctx: &Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
         server_name,
         client_cert,
     };
-    let id = required(ctx, at, "id", &e.id);
-    let protocol = required(ctx, at, "protocol", &e.protocol);
-    let origin = required(ctx, at, "origin", &e.origin);
     Some(CacheDef {
         id: id?,
         protocol: protocol?,

@@ -65,7 +65,7 @@ impl Ctx {
         let Found {
             mut errors, tables, ..
         } = self.found.into_inner();
-        errors.sort_by_key(|(t, _)| tables.iter().position(|x| x == t));
+        errors.sort_by_key(|(t, _)| tables.iter().position(|x| x == t).unwrap_or(usize::MAX));
         errors.into_iter().map(|(_, e)| e).collect()
     }
 }
@@ -147,6 +147,7 @@ pub(super) fn read(ctx: &Ctx, root: Table) -> File {
     }
     let mut kept = Table::new();
     for s in schema() {
+        ctx.found.borrow_mut().tables.push(s.name.clone());
         let value = match (root.get(&s.name), s.array) {
             (None, _) => continue,
             (Some(Value::Table(t)), false) => Value::Table(keep(ctx, s, &s.name, t)),
@@ -157,7 +158,7 @@ pub(super) fn read(ctx: &Ctx, root: Table) -> File {
                     false => "a table".to_owned(),
                 };
                 let message = format!("expected {expected}, found {}", other.type_str());
-                ctx.invalid("", &s.name, message);
+                ctx.invalid(&s.name, &s.name, message);
                 continue;
             }
         };
@@ -174,7 +175,7 @@ fn keep_items(ctx: &Ctx, s: &Section, items: &[Value]) -> Vec<Value> {
         let Value::Table(t) = item else {
             ctx.found.borrow_mut().invalid.insert(s.name.clone());
             let message = format!("expected a table, found {}", item.type_str());
-            ctx.invalid("", &path, message);
+            ctx.invalid(&s.name, &path, message);
             return Value::Table(Table::new());
         };
         Value::Table(keep(ctx, s, &path, t))
