@@ -391,25 +391,3 @@ fn five_mistakes_reported_together() {
         );
     }
 }
-
-#[test]
-fn arrays_and_tables_where_a_value_belongs() {
-    check(&[
-        (
-            "[cache]\nmax_memory = [1]\nDEMO",
-            "cache.max_memory: expected a size such as \"512MiB\", found array",
-        ),
-        (
-            "[cache]\ndefault_ttl = 1979-05-27\nDEMO",
-            "cache.default_ttl: expected a duration string such as \"30s\", found datetime",
-        ),
-        (
-            "DEMO\n[[caches]]\nid = 1979-05-27\nprotocol = \"mysql\"\norigin = \"h:1\"",
-            "caches[1].id: expected a cache ID string, found datetime",
-        ),
-        (
-            "[log]\nlevel = { a = 1 }\nDEMO",
-            "log.level: expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found table",
-        ),
-    ]);
-}

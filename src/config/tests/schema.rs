@@ -1,5 +1,7 @@
-//! The schema's sections and keys, and every key set from the environment.
+//! The schema's sections and keys, values of the wrong kind, and every key
+//! set from the environment.
 
+use super::errors::check;
 use super::*;
 use crate::config::read::schema;
 
@@ -98,4 +100,26 @@ fn schema_lists_sections_and_keys_in_order() {
     assert_eq!(found, expected);
     assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);
     assert_eq!(schema[2].keys, ["token"]);
+}
+
+#[test]
+fn arrays_and_tables_where_a_value_belongs() {
+    check(&[
+        (
+            "[cache]\nmax_memory = [1]\nDEMO",
+            "cache.max_memory: expected a size such as \"512MiB\", found array",
+        ),
+        (
+            "[cache]\ndefault_ttl = 1979-05-27\nDEMO",
+            "cache.default_ttl: expected a duration string such as \"30s\", found datetime",
+        ),
+        (
+            "DEMO\n[[caches]]\nid = 1979-05-27\nprotocol = \"mysql\"\norigin = \"h:1\"",
+            "caches[1].id: expected a cache ID string, found datetime",
+        ),
+        (
+            "[log]\nlevel = { a = 1 }\nDEMO",
+            "log.level: expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found table",
+        ),
+    ]);
 }
