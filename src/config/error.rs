@@ -3,10 +3,6 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
-
-use super::size::format_duration;
-use super::types::Protocol;
 
 /// One problem with the configuration. `path` is a key path such as
 /// `caches[1].protocol`, followed by `(from WIRECACHE_…)` when the value came
@@ -25,94 +21,25 @@ pub enum ConfigError {
         message: String,
     },
     #[error("{path}: unknown key (expected one of: {})", known.join(", "))]
-    UnknownKey {
-        path: String,
-        known: &'static [&'static str],
-    },
+    UnknownKey { path: String, known: Vec<String> },
     #[error("{path}: missing key")]
     MissingKey { path: String },
-    #[error("{path}: expected {expected}, found {found}")]
-    WrongType {
-        path: String,
-        expected: &'static str,
-        found: &'static str,
-    },
-    #[error("{path}: invalid {kind} {value:?}: {reason}")]
-    InvalidValue {
-        path: String,
-        kind: &'static str,
-        value: String,
-        reason: String,
-    },
-    #[error("{path}: unknown protocol {value:?} (expected postgres, mysql, mariadb or mssql)")]
-    UnknownProtocol { path: String, value: String },
-    #[error("{path}: invalid cache ID {id:?}: {reason}")]
-    InvalidCacheId {
-        path: String,
-        id: String,
-        reason: &'static str,
-    },
-    #[error("{path}: origin {origin:?} is not host:port: {reason}")]
-    InvalidOrigin {
-        path: String,
-        origin: String,
-        reason: &'static str,
-    },
+    /// A value that cannot be read, or that does not fit with others.
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
     #[error(
         "caches: no caches defined (add a [[caches]] section or WIRECACHE_CACHES_0_* variables)"
     )]
     NoCaches,
-    #[error("{path}: duplicate cache ID {id:?} (already used by {first})")]
-    DuplicateCacheId {
-        path: String,
-        id: String,
-        first: String,
-    },
-    #[error("{path}: more than one default cache ({first} is already the default)")]
-    MultipleDefaults { path: String, first: String },
-    #[error(
-        "cache.max_entry_size: {max_entry_size} bytes is larger than cache.max_memory ({max_memory} bytes)"
-    )]
-    EntryLargerThanMemory {
-        max_entry_size: u64,
-        max_memory: u64,
-    },
-    #[error(
-        "{path}: {} is larger than cache.max_ttl ({})",
-        format_duration(*min_ttl),
-        format_duration(*max_ttl)
-    )]
-    MinTtlAboveMax {
-        path: String,
-        min_ttl: Duration,
-        max_ttl: Duration,
-    },
-    #[error("{path}: protocol {protocol} has no listener (set listen.{protocol})")]
-    NoListener { path: String, protocol: Protocol },
     #[error("{var}: unknown environment variable (no such configuration key)")]
     UnknownEnvVar { var: String },
-    #[error("{var}: cache index {index} leaves a gap (the next new cache is index {next})")]
-    EnvCacheGap {
+    #[error("{var}: {what} index {index} leaves a gap (the next new {what} is index {next})")]
+    EnvGap {
         var: String,
+        what: String,
         index: usize,
         next: usize,
     },
-    #[error("{var}: rule index {index} leaves a gap (the next new rule is index {next})")]
-    EnvRuleGap {
-        var: String,
-        index: usize,
-        next: usize,
-    },
-    /// One of two keys that go together (a certificate and its key) without the other.
-    #[error("{path}: set {missing} as well (a certificate needs its private key)")]
-    HalfPair { path: String, missing: String },
-    #[error("{path}: {}", super::rules::NO_MATCHER)]
-    NoRuleMatcher { path: String },
-    #[error("{path}: no cache has ID {id:?}")]
-    UnknownRuleCache { path: String, id: String },
-    /// `action` and `ttl` of a rule that do not fit together (or an unknown action).
-    #[error("{path}: {reason}")]
-    InvalidRuleAction { path: String, reason: String },
 }
 
 /// Every problem found in one load; never empty when returned as an error.

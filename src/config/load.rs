@@ -1,15 +1,16 @@
 //! Entry points: read the file (or none), parse it into a `toml::Table`, fill
 //! in the standard listeners when `[listen]` is absent, apply environment
-//! overrides, and hand the table to the walker.
+//! overrides, read the table through the schema and check the result.
 
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use super::check;
 use super::env::{self, CONFIG_VAR};
 use super::error::{ConfigError, ConfigErrors};
+use super::read::{self, Ctx};
 use super::types::{Config, Listen};
-use super::walk;
 
 /// Loads the configuration from `path` (or, when `None`, from the file named
 /// by `WIRECACHE_CONFIG` in `env`, or from no file at all) with `env`'s
@@ -39,29 +40,15 @@ pub fn from_str(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigErrors> {
     let mut table: Table = toml.parse().map_err(|e| syntax_error(toml, &e))?;
-    if !table.contains_key("listen") {
-        table.insert(
-            "listen".to_owned(),
-            Value::Table(listen_table(&Listen::standard())),
-        );
+    if !table.contains_key("listen")
+        && let Ok(standard) = Value::try_from(Listen::standard())
+    {
+        table.insert("listen".to_owned(), standard);
     }
-    let mut errors = Vec::new();
-    let sources = env::apply(&mut table, env.into_iter().collect(), &mut errors);
-    walk::read(&table, &sources, errors)
-}
-
-/// The `[listen]` table that reads back as `listen`.
-fn listen_table(listen: &Listen) -> Table {
-    let keys = [
-        ("mysql", listen.mysql),
-        ("mariadb", listen.mariadb),
-        ("postgres", listen.postgres),
-        ("mssql", listen.mssql),
-        ("admin", listen.admin),
-    ];
-    keys.into_iter()
-        .filter_map(|(key, addr)| Some((key.to_owned(), Value::String(addr?.to_string()))))
-        .collect()
+    let mut ctx = Ctx::default();
+    env::apply(&mut table, env.into_iter().collect(), &mut ctx);
+    let file = read::read(&ctx, table);
+    check::config(file, ctx)
 }
 
 /// A one-line syntax error with the line and column it points at.

@@ -1,25 +1,31 @@
 //! Typed configuration: the TOML file and `WIRECACHE_*` environment overrides,
 //! read into [`Config`] with every problem reported at once.
 //!
-//! - `types.rs`: the structs the rest of wirecache reads, and their defaults;
-//! - `rules.rs`: [`RuleDef`] / [`RuleAction`] and the checks the admin API shares
-//!   with the walker ([`parse_template_id`], [`parse_rule_action`]);
+//! - `types.rs`: the structs the rest of wirecache reads, with their defaults;
+//!   those whose keys match the file are also the schema of their section;
+//! - `schema.rs`: the whole file (`File`), and the entries of `[tls]`,
+//!   `[[caches]]` and `[[rules]]` as written;
+//! - `kinds.rs`: how each value is read and written (sizes, durations, IDs, …);
 //! - [`load()`] / [`from_str()`] (`load.rs`): file → `toml::Table` → [`env`](mod@env)
-//!   overrides → the walker (`walk.rs` and `walk/rules.rs`, reading values with `values.rs`);
-//! - [`env`](mod@env): how `WIRECACHE_*` variable names map to keys;
+//!   overrides → `read.rs` (serde, each key tried alone, so every problem is
+//!   found) → `check.rs` (required keys and checks across keys);
+//! - [`env`](mod@env): how `WIRECACHE_*` variable names map to keys of the schema;
+//! - `rules.rs`: [`RuleDef`] / [`RuleAction`] and the checks the admin API shares;
 //! - [`size`]: "512MiB" and "30s", parsed and printed;
 //! - [`ConfigError`] / [`ConfigErrors`] (`error.rs`): one problem per key path;
 //! - [`Config::to_toml_string`] (`print.rs`): the effective configuration, token redacted.
 
+mod check;
 pub mod env;
 mod error;
+mod kinds;
 mod load;
 mod print;
+mod read;
 mod rules;
+mod schema;
 pub mod size;
 mod types;
-mod values;
-mod walk;
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,11 @@
 //! Rules (`[[rules]]`): operator decisions that win over TTL learning, one
-//! [`RuleDef`] each, and the checks that the config walker and the admin API
+//! [`RuleDef`] each, and the checks that the config reader and the admin API
 //! share ([`parse_template_id`], [`parse_rule_action`],
 //! [`RuleDef::validate_matchers`]).
 
 use std::time::Duration;
 
-use super::values::check_cache_id;
+use super::kinds::check_cache_id;
 
 /// Keys of a rule that select queries; at least one must be given.
 pub(super) const MATCHER_KEYS: [&str; 4] = ["template", "pattern", "table", "cache"];

@@ -88,23 +88,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, ParseError> {
 
 /// Prints a size in the largest binary, then decimal, unit that is exact.
 pub fn format_size(bytes: u64) -> String {
-    const UNITS: &[(&str, u64)] = &[
-        ("TiB", 1 << 40),
-        ("GiB", 1 << 30),
-        ("MiB", 1 << 20),
-        ("KiB", 1 << 10),
-        ("TB", 1_000_000_000_000),
-        ("GB", 1_000_000_000),
-        ("MB", 1_000_000),
-        ("KB", 1_000),
-    ];
-    UNITS
-        .iter()
-        .find(|(_, scale)| bytes != 0 && bytes.is_multiple_of(*scale))
-        .map_or_else(
-            || format!("{bytes}B"),
-            |(unit, scale)| format!("{}{unit}", bytes / scale),
-        )
+    in_largest_unit(bytes.into(), SIZE_UNITS.iter().rev(), "B")
 }
 
 /// Prints a duration in the largest unit that is exact, from hours down to nanoseconds.
@@ -115,18 +99,24 @@ pub fn format_duration(d: Duration) -> String {
         ("s", NANOS_PER_SEC),
         ("ms", 1_000_000),
         ("us", 1_000),
+        ("ns", 1),
     ];
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".to_owned();
+    in_largest_unit(d.as_nanos(), UNITS, "s")
+}
+
+/// `n` in the first of `units` that divides it; zero in `zero_unit`.
+fn in_largest_unit<'a>(
+    n: u128,
+    units: impl IntoIterator<Item = &'a (&'a str, u128)>,
+    zero_unit: &str,
+) -> String {
+    match units
+        .into_iter()
+        .find(|(_, scale)| n != 0 && n.is_multiple_of(*scale))
+    {
+        Some((unit, scale)) => format!("{}{unit}", n / scale),
+        None => format!("{n}{zero_unit}"),
     }
-    UNITS
-        .iter()
-        .find(|(_, scale)| nanos.is_multiple_of(*scale))
-        .map_or_else(
-            || format!("{nanos}ns"),
-            |(unit, scale)| format!("{}{unit}", nanos / scale),
-        )
 }
 
 /// A non-negative decimal number as written: digits before and after the point.

@@ -1,11 +1,16 @@
-//! The typed configuration: what the rest of wirecache reads once loading and
-//! validation have succeeded. Defaults live here as constants.
+//! The typed configuration the rest of wirecache reads, with its defaults.
+//! `Listen`, `CacheSettings`, `AdminSettings` and `LogSettings` are also the
+//! schema of their sections; the enums are kinds of value (`kinds.rs`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize, Serializer};
+use toml::Value;
+
+use super::kinds::{Address, Count, Dur, Kind, Opt, Positive, Size, Token, or_list, text};
 use super::rules::RuleDef;
 
 /// One kibibyte.
@@ -56,13 +61,19 @@ impl Config {
     }
 }
 
-/// Listener addresses; `None` means that listener is not started.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Listener addresses (`[listen]`); `None` means that listener is not started.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Listen {
+    #[serde(with = "Address")]
     pub mysql: Option<SocketAddr>,
+    #[serde(with = "Address")]
     pub mariadb: Option<SocketAddr>,
+    #[serde(with = "Address")]
     pub postgres: Option<SocketAddr>,
+    #[serde(with = "Address")]
     pub mssql: Option<SocketAddr>,
+    #[serde(with = "Address")]
     pub admin: Option<SocketAddr>,
 }
 
@@ -81,13 +92,7 @@ impl Listen {
 
     /// No listener at all.
     pub fn none() -> Self {
-        Listen {
-            mysql: None,
-            mariadb: None,
-            postgres: None,
-            mssql: None,
-            admin: None,
-        }
+        Listen::default()
     }
 
     /// The listener that serves clients of `protocol`.
@@ -102,22 +107,30 @@ impl Listen {
 }
 
 /// The `[cache]` section: memory budget and default lifetime of entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// Bytes the cache may hold in total.
+    #[serde(with = "Size")]
     pub max_memory: u64,
     /// Largest single result stored, in bytes; larger results are streamed, not stored.
+    #[serde(with = "Size")]
     pub max_entry_size: u64,
     /// TTL of an entry whose cache sets none and whose template has not been learned.
+    #[serde(with = "Dur")]
     pub default_ttl: Duration,
     /// Client connections accepted at once, across all listeners.
+    #[serde(with = "Count")]
     pub max_connections: usize,
     /// Shortest TTL learning may give a template; never zero, at most `max_ttl`.
+    #[serde(with = "Positive")]
     pub min_ttl: Duration,
     /// Longest TTL learning may give a template; never zero.
+    #[serde(with = "Positive")]
     pub max_ttl: Duration,
     /// How long a shutdown waits for open sessions to reach a point where they can be
     /// closed (between requests, outside a transaction); zero closes them at once.
+    #[serde(with = "Dur")]
     pub shutdown_grace: Duration,
 }
 
@@ -135,10 +148,12 @@ impl Default for CacheSettings {
     }
 }
 
-/// The `[admin]` section. `Debug` never shows the token.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The `[admin]` section. Neither `Debug` nor `Serialize` shows the token.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdminSettings {
     /// Bearer token for mutating admin endpoints; `None`: they are refused.
+    #[serde(with = "Opt::<Token>")]
     pub token: Option<String>,
 }
 
@@ -151,6 +166,16 @@ impl fmt::Debug for AdminSettings {
     }
 }
 
+/// The `[log]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    #[serde(with = "LogLevel")]
+    pub level: LogLevel,
+    #[serde(with = "LogFormat")]
+    pub format: LogFormat,
+}
+
 /// The `[tls]` section: TLS towards clients (design §6).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -161,175 +186,6 @@ pub struct TlsSettings {
     /// Accept a password wirecache must see in clear (MD5 re-hashing, cleartext
     /// requests) from a client whose connection is not encrypted. Unsafe.
     pub allow_cleartext_passwords: bool,
-}
-
-/// Whether clients may, or must, use TLS (`tls.client`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ClientTls {
-    /// TLS is never offered.
-    Off,
-    /// Offered; plaintext clients are served too.
-    #[default]
-    Allow,
-    /// Plaintext clients are refused with the protocol's own error.
-    Require,
-}
-
-impl ClientTls {
-    pub const ALL: [ClientTls; 3] = [ClientTls::Off, ClientTls::Allow, ClientTls::Require];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClientTls::Off => "off",
-            ClientTls::Allow => "allow",
-            ClientTls::Require => "require",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-/// How a cache's origin connection uses TLS (`tls` of a `[[caches]]` entry), as libpq
-/// names the modes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum OriginTlsMode {
-    Disable,
-    /// TLS if the origin offers it, plaintext otherwise, nothing verified (libpq's
-    /// default).
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl OriginTlsMode {
-    pub const ALL: [OriginTlsMode; 5] = [
-        Self::Disable,
-        Self::Prefer,
-        Self::Require,
-        Self::VerifyCa,
-        Self::VerifyFull,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Prefer => "prefer",
-            Self::Require => "require",
-            Self::VerifyCa => "verify-ca",
-            Self::VerifyFull => "verify-full",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
-    }
-
-    /// Whether a plaintext origin connection is acceptable.
-    pub fn allows_plaintext(self) -> bool {
-        matches!(self, Self::Disable | Self::Prefer)
-    }
-}
-
-/// One cache's origin TLS settings (`tls`, `tls_ca_file`, `tls_server_name`,
-/// `tls_client_cert` and `tls_client_key` of a `[[caches]]` entry).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OriginTlsSettings {
-    pub mode: OriginTlsMode,
-    /// PEM CA certificates (for example the AWS RDS bundle); `None`: the system's store.
-    pub ca_file: Option<PathBuf>,
-    /// Name to verify and send as SNI; `None`: the origin's host.
-    pub server_name: Option<String>,
-    /// Client certificate chain and key (PEM), for origins that ask for one.
-    pub client_cert: Option<(PathBuf, PathBuf)>,
-}
-
-/// The `[log]` section.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogSettings {
-    pub level: LogLevel,
-    pub format: LogFormat,
-}
-
-/// Most verbose level logged.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    #[default]
-    Info,
-    Debug,
-    Trace,
-}
-
-impl LogLevel {
-    pub const ALL: [LogLevel; 5] = [
-        LogLevel::Error,
-        LogLevel::Warn,
-        LogLevel::Info,
-        LogLevel::Debug,
-        LogLevel::Trace,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Error => "error",
-            LogLevel::Warn => "warn",
-            LogLevel::Info => "info",
-            LogLevel::Debug => "debug",
-            LogLevel::Trace => "trace",
-        }
-    }
-
-    /// Parses a level name, ignoring ASCII case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-impl From<LogLevel> for tracing::Level {
-    fn from(level: LogLevel) -> Self {
-        match level {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Trace => tracing::Level::TRACE,
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-impl LogFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
-
-    /// Parses a format name, ignoring ASCII case.
-    pub fn parse(s: &str) -> Option<Self> {
-        [LogFormat::Text, LogFormat::Json]
-            .into_iter()
-            .find(|f| f.as_str().eq_ignore_ascii_case(s))
-    }
 }
 
 /// One `[[caches]]` entry: an origin database reachable under a cache ID.
@@ -350,79 +206,162 @@ pub struct CacheDef {
     pub tls: OriginTlsSettings,
 }
 
-/// What a cache stores (`mode` of a `[[caches]]` entry).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub enum CacheMode {
-    /// Every read the classifier accepts, with learned TTLs; rules pin or forbid.
-    #[default]
-    Auto,
-    /// Only reads that a rule with action `cache` or `always` matches.
-    Manual,
-    /// Nothing: every query goes to the origin.
-    Off,
+/// One cache's origin TLS settings (`tls`, `tls_ca_file`, `tls_server_name`,
+/// `tls_client_cert` and `tls_client_key` of a `[[caches]]` entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginTlsSettings {
+    pub mode: OriginTlsMode,
+    /// PEM CA certificates (for example the AWS RDS bundle); `None`: the system's store.
+    pub ca_file: Option<PathBuf>,
+    /// Name to verify and send as SNI; `None`: the origin's host.
+    pub server_name: Option<String>,
+    /// Client certificate chain and key (PEM), for origins that ask for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
-impl CacheMode {
-    pub const ALL: [CacheMode; 3] = [CacheMode::Auto, CacheMode::Manual, CacheMode::Off];
+/// An enum written as one of its names (any ASCII case), with `ALL`, `as_str`,
+/// `parse`, `Display` and its [`Kind`]; `$unknown` formats an unknown name with
+/// the accepted ones.
+macro_rules! keywords {
+    ($(#[$attr:meta])* pub enum $ty:ident, $unknown:literal {
+        $($(#[$vattr:meta])* $variant:ident = $name:literal,)+
+    }) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $ty {
+            $($(#[$vattr])* $variant,)+
+        }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheMode::Auto => "auto",
-            CacheMode::Manual => "manual",
-            CacheMode::Off => "off",
+        impl $ty {
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// Parses a name, ignoring ASCII case.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.into_iter().find(|v| v.as_str().eq_ignore_ascii_case(s))
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Kind for $ty {
+            type Value = $ty;
+            fn expected() -> String {
+                or_list(&[$(concat!("\"", $name, "\"")),+])
+            }
+            fn read(v: &Value) -> Result<$ty, String> {
+                let s = text::<Self>(v)?;
+                Self::parse(s).ok_or_else(|| format!($unknown, s, or_list(&[$($name),+])))
+            }
+            fn serialize<S: Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(v.as_str())
+            }
+        }
+    };
+}
+
+keywords! {
+    /// Whether clients may, or must, use TLS (`tls.client`).
+    #[derive(Default)]
+    pub enum ClientTls, "invalid TLS mode {:?}: expected {}" {
+        /// TLS is never offered.
+        Off = "off",
+        /// Offered; plaintext clients are served too.
+        #[default]
+        Allow = "allow",
+        /// Plaintext clients are refused with the protocol's own error.
+        Require = "require",
+    }
+}
+
+keywords! {
+    /// How a cache's origin connection uses TLS (`tls` of a `[[caches]]` entry),
+    /// as libpq names the modes.
+    #[derive(Default, Hash)]
+    pub enum OriginTlsMode, "invalid TLS mode {:?}: expected {}" {
+        Disable = "disable",
+        /// TLS if the origin offers it, plaintext otherwise, nothing verified
+        /// (libpq's default).
+        #[default]
+        Prefer = "prefer",
+        Require = "require",
+        VerifyCa = "verify-ca",
+        VerifyFull = "verify-full",
+    }
+}
+
+impl OriginTlsMode {
+    /// Whether a plaintext origin connection is acceptable.
+    pub fn allows_plaintext(self) -> bool {
+        matches!(self, Self::Disable | Self::Prefer)
+    }
+}
+
+keywords! {
+    /// Most verbose level logged.
+    #[derive(Default)]
+    pub enum LogLevel, "invalid log level {:?}: expected {}" {
+        Error = "error",
+        Warn = "warn",
+        #[default]
+        Info = "info",
+        Debug = "debug",
+        Trace = "trace",
+    }
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
         }
     }
+}
 
-    /// Parses a mode name, ignoring ASCII case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|m| m.as_str().eq_ignore_ascii_case(s))
+keywords! {
+    /// How log lines are written.
+    #[derive(Default)]
+    pub enum LogFormat, "invalid log format {:?}: expected {}" {
+        #[default]
+        Text = "text",
+        Json = "json",
     }
 }
 
-impl fmt::Display for CacheMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+keywords! {
+    /// What a cache stores (`mode` of a `[[caches]]` entry).
+    #[derive(Default, Hash)]
+    pub enum CacheMode, "invalid cache mode {:?}: expected {}" {
+        /// Every read the classifier accepts, with learned TTLs; rules pin or forbid.
+        #[default]
+        Auto = "auto",
+        /// Only reads that a rule with action `cache` or `always` matches.
+        Manual = "manual",
+        /// Nothing: every query goes to the origin.
+        Off = "off",
     }
 }
 
-/// The wire protocol an origin speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Postgres,
-    MySql,
-    MariaDb,
-    MsSql,
-}
-
-impl Protocol {
-    pub const ALL: [Protocol; 4] = [
-        Protocol::Postgres,
-        Protocol::MySql,
-        Protocol::MariaDb,
-        Protocol::MsSql,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Postgres => "postgres",
-            Protocol::MySql => "mysql",
-            Protocol::MariaDb => "mariadb",
-            Protocol::MsSql => "mssql",
-        }
-    }
-
-    /// Parses a protocol name as written in the config, ignoring ASCII case.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s))
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+keywords! {
+    /// The wire protocol an origin speaks.
+    #[derive(Hash)]
+    pub enum Protocol, "unknown protocol {:?} (expected {})" {
+        Postgres = "postgres",
+        MySql = "mysql",
+        MariaDb = "mariadb",
+        MsSql = "mssql",
     }
 }

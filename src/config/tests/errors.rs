@@ -296,12 +296,12 @@ fn environment_problems() {
         (
             "WIRECACHE_CACHES_0_DEFAULT",
             "yes",
-            "WIRECACHE_CACHES_0_DEFAULT: invalid boolean \"yes\"",
+            "caches[0].default (from WIRECACHE_CACHES_0_DEFAULT): invalid value \"yes\": expected true or false",
         ),
         (
             "WIRECACHE_CACHE_MAX_CONNECTIONS",
             "x",
-            "WIRECACHE_CACHE_MAX_CONNECTIONS: invalid count \"x\"",
+            "cache.max_connections (from WIRECACHE_CACHE_MAX_CONNECTIONS): invalid value \"x\": expected a positive integer",
         ),
         (
             "WIRECACHE_CACHES_2_ID",

@@ -1,9 +1,11 @@
 //! Tests of loading as a whole: defaults, environment overrides and printing
 //! the effective config; `errors` covers every kind of error, `rules` the
-//! `[[rules]]` array.
+//! `[[rules]]` array, `schema` the schema's keys, values of the wrong kind and
+//! every key from the environment.
 
 mod errors;
 mod rules;
+mod schema;
 mod tls;
 
 use std::net::SocketAddr;

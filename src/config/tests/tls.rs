@@ -125,7 +125,7 @@ fn errors_name_the_key() {
         (
             "WIRECACHE_TLS_ALLOW_CLEARTEXT_PASSWORDS",
             "sure",
-            "WIRECACHE_TLS_ALLOW_CLEARTEXT_PASSWORDS: invalid boolean \"sure\"",
+            "tls.allow_cleartext_passwords (from WIRECACHE_TLS_ALLOW_CLEARTEXT_PASSWORDS): invalid value \"sure\": expected true or false",
         ),
         (
             "WIRECACHE_CACHES_0_TLS",
