@@ -8,11 +8,12 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use wirecache::protocol::Side;
 use wirecache::protocol::postgres::codec;
 
 fn decode_all(buf: &mut BytesMut) -> usize {
     let mut n = 0;
-    while let Ok(Some(f)) = codec::decode(buf, codec::MAX_ORIGIN_MESSAGE) {
+    while let Ok(Some(f)) = codec::decode(buf, codec::MAX_ORIGIN_MESSAGE, Side::Origin) {
         n += f.bytes.len();
     }
     n

@@ -5,6 +5,7 @@
 //! The engine asks the catalog about names this module cannot judge from text alone
 //! (user functions, views, temporary tables); see `Classification::unknown_functions`.
 
+mod control;
 mod facts;
 mod fingerprint;
 mod functions;
@@ -18,6 +19,7 @@ mod walker;
 #[cfg(test)]
 mod tests;
 
+pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
 pub use memo::{Analysis, Classifier};
 pub use visitor::classify;

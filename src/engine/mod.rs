@@ -8,6 +8,7 @@
 //! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
 
 mod caches;
+mod effects;
 mod explain;
 mod facts;
 mod flight;
@@ -23,11 +24,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use caches::{CacheCtx, Caches};
+pub use effects::Effects;
 pub use explain::Explanation;
 pub use facts::{CatalogQuestion, Fact, FactKey, Knowledge, RelationFacts, Volatility};
 pub use flight::{Flight, FlightGuard, Flights, follow};
 pub use namespace::{NamespaceMaterial, NamespaceRegistry, SessionNamespace};
-pub use plan::{CatalogAccess, Effects, QueryRequest, Ttl, Verdict};
+pub use plan::{CatalogAccess, QueryRequest, Ttl, Verdict};
 pub use reason::{BypassReason, FillOutcome, InvalidationScope};
 pub use rules::{Rules, covers, glob};
 pub use templates::{TemplateStats, Templates};

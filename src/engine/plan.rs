@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Engine, Fact, FactKey, FillTicket, RelationFacts,
-    Scope, Volatility,
+    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
+    RelationFacts, Scope, Volatility,
 };
 use crate::cache::ttl::TtlState;
-use crate::classify::{Analysis, Classification, StatementKind, TableRef};
+use crate::classify::{Analysis, Classification, Dialect, StatementKind, TableRef, control};
 use crate::config::CacheMode;
 
 /// One request as the engine sees it.
@@ -51,54 +51,6 @@ impl CatalogAccess {
         } else {
             CatalogAccess::Later
         }
-    }
-}
-
-/// What a statement does to shared state once the origin acknowledges it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Effects {
-    /// Tables (bare names) whose entries must be invalidated.
-    pub tables: Vec<Box<str>>,
-    /// Invalidate the whole database (unknown write extent).
-    pub whole_database: bool,
-    /// DDL: invalidate the whole database and forget catalog facts.
-    pub schema_change: bool,
-    /// The statement changes session state (SET, RESET, …): the namespace changes.
-    pub session_change: bool,
-    /// The statement may have changed session state in ways we cannot see
-    /// (set_config, volatile functions, DO): the session's namespace becomes private.
-    pub taints_session: bool,
-}
-
-impl Effects {
-    /// A write of unknown extent.
-    pub fn unknown_write() -> Self {
-        Effects {
-            whole_database: true,
-            taints_session: true,
-            ..Effects::default()
-        }
-    }
-
-    pub fn is_none(&self) -> bool {
-        *self == Effects::default()
-    }
-
-    pub fn writes(&self) -> bool {
-        self.whole_database || self.schema_change || !self.tables.is_empty()
-    }
-
-    /// Adds `other` to `self` (a transaction accumulating its writes).
-    pub fn merge(&mut self, other: &Effects) {
-        for t in &other.tables {
-            if !self.tables.contains(t) {
-                self.tables.push(t.clone());
-            }
-        }
-        self.whole_database |= other.whole_database;
-        self.schema_change |= other.schema_change;
-        self.session_change |= other.session_change;
-        self.taints_session |= other.taints_session;
     }
 }
 
@@ -188,9 +140,7 @@ impl Engine {
         };
         let mut effects = write_effects(c, &mut r);
         let function_verdict = functions(c, &mut r, &mut effects);
-        if lower_contains(req.sql, "set_config") {
-            effects.taints_session = true;
-        }
+        session_control(scope, req.sql, &mut effects);
         let read_verdict =
             if c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none() {
                 reads(c, &mut r)
@@ -347,10 +297,24 @@ impl Engine {
     }
 }
 
-fn lower_contains(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// What the statement does to the session beyond reads and writes (classify's
+/// [`control`]): a change wirecache cannot follow makes the namespace private
+/// (MariaDB's `SET STATEMENT … FOR` may run any statement: a write of unknown
+/// extent); on MySQL a temporary table shadows a shared one for this session only.
+fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
+    let ctl = control(sql);
+    e.txn_end = ctl.txn_end;
+    e.drops_prepared = ctl.drops_prepared;
+    if ctl.unseen_session_change {
+        e.taints_session = true;
+    }
+    if ctl.set_statement {
+        e.whole_database = true;
+    }
+    let mysql = scope.cache.classifier.dialect() != Dialect::Postgres;
+    if mysql && e.schema_change && ctl.temporary {
+        e.taints_session = true;
+    }
 }
 
 /// What the statement writes, explicitly or through triggers, cascades and views.
@@ -360,7 +324,7 @@ fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects {
         schema_change: c.kind == StatementKind::Ddl,
         session_change: c.kind == StatementKind::Session,
         taints_session: c.writes_unknown && c.kind != StatementKind::Ddl,
-        tables: Vec::new(),
+        ..Effects::default()
     };
     let mut tables = BTreeSet::new();
     for t in &c.writes {

@@ -84,7 +84,8 @@ impl<O: Origin> Fixture<O> {
         let origin = O::shared();
         let db = origin.create_db(prefix);
         origin.run(&db, O::pick(&SCHEMA));
-        let proxy = origin.proxy().start().await;
+        // A stale entry must outlive the test, not expire at a learned 1 s TTL.
+        let proxy = origin.proxy().settings("min_ttl = \"30s\"").start().await;
         let mut reader = O::connect(&proxy, &db).await;
         // READ is prepared once: a statement tokio-postgres prepares per call is closed
         // after it, and the next read would find that Close still owed by the origin.

@@ -201,7 +201,7 @@ impl Session {
         sql: &str,
     ) -> Result<Option<Vec<Vec<Option<String>>>>, MyError> {
         let mut query = Vec::with_capacity(sql.len() + 1);
-        query.push(super::session::COM_QUERY);
+        query.push(super::command::COM_QUERY);
         query.extend_from_slice(sql.as_bytes());
         let mut tracker = self.tracker(Shape::Results);
         let io = self.core.io();

@@ -264,7 +264,7 @@ impl Response {
     /// COM_CHANGE_USER's payload, command byte included.
     pub fn build_change_user(&self) -> Vec<u8> {
         let mut p = Vec::with_capacity(64 + self.auth.len());
-        p.push(super::session::COM_CHANGE_USER);
+        p.push(super::command::COM_CHANGE_USER);
         p.extend_from_slice(&self.user);
         p.push(0);
         let len = self.auth.len().min(255);

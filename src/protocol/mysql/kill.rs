@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::codec::{self, Packet};
+use super::command::{COM_PROCESS_KILL, COM_QUERY};
 use super::response::Shape;
-use super::session::{After, COM_PROCESS_KILL, COM_QUERY, Session};
+use super::session::{After, Session};
 use crate::engine::Effects;
 
 /// How many ids one listener's range holds.

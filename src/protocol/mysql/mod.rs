@@ -12,6 +12,7 @@
 
 mod catalog;
 pub mod codec;
+mod command;
 pub mod errors;
 pub mod handshake;
 mod kill;

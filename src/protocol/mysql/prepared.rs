@@ -10,11 +10,10 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::codec::{Packet, Reader};
+use super::command::{COM_STMT_CLOSE, COM_STMT_FETCH, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA};
 use super::errors::MyError;
 use super::response::Shape;
-use super::session::{
-    After, COM_STMT_CLOSE, COM_STMT_FETCH, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA, Miss, Session,
-};
+use super::session::{After, Miss, Session};
 use crate::cache::KeyKind;
 use crate::engine::Effects;
 
@@ -221,7 +220,6 @@ impl Session {
         let miss = Miss {
             shape,
             sql: &sql,
-            after: After::Nothing,
             may_follow: origin_knows,
         };
         self.carry_out(&p, decision, started, miss).await

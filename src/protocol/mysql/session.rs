@@ -18,34 +18,16 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::codec::{self, Packet};
+use super::command::*;
 use super::errors::MyError;
 use super::kill::ConnectionIds;
-use super::namespace::after_for;
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
 use crate::cache::KeyKind;
+use crate::classify::TxnEnd;
 use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
 use crate::session::{self, Catalog, Core, Lead, TxnState};
-
-pub const COM_QUIT: u8 = 0x01;
-pub const COM_INIT_DB: u8 = 0x02;
-pub const COM_QUERY: u8 = 0x03;
-pub const COM_FIELD_LIST: u8 = 0x04;
-pub const COM_STATISTICS: u8 = 0x09;
-pub const COM_PROCESS_KILL: u8 = 0x0C;
-pub const COM_PING: u8 = 0x0E;
-pub const COM_CHANGE_USER: u8 = 0x11;
-pub const COM_BINLOG_DUMP: u8 = 0x12;
-pub const COM_STMT_PREPARE: u8 = 0x16;
-pub const COM_STMT_EXECUTE: u8 = 0x17;
-pub const COM_STMT_SEND_LONG_DATA: u8 = 0x18;
-pub const COM_STMT_CLOSE: u8 = 0x19;
-pub const COM_STMT_RESET: u8 = 0x1A;
-pub const COM_SET_OPTION: u8 = 0x1B;
-pub const COM_STMT_FETCH: u8 = 0x1C;
-pub const COM_BINLOG_DUMP_GTID: u8 = 0x1E;
-pub const COM_RESET_CONNECTION: u8 = 0x1F;
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -89,8 +71,6 @@ pub struct Answer {
 pub struct Miss<'a> {
     pub shape: Shape,
     pub sql: &'a str,
-    /// What its acknowledgement means for the session (ROLLBACK, …).
-    pub after: After,
     /// It may wait for an identical miss of another session and be answered from
     /// the cache (not when the origin must see this request itself).
     pub may_follow: bool,
@@ -274,7 +254,6 @@ impl Session {
         let miss = Miss {
             shape: Shape::Results,
             sql: &sql,
-            after: after_for(&sql),
             may_follow: true,
         };
         self.carry_out(&p, decision, started, miss).await
@@ -313,8 +292,13 @@ impl Session {
             }
             Decision::Forward { effects, .. } => {
                 self.forward(p);
-                let effects = self.session_effects(effects, miss.sql);
-                self.expect(miss.shape, effects, false, miss.after);
+                let after = match effects.txn_end {
+                    Some(TxnEnd::Commit) => After::Commit,
+                    Some(TxnEnd::Rollback) => After::Rollback,
+                    None => After::Nothing,
+                };
+                let effects = self.core.session_effects(effects, miss.sql);
+                self.expect(miss.shape, effects, false, after);
             }
             Decision::NeedCatalog(_) => self.forward_unknown(p, miss.shape),
         }

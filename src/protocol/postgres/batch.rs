@@ -85,16 +85,6 @@ impl Extended {
         self.unnamed.at_origin = false;
     }
 
-    /// True if the SQL may deallocate prepared statements behind our back
-    /// (`DEALLOCATE`, `DISCARD`).
-    pub fn note_simple_query(&self, sql: &str) -> bool {
-        let head = sql.trim_start().as_bytes();
-        [&b"deallocate"[..], b"discard"].iter().any(|word| {
-            head.get(..word.len())
-                .is_some_and(|h| h.eq_ignore_ascii_case(word))
-        })
-    }
-
     pub fn clear_statements(&mut self) {
         self.statements.clear();
         self.portals.clear();
@@ -173,18 +163,5 @@ mod tests {
         assert!(!e.unnamed.at_origin && e.unnamed.parse.is_some());
         e.forget_unnamed();
         assert!(e.unnamed.parse.is_none());
-    }
-
-    #[test]
-    fn deallocate_and_discard_are_noticed() {
-        let e = Extended::default();
-        for (sql, want) in [
-            ("DEALLOCATE ALL", true),
-            ("  discard all", true),
-            ("SELECT 1", false),
-            ("de", false),
-        ] {
-            assert_eq!(e.note_simple_query(sql), want, "{sql}");
-        }
     }
 }

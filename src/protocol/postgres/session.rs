@@ -161,9 +161,6 @@ impl Session {
                 return Ok(());
             }
         }
-        if self.ext.note_simple_query(sql) {
-            self.ext.clear_statements();
-        }
         let sql = sql.to_string();
         let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
@@ -182,6 +179,9 @@ impl Session {
         match decision {
             Decision::Fill(_) => {}
             Decision::Forward { effects, .. } => {
+                if effects.drops_prepared {
+                    self.ext.clear_statements();
+                }
                 let effects = self.core.session_effects(effects, &sql);
                 self.expect(Expect::Query, effects, false);
             }

@@ -1,0 +1,57 @@
+//! What a statement does to shared state and to its session, as the engine judged
+//! it: applied when the origin acknowledges it (and again when its transaction ends).
+
+use crate::classify::TxnEnd;
+
+/// What a statement does to shared state once the origin acknowledges it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Tables (bare names) whose entries must be invalidated.
+    pub tables: Vec<Box<str>>,
+    /// Invalidate the whole database (unknown write extent).
+    pub whole_database: bool,
+    /// DDL: invalidate the whole database and forget catalog facts.
+    pub schema_change: bool,
+    /// The statement changes session state (SET, RESET, …): the namespace changes.
+    pub session_change: bool,
+    /// The statement may have changed session state in ways we cannot see
+    /// (set_config, volatile functions, DO): the session's namespace becomes private.
+    pub taints_session: bool,
+    /// A lone statement that ends the open transaction, and how.
+    pub txn_end: Option<TxnEnd>,
+    /// Prepared statements may be gone (`DEALLOCATE`, `DISCARD`).
+    pub drops_prepared: bool,
+}
+
+impl Effects {
+    /// A write of unknown extent.
+    pub fn unknown_write() -> Self {
+        Effects {
+            whole_database: true,
+            taints_session: true,
+            ..Effects::default()
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Effects::default()
+    }
+
+    pub fn writes(&self) -> bool {
+        self.whole_database || self.schema_change || !self.tables.is_empty()
+    }
+
+    /// Adds `other` to `self` (a transaction accumulating its writes).
+    pub fn merge(&mut self, other: &Effects) {
+        for t in &other.tables {
+            if !self.tables.contains(t) {
+                self.tables.push(t.clone());
+            }
+        }
+        self.whole_database |= other.whole_database;
+        self.schema_change |= other.schema_change;
+        self.session_change |= other.session_change;
+        self.taints_session |= other.taints_session;
+        self.drops_prepared |= other.drops_prepared;
+    }
+}
