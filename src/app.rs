@@ -93,13 +93,14 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         tracing::info!(addr = ?running_pg, "postgres listener started");
     }
     let mut running_my = [None, None];
-    for (slot, proto, name, addr) in [
-        (0, Protocol::MySql, "mysql", config.listen.mysql),
-        (1, Protocol::MariaDb, "mariadb", config.listen.mariadb),
-    ] {
+    let my_listeners = [
+        (Protocol::MySql, "mysql", config.listen.mysql),
+        (Protocol::MariaDb, "mariadb", config.listen.mariadb),
+    ];
+    for (slot, (proto, name, addr)) in running_my.iter_mut().zip(my_listeners) {
         let Some(addr) = addr else { continue };
         let listener = bind(name, addr).await?;
-        running_my[slot] = listener.local_addr().ok();
+        *slot = listener.local_addr().ok();
         let ctx = Arc::new(MyContext::new(
             engine.clone(),
             proto,
@@ -113,7 +114,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
             shutdown.clone(),
             move |socket, _peer| mysql::serve(ctx.clone(), socket),
         ));
-        tracing::info!(addr = ?running_my[slot], "{name} listener started");
+        tracing::info!(addr = ?*slot, "{name} listener started");
     }
     for (proto, addr) in [(Protocol::MsSql, config.listen.mssql)] {
         if addr.is_some() && config.caches.iter().any(|c| c.protocol == proto) {

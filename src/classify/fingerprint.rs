@@ -104,10 +104,11 @@ fn collapse_lists(parts: &[String]) -> String {
             i = end;
             continue;
         }
-        if parts[i] != "," {
+        let Some(part) = parts.get(i) else { break };
+        if part != "," {
             last_was_list = false;
         }
-        push(&mut out, &parts[i]);
+        push(&mut out, part);
         i += 1;
     }
     out

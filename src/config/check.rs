@@ -111,7 +111,7 @@ fn caches(entries: &[CacheEntry], listen: &Listen, ctx: &Ctx) -> Vec<CacheDef> {
         let at = &format!("caches[{i}]");
         if !ctx.is_invalid(at) {
             let def = cache_def(ctx, at, e);
-            across(ctx, at, e, &entries[..i], listen);
+            across(ctx, at, e, entries.get(..i).unwrap_or_default(), listen);
             defs.extend(def);
         }
     }

@@ -110,7 +110,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
                 star = Some((pi, ti));
                 pi += 1;
             }
-            Some(c) if *c == '?' || *c == t[ti] => {
+            Some(c) if *c == '?' || Some(c) == t.get(ti) => {
                 pi += 1;
                 ti += 1;
             }
@@ -124,7 +124,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p.get(pi..).unwrap_or_default().iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]

@@ -46,10 +46,10 @@ impl Packet {
 
 /// Takes one packet off the front of `buf`, if complete.
 pub fn decode(buf: &mut BytesMut) -> Result<Option<Packet>, MyError> {
-    let Some(header) = buf.get(..HEADER) else {
+    let Some(&[a, b, c, _seq]) = buf.get(..HEADER) else {
         return Ok(None);
     };
-    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let len = usize::from(a) | usize::from(b) << 8 | usize::from(c) << 16;
     let total = len + HEADER;
     if buf.len() < total {
         buf.reserve((total - buf.len()).min(READ_AHEAD));

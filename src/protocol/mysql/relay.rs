@@ -136,9 +136,8 @@ pub fn replay(stored: &[u8], status: u16, caps: u32) -> Bytes {
     let mut out = BytesMut::from(stored);
     let mut at = 0usize;
     let mut seq = 1u8;
-    while let Some(header) = out.get(at..at + HEADER) {
-        let len =
-            usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    while let Some(&[a, b, c, _seq]) = out.get(at..at + HEADER) {
+        let len = usize::from(a) | usize::from(b) << 8 | usize::from(c) << 16;
         let end = at + HEADER + len;
         if let Some(s) = out.get_mut(at + 3) {
             *s = seq;
@@ -148,8 +147,10 @@ pub fn replay(stored: &[u8], status: u16, caps: u32) -> Bytes {
         let is_eof = payload.first() == Some(&0xFE) && (len < 9 || (last && deprecate_eof));
         if is_eof && let Some(off) = status_offset(payload, deprecate_eof && last) {
             let i = at + HEADER + off;
-            if let Some(b) = out.get_mut(i..i + 2) {
-                let old = u16::from_le_bytes([b[0], b[1]]);
+            if let Some(b) = out.get_mut(i..i + 2)
+                && let Ok(bytes) = <[u8; 2]>::try_from(&*b)
+            {
+                let old = u16::from_le_bytes(bytes);
                 let new = (old & !LIVE_STATUS) | (status & LIVE_STATUS);
                 b.copy_from_slice(&new.to_le_bytes());
             }

@@ -94,12 +94,14 @@ async fn read_one_packet(stream: &mut Stream) -> Result<Packet, MyError> {
             len,
         });
     }
-    let mut buf = BytesMut::zeroed(codec::HEADER + len);
-    buf[..codec::HEADER].copy_from_slice(&header);
+    let mut body = vec![0; len];
     stream
-        .read_exact(&mut buf[codec::HEADER..])
+        .read_exact(&mut body)
         .await
         .map_err(MyError::io(Side::Client))?;
+    let mut buf = BytesMut::with_capacity(codec::HEADER + len);
+    buf.extend_from_slice(&header);
+    buf.extend_from_slice(&body);
     codec::decode(&mut buf)?.ok_or(MyError::Client("short first packet"))
 }
 

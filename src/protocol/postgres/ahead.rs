@@ -48,17 +48,15 @@ impl Session {
         body.push(0);
         body.extend_from_slice(r.rest);
         messages::put_message(out, tag::BIND, &body);
-        let mut target = vec![b'P'];
-        target.extend_from_slice(name);
-        target.push(0);
+        let mut named = name.to_vec();
+        named.push(0);
         if r.described {
-            messages::put_message(out, tag::DESCRIBE, &target);
+            messages::put_message(out, tag::DESCRIBE, &[&b"P"[..], &named].concat());
         }
-        let mut execute = target[1..].to_vec();
+        let mut execute = named.clone();
         execute.extend_from_slice(&0i32.to_be_bytes());
         messages::put_message(out, tag::EXECUTE, &execute);
-        target[0] = b'S';
-        messages::put_message(out, tag::CLOSE, &target);
+        messages::put_message(out, tag::CLOSE, &[&b"S"[..], &named].concat());
         messages::put_message(out, tag::SYNC, &[]);
     }
 }

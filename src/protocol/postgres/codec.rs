@@ -32,11 +32,10 @@ impl Frame {
 
 /// Takes one tagged message off the front of `buf`, if complete; `side` sent it.
 pub fn decode(buf: &mut BytesMut, max: usize, side: Side) -> Result<Option<Frame>, PgError> {
-    let Some(header) = buf.get(..5) else {
+    let Some(&[tag, a, b, c, d]) = buf.get(..5) else {
         return Ok(None);
     };
-    let tag = header[0];
-    let len = i32::from_be_bytes([header[1], header[2], header[3], header[4]]);
+    let len = i32::from_be_bytes([a, b, c, d]);
     let framing = |what| PgError::Framing { side, what };
     let len = usize::try_from(len).map_err(|_| framing("negative message length"))?;
     if len < 4 {
@@ -56,10 +55,10 @@ pub fn decode(buf: &mut BytesMut, max: usize, side: Side) -> Result<Option<Frame
 
 /// Takes one untagged startup-phase packet (length, then body) off `buf`.
 pub fn decode_startup(buf: &mut BytesMut) -> Result<Option<Bytes>, PgError> {
-    let Some(header) = buf.get(..4) else {
+    let Some(&[a, b, c, d]) = buf.get(..4) else {
         return Ok(None);
     };
-    let len = i32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let len = i32::from_be_bytes([a, b, c, d]);
     let framing = |what| PgError::Framing {
         side: Side::Client,
         what,

@@ -217,6 +217,17 @@ impl Session {
                 .execute_uncached(frame, Some(stmt), BypassReason::RowLimit)
                 .await;
         }
+        self.execute_whole(frame, held, started).await
+    }
+
+    /// Bind [+ Describe] + Execute of a whole portal: one request that may be
+    /// answered from the cache, or filled.
+    async fn execute_whole(
+        &mut self,
+        frame: Frame,
+        held: Held,
+        started: Instant,
+    ) -> Result<(), PgError> {
         let blocked = if self.ext.batch_unsafe {
             Some(BypassReason::Pipeline)
         } else {
@@ -240,12 +251,8 @@ impl Session {
             Decision::Fill(ticket) => {
                 let rest = Bytes::copy_from_slice(rest);
                 let flight = match self.core.lead_or_follow().await? {
-                    Lead::Followed => {
-                        if self.serve_bound(started, None) {
-                            return Ok(());
-                        }
-                        None
-                    }
+                    Lead::Followed if self.serve_bound(started, None) => return Ok(()),
+                    Lead::Followed => None,
                     Lead::Leader(guard) => Some(guard),
                 };
                 let parts = [stmt.sql.as_bytes(), &stmt.param_types, &rest];

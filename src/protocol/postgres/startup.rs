@@ -307,7 +307,9 @@ async fn authenticate(
     let (cache, origin_params) = resolve(ctx, params)?;
     let mut origin = connect_origin(&cache, ctx.tls.origin(&cache.id)).await?;
     let mut startup = BytesMut::from(&messages::startup_message(&origin_params)[..]);
-    startup[4..8].copy_from_slice(&version.to_be_bytes());
+    if let Some(v) = startup.get_mut(4..8) {
+        v.copy_from_slice(&version.to_be_bytes());
+    }
     send(&mut origin, &startup)
         .await
         .map_err(PgError::io(Side::Origin))?;
