@@ -8,6 +8,7 @@
 //! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
 
 mod caches;
+pub mod catalog;
 mod effects;
 mod explain;
 mod facts;

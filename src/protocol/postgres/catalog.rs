@@ -1,98 +1,18 @@
 //! Asking the origin's catalog about relations and functions (design §3), over the
 //! session's own origin connection while nothing else is in flight. The answers never
-//! reach the client. Building the SQL and reading the rows are pure functions.
-
-use bytes::Bytes;
+//! reach the client. The SQL and what its rows mean are the engine's
+//! (`engine::catalog::postgres`); here, sending it and decoding DataRows.
 
 use super::codec::{self, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
 use super::messages::{self, Body, tag};
 use super::session::Session;
-use crate::classify::TableRef;
-use crate::engine::{CatalogQuestion, Fact, FactKey, RelationFacts, Volatility};
-
-const RELATIONS_SQL: &str = "WITH RECURSIVE req(i, oid) AS (VALUES {values}), \
-deps(i, oid) AS (SELECT i, oid FROM req WHERE oid IS NOT NULL UNION \
-SELECT deps.i, d.refobjid FROM deps JOIN pg_catalog.pg_rewrite r ON r.ev_class = deps.oid \
-JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid \
-AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> deps.oid) \
-SELECT req.i, c.relkind, c.relpersistence, n.nspname, \
-(SELECT pg_catalog.string_agg(c2.relname, ',') FROM deps JOIN pg_catalog.pg_class c2 ON c2.oid = deps.oid WHERE deps.i = req.i), \
-(SELECT count(*) FROM deps JOIN pg_catalog.pg_rewrite r ON r.ev_class = deps.oid \
-JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid \
-AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
-JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid WHERE deps.i = req.i AND p.provolatile <> 'i'), \
-(EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = req.oid AND NOT t.tgisinternal) \
-OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = req.oid AND r.rulename <> '_RETURN') \
-OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.confrelid = req.oid AND k.contype = 'f' \
-AND (k.confdeltype IN ('c', 'n', 'd') OR k.confupdtype IN ('c', 'n', 'd'))) \
-OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid = req.oid OR h.inhparent = req.oid) \
-OR c.relkind NOT IN ('r', 'm')) \
-FROM req LEFT JOIN pg_catalog.pg_class c ON c.oid = req.oid \
-LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
-
-const FUNCTIONS_SQL: &str = "SELECT f.i, (SELECT pg_catalog.string_agg(DISTINCT p.provolatile::text, '') \
-FROM pg_catalog.pg_proc p WHERE p.proname = f.name AND (f.nsp IS NULL OR p.pronamespace = \
-(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = f.nsp))) FROM (VALUES {values}) f(i, name, nsp)";
-
-/// A string literal that cannot be broken out of: dollar-quoted with a tag the text
-/// does not contain.
-fn literal(s: &str) -> Option<String> {
-    (!s.contains("$wc$")).then(|| format!("$wc${s}$wc$"))
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn regclass_text(t: &TableRef) -> String {
-    match &t.schema {
-        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(&t.name)),
-        None => quote_ident(&t.name),
-    }
-}
-
-/// The catalog query for a question: relations first, then functions.
-pub fn catalog_sql(q: &CatalogQuestion) -> Option<String> {
-    let mut statements = Vec::new();
-    let rels: Option<Vec<String>> = q
-        .relations
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            literal(&regclass_text(t))
-                .map(|l| format!("({i}, pg_catalog.to_regclass({l})::pg_catalog.oid)"))
-        })
-        .collect();
-    let rels = rels?;
-    if !rels.is_empty() {
-        statements.push(RELATIONS_SQL.replace("{values}", &rels.join(", ")));
-    }
-    let funcs: Option<Vec<String>> = q
-        .functions
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let (nsp, name) = match f.rsplit_once('.') {
-                Some((n, f)) => (Some(n), f),
-                None => (None, f.as_str()),
-            };
-            let nsp = match nsp {
-                Some(n) => format!("{}::text", literal(n)?),
-                None => "NULL::text".to_string(),
-            };
-            Some(format!("({i}, {}::name, {nsp})", literal(name)?))
-        })
-        .collect();
-    let funcs = funcs?;
-    if !funcs.is_empty() {
-        statements.push(FUNCTIONS_SQL.replace("{values}", &funcs.join(", ")));
-    }
-    Some(statements.join("; "))
-}
+use crate::engine::catalog::Row;
+use crate::engine::catalog::postgres::{catalog_sql, facts_from_rows};
+use crate::engine::{CatalogQuestion, Fact, FactKey};
 
 /// Columns of one DataRow as optional UTF-8 strings.
-fn columns(body: &[u8]) -> Option<Vec<Option<&str>>> {
+fn columns(body: &[u8]) -> Option<Row> {
     let mut b = Body::new(body);
     let n = usize::try_from(b.i16()?).ok()?;
     let mut cols = Vec::with_capacity(n.min(16));
@@ -102,74 +22,10 @@ fn columns(body: &[u8]) -> Option<Vec<Option<&str>>> {
             cols.push(None);
         } else {
             let bytes = b.take(usize::try_from(len).ok()?)?;
-            cols.push(Some(std::str::from_utf8(bytes).ok()?));
+            cols.push(Some(std::str::from_utf8(bytes).ok()?.to_string()));
         }
     }
     Some(cols)
-}
-
-fn relation_fact(cols: &[Option<&str>]) -> Option<(usize, RelationFacts)> {
-    let i: usize = cols.first()?.as_ref()?.parse().ok()?;
-    let get = |n: usize| cols.get(n).copied().flatten();
-    let exists = get(1).is_some();
-    let nsp = get(3).unwrap_or("");
-    Some((
-        i,
-        RelationFacts {
-            exists,
-            temporary: get(2) == Some("t") || nsp.starts_with("pg_temp"),
-            system: nsp == "pg_catalog"
-                || nsp == "information_schema"
-                || nsp.starts_with("pg_toast"),
-            volatile_view: get(5).is_some_and(|c| c != "0"),
-            side_effects: get(6) != Some("f"),
-            base: get(4)
-                .unwrap_or("")
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.to_lowercase().into_boxed_str())
-                .collect(),
-        },
-    ))
-}
-
-fn function_fact(cols: &[Option<&str>]) -> Option<(usize, Volatility)> {
-    let i: usize = cols.first()?.as_ref()?.parse().ok()?;
-    let v = match cols.get(1).copied().flatten() {
-        Some(v) if v.contains('v') => Volatility::Volatile,
-        Some(v) if v.contains('s') => Volatility::Stable,
-        Some(v) if !v.is_empty() => Volatility::Immutable,
-        // Unknown to the catalog: assume the worst.
-        _ => Volatility::Volatile,
-    };
-    Some((i, v))
-}
-
-/// Turns the rows of the answer into facts.
-pub fn facts_from_rows(q: &CatalogQuestion, results: &[Vec<Bytes>]) -> Vec<(FactKey, Fact)> {
-    let mut facts = Vec::new();
-    let mut results = results.iter();
-    if !q.relations.is_empty() {
-        for row in results.next().into_iter().flatten() {
-            let Some((i, f)) = columns(row).as_deref().and_then(relation_fact) else {
-                continue;
-            };
-            if let Some(t) = q.relations.get(i) {
-                facts.push((FactKey::Relation(t.clone()), Fact::Relation(f)));
-            }
-        }
-    }
-    if !q.functions.is_empty() {
-        for row in results.next().into_iter().flatten() {
-            let Some((i, v)) = columns(row).as_deref().and_then(function_fact) else {
-                continue;
-            };
-            if let Some(f) = q.functions.get(i) {
-                facts.push((FactKey::Function(f.clone()), Fact::Function(v)));
-            }
-        }
-    }
-    facts
 }
 
 impl Session {
@@ -187,14 +43,14 @@ impl Session {
         io.send_to_origin(&messages::query(&sql)).await?;
         // A simple query replaces the unnamed statement at the origin.
         self.ext.unnamed_replaced();
-        let mut results: Vec<Vec<Bytes>> = Vec::new();
-        let mut current: Vec<Bytes> = Vec::new();
+        let mut results: Vec<Vec<Row>> = Vec::new();
+        let mut current: Vec<Row> = Vec::new();
         let mut failed = false;
         loop {
             let io = self.core.io();
             while let Some(frame) = codec::decode(&mut io.oin, MAX_ORIGIN_MESSAGE, Side::Origin)? {
                 match frame.tag() {
-                    tag::DATA_ROW => current.push(frame.bytes.slice(5..)),
+                    tag::DATA_ROW => current.extend(columns(frame.body())),
                     tag::COMMAND_COMPLETE => results.push(std::mem::take(&mut current)),
                     tag::ERROR => failed = true,
                     tag::READY_FOR_QUERY if failed => {
@@ -219,30 +75,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sql_quotes_names() {
-        let q = CatalogQuestion {
-            relations: vec![TableRef {
-                schema: Some("s".into()),
-                name: "We\"ird".into(),
-            }],
-            functions: vec!["public.f".into()],
-        };
-        let sql = catalog_sql(&q).unwrap();
-        assert!(sql.contains("$wc$\"s\".\"We\"\"ird\"$wc$"));
-        assert!(sql.contains("$wc$f$wc$::name, $wc$public$wc$::text"));
-        let bad = CatalogQuestion {
-            relations: vec![TableRef {
-                schema: None,
-                name: "x$wc$y".into(),
-            }],
-            functions: vec![],
-        };
-        assert!(catalog_sql(&bad).is_none());
-    }
-
-    fn row(cols: &[Option<&str>]) -> Bytes {
-        let mut v = (cols.len() as i16).to_be_bytes().to_vec();
-        for c in cols {
+    fn data_rows_become_columns() {
+        let mut v = 3i16.to_be_bytes().to_vec();
+        for c in [Some("0"), None, Some("pg_temp_3")] {
             match c {
                 None => v.extend_from_slice(&(-1i32).to_be_bytes()),
                 Some(s) => {
@@ -251,37 +86,10 @@ mod tests {
                 }
             }
         }
-        Bytes::from(v)
-    }
-
-    #[test]
-    fn rows_become_facts() {
-        let t = TableRef {
-            schema: None,
-            name: "v".into(),
-        };
-        let q = CatalogQuestion {
-            relations: vec![t.clone()],
-            functions: vec!["f".into(), "g".into()],
-        };
-        let rels = vec![row(&[
-            Some("0"),
-            Some("v"),
-            Some("p"),
-            Some("public"),
-            Some("v,T1"),
-            Some("0"),
-            Some("t"),
-        ])];
-        let funcs = vec![row(&[Some("0"), Some("i")]), row(&[Some("1"), None])];
-        let facts = facts_from_rows(&q, &[rels, funcs]);
-        assert_eq!(facts.len(), 3);
-        let Fact::Relation(r) = &facts[0].1 else {
-            panic!()
-        };
-        assert_eq!(r.base, vec!["v".into(), "t1".into()] as Vec<Box<str>>);
-        assert!(r.side_effects && r.exists && !r.temporary);
-        assert_eq!(facts[1].1, Fact::Function(Volatility::Immutable));
-        assert_eq!(facts[2].1, Fact::Function(Volatility::Volatile));
+        let want: Row = vec![Some("0".into()), None, Some("pg_temp_3".into())];
+        assert_eq!(columns(&v), Some(want));
+        for cut in 0..v.len() {
+            assert_eq!(columns(&v[..cut]), None, "cut at {cut}");
+        }
     }
 }
