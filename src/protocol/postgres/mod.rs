@@ -7,6 +7,7 @@
 //! ErrorResponse messages.
 
 mod ahead;
+mod auth;
 mod batch;
 mod catalog;
 pub mod codec;

@@ -11,11 +11,12 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 
 use super::PgContext;
-use super::codec::{self, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
+use super::auth::Challenge;
+use super::codec::{self, Frame, MAX_CLIENT_MESSAGE, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
 use super::session::Session;
-use super::tls::{CHANNEL_BINDING, connect_origin, direct_tls, upgrade, wants_channel_binding};
+use super::tls::{connect_origin, direct_tls, upgrade};
 use crate::config::{ClientTls, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, SessionNamespace};
 use crate::protocol::Pipes;
@@ -155,46 +156,10 @@ async fn relay_auth(
     let mut statuses = Vec::new();
     let mut cancel_key = None;
     loop {
-        let frame = loop {
-            if let Some(f) = codec::decode(obuf, MAX_ORIGIN_MESSAGE, Side::Origin)? {
-                break f;
-            }
-            if origin
-                .read_buf(obuf)
-                .await
-                .map_err(PgError::io(Side::Origin))?
-                == 0
-            {
-                return Err(PgError::Closed(Side::Origin));
-            }
-        };
-        let mut out = frame.bytes.clone();
-        let mut needs_answer = false;
-        let mut md5_salt = None;
-        let mut sasl_initial = false;
+        let frame = read_frame(origin, obuf, MAX_ORIGIN_MESSAGE, Side::Origin).await?;
+        let mut step = Challenge::relay(&frame);
         match frame.tag() {
-            b'R' => {
-                let code = Body::new(frame.body()).i32().unwrap_or(-1);
-                needs_answer = matches!(code, 3 | 5 | 10 | 11);
-                match (code, renamed_user) {
-                    (3, _) if !cleartext_ok => {
-                        return Err(PgError::CleartextPassword("cleartext password"));
-                    }
-                    (5, Some(_)) if !cleartext_ok => {
-                        return Err(PgError::CleartextPassword("MD5 with a cache ID"));
-                    }
-                    _ => {}
-                }
-                if let (5, Some(_)) = (code, renamed_user) {
-                    md5_salt = frame.body().get(4..8).map(<[u8]>::to_vec);
-                    out = Bytes::from_static(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
-                }
-                if code == 10 {
-                    sasl_initial = true;
-                    out = messages::sasl_without_plus(frame.body())
-                        .ok_or(PgError::Origin("malformed AuthenticationSASL"))?;
-                }
-            }
+            b'R' => step = Challenge::of(&frame, renamed_user, cleartext_ok)?,
             b'S' => {
                 if let Some((k, v)) = messages::parse_parameter_status(frame.body()) {
                     statuses.push((k.to_string(), v.to_string()));
@@ -203,7 +168,7 @@ async fn relay_auth(
             b'K' => cancel_key = Some(Bytes::copy_from_slice(frame.body())),
             _ => {}
         }
-        send(client, &out)
+        send(client, &step.to_client)
             .await
             .map_err(PgError::io(Side::Client))?;
         match frame.tag() {
@@ -211,35 +176,9 @@ async fn relay_auth(
             b'E' => return Err(PgError::AuthRejected),
             _ => {}
         }
-        if needs_answer {
-            let answer = loop {
-                if let Some(f) = codec::decode(cbuf, MAX_CLIENT_MESSAGE, Side::Client)? {
-                    break f;
-                }
-                if client
-                    .read_buf(cbuf)
-                    .await
-                    .map_err(PgError::io(Side::Client))?
-                    == 0
-                {
-                    return Err(PgError::Closed(Side::Client));
-                }
-            };
-            if answer.tag() != b'p' {
-                return Err(PgError::Client("expected a password message"));
-            }
-            if sasl_initial && origin.is_tls() && wants_channel_binding(answer.body()) {
-                return Err(PgError::Unsupported(CHANNEL_BINDING));
-            }
-            let to_origin = match (md5_salt, renamed_user) {
-                (Some(salt), Some(user)) => {
-                    let password = Body::new(answer.body())
-                        .cstr()
-                        .ok_or(PgError::Client("malformed password message"))?;
-                    md5_password_message(password, user.as_bytes(), &salt)
-                }
-                _ => answer.bytes,
-            };
+        if step.needs_answer {
+            let answer = read_frame(client, cbuf, MAX_CLIENT_MESSAGE, Side::Client).await?;
+            let to_origin = step.answer(answer, origin.is_tls(), renamed_user)?;
             send(origin, &to_origin)
                 .await
                 .map_err(PgError::io(Side::Origin))?;
@@ -247,25 +186,21 @@ async fn relay_auth(
     }
 }
 
-/// The PasswordMessage answering an MD5 challenge: `md5` + md5(md5(password + user) + salt).
-fn md5_password_message(password: &[u8], user: &[u8], salt: &[u8]) -> Bytes {
-    use md5::{Digest, Md5};
-    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    let inner = hex(&Md5::new()
-        .chain_update(password)
-        .chain_update(user)
-        .finalize());
-    let outer = hex(&Md5::new()
-        .chain_update(inner.as_bytes())
-        .chain_update(salt)
-        .finalize());
-    let mut body = Vec::with_capacity(36);
-    body.extend_from_slice(b"md5");
-    body.extend_from_slice(outer.as_bytes());
-    body.push(0);
-    let mut out = BytesMut::with_capacity(body.len() + 5);
-    messages::put_message(&mut out, b'p', &body);
-    out.freeze()
+/// The next whole message `side` sends on `stream`.
+async fn read_frame(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    max: usize,
+    side: Side,
+) -> Result<Frame, PgError> {
+    loop {
+        if let Some(f) = codec::decode(buf, max, side)? {
+            return Ok(f);
+        }
+        if stream.read_buf(buf).await.map_err(PgError::io(side))? == 0 {
+            return Err(PgError::Closed(side));
+        }
+    }
 }
 
 /// The namespace material of a fresh session: cache, startup parameters and the
@@ -371,20 +306,4 @@ pub async fn establish(
     );
     let session = Session::new(core);
     Ok((session, auth.cancel_key))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn md5_answer_follows_the_postgres_formula() {
-        // Computed independently: md5(md5("secretalice").hex + "abcd").
-        let msg = md5_password_message(b"secret", b"alice", b"abcd");
-        assert_eq!(msg[0], b'p');
-        assert_eq!(
-            &msg[5..],
-            b"md5c90bcafc0a2b54511742383e34d5dc9d\0".as_slice()
-        );
-    }
 }
