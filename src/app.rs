@@ -56,119 +56,167 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppEr
         .map_err(|source| AppError::Bind { what, addr, source })
 }
 
+/// What every listener of one process shares.
+struct Shared {
+    engine: Arc<Engine>,
+    tls: Arc<TlsContext>,
+    shutdown: Shutdown,
+    /// Client connections allowed at once, across listeners.
+    limit: Arc<Semaphore>,
+}
+
 /// Starts every configured listener. Port 0 picks a free port (tests).
 pub async fn start(config: &Config) -> Result<Running, AppError> {
-    let engine = Arc::new(Engine::new(config));
-    let tls = Arc::new(TlsContext::from_config(config)?);
     let (stop, shutdown) = Shutdown::new();
-    let limit = Arc::new(Semaphore::new(config.cache.max_connections));
+    let shared = Shared {
+        engine: Arc::new(Engine::new(config)),
+        tls: Arc::new(TlsContext::from_config(config)?),
+        shutdown,
+        limit: Arc::new(Semaphore::new(config.cache.max_connections)),
+    };
     let mut tasks = Vec::new();
-    if let Some(server) = tls.server() {
-        if *server.source() == CertSource::SelfSigned {
-            tracing::warn!(
-                "TLS towards clients uses a self-signed certificate made at start-up: clients \
-                 that verify (sslmode=verify-ca/verify-full, --ssl-verify-server-cert) refuse \
-                 it; set tls.cert_file and tls.key_file"
-            );
-        } else {
-            tasks.push(spawn_reloader(server.clone(), shutdown.clone()));
-        }
-    }
-    let mut running_pg = None;
-    if let Some(addr) = config.listen.postgres {
-        let listener = bind("postgres", addr).await?;
-        running_pg = listener.local_addr().ok();
-        let ctx = Arc::new(PgContext::new(
-            engine.clone(),
-            shutdown.clone(),
-            tls.clone(),
-        ));
-        tasks.push(spawn_accept_loop(
-            "postgres",
-            listener,
-            limit.clone(),
-            shutdown.clone(),
-            move |socket, _peer| postgres::serve(ctx.clone(), socket),
-        ));
-        tracing::info!(addr = ?running_pg, "postgres listener started");
-    }
-    let mut running_my = [None, None];
-    let my_listeners = [
-        (Protocol::MySql, "mysql", config.listen.mysql),
-        (Protocol::MariaDb, "mariadb", config.listen.mariadb),
-    ];
-    for (slot, (proto, name, addr)) in running_my.iter_mut().zip(my_listeners) {
-        let Some(addr) = addr else { continue };
-        let listener = bind(name, addr).await?;
-        *slot = listener.local_addr().ok();
-        let ctx = Arc::new(MyContext::new(
-            engine.clone(),
-            proto,
-            shutdown.clone(),
-            tls.clone(),
-        ));
-        tasks.push(spawn_accept_loop(
-            name,
-            listener,
-            limit.clone(),
-            shutdown.clone(),
-            move |socket, _peer| mysql::serve(ctx.clone(), socket),
-        ));
-        tracing::info!(addr = ?*slot, "{name} listener started");
-    }
-    for (proto, addr) in [(Protocol::MsSql, config.listen.mssql)] {
-        if addr.is_some() && config.caches.iter().any(|c| c.protocol == proto) {
-            tracing::warn!(
-                protocol = proto.as_str(),
-                "listener not available in this version"
-            );
-        }
+    tasks.extend(start_reloader(&shared));
+    let postgres = match config.listen.postgres {
+        Some(addr) => start_postgres(&shared, addr, &mut tasks).await?,
+        None => None,
+    };
+    let mysql = match config.listen.mysql {
+        Some(addr) => start_mysql(&shared, Protocol::MySql, addr, &mut tasks).await?,
+        None => None,
+    };
+    let mariadb = match config.listen.mariadb {
+        Some(addr) => start_mysql(&shared, Protocol::MariaDb, addr, &mut tasks).await?,
+        None => None,
+    };
+    if config.listen.mssql.is_some() && config.caches.iter().any(|c| c.protocol == Protocol::MsSql)
+    {
+        tracing::warn!(
+            protocol = Protocol::MsSql.as_str(),
+            "listener not available in this version"
+        );
     }
     let series = Arc::new(Series::default());
-    if config.listen.admin.is_some() {
-        tasks.push(spawn_sampler(
-            engine.clone(),
-            series.clone(),
-            shutdown.clone(),
-        ));
-    }
-    let mut running_admin = None;
-    // The admin port outlives the listeners: it closes once sessions have drained.
-    let (admin_stop, mut admin_shutdown) = Shutdown::new();
-    let mut admin_task = None;
-    if let Some(addr) = config.listen.admin {
-        let listener = bind("admin", addr).await?;
-        running_admin = listener.local_addr().ok();
-        let router = crate::admin::router(
-            engine.clone(),
-            config.admin.token.clone(),
-            shutdown.clone(),
-            series.clone(),
-        );
-        admin_task = Some(tokio::spawn(async move {
-            let serve = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { admin_shutdown.wait().await });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "admin server failed");
-            }
-        }));
-        tracing::info!(addr = ?running_admin, "admin listener started");
-    }
+    let (admin_stop, admin_shutdown) = Shutdown::new();
+    let (admin, admin_task) = match config.listen.admin {
+        Some(addr) => {
+            let sampler = spawn_sampler(
+                shared.engine.clone(),
+                series.clone(),
+                shared.shutdown.clone(),
+            );
+            tasks.push(sampler);
+            start_admin(config, &shared, &series, addr, admin_shutdown).await?
+        }
+        None => (None, None),
+    };
     Ok(Running {
-        postgres: running_pg,
-        mysql: running_my[0],
-        mariadb: running_my[1],
-        admin: running_admin,
-        engine,
+        postgres,
+        mysql,
+        mariadb,
+        admin,
+        engine: shared.engine,
         series,
         stop,
         tasks,
         admin_stop,
         admin_task,
-        connections: limit,
+        connections: shared.limit,
         max_connections: config.cache.max_connections,
         grace: config.cache.shutdown_grace,
     })
+}
+
+/// Watches the client certificate files for changes (not a self-signed one: that
+/// one is only warned about).
+fn start_reloader(shared: &Shared) -> Option<JoinHandle<()>> {
+    let server = shared.tls.server()?;
+    if *server.source() == CertSource::SelfSigned {
+        tracing::warn!(
+            "TLS towards clients uses a self-signed certificate made at start-up: clients \
+             that verify (sslmode=verify-ca/verify-full, --ssl-verify-server-cert) refuse \
+             it; set tls.cert_file and tls.key_file"
+        );
+        return None;
+    }
+    Some(spawn_reloader(server.clone(), shared.shutdown.clone()))
+}
+
+async fn start_postgres(
+    shared: &Shared,
+    addr: SocketAddr,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<SocketAddr>, AppError> {
+    let listener = bind("postgres", addr).await?;
+    let local = listener.local_addr().ok();
+    let ctx = Arc::new(PgContext::new(
+        shared.engine.clone(),
+        shared.shutdown.clone(),
+        shared.tls.clone(),
+    ));
+    tasks.push(spawn_accept_loop(
+        "postgres",
+        listener,
+        shared.limit.clone(),
+        shared.shutdown.clone(),
+        move |socket, _peer| postgres::serve(ctx.clone(), socket),
+    ));
+    tracing::info!(addr = ?local, "postgres listener started");
+    Ok(local)
+}
+
+/// A MySQL-protocol listener: port 9000 (`Protocol::MySql`) or 9001 (MariaDB).
+async fn start_mysql(
+    shared: &Shared,
+    proto: Protocol,
+    addr: SocketAddr,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<SocketAddr>, AppError> {
+    let name = proto.as_str();
+    let listener = bind(name, addr).await?;
+    let local = listener.local_addr().ok();
+    let ctx = Arc::new(MyContext::new(
+        shared.engine.clone(),
+        proto,
+        shared.shutdown.clone(),
+        shared.tls.clone(),
+    ));
+    tasks.push(spawn_accept_loop(
+        name,
+        listener,
+        shared.limit.clone(),
+        shared.shutdown.clone(),
+        move |socket, _peer| mysql::serve(ctx.clone(), socket),
+    ));
+    tracing::info!(addr = ?local, "{name} listener started");
+    Ok(local)
+}
+
+/// The admin port. It outlives the listeners: it closes (on `admin_shutdown`) once
+/// sessions have drained.
+async fn start_admin(
+    config: &Config,
+    shared: &Shared,
+    series: &Arc<Series>,
+    addr: SocketAddr,
+    mut admin_shutdown: Shutdown,
+) -> Result<(Option<SocketAddr>, Option<JoinHandle<()>>), AppError> {
+    let listener = bind("admin", addr).await?;
+    let local = listener.local_addr().ok();
+    let router = crate::admin::router(
+        shared.engine.clone(),
+        config.admin.token.clone(),
+        shared.shutdown.clone(),
+        series.clone(),
+    );
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { admin_shutdown.wait().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "admin server failed");
+        }
+    });
+    tracing::info!(addr = ?local, "admin listener started");
+    Ok((local, Some(task)))
 }
 
 /// Samples the engine's figures into `series` every few seconds until shutdown.
