@@ -160,26 +160,13 @@ impl Client {
                 statement: Some(statement),
                 ..
             } => {
-                let rows =
-                    client
-                        .query(&*statement, &[])
-                        .await
-                        .map_err(|e| LatencyError::Query {
-                            side,
-                            message: full_error(&e),
-                        })?;
-                Ok(rows.len() as u64)
+                let rows = client.query(&*statement, &[]).await;
+                Ok(rows.map_err(|e| pg_error(side, &e))?.len() as u64)
             }
             Client::Postgres { client, .. } => {
-                let messages =
-                    client
-                        .simple_query(query)
-                        .await
-                        .map_err(|e| LatencyError::Query {
-                            side,
-                            message: full_error(&e),
-                        })?;
+                let messages = client.simple_query(query).await;
                 Ok(messages
+                    .map_err(|e| pg_error(side, &e))?
                     .iter()
                     .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
                     .count() as u64)
@@ -230,6 +217,14 @@ fn full_error(e: &tokio_postgres::Error) -> String {
     match std::error::Error::source(e) {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
+    }
+}
+
+/// A PostgreSQL client error with everything the server said.
+fn pg_error(side: Side, e: &tokio_postgres::Error) -> LatencyError {
+    LatencyError::Query {
+        side,
+        message: full_error(e),
     }
 }
 

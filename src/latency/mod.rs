@@ -195,6 +195,12 @@ pub fn render_text(r: &Report) -> String {
             );
         }
     }
+    render_histograms(&mut out, r);
+    out
+}
+
+/// Both sides' latency histograms, bars on one scale.
+fn render_histograms(out: &mut String, r: &Report) {
     let max = [&r.direct, &r.via]
         .iter()
         .flat_map(|run| run.histogram.iter().map(|b| b.count))
@@ -214,7 +220,6 @@ pub fn render_text(r: &Report) -> String {
             );
         }
     }
-    out
 }
 
 /// Exit code for a malformed URL (sysexits EX_USAGE).
