@@ -44,3 +44,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod server;
 pub mod session;
+pub mod stats;

@@ -302,7 +302,7 @@ pub async fn explain(State(state): State<AdminState>, Json(body): Json<ExplainBo
     let answer = state.engine.explain(cache, &body.sql);
     let words = answer
         .reason
-        .and_then(|r| BypassReason::ALL.into_iter().find(|b| b.as_str() == r))
+        .and_then(|r| BypassReason::ALL.iter().copied().find(|b| b.as_str() == r))
         .map(views::reason_words);
     let mut v = json!(answer);
     v["reason_text"] = json!(words);

@@ -11,7 +11,7 @@ use super::BypassReason;
 use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
 use crate::classify::Template;
 use crate::invalidate::Generation;
-use crate::metrics::Histogram;
+use crate::stats::Histogram;
 
 /// Templates remembered per process; past it, new templates share one overflow slot
 /// per cache (their figures are pooled, nothing else changes).
