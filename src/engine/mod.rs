@@ -8,6 +8,7 @@
 //! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
 
 mod caches;
+mod entry;
 mod explain;
 mod facts;
 mod flight;
@@ -23,6 +24,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use caches::{CacheCtx, Caches};
+pub use entry::Entry;
 pub use explain::Explanation;
 pub use facts::{CatalogQuestion, Fact, FactKey, Knowledge, RelationFacts, Volatility};
 pub use flight::{Flight, FlightGuard, Flights, follow};
@@ -34,8 +36,8 @@ pub use templates::{TemplateStats, Templates};
 
 use std::sync::atomic::Ordering;
 
+use crate::cache::Store;
 use crate::cache::ttl::TtlEvent;
-use crate::cache::{Entry, Store};
 use crate::config::Config;
 use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
 
@@ -89,7 +91,7 @@ impl FillTicket {
 /// The shared engine. One per process, behind an `Arc`. Sessions use it through the
 /// methods below; the admin API reads (and purges) through the accessors.
 pub struct Engine {
-    store: Store,
+    store: Store<Entry>,
     generations: GenerationRegistry,
     namespaces: NamespaceRegistry,
     knowledge: Knowledge,
@@ -139,7 +141,7 @@ impl Engine {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store<Entry> {
         &self.store
     }
 

@@ -1,6 +1,6 @@
 //! Figures recorded on the query path: per-cache counters, latency histograms and the
 //! reasons that label them. A leaf: it imports nothing else of the crate, so the engine
-//! records into it and the Prometheus renderer ([`crate::metrics`]) and the admin API
+//! records into it and the Prometheus renderer (`metrics`) and the admin API
 //! read it, without either importing the other.
 //!
 //! Recording is plain relaxed atomics with fixed label sets (one counter per variant of
