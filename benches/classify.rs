@@ -3,6 +3,9 @@
 //! `Classifier::classify` (what every later sight costs), for a primary-key lookup,
 //! pgbench's select, the employees join and an UPDATE.
 
+// Test and benchmark code may unwrap, index and run long.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

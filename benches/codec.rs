@@ -1,6 +1,9 @@
 //! Micro-benchmarks of PostgreSQL frame decoding: an origin's answer of 1, 100 and
 //! 10,000 rows split into messages, whole and as it arrives in 8 KiB reads.
 
+// Test and benchmark code may unwrap, index and run long.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
+
 mod common;
 
 use std::hint::black_box;

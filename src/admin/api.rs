@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::AdminState;
 use super::listing::{DEFAULT_LIMIT, MAX_LIMIT, Order, SortKey, page};
-use super::views::{self, RuleJson};
+use super::views::{self, RuleJson, set};
 use crate::config::{RuleDef, parse_template_id};
 use crate::engine::{BypassReason, Engine};
 
@@ -60,11 +60,12 @@ pub async fn caches(State(state): State<AdminState>) -> Json<Value> {
         .iter()
         .map(|c| {
             let mut v = views::cache(e, c);
-            v["origin_health"] = json!(if state.series.origin_failing(&c.id) {
+            let health = if state.series.origin_failing(&c.id) {
                 "failing"
             } else {
                 "ok"
-            });
+            };
+            set(&mut v, "origin_health", json!(health));
             v
         })
         .collect();
@@ -302,10 +303,10 @@ pub async fn explain(State(state): State<AdminState>, Json(body): Json<ExplainBo
     let answer = state.engine.explain(cache, &body.sql);
     let words = answer
         .reason
-        .and_then(|r| BypassReason::ALL.into_iter().find(|b| b.as_str() == r))
+        .and_then(|r| BypassReason::ALL.iter().copied().find(|b| b.as_str() == r))
         .map(views::reason_words);
     let mut v = json!(answer);
-    v["reason_text"] = json!(words);
+    set(&mut v, "reason_text", json!(words));
     Json(v).into_response()
 }
 

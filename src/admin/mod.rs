@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use crate::engine::Engine;
 use crate::metrics::{self, StoreFigures};
 use crate::server::Shutdown;
+use crate::stats::CacheMetrics;
 
 /// What every admin handler gets.
 #[derive(Clone)]
@@ -79,7 +80,7 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
         bytes: engine.store().weighted_size(),
         max_bytes: engine.store().max_bytes(),
     };
-    let caches: Vec<(&str, &metrics::CacheMetrics)> = engine
+    let caches: Vec<(&str, &CacheMetrics)> = engine
         .caches()
         .all()
         .iter()

@@ -116,7 +116,7 @@ pub fn template_detail(t: &TemplateStats, rules: &[RuleDef]) -> Value {
         .iter()
         .map(|p| json!({ "at_ms": p.at_ms, "ttl_seconds": p.ttl.as_secs_f64() }))
         .collect();
-    v["ttl_history"] = Value::Array(history);
+    set(&mut v, "ttl_history", Value::Array(history));
     v
 }
 
@@ -218,5 +218,12 @@ impl RuleJson {
             return Err(format!("unknown cache {c:?}"));
         }
         Ok(rule)
+    }
+}
+
+/// Sets `key` of a JSON object (a view is always one).
+pub fn set(v: &mut Value, key: &str, value: Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.insert(key.to_string(), value);
     }
 }

@@ -1,12 +1,11 @@
-//! The result store: keys, entries and a bounded in-memory store (moka) with a TTL per
-//! entry. It stores opaque payloads (a protocol's response bytes) and never imports a
-//! protocol or parses SQL.
+//! The result store: keys and a bounded in-memory store (moka) with a TTL per entry.
+//! It stores whatever implements [`Cached`] (the engine's `Entry`: a protocol's
+//! response bytes and what they were read at) and never imports a protocol, the
+//! engine, or parses SQL.
 
-mod entry;
 mod key;
 mod store;
 pub mod ttl;
 
-pub use entry::Entry;
 pub use key::{KeyBuilder, KeyKind};
-pub use store::Store;
+pub use store::{Cached, Store};

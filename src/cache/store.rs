@@ -1,4 +1,6 @@
-//! The bounded result store: moka with a per-entry TTL and a byte weigher.
+//! The bounded result store: moka with a per-entry TTL and a byte weigher, generic
+//! over what it stores (static dispatch: the hit path is one moka lookup and one
+//! freshness check).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,13 +9,25 @@ use bytes::Bytes;
 use moka::Expiry;
 use xxhash_rust::xxh3::Xxh3Builder;
 
-use super::Entry;
+/// What the store holds: what it needs to bound memory, expire and drop stale values.
+pub trait Cached: Send + Sync + 'static {
+    /// How long it lives from being stored (a replacement lives its own).
+    fn ttl(&self) -> Duration;
+    /// Bytes charged against `max_memory` for it and its key.
+    fn weight(&self, key_len: usize) -> u32;
+    /// False once it must not be served any more (a lookup then removes it).
+    fn is_fresh(&self) -> bool;
+    /// Called once as it is inserted.
+    fn on_stored(&self) {}
+    /// Called once as it leaves the store (evicted, expired, replaced or removed).
+    fn on_removed(&self) {}
+}
 
 struct EntryTtl;
 
-impl Expiry<Bytes, Arc<Entry>> for EntryTtl {
-    fn expire_after_create(&self, _: &Bytes, value: &Arc<Entry>, _: Instant) -> Option<Duration> {
-        Some(value.ttl)
+impl<E: Cached> Expiry<Bytes, Arc<E>> for EntryTtl {
+    fn expire_after_create(&self, _: &Bytes, value: &Arc<E>, _: Instant) -> Option<Duration> {
+        Some(value.ttl())
     }
 
     /// A replaced entry (a refresh, or a refill after invalidation) lives its own TTL,
@@ -21,23 +35,32 @@ impl Expiry<Bytes, Arc<Entry>> for EntryTtl {
     fn expire_after_update(
         &self,
         _: &Bytes,
-        value: &Arc<Entry>,
+        value: &Arc<E>,
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.ttl())
     }
 }
 
-/// Results by key. Cloning the handle shares the store.
-#[derive(Clone)]
-pub struct Store {
-    inner: moka::sync::Cache<Bytes, Arc<Entry>, Xxh3Builder>,
+/// Values by key. Cloning the handle shares the store.
+pub struct Store<E> {
+    inner: moka::sync::Cache<Bytes, Arc<E>, Xxh3Builder>,
     max_bytes: u64,
     max_entry: u64,
 }
 
-impl Store {
+impl<E> Clone for Store<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            max_bytes: self.max_bytes,
+            max_entry: self.max_entry,
+        }
+    }
+}
+
+impl<E: Cached> Store<E> {
     /// A store holding at most `max_bytes` (keys, results and bookkeeping), refusing
     /// results larger than `max_entry`.
     pub fn new(max_bytes: u64, max_entry: u64) -> Self {
@@ -45,14 +68,9 @@ impl Store {
             std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
         let inner = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|k: &Bytes, v: &Arc<Entry>| v.weight(k.len()))
+            .weigher(|k: &Bytes, v: &Arc<E>| v.weight(k.len()))
             .expire_after(EntryTtl)
-            .eviction_listener(|_key, entry: Arc<Entry>, _cause| {
-                let t = &entry.template;
-                t.entries.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                let len = i64::try_from(entry.payload.len()).unwrap_or(i64::MAX);
-                t.bytes.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
-            })
+            .eviction_listener(|_key, entry: Arc<E>, _cause| entry.on_removed())
             .build_with_hasher(Xxh3Builder::new().with_seed(seed));
         Self {
             inner,
@@ -61,8 +79,8 @@ impl Store {
         }
     }
 
-    /// A fresh entry for `key`, or `None`. An entry whose tables moved is removed.
-    pub fn get(&self, key: &[u8]) -> Option<Arc<Entry>> {
+    /// A fresh entry for `key`, or `None`. An entry that is no longer fresh is removed.
+    pub fn get(&self, key: &[u8]) -> Option<Arc<E>> {
         let entry = self.inner.get(key)?;
         if entry.is_fresh() {
             Some(entry)
@@ -72,11 +90,8 @@ impl Store {
         }
     }
 
-    pub fn insert(&self, key: &[u8], entry: Entry) {
-        let t = &entry.template;
-        t.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let len = i64::try_from(entry.payload.len()).unwrap_or(i64::MAX);
-        t.bytes.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+    pub fn insert(&self, key: &[u8], entry: E) {
+        entry.on_stored();
         self.inner
             .insert(Bytes::copy_from_slice(key), Arc::new(entry));
     }
@@ -109,59 +124,77 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::invalidate::DbGenerations;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-    fn entry(db: &DbGenerations, table: &str, len: usize) -> Entry {
-        let template = crate::engine::Templates::default().get_or_register(
-            &"c".into(),
-            &crate::classify::template(crate::classify::Dialect::Postgres, "select 1"),
-            &crate::cache::ttl::TtlBounds::new(
-                Duration::from_secs(1),
-                Duration::from_secs(60),
-                Duration::from_secs(60),
-            ),
-        );
-        Entry {
-            payload: Bytes::from(vec![7u8; len]),
-            snapshot: db.snapshot([table]),
+    use super::*;
+
+    /// A value that goes stale when told to, and counts what is stored.
+    struct Value {
+        len: usize,
+        ttl: Duration,
+        fresh: Arc<AtomicBool>,
+        stored: Arc<AtomicI64>,
+    }
+
+    impl Cached for Value {
+        fn ttl(&self) -> Duration {
+            self.ttl
+        }
+        fn weight(&self, key_len: usize) -> u32 {
+            u32::try_from(self.len + key_len + 96).unwrap_or(u32::MAX)
+        }
+        fn is_fresh(&self) -> bool {
+            self.fresh.load(Ordering::Relaxed)
+        }
+        fn on_stored(&self) {
+            self.stored.fetch_add(1, Ordering::Relaxed);
+        }
+        fn on_removed(&self) {
+            self.stored.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn value(len: usize, fresh: &Arc<AtomicBool>, stored: &Arc<AtomicI64>) -> Value {
+        Value {
+            len,
             ttl: Duration::from_secs(60),
-            pinned: false,
-            stored_at: std::time::Instant::now(),
-            template,
-            hits: Default::default(),
-            refreshing: Default::default(),
+            fresh: fresh.clone(),
+            stored: stored.clone(),
         }
     }
 
     #[test]
     fn stale_entries_are_misses() {
-        let db = DbGenerations::default();
+        let (fresh, stored) = (Arc::new(AtomicBool::new(true)), Arc::default());
         let s = Store::new(1 << 20, 1 << 16);
-        s.insert(b"k", entry(&db, "t", 10));
+        s.insert(b"k", value(10, &fresh, &stored));
         assert!(s.get(b"k").is_some());
-        db.bump_tables(["t"]);
+        fresh.store(false, Ordering::Relaxed);
         assert!(s.get(b"k").is_none());
+        s.run_pending_tasks();
+        assert_eq!(stored.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn memory_stays_bounded() {
-        let db = DbGenerations::default();
+        let (fresh, stored) = (Arc::new(AtomicBool::new(true)), Arc::default());
         let s = Store::new(100_000, 10_000);
         for i in 0..1000u32 {
-            s.insert(&i.to_le_bytes(), entry(&db, "t", 5_000));
+            s.insert(&i.to_le_bytes(), value(5_000, &fresh, &stored));
         }
         s.run_pending_tasks();
         assert!(s.weighted_size() <= 100_000, "{}", s.weighted_size());
+        let held = i64::try_from(s.entry_count()).unwrap();
+        assert_eq!(stored.load(Ordering::Relaxed), held);
     }
 
     #[test]
     fn ttl_expires() {
-        let db = DbGenerations::default();
+        let (fresh, stored) = (Arc::new(AtomicBool::new(true)), Arc::default());
         let s = Store::new(1 << 20, 1 << 16);
-        let mut e = entry(&db, "t", 1);
-        e.ttl = Duration::from_millis(20);
-        s.insert(b"k", e);
+        let mut v = value(1, &fresh, &stored);
+        v.ttl = Duration::from_millis(20);
+        s.insert(b"k", v);
         std::thread::sleep(Duration::from_millis(60));
         assert!(s.get(b"k").is_none());
     }

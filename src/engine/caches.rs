@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::cache::ttl::TtlBounds;
 use crate::classify::{Classifier, Dialect};
 use crate::config::{CacheMode, Config, Protocol};
-use crate::metrics::CacheMetrics;
+use crate::stats::CacheMetrics;
 
 /// One configured cache: an origin with an ID.
 pub struct CacheCtx {

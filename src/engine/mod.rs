@@ -10,6 +10,7 @@
 mod caches;
 pub mod catalog;
 mod effects;
+mod entry;
 mod explain;
 mod facts;
 mod flight;
@@ -26,6 +27,7 @@ use bytes::Bytes;
 
 pub use caches::{CacheCtx, Caches};
 pub use effects::Effects;
+pub use entry::Entry;
 pub use explain::Explanation;
 pub use facts::{CatalogQuestion, Fact, FactKey, Knowledge, RelationFacts, Volatility};
 pub use flight::{Flight, FlightGuard, Flights, follow};
@@ -37,8 +39,8 @@ pub use templates::{TemplateStats, Templates};
 
 use std::sync::atomic::Ordering;
 
+use crate::cache::Store;
 use crate::cache::ttl::TtlEvent;
-use crate::cache::{Entry, Store};
 use crate::config::Config;
 use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
 
@@ -92,7 +94,7 @@ impl FillTicket {
 /// The shared engine. One per process, behind an `Arc`. Sessions use it through the
 /// methods below; the admin API reads (and purges) through the accessors.
 pub struct Engine {
-    store: Store,
+    store: Store<Entry>,
     generations: GenerationRegistry,
     namespaces: NamespaceRegistry,
     knowledge: Knowledge,
@@ -142,7 +144,7 @@ impl Engine {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store<Entry> {
         &self.store
     }
 

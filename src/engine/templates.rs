@@ -11,7 +11,7 @@ use super::BypassReason;
 use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
 use crate::classify::Template;
 use crate::invalidate::Generation;
-use crate::metrics::Histogram;
+use crate::stats::Histogram;
 
 /// Templates remembered per process; past it, new templates share one overflow slot
 /// per cache (their figures are pooled, nothing else changes).
@@ -102,7 +102,9 @@ impl TemplateStats {
 
     pub fn on_bypass(&self, reason: BypassReason) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.bypasses[reason.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = self.bypasses.get(reason.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn on_miss(&self) {

@@ -7,6 +7,9 @@
 //! `NAME::mariadb`, see `common::origin`); `pg_*` and `mysql_*` hold what only one
 //! protocol has.
 
+// Test and benchmark code may unwrap, index and run long.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
+
 mod common;
 
 mod checker;

@@ -1,0 +1,237 @@
+//! The Prometheus text exposition for `/metrics`: a table of every metric (name, type,
+//! help and how to read its samples) over the figures of [`crate::stats`]. It only
+//! reads; recording is the engine's, into the stats.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::stats::{BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope};
+
+/// Global gauges of the store, read when rendering.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreFigures {
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+}
+
+/// One metric of the exposition.
+struct Metric {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Samples,
+}
+
+/// How a metric's samples are read.
+enum Samples {
+    /// One sample per cache: `name{cache="…"} v`.
+    PerCache(fn(&CacheMetrics) -> i64),
+    /// One sample per cache and label value: `name{cache="…",label="…"} v`, the
+    /// values being a reason enum's variants (`ALL[i]` read at counter `i`).
+    PerLabel {
+        label: &'static str,
+        count: usize,
+        value: fn(usize) -> &'static str,
+        read: fn(&CacheMetrics, usize) -> u64,
+    },
+    /// A histogram per cache.
+    Histogram(fn(&CacheMetrics) -> &Histogram),
+    /// One sample of the store, unlabelled.
+    Store(fn(&StoreFigures) -> u64),
+}
+
+fn load(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+/// The `i`th counter of a per-label array (0 past its end).
+fn load_at(counters: &[AtomicU64], i: usize) -> u64 {
+    counters.get(i).map_or(0, load)
+}
+
+/// The label of the `i`th value of a reason enum ("" past its end).
+fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'static str {
+    all.get(i).copied().map_or("", as_str)
+}
+
+/// Every metric, in the order of the exposition.
+const METRICS: [Metric; 15] = [
+    Metric {
+        name: "wirecache_refreshes_total",
+        kind: "counter",
+        help: "Entries refreshed ahead of expiry.",
+        samples: Samples::PerCache(|m| load(&m.refreshes) as i64),
+    },
+    Metric {
+        name: "wirecache_hits_total",
+        kind: "counter",
+        help: "Queries answered from the cache.",
+        samples: Samples::PerCache(|m| load(&m.hits) as i64),
+    },
+    Metric {
+        name: "wirecache_misses_total",
+        kind: "counter",
+        help: "Cacheable queries sent to the origin.",
+        samples: Samples::PerCache(|m| load(&m.misses) as i64),
+    },
+    Metric {
+        name: "wirecache_catalog_queries_total",
+        kind: "counter",
+        help: "Catalog look-ups sent to the origin.",
+        samples: Samples::PerCache(|m| load(&m.catalog_queries) as i64),
+    },
+    Metric {
+        name: "wirecache_client_connections",
+        kind: "gauge",
+        help: "Open client connections.",
+        samples: Samples::PerCache(|m| m.client_connections.load(Ordering::Relaxed)),
+    },
+    Metric {
+        name: "wirecache_client_connections_total",
+        kind: "counter",
+        help: "Client connections accepted.",
+        samples: Samples::PerCache(|m| load(&m.client_connections_total) as i64),
+    },
+    Metric {
+        name: "wirecache_origin_connections",
+        kind: "gauge",
+        help: "Open origin connections.",
+        samples: Samples::PerCache(|m| m.origin_connections.load(Ordering::Relaxed)),
+    },
+    Metric {
+        name: "wirecache_origin_connect_errors_total",
+        kind: "counter",
+        help: "Failed origin connection attempts.",
+        samples: Samples::PerCache(|m| load(&m.origin_connect_errors) as i64),
+    },
+    Metric {
+        name: "wirecache_invalidations_total",
+        kind: "counter",
+        help: "Invalidations by scope.",
+        samples: Samples::PerLabel {
+            label: "scope",
+            count: InvalidationScope::ALL.len(),
+            value: |i| label_at(InvalidationScope::ALL, i, InvalidationScope::as_str),
+            read: |m, i| {
+                let scope = InvalidationScope::ALL.get(i).copied();
+                scope.map_or(0, |s| load(m.invalidations(s)))
+            },
+        },
+    },
+    Metric {
+        name: "wirecache_bypasses_total",
+        kind: "counter",
+        help: "Queries sent to the origin uncached, by reason.",
+        samples: Samples::PerLabel {
+            label: "reason",
+            count: BypassReason::ALL.len(),
+            value: |i| label_at(BypassReason::ALL, i, BypassReason::as_str),
+            read: |m, i| load_at(&m.bypasses, i),
+        },
+    },
+    Metric {
+        name: "wirecache_fills_total",
+        kind: "counter",
+        help: "Attempts to store a result, by outcome.",
+        samples: Samples::PerLabel {
+            label: "outcome",
+            count: FillOutcome::ALL.len(),
+            value: |i| label_at(FillOutcome::ALL, i, FillOutcome::as_str),
+            read: |m, i| load_at(&m.fills, i),
+        },
+    },
+    Metric {
+        name: "wirecache_hit_latency_seconds",
+        kind: "histogram",
+        help: "Time from a request's arrival to its cached answer being queued.",
+        samples: Samples::Histogram(|m| &m.hit_latency),
+    },
+    Metric {
+        name: "wirecache_cache_entries",
+        kind: "gauge",
+        help: "Entries in the result store.",
+        samples: Samples::Store(|s| s.entries),
+    },
+    Metric {
+        name: "wirecache_cache_bytes",
+        kind: "gauge",
+        help: "Bytes held by the result store (keys and results).",
+        samples: Samples::Store(|s| s.bytes),
+    },
+    Metric {
+        name: "wirecache_cache_max_bytes",
+        kind: "gauge",
+        help: "Configured max_memory.",
+        samples: Samples::Store(|s| s.max_bytes),
+    },
+];
+
+/// Renders the Prometheus text exposition of every cache's figures.
+pub fn render(caches: &[(&str, &CacheMetrics)], store: StoreFigures) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    for metric in &METRICS {
+        let name = metric.name;
+        let _ = writeln!(out, "# HELP {name} {}", metric.help);
+        let _ = writeln!(out, "# TYPE {name} {}", metric.kind);
+        metric.samples.write(&mut out, name, caches, &store);
+    }
+    out
+}
+
+impl Samples {
+    fn write(
+        &self,
+        out: &mut String,
+        name: &str,
+        caches: &[(&str, &CacheMetrics)],
+        store: &StoreFigures,
+    ) {
+        match self {
+            Self::PerCache(read) => {
+                for (id, m) in caches {
+                    let _ = writeln!(out, "{name}{{cache=\"{id}\"}} {}", read(m));
+                }
+            }
+            Self::PerLabel {
+                label,
+                count,
+                value,
+                read,
+            } => {
+                for (id, m) in caches {
+                    for i in 0..*count {
+                        let (v, n) = (value(i), read(m, i));
+                        let _ = writeln!(out, "{name}{{cache=\"{id}\",{label}=\"{v}\"}} {n}");
+                    }
+                }
+            }
+            Self::Histogram(read) => {
+                for (id, m) in caches {
+                    histogram(out, name, &format!("cache=\"{id}\""), read(m));
+                }
+            }
+            Self::Store(read) => {
+                let _ = writeln!(out, "{name} {}", read(store));
+            }
+        }
+    }
+}
+
+/// A histogram's cumulative buckets (bounds in seconds), sum and count.
+fn histogram(out: &mut String, name: &str, labels: &str, h: &Histogram) {
+    let mut cumulative = 0;
+    for (le_us, n) in h.buckets() {
+        cumulative += n;
+        let le = le_us as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cumulative}");
+    }
+    let count = h.count();
+    let sum = h.sum_us() as f64 / 1e6;
+    let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+    let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! The figures of one cache (one origin).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use super::{BypassReason, FillOutcome, Histogram, InvalidationScope};
+
+/// Figures of one cache (one origin).
+#[derive(Debug, Default)]
+pub struct CacheMetrics {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// One counter per reason, at [`BypassReason::index`].
+    pub bypasses: [AtomicU64; BypassReason::ALL.len()],
+    /// One counter per outcome, at [`FillOutcome::index`].
+    pub fills: [AtomicU64; FillOutcome::ALL.len()],
+    pub invalidations_table: AtomicU64,
+    pub invalidations_database: AtomicU64,
+    pub catalog_queries: AtomicU64,
+    pub refreshes: AtomicU64,
+    pub client_connections: AtomicI64,
+    pub client_connections_total: AtomicU64,
+    pub origin_connections: AtomicI64,
+    pub origin_connect_errors: AtomicU64,
+    pub hit_latency: Histogram,
+}
+
+impl CacheMetrics {
+    pub fn bypass(&self, reason: BypassReason) {
+        if let Some(c) = self.bypasses.get(reason.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn fill(&self, outcome: FillOutcome) {
+        if let Some(c) = self.fills.get(outcome.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn invalidation(&self, scope: InvalidationScope) {
+        self.invalidations(scope).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counter of invalidations of `scope`.
+    pub fn invalidations(&self, scope: InvalidationScope) -> &AtomicU64 {
+        match scope {
+            InvalidationScope::Table => &self.invalidations_table,
+            InvalidationScope::Database => &self.invalidations_database,
+        }
+    }
+
+    pub fn count(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
