@@ -32,7 +32,7 @@ need mariadb-server       "[ -x /usr/sbin/mariadbd ] && command -v mariadb-insta
 need mariadb-client       "command -v mariadb"
 need redis-server         "command -v redis-server"
 need sysbench             "command -v sysbench"
-# Client libraries of other languages used by tests/it/pg_clients.rs.
+# Client libraries of other languages used by tests/it/pg_clients.rs and pg_tls.rs.
 need libpostgresql-jdbc-java "[ -f /usr/share/java/postgresql.jar ]"
 need default-jdk-headless "command -v javac"
 need nodejs               "command -v node"
@@ -57,7 +57,7 @@ if ! id postgres >/dev/null 2>&1; then
     exit 1
 fi
 
-# --- Python drivers (tests/it/pg_clients.rs, tests/it/mysql_*.rs, the scripts) -
+# --- Python drivers (tests/it/pg_clients.rs, pg_tls.rs, mysql_*.rs, the scripts) -
 # PyNaCl lets PyMySQL log in as ed25519 users (tests/it/mysql_auth.rs).
 PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000)
 if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000' >/dev/null 2>&1; then
@@ -76,7 +76,7 @@ else
     warn "pip not found; skipping ${PY_DRIVERS[*]} (only the python scripts need them)"
 fi
 
-# --- node-postgres (tests/clients/node, pinned by its package-lock.json) -----
+# --- node-postgres (tests/clients/node: pg_clients.rs, pg_tls.rs; package-lock) -
 node_dir="$(dirname "${BASH_SOURCE[0]}")/../tests/clients/node"
 if [ -d "$node_dir/node_modules/pg" ]; then
     log "node-postgres present"

@@ -1,7 +1,9 @@
 //! TLS on both sides of a MariaDB session (design §6): the `mariadb` client and PyMySQL
 //! with TLS to wirecache (verifying its certificate or not), `tls.client = "require"`,
 //! and the origin's TLS modes against the private MariaDB, which serves TLS with its
-//! own CA and has a user `ssl_only` that must come over TLS (`REQUIRE SSL`).
+//! own CA and has a user `ssl_only` that must come over TLS (`REQUIRE SSL`). Client
+//! libraries over TLS: PyMySQL (`ssl={'ca': …}`, name checked or not) and mysql_async
+//! over rustls.
 
 use crate::common;
 
@@ -196,4 +198,139 @@ async fn origin_tls_modes_against_a_tls_origin() {
             assert!(!ok && err.contains("TLS to origin"), "{settings}: {err}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Client libraries over TLS (issue 12). wirecache runs with `tls.client = "require"`:
+// it refuses (error 3159) any login that did not switch to TLS after the greeting,
+// so a session that logs in is encrypted on the client leg; `SHOW SESSION STATUS
+// LIKE 'Ssl_cipher'` would describe the origin leg instead. PyMySQL reports its own
+// socket (an `ssl.SSLSocket`, the server's certificate); mysql_async does not expose
+// it, so it proves the handshake by verification: the test's CA and `localhost`
+// pass, another CA or another name fail. The repeated reads must be cache hits.
+
+/// A database with a table `kv` (id 1..100, v = 'v<id>') on the shared MariaDB, and
+/// wirecache in front of it presenting the test's certificate to TLS clients only.
+async fn tls_only_proxy(prefix: &str) -> (String, Pki, Proxy) {
+    let origin = MyOrigin::shared();
+    let db = origin.create_db(prefix);
+    let rows: Vec<String> = (1..=100).map(|i| format!("({i}, 'v{i}')")).collect();
+    origin.sql(
+        &db,
+        &format!(
+            "CREATE TABLE kv (id int PRIMARY KEY, v varchar(20)); INSERT INTO kv VALUES {};",
+            rows.join(",")
+        ),
+    );
+    let pki = Pki::new();
+    let proxy = Proxy::builder()
+        .mysql_demo(origin.port)
+        .toml(&pki.tls_table("client = \"require\""))
+        .start()
+        .await;
+    (db, pki, proxy)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymysql_with_ssl_ca_verifies_the_name_and_hits_the_cache() {
+    let (db, pki, proxy) = tls_only_proxy("mypytls").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pymysql_tls.py");
+    let ca = pki.file("ca.pem");
+    let (my, maria) = (proxy.mysql_addr().port(), proxy.mariadb_addr().port());
+    // (listener, cache, host, verification, key, whether it connects)
+    for (port, cache, host, mode, key, ok) in [
+        (my, "demo", "localhost", "verify-full", 1, true),
+        (maria, "demo-maria", "localhost", "verify-full", 2, true),
+        // The certificate names localhost only: the chain alone passes, the name not.
+        (my, "demo", "127.0.0.1", "verify-ca", 3, true),
+        (my, "demo", "127.0.0.1", "verify-full", 4, false),
+    ] {
+        let hits = proxy.hits_of(cache).await;
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script)
+            .arg(host)
+            .arg(port.to_string())
+            .arg(format!("{cache}-{ROOT_USER}"))
+            .args([ROOT_PASSWORD, &db, &ca, mode, &key.to_string()]);
+        let (success, out, err) = mysql::run_blocking(cmd).await;
+        assert_eq!(success, ok, "{cache} {host} {mode}: {out} {err}");
+        if !ok {
+            assert!(
+                err.contains("CERTIFICATE_VERIFY_FAILED") && err.contains("127.0.0.1"),
+                "{err}"
+            );
+            continue;
+        }
+        let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {out}"));
+        assert_eq!(r["tls"], true, "{out}");
+        assert!(
+            r["protocol"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("TLSv1."),
+            "{out}"
+        );
+        assert_eq!(r["peer"], "localhost", "{out}");
+        assert_eq!(r["issuer"], "wirecache test CA", "{out}");
+        assert!(
+            proxy.hits_of(cache).await >= hits + 2.0,
+            "{cache}: the repeated reads were not cache hits"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_async_over_rustls_verifying_the_certificate() {
+    use mysql_async::prelude::Queryable;
+    let (db, pki, proxy) = tls_only_proxy("myasynctls").await;
+    let other = Pki::new();
+    let opts = |host: &str, ca: &Pki| {
+        let ssl =
+            mysql_async::SslOpts::default().with_root_certs(vec![ca.dir.join("ca.pem").into()]);
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host)
+            .tcp_port(proxy.mysql_addr().port())
+            .user(Some(format!("demo-{ROOT_USER}")))
+            .pass(Some(ROOT_PASSWORD))
+            .db_name(Some(db.clone()))
+            .prefer_socket(false)
+            .ssl_opts(ssl)
+    };
+    let mut conn = mysql_async::Conn::new(opts("localhost", &pki))
+        .await
+        .expect("connect over TLS");
+    let hits = proxy.hits().await;
+    for _ in 0..3 {
+        let v: Option<String> = conn
+            .exec_first("SELECT v FROM kv WHERE id = ?", (31,))
+            .await
+            .unwrap();
+        assert_eq!(v.as_deref(), Some("v31"));
+        let v: Option<String> = conn
+            .query_first("SELECT v FROM kv WHERE id = 32")
+            .await
+            .unwrap();
+        assert_eq!(v.as_deref(), Some("v32"));
+    }
+    assert!(proxy.hits().await >= hits + 4.0, "no cache hits");
+    conn.disconnect().await.unwrap();
+    // A certificate from another CA (of the same name: a bad signature), or for
+    // another name, is refused by the client.
+    for (host, ca, why) in [
+        ("localhost", &other, "InvalidCertificate(BadSignature)"),
+        ("127.0.0.1", &pki, "InvalidCertificate(NotValidForName"),
+    ] {
+        let Err(e) = mysql_async::Conn::new(opts(host, ca)).await else {
+            panic!("{host}: an unverifiable certificate was accepted");
+        };
+        assert!(format!("{e:?}").contains(why), "{host}: {e:?}");
+    }
+    // Without TLS, wirecache refuses the login.
+    let plain = opts("localhost", &pki).ssl_opts(None::<mysql_async::SslOpts>);
+    let Err(e) = mysql_async::Conn::new(plain).await else {
+        panic!("a plaintext login got in");
+    };
+    assert!(format!("{e}").contains("requires TLS"), "{e:?}");
 }

@@ -3,6 +3,8 @@
 //! directly (PostgreSQL 17's sslnegotiation=direct, raw), `tls.client = "require"`,
 //! passwords wirecache must see in clear only over TLS, and the origin's TLS modes
 //! against the private cluster (which serves TLS and admits `ssl_only` over TLS only).
+//! Client libraries over TLS: psycopg2 and psycopg 3 (require, verify-ca, verify-full),
+//! pgJDBC (verify-full), tokio-postgres over rustls, node-postgres (`ssl: { ca }`).
 //! The tests make their own CA and certificates.
 
 use crate::common;
@@ -374,4 +376,271 @@ async fn a_silent_origin_fails_the_login_instead_of_hanging_it() {
     assert!(message.contains("no answer to the SSLRequest"), "{message}");
     assert!(started.elapsed() >= std::time::Duration::from_secs(9));
     held.abort();
+}
+
+// ---------------------------------------------------------------------------------
+// Client libraries over TLS (issue 12). wirecache runs with `tls.client = "require"`,
+// so it refuses any session that did not upgrade to TLS before the startup message:
+// a session that logs in at all is encrypted on the client leg (wirecache's own
+// view). Each driver also reports its own socket (libpq's PQsslInUse and cipher,
+// pgJDBC's SSLSession, Node's TLSSocket, rustls' negotiated suite and the server's
+// certificate) and verifies wirecache's certificate against the test's CA, so the
+// TLS peer is wirecache itself. Each reads a row three times: the repeats must be
+// cache hits in `/metrics`.
+
+fn clients_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+/// A database with a table `kv` (id 1..100, v = 'v<id>') on the shared origin, and
+/// wirecache in front of it presenting the test's certificate to TLS clients only.
+async fn tls_only_proxy(prefix: &str) -> (String, Pki, Proxy) {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db(prefix);
+    origin.psql(
+        &db,
+        "CREATE TABLE kv (id int PRIMARY KEY, v text);
+         INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 100) g;",
+    );
+    let pki = Pki::new();
+    let proxy = Proxy::builder()
+        .postgres_demo(origin.port)
+        .toml(&pki.tls_table("client = \"require\""))
+        .start()
+        .await;
+    (db, pki, proxy)
+}
+
+/// Runs a client program; (success, stdout, stderr).
+async fn client(mut cmd: Command) -> (bool, String, String) {
+    cmd.env_remove("PGSSLMODE")
+        .env_remove("PGSSLROOTCERT")
+        .env_remove("PGHOST");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("run the client");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+/// The last line of a client's stdout as JSON.
+fn report(out: &str) -> serde_json::Value {
+    let line = out.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg2_and_psycopg3_with_require_verify_ca_and_verify_full() {
+    let (db, pki, proxy) = tls_only_proxy("tlspsycopg").await;
+    let ca = pki.file("ca.pem");
+    let script = clients_dir().join("psycopg_tls.py");
+    let port = proxy.pg_addr().port();
+    let mut key = 0;
+    for driver in ["psycopg2", "psycopg"] {
+        for (host, ssl, ok) in [
+            ("localhost", "sslmode=require".to_string(), true),
+            // verify-ca checks the chain, not the name: 127.0.0.1 is not in it.
+            (
+                "127.0.0.1",
+                format!("sslmode=verify-ca sslrootcert={ca}"),
+                true,
+            ),
+            (
+                "localhost",
+                format!("sslmode=verify-full sslrootcert={ca}"),
+                true,
+            ),
+            (
+                "127.0.0.1",
+                format!("sslmode=verify-full sslrootcert={ca}"),
+                false,
+            ),
+        ] {
+            key += 1;
+            let dsn = format!("host={host} port={port} dbname={db} user=demo-postgres {ssl}");
+            let hits = proxy.hits().await;
+            let mut cmd = Command::new("python3");
+            cmd.arg(&script).arg(driver).arg(&dsn).arg(key.to_string());
+            let (success, out, err) = client(cmd).await;
+            assert_eq!(success, ok, "{driver} {dsn}: {out} {err}");
+            if !ok {
+                assert!(
+                    err.contains("does not match host name \"127.0.0.1\""),
+                    "{driver} {dsn}: {err}"
+                );
+                continue;
+            }
+            let r = report(&out);
+            assert_eq!(r["ssl_in_use"], true, "{driver} {dsn}: {out}");
+            assert_eq!(r["v"], format!("v{key}"), "{driver}: {out}");
+            if driver == "psycopg2" {
+                let protocol = r["protocol"].as_str().unwrap_or_default();
+                assert!(protocol.starts_with("TLSv1."), "{out}");
+                assert!(
+                    !r["cipher"].as_str().unwrap_or_default().is_empty(),
+                    "{out}"
+                );
+            }
+            assert!(
+                proxy.hits().await >= hits + 2.0,
+                "{driver} {dsn}: the repeated reads were not cache hits"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_with_ssl_verify_full_and_sslrootcert() {
+    let (db, pki, proxy) = tls_only_proxy("tlsjdbc").await;
+    let ca = pki.file("ca.pem");
+    let port = proxy.pg_addr().port();
+    let jar = "/usr/share/java/postgresql.jar";
+    let classes = common::test_dir("jdbctls");
+    let mut javac = Command::new("javac");
+    javac
+        .args(["-cp", jar, "-d"])
+        .arg(&classes)
+        .arg(clients_dir().join("jdbc/TlsCheck.java"));
+    let (ok, out, err) = client(javac).await;
+    assert!(ok, "javac: {out} {err}");
+    let cp = format!("{jar}:{}", classes.display());
+    for (host, key, ok) in [("localhost", 7, true), ("127.0.0.1", 8, false)] {
+        let url = format!(
+            "jdbc:postgresql://{host}:{port}/{db}?ssl=true&sslmode=verify-full&sslrootcert={ca}"
+        );
+        let hits = proxy.hits().await;
+        let mut java = Command::new("java");
+        java.args([
+            "-cp",
+            &cp,
+            "TlsCheck",
+            &url,
+            "demo-postgres",
+            &key.to_string(),
+        ]);
+        let (success, out, err) = client(java).await;
+        assert_eq!(success, ok, "{url}: {out} {err}");
+        if !ok {
+            assert!(
+                err.contains("could not be verified") && err.contains("127.0.0.1"),
+                "{url}: {err}"
+            );
+            continue;
+        }
+        assert!(out.contains("jdbc tls ok"), "{out}");
+        let tls = out.lines().find(|l| l.starts_with("tls ")).unwrap_or("");
+        assert!(tls.starts_with("tls TLSv1."), "{out}");
+        assert!(
+            out.contains("peer CN=localhost; issuer CN=wirecache test CA"),
+            "{out}"
+        );
+        assert!(proxy.hits().await >= hits + 2.0, "{url}: no cache hits");
+    }
+    let _ = std::fs::remove_dir_all(&classes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_postgres_over_rustls_verifying_the_certificate() {
+    let (db, pki, proxy) = tls_only_proxy("tlstokio").await;
+    let port = proxy.pg_addr().port();
+    let tls = pki.pg_connector();
+    let info = |host: &str| {
+        format!("host={host} port={port} dbname={db} user=demo-postgres sslmode=require")
+    };
+    let (client, conn) = tokio_postgres::connect(&info("localhost"), tls.clone())
+        .await
+        .expect("connect over TLS");
+    let conn = tokio::spawn(conn);
+    {
+        let seen = common::lock(&tls.seen);
+        assert_eq!(seen.len(), 1, "one handshake");
+        assert!(seen[0].version.starts_with("TLSv1_"), "{:?}", seen[0]);
+        assert_eq!(seen[0].peer_cert, pki.server_cert_der(), "not wirecache's");
+    }
+    let hits = proxy.hits().await;
+    let stmt = client
+        .prepare("SELECT v FROM kv WHERE id = $1")
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let row = client.query_one(&stmt, &[&11i32]).await.unwrap();
+        assert_eq!(row.get::<_, String>(0), "v11");
+    }
+    let rows = client
+        .simple_query("SELECT v FROM kv WHERE id = 12")
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    assert!(proxy.hits().await >= hits + 2.0, "no cache hits");
+    drop(client);
+    let _ = conn.await;
+    // The certificate names localhost, not 127.0.0.1: rustls refuses the handshake.
+    let Err(e) = tokio_postgres::connect(&info("127.0.0.1"), tls.clone()).await else {
+        panic!("a certificate for another name was accepted");
+    };
+    let chain = format!("{e:?}");
+    assert!(chain.contains("NotValidForName"), "{chain}");
+    // Without TLS, wirecache refuses the session.
+    let plain = info("localhost").replace("sslmode=require", "sslmode=disable");
+    let Err(e) = tokio_postgres::connect(&plain, tokio_postgres::NoTls).await else {
+        panic!("a plaintext session got in");
+    };
+    let message = e.as_db_error().map(|d| d.message().to_string());
+    assert!(
+        message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("requires TLS"),
+        "{e:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_postgres_with_ssl_ca() {
+    let (db, pki, proxy) = tls_only_proxy("tlsnode").await;
+    let dir = clients_dir().join("node");
+    let port = proxy.pg_addr().port().to_string();
+    let ca = pki.file("ca.pem");
+    // (host, ssl.servername, key, whether it connects); node-postgres uses
+    // ssl.servername only when the host is an IP address.
+    for (host, servername, key, ok) in [
+        ("localhost", "", 21, true),
+        ("127.0.0.1", "db.elsewhere", 22, false),
+        ("127.0.0.1", "", 23, true),
+    ] {
+        let hits = proxy.hits().await;
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join("tls_check.js"))
+            .args([host, &port, &db, "demo-postgres", &ca, &key.to_string()])
+            .current_dir(&dir);
+        if !servername.is_empty() {
+            cmd.arg(servername);
+        }
+        let (success, out, err) = client(cmd).await;
+        assert_eq!(success, ok, "{host} {servername}: {out} {err}");
+        if !ok {
+            assert!(err.contains("db.elsewhere"), "{host} {servername}: {err}");
+            continue;
+        }
+        let r = report(&out);
+        assert_eq!(r["encrypted"], true, "{out}");
+        assert_eq!(r["authorized"], true, "{out}");
+        assert!(
+            r["protocol"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("TLSv1."),
+            "{out}"
+        );
+        assert_eq!(r["peer"], "localhost", "{out}");
+        assert_eq!(r["issuer"], "wirecache test CA", "{out}");
+        // node-postgres gives Node no name for an IP host, and Node then checks the
+        // certificate against "localhost": with an IP, set `ssl.servername`.
+        assert_eq!(r["checked"], "localhost", "{host}: {out}");
+        assert!(proxy.hits().await >= hits + 2.0, "{host}: no cache hits");
+    }
 }
