@@ -162,6 +162,20 @@ impl Session {
             }
         }
         let sql = sql.to_string();
+        // Boxed: the miss path's future (catalog round, single-flight) is large, and
+        // inline it would make every hit build and copy it (callgrind: 2.6 % more
+        // instructions per hit).
+        Box::pin(self.miss_simple(frame, sql, blocked, started)).await
+    }
+
+    /// A simple query that was not answered from the cache.
+    async fn miss_simple(
+        &mut self,
+        frame: Frame,
+        sql: String,
+        blocked: Option<crate::engine::BypassReason>,
+        started: Instant,
+    ) -> Result<(), PgError> {
         let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
             let flight = match self.core.lead_or_follow().await? {
