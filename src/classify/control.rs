@@ -25,39 +25,59 @@ pub struct Control {
     pub txn_end: Option<TxnEnd>,
     /// `DEALLOCATE` or `DISCARD`: prepared statements may be gone.
     pub drops_prepared: bool,
-    /// Session state changes wirecache cannot follow: `set_config(…)`, a `SET` whose
-    /// value comes from a variable (`= @x`), MariaDB's `SET STATEMENT … FOR`.
-    pub unseen_session_change: bool,
+    /// `set_config(…)` appears: session state changes the text cannot show.
+    pub set_config: bool,
+    /// A `SET` whose value comes from a variable (`= @x`).
+    pub value_from_variable: bool,
     /// MariaDB's `SET STATEMENT … FOR <statement>`: any statement may follow.
     pub set_statement: bool,
     /// The text names `TEMPORARY` (a temporary table's DDL).
     pub temporary: bool,
 }
 
-/// Reads the session-level facts of `sql`.
+/// Reads the session-level facts of `sql`, without copying it.
 pub fn control(sql: &str) -> Control {
-    let lower = sql.trim().trim_end_matches(';').to_ascii_lowercase();
-    let words: Vec<&str> = lower.split_ascii_whitespace().take(3).collect();
-    let lone = !lower.contains(';');
-    let set_statement = lower.starts_with("set statement");
-    let value_uses_variable = words.first() == Some(&"set")
-        && lower.split_once('=').is_some_and(|(_, v)| v.contains('@'));
+    let text = sql.trim().trim_end_matches(';');
+    let mut slots = [""; 3];
+    let mut n = 0;
+    for (slot, word) in slots.iter_mut().zip(text.split_ascii_whitespace()) {
+        *slot = word;
+        n += 1;
+    }
+    let words = slots.get(..n).unwrap_or_default();
+    let first = |w: &str| words.first().is_some_and(|f| f.eq_ignore_ascii_case(w));
+    let lone = !text.contains(';');
     Control {
-        txn_end: if lone { txn_end(&words) } else { None },
-        drops_prepared: matches!(words.first(), Some(&"deallocate" | &"discard")),
-        unseen_session_change: set_statement || value_uses_variable || lower.contains("set_config"),
-        set_statement,
-        temporary: lower.contains("temporary"),
+        txn_end: if lone { txn_end(words) } else { None },
+        drops_prepared: first("deallocate") || first("discard"),
+        set_config: contains_ci(text, "set_config"),
+        value_from_variable: first("set")
+            && text.split_once('=').is_some_and(|(_, v)| v.contains('@')),
+        set_statement: text
+            .get(..13)
+            .is_some_and(|h| h.eq_ignore_ascii_case("set statement")),
+        temporary: contains_ci(text, "temporary"),
     }
 }
 
+fn contains_ci(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 fn txn_end(words: &[&str]) -> Option<TxnEnd> {
-    match words {
-        ["rollback"] | ["rollback", "work"] => Some(TxnEnd::Rollback),
-        ["commit", ..] | ["start", "transaction", ..] | ["begin"] | ["begin", "work"] => {
-            Some(TxnEnd::Commit)
-        }
-        _ => None,
+    let is = |i: usize, w: &str| words.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+    let alone_or_work = words.len() == 1 || (words.len() == 2 && is(1, "work"));
+    if is(0, "rollback") && alone_or_work {
+        Some(TxnEnd::Rollback)
+    } else if is(0, "commit")
+        || (is(0, "start") && is(1, "transaction"))
+        || (is(0, "begin") && alone_or_work)
+    {
+        Some(TxnEnd::Commit)
+    } else {
+        None
     }
 }
 
@@ -102,23 +122,26 @@ mod tests {
 
     #[test]
     fn unseen_session_changes() {
-        for (sql, unseen, set_statement) in [
-            ("SET @@sql_mode = @saved", true, false),
-            ("set names = 'utf8'", false, false),
+        for (sql, variable, set_statement, set_config) in [
+            ("SET @@sql_mode = @saved", true, false, false),
+            ("set names = 'utf8'", false, false, false),
             (
                 "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+                false,
                 true,
+                false,
+            ),
+            (
+                "SELECT set_config('search_path', 'x', false)",
+                false,
+                false,
                 true,
             ),
-            ("SELECT set_config('search_path', 'x', false)", true, false),
-            ("SELECT v FROM t WHERE x = '@'", false, false),
+            ("SELECT v FROM t WHERE x = '@'", false, false, false),
         ] {
             let c = control(sql);
-            assert_eq!(
-                (c.unseen_session_change, c.set_statement),
-                (unseen, set_statement),
-                "{sql}"
-            );
+            let got = (c.value_from_variable, c.set_statement, c.set_config);
+            assert_eq!(got, (variable, set_statement, set_config), "{sql}");
         }
         assert!(control("CREATE TEMPORARY TABLE t (a int)").temporary);
     }

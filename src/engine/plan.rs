@@ -298,23 +298,24 @@ impl Engine {
 }
 
 /// What the statement does to the session beyond reads and writes (classify's
-/// [`control`]): a change wirecache cannot follow makes the namespace private
-/// (MariaDB's `SET STATEMENT … FOR` may run any statement: a write of unknown
-/// extent); on MySQL a temporary table shadows a shared one for this session only.
+/// [`control`]): `set_config` makes the namespace private. On MySQL and MariaDB, a
+/// SET whose value comes from a variable does too, `SET STATEMENT … FOR` may run any
+/// statement (a write of unknown extent), and a temporary table shadows a shared one
+/// for this session only.
 fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
     let ctl = control(sql);
     e.txn_end = ctl.txn_end;
     e.drops_prepared = ctl.drops_prepared;
-    if ctl.unseen_session_change {
-        e.taints_session = true;
+    e.taints_session |= ctl.set_config;
+    if scope.cache.classifier.dialect() == Dialect::Postgres {
+        return;
     }
-    if ctl.set_statement {
+    if e.session_change && ctl.set_statement {
         e.whole_database = true;
-    }
-    let mysql = scope.cache.classifier.dialect() != Dialect::Postgres;
-    if mysql && e.schema_change && ctl.temporary {
         e.taints_session = true;
     }
+    e.taints_session |= e.session_change && ctl.value_from_variable;
+    e.taints_session |= e.schema_change && ctl.temporary;
 }
 
 /// What the statement writes, explicitly or through triggers, cascades and views.
