@@ -7,6 +7,8 @@
 //! - whether it may drop prepared statements behind the session's back;
 //! - whether it changes session state in a way the text cannot show.
 
+use super::memo::lower_contains;
+
 /// How a lone statement ends the open transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnEnd {
@@ -50,20 +52,14 @@ pub fn control(sql: &str) -> Control {
     Control {
         txn_end: if lone { txn_end(words) } else { None },
         drops_prepared: first("deallocate") || first("discard"),
-        set_config: contains_ci(text, "set_config"),
+        set_config: lower_contains(text, "set_config"),
         value_from_variable: first("set")
             && text.split_once('=').is_some_and(|(_, v)| v.contains('@')),
         set_statement: text
             .get(..13)
             .is_some_and(|h| h.eq_ignore_ascii_case("set statement")),
-        temporary: contains_ci(text, "temporary"),
+        temporary: lower_contains(text, "temporary"),
     }
-}
-
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn txn_end(words: &[&str]) -> Option<TxnEnd> {

@@ -55,7 +55,8 @@ pub struct Classifier {
     by_template: Cache<u64, Arc<Analysis>>,
 }
 
-fn lower_contains(hay: &str, needle: &str) -> bool {
+/// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
+pub(super) fn lower_contains(hay: &str, needle: &str) -> bool {
     hay.as_bytes()
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
