@@ -15,7 +15,10 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use wirecache::cache::{KeyBuilder, KeyKind};
-use wirecache::engine::{CatalogAccess, CatalogQuestion, Decision, QueryRequest};
+use wirecache::engine::{CatalogAccess, CatalogQuestion, Decision, QueryRequest, ReadContext};
+
+/// A PostgreSQL session outside a transaction.
+const AUTOCOMMIT: ReadContext = ReadContext::Autocommit(None);
 use wirecache::protocol::postgres::messages;
 
 fn bench_hit(c: &mut Criterion) {
@@ -31,6 +34,7 @@ fn bench_hit(c: &mut Criterion) {
             sql: &sql,
             blocked: None,
             catalog: CatalogAccess::Asked,
+            context: AUTOCOMMIT,
         };
         let ticket = match engine.plan(&scope, req, &mut CatalogQuestion::default()) {
             Decision::Fill(t) => t,
@@ -44,7 +48,9 @@ fn bench_hit(c: &mut Criterion) {
                 let started = Instant::now();
                 key.start(scope.namespace, KeyKind::PgSimple)
                     .part(sql.as_bytes());
-                let hit = engine.lookup(&scope, key.as_slice(), started).expect("hit");
+                let hit = engine
+                    .lookup(&scope, key.as_slice(), started, AUTOCOMMIT)
+                    .expect("hit");
                 out.clear();
                 out.extend_from_slice(&hit.entry.payload);
                 out.extend_from_slice(&messages::ready_for_query(b'I'));
@@ -68,6 +74,7 @@ fn bench_miss_bookkeeping(c: &mut Criterion) {
                 sql,
                 blocked: None,
                 catalog: CatalogAccess::Asked,
+                context: AUTOCOMMIT,
             };
             match engine.plan(&scope, req, &mut CatalogQuestion::default()) {
                 Decision::Fill(t) => engine.complete_fill(&scope, t, key.as_slice(), &payload),

@@ -78,7 +78,7 @@ pub fn reason_words(r: BypassReason) -> &'static str {
         BypassReason::SelectInto => "SELECT INTO creates a table",
         BypassReason::SessionVariable => "it uses a user or session variable",
         BypassReason::Unparsable => "wirecache could not parse it",
-        BypassReason::InTransaction => "it ran inside a transaction",
+        BypassReason::InTransaction => "it ran inside a transaction kept from the cache",
         BypassReason::RowLimit => "the client fetched it in parts (row limit)",
         BypassReason::Pipeline => "earlier pipelined requests were still in flight",
         BypassReason::CatalogUnknown => "the origin's catalog could not be asked about it",
@@ -86,6 +86,11 @@ pub fn reason_words(r: BypassReason) -> &'static str {
         BypassReason::VolatileView => "a view it reads calls a changing function",
         BypassReason::RuleSaysNo => "a rule or the cache's mode forbids caching it",
         BypassReason::VolatileResults => "its results change too often with no write seen",
+        BypassReason::InTransactionAfterWrite => "its transaction had written: it must see that",
+        BypassReason::IsolationRepeatableRead => "a REPEATABLE READ transaction reads one snapshot",
+        BypassReason::IsolationSerializable => "a SERIALIZABLE transaction reads one snapshot",
+        BypassReason::IsolationReadUncommitted => "READ UNCOMMITTED may read uncommitted rows",
+        BypassReason::IsolationUnknown => "the session's isolation level was not known yet",
     }
 }
 

@@ -9,6 +9,7 @@ mod control;
 mod facts;
 mod fingerprint;
 mod functions;
+mod isolation;
 mod lexer;
 mod memo;
 mod names;
@@ -21,6 +22,7 @@ mod tests;
 
 pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
+pub use isolation::{Isolation, IsolationChange, isolation_change};
 pub use memo::{Analysis, Classifier};
 pub use visitor::classify;
 

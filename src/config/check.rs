@@ -164,6 +164,7 @@ fn cache_def(ctx: &Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
         default: e.default,
         ttl: e.ttl,
         mode: e.mode,
+        transactions: e.transactions,
         tls,
     })
 }

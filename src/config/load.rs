@@ -68,7 +68,9 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CacheDef, CacheMode, CacheSettings, LogSettings, Protocol, RuleAction};
+    use crate::config::{
+        CacheDef, CacheMode, CacheSettings, LogSettings, Protocol, RuleAction, TxnPolicy,
+    };
 
     #[test]
     fn example_file() {
@@ -88,6 +90,7 @@ mod tests {
             default: true,
             ttl: None,
             mode: CacheMode::Auto,
+            transactions: TxnPolicy::ReadCommitted,
             tls: Default::default(),
         };
         assert_eq!(config.tls, Default::default());

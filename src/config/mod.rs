@@ -38,5 +38,5 @@ pub use types::{
     AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_TTL, GIB,
     KIB, Listen, LogFormat, LogLevel, LogSettings, MIB, OriginTlsMode, OriginTlsSettings, Protocol,
-    TlsSettings,
+    TlsSettings, TxnPolicy,
 };

@@ -13,7 +13,7 @@ use super::kinds::{Kind, ServerName, TableName, TemplateId};
 use super::rules::RuleDef;
 use super::types::{
     AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, Listen, LogSettings,
-    OriginTlsMode, Protocol,
+    OriginTlsMode, Protocol, TxnPolicy,
 };
 
 /// Every key of the file and of the environment. Every table's keys are
@@ -58,6 +58,8 @@ pub(super) struct CacheEntry {
     pub ttl: Option<Duration>,
     #[serde(with = "CacheMode")]
     pub mode: CacheMode,
+    #[serde(with = "TxnPolicy")]
+    pub transactions: TxnPolicy,
     #[serde(with = "OriginTlsMode")]
     pub tls: OriginTlsMode,
     #[serde(with = "Opt::<FilePath>")]
@@ -117,6 +119,7 @@ impl From<&CacheDef> for CacheEntry {
             default: c.default,
             ttl: c.ttl,
             mode: c.mode,
+            transactions: c.transactions,
             tls: c.tls.mode,
             tls_ca_file: c.tls.ca_file.clone(),
             tls_server_name: c.tls.server_name.clone(),

@@ -202,6 +202,8 @@ pub struct CacheDef {
     pub ttl: Option<Duration>,
     /// What this cache stores.
     pub mode: CacheMode,
+    /// Which reads inside transactions it may answer.
+    pub transactions: TxnPolicy,
     /// TLS towards this cache's origin.
     pub tls: OriginTlsSettings,
 }
@@ -352,6 +354,24 @@ keywords! {
         Manual = "manual",
         /// Nothing: every query goes to the origin.
         Off = "off",
+    }
+}
+
+keywords! {
+    /// Which reads inside a transaction a cache may answer (`transactions` of a
+    /// `[[caches]]` entry or of a rule): until the transaction's first write, and
+    /// only at the isolation levels named.
+    #[derive(Default, Hash)]
+    pub enum TxnPolicy, "invalid transactions policy {:?}: expected {}" {
+        /// None: every read in a transaction goes to the origin.
+        Never = "never",
+        /// READ COMMITTED (and READ UNCOMMITTED) transactions, whose every statement
+        /// reads the latest committed data anyway.
+        #[default]
+        ReadCommitted = "read_committed",
+        /// Also REPEATABLE READ and SERIALIZABLE ones, whose reads then see the
+        /// latest committed data instead of the transaction's snapshot.
+        Always = "always",
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::cache::ttl::TtlBounds;
 use crate::classify::{Classifier, Dialect};
-use crate::config::{CacheMode, Config, Protocol};
+use crate::config::{CacheMode, Config, Protocol, TxnPolicy};
 use crate::stats::CacheMetrics;
 
 /// One configured cache: an origin with an ID.
@@ -15,6 +15,8 @@ pub struct CacheCtx {
     pub protocol: Protocol,
     pub origin: String,
     pub mode: CacheMode,
+    /// Which reads inside transactions it may answer (rules may override).
+    pub transactions: TxnPolicy,
     /// Learned TTLs stay within these; new templates start at `initial`.
     pub bounds: TtlBounds,
     pub metrics: CacheMetrics,
@@ -50,6 +52,7 @@ impl Caches {
                     protocol: c.protocol,
                     origin: c.origin.clone(),
                     mode: c.mode,
+                    transactions: c.transactions,
                     bounds: TtlBounds::new(config.cache.min_ttl, initial, config.cache.max_ttl),
                     metrics: CacheMetrics::default(),
                     classifier: Classifier::new(dialect(c.protocol)),

@@ -1,7 +1,7 @@
 //! What a statement does to shared state and to its session, as the engine judged
 //! it: applied when the origin acknowledges it (and again when its transaction ends).
 
-use crate::classify::TxnEnd;
+use crate::classify::{IsolationChange, TxnEnd};
 
 /// What a statement does to shared state once the origin acknowledges it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +21,11 @@ pub struct Effects {
     pub txn_end: Option<TxnEnd>,
     /// Prepared statements may be gone (`DEALLOCATE`, `DISCARD`).
     pub drops_prepared: bool,
+    /// A locking read (`FOR UPDATE`, `FOR SHARE`, …): as good as a write to the
+    /// transaction that runs it.
+    pub locks: bool,
+    /// What it does to the isolation of the session's transactions.
+    pub isolation: Option<IsolationChange>,
 }
 
 impl Effects {
@@ -39,6 +44,12 @@ impl Effects {
 
     pub fn writes(&self) -> bool {
         self.whole_database || self.schema_change || !self.tables.is_empty()
+    }
+
+    /// A transaction that runs it no longer reads only what others committed: its
+    /// later reads must go to the origin.
+    pub fn ends_clean_reads(&self) -> bool {
+        self.writes() || self.locks
     }
 
     /// Adds `other` to `self` (a transaction accumulating its writes).

@@ -45,6 +45,10 @@ impl Engine {
             sql,
             blocked: None,
             catalog: super::CatalogAccess::Now,
+            // A session that knows its level, outside a transaction.
+            context: super::ReadContext::Autocommit(Some(
+                crate::classify::Isolation::ReadCommitted,
+            )),
         };
         let mut v = self.judge(&scope, req);
         // Without a session there is no catalog to ask: judge as if it confirmed plain

@@ -19,6 +19,7 @@ mod plan;
 mod reason;
 mod rules;
 mod templates;
+mod txn;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +37,7 @@ pub use plan::{CatalogAccess, QueryRequest, Ttl, Verdict};
 pub use reason::{BypassReason, FillOutcome, InvalidationScope};
 pub use rules::{Rules, covers, glob};
 pub use templates::{TemplateStats, Templates};
+pub use txn::{Access, ReadContext};
 
 use std::sync::atomic::Ordering;
 
@@ -191,10 +193,28 @@ impl Engine {
 
     /// The hit path: a fresh entry for `key`, counted as a hit with its latency, and
     /// whether this hit should refresh it ahead of its expiry.
-    pub fn lookup(&self, scope: &Scope, key: &[u8], started: Instant) -> Option<Hit> {
+    /// A fresh entry under `key` that may be served to a read running in `ctx`,
+    /// counted as a hit.
+    pub fn lookup(
+        &self,
+        scope: &Scope,
+        key: &[u8],
+        started: Instant,
+        ctx: ReadContext,
+    ) -> Option<Hit> {
         let entry = self.store.get(key)?;
+        let policy = entry.template.txn_policy(scope.cache.transactions);
+        if !ctx
+            .access(policy, scope.cache.classifier.dialect())
+            .may_serve()
+        {
+            return None;
+        }
         let m = &scope.cache.metrics;
         m.hits.fetch_add(1, Ordering::Relaxed);
+        if ctx.in_transaction() {
+            m.hits_in_transaction.fetch_add(1, Ordering::Relaxed);
+        }
         m.hit_latency.record(started.elapsed());
         entry.template.on_hit();
         let refresh = entry.on_hit(started).then(|| RefreshClaim {

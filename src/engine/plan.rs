@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 use super::rules::{self, RuleSubject};
 use super::{
     BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
-    RelationFacts, Scope, Volatility,
+    ReadContext, RelationFacts, Scope, Volatility,
 };
 use crate::cache::ttl::TtlState;
-use crate::classify::{Analysis, Classification, Dialect, StatementKind, TableRef, control};
+use crate::classify::{
+    Analysis, Classification, Dialect, StatementKind, TableRef, Uncacheable, control,
+    isolation_change,
+};
 use crate::config::CacheMode;
 
 /// One request as the engine sees it.
@@ -26,6 +29,8 @@ pub struct QueryRequest<'a> {
     pub blocked: Option<BypassReason>,
     /// Whether the session can read the origin's catalog for this request.
     pub catalog: CatalogAccess,
+    /// Where the request runs: autocommit, or inside a transaction at some level.
+    pub context: ReadContext,
 }
 
 /// Whether a session can read the origin's catalog while it plans a request. The
@@ -139,6 +144,7 @@ impl Engine {
             missing: CatalogQuestion::default(),
         };
         let mut effects = write_effects(c, &mut r);
+        effects.locks = c.uncacheable == Some(Uncacheable::LockingClause);
         let function_verdict = functions(c, &mut r, &mut effects);
         session_control(scope, req.sql, &mut effects);
         let read_verdict =
@@ -213,7 +219,7 @@ impl Engine {
             &v.analysis.template,
             &scope.cache.bounds,
         );
-        match self.policy(scope, &v, &stats.ttl_state()) {
+        match self.policy_where(scope, &v, &stats, req.context) {
             Ok(ttl) => {
                 scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
                 stats.on_miss();
@@ -304,10 +310,12 @@ impl Engine {
 /// for this session only.
 fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
     let ctl = control(sql);
+    let dialect = scope.cache.classifier.dialect();
     e.txn_end = ctl.txn_end;
     e.drops_prepared = ctl.drops_prepared;
     e.taints_session |= ctl.set_config;
-    if scope.cache.classifier.dialect() == Dialect::Postgres {
+    e.isolation = isolation_change(sql, dialect);
+    if dialect == Dialect::Postgres {
         return;
     }
     if e.session_change && ctl.set_statement {

@@ -3,13 +3,14 @@
 //! few relaxed atomic adds and never looks it up.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::BypassReason;
 use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
 use crate::classify::Template;
+use crate::config::TxnPolicy;
 use crate::invalidate::Generation;
 use crate::stats::Histogram;
 
@@ -58,6 +59,9 @@ pub struct TemplateStats {
     ttl: Mutex<TtlState>,
     /// The learned TTL's last changes, at most [`TTL_HISTORY`].
     ttl_history: Mutex<VecDeque<TtlPoint>>,
+    /// The `transactions` policy of the rule matching it, if one sets it: 0 none,
+    /// else 1 + the policy's index in [`TxnPolicy::ALL`].
+    txn_policy: AtomicU8,
 }
 
 impl TemplateStats {
@@ -85,7 +89,26 @@ impl TemplateStats {
             tables: Mutex::new(Vec::new()),
             ttl: Mutex::new(state),
             ttl_history: Mutex::new(VecDeque::from([first])),
+            txn_policy: AtomicU8::new(0),
         }
+    }
+
+    /// The `transactions` policy for its reads: a matching rule's, else `default`
+    /// (the cache's).
+    pub fn txn_policy(&self, default: TxnPolicy) -> TxnPolicy {
+        let i = usize::from(self.txn_policy.load(Ordering::Relaxed));
+        i.checked_sub(1)
+            .and_then(|i| TxnPolicy::ALL.get(i).copied())
+            .unwrap_or(default)
+    }
+
+    /// Remembers the `transactions` policy of the rule that matched it last.
+    pub fn set_txn_policy(&self, policy: Option<TxnPolicy>) {
+        let code = policy
+            .and_then(|p| TxnPolicy::ALL.iter().position(|x| *x == p))
+            .and_then(|i| u8::try_from(i + 1).ok())
+            .unwrap_or(0);
+        self.txn_policy.store(code, Ordering::Relaxed);
     }
 
     pub fn hex_id(&self) -> String {

@@ -56,7 +56,7 @@ fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'st
 }
 
 /// Every metric, in the order of the exposition.
-const METRICS: [Metric; 15] = [
+const METRICS: [Metric; 16] = [
     Metric {
         name: "wirecache_refreshes_total",
         kind: "counter",
@@ -68,6 +68,12 @@ const METRICS: [Metric; 15] = [
         kind: "counter",
         help: "Queries answered from the cache.",
         samples: Samples::PerCache(|m| load(&m.hits) as i64),
+    },
+    Metric {
+        name: "wirecache_hits_in_transaction_total",
+        kind: "counter",
+        help: "Queries answered from the cache inside a transaction (also in hits).",
+        samples: Samples::PerCache(|m| load(&m.hits_in_transaction) as i64),
     },
     Metric {
         name: "wirecache_misses_total",

@@ -1,14 +1,17 @@
 //! Whether a request may use the cache now, and what to do with one that missed:
 //! the engine plans it, and when it needs catalog facts the session asks its origin
 //! first (only while nothing else is in flight there and no transaction is open;
-//! otherwise the question is deferred to a later request that can ask).
+//! otherwise the question is deferred to a later request that can ask). The
+//! session's default isolation level is asked the same way, once, when needed.
 
 use std::future::Future;
 
 use super::Core;
 use crate::config::CacheMode;
+use crate::engine::catalog::{self, Row};
 use crate::engine::{
     BypassReason, CatalogAccess, CatalogQuestion, Decision, Fact, FactKey, QueryRequest,
+    ReadContext,
 };
 use crate::protocol::SessionError;
 
@@ -28,6 +31,14 @@ pub trait Catalog: Send {
         &mut self,
         q: &CatalogQuestion,
     ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, SessionError>> + Send;
+
+    /// Runs `sql` (one statement) on the origin connection and returns the rows of
+    /// its result, which the client never sees; `None` if it failed. Nothing else
+    /// is in flight.
+    fn rows(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Row>>, SessionError>> + Send;
 }
 
 impl<A> Core<A> {
@@ -36,8 +47,8 @@ impl<A> Core<A> {
         if self.scope.cache.mode == CacheMode::Off {
             // A plain relay: nothing is looked up (the engine judges nothing either).
             Some(BypassReason::RuleSaysNo)
-        } else if !self.txn.is_idle() {
-            Some(BypassReason::InTransaction)
+        } else if let Err(reason) = self.read_context() {
+            Some(reason)
         } else if !self.idle() {
             Some(BypassReason::Pipeline)
         } else {
@@ -59,13 +70,28 @@ pub async fn decide<S: Catalog>(
 ) -> Result<Decision, SessionError> {
     let may_ask = s.may_ask();
     let core = s.core();
-    let can_ask = may_ask && core.txn.is_idle() && core.origin_quiet();
+    let quiet = may_ask && !core.txn.is_open() && core.origin_quiet();
+    if quiet && core.should_ask_isolation(sql) {
+        ask_isolation(s).await?;
+    }
+    let core = s.core();
+    let can_ask = quiet && core.txn.is_idle();
     let req = QueryRequest {
         sql,
         blocked,
         catalog: CatalogAccess::now_or_later(can_ask),
+        // Blocked requests are not judged by where they run.
+        context: core.read_context().unwrap_or(ReadContext::Autocommit(None)),
     };
-    match core.plan(req) {
+    let decision = core.plan(req);
+    if let Decision::Forward {
+        reason: BypassReason::IsolationUnknown,
+        ..
+    } = decision
+    {
+        core.want_isolation();
+    }
+    match decision {
         Decision::NeedCatalog(question) => {
             core.flush().await?;
             let facts = s.ask(&question).await?;
@@ -79,4 +105,20 @@ pub async fn decide<S: Catalog>(
         }
         d => Ok(d),
     }
+}
+
+/// Asks the origin for the session's default isolation level. Nothing is in flight
+/// and no transaction is open: the answer cannot disturb the client's.
+async fn ask_isolation<S: Catalog>(s: &mut S) -> Result<(), SessionError> {
+    let core = s.core();
+    let dialect = core.scope.cache.classifier.dialect();
+    core.flush().await?;
+    core.count_catalog_query();
+    let rows = s.rows(catalog::isolation_sql(dialect)).await?;
+    let level = rows.and_then(|r| catalog::isolation_from_rows(&r, dialect));
+    if level.is_none() {
+        tracing::warn!(cache = %s.core().scope.cache.id, "the origin did not say its isolation level");
+    }
+    s.core().learned_isolation(level);
+    Ok(())
 }

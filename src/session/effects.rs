@@ -38,7 +38,8 @@ impl<A> Core<A> {
 
     /// The origin reported the session's transaction state.
     pub fn set_txn(&mut self, txn: TxnState) {
-        self.txn = txn;
+        let was = std::mem::replace(&mut self.txn, txn);
+        self.isolation_moves(was, txn);
     }
 
     /// The oldest owed request was acknowledged (or failed): its writes are applied
@@ -50,10 +51,17 @@ impl<A> Core<A> {
         let Some(super::Pending::Origin(owed)) = self.pending.front() else {
             return;
         };
+        let (ends_clean_reads, taints) =
+            (owed.effects.ends_clean_reads(), owed.effects.taints_session);
         if owed.effects.writes() {
             let effects = owed.effects.clone();
             self.engine.apply(&self.scope, &effects);
             self.txn_effects.merge(&effects);
+        }
+        self.isolation_acknowledged(ends_clean_reads);
+        if taints {
+            // A function or procedure may have changed isolation too.
+            self.isolation_changes(crate::classify::IsolationChange::Unknown, false);
         }
     }
 
@@ -64,6 +72,7 @@ impl<A> Core<A> {
         if committed && effects.writes() {
             self.engine.apply(&self.scope, &effects);
         }
+        self.isolation_txn_ended();
     }
 
     /// Remembers what a forwarded statement does to the session: a change wirecache
@@ -73,6 +82,10 @@ impl<A> Core<A> {
     /// A tainted namespace gets a new private ID each time it is renewed, so it is
     /// renewed only when something changed.
     pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
+        if let Some(change) = effects.isolation {
+            let exact = self.idle();
+            self.isolation_changes(change, exact);
+        }
         if effects.session_change {
             effects.session_change = false;
             self.namespace.remember(sql.as_bytes());
@@ -102,6 +115,7 @@ impl<A> Core<A> {
     pub fn reset_session(&mut self, base: NamespaceMaterial) {
         self.namespace.reset(base);
         self.txn_effects = Effects::default();
+        self.isolation_reset();
         self.renew_namespace();
     }
 

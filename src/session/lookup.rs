@@ -35,9 +35,12 @@ impl<A> Core<A> {
     }
 
     /// A fresh entry under the current key, counted as a hit.
+    /// A fresh entry under the current key that may be served where the request
+    /// runs, counted as a hit.
     pub fn hit(&self, started: Instant) -> Option<Hit> {
+        let ctx = self.read_context().ok()?;
         self.engine
-            .lookup(&self.scope, self.key.as_slice(), started)
+            .lookup(&self.scope, self.key.as_slice(), started, ctx)
     }
 
     /// Before filling the current key: lead its fill, or, if another session is

@@ -13,6 +13,8 @@
 //!   catalog round the engine may ask for;
 //! - [`effects`]: a write's invalidations at its acknowledgement and again at the end
 //!   of its transaction (not after a rollback), and the session's namespace;
+//! - [`isolation`]: the isolation level of its transactions and whether the open one
+//!   wrote, which decide whether a read inside it may use the cache;
 //! - [`gauge`]: the connection gauges of a live session.
 //!
 //! A session meets the engine only through [`Core`]: a protocol never sees the
@@ -22,6 +24,7 @@ mod decide;
 mod effects;
 mod fill;
 mod gauge;
+mod isolation;
 mod lookup;
 mod pending;
 
@@ -61,6 +64,8 @@ pub struct Core<A> {
     /// Writes of the open transaction, applied again when it ends.
     txn_effects: Effects,
     txn: TxnState,
+    /// The isolation of its transactions, and whether the open one wrote.
+    isolation: isolation::Tracking,
     /// Catalog facts this session needed while it could not ask.
     deferred: CatalogQuestion,
     terminated: bool,
@@ -89,6 +94,7 @@ impl<A> Core<A> {
             refresh: None,
             txn_effects: Effects::default(),
             txn,
+            isolation: isolation::Tracking::default(),
             deferred: CatalogQuestion::default(),
             terminated: false,
         }

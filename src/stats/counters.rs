@@ -8,6 +8,8 @@ use super::{BypassReason, FillOutcome, Histogram, InvalidationScope};
 #[derive(Debug, Default)]
 pub struct CacheMetrics {
     pub hits: AtomicU64,
+    /// Hits inside a transaction (also counted in `hits`).
+    pub hits_in_transaction: AtomicU64,
     pub misses: AtomicU64,
     /// One counter per reason, at [`BypassReason::index`].
     pub bypasses: [AtomicU64; BypassReason::ALL.len()],

@@ -18,7 +18,8 @@ pub enum BypassReason {
     SelectInto,
     SessionVariable,
     Unparsable,
-    /// Inside an explicit transaction block (from the server's status, design §4.4).
+    /// Inside a transaction the cache's `transactions` policy keeps away from the
+    /// cache (`never`), or a failed transaction block (design §4.4).
     InTransaction,
     /// Extended-protocol Execute with a row limit.
     RowLimit,
@@ -34,6 +35,16 @@ pub enum BypassReason {
     RuleSaysNo,
     /// Its results change too often with no write seen: caching is paused.
     VolatileResults,
+    /// Its transaction has written (or locked rows): it must see its own writes.
+    InTransactionAfterWrite,
+    /// A REPEATABLE READ transaction reads one snapshot; the cache may be newer.
+    IsolationRepeatableRead,
+    /// A SERIALIZABLE transaction reads one snapshot the origin checks.
+    IsolationSerializable,
+    /// READ UNCOMMITTED (MySQL, MariaDB) may read uncommitted rows: never stored.
+    IsolationReadUncommitted,
+    /// The session's isolation level is not known (yet): not served in a transaction.
+    IsolationUnknown,
 }
 
 /// How an attempt to store a result ended.
@@ -110,6 +121,11 @@ mod tests {
                 "volatile_view",
                 "rule_says_no",
                 "volatile_results",
+                "in_transaction_after_write",
+                "isolation_repeatable_read",
+                "isolation_serializable",
+                "isolation_read_uncommitted",
+                "isolation_unknown",
             ]
         );
         let fill: Vec<_> = FillOutcome::ALL.iter().map(|o| o.as_str()).collect();

@@ -94,7 +94,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("admin", false, 1),
         ("log", false, 2),
         ("tls", false, 4),
-        ("caches", true, 11),
+        ("caches", true, 12),
         ("rules", true, 6),
     ];
     assert_eq!(found, expected);

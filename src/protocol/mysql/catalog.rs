@@ -36,7 +36,7 @@ impl Session {
 
     /// Runs `sql` on the origin connection and returns its rows; `None` on an error.
     /// Nothing else may be in flight.
-    async fn catalog_rows(&mut self, sql: &str) -> Result<Option<Vec<Row>>, MyError> {
+    pub async fn catalog_rows(&mut self, sql: &str) -> Result<Option<Vec<Row>>, MyError> {
         let mut query = Vec::with_capacity(sql.len() + 1);
         query.push(super::command::COM_QUERY);
         query.extend_from_slice(sql.as_bytes());

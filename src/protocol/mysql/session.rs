@@ -25,6 +25,7 @@ use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
 use crate::cache::KeyKind;
 use crate::classify::TxnEnd;
+use crate::engine::catalog::Row;
 use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
 use crate::session::{self, Catalog, Core, Lead, TxnState};
@@ -332,6 +333,13 @@ impl Catalog for Session {
         q: &CatalogQuestion,
     ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, MyError>> + Send {
         self.ask_catalog(q)
+    }
+
+    fn rows(
+        &mut self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Row>>, MyError>> + Send {
+        self.catalog_rows(sql)
     }
 }
 

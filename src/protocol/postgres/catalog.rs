@@ -39,8 +39,20 @@ impl Session {
             return Ok(Vec::new());
         };
         self.core.count_catalog_query();
+        match self.result_sets(&sql).await? {
+            Some(results) => Ok(facts_from_rows(q, &results)),
+            None => {
+                tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Runs `sql` as a simple query of wirecache's own and returns the rows of each
+    /// of its results; `None` if it failed. Nothing else may be in flight.
+    pub async fn result_sets(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, PgError> {
         let io = self.core.io();
-        io.send_to_origin(&messages::query(&sql)).await?;
+        io.send_to_origin(&messages::query(sql)).await?;
         // A simple query replaces the unnamed statement at the origin.
         self.ext.unnamed_replaced();
         let mut results: Vec<Vec<Row>> = Vec::new();
@@ -53,11 +65,7 @@ impl Session {
                     tag::DATA_ROW => current.extend(columns(frame.body())),
                     tag::COMMAND_COMPLETE => results.push(std::mem::take(&mut current)),
                     tag::ERROR => failed = true,
-                    tag::READY_FOR_QUERY if failed => {
-                        tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
-                        return Ok(Vec::new());
-                    }
-                    tag::READY_FOR_QUERY => return Ok(facts_from_rows(q, &results)),
+                    tag::READY_FOR_QUERY => return Ok((!failed).then_some(results)),
                     // Notices and parameter changes are passed on; nothing else matters.
                     tag::NOTICE | tag::NOTIFICATION | tag::PARAMETER_STATUS => {
                         io.to_client.extend_from_slice(&frame.bytes)

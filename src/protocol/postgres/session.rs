@@ -17,6 +17,7 @@ use super::copy::CopyState;
 use super::errors::{PgError, Side};
 use super::messages::{self, Body, tag};
 use crate::cache::KeyKind;
+use crate::engine::catalog::Row;
 use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
 use crate::session::{self, Catalog, Core, Lead, TxnState};
@@ -210,8 +211,10 @@ impl Session {
         let Some(hit) = self.core.hit(started) else {
             return false;
         };
-        self.core
-            .reply(&[&hit.entry.payload, &messages::ready_for_query(b'I')]);
+        self.core.reply(&[
+            &hit.entry.payload,
+            &messages::ready_for_query(status_byte(self.core.txn())),
+        ]);
         if let Some(claim) = hit.refresh {
             let ok = self.ext.synced();
             if self
@@ -241,6 +244,11 @@ impl Catalog for Session {
         q: &CatalogQuestion,
     ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, PgError>> + Send {
         self.ask_catalog(q)
+    }
+
+    async fn rows(&mut self, sql: &str) -> Result<Option<Vec<Row>>, PgError> {
+        let sets = self.result_sets(sql).await?;
+        Ok(sets.and_then(|s| s.into_iter().next()))
     }
 }
 

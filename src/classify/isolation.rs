@@ -1,0 +1,454 @@
+//! What a statement does to the isolation level of its session's transactions
+//! (issue 11): the level a transaction it opens gets, the level of the open or the
+//! next transaction, or the session's default. Read from the text's words, cheaply
+//! and without copying (a copy only for the value of a variable being set); anything
+//! that names isolation in a form not recognised here is reported as
+//! [`IsolationChange::Unknown`], so the session stops trusting what it knew.
+
+use super::Dialect;
+use super::memo::lower_contains;
+
+/// A transaction isolation level, as the origin applies it. PostgreSQL runs READ
+/// UNCOMMITTED as READ COMMITTED, so only MySQL and MariaDB sessions see the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Dirty reads: a statement may see other transactions' uncommitted writes.
+    ReadUncommitted,
+    /// Every statement reads its own fresh snapshot of committed data.
+    ReadCommitted,
+    /// One snapshot for the whole transaction.
+    RepeatableRead,
+    /// One snapshot, and the origin checks the transactions' order.
+    Serializable,
+}
+
+impl Isolation {
+    /// A level as PostgreSQL (`read committed`) or MySQL (`READ-COMMITTED`) writes it,
+    /// in any case, quoted or not.
+    pub fn parse(value: &str, dialect: Dialect) -> Option<Self> {
+        let words = value
+            .trim()
+            .trim_matches(|c| c == '\'' || c == '"' || c == '`')
+            .split(|c: char| c.is_ascii_whitespace() || c == '-' || c == '_')
+            .filter(|w| !w.is_empty());
+        let mut two = ["", ""];
+        let mut n = 0;
+        for w in words {
+            *two.get_mut(n)? = w;
+            n += 1;
+        }
+        let is = |i: usize, w: &str| two.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w));
+        let level = if is(0, "read") && is(1, "committed") {
+            Isolation::ReadCommitted
+        } else if is(0, "read") && is(1, "uncommitted") {
+            Isolation::ReadUncommitted
+        } else if is(0, "repeatable") && is(1, "read") {
+            Isolation::RepeatableRead
+        } else if is(0, "serializable") && n == 1 {
+            Isolation::Serializable
+        } else {
+            return None;
+        };
+        Some(level.as_run_by(dialect))
+    }
+
+    /// The level the origin really runs for this one.
+    fn as_run_by(self, dialect: Dialect) -> Self {
+        match (self, dialect) {
+            (Isolation::ReadUncommitted, Dialect::Postgres) => Isolation::ReadCommitted,
+            (level, _) => level,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "read uncommitted",
+            Isolation::ReadCommitted => "read committed",
+            Isolation::RepeatableRead => "repeatable read",
+            Isolation::Serializable => "serializable",
+        }
+    }
+}
+
+/// What one statement does to isolation, once the origin has run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationChange {
+    /// `BEGIN` / `START TRANSACTION`: opens a transaction (if none is open) at this
+    /// level, or at the next transaction's level when none is named.
+    Begin(Option<Isolation>),
+    /// PostgreSQL's `SET TRANSACTION ISOLATION LEVEL` (and `SET transaction_isolation`):
+    /// the open transaction's level; outside one it does nothing.
+    ThisTransaction(Isolation),
+    /// MySQL's `SET TRANSACTION ISOLATION LEVEL`: the next transaction's level only;
+    /// inside one it fails.
+    NextTransaction(Isolation),
+    /// The session's default for the transactions it opens from now on.
+    Session(Isolation),
+    /// Isolation may have changed in a way not followed here (`RESET ALL`, `DISCARD
+    /// ALL`, a form not recognised, several statements in one text): nothing known
+    /// about it holds any more.
+    Unknown,
+}
+
+/// What `sql` does to isolation, if anything.
+pub fn isolation_change(sql: &str, dialect: Dialect) -> Option<IsolationChange> {
+    let text = sql.trim().trim_end_matches(';').trim_end();
+    let names_isolation = lower_contains(text, "isolation");
+    if text.contains(';') {
+        let resets = lower_contains(text, "reset") || lower_contains(text, "discard");
+        return (names_isolation || resets).then_some(IsolationChange::Unknown);
+    }
+    let words = Words::of(text);
+    match words.lower(0) {
+        Some("reset") => {
+            (names_isolation || words.is(1, "all")).then_some(IsolationChange::Unknown)
+        }
+        Some("discard") => words.is(1, "all").then_some(IsolationChange::Unknown),
+        Some("begin" | "start") => begin(&words, dialect),
+        Some("set") if names_isolation => Some(set(text, &words, dialect)),
+        _ => None,
+    }
+}
+
+/// `BEGIN [WORK | TRANSACTION] [modes]`, `START TRANSACTION [modes]`: a transaction,
+/// at the level its modes name (PostgreSQL), if they name one.
+fn begin(words: &Words<'_>, dialect: Dialect) -> Option<IsolationChange> {
+    let starts = if words.is(0, "start") {
+        words.is(1, "transaction")
+    } else {
+        // Not MariaDB's `BEGIN NOT ATOMIC …` compound statement.
+        !words.is(1, "not")
+    };
+    if !starts {
+        return None;
+    }
+    match words.position("isolation") {
+        None => Some(IsolationChange::Begin(None)),
+        Some(at) => Some(
+            words
+                .level_after(at, dialect)
+                .map_or(IsolationChange::Unknown, |l| {
+                    IsolationChange::Begin(Some(l))
+                }),
+        ),
+    }
+}
+
+/// A `SET` that names isolation.
+fn set(text: &str, words: &Words<'_>, dialect: Dialect) -> IsolationChange {
+    let scope = words.lower(1).unwrap_or_default();
+    let (scoped, name_at) = match scope {
+        "session" | "local" | "global" => (scope, 2),
+        _ => ("", 1),
+    };
+    if words.is(name_at, "transaction")
+        || (words.is(name_at, "characteristics") && words.is(name_at + 2, "transaction"))
+    {
+        let level = words
+            .position("isolation")
+            .and_then(|at| words.level_after(at, dialect));
+        let Some(level) = level else {
+            return IsolationChange::Unknown;
+        };
+        return match (dialect, scoped, words.is(name_at, "characteristics")) {
+            (_, "global", _) => IsolationChange::Unknown,
+            (Dialect::Postgres, "session", true) => IsolationChange::Session(level),
+            (Dialect::Postgres, "" | "session" | "local", false) => {
+                IsolationChange::ThisTransaction(level)
+            }
+            (Dialect::MySql | Dialect::MariaDb, "", false) => {
+                IsolationChange::NextTransaction(level)
+            }
+            (Dialect::MySql | Dialect::MariaDb, _, false) => IsolationChange::Session(level),
+            _ => IsolationChange::Unknown,
+        };
+    }
+    variable(text, words, scoped, name_at, dialect)
+}
+
+/// `SET [SESSION] <variable> {= | TO} <level>` for the isolation variables.
+fn variable(
+    text: &str,
+    words: &Words<'_>,
+    scoped: &str,
+    name_at: usize,
+    dialect: Dialect,
+) -> IsolationChange {
+    let Some(name) = words.get(name_at) else {
+        return IsolationChange::Unknown;
+    };
+    // Only one assignment, its value after the first `=` or `TO`.
+    let value = match text.split_once('=') {
+        Some((_, v)) => v,
+        None if words.is(name_at + 1, "to") => words.rest_after(name_at + 1),
+        None => return IsolationChange::Unknown,
+    };
+    if value.contains(',') {
+        return IsolationChange::Unknown;
+    }
+    let name = name.split('=').next().unwrap_or_default();
+    let (at_scope, bare) = match name.rsplit_once('.') {
+        Some((s, b)) => (s.trim_start_matches('@'), b),
+        None => ("", name),
+    };
+    let Some(level) = Isolation::parse(value, dialect) else {
+        return IsolationChange::Unknown;
+    };
+    let is = |n: &str| bare.eq_ignore_ascii_case(n);
+    let session_scope = scoped.eq_ignore_ascii_case("session")
+        || at_scope.eq_ignore_ascii_case("session")
+        || at_scope.eq_ignore_ascii_case("local");
+    match dialect {
+        Dialect::Postgres if scoped.is_empty() || scoped == "session" => {
+            if is("default_transaction_isolation") {
+                IsolationChange::Session(level)
+            } else if is("transaction_isolation") {
+                IsolationChange::ThisTransaction(level)
+            } else {
+                IsolationChange::Unknown
+            }
+        }
+        Dialect::MySql | Dialect::MariaDb
+            if (is("transaction_isolation") || is("tx_isolation"))
+                && !bare.starts_with('@')
+                && (session_scope || (scoped.is_empty() && at_scope.is_empty())) =>
+        {
+            IsolationChange::Session(level)
+        }
+        _ => IsolationChange::Unknown,
+    }
+}
+
+/// The first words of a statement, split at white space, commas and `=`.
+struct Words<'a> {
+    text: &'a str,
+    slots: [&'a str; 12],
+    n: usize,
+}
+
+impl<'a> Words<'a> {
+    fn of(text: &'a str) -> Self {
+        let mut slots = [""; 12];
+        let mut n = 0;
+        let split = text
+            .split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '=')
+            .filter(|w| !w.is_empty());
+        for (slot, word) in slots.iter_mut().zip(split) {
+            *slot = word;
+            n += 1;
+        }
+        Words { text, slots, n }
+    }
+
+    fn get(&self, i: usize) -> Option<&'a str> {
+        self.slots.get(..self.n)?.get(i).copied()
+    }
+
+    fn is(&self, i: usize, w: &str) -> bool {
+        self.get(i).is_some_and(|x| x.eq_ignore_ascii_case(w))
+    }
+
+    /// Word `i` if it is one of the few keywords matched here, lower-cased.
+    fn lower(&self, i: usize) -> Option<&'static str> {
+        let w = self.get(i)?;
+        [
+            "reset", "discard", "begin", "start", "set", "session", "local", "global",
+        ]
+        .into_iter()
+        .find(|k| w.eq_ignore_ascii_case(k))
+    }
+
+    fn position(&self, w: &str) -> Option<usize> {
+        (0..self.n).find(|&i| self.is(i, w))
+    }
+
+    /// The level named after `ISOLATION` at `at`: `LEVEL` and one or two words.
+    fn level_after(&self, at: usize, dialect: Dialect) -> Option<Isolation> {
+        if !self.is(at + 1, "level") {
+            return None;
+        }
+        let first = self.get(at + 2)?;
+        let two = self.get(at + 3).and_then(|second| {
+            let from = self.offset(first);
+            let to = self.offset(second) + second.len();
+            Isolation::parse(self.text.get(from..to)?, dialect)
+        });
+        two.or_else(|| Isolation::parse(first, dialect))
+    }
+
+    /// Where word `w` (a slice of the text) starts in the text.
+    fn offset(&self, w: &str) -> usize {
+        (w.as_ptr() as usize).saturating_sub(self.text.as_ptr() as usize)
+    }
+
+    /// The text after word `i`.
+    fn rest_after(&self, i: usize) -> &'a str {
+        let Some(w) = self.get(i) else {
+            return "";
+        };
+        self.text
+            .get(self.offset(w) + w.len()..)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IsolationChange::*;
+    use super::*;
+
+    const PG: Dialect = Dialect::Postgres;
+    const MY: Dialect = Dialect::MariaDb;
+    const RC: Isolation = Isolation::ReadCommitted;
+    const RR: Isolation = Isolation::RepeatableRead;
+    const SER: Isolation = Isolation::Serializable;
+
+    #[test]
+    fn levels_in_either_spelling() {
+        assert_eq!(Isolation::parse("'read committed'", PG), Some(RC));
+        assert_eq!(Isolation::parse("READ-COMMITTED", MY), Some(RC));
+        assert_eq!(Isolation::parse(" 'REPEATABLE-READ' ", MY), Some(RR));
+        assert_eq!(Isolation::parse("serializable", PG), Some(SER));
+        assert_eq!(Isolation::parse("read uncommitted", PG), Some(RC));
+        assert_eq!(
+            Isolation::parse("READ-UNCOMMITTED", MY),
+            Some(Isolation::ReadUncommitted)
+        );
+        for bad in [
+            "",
+            "read",
+            "serializable read",
+            "default",
+            "1",
+            "read committed x",
+        ] {
+            assert_eq!(Isolation::parse(bad, PG), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn postgres_statements() {
+        let cases = [
+            ("BEGIN", Some(Begin(None))),
+            ("begin work", Some(Begin(None))),
+            (
+                "BEGIN ISOLATION LEVEL REPEATABLE READ",
+                Some(Begin(Some(RR))),
+            ),
+            (
+                "start transaction isolation level serializable, read only",
+                Some(Begin(Some(SER))),
+            ),
+            (
+                "BEGIN READ ONLY ISOLATION LEVEL READ COMMITTED;",
+                Some(Begin(Some(RC))),
+            ),
+            ("START TRANSACTION ISOLATION LEVEL BOGUS", Some(Unknown)),
+            (
+                "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Some(ThisTransaction(SER)),
+            ),
+            (
+                "SET transaction_isolation = 'repeatable read'",
+                Some(ThisTransaction(RR)),
+            ),
+            (
+                "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+                Some(Session(RR)),
+            ),
+            (
+                "SET default_transaction_isolation TO 'serializable'",
+                Some(Session(SER)),
+            ),
+            (
+                "set default_transaction_isolation='read committed'",
+                Some(Session(RC)),
+            ),
+            (
+                "SET SESSION default_transaction_isolation = serializable",
+                Some(Session(SER)),
+            ),
+            (
+                "SET LOCAL default_transaction_isolation = serializable",
+                Some(Unknown),
+            ),
+            (
+                "SET default_transaction_isolation TO DEFAULT",
+                Some(Unknown),
+            ),
+            ("RESET ALL", Some(Unknown)),
+            ("reset default_transaction_isolation", Some(Unknown)),
+            ("RESET search_path", None),
+            ("DISCARD ALL", Some(Unknown)),
+            ("DISCARD PLANS", None),
+            ("SET TRANSACTION READ ONLY", None),
+            ("SET search_path = a, b", None),
+            ("SELECT 'isolation'", None),
+            (
+                "BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Some(Unknown),
+            ),
+            ("SELECT 1; RESET ALL", Some(Unknown)),
+            ("BEGIN; SELECT 1", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(isolation_change(sql, PG), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn mysql_statements() {
+        let cases = [
+            ("START TRANSACTION", Some(Begin(None))),
+            (
+                "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT",
+                Some(Begin(None)),
+            ),
+            ("BEGIN NOT ATOMIC SELECT 1", None),
+            (
+                "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                Some(NextTransaction(RC)),
+            ),
+            (
+                "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Some(Session(SER)),
+            ),
+            (
+                "SET GLOBAL TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Some(Unknown),
+            ),
+            ("SET tx_isolation = 'READ-COMMITTED'", Some(Session(RC))),
+            (
+                "SET SESSION transaction_isolation='REPEATABLE-READ'",
+                Some(Session(RR)),
+            ),
+            (
+                "SET @@SESSION.tx_isolation = 'SERIALIZABLE'",
+                Some(Session(SER)),
+            ),
+            (
+                "SET @@local.transaction_isolation = 'READ-COMMITTED'",
+                Some(Session(RC)),
+            ),
+            (
+                "SET @@session.transaction_isolation = 'READ-UNCOMMITTED'",
+                Some(Session(Isolation::ReadUncommitted)),
+            ),
+            ("SET @@tx_isolation = 'READ-COMMITTED'", Some(Unknown)),
+            (
+                "SET @@global.tx_isolation = 'READ-COMMITTED'",
+                Some(Unknown),
+            ),
+            ("SET tx_isolation = @saved", Some(Unknown)),
+            (
+                "SET autocommit = 0, tx_isolation = 'READ-COMMITTED'",
+                Some(Unknown),
+            ),
+            ("SET NAMES utf8mb4", None),
+            ("SET autocommit = 0", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(isolation_change(sql, MY), want, "{sql}");
+        }
+    }
+}
