@@ -35,6 +35,9 @@ pub struct Control {
     pub set_statement: bool,
     /// The text names `TEMPORARY` (a temporary table's DDL).
     pub temporary: bool,
+    /// MySQL's `SET [SESSION] autocommit = …` alone: it changes when transactions
+    /// end, never what a query returns.
+    pub autocommit_only: bool,
 }
 
 /// Reads the session-level facts of `sql`, without copying it.
@@ -59,7 +62,32 @@ pub fn control(sql: &str) -> Control {
             .get(..13)
             .is_some_and(|h| h.eq_ignore_ascii_case("set statement")),
         temporary: lower_contains(text, "temporary"),
+        autocommit_only: lone && first("set") && autocommit_only(text),
     }
+}
+
+/// `SET [SESSION | @@SESSION. | @@] autocommit {= | TO} {0 | 1 | ON | OFF}` and
+/// nothing else.
+fn autocommit_only(text: &str) -> bool {
+    let Some(rest) = text.get(3..) else {
+        return false;
+    };
+    let Some((name, value)) = rest.split_once('=') else {
+        return false;
+    };
+    let name = name.trim();
+    let name = name
+        .strip_prefix("@@")
+        .map_or(name, |n| n.rsplit('.').next().unwrap_or(n));
+    let name = match name.split_once(char::is_whitespace) {
+        Some((scope, n)) if scope.eq_ignore_ascii_case("session") => n.trim(),
+        _ => name,
+    };
+    let value = value.trim();
+    name.eq_ignore_ascii_case("autocommit")
+        && ["0", "1", "on", "off"]
+            .iter()
+            .any(|v| value.eq_ignore_ascii_case(v))
 }
 
 fn txn_end(words: &[&str]) -> Option<TxnEnd> {
@@ -140,5 +168,23 @@ mod tests {
             assert_eq!(got, (variable, set_statement, set_config), "{sql}");
         }
         assert!(control("CREATE TEMPORARY TABLE t (a int)").temporary);
+    }
+
+    #[test]
+    fn autocommit_switches() {
+        for (sql, want) in [
+            ("SET autocommit = 0", true),
+            ("set AUTOCOMMIT=1;", true),
+            ("SET SESSION autocommit = OFF", true),
+            ("SET @@session.autocommit = 1", true),
+            ("SET @@autocommit = on", true),
+            ("SET autocommit = 0, sql_mode = ''", false),
+            ("SET autocommit = @x", false),
+            ("SET GLOBAL autocommit = 0", false),
+            ("SET autocommit = 0; SELECT 1", false),
+            ("SELECT autocommit = 0", false),
+        ] {
+            assert_eq!(control(sql).autocommit_only, want, "{sql}");
+        }
     }
 }

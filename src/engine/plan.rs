@@ -318,6 +318,8 @@ fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
     if dialect == Dialect::Postgres {
         return;
     }
+    // Autocommit changes when transactions end, never what a query returns.
+    e.session_change &= !ctl.autocommit_only;
     if e.session_change && ctl.set_statement {
         e.whole_database = true;
         e.taints_session = true;

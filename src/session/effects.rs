@@ -85,6 +85,11 @@ impl<A> Core<A> {
         if let Some(change) = effects.isolation {
             let exact = self.idle();
             self.isolation_changes(change, exact);
+            // A statement that only sets a level changes no result: the namespace
+            // stays, so the session keeps sharing entries.
+            if change != crate::classify::IsolationChange::Unknown {
+                effects.session_change = false;
+            }
         }
         if effects.session_change {
             effects.session_change = false;

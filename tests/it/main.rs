@@ -41,3 +41,4 @@ mod pg_transactions;
 mod secrets_in_logs;
 mod shutdown;
 mod transactions;
+mod txn_reads;

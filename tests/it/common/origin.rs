@@ -141,6 +141,11 @@ pub trait Origin: Send + Sync + Sized + 'static {
     /// did not reach it).
     fn reads_at_origin(&self, db: &str) -> Option<i64>;
 
+    /// How many SELECTs naming `table` the origin executed in `db` (PostgreSQL:
+    /// pg_stat_statements, text and prepared; MariaDB: performance_schema, text only,
+    /// counted once the statement's answer went out, see [`Client::settle`]).
+    fn selects_of(&self, db: &str, table: &str) -> i64;
+
     /// The `n`th (from 1) placeholder of a prepared statement.
     fn placeholder(n: usize) -> String;
 
@@ -387,6 +392,14 @@ impl Origin for PgOrigin {
         None
     }
 
+    fn selects_of(&self, db: &str, table: &str) -> i64 {
+        let sql = format!(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d \
+             ON d.oid = s.dbid WHERE d.datname = '{db}' AND s.query ILIKE 'SELECT%{table}%'"
+        );
+        self.psql("postgres", &sql).trim().parse().unwrap_or(-1)
+    }
+
     fn placeholder(n: usize) -> String {
         format!("${n}")
     }
@@ -547,6 +560,16 @@ impl Origin for MyOrigin {
 
     fn reads_at_origin(&self, db: &str) -> Option<i64> {
         Some(self.selects(db))
+    }
+
+    fn selects_of(&self, db: &str, table: &str) -> i64 {
+        // Text reads only: a prepared one's executions are not in the digest summary.
+        let sql = format!(
+            "SELECT COALESCE(SUM(COUNT_STAR), 0) FROM \
+             performance_schema.events_statements_summary_by_digest \
+             WHERE SCHEMA_NAME = '{db}' AND DIGEST_TEXT LIKE 'SELECT%{table}%'"
+        );
+        self.sql("", &sql).trim().parse().unwrap_or(-1)
     }
 
     fn placeholder(_n: usize) -> String {
