@@ -364,3 +364,57 @@ async fn mariadb_autocommit_off_at_read_committed_is_served() {
     let (v, ran) = reads_reaching_origin(origin, &db, &mut c).await;
     assert_eq!((v, ran), (3, 0));
 }
+
+/// psycopg2 in its default mode (a transaction opened before the first statement):
+/// its reads are served, and a served read reports the transaction still open, as
+/// the origin would (the driver decides what `commit()` sends from that status). The
+/// first transaction reads a table wirecache has not asked the catalog about, which
+/// it cannot do inside the transaction: that one goes to the origin, and the catalog
+/// is asked at the next BEGIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_psycopg2_default_transactions_are_served_and_stay_open() {
+    let (_, db, proxy) = setup::<Postgres>("txn_psycopg2", None).await;
+    let dsn = format!(
+        "postgresql://demo-postgres@127.0.0.1:{}/{db}",
+        proxy.pg_addr().port()
+    );
+    let script = r#"
+import sys, psycopg2
+from psycopg2.extensions import TRANSACTION_STATUS_INTRANS as INTRANS
+c = psycopg2.connect(sys.argv[1])
+cur = c.cursor()
+for unit in range(4):
+    for i in range(3):
+        cur.execute("SELECT v FROM acct_txn WHERE id = 1")
+        assert cur.fetchone() == (1,)
+        assert c.info.transaction_status == INTRANS, (unit, i, c.info.transaction_status)
+    c.commit()
+cur.execute("UPDATE acct_txn SET v = 4 WHERE id = 2")
+c.commit()
+cur.execute("SELECT v FROM acct_txn WHERE id = 2")
+assert cur.fetchone() == (4,)
+c.commit()
+print("psycopg2 ok")
+"#;
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, &dsn])
+            .output()
+            .expect("python3")
+    })
+    .await
+    .expect("python3 ran");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("psycopg2 ok"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits = proxy.metric(&series(IN_TXN_HITS)).await;
+    // Units 2 to 4: a miss, then hits.
+    assert!(
+        hits >= 8.0,
+        "{hits} hits inside transactions\n{}",
+        proxy.metrics().await
+    );
+}
