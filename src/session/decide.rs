@@ -8,11 +8,8 @@ use std::future::Future;
 
 use super::Core;
 use crate::config::CacheMode;
-use crate::engine::catalog::{self, Row};
-use crate::engine::{
-    BypassReason, CatalogAccess, CatalogQuestion, Decision, Fact, FactKey, QueryRequest,
-    ReadContext,
-};
+use crate::engine::catalog::Row;
+use crate::engine::{BypassReason, CatalogAccess, Decision, QueryRequest, ReadContext};
 use crate::protocol::SessionError;
 
 /// A protocol session that can put catalog questions to its origin.
@@ -25,20 +22,13 @@ pub trait Catalog: Send {
     /// batch half sent); the core adds its own.
     fn may_ask(&self) -> bool;
 
-    /// Runs the catalog query for `q` on the origin connection and reads its answer,
-    /// which the client never sees. Nothing else is in flight.
-    fn ask(
-        &mut self,
-        q: &CatalogQuestion,
-    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, SessionError>> + Send;
-
-    /// Runs `sql` (one statement) on the origin connection and returns the rows of
-    /// its result, which the client never sees; `None` if it failed. Nothing else
-    /// is in flight.
-    fn rows(
+    /// Runs `sql` (a query of wirecache's own) on the origin connection and returns
+    /// the rows of each of its results, which the client never sees; `None` if it
+    /// failed. Nothing else is in flight.
+    fn results(
         &mut self,
         sql: &str,
-    ) -> impl Future<Output = Result<Option<Vec<Row>>, SessionError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<Vec<Row>>>, SessionError>> + Send;
 }
 
 impl<A> Core<A> {
@@ -96,7 +86,7 @@ pub async fn decide<S: Catalog>(
     match decision {
         Decision::NeedCatalog(question) => {
             core.flush().await?;
-            let facts = s.ask(&question).await?;
+            let facts = super::catalog::ask(s, &question).await?;
             let core = s.core();
             core.engine.learn(&core.scope, facts);
             let req = QueryRequest {
@@ -112,12 +102,7 @@ pub async fn decide<S: Catalog>(
 /// Asks the origin for the session's default isolation level. Nothing is in flight
 /// and no transaction is open: the answer cannot disturb the client's.
 async fn ask_isolation<S: Catalog>(s: &mut S) -> Result<(), SessionError> {
-    let core = s.core();
-    let dialect = core.scope.cache.classifier.dialect();
-    core.flush().await?;
-    core.count_catalog_query();
-    let rows = s.rows(catalog::isolation_sql(dialect)).await?;
-    let level = rows.and_then(|r| catalog::isolation_from_rows(&r, dialect));
+    let level = super::catalog::isolation(s).await?;
     if level.is_none() {
         tracing::warn!(cache = %s.core().scope.cache.id, "the origin did not say its isolation level");
     }

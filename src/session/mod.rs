@@ -10,7 +10,7 @@
 //! - [`lookup`]: the cache key, hits, single-flight, fills and refreshes ahead of
 //!   expiry;
 //! - [`decide`]: whether the cache may be used now, and planning a miss, with the
-//!   catalog round the engine may ask for;
+//!   catalog round the engine may ask for ([`catalog`]: its queries and answers);
 //! - [`effects`]: a write's invalidations at its acknowledgement and again at the end
 //!   of its transaction (not after a rollback), and the session's namespace;
 //! - [`isolation`]: the isolation level of its transactions and whether the open one
@@ -20,6 +20,7 @@
 //! A session meets the engine only through [`Core`]: a protocol never sees the
 //! store, the single-flight table or the namespace registry.
 
+mod catalog;
 mod decide;
 mod effects;
 mod fill;

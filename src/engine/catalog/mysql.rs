@@ -170,6 +170,53 @@ pub fn facts_from_rows(
     facts
 }
 
+/// The second question a MySQL answer may need: the relations that the views in
+/// `rows` read, to find the views among them (a view of a view is never cached).
+/// `None`: no view in the answer reads anything.
+pub fn nested_question(
+    rows: &[Row],
+    classify: &dyn Fn(&str) -> Option<Vec<TableRef>>,
+) -> Option<CatalogQuestion> {
+    let relations: Vec<TableRef> = rows
+        .iter()
+        .filter(|c| c.get(2).cloned().flatten().as_deref() == Some("VIEW"))
+        .filter_map(|c| c.get(4).cloned().flatten())
+        .filter_map(|d| classify(&d))
+        .flatten()
+        .collect();
+    (!relations.is_empty()).then(|| CatalogQuestion {
+        relations,
+        functions: Vec::new(),
+    })
+}
+
+/// Marks `volatile_view` every view of `facts` that reads a view, by the answer to
+/// [`nested_question`] (`None`: it failed, so every view that reads anything).
+pub fn mark_nested_views(
+    facts: &mut [(FactKey, Fact)],
+    nested: &CatalogQuestion,
+    answer: Option<&[Row]>,
+) {
+    let views: Option<Vec<Box<str>>> = answer.map(|rows| {
+        rows.iter()
+            .filter(|c| c.get(2).cloned().flatten().as_deref() != Some("BASE TABLE"))
+            .filter_map(|c| c.get(1).cloned().flatten()?.parse::<usize>().ok())
+            .filter_map(|i| nested.relations.get(i))
+            .map(|t| t.name.to_lowercase().into_boxed_str())
+            .collect()
+    });
+    for (_, fact) in facts {
+        if let Fact::Relation(r) = fact
+            && !r.base.is_empty()
+        {
+            let bad = views
+                .as_ref()
+                .is_none_or(|v| r.base.iter().any(|b| v.contains(b)));
+            r.volatile_view |= bad;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,17 +1,13 @@
-//! Asking the origin's information_schema about relations and functions (design §3),
-//! over the session's own origin connection while nothing else is in flight and no
-//! transaction is open. The answers never reach the client. The SQL and what its rows
-//! mean are the engine's (`engine::catalog::mysql`); here, sending it, decoding text
-//! rows, and classifying views' definitions.
+//! Queries of wirecache's own (the catalog round of `session::catalog`), over the
+//! session's own origin connection while nothing else is in flight and no
+//! transaction is open: sending one as COM_QUERY and decoding its text rows. The
+//! answers never reach the client.
 
 use super::codec::{self, Reader};
 use super::errors::MyError;
 use super::response::{Event, Shape};
 use super::session::Session;
-use crate::classify::{StatementKind, TableRef};
 use crate::engine::catalog::Row;
-use crate::engine::catalog::mysql::{catalog_sql, facts_from_rows};
-use crate::engine::{CatalogQuestion, Fact, FactKey};
 
 /// One text-protocol row as optional UTF-8 strings.
 pub fn columns(payload: &[u8]) -> Option<Row> {
@@ -25,15 +21,6 @@ pub fn columns(payload: &[u8]) -> Option<Row> {
 }
 
 impl Session {
-    /// The tables a view definition reads, if it is a plain cacheable read.
-    fn view_tables(&self, definition: &str) -> Option<Vec<TableRef>> {
-        let c = self.core.cache().classifier.classify(definition);
-        let plain = c.kind == StatementKind::Read
-            && c.uncacheable.is_none()
-            && c.unknown_functions.is_empty();
-        plain.then(|| c.reads.clone())
-    }
-
     /// Runs `sql` on the origin connection and returns its rows; `None` on an error.
     /// Nothing else may be in flight.
     pub async fn catalog_rows(&mut self, sql: &str) -> Result<Option<Vec<Row>>, MyError> {
@@ -60,63 +47,5 @@ impl Session {
             }
             io.read_origin().await?;
         }
-    }
-
-    /// Asks the catalog about `q`. A view whose definition reads another view (found
-    /// with a second query) is marked `volatile_view`.
-    pub async fn ask_catalog(
-        &mut self,
-        q: &CatalogQuestion,
-    ) -> Result<Vec<(FactKey, Fact)>, MyError> {
-        let Some(sql) = catalog_sql(q) else {
-            return Ok(Vec::new());
-        };
-        self.core.count_catalog_query();
-        let Some(rows) = self.catalog_rows(&sql).await? else {
-            tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
-            return Ok(Vec::new());
-        };
-        let classify = |d: &str| self.view_tables(d);
-        let mut facts = facts_from_rows(q, &rows, &classify);
-        let inner: Vec<TableRef> = rows
-            .iter()
-            .filter(|c| c.get(2).cloned().flatten().as_deref() == Some("VIEW"))
-            .filter_map(|c| c.get(4).cloned().flatten())
-            .filter_map(|d| self.view_tables(&d))
-            .flatten()
-            .collect();
-        if inner.is_empty() {
-            return Ok(facts);
-        }
-        let nested = CatalogQuestion {
-            relations: inner,
-            functions: Vec::new(),
-        };
-        let views = match catalog_sql(&nested) {
-            Some(sql) => {
-                self.core.count_catalog_query();
-                self.catalog_rows(&sql).await?
-            }
-            None => None,
-        };
-        let nested_views: Option<Vec<Box<str>>> = views.map(|rows| {
-            rows.iter()
-                .filter(|c| c.get(2).cloned().flatten().as_deref() != Some("BASE TABLE"))
-                .filter_map(|c| c.get(1).cloned().flatten()?.parse::<usize>().ok())
-                .filter_map(|i| nested.relations.get(i))
-                .map(|t| t.name.to_lowercase().into_boxed_str())
-                .collect()
-        });
-        for (_, fact) in &mut facts {
-            if let Fact::Relation(r) = fact
-                && !r.base.is_empty()
-            {
-                let bad = nested_views
-                    .as_ref()
-                    .is_none_or(|v| r.base.iter().any(|b| v.contains(b)));
-                r.volatile_view |= bad;
-            }
-        }
-        Ok(facts)
     }
 }

@@ -26,7 +26,7 @@ use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, T
 use crate::cache::KeyKind;
 use crate::classify::TxnEnd;
 use crate::engine::catalog::Row;
-use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
+use crate::engine::{Decision, Effects};
 use crate::protocol::{Pipes, ProxySession};
 use crate::session::{self, Catalog, Core, Lead, TxnState};
 
@@ -328,18 +328,8 @@ impl Catalog for Session {
         true
     }
 
-    fn ask(
-        &mut self,
-        q: &CatalogQuestion,
-    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, MyError>> + Send {
-        self.ask_catalog(q)
-    }
-
-    fn rows(
-        &mut self,
-        sql: &str,
-    ) -> impl Future<Output = Result<Option<Vec<Row>>, MyError>> + Send {
-        self.catalog_rows(sql)
+    async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, MyError> {
+        Ok(self.catalog_rows(sql).await?.map(|rows| vec![rows]))
     }
 }
 

@@ -1,15 +1,12 @@
-//! Asking the origin's catalog about relations and functions (design §3), over the
-//! session's own origin connection while nothing else is in flight. The answers never
-//! reach the client. The SQL and what its rows mean are the engine's
-//! (`engine::catalog::postgres`); here, sending it and decoding DataRows.
+//! Queries of wirecache's own (the catalog round of `session::catalog`), over the
+//! session's own origin connection while nothing else is in flight: sending one as a
+//! simple query and decoding its DataRows. The answers never reach the client.
 
 use super::codec::{self, MAX_ORIGIN_MESSAGE};
 use super::errors::{PgError, Side};
 use super::messages::{self, Body, tag};
 use super::session::Session;
 use crate::engine::catalog::Row;
-use crate::engine::catalog::postgres::{catalog_sql, facts_from_rows};
-use crate::engine::{CatalogQuestion, Fact, FactKey};
 
 /// Columns of one DataRow as optional UTF-8 strings.
 fn columns(body: &[u8]) -> Option<Row> {
@@ -29,25 +26,6 @@ fn columns(body: &[u8]) -> Option<Row> {
 }
 
 impl Session {
-    /// Runs the catalog query for `q` on the origin connection and reads its answer,
-    /// which the client never sees. Nothing else may be in flight.
-    pub async fn ask_catalog(
-        &mut self,
-        q: &CatalogQuestion,
-    ) -> Result<Vec<(FactKey, Fact)>, PgError> {
-        let Some(sql) = catalog_sql(q) else {
-            return Ok(Vec::new());
-        };
-        self.core.count_catalog_query();
-        match self.result_sets(&sql).await? {
-            Some(results) => Ok(facts_from_rows(q, &results)),
-            None => {
-                tracing::warn!(cache = %self.core.cache().id, "catalog query failed");
-                Ok(Vec::new())
-            }
-        }
-    }
-
     /// Runs `sql` as a simple query of wirecache's own and returns the rows of each
     /// of its results; `None` if it failed. Nothing else may be in flight.
     pub async fn result_sets(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, PgError> {

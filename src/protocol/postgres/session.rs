@@ -18,7 +18,7 @@ use super::errors::{PgError, Side};
 use super::messages::{self, Body, tag};
 use crate::cache::KeyKind;
 use crate::engine::catalog::Row;
-use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
+use crate::engine::{Decision, Effects};
 use crate::protocol::{Pipes, ProxySession};
 use crate::session::{self, Catalog, Core, Lead, TxnState};
 
@@ -239,16 +239,11 @@ impl Catalog for Session {
         self.ext.synced()
     }
 
-    fn ask(
+    fn results(
         &mut self,
-        q: &CatalogQuestion,
-    ) -> impl Future<Output = Result<Vec<(FactKey, Fact)>, PgError>> + Send {
-        self.ask_catalog(q)
-    }
-
-    async fn rows(&mut self, sql: &str) -> Result<Option<Vec<Row>>, PgError> {
-        let sets = self.result_sets(sql).await?;
-        Ok(sets.and_then(|s| s.into_iter().next()))
+        sql: &str,
+    ) -> impl Future<Output = Result<Option<Vec<Vec<Row>>>, PgError>> + Send {
+        self.result_sets(sql)
     }
 }
 
