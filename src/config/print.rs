@@ -1,9 +1,12 @@
 //! Prints the effective configuration as TOML (for `wirecache check-config`):
 //! the config serialized through the schema, keys in schema order, the admin
-//! token redacted. The output reads back to the same config.
+//! token redacted. The output reads back to the same config. Also how a
+//! certificate and its key, one field of the typed config, are written as two keys.
 
 use std::fmt::Write;
+use std::path::PathBuf;
 
+use serde::Serializer;
 use toml::{Table, Value};
 
 use super::read::schema;
@@ -53,4 +56,23 @@ impl Config {
         }
         out
     }
+}
+
+/// A certificate and its key, both or neither.
+type Pair = Option<(PathBuf, PathBuf)>;
+
+/// `v` as the keys `names`.
+fn pair<S: Serializer>(names: [&str; 2], v: &Pair, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        v.iter()
+            .flat_map(|(cert, key)| names.into_iter().zip([cert, key])),
+    )
+}
+
+pub(super) fn cert_files<S: Serializer>(v: &Pair, s: S) -> Result<S::Ok, S::Error> {
+    pair(["cert_file", "key_file"], v, s)
+}
+
+pub(super) fn client_cert<S: Serializer>(v: &Pair, s: S) -> Result<S::Ok, S::Error> {
+    pair(["tls_client_cert", "tls_client_key"], v, s)
 }

@@ -181,7 +181,7 @@ pub struct TlsSettings {
     pub client: ClientTls,
     /// PEM certificate chain (leaf first) and its key; both or neither. Neither: a
     /// self-signed certificate made at start-up.
-    #[serde(flatten, serialize_with = "cert_files")]
+    #[serde(flatten, serialize_with = "super::print::cert_files")]
     pub cert_files: Option<(PathBuf, PathBuf)>,
     /// Accept a password wirecache must see in clear (MD5 re-hashing, cleartext
     /// requests) from a client whose connection is not encrypted. Unsafe.
@@ -223,28 +223,8 @@ pub struct OriginTlsSettings {
     #[serde(rename = "tls_server_name")]
     pub server_name: Option<String>,
     /// Client certificate chain and key (PEM), for origins that ask for one.
-    #[serde(flatten, serialize_with = "client_cert")]
+    #[serde(flatten, serialize_with = "super::print::client_cert")]
     pub client_cert: Option<(PathBuf, PathBuf)>,
-}
-
-/// A certificate and its key, as the keys `names`.
-fn pair<S: Serializer>(
-    names: [&str; 2],
-    v: &Option<(PathBuf, PathBuf)>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_map(
-        v.iter()
-            .flat_map(|(cert, key)| names.into_iter().zip([cert, key])),
-    )
-}
-
-fn cert_files<S: Serializer>(v: &Option<(PathBuf, PathBuf)>, s: S) -> Result<S::Ok, S::Error> {
-    pair(["cert_file", "key_file"], v, s)
-}
-
-fn client_cert<S: Serializer>(v: &Option<(PathBuf, PathBuf)>, s: S) -> Result<S::Ok, S::Error> {
-    pair(["tls_client_cert", "tls_client_key"], v, s)
 }
 
 /// An enum written as one of its names (any ASCII case), with `ALL`, `as_str`,
