@@ -7,69 +7,51 @@ use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::de::{Deserializer, Error, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error};
 use serde::{Serialize, Serializer};
 use toml::Value;
 
 use super::rules::{check_matcher_text, format_template_id, parse_template_id};
 use super::size::{format_duration, format_size, parse_duration, parse_size};
 
-pub(super) trait Kind: Sized {
-    type Value;
+pub(super) trait Kind {
+    type T;
     /// What a value must look like, for "expected …, found …".
     fn expected() -> String;
-    fn read(v: &Value) -> Result<Self::Value, String>;
-    fn serialize<S: Serializer>(v: &Self::Value, s: S) -> Result<S::Ok, S::Error>;
+    fn read(v: &Value) -> Result<Self::T, String>;
+    fn write(v: &Self::T) -> impl Serialize;
 
-    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(Read::<Self>(PhantomData))
+    fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Self::T, D::Error> {
+        Self::read(&Value::deserialize(d)?).map_err(D::Error::custom)
+    }
+    fn serialize<S: Serializer>(v: &Self::T, s: S) -> Result<S::Ok, S::Error> {
+        Self::write(v).serialize(s)
     }
 }
 
-/// Hands a scalar to [`Kind::read`]; an array or a table is the wrong type.
-struct Read<K>(PhantomData<K>);
+/// The optional form of a kind (an absent key is `None` by `#[serde(default)]`).
+pub(super) struct Opt<K>(PhantomData<K>);
 
-impl<'de, K: Kind> Visitor<'de> for Read<K> {
-    type Value = K::Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(&K::expected())
+impl<K: Kind> Kind for Opt<K> {
+    type T = Option<K::T>;
+    fn expected() -> String {
+        K::expected()
     }
-    fn visit_bool<E: Error>(self, b: bool) -> Result<K::Value, E> {
-        K::read(&Value::Boolean(b)).map_err(E::custom)
+    fn read(v: &Value) -> Result<Self::T, String> {
+        K::read(v).map(Some)
     }
-    fn visit_i64<E: Error>(self, n: i64) -> Result<K::Value, E> {
-        K::read(&Value::Integer(n)).map_err(E::custom)
+    fn write(v: &Self::T) -> impl Serialize {
+        v.as_ref().map(K::write)
     }
-    fn visit_f64<E: Error>(self, n: f64) -> Result<K::Value, E> {
-        K::read(&Value::Float(n)).map_err(E::custom)
-    }
-    fn visit_str<E: Error>(self, s: &str) -> Result<K::Value, E> {
-        K::read(&Value::String(s.to_owned())).map_err(E::custom)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<K::Value, A::Error> {
-        K::read(&Value::Array(Vec::new())).map_err(A::Error::custom)
-    }
-    /// A table, or a datetime (which toml hands over as a table of one private key).
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<K::Value, A::Error> {
-        let key = map.next_key::<String>()?.unwrap_or_default();
-        let found = match key.contains("toml_private_datetime") {
-            true => "datetime",
-            false => "table",
-        };
-        Err(A::Error::custom(format!(
-            "expected {}, found {found}",
-            K::expected()
-        )))
-    }
-}
-
-fn wrong<K: Kind>(v: &Value) -> String {
-    format!("expected {}, found {}", K::expected(), v.type_str())
 }
 
 /// The text of a string value, or "expected …, found …".
-pub(super) fn text<K: Kind>(v: &Value) -> Result<&str, String> {
-    v.as_str().ok_or_else(|| wrong::<K>(v))
+pub(super) fn text<'v>(v: &'v Value, expected: &str) -> Result<&'v str, String> {
+    v.as_str().ok_or_else(|| wrong(expected, v))
+}
+
+fn wrong(expected: &str, v: &Value) -> String {
+    format!("expected {expected}, found {}", v.type_str())
 }
 
 fn bad(kind: &str, value: impl std::fmt::Debug, reason: impl std::fmt::Display) -> String {
@@ -90,20 +72,20 @@ pub(super) fn or_list<S: AsRef<str>>(items: &[S]) -> String {
 /// for one read from any TOML value.
 macro_rules! kind {
     ($name:ident: $ty:ty, $exp:expr, |$s:ident| $parse:expr, |$w:ident| $write:expr) => {
-        kind!($name: $ty, $exp, value |v| { let $s = text::<Self>(v)?; $parse }, |$w| $write);
+        kind!($name: $ty, $exp, value |v| { let $s = text(v, $exp)?; $parse }, |$w| $write);
     };
     ($name:ident: $ty:ty, $exp:expr, value |$v:ident| $read:expr, |$w:ident| $write:expr) => {
         pub(super) struct $name;
         impl Kind for $name {
-            type Value = $ty;
+            type T = $ty;
             fn expected() -> String {
                 $exp.to_owned()
             }
             fn read($v: &Value) -> Result<$ty, String> {
                 $read
             }
-            fn serialize<S: Serializer>($w: &$ty, s: S) -> Result<S::Ok, S::Error> {
-                Serialize::serialize(&$write, s)
+            fn write($w: &$ty) -> impl Serialize {
+                $write
             }
         }
     };
@@ -131,19 +113,19 @@ kind!(Address: Option<SocketAddr>, "an address string such as \"0.0.0.0:9010\"",
 // A byte size: an integer of bytes, or a string such as "512MiB".
 kind!(Size: u64, "a size such as \"512MiB\"", value |v| match v {
     Value::Integer(n) => u64::try_from(*n).map_err(|_| bad("size", n.to_string(), "negative")),
-    v => text::<Self>(v).and_then(|s| parse_size(s).map_err(|e| bad("size", s, e))),
+    v => text(v, &Self::expected()).and_then(|s| parse_size(s).map_err(|e| bad("size", s, e))),
 }, |v| format_size(*v));
-kind!(Count: usize, "a positive integer", value |v| match v.as_integer() {
-    Some(n) => usize::try_from(n).ok().filter(|n| *n > 0)
+kind!(Count: usize, "a positive integer", value |v| match v {
+    Value::Integer(n) => usize::try_from(*n).ok().filter(|n| *n > 0)
         .ok_or_else(|| bad("count", n.to_string(), "must be at least 1")),
-    None => Err(wrong::<Self>(v)),
+    v => Err(wrong(&Self::expected(), v)),
 }, |v| *v as u64);
-kind!(Bool: bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong::<Self>(v)),
+kind!(Bool: bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong("true or false", v)),
     |v| *v);
 kind!(Dur: Duration, DURATION, |s| parse_duration(s).map_err(|e| bad("duration", s, e)),
     |v| format_duration(*v));
 // A duration that is not zero.
-kind!(Positive: Duration, DURATION, |s| match Dur::read(&Value::String(s.to_owned()))? {
+kind!(Positive: Duration, DURATION, |s| match parse_duration(s).map_err(|e| bad("duration", s, e))? {
     Duration::ZERO => Err(bad("duration", s, "must be greater than zero")),
     d => Ok(d),
 }, |v| format_duration(*v));
@@ -175,36 +157,14 @@ kind!(TableName: String, "a table name string", |s| checked(s, "table", check_ma
 // A rule's action, checked with its ttl once both are read.
 kind!(Action: String, "\"cache\", \"never\" or \"always\"", |s| Ok(s.to_owned()), |v| v);
 
-/// The optional form of a kind (an absent key is `None` by `#[serde(default)]`).
-pub(super) struct Opt<K>(PhantomData<K>);
-
-impl<K: Kind> Kind for Opt<K> {
-    type Value = Option<K::Value>;
-    fn expected() -> String {
-        K::expected()
-    }
-    fn read(v: &Value) -> Result<Self::Value, String> {
-        K::read(v).map(Some)
-    }
-    fn serialize<S: Serializer>(v: &Self::Value, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(v) => K::serialize(v, s),
-            None => s.serialize_none(),
-        }
-    }
-}
-
 /// Checks a cache ID: 1 to 64 ASCII letters, digits, `-` and `_`.
 pub(super) fn check_cache_id(id: &str) -> Result<(), &'static str> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-    if id.is_empty() {
-        Err("empty")
-    } else if id.len() > 64 {
-        Err("longer than 64 characters")
-    } else if !id.chars().all(allowed) {
-        Err("only ASCII letters, digits, '-' and '_' are allowed")
-    } else {
-        Ok(())
+    match id {
+        "" => Err("empty"),
+        _ if id.len() > 64 => Err("longer than 64 characters"),
+        _ if !id.chars().all(allowed) => Err("only ASCII letters, digits, '-' and '_' are allowed"),
+        _ => Ok(()),
     }
 }
 
@@ -223,13 +183,12 @@ fn check_origin(s: &str) -> Result<(), &'static str> {
             .map_err(|_| "invalid IPv6 address");
     }
     let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
-    if host.is_empty() {
-        Err("missing host")
-    } else if host.contains(':') {
-        Err("an IPv6 address must be in brackets, such as [::1]:5432")
-    } else if !host.chars().all(host_char) {
-        Err("the host has characters not allowed in a host name")
-    } else {
-        Ok(())
+    match host {
+        "" => Err("missing host"),
+        _ if host.contains(':') => Err("an IPv6 address must be in brackets, such as [::1]:5432"),
+        _ if !host.chars().all(host_char) => {
+            Err("the host has characters not allowed in a host name")
+        }
+        _ => Ok(()),
     }
 }

@@ -6,17 +6,15 @@
 //! - `schema.rs`: the whole file (`File`), and the entries of `[tls]`,
 //!   `[[caches]]` and `[[rules]]` as written;
 //! - `kinds.rs`: how each value is read and written (sizes, durations, IDs, …);
-//! - [`load()`] / [`from_str()`] (`load.rs`): file → `toml::Table` → [`env`](mod@env)
-//!   overrides → `read.rs` (serde, each key tried alone, so every problem is
-//!   found) → `check.rs` (required keys and checks across keys);
-//! - [`env`](mod@env): how `WIRECACHE_*` variable names map to keys of the schema;
+//! - [`load()`] / [`from_str()`] (`load.rs`): file → `toml::Table` → `WIRECACHE_*`
+//!   overrides, named by the schema → `read.rs` (serde, each key tried alone, so
+//!   every problem is found) → `check.rs` (required keys and checks across keys);
 //! - `rules.rs`: [`RuleDef`] / [`RuleAction`] and the checks the admin API shares;
 //! - [`size`]: "512MiB" and "30s", parsed and printed;
 //! - [`ConfigError`] / [`ConfigErrors`] (`error.rs`): one problem per key path;
 //! - [`Config::to_toml_string`] (`print.rs`): the effective configuration, token redacted.
 
 mod check;
-pub mod env;
 mod error;
 mod kinds;
 mod load;

@@ -1,79 +1,74 @@
 //! The reader. Each key is tried alone, in a file holding only that key,
 //! against the schema ([`File`]): a key that fails is reported with its path
 //! and left out, so every problem is found; the keys that pass make the file
-//! that is deserialized. A value set from the environment is text: tried as a
-//! string, then as a boolean or an integer, it is what its field accepts.
+//! that is deserialized. A value set from the environment is text: one that its
+//! field refuses as text is tried as a boolean or an integer.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
 use toml::{Table, Value};
 
-use super::env::Sources;
 use super::error::ConfigError;
 use super::schema::File;
 
 /// What reading has found: every problem, and the environment's part.
 #[derive(Default)]
 pub(super) struct Ctx {
-    /// Key path → the environment variable that set it.
-    pub sources: Sources,
-    found: RefCell<Found>,
-}
-
-#[derive(Default)]
-struct Found {
-    /// (table path, error), reported in the order the tables were first read.
-    errors: Vec<(String, ConfigError)>,
-    tables: Vec<String>,
-    /// Key paths whose value was reported invalid (and left out).
+    /// Key path (such as `caches[0].origin`) → the environment variable that set it.
+    pub sources: BTreeMap<String, String>,
+    /// Errors with their place: (section in schema order, item), 0 for none.
+    errors: Vec<((usize, usize), ConfigError)>,
+    /// Key paths given a value (valid or not), and those reported invalid.
+    given: HashSet<String>,
     invalid: HashSet<String>,
 }
 
 impl Ctx {
-    /// Reports `error` about the table at `table`.
-    pub fn push(&self, table: &str, error: ConfigError) {
-        self.found
-            .borrow_mut()
-            .errors
-            .push((table.to_owned(), error));
+    /// Reports `error` about the key path `at` ("" for the environment).
+    pub fn push(&mut self, at: &str, error: ConfigError) {
+        let name = at.split(['.', '[']).next().unwrap_or_default();
+        let section = schema()
+            .iter()
+            .position(|s| s.name == name)
+            .map_or(0, |i| i + 1);
+        let item = at
+            .split_once('[')
+            .and_then(|(_, i)| i.split(']').next()?.parse().ok());
+        self.errors
+            .push(((section, item.map_or(0, |i: usize| i + 1)), error));
     }
 
-    /// Reports the value at `path`, in the table at `table`, as invalid.
-    pub fn invalid(&self, table: &str, path: &str, message: String) {
-        self.found.borrow_mut().invalid.insert(path.to_owned());
-        let path = self.shown(path);
-        self.push(table, ConfigError::Invalid { path, message });
+    /// Reports the value at `path` as invalid, naming the variable that set it, if any.
+    pub fn invalid(&mut self, path: &str, message: String) {
+        self.invalid.insert(path.to_owned());
+        let shown = match self.sources.get(path) {
+            Some(var) => format!("{path} (from {var})"),
+            None => path.to_owned(),
+        };
+        self.push(
+            path,
+            ConfigError::Invalid {
+                path: shown,
+                message,
+            },
+        );
     }
 
     pub fn is_invalid(&self, path: &str) -> bool {
-        self.found.borrow().invalid.contains(path)
+        self.invalid.contains(path)
     }
 
-    /// A key path as errors name it, with the variable that set it, if any.
-    pub fn shown(&self, path: &str) -> String {
-        match self.sources.get(path) {
-            Some(var) => format!("{path} (from {var})"),
-            None => path.to_owned(),
-        }
+    pub fn given(&self, path: &str) -> bool {
+        self.given.contains(path)
     }
 
-    /// Every error, table by table in document order (environment problems first).
-    pub fn into_errors(self) -> Vec<ConfigError> {
-        let Found {
-            mut errors, tables, ..
-        } = self.found.into_inner();
-        errors.sort_by_key(|(t, _)| tables.iter().position(|x| x == t).unwrap_or(usize::MAX));
-        errors.into_iter().map(|(_, e)| e).collect()
-    }
-}
-
-pub(super) fn join(prefix: &str, key: &str) -> String {
-    match prefix {
-        "" => key.to_owned(),
-        _ => format!("{prefix}.{key}"),
+    /// Every error: the environment's first, then section by section in schema
+    /// order and item by item, each in the order found.
+    pub fn into_errors(mut self) -> Vec<ConfigError> {
+        self.errors.sort_by_key(|(place, _)| *place);
+        self.errors.into_iter().map(|(_, e)| e).collect()
     }
 }
 
@@ -91,74 +86,70 @@ pub(super) fn schema() -> &'static [Section] {
     static SCHEMA: OnceLock<Vec<Section>> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let defaults = Value::try_from(File::default()).unwrap_or(Value::Table(Table::new()));
+        let known_keys = |file: Value| -> Vec<String> {
+            let error = File::deserialize(file).err();
+            let message = error.as_ref().map_or("", |e| e.message());
+            let known = message
+                .split_once(", expected ")
+                .map_or("", |(_, known)| known);
+            known
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
         let section = |name: String| {
             let array = defaults.get(&name).is_some_and(Value::is_array);
-            let keys = known_keys(file_with(&name, array, "\u{1}", Value::Integer(0)));
+            let keys = known_keys(file_with(&name, array, "\u{1}", 0.into()));
             Section { name, array, keys }
         };
-        let names = known_keys(one("\u{1}", Value::Integer(0)));
+        let names: Vec<String> = known_keys(one("\u{1}", 0.into()));
         names.into_iter().map(section).collect()
     })
-}
-
-/// The keys that the error for an unknown key in `file` lists as known.
-fn known_keys(file: Value) -> Vec<String> {
-    let error = File::deserialize(file).err();
-    let message = error.as_ref().map_or("", |e| e.message());
-    let known = message
-        .split_once(", expected ")
-        .map_or("", |(_, known)| known);
-    known
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
 }
 
 /// A file holding only `key` of section `name` (in its one item, for an array).
 fn file_with(name: &str, array: bool, key: &str, value: Value) -> Value {
     let table = one(key, value);
-    one(
-        name,
-        if array {
-            Value::Array(vec![table])
-        } else {
-            table
-        },
-    )
+    one(name, if array { vec![table].into() } else { table })
 }
 
 /// A table of one key.
 fn one(key: &str, value: Value) -> Value {
-    Value::Table(Table::from_iter([(key.to_owned(), value)]))
+    Table::from_iter([(key.to_owned(), value)]).into()
 }
 
 /// Reads the whole file, leaving out (and reporting) every key that fails.
-pub(super) fn read(ctx: &Ctx, root: Table) -> File {
-    ctx.found.borrow_mut().tables.push(String::new());
+pub(super) fn read(ctx: &mut Ctx, root: &Table) -> File {
     let names: Vec<String> = schema().iter().map(|s| s.name.clone()).collect();
-    for name in root.keys().filter(|k| !names.contains(k)) {
-        let error = ConfigError::UnknownKey {
-            path: name.clone(),
-            known: names.clone(),
-        };
-        ctx.push("", error);
+    for path in root.keys().filter(|k| !names.contains(k)).cloned() {
+        ctx.push(
+            "",
+            ConfigError::UnknownKey {
+                path,
+                known: names.clone(),
+            },
+        );
     }
     let mut kept = Table::new();
     for s in schema() {
-        ctx.found.borrow_mut().tables.push(s.name.clone());
         let value = match (root.get(&s.name), s.array) {
             (None, _) => continue,
-            (Some(Value::Table(t)), false) => Value::Table(keep(ctx, s, &s.name, t)),
-            (Some(Value::Array(items)), true) => Value::Array(keep_items(ctx, s, items)),
+            (Some(Value::Table(t)), false) => keep(ctx, s, &s.name, t),
+            (Some(Value::Array(items)), true) => {
+                let item = |(i, item): (usize, &Value)| keep_item(ctx, s, i, item);
+                Value::Array(items.iter().enumerate().map(item).collect())
+            }
             (Some(other), array) => {
                 let expected = match array {
                     true => format!("an array of tables ([[{}]])", s.name),
                     false => "a table".to_owned(),
                 };
-                let message = format!("expected {expected}, found {}", other.type_str());
-                ctx.invalid(&s.name, &s.name, message);
+                ctx.invalid(
+                    &s.name,
+                    format!("expected {expected}, found {}", other.type_str()),
+                );
                 continue;
             }
         };
@@ -167,43 +158,37 @@ pub(super) fn read(ctx: &Ctx, root: Table) -> File {
     File::deserialize(Value::Table(kept)).unwrap_or_default()
 }
 
-/// The items of an array of tables; one that is not a table is reported, and
+/// Item `i` of an array of tables; one that is not a table is reported, and
 /// read as empty (`check.rs` skips it).
-fn keep_items(ctx: &Ctx, s: &Section, items: &[Value]) -> Vec<Value> {
-    let item = |(i, item): (usize, &Value)| {
-        let path = format!("{}[{i}]", s.name);
-        let Value::Table(t) = item else {
-            ctx.found.borrow_mut().invalid.insert(s.name.clone());
-            let message = format!("expected a table, found {}", item.type_str());
-            ctx.invalid(&s.name, &path, message);
-            return Value::Table(Table::new());
-        };
-        Value::Table(keep(ctx, s, &path, t))
+fn keep_item(ctx: &mut Ctx, s: &Section, i: usize, item: &Value) -> Value {
+    let path = format!("{}[{i}]", s.name);
+    let Value::Table(t) = item else {
+        ctx.invalid.insert(s.name.clone());
+        ctx.invalid(
+            &path,
+            format!("expected a table, found {}", item.type_str()),
+        );
+        return Table::new().into();
     };
-    items.iter().enumerate().map(item).collect()
+    keep(ctx, s, &path, t)
 }
 
 /// The keys of the table at `path` (of section `s`) that pass, each tried alone.
-fn keep(ctx: &Ctx, s: &Section, path: &str, t: &Table) -> Table {
-    ctx.found.borrow_mut().tables.push(path.to_owned());
+fn keep(ctx: &mut Ctx, s: &Section, path: &str, t: &Table) -> Value {
     for key in t.keys().filter(|k| !s.keys.contains(k)) {
-        let error = ConfigError::UnknownKey {
-            path: join(path, key),
-            known: s.keys.clone(),
-        };
-        ctx.push(path, error);
+        let (at, known) = (format!("{path}.{key}"), s.keys.clone());
+        ctx.push(path, ConfigError::UnknownKey { path: at, known });
     }
     let mut kept = Table::new();
-    for key in &s.keys {
-        let Some(value) = t.get(key) else { continue };
-        let at = join(path, key);
-        let env = ctx.sources.contains_key(&at);
-        match accepted(s, key, value, env) {
+    for (key, value) in s.keys.iter().filter_map(|k| Some((k, t.get(k)?))) {
+        let at = format!("{path}.{key}");
+        ctx.given.insert(at.clone());
+        match accepted(s, key, value, ctx.sources.contains_key(&at)) {
             Ok(value) => drop(kept.insert(key.clone(), value)),
-            Err(message) => ctx.invalid(path, &at, message),
+            Err(message) => ctx.invalid(&at, message),
         }
     }
-    kept
+    kept.into()
 }
 
 /// `value` as `key` of section `s` accepts it, or why not. Text from the
@@ -211,10 +196,17 @@ fn keep(ctx: &Ctx, s: &Section, path: &str, t: &Table) -> Table {
 fn accepted(s: &Section, key: &str, value: &Value, env: bool) -> Result<Value, String> {
     if let Value::Datetime(d) = value {
         // toml would hand it over as text; as the table it stands for, it is refused.
-        let text = Value::String(d.to_string());
-        return attempt(s, key, one("$__toml_private_datetime", text));
+        return accepted(
+            s,
+            key,
+            &one("$__toml_private_datetime", d.to_string().into()),
+            false,
+        );
     }
-    let attempt = |value| attempt(s, key, value);
+    let attempt = |value: Value| {
+        let file = File::deserialize(file_with(&s.name, s.array, key, value.clone()));
+        file.map(|_| value).map_err(|e| e.message().to_owned())
+    };
     let first = attempt(value.clone());
     let (Some(text), Err(e)) = (value.as_str().filter(|_| env), &first) else {
         return first;
@@ -223,18 +215,9 @@ fn accepted(s: &Section, key: &str, value: &Value, env: bool) -> Result<Value, S
         return first;
     };
     let text = text.trim();
-    match text.to_ascii_lowercase().as_str() {
-        "true" => attempt(Value::Boolean(true)),
-        "false" => attempt(Value::Boolean(false)),
-        _ => match text.parse() {
-            Ok(n) => attempt(Value::Integer(n)),
-            Err(_) => Err(format!("invalid value {text:?}: {expected}")),
-        },
+    match (text.to_ascii_lowercase().parse(), text.parse()) {
+        (Ok(b), _) => attempt(Value::Boolean(b)),
+        (_, Ok(n)) => attempt(Value::Integer(n)),
+        _ => Err(format!("invalid value {text:?}: {expected}")),
     }
-}
-
-/// `value`, if `key` of section `s` takes it alone.
-fn attempt(s: &Section, key: &str, value: Value) -> Result<Value, String> {
-    let file = File::deserialize(file_with(&s.name, s.array, key, value.clone()));
-    file.map(|_| value).map_err(|e| e.message().to_owned())
 }

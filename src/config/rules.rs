@@ -5,17 +5,21 @@
 
 use std::time::Duration;
 
-use super::kinds::check_cache_id;
+use serde::{Serialize, Serializer};
+
+use super::kinds::{Kind, Opt, TemplateId, check_cache_id};
+use super::size::format_duration;
 
 /// Keys of a rule that select queries; at least one must be given.
 pub(super) const MATCHER_KEYS: [&str; 4] = ["template", "pattern", "table", "cache"];
 
 /// One `[[rules]]` entry: which queries it matches and what it decides for them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RuleDef {
     /// Matchers: all given must match; at least one is required.
     ///
     /// The template ID, written as 16 hex digits such as `"9f86d081884c7d65"`.
+    #[serde(with = "Opt::<TemplateId>")]
     pub template: Option<u64>,
     /// A glob over the template text: `*` any run, `?` one character, ignoring case.
     pub pattern: Option<String>,
@@ -23,6 +27,8 @@ pub struct RuleDef {
     pub table: Option<String>,
     /// A cache ID; the config checks that it names a configured cache.
     pub cache: Option<String>,
+    /// Written as the keys `action` and `ttl`.
+    #[serde(flatten)]
     pub action: RuleAction,
 }
 
@@ -31,26 +37,23 @@ impl RuleDef {
     /// and `table` are not blank, `cache` is a well-formed cache ID. Whether
     /// that cache is configured is the caller's check (`Config::cache`).
     pub fn validate_matchers(&self) -> Result<(), String> {
-        let given = [
-            self.template.is_some(),
-            self.pattern.is_some(),
-            self.table.is_some(),
-            self.cache.is_some(),
-        ];
-        if !given.contains(&true) {
+        if self.template.is_none()
+            && self.pattern.is_none()
+            && self.table.is_none()
+            && self.cache.is_none()
+        {
             return Err(NO_MATCHER.to_owned());
         }
-        let texts = [("pattern", &self.pattern), ("table", &self.table)];
-        for (key, text) in texts {
+        for (key, text) in [("pattern", &self.pattern), ("table", &self.table)] {
             if let Some(text) = text {
                 check_matcher_text(text).map_err(|reason| format!("{key}: {reason}"))?;
             }
         }
-        if let Some(id) = &self.cache {
-            check_cache_id(id)
-                .map_err(|reason| format!("cache: invalid cache ID {id:?}: {reason}"))?;
+        match &self.cache {
+            Some(id) => check_cache_id(id)
+                .map_err(|reason| format!("cache: invalid cache ID {id:?}: {reason}")),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -86,6 +89,17 @@ impl RuleAction {
             RuleAction::Never => None,
             RuleAction::Always(ttl) => ttl,
         }
+    }
+}
+
+impl Serialize for RuleAction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ttl = self.ttl().map(|ttl| ("ttl", format_duration(ttl)));
+        s.collect_map(
+            [("action", self.as_str().to_owned())]
+                .into_iter()
+                .chain(ttl),
+        )
     }
 }
 
@@ -132,16 +146,14 @@ pub(super) fn rule_action(
     ttl: Option<Duration>,
 ) -> Result<RuleAction, ActionError> {
     let action = action.unwrap_or("cache");
-    let Some(name) = RuleAction::NAMES
+    let name = RuleAction::NAMES
         .into_iter()
-        .find(|n| n.eq_ignore_ascii_case(action))
-    else {
-        return Err(ActionError::Unknown(action.to_owned()));
-    };
-    if ttl == Some(Duration::ZERO) {
-        return Err(ActionError::ZeroTtl);
-    }
-    match (name, ttl) {
+        .find(|n| n.eq_ignore_ascii_case(action));
+    match (
+        name.ok_or_else(|| ActionError::Unknown(action.to_owned()))?,
+        ttl,
+    ) {
+        (_, Some(Duration::ZERO)) => Err(ActionError::ZeroTtl),
         ("cache", Some(ttl)) => Ok(RuleAction::Ttl(ttl)),
         ("cache", None) => Err(ActionError::MissingTtl),
         ("never", Some(_)) => Err(ActionError::TtlNotAllowed),

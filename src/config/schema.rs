@@ -1,20 +1,17 @@
 //! The file's schema: [`File`] lists the sections in the order printed; the
 //! sections whose keys differ from the typed config (`[tls]`, `[[caches]]`,
-//! `[[rules]]`) are read into the entries here, checked by `check.rs`, and
-//! made back from a [`Config`] for printing.
+//! `[[rules]]`) are read into the entries here and checked by `check.rs`;
+//! [`Config`](super::Config) itself serializes to the same keys for printing.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::kinds::{Action, Bool, CacheId, Dur, FilePath, Opt, Origin, Pattern, Positive};
-use super::kinds::{Kind, ServerName, TableName, TemplateId};
-use super::rules::RuleDef;
-use super::types::{
-    AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, Listen, LogSettings,
-    OriginTlsMode, Protocol, TxnPolicy,
-};
+use super::kinds::{Action, Bool, CacheId, Dur, FilePath, Kind, Opt, Origin, Pattern, Positive};
+use super::kinds::{ServerName, TableName, TemplateId};
+use super::types::{AdminSettings, CacheMode, CacheSettings, ClientTls, Listen};
+use super::types::{LogSettings, OriginTlsMode, Protocol, TxnPolicy};
 
 /// Every key of the file and of the environment. Every table's keys are
 /// optional here; required ones are checked afterwards.
@@ -33,7 +30,6 @@ pub(super) struct File {
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub(super) struct TlsSection {
-    #[serde(with = "ClientTls")]
     pub client: ClientTls,
     #[serde(with = "Opt::<FilePath>")]
     pub cert_file: Option<PathBuf>,
@@ -48,7 +44,6 @@ pub(super) struct TlsSection {
 pub(super) struct CacheEntry {
     #[serde(with = "Opt::<CacheId>")]
     pub id: Option<String>,
-    #[serde(with = "Opt::<Protocol>")]
     pub protocol: Option<Protocol>,
     #[serde(with = "Opt::<Origin>")]
     pub origin: Option<String>,
@@ -56,11 +51,8 @@ pub(super) struct CacheEntry {
     pub default: bool,
     #[serde(with = "Opt::<Dur>")]
     pub ttl: Option<Duration>,
-    #[serde(with = "CacheMode")]
     pub mode: CacheMode,
-    #[serde(with = "TxnPolicy")]
     pub transactions: TxnPolicy,
-    #[serde(with = "OriginTlsMode")]
     pub tls: OriginTlsMode,
     #[serde(with = "Opt::<FilePath>")]
     pub tls_ca_file: Option<PathBuf>,
@@ -87,57 +79,4 @@ pub(super) struct RuleEntry {
     pub action: Option<String>,
     #[serde(with = "Opt::<Positive>")]
     pub ttl: Option<Duration>,
-}
-
-impl From<&Config> for File {
-    fn from(c: &Config) -> Self {
-        let (cert_file, key_file) = c.tls.cert_files.clone().unzip();
-        File {
-            listen: c.listen.clone(),
-            cache: c.cache.clone(),
-            admin: c.admin.clone(),
-            log: c.log.clone(),
-            tls: TlsSection {
-                client: c.tls.client,
-                cert_file,
-                key_file,
-                allow_cleartext_passwords: c.tls.allow_cleartext_passwords,
-            },
-            caches: c.caches.iter().map(CacheEntry::from).collect(),
-            rules: c.rules.iter().map(RuleEntry::from).collect(),
-        }
-    }
-}
-
-impl From<&CacheDef> for CacheEntry {
-    fn from(c: &CacheDef) -> Self {
-        let (tls_client_cert, tls_client_key) = c.tls.client_cert.clone().unzip();
-        CacheEntry {
-            id: Some(c.id.clone()),
-            protocol: Some(c.protocol),
-            origin: Some(c.origin.clone()),
-            default: c.default,
-            ttl: c.ttl,
-            mode: c.mode,
-            transactions: c.transactions,
-            tls: c.tls.mode,
-            tls_ca_file: c.tls.ca_file.clone(),
-            tls_server_name: c.tls.server_name.clone(),
-            tls_client_cert,
-            tls_client_key,
-        }
-    }
-}
-
-impl From<&RuleDef> for RuleEntry {
-    fn from(r: &RuleDef) -> Self {
-        RuleEntry {
-            template: r.template,
-            pattern: r.pattern.clone(),
-            table: r.table.clone(),
-            cache: r.cache.clone(),
-            action: Some(r.action.as_str().to_owned()),
-            ttl: r.action.ttl(),
-        }
-    }
 }

@@ -93,15 +93,11 @@ pub fn format_size(bytes: u64) -> String {
 
 /// Prints a duration in the largest unit that is exact, from hours down to nanoseconds.
 pub fn format_duration(d: Duration) -> String {
-    const UNITS: &[(&str, u128)] = &[
-        ("h", 3_600 * NANOS_PER_SEC),
-        ("m", 60 * NANOS_PER_SEC),
-        ("s", NANOS_PER_SEC),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
-    ];
-    in_largest_unit(d.as_nanos(), UNITS, "s")
+    let units = DURATION_UNITS
+        .iter()
+        .rev()
+        .filter(|(unit, _)| !matches!(*unit, "d" | "µs"));
+    in_largest_unit(d.as_nanos(), units, "s")
 }
 
 /// `n` in the first of `units` that divides it; zero in `zero_unit`.

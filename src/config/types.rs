@@ -1,13 +1,13 @@
 //! The typed configuration the rest of wirecache reads, with its defaults.
 //! `Listen`, `CacheSettings`, `AdminSettings` and `LogSettings` are also the
-//! schema of their sections; the enums are kinds of value (`kinds.rs`).
+//! schema of their sections; the enums are read as one of their names.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml::Value;
 
 use super::kinds::{Address, Count, Dur, Kind, Opt, Positive, Size, Token, or_list, text};
@@ -19,7 +19,6 @@ pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 /// One gibibyte.
 pub const GIB: u64 = 1024 * MIB;
-
 /// `cache.max_memory` when absent.
 pub const DEFAULT_MAX_MEMORY: u64 = 512 * MIB;
 /// `cache.max_entry_size` when absent.
@@ -36,8 +35,8 @@ pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(1);
 /// `cache.max_ttl` when absent.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(600);
 
-/// The whole, validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The whole, validated configuration; it serializes to the file's keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Config {
     pub listen: Listen,
     pub cache: CacheSettings,
@@ -81,12 +80,14 @@ impl Listen {
     /// The standard ports on 0.0.0.0, used when the `[listen]` section is absent.
     pub fn standard() -> Self {
         let any = |port| Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        let (mysql, mariadb, postgres, mssql, admin) =
+            (any(9000), any(9001), any(9010), any(9020), any(10000));
         Listen {
-            mysql: any(9000),
-            mariadb: any(9001),
-            postgres: any(9010),
-            mssql: any(9020),
-            admin: any(10000),
+            mysql,
+            mariadb,
+            postgres,
+            mssql,
+            admin,
         }
     }
 
@@ -170,18 +171,17 @@ impl fmt::Debug for AdminSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    #[serde(with = "LogLevel")]
     pub level: LogLevel,
-    #[serde(with = "LogFormat")]
     pub format: LogFormat,
 }
 
 /// The `[tls]` section: TLS towards clients (design §6).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TlsSettings {
     pub client: ClientTls,
     /// PEM certificate chain (leaf first) and its key; both or neither. Neither: a
     /// self-signed certificate made at start-up.
+    #[serde(flatten, serialize_with = "super::print::cert_files")]
     pub cert_files: Option<(PathBuf, PathBuf)>,
     /// Accept a password wirecache must see in clear (MD5 re-hashing, cleartext
     /// requests) from a client whose connection is not encrypted. Unsafe.
@@ -189,7 +189,7 @@ pub struct TlsSettings {
 }
 
 /// One `[[caches]]` entry: an origin database reachable under a cache ID.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CacheDef {
     /// ASCII letters, digits, `-` and `_`; clients put it in front of their user name.
     pub id: String,
@@ -199,31 +199,37 @@ pub struct CacheDef {
     /// Serves clients that send no cache ID.
     pub default: bool,
     /// Overrides `cache.default_ttl` for this cache.
+    #[serde(with = "Opt::<Dur>")]
     pub ttl: Option<Duration>,
     /// What this cache stores.
     pub mode: CacheMode,
     /// Which reads inside transactions it may answer.
     pub transactions: TxnPolicy,
     /// TLS towards this cache's origin.
+    #[serde(flatten)]
     pub tls: OriginTlsSettings,
 }
 
 /// One cache's origin TLS settings (`tls`, `tls_ca_file`, `tls_server_name`,
 /// `tls_client_cert` and `tls_client_key` of a `[[caches]]` entry).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OriginTlsSettings {
+    #[serde(rename = "tls")]
     pub mode: OriginTlsMode,
     /// PEM CA certificates (for example the AWS RDS bundle); `None`: the system's store.
+    #[serde(rename = "tls_ca_file")]
     pub ca_file: Option<PathBuf>,
     /// Name to verify and send as SNI; `None`: the origin's host.
+    #[serde(rename = "tls_server_name")]
     pub server_name: Option<String>,
     /// Client certificate chain and key (PEM), for origins that ask for one.
+    #[serde(flatten, serialize_with = "super::print::client_cert")]
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }
 
 /// An enum written as one of its names (any ASCII case), with `ALL`, `as_str`,
-/// `parse`, `Display` and its [`Kind`]; `$unknown` formats an unknown name with
-/// the accepted ones.
+/// `parse`, `Display` and serde; `$unknown` formats an unknown name with the
+/// accepted ones.
 macro_rules! keywords {
     ($(#[$attr:meta])* pub enum $ty:ident, $unknown:literal {
         $($(#[$vattr:meta])* $variant:ident = $name:literal,)+
@@ -255,17 +261,19 @@ macro_rules! keywords {
             }
         }
 
-        impl Kind for $ty {
-            type Value = $ty;
-            fn expected() -> String {
-                or_list(&[$(concat!("\"", $name, "\"")),+])
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let (value, names) = (Value::deserialize(d)?, [$($name),+]);
+                let s = text(&value, &or_list(&names.map(|n| format!("\"{n}\""))));
+                let s = s.map_err(serde::de::Error::custom)?;
+                let unknown = || format!($unknown, s, or_list(&names));
+                Self::parse(s).ok_or_else(|| serde::de::Error::custom(unknown()))
             }
-            fn read(v: &Value) -> Result<$ty, String> {
-                let s = text::<Self>(v)?;
-                Self::parse(s).ok_or_else(|| format!($unknown, s, or_list(&[$($name),+])))
-            }
-            fn serialize<S: Serializer>(v: &$ty, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(v.as_str())
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
             }
         }
     };
@@ -318,18 +326,6 @@ keywords! {
         Info = "info",
         Debug = "debug",
         Trace = "trace",
-    }
-}
-
-impl From<LogLevel> for tracing::Level {
-    fn from(level: LogLevel) -> Self {
-        match level {
-            LogLevel::Error => tracing::Level::ERROR,
-            LogLevel::Warn => tracing::Level::WARN,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Trace => tracing::Level::TRACE,
-        }
     }
 }
 

@@ -361,3 +361,13 @@ fn printing_redacts_and_round_trips() {
     let without_token = ok("DEMO", &[]).to_toml_string();
     assert!(without_token.contains("# token not set"), "{without_token}");
 }
+
+#[test]
+fn printing_escapes_what_toml_strings_cannot_hold() {
+    let pattern = "select \"a\\b\"\t\u{7f}\u{1}\u{85} é ?";
+    let mut config = ok("DEMO\n[[rules]]\ntable = \"t\"\naction = \"never\"", &[]);
+    config.rules[0].pattern = Some(pattern.to_owned());
+    let printed = config.to_toml_string();
+    assert!(printed.contains("\\u007F"), "{printed}");
+    assert_eq!(ok(&printed, &[]).rules[0].pattern.as_deref(), Some(pattern));
+}
