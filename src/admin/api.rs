@@ -340,6 +340,7 @@ mod tests {
             table: Some("public.items".into()),
             cache: Some("demo".into()),
             action: RuleAction::Never,
+            transactions: None,
         };
         let generation = |s: &TemplateStats| s.generation.load(Ordering::Acquire);
         let before = (generation(&items), generation(&other));

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::config::{
-    RuleAction, RuleDef, format_duration, format_template_id, parse_duration, parse_rule_action,
-    parse_template_id,
+    RuleAction, RuleDef, TxnPolicy, format_duration, format_template_id, parse_duration,
+    parse_rule_action_with, parse_template_id,
 };
 use crate::engine::{BypassReason, CacheCtx, Engine, TemplateStats, covers};
 
@@ -180,6 +180,8 @@ pub struct RuleJson {
     pub action: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<String>,
 }
 
 impl From<&RuleDef> for RuleJson {
@@ -189,8 +191,9 @@ impl From<&RuleDef> for RuleJson {
             pattern: r.pattern.clone(),
             table: r.table.clone(),
             cache: r.cache.clone(),
-            action: Some(r.action.as_str().to_string()),
+            action: (r.action != RuleAction::Learn).then(|| r.action.as_str().to_string()),
             ttl: r.action.ttl().map(format_duration),
+            transactions: r.transactions.map(|t| t.as_str().to_string()),
         }
     }
 }
@@ -208,13 +211,20 @@ impl RuleJson {
             .as_deref()
             .map(|t| parse_duration(t).map_err(|e| format!("ttl: {e}")))
             .transpose()?;
-        let action: RuleAction = parse_rule_action(self.action.as_deref(), ttl)?;
+        let transactions = match self.transactions.as_deref() {
+            Some(t) => Some(TxnPolicy::parse(t).ok_or_else(|| {
+                format!("transactions: {t:?} is not one of never, read_committed, always")
+            })?),
+            None => None,
+        };
+        let action = parse_rule_action_with(self.action.as_deref(), ttl, transactions.is_some())?;
         let rule = RuleDef {
             template,
             pattern: self.pattern.clone(),
             table: self.table.clone(),
             cache: self.cache.clone(),
             action,
+            transactions,
         };
         rule.validate_matchers()?;
         if let Some(c) = &rule.cache

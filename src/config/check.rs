@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::error::{ConfigError, ConfigErrors};
 use super::read::Ctx;
-use super::rules::{MATCHER_KEYS, NO_MATCHER, RuleDef, rule_action};
+use super::rules::{MATCHER_KEYS, NO_MATCHER, RuleDef, rule_action_with};
 use super::schema::{CacheEntry, File, RuleEntry};
 use super::size::format_duration;
 use super::types::{CacheDef, Config, Listen, OriginTlsSettings, TlsSettings};
@@ -162,10 +162,13 @@ fn rules(entries: &[RuleEntry], caches: &[CacheEntry], ctx: &mut Ctx) -> Vec<Rul
         {
             ctx.invalid(&join(at, "cache"), format!("no cache has ID {id:?}"));
         }
-        if ctx.is_invalid(&join(at, "action")) || ctx.is_invalid(&join(at, "ttl")) {
+        if ["action", "ttl", "transactions"]
+            .iter()
+            .any(|key| ctx.is_invalid(&join(at, key)))
+        {
             continue;
         }
-        match rule_action(r.action.as_deref(), r.ttl) {
+        match rule_action_with(r.action.as_deref(), r.ttl, r.transactions.is_some()) {
             Err(e) => ctx.invalid(&join(at, e.key()), e.to_string()),
             Ok(action) => defs.push(RuleDef {
                 template: r.template,
@@ -173,6 +176,7 @@ fn rules(entries: &[RuleEntry], caches: &[CacheEntry], ctx: &mut Ctx) -> Vec<Rul
                 table: r.table.clone(),
                 cache: r.cache.clone(),
                 action,
+                transactions: r.transactions,
             }),
         }
     }

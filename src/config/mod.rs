@@ -30,7 +30,10 @@ mod tests;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{from_str, load};
-pub use rules::{RuleAction, RuleDef, format_template_id, parse_rule_action, parse_template_id};
+pub use rules::{
+    RuleAction, RuleDef, format_template_id, parse_rule_action, parse_rule_action_with,
+    parse_template_id,
+};
 pub use size::{ParseError, format_duration, format_size, parse_duration, parse_size};
 pub use types::{
     AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, DEFAULT_MAX_CONNECTIONS,

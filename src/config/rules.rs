@@ -9,6 +9,7 @@ use serde::{Serialize, Serializer};
 
 use super::kinds::{Kind, Opt, TemplateId, check_cache_id};
 use super::size::format_duration;
+use super::types::TxnPolicy;
 
 /// Keys of a rule that select queries; at least one must be given.
 pub(super) const MATCHER_KEYS: [&str; 4] = ["template", "pattern", "table", "cache"];
@@ -30,6 +31,9 @@ pub struct RuleDef {
     /// Written as the keys `action` and `ttl`.
     #[serde(flatten)]
     pub action: RuleAction,
+    /// Overrides the cache's `transactions` policy for the queries it matches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<TxnPolicy>,
 }
 
 impl RuleDef {
@@ -67,6 +71,9 @@ pub enum RuleAction {
     /// Cache even when the classifier would refuse for a reason an operator may
     /// override (`action = "always"`), with a fixed TTL if `ttl` is given.
     Always(Option<Duration>),
+    /// Decide as without a rule (a rule that only sets `transactions`: no `action`,
+    /// no `ttl`).
+    Learn,
 }
 
 impl RuleAction {
@@ -79,6 +86,7 @@ impl RuleAction {
             RuleAction::Ttl(_) => "cache",
             RuleAction::Never => "never",
             RuleAction::Always(_) => "always",
+            RuleAction::Learn => "learn",
         }
     }
 
@@ -86,7 +94,7 @@ impl RuleAction {
     pub fn ttl(&self) -> Option<Duration> {
         match *self {
             RuleAction::Ttl(ttl) => Some(ttl),
-            RuleAction::Never => None,
+            RuleAction::Never | RuleAction::Learn => None,
             RuleAction::Always(ttl) => ttl,
         }
     }
@@ -94,6 +102,9 @@ impl RuleAction {
 
 impl Serialize for RuleAction {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if *self == RuleAction::Learn {
+            return s.collect_map(std::iter::empty::<(&str, String)>());
+        }
         let ttl = self.ttl().map(|ttl| ("ttl", format_duration(ttl)));
         s.collect_map(
             [("action", self.as_str().to_owned())]
@@ -160,6 +171,31 @@ pub(super) fn rule_action(
         ("never", None) => Ok(RuleAction::Never),
         _ => Ok(RuleAction::Always(ttl)),
     }
+}
+
+/// [`rule_action`] for a rule that may also set `transactions`: such a rule with
+/// neither `action` nor `ttl` decides nothing else ([`RuleAction::Learn`]).
+pub(super) fn rule_action_with(
+    action: Option<&str>,
+    ttl: Option<Duration>,
+    sets_transactions: bool,
+) -> Result<RuleAction, ActionError> {
+    match (action, ttl, sets_transactions) {
+        (None, None, true) => Ok(RuleAction::Learn),
+        (Some(a), _, _) if a.eq_ignore_ascii_case("learn") => {
+            Err(ActionError::Unknown(a.to_owned()))
+        }
+        _ => rule_action(action, ttl),
+    }
+}
+
+/// [`parse_rule_action`] for a rule that may also set `transactions`.
+pub fn parse_rule_action_with(
+    action: Option<&str>,
+    ttl: Option<Duration>,
+    sets_transactions: bool,
+) -> Result<RuleAction, String> {
+    rule_action_with(action, ttl, sets_transactions).map_err(|e| e.to_string())
 }
 
 /// A template ID from its 16 hex digits (either case), as the admin API and
@@ -276,6 +312,7 @@ mod tests {
                 table: table.map(str::to_owned),
                 cache: cache.map(str::to_owned),
                 action: RuleAction::Never,
+                transactions: None,
             };
         let cases = [
             (rule(Some(7), None, None, None), Ok(())),

@@ -79,4 +79,5 @@ pub(super) struct RuleEntry {
     pub action: Option<String>,
     #[serde(with = "Opt::<Positive>")]
     pub ttl: Option<Duration>,
+    pub transactions: Option<TxnPolicy>,
 }

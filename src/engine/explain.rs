@@ -63,7 +63,7 @@ impl Engine {
             .find(|t| *t.cache == *cache.id)
             .map(|t| t.ttl_state())
             .unwrap_or_else(|| TtlState::new(&cache.bounds));
-        let policy = self.policy(&scope, &v, &state);
+        let (policy, _) = self.policy(&scope, &v, &state);
         let c = &v.analysis.classification;
         let mut needs_catalog: Vec<String> = v
             .missing

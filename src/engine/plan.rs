@@ -18,7 +18,7 @@ use crate::classify::{
     Analysis, Classification, Dialect, StatementKind, TableRef, Uncacheable, control,
     isolation_change,
 };
-use crate::config::CacheMode;
+use crate::config::{CacheMode, RuleAction, TxnPolicy};
 
 /// One request as the engine sees it.
 #[derive(Debug, Clone, Copy)]
@@ -261,15 +261,16 @@ impl Engine {
     }
 
     /// The TTL to cache a judged request with, or why not: the cache's mode, the
-    /// first matching rule, and the template's learned state (rules win).
+    /// first matching rule, and the template's learned state (rules win). Also the
+    /// matching rule's `transactions` policy, if it sets one.
     pub(super) fn policy(
         &self,
         scope: &Scope,
         v: &Verdict,
         state: &TtlState,
-    ) -> Result<Ttl, BypassReason> {
+    ) -> (Result<Ttl, BypassReason>, Option<TxnPolicy>) {
         if scope.cache.mode == CacheMode::Off {
-            return Err(BypassReason::RuleSaysNo);
+            return (Err(BypassReason::RuleSaysNo), None);
         }
         let reason = v.reason.or_else(|| {
             (!state.cacheable(Instant::now())).then_some(BypassReason::VolatileResults)
@@ -287,7 +288,12 @@ impl Engine {
             kind: v.analysis.kind,
             tables,
         };
-        match self.rules.matching(&subject) {
+        let rule = self.rules.matching(&subject);
+        let txn = rule.as_ref().and_then(|r| r.transactions);
+        let ttl = match rule.map(|r| r.action) {
+            Some(RuleAction::Learn) | None if scope.cache.mode == CacheMode::Manual => {
+                Err(reason.unwrap_or(BypassReason::RuleSaysNo))
+            }
             Some(action) => {
                 let writes = v.effects.writes() || v.effects.taints_session;
                 rules::apply(&action, reason, writes).map(|ttl| match ttl {
@@ -295,11 +301,9 @@ impl Engine {
                     None => Ttl::Learned(state.ttl),
                 })
             }
-            None if scope.cache.mode == CacheMode::Manual => {
-                Err(reason.unwrap_or(BypassReason::RuleSaysNo))
-            }
             None => reason.map_or(Ok(Ttl::Learned(state.ttl)), Err),
-        }
+        };
+        (ttl, txn)
     }
 }
 

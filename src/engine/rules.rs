@@ -53,12 +53,9 @@ impl Rules {
         *self.list.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(defs);
     }
 
-    /// The action of the first rule matching `s`.
-    pub fn matching(&self, s: &RuleSubject<'_>) -> Option<RuleAction> {
-        self.list()
-            .iter()
-            .find(|r| matches(r, s))
-            .map(|r| r.action.clone())
+    /// The first rule matching `s`.
+    pub fn matching(&self, s: &RuleSubject<'_>) -> Option<RuleDef> {
+        self.list().iter().find(|r| matches(r, s)).cloned()
     }
 }
 
@@ -95,6 +92,7 @@ pub fn apply(
         (RuleAction::Always(ttl), None) => Ok(*ttl),
         (RuleAction::Always(ttl), Some(r)) if overridable(r) && !writes => Ok(*ttl),
         (RuleAction::Always(_), Some(r)) => Err(r),
+        (RuleAction::Learn, reason) => reason.map_or(Ok(None), Err),
     }
 }
 

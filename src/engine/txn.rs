@@ -95,7 +95,10 @@ impl Engine {
         stats: &TemplateStats,
         ctx: ReadContext,
     ) -> Result<Ttl, BypassReason> {
-        let ttl = self.policy(scope, v, &stats.ttl_state())?;
+        let (ttl, rule_txn) = self.policy(scope, v, &stats.ttl_state());
+        // Remembered on the template, for its hits.
+        stats.set_txn_policy(rule_txn);
+        let ttl = ttl?;
         let txn_policy = stats.txn_policy(scope.cache.transactions);
         match ctx.access(txn_policy, scope.cache.classifier.dialect()) {
             Access::Full => Ok(ttl),

@@ -18,6 +18,7 @@ for_each_origin!(
     repeatable_read_and_serializable_keep_their_snapshot_unless_the_policy_is_always,
     the_session_default_level_is_followed,
     the_never_policy_keeps_transactions_away,
+    a_rule_sets_the_policy_of_the_queries_it_matches,
 );
 
 const Q: &str = "SELECT v FROM acct_txn WHERE id = 1";
@@ -262,6 +263,48 @@ async fn the_never_policy_keeps_transactions_away<O: Origin>() {
     // Outside a transaction the cache serves as ever.
     let (v, ran) = reads_reaching_origin(origin, &db, &mut c).await;
     assert_eq!((v, ran), (1, 0));
+}
+
+async fn a_rule_sets_the_policy_of_the_queries_it_matches<O: Origin>() {
+    let origin = O::shared();
+    let db = origin.create_db("txn_rule");
+    let engine = if O::NAME == "mariadb" {
+        " ENGINE=InnoDB"
+    } else {
+        ""
+    };
+    origin.run(
+        &db,
+        &SCHEMA.replace("v bigint)", &format!("v bigint){engine}")),
+    );
+    origin.run(
+        &db,
+        &format!("CREATE TABLE prices (id int PRIMARY KEY, p int){engine}; INSERT INTO prices VALUES (1, 10);"),
+    );
+    let proxy = origin
+        .proxy()
+        .settings("min_ttl = \"30s\"")
+        .toml("[[rules]]\ntable = \"prices\"\ntransactions = \"never\"")
+        .start()
+        .await;
+    let mut c = client(origin, &proxy, &db).await;
+    let prices = "SELECT p FROM prices WHERE id = 1";
+    assert_eq!(warm(origin, &proxy, &mut c, &db, prices).await, 10);
+    exec_all(&mut c, &begin_at::<O>("READ COMMITTED")).await;
+    let hits = proxy.hits().await;
+    assert_eq!(read(&mut c, Q).await, 1);
+    assert_eq!(
+        proxy.hits().await,
+        hits + 2.0,
+        "the cache's policy serves acct_txn"
+    );
+    assert_eq!(read(&mut c, prices).await, 10);
+    assert_eq!(
+        proxy.hits().await,
+        hits + 2.0,
+        "the rule keeps prices from the cache"
+    );
+    exec(&mut c, "COMMIT").await;
 }
 
 /// A role's default level, set at the origin (`ALTER ROLE … IN DATABASE … SET`), is

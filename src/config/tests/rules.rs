@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::errors::{check, check_env, check_one};
 use super::{errors, ok};
-use crate::config::{RuleAction, RuleDef};
+use crate::config::{RuleAction, RuleDef, TxnPolicy};
 
 const SHOP: &str = "[[caches]]\nid = \"shop\"\nprotocol = \"postgres\"\norigin = \"h:1\"\n";
 
@@ -16,6 +16,7 @@ fn rule(action: RuleAction) -> RuleDef {
         table: None,
         cache: None,
         action,
+        transactions: None,
     }
 }
 
@@ -76,6 +77,43 @@ fn rules_from_file() {
         assert_eq!(r.validate_matchers(), Ok(()), "{r:?}");
     }
     assert_eq!(ok("rules = []\nDEMO", &[]).rules, Vec::new());
+}
+
+/// A rule may set the cache's `transactions` policy for what it matches: alone (it
+/// then decides nothing else, and prints without an action) or with an action.
+#[test]
+fn rules_that_set_the_transactions_policy() {
+    let text = "DEMO\n[[rules]]\ntable = \"prices\"\ntransactions = \"never\"\n\
+                [[rules]]\npattern = \"*\"\naction = \"never\"\ntransactions = \"ALWAYS\"";
+    let config = ok(text, &[]);
+    let expected = [
+        RuleDef {
+            table: Some("prices".to_owned()),
+            transactions: Some(TxnPolicy::Never),
+            ..rule(RuleAction::Learn)
+        },
+        RuleDef {
+            pattern: Some("*".to_owned()),
+            transactions: Some(TxnPolicy::Always),
+            ..rule(RuleAction::Never)
+        },
+    ];
+    assert_eq!(config.rules, expected);
+    assert_eq!(ok(&config.to_toml_string(), &[]).rules, expected);
+    check(&[
+        (
+            "DEMO\n[[rules]]\ntable = \"t\"\ntransactions = \"sometimes\"",
+            "rules[0].transactions: invalid transactions policy \"sometimes\"",
+        ),
+        (
+            "DEMO\n[[rules]]\ntable = \"t\"\naction = \"learn\"\ntransactions = \"never\"",
+            "rules[0].action: unknown action \"learn\"",
+        ),
+        (
+            "DEMO\n[[rules]]\ntable = \"t\"",
+            "rules[0].ttl: action \"cache\" requires a ttl",
+        ),
+    ]);
 }
 
 #[test]
@@ -208,7 +246,7 @@ fn rule_problems() {
         ),
         (
             "DEMO\n[[rules]]\ntable = \"t\"\naction = \"never\"\ntables = \"u\"",
-            "rules[0].tables: unknown key (expected one of: template, pattern, table, cache, action, ttl)",
+            "rules[0].tables: unknown key (expected one of: template, pattern, table, cache, action, ttl, transactions)",
         ),
         (
             "rules = 3\nDEMO",

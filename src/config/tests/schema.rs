@@ -50,6 +50,7 @@ const EVERY_KEY: &str = r#"
         cache = "shop"
         action = "always"
         ttl = "1m"
+        transactions = "never"
     "#;
 
 /// Every key of the schema, printed, then set from the environment alone:
@@ -95,7 +96,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("log", false, 2),
         ("tls", false, 4),
         ("caches", true, 12),
-        ("rules", true, 6),
+        ("rules", true, 7),
     ];
     assert_eq!(found, expected);
     assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);
