@@ -23,6 +23,7 @@ use super::errors::MyError;
 use super::kill::ConnectionIds;
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
+use super::tls::AuthLegs;
 use crate::cache::KeyKind;
 use crate::classify::TxnEnd;
 use crate::engine::{CatalogQuestion, Decision, Effects, Fact, FactKey};
@@ -93,6 +94,11 @@ pub struct Session {
     /// The last client / origin packet was full: the next one continues its payload.
     pub client_cont: bool,
     pub origin_cont: bool,
+    /// The legs' TLS, which COM_CHANGE_USER's auth rounds are checked against.
+    pub auth: AuthLegs,
+    /// Sequence id of the ERR a client awaiting an answer gets if the session ends:
+    /// 1, or that of a refused COM_CHANGE_USER auth round the ERR stands for.
+    pub err_seq: u8,
 }
 
 /// The transaction state MySQL status flags report.
@@ -112,6 +118,7 @@ impl Session {
         identity: Identity,
         status: u16,
         ids: Arc<ConnectionIds>,
+        auth: AuthLegs,
     ) -> Self {
         Session {
             core,
@@ -121,6 +128,8 @@ impl Session {
             ids,
             client_cont: false,
             origin_cont: false,
+            auth,
+            err_seq: 1,
         }
     }
 
@@ -355,8 +364,7 @@ impl ProxySession for Session {
     }
 
     fn on_origin(&mut self, p: Packet) -> Result<(), MyError> {
-        Session::on_origin(self, p);
-        Ok(())
+        Session::on_origin(self, p)
     }
 
     fn flush(&mut self) -> impl Future<Output = Result<(), MyError>> + Send {
@@ -375,7 +383,7 @@ impl ProxySession for Session {
     /// (one closed at shutdown is simply disconnected).
     fn error_for_client(&self, e: &MyError) -> Option<Bytes> {
         if !self.core.idle() {
-            super::errors::to_wire(e, 1)
+            super::errors::to_wire(e, self.err_seq)
         } else {
             None
         }
