@@ -12,8 +12,9 @@ use bytes::Bytes;
 use super::codec::{Packet, Reader};
 use super::command::{COM_STMT_CLOSE, COM_STMT_FETCH, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA};
 use super::errors::MyError;
+use super::miss::Miss;
 use super::response::Shape;
-use super::session::{After, Miss, Session};
+use super::session::{After, Session};
 use crate::cache::KeyKind;
 use crate::engine::Effects;
 
