@@ -1,6 +1,8 @@
-//! A request that missed the cache (design §2 steps 5 and 6), once the engine has
-//! decided: filled (leading, or first waiting for, an identical miss of another
-//! session: single-flight) or forwarded with the statement's effects.
+//! A request that missed the cache (design §2 steps 5 and 6): planned by the engine
+//! (with a catalog round when it needs one), then filled (leading, or first waiting
+//! for, an identical miss of another session: single-flight) or forwarded with the
+//! statement's effects. A session enters it through a boxed future ([`Session::query_miss`],
+//! `execute_miss` in `prepared`), so a hit never builds this path's large future.
 
 use std::time::Instant;
 
@@ -9,8 +11,8 @@ use super::errors::MyError;
 use super::response::Shape;
 use super::session::{After, Session};
 use crate::classify::TxnEnd;
-use crate::engine::{Decision, Effects};
-use crate::session::Lead;
+use crate::engine::{BypassReason, Decision, Effects};
+use crate::session::{self, Lead};
 
 /// How a request that missed is forwarded.
 pub struct Miss<'a> {
@@ -28,6 +30,23 @@ pub enum Followed {
 }
 
 impl Session {
+    /// A COM_QUERY that was not answered from the cache.
+    pub async fn query_miss(
+        &mut self,
+        p: Packet,
+        sql: String,
+        blocked: Option<BypassReason>,
+        started: Instant,
+    ) -> Result<(), MyError> {
+        let decision = session::decide(self, &sql, blocked).await?;
+        let miss = Miss {
+            shape: Shape::Results,
+            sql: &sql,
+            may_follow: true,
+        };
+        self.carry_out(&p, decision, started, miss).await
+    }
+
     /// Carries out the decision for a request that missed: fill (first leading, or
     /// waiting for, an identical miss elsewhere when `may_follow`), or forward with the
     /// statement's effects.

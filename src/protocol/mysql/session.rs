@@ -21,14 +21,13 @@ use super::codec::{self, Packet};
 use super::command::*;
 use super::errors::MyError;
 use super::kill::ConnectionIds;
-use super::miss::Miss;
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
 use super::tls::AuthLegs;
 use crate::cache::KeyKind;
 use crate::engine::{CatalogQuestion, Effects, Fact, FactKey};
 use crate::protocol::{Pipes, ProxySession};
-use crate::session::{self, Catalog, Core, TxnState};
+use crate::session::{Catalog, Core, TxnState};
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -244,13 +243,9 @@ impl Session {
                 return Ok(());
             }
         };
-        let decision = session::decide(self, &sql, blocked).await?;
-        let miss = Miss {
-            shape: Shape::Results,
-            sql: &sql,
-            may_follow: true,
-        };
-        self.carry_out(&p, decision, started, miss).await
+        // Boxed: the miss path's future (catalog round, single-flight) is large, and
+        // inline it would make every hit build and copy it.
+        Box::pin(self.query_miss(p, sql, blocked, started)).await
     }
 
     /// Forwards a request wirecache cannot judge, assuming it may write anything.
