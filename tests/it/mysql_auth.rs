@@ -8,7 +8,9 @@
 //! small SHA-1 below) and answers ed25519 with bytes the origin rejects, which still
 //! shows how many switches it was sent. Plugins MariaDB 10.11 cannot play here
 //! (caching_sha2_password's fast and full RSA auth, mysql_clear_password, PAM's dialog)
-//! are played by a scripted origin that behaves as MySQL's sql_acl.cc does.
+//! are played by a scripted origin that behaves as MySQL's sql_acl.cc does; it also
+//! asks for a cleartext password at COM_CHANGE_USER, which a plain client must be
+//! refused as at login.
 
 use crate::common;
 
@@ -100,12 +102,17 @@ const RAW_CAPS: u32 =
     1 | 1 << 13 | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
 
 async fn read_packet(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    try_read_packet(s).await.expect("a whole packet")
+}
+
+/// The next packet, or `None` if the peer closed first.
+async fn try_read_packet(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
     let mut header = [0u8; 4];
-    s.read_exact(&mut header).await.expect("packet header");
+    s.read_exact(&mut header).await.ok()?;
     let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
     let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).await.expect("packet payload");
-    (header[3], payload)
+    s.read_exact(&mut payload).await.ok()?;
+    Some((header[3], payload))
 }
 
 async fn write_packet(s: &mut TcpStream, seq: u8, payload: &[u8]) {
@@ -318,7 +325,7 @@ async fn pymysql_logs_in_with_native_and_ed25519_users_on_both_listeners() {
 enum Step {
     /// Send this payload (sequence ids count on by themselves).
     Send(Vec<u8>),
-    /// Read one packet from wirecache and report it.
+    /// Read one packet from wirecache and report it (the script ends if it closes).
     Read,
 }
 
@@ -387,7 +394,9 @@ async fn scripted_origin(
                             write_packet(&mut s, seq, &p).await;
                         }
                         Step::Read => {
-                            let (got, p) = read_packet(&mut s).await;
+                            let Some((got, p)) = try_read_packet(&mut s).await else {
+                                break;
+                            };
                             seq = got;
                             seen.push((got, p));
                         }
@@ -406,6 +415,11 @@ const OK: &[u8] = &[0, 0, 0, 2, 0, 0, 0];
 /// caching_sha2_password's "fast auth succeeded" (0x01 0x03) with `answer` of it;
 /// returns every packet received (sequence id, payload) up to OK or ERR.
 async fn raw_rounds(port: u16, answer: fn(&[u8]) -> Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    raw_rounds_on(port, answer).await.1
+}
+
+/// [`raw_rounds`], keeping the connection.
+async fn raw_rounds_on(port: u16, answer: fn(&[u8]) -> Vec<u8>) -> (TcpStream, Vec<(u8, Vec<u8>)>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     read_packet(&mut s).await;
     let mut resp = (RAW_CAPS | 1 << 3).to_le_bytes().to_vec();
@@ -416,14 +430,20 @@ async fn raw_rounds(port: u16, answer: fn(&[u8]) -> Vec<u8>) -> Vec<(u8, Vec<u8>
     resp.extend_from_slice(&[9; 32]);
     resp.extend_from_slice(b"shop\0caching_sha2_password\0");
     write_packet(&mut s, 1, &resp).await;
+    let got = answer_rounds(&mut s, answer).await;
+    (s, got)
+}
+
+/// Answers auth packets as [`raw_rounds`] does, up to OK or ERR.
+async fn answer_rounds(s: &mut TcpStream, answer: fn(&[u8]) -> Vec<u8>) -> Vec<(u8, Vec<u8>)> {
     let mut got = Vec::new();
     loop {
-        let (seq, p) = read_packet(&mut s).await;
+        let (seq, p) = read_packet(s).await;
         got.push((seq, p.clone()));
         match p.as_slice() {
             [0x00 | 0xFF, ..] => return got,
             [1, 3] => {}
-            _ => write_packet(&mut s, seq + 1, &answer(&p)).await,
+            _ => write_packet(s, seq + 1, &answer(&p)).await,
         }
     }
 }
@@ -497,6 +517,9 @@ async fn caching_sha2_clear_password_and_dialog_rounds_are_relayed_after_one_swi
                 refusal.contains("allow_cleartext_passwords"),
                 "{name}: {got:?}"
             );
+            // The origin got the HandshakeResponse and nothing after it.
+            let seen = logins.recv().await.unwrap();
+            assert_eq!(seen.len(), 1, "{name}: {seen:?}");
         }
         let extra = if cleartext {
             "[tls]\nallow_cleartext_passwords = true"
@@ -537,5 +560,81 @@ async fn caching_sha2_clear_password_and_dialog_rounds_are_relayed_after_one_swi
             Some(&2),
             "{name}: the switch answers the response"
         );
+    }
+}
+
+/// What a raw client answers a password prompt with in the COM_CHANGE_USER tests.
+const SECRET: &[u8] = b"change-user-secret";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_rounds_asking_for_a_cleartext_password_are_checked_as_at_login() {
+    // Login by caching_sha2_password's fast auth; then COM_CHANGE_USER, which the
+    // origin answers by switching to mysql_clear_password.
+    let script = vec![
+        Step::Read,
+        Step::Send(vec![1, 3]),
+        Step::Send(OK.to_vec()),
+        Step::Read,
+        Step::Send(b"\xFEmysql_clear_password\0".to_vec()),
+        Step::Read,
+        Step::Send(OK.to_vec()),
+    ];
+    let (port, mut logins) = scripted_origin(b"caching_sha2_password", script).await;
+    let mut change_user = b"\x11demo-app\0\x20".to_vec();
+    change_user.extend_from_slice(&[9; 32]);
+    change_user.extend_from_slice(b"shop\0\x2d\0caching_sha2_password\0");
+    let password = |_: &[u8]| [SECRET, b"\0".as_slice()].concat();
+    for allowed in [false, true] {
+        let extra = if allowed {
+            "[tls]\nallow_cleartext_passwords = true"
+        } else {
+            ""
+        };
+        let proxy = Proxy::builder().mysql_demo(port).toml(extra).start().await;
+        let (mut s, login) = raw_rounds_on(proxy.mysql_addr().port(), |_| vec![5; 32]).await;
+        assert_eq!(
+            login.last().map(|(_, p)| p.as_slice()),
+            Some(OK),
+            "{login:?}"
+        );
+        write_packet(&mut s, 0, &change_user).await;
+        let got = answer_rounds(&mut s, password).await;
+        let seen = logins.recv().await.unwrap();
+        let leaked = seen
+            .iter()
+            .any(|(_, p)| p.windows(SECRET.len()).any(|w| w == SECRET));
+        if allowed {
+            // Relayed as at login: the switch, the password, the origin's OK.
+            assert_eq!(got.len(), 2, "{got:?}");
+            assert_eq!(
+                got.first().map(|(s, p)| (*s, p[0])),
+                Some((1, 0xFE)),
+                "{got:?}"
+            );
+            assert_eq!(got.last(), Some(&(3, OK.to_vec())), "{got:?}");
+            assert!(
+                leaked,
+                "the origin gets the password it asked for: {seen:?}"
+            );
+            continue;
+        }
+        // The plain client is never asked for its password: the switch is replaced by
+        // an ERR with its sequence id, and the session ends.
+        let [(seq, err)] = got.as_slice() else {
+            panic!("one ERR, no switch: {got:?}");
+        };
+        assert_eq!((*seq, err_code(err)), (1, Some(1045)), "{got:?}");
+        let message = String::from_utf8_lossy(err);
+        assert!(message.contains("allow_cleartext_passwords"), "{message}");
+        assert!(try_read_packet(&mut s).await.is_none(), "the session ended");
+        // The origin saw the login (response, fast-auth answer) and the
+        // COM_CHANGE_USER, and no password.
+        let kinds: Vec<u8> = seen
+            .iter()
+            .map(|(_, p)| p.first().copied().unwrap_or(0))
+            .collect();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert_eq!(kinds.last(), Some(&0x11), "{seen:?}");
+        assert!(!leaked, "{seen:?}");
     }
 }

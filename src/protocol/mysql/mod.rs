@@ -5,7 +5,8 @@
 //! authentication through the origin (`handshake` parses the packets, `tls` upgrades
 //! either leg); `kill` gives
 //! each client connection an id of wirecache's own and translates `KILL`s naming one;
-//! `session` reads commands (prepared statements in `prepared`), `relay` passes the
+//! `session` reads commands (prepared statements in `prepared`, what follows a miss in
+//! `miss`), `relay` passes the
 //! origin's answers back in order with `response` telling where each ends, `catalog`
 //! asks the origin what SQL text alone cannot tell, and `errors` is the one place
 //! errors become ERR packets. `codec` frames packets.
@@ -16,6 +17,7 @@ mod command;
 pub mod errors;
 pub mod handshake;
 mod kill;
+mod miss;
 mod namespace;
 mod prepared;
 mod relay;

@@ -12,10 +12,11 @@ use bytes::Bytes;
 use super::codec::{Packet, Reader};
 use super::command::{COM_STMT_CLOSE, COM_STMT_FETCH, COM_STMT_RESET, COM_STMT_SEND_LONG_DATA};
 use super::errors::MyError;
+use super::miss::Miss;
 use super::response::Shape;
-use super::session::{After, Miss, Session};
+use super::session::{After, Session};
 use crate::cache::KeyKind;
-use crate::engine::Effects;
+use crate::engine::{BypassReason, Effects};
 
 /// Statements tracked per session, at most; past it new ones are not cached.
 const MAX_TRACKED: usize = 10_000;
@@ -209,19 +210,33 @@ impl Session {
                 return Ok(());
             }
         } else if blocked.is_none() {
-            blocked = Some(crate::engine::BypassReason::RowLimit);
-        }
-        let decision = crate::session::decide(self, &sql, blocked).await?;
-        if let Some(s) = self.stmts.get_mut(id) {
-            // Unless answered after following an identical miss (only possible when
-            // the origin knows these types already), this EXECUTE reaches the origin.
-            s.origin_types.clone_from(&s.types);
+            blocked = Some(BypassReason::RowLimit);
         }
         let miss = Miss {
             shape,
             sql: &sql,
             may_follow: origin_knows,
         };
+        // Boxed: the miss path's future (catalog round, single-flight) is large, and
+        // inline it would make every hit build and copy it.
+        Box::pin(self.execute_miss(p, id, blocked, started, miss)).await
+    }
+
+    /// A COM_STMT_EXECUTE (of statement `id`) that was not answered from the cache.
+    async fn execute_miss(
+        &mut self,
+        p: Packet,
+        id: u32,
+        blocked: Option<BypassReason>,
+        started: Instant,
+        miss: Miss<'_>,
+    ) -> Result<(), MyError> {
+        let decision = crate::session::decide(self, miss.sql, blocked).await?;
+        if let Some(s) = self.stmts.get_mut(id) {
+            // Unless answered after following an identical miss (only possible when
+            // the origin knows these types already), this EXECUTE reaches the origin.
+            s.origin_types.clone_from(&s.types);
+        }
         self.carry_out(&p, decision, started, miss).await
     }
 }

@@ -7,6 +7,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::codec::{HEADER, Packet, Reader};
+use super::errors::MyError;
 use super::handshake::CLIENT_DEPRECATE_EOF;
 use super::response::{
     Event, SERVER_MORE_RESULTS_EXISTS, SERVER_SESSION_STATE_CHANGED, SERVER_STATUS_AUTOCOMMIT,
@@ -35,17 +36,20 @@ fn part(event: Event) -> Part {
 }
 
 impl Session {
-    pub fn on_origin(&mut self, p: Packet) {
+    /// Fails, relaying nothing, for an auth round of COM_CHANGE_USER that would put a
+    /// password on a leg without TLS: the client gets an ERR in its place
+    /// (`err_seq`), and the origin, mid-authentication, is abandoned.
+    pub fn on_origin(&mut self, p: Packet) -> Result<(), MyError> {
         if self.core.refresh_answer().is_some() {
             // A refresh ahead of expiry was sent before anything now pending.
             self.on_refresh_packet(&p);
-            return;
+            return Ok(());
         }
         let continuation = std::mem::replace(&mut self.origin_cont, p.is_full());
         let Some(owed) = self.core.front_owed() else {
             // Unsolicited (e.g. an ERR before the origin closes): pass it on.
             self.core.to_client(&p.bytes);
-            return;
+            return Ok(());
         };
         let tee = owed.tee;
         if continuation {
@@ -53,9 +57,15 @@ impl Session {
                 self.core.tee(&p.bytes, Part::Keep);
             }
             self.core.to_client(&p.bytes);
-            return;
+            return Ok(());
         }
         let a = &mut owed.answer;
+        if matches!(a.after, After::ChangeUser(_))
+            && let Err(e) = self.auth.check(p.payload())
+        {
+            self.err_seq = p.seq();
+            return Err(e);
+        }
         let first = std::mem::replace(&mut a.first, false);
         let event = a.tracker.step(p.payload());
         let done = a.tracker.is_done();
@@ -83,6 +93,7 @@ impl Session {
             }
         }
         self.core.to_client(&p.bytes);
+        Ok(())
     }
 
     /// One packet of a refresh's answer: collected, never relayed.

@@ -23,12 +23,12 @@ use super::errors::MyError;
 use super::kill::ConnectionIds;
 use super::prepared::Statements;
 use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, Tracker};
+use super::tls::AuthLegs;
 use crate::cache::KeyKind;
-use crate::classify::TxnEnd;
+use crate::engine::Effects;
 use crate::engine::catalog::Row;
-use crate::engine::{Decision, Effects};
 use crate::protocol::{Pipes, ProxySession};
-use crate::session::{self, Catalog, Core, Lead, TxnState};
+use crate::session::{Catalog, Core, TxnState};
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -68,21 +68,6 @@ pub struct Answer {
     pub first: bool,
 }
 
-/// How a request that missed is forwarded.
-pub struct Miss<'a> {
-    pub shape: Shape,
-    pub sql: &'a str,
-    /// It may wait for an identical miss of another session and be answered from
-    /// the cache (not when the origin must see this request itself).
-    pub may_follow: bool,
-}
-
-/// What to do after single-flight: fill (leading or not), or nothing (answered).
-pub enum Followed {
-    Fill(Option<crate::engine::FlightGuard>),
-    Served,
-}
-
 pub struct Session {
     pub core: Core<Answer>,
     pub identity: Identity,
@@ -94,6 +79,11 @@ pub struct Session {
     /// The last client / origin packet was full: the next one continues its payload.
     pub client_cont: bool,
     pub origin_cont: bool,
+    /// The legs' TLS, which COM_CHANGE_USER's auth rounds are checked against.
+    pub auth: AuthLegs,
+    /// Sequence id of the ERR a client awaiting an answer gets if the session ends:
+    /// 1, or that of a refused COM_CHANGE_USER auth round the ERR stands for.
+    pub err_seq: u8,
 }
 
 /// The transaction state MySQL status flags report.
@@ -113,6 +103,7 @@ impl Session {
         identity: Identity,
         status: u16,
         ids: Arc<ConnectionIds>,
+        auth: AuthLegs,
     ) -> Self {
         Session {
             core,
@@ -122,6 +113,8 @@ impl Session {
             ids,
             client_cont: false,
             origin_cont: false,
+            auth,
+            err_seq: 1,
         }
     }
 
@@ -251,13 +244,9 @@ impl Session {
                 return Ok(());
             }
         };
-        let decision = session::decide(self, &sql, blocked).await?;
-        let miss = Miss {
-            shape: Shape::Results,
-            sql: &sql,
-            may_follow: true,
-        };
-        self.carry_out(&p, decision, started, miss).await
+        // Boxed: the miss path's future (catalog round, single-flight) is large, and
+        // inline it would make every hit build and copy it.
+        Box::pin(self.query_miss(p, sql, blocked, started)).await
     }
 
     /// Forwards a request wirecache cannot judge, assuming it may write anything.
@@ -265,55 +254,6 @@ impl Session {
         self.forward(p);
         self.core.taint();
         self.expect(shape, Effects::unknown_write(), false, After::Nothing);
-    }
-
-    /// Carries out the decision for a request that missed: fill (first leading, or
-    /// waiting for, an identical miss elsewhere when `may_follow`), or forward with the
-    /// statement's effects.
-    pub async fn carry_out(
-        &mut self,
-        p: &Packet,
-        decision: Decision,
-        started: Instant,
-        miss: Miss<'_>,
-    ) -> Result<(), MyError> {
-        match decision {
-            Decision::Fill(ticket) => {
-                let flight = if miss.may_follow {
-                    let Followed::Fill(flight) = self.lead_or_serve(started).await? else {
-                        return Ok(());
-                    };
-                    flight
-                } else {
-                    None
-                };
-                self.forward(p);
-                self.core.start_fill(ticket, flight);
-                self.expect(miss.shape, Effects::default(), true, After::Nothing);
-            }
-            Decision::Forward { effects, .. } => {
-                self.forward(p);
-                let after = match effects.txn_end {
-                    Some(TxnEnd::Commit) => After::Commit,
-                    Some(TxnEnd::Rollback) => After::Rollback,
-                    None => After::Nothing,
-                };
-                let effects = self.core.session_effects(effects, miss.sql);
-                self.expect(miss.shape, effects, false, after);
-            }
-            Decision::NeedCatalog(_) => self.forward_unknown(p, miss.shape),
-        }
-        Ok(())
-    }
-
-    /// Before filling the current key: lead its fill, or wait for the session
-    /// already filling it and answer from the cache (single-flight).
-    pub async fn lead_or_serve(&mut self, started: Instant) -> Result<Followed, MyError> {
-        Ok(match self.core.lead_or_follow().await? {
-            Lead::Leader(guard) => Followed::Fill(Some(guard)),
-            Lead::Followed if self.try_hit(started, None) => Followed::Served,
-            Lead::Followed => Followed::Fill(None),
-        })
     }
 }
 
@@ -353,8 +293,7 @@ impl ProxySession for Session {
     }
 
     fn on_origin(&mut self, p: Packet) -> Result<(), MyError> {
-        Session::on_origin(self, p);
-        Ok(())
+        Session::on_origin(self, p)
     }
 
     fn flush(&mut self) -> impl Future<Output = Result<(), MyError>> + Send {
@@ -373,7 +312,7 @@ impl ProxySession for Session {
     /// (one closed at shutdown is simply disconnected).
     fn error_for_client(&self, e: &MyError) -> Option<Bytes> {
         if !self.core.idle() {
-            super::errors::to_wire(e, 1)
+            super::errors::to_wire(e, self.err_seq)
         } else {
             None
         }

@@ -35,12 +35,11 @@ use super::kill::ClientId;
 use super::namespace::base_namespace;
 use super::response::ok_status;
 use super::session::{Identity, Session, txn_state};
-use super::tls::{self, write};
+use super::tls::{self, AuthLegs, write};
 use crate::config::Protocol;
 use crate::engine::{CacheCtx, SessionNamespace};
 use crate::protocol::Pipes;
 use crate::server::stream::Stream;
-use crate::server::tls_context::TlsContext;
 use crate::session::Core;
 
 /// How long the greeting probe and origin connects may take.
@@ -165,7 +164,13 @@ pub async fn establish(
             let io = Pipes::new(client, cbuf, a.origin, a.obuf);
             let txn = txn_state(a.status);
             let core = Core::new(ctx.engine.clone(), a.cache, "", namespace, io, txn);
-            Ok(Session::new(core, a.identity, a.status, ctx.ids.clone()))
+            Ok(Session::new(
+                core,
+                a.identity,
+                a.status,
+                ctx.ids.clone(),
+                a.auth,
+            ))
         }
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e, answered + 1) {
@@ -186,6 +191,8 @@ struct Authenticated {
     status: u16,
     /// The connection id the origin gave this session.
     origin_id: u32,
+    /// What later COM_CHANGE_USER rounds are checked against.
+    auth: AuthLegs,
 }
 
 /// An auth plugin name no server has.
@@ -242,9 +249,14 @@ async fn authenticate(
     let client_seq: u8 = if client.is_tls() { 2 } else { 1 };
     let response = codec::packet(origin_seq, &resp.build());
     write(&mut origin, &response, Side::Origin).await?;
+    let auth = AuthLegs {
+        client_tls: client.is_tls(),
+        origin_tls: origin.is_tls(),
+        tls: ctx.tls.clone(),
+    };
     let legs = Legs {
         shift: client_seq.wrapping_sub(origin_seq),
-        tls: &ctx.tls,
+        auth: &auth,
     };
     let status = relay_auth(client, &mut origin, (cbuf, &mut obuf), legs).await?;
     let identity = Identity {
@@ -260,6 +272,7 @@ async fn authenticate(
         identity,
         status,
         origin_id: greeting.connection_id,
+        auth,
     })
 }
 
@@ -267,7 +280,7 @@ async fn authenticate(
 /// the origin's (one side used TLS, the other not), and which passwords may cross.
 struct Legs<'t> {
     shift: u8,
-    tls: &'t TlsContext,
+    auth: &'t AuthLegs,
 }
 
 /// Relays auth-switch and more-data rounds until the origin's OK (returns its status
@@ -288,7 +301,7 @@ async fn relay_auth(
     };
     loop {
         while let Some(p) = codec::decode(obuf)? {
-            tls::check_password_ask(p.payload(), client.is_tls(), origin.is_tls(), legs.tls)?;
+            legs.auth.check(p.payload())?;
             write(client, &shifted(&p, legs.shift), Side::Client).await?;
             match p.first() {
                 Some(0x00) => return Ok(ok_status(p.payload()).map_or(2, |(s, _)| s)),
@@ -319,7 +332,8 @@ impl Session {
     /// COM_CHANGE_USER: the cache ID is stripped from the user name (it must name this
     /// session's cache), and, as at login, the origin is made to start the one auth
     /// switch with its own scramble ([`ask_for_switch`]): the client's first answer was
-    /// computed with the throw-away scramble of our greeting.
+    /// computed with the throw-away scramble of our greeting. The origin's auth rounds
+    /// are checked as at login before they are relayed (`on_origin`).
     pub fn on_change_user(&mut self, p: Packet) {
         let body = p.payload().get(1..).unwrap_or_default();
         let caps = self.identity.caps;

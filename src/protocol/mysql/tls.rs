@@ -9,7 +9,10 @@
 //! (`mysql_clear_password`, PAM's `dialog`) is relayed only when the client's leg is
 //! TLS (or the operator allows it); caching_sha2_password's full authentication,
 //! where a TLS client sends its password in clear, is relayed only if the origin's leg
-//! is TLS too.
+//! is TLS too. The same rule holds for the auth rounds of COM_CHANGE_USER later in the
+//! session ([`AuthLegs`] keeps what it needs).
+
+use std::sync::Arc;
 
 use bytes::BytesMut;
 
@@ -197,6 +200,22 @@ pub fn check_password_ask(
             ))
         }
         _ => Ok(()),
+    }
+}
+
+/// Which legs of a session are encrypted, and what the operator allows: what decides
+/// whether an auth round may cross, at login and at every COM_CHANGE_USER after it.
+#[derive(Clone)]
+pub struct AuthLegs {
+    pub client_tls: bool,
+    pub origin_tls: bool,
+    pub tls: Arc<TlsContext>,
+}
+
+impl AuthLegs {
+    /// Refuses an auth round that would put a password on a leg without TLS.
+    pub fn check(&self, payload: &[u8]) -> Result<(), MyError> {
+        check_password_ask(payload, self.client_tls, self.origin_tls, &self.tls)
     }
 }
 
