@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A read-mostly application as DB-API drivers run it by default (autocommit off,
-so every unit of work is one transaction): each unit reads READS random rows by
-primary key and commits; one unit in WRITE_EVERY also updates a row first. Runs
+so every unit of work is one transaction): each unit reads READS random rows of
+`items` by primary key and commits; one unit in WRITE_EVERY first records a view
+in `item_views` (a write to another table, as an application's log or counters). Runs
 PROCS processes for SECONDS and prints one JSON line: units and reads per second.
 
     txn_workload.py psycopg2|pymysql HOST PORT USER DB [--isolation LEVEL]
@@ -38,7 +39,7 @@ def worker(a, seed, deadline, out):
     units = reads = 0
     while time.monotonic() < deadline:
         if a.write_every and rnd.randrange(a.write_every) == 0:
-            cur.execute(f"UPDATE items SET hits = hits + 1 WHERE id = {ph}", (rnd.randrange(ROWS),))
+            cur.execute(f"UPDATE item_views SET n = n + 1 WHERE id = {ph}", (rnd.randrange(ROWS),))
         for _ in range(a.reads):
             cur.execute(f"SELECT id, name, price FROM items WHERE id = {ph}", (rnd.randrange(a.hot),))
             cur.fetchall()

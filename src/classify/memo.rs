@@ -56,7 +56,7 @@ pub struct Classifier {
 }
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
-pub(super) fn lower_contains(hay: &str, needle: &str) -> bool {
+pub fn lower_contains(hay: &str, needle: &str) -> bool {
     hay.as_bytes()
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))

@@ -23,7 +23,7 @@ mod tests;
 pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
 pub use isolation::{Isolation, IsolationChange, isolation_change};
-pub use memo::{Analysis, Classifier};
+pub use memo::{Analysis, Classifier, lower_contains};
 pub use visitor::classify;
 
 /// SQL dialect, chosen by the cache's protocol.

@@ -7,8 +7,10 @@
 //! serving it is as correct as serving an autocommit read, and storing its answer too.
 //! A REPEATABLE READ or SERIALIZABLE transaction reads one snapshot, which may be
 //! older than the entry: served only under `always`, and its answers, possibly read
-//! from an old snapshot, are never stored. READ UNCOMMITTED (MySQL, MariaDB) may read
-//! rows another transaction later rolls back: its answers are never stored.
+//! from an old snapshot, are stored only when the read is the transaction's first
+//! statement at the origin (its snapshot is taken by that very read, as a READ
+//! COMMITTED statement's is). READ UNCOMMITTED (MySQL, MariaDB) may read rows another
+//! transaction later rolls back: its answers are never stored.
 
 use super::plan::{Ttl, Verdict};
 use super::{Engine, Scope, TemplateStats};
@@ -23,8 +25,12 @@ pub enum ReadContext {
     /// (`None`: not known) matters only where READ UNCOMMITTED exists.
     Autocommit(Option<Isolation>),
     /// Inside a transaction (or one the read will open) that has not written, at
-    /// this level (`None`: not known).
-    Transaction(Option<Isolation>),
+    /// this level (`None`: not known); `fresh`: the origin has run nothing in it yet,
+    /// so the read takes the transaction's snapshot itself.
+    Transaction {
+        level: Option<Isolation>,
+        fresh: bool,
+    },
 }
 
 /// What the cache may do for a read.
@@ -46,7 +52,7 @@ impl Access {
 
 impl ReadContext {
     pub fn in_transaction(self) -> bool {
-        matches!(self, ReadContext::Transaction(_))
+        matches!(self, ReadContext::Transaction { .. })
     }
 
     /// What `policy` allows a read here, on an origin speaking `dialect`.
@@ -61,13 +67,14 @@ impl ReadContext {
                 (None, _) => Access::ServeOnly(BypassReason::IsolationUnknown),
                 (Some(_), _) => Access::Full,
             },
-            ReadContext::Transaction(level) => match (policy, level) {
+            ReadContext::Transaction { level, fresh } => match (policy, level) {
                 (TxnPolicy::Never, _) => Access::Bypass(BypassReason::InTransaction),
                 (_, None) => Access::Bypass(BypassReason::IsolationUnknown),
                 (_, Some(ReadCommitted)) => Access::Full,
                 (_, Some(ReadUncommitted)) => {
                     Access::ServeOnly(BypassReason::IsolationReadUncommitted)
                 }
+                (TxnPolicy::Always, Some(RepeatableRead | Serializable)) if fresh => Access::Full,
                 (TxnPolicy::Always, Some(RepeatableRead)) => {
                     Access::ServeOnly(BypassReason::IsolationRepeatableRead)
                 }
@@ -116,7 +123,10 @@ mod tests {
     fn what_each_policy_allows() {
         let pg = Dialect::Postgres;
         let my = Dialect::MariaDb;
-        let t = ReadContext::Transaction;
+        let t = |level| ReadContext::Transaction {
+            level,
+            fresh: false,
+        };
         let a = ReadContext::Autocommit;
         let cases = [
             (a(None), TxnPolicy::Never, pg, Access::Full),
@@ -183,5 +193,23 @@ mod tests {
                 "{ctx:?} {policy:?} {dialect:?}"
             );
         }
+        // The first statement of a snapshot transaction takes its snapshot: stored
+        // under `always` (and only then).
+        let first = |level| ReadContext::Transaction {
+            level: Some(level),
+            fresh: true,
+        };
+        assert_eq!(
+            first(RepeatableRead).access(TxnPolicy::Always, my),
+            Access::Full
+        );
+        assert_eq!(
+            first(Serializable).access(TxnPolicy::Always, pg),
+            Access::Full
+        );
+        assert_eq!(
+            first(RepeatableRead).access(TxnPolicy::ReadCommitted, pg),
+            Access::Bypass(BypassReason::IsolationRepeatableRead)
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! session's namespace: session-changing statements give later reads their own.
 
 use super::Core;
+use crate::classify::{IsolationChange, lower_contains};
 use crate::engine::{Effects, NamespaceMaterial};
 
 /// Where the session's origin connection stands, as its protocol reports it.
@@ -83,11 +84,14 @@ impl<A> Core<A> {
     /// renewed only when something changed.
     pub fn session_effects(&mut self, mut effects: Effects, sql: &str) -> Effects {
         if let Some(change) = effects.isolation {
+            if change == IsolationChange::Begin(None) && lower_contains(sql, "snapshot") {
+                self.snapshot_at_begin();
+            }
             let exact = self.idle();
             self.isolation_changes(change, exact);
             // A statement that only sets a level changes no result: the namespace
             // stays, so the session keeps sharing entries.
-            if change != crate::classify::IsolationChange::Unknown {
+            if change != IsolationChange::Unknown {
                 effects.session_change = false;
             }
         }

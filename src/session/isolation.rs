@@ -31,6 +31,12 @@ pub(super) struct Tracking {
     current: Option<Isolation>,
     /// The open transaction ran a statement that may write or lock.
     written: bool,
+    /// The origin has run a statement in the open (or opening) transaction, so its
+    /// snapshot, if it has one, is taken.
+    snapshot_taken: bool,
+    /// The statement opening the transaction takes its snapshot itself (MySQL's
+    /// `WITH CONSISTENT SNAPSHOT`).
+    snapshot_at_begin: bool,
     /// A read inside a transaction found the default unknown: ask when possible.
     wanted: bool,
     /// The origin could not say: do not ask again in this session.
@@ -66,8 +72,14 @@ impl<A> Core<A> {
             Failed => Err(BypassReason::InTransaction),
             AutocommitOff | Open if t.written => Err(BypassReason::InTransactionAfterWrite),
             // The read opens a transaction (autocommit off) at the next one's level.
-            AutocommitOff => Ok(ReadContext::Transaction(t.opening())),
-            Open => Ok(ReadContext::Transaction(t.current)),
+            AutocommitOff => Ok(ReadContext::Transaction {
+                level: t.opening(),
+                fresh: !t.snapshot_taken,
+            }),
+            Open => Ok(ReadContext::Transaction {
+                level: t.current,
+                fresh: !t.snapshot_taken,
+            }),
         }
     }
 
@@ -109,15 +121,32 @@ impl<A> Core<A> {
         if !was.is_open() && now.is_open() {
             t.current = t.opening();
             t.next = Next::Default;
+            t.snapshot_taken |= std::mem::take(&mut t.snapshot_at_begin);
         }
         if !now.is_open() {
             t.current = None;
             t.written = false;
+            t.snapshot_taken = false;
+            t.snapshot_at_begin = false;
         }
     }
 
+    /// A request goes to the origin: inside a transaction (or with autocommit off,
+    /// opening one) the snapshot is taken from now on.
+    pub(super) fn isolation_forwarded(&mut self) {
+        if self.txn.is_open() || self.txn == super::TxnState::AutocommitOff {
+            self.isolation.snapshot_taken = true;
+        }
+    }
+
+    /// The statement opening a transaction takes its snapshot itself.
+    pub(super) fn snapshot_at_begin(&mut self) {
+        self.isolation.snapshot_at_begin = true;
+    }
+
     /// The open transaction ended (committed or not); a chained one goes on at the
-    /// same level and has written nothing yet.
+    /// same level and has written nothing yet. (Its snapshot stays counted as taken:
+    /// the statement that chained it ran inside the transaction.)
     pub(super) fn isolation_txn_ended(&mut self) {
         self.isolation.written = false;
     }

@@ -34,6 +34,7 @@ pub enum Pending<A> {
 impl<A> Core<A> {
     /// Expects an answer from the origin for a request just forwarded.
     pub fn expect(&mut self, answer: A, effects: Effects, tee: bool) {
+        self.isolation_forwarded();
         self.pending.push_back(Pending::Origin(Owed {
             answer,
             effects,
