@@ -211,12 +211,14 @@ mod tests {
         let secs = std::time::Duration::from_secs;
         let actions: Vec<_> = config.rules.iter().map(|r| r.action.clone()).collect();
         let expected = [
+            RuleAction::Learn,
             RuleAction::Ttl(secs(5)),
             RuleAction::Never,
             RuleAction::Always(Some(secs(60))),
         ];
         assert_eq!(actions, expected);
-        assert_eq!(config.rules[2].template, Some(0x9f86_d081_884c_7d65));
+        assert_eq!(config.rules[0].transactions, Some(TxnPolicy::Never));
+        assert_eq!(config.rules[3].template, Some(0x9f86_d081_884c_7d65));
     }
 
     #[test]

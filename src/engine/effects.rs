@@ -1,7 +1,8 @@
 //! What a statement does to shared state and to its session, as the engine judged
 //! it: applied when the origin acknowledges it (and again when its transaction ends).
 
-use crate::classify::{IsolationChange, TxnEnd};
+use super::Scope;
+use crate::classify::{Dialect, IsolationChange, TxnEnd, control, isolation_change};
 
 /// What a statement does to shared state once the origin acknowledges it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,4 +66,29 @@ impl Effects {
         self.taints_session |= other.taints_session;
         self.drops_prepared |= other.drops_prepared;
     }
+}
+
+/// What the statement does to the session beyond reads and writes (classify's
+/// [`control`]): `set_config` makes the namespace private. On MySQL and MariaDB, a
+/// SET whose value comes from a variable does too, `SET STATEMENT … FOR` may run any
+/// statement (a write of unknown extent), and a temporary table shadows a shared one
+/// for this session only.
+pub(super) fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
+    let ctl = control(sql);
+    let dialect = scope.cache.classifier.dialect();
+    e.txn_end = ctl.txn_end;
+    e.drops_prepared = ctl.drops_prepared;
+    e.taints_session |= ctl.set_config;
+    e.isolation = isolation_change(sql, dialect);
+    if dialect == Dialect::Postgres {
+        return;
+    }
+    // Autocommit changes when transactions end, never what a query returns.
+    e.session_change &= !ctl.autocommit_only;
+    if e.session_change && ctl.set_statement {
+        e.whole_database = true;
+        e.taints_session = true;
+    }
+    e.taints_session |= e.session_change && ctl.value_from_variable;
+    e.taints_session |= e.schema_change && ctl.temporary;
 }

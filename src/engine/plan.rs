@@ -14,10 +14,7 @@ use super::{
     ReadContext, RelationFacts, Scope, Volatility,
 };
 use crate::cache::ttl::TtlState;
-use crate::classify::{
-    Analysis, Classification, Dialect, StatementKind, TableRef, Uncacheable, control,
-    isolation_change,
-};
+use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};
 use crate::config::{CacheMode, RuleAction, TxnPolicy};
 
 /// One request as the engine sees it.
@@ -146,7 +143,7 @@ impl Engine {
         let mut effects = write_effects(c, &mut r);
         effects.locks = c.uncacheable == Some(Uncacheable::LockingClause);
         let function_verdict = functions(c, &mut r, &mut effects);
-        session_control(scope, req.sql, &mut effects);
+        super::effects::session_control(scope, req.sql, &mut effects);
         let read_verdict =
             if c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none() {
                 reads(c, &mut r)
@@ -305,31 +302,6 @@ impl Engine {
         };
         (ttl, txn)
     }
-}
-
-/// What the statement does to the session beyond reads and writes (classify's
-/// [`control`]): `set_config` makes the namespace private. On MySQL and MariaDB, a
-/// SET whose value comes from a variable does too, `SET STATEMENT … FOR` may run any
-/// statement (a write of unknown extent), and a temporary table shadows a shared one
-/// for this session only.
-fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
-    let ctl = control(sql);
-    let dialect = scope.cache.classifier.dialect();
-    e.txn_end = ctl.txn_end;
-    e.drops_prepared = ctl.drops_prepared;
-    e.taints_session |= ctl.set_config;
-    e.isolation = isolation_change(sql, dialect);
-    if dialect == Dialect::Postgres {
-        return;
-    }
-    // Autocommit changes when transactions end, never what a query returns.
-    e.session_change &= !ctl.autocommit_only;
-    if e.session_change && ctl.set_statement {
-        e.whole_database = true;
-        e.taints_session = true;
-    }
-    e.taints_session |= e.session_change && ctl.value_from_variable;
-    e.taints_session |= e.schema_change && ctl.temporary;
 }
 
 /// What the statement writes, explicitly or through triggers, cascades and views.

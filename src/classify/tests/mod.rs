@@ -1,6 +1,7 @@
 //! Classification tests: tables of cases per dialect (`postgres`, `mysql`), and
 //! robustness checks (`robust`: deep nesting, huge texts, random bytes, the memo).
 
+mod isolation;
 mod mysql;
 mod postgres;
 mod postgres_reads;
