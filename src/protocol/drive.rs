@@ -9,7 +9,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 
-use super::{Pipes, SessionError, Side, write_out};
+use super::{Pipes, SessionError, Side};
 use crate::server::Shutdown;
 
 /// Output is flushed once this much is buffered, so large results stream.
@@ -52,13 +52,13 @@ pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(
     if let Err(e) = &result
         && let Some(wire) = session.error_for_client(e)
     {
-        let io = session.pipes();
-        io.to_client.extend_from_slice(&wire);
-        let _ = write_out(&mut io.client_wr, &io.to_client).await;
+        let client = &mut session.pipes().client;
+        client.outbox.extend_from_slice(&wire);
+        let _ = client.flush().await;
     }
     if matches!(result, Err(SessionError::ShuttingDown)) {
         let goodbye = session.goodbye();
-        let _ = write_out(&mut session.pipes().origin_wr, &goodbye).await;
+        let _ = session.pipes().origin.send(&goodbye).await;
     }
     result
 }
@@ -90,7 +90,7 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 while let Some(m) = s.next_from_client()? {
                     s.on_client(m).await?;
                     let io = s.pipes();
-                    if io.to_origin.len() > FLUSH_AT || io.to_client.len() > FLUSH_AT {
+                    if io.origin.outbox.len() > FLUSH_AT || io.client.outbox.len() > FLUSH_AT {
                         s.flush().await?;
                     }
                 }
@@ -98,7 +98,7 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
             (Side::Origin, _) => {
                 while let Some(m) = s.next_from_origin()? {
                     s.on_origin(m)?;
-                    if s.pipes().to_client.len() > FLUSH_AT {
+                    if s.pipes().client.outbox.len() > FLUSH_AT {
                         s.flush().await?;
                     }
                 }

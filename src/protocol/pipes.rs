@@ -1,6 +1,7 @@
-//! What every proxied session has, whatever its protocol: the two connections split
-//! into halves, a read buffer for each, and an output buffer for each that is written
-//! out in one go (so a burst of small messages costs one system call).
+//! What every proxied session has, whatever its protocol: its two ends (client and
+//! origin), each a connection split into halves with a read buffer and an output
+//! buffer that is written out in one go (so a burst of small messages costs one
+//! system call).
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -42,96 +43,103 @@ pub struct IoFailure {
     pub source: std::io::Error,
 }
 
-/// Both connections of a session and their buffers.
+/// One end of a proxied session: its connection split into halves, the bytes read
+/// from it not yet decoded (`inbox`), and the bytes to write to it (`outbox`),
+/// written out in one go.
+pub struct End {
+    rd: ReadHalf,
+    wr: WriteHalf,
+    side: Side,
+    pub inbox: BytesMut,
+    pub outbox: BytesMut,
+}
+
+impl End {
+    fn new(stream: Stream, inbox: BytesMut, side: Side, out_capacity: usize) -> Self {
+        let (rd, wr) = split(stream);
+        End {
+            rd,
+            wr,
+            side,
+            inbox,
+            outbox: BytesMut::with_capacity(out_capacity),
+        }
+    }
+
+    fn failure(&self, source: std::io::Error) -> IoFailure {
+        IoFailure {
+            side: self.side,
+            source,
+        }
+    }
+
+    /// Reads what arrives into `inbox`; 0: this end closed.
+    async fn read(&mut self) -> Result<usize, IoFailure> {
+        let n = self.rd.read_buf(&mut self.inbox).await;
+        n.map_err(|e| self.failure(e))
+    }
+
+    /// Writes `bytes` now, past the outbox.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), IoFailure> {
+        let sent = write_out(&mut self.wr, bytes).await;
+        sent.map_err(|e| self.failure(e))
+    }
+
+    /// Writes out the outbox.
+    pub async fn flush(&mut self) -> Result<(), IoFailure> {
+        if self.outbox.is_empty() {
+            return Ok(());
+        }
+        let sent = write_out(&mut self.wr, &self.outbox).await;
+        sent.map_err(|e| self.failure(e))?;
+        self.outbox.clear();
+        Ok(())
+    }
+}
+
+/// Both ends of a session. The origin's end is apart from the client's so that a
+/// pooled mode can lend a session an origin connection per transaction.
 pub struct Pipes {
-    pub client_rd: ReadHalf,
-    pub client_wr: WriteHalf,
-    pub origin_rd: ReadHalf,
-    pub origin_wr: WriteHalf,
-    /// Bytes read from the client / the origin, not yet decoded.
-    pub cin: BytesMut,
-    pub oin: BytesMut,
-    /// Bytes to write to the client / the origin.
-    pub to_client: BytesMut,
-    pub to_origin: BytesMut,
+    pub client: End,
+    pub origin: End,
 }
 
 impl Pipes {
     /// Splits both connections; `cin`/`oin` hold what was read during the handshake.
     pub fn new(client: Stream, cin: BytesMut, origin: Stream, oin: BytesMut) -> Self {
-        let (client_rd, client_wr) = split(client);
-        let (origin_rd, origin_wr) = split(origin);
         Self {
-            client_rd,
-            client_wr,
-            origin_rd,
-            origin_wr,
-            cin,
-            oin,
-            to_client: BytesMut::with_capacity(16 * 1024),
-            to_origin: BytesMut::with_capacity(4 * 1024),
+            client: End::new(client, cin, Side::Client, 16 * 1024),
+            origin: End::new(origin, oin, Side::Origin, 4 * 1024),
         }
     }
 
-    /// Waits until the client or the origin sends something and appends it to `cin` or
-    /// `oin`; returns which side and how many bytes (0: that side closed).
+    /// Waits until the client or the origin sends something and appends it to its
+    /// inbox; returns which side and how many bytes (0: that side closed).
     pub async fn read_either(&mut self) -> Result<(Side, usize), IoFailure> {
-        let (side, read) = tokio::select! {
-            n = self.client_rd.read_buf(&mut self.cin) => (Side::Client, n),
-            n = self.origin_rd.read_buf(&mut self.oin) => (Side::Origin, n),
-        };
-        read.map(|n| (side, n))
-            .map_err(|source| IoFailure { side, source })
+        tokio::select! {
+            n = self.client.read() => n.map(|n| (Side::Client, n)),
+            n = self.origin.read() => n.map(|n| (Side::Origin, n)),
+        }
     }
 
-    /// Sends `bytes` to the origin now, past the output buffer (a query of
-    /// wirecache's own while nothing else is in flight).
+    /// Sends `bytes` to the origin now, past its outbox (a query of wirecache's own
+    /// while nothing else is in flight).
     pub async fn send_to_origin(&mut self, bytes: &[u8]) -> Result<(), IoFailure> {
-        write_out(&mut self.origin_wr, bytes)
-            .await
-            .map_err(|source| IoFailure {
-                side: Side::Origin,
-                source,
-            })
+        self.origin.send(bytes).await
     }
 
     /// Waits for more bytes from the origin alone; a closed origin is an error.
     pub async fn read_origin(&mut self) -> Result<(), super::SessionError> {
-        let n = self
-            .origin_rd
-            .read_buf(&mut self.oin)
-            .await
-            .map_err(|source| IoFailure {
-                side: Side::Origin,
-                source,
-            })?;
-        if n == 0 {
+        if self.origin.read().await? == 0 {
             return Err(super::SessionError::Closed(Side::Origin));
         }
         Ok(())
     }
 
-    /// Writes out both output buffers, origin first.
+    /// Writes out both outboxes, origin first.
     pub async fn flush(&mut self) -> Result<(), IoFailure> {
-        if !self.to_origin.is_empty() {
-            write_out(&mut self.origin_wr, &self.to_origin)
-                .await
-                .map_err(|source| IoFailure {
-                    side: Side::Origin,
-                    source,
-                })?;
-            self.to_origin.clear();
-        }
-        if !self.to_client.is_empty() {
-            write_out(&mut self.client_wr, &self.to_client)
-                .await
-                .map_err(|source| IoFailure {
-                    side: Side::Client,
-                    source,
-                })?;
-            self.to_client.clear();
-        }
-        Ok(())
+        self.origin.flush().await?;
+        self.client.flush().await
     }
 }
 

@@ -127,12 +127,12 @@ impl<A> Core<A> {
 
     /// Queues bytes for the origin.
     pub fn to_origin(&mut self, bytes: &[u8]) {
-        self.io.to_origin.extend_from_slice(bytes);
+        self.io.origin.outbox.extend_from_slice(bytes);
     }
 
     /// Queues bytes for the client now, ahead of anything still owed.
     pub fn to_client(&mut self, bytes: &[u8]) {
-        self.io.to_client.extend_from_slice(bytes);
+        self.io.client.outbox.extend_from_slice(bytes);
     }
 
     /// Writes out everything owed that may be sent now.
@@ -158,6 +158,6 @@ impl<A> Core<A> {
             && self.fill.is_none()
             && self.refresh.is_none()
             && !self.txn.is_open()
-            && self.io.cin.is_empty()
+            && self.io.client.inbox.is_empty()
     }
 }

@@ -47,7 +47,7 @@ impl<A> Core<A> {
     pub fn reply(&mut self, parts: &[&[u8]]) {
         if self.pending.is_empty() {
             for p in parts {
-                self.io.to_client.extend_from_slice(p);
+                self.io.client.outbox.extend_from_slice(p);
             }
         } else {
             self.local(Bytes::from(parts.concat()), false);
@@ -63,7 +63,7 @@ impl<A> Core<A> {
     pub fn release_local(&mut self) {
         while let Some(Pending::Local { .. }) = self.pending.front() {
             if let Some(Pending::Local { bytes, .. }) = self.pending.pop_front() {
-                self.io.to_client.extend_from_slice(&bytes);
+                self.io.client.outbox.extend_from_slice(&bytes);
             }
         }
     }

@@ -33,7 +33,7 @@ impl Session {
         let mut rows = Vec::new();
         let (mut failed, mut in_rows) = (false, false);
         loop {
-            while let Some(p) = codec::decode(&mut io.oin)? {
+            while let Some(p) = codec::decode(&mut io.origin.inbox)? {
                 let before_rows = in_rows;
                 match tracker.step(p.payload()) {
                     Event::Error => failed = true,

@@ -281,11 +281,11 @@ impl ProxySession for Session {
     }
 
     fn next_from_client(&mut self) -> Result<Option<Packet>, MyError> {
-        codec::decode(&mut self.core.io().cin)
+        codec::decode(&mut self.core.io().client.inbox)
     }
 
     fn next_from_origin(&mut self) -> Result<Option<Packet>, MyError> {
-        codec::decode(&mut self.core.io().oin)
+        codec::decode(&mut self.core.io().origin.inbox)
     }
 
     fn on_client(&mut self, p: Packet) -> impl Future<Output = Result<(), MyError>> + Send {

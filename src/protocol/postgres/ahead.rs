@@ -29,7 +29,7 @@ impl Session {
             return;
         }
         let name = REFRESH_NAME;
-        let out = &mut self.core.io().to_origin;
+        let out = &mut self.core.io().origin.outbox;
         let mut body = Vec::with_capacity(r.stmt.sql.len() + r.rest.len() + 64);
         for (i, part) in [name, r.stmt.sql.as_bytes(), &r.stmt.param_types]
             .iter()

@@ -38,7 +38,9 @@ impl Session {
         let mut failed = false;
         loop {
             let io = self.core.io();
-            while let Some(frame) = codec::decode(&mut io.oin, MAX_ORIGIN_MESSAGE, Side::Origin)? {
+            while let Some(frame) =
+                codec::decode(&mut io.origin.inbox, MAX_ORIGIN_MESSAGE, Side::Origin)?
+            {
                 match frame.tag() {
                     tag::DATA_ROW => current.extend(columns(frame.body())),
                     tag::COMMAND_COMPLETE => results.push(std::mem::take(&mut current)),
@@ -46,7 +48,7 @@ impl Session {
                     tag::READY_FOR_QUERY => return Ok((!failed).then_some(results)),
                     // Notices and parameter changes are passed on; nothing else matters.
                     tag::NOTICE | tag::NOTIFICATION | tag::PARAMETER_STATUS => {
-                        io.to_client.extend_from_slice(&frame.bytes)
+                        io.client.outbox.extend_from_slice(&frame.bytes)
                     }
                     _ => {}
                 }

@@ -255,11 +255,19 @@ impl ProxySession for Session {
     }
 
     fn next_from_client(&mut self) -> Result<Option<Frame>, PgError> {
-        codec::decode(&mut self.core.io().cin, MAX_CLIENT_MESSAGE, Side::Client)
+        codec::decode(
+            &mut self.core.io().client.inbox,
+            MAX_CLIENT_MESSAGE,
+            Side::Client,
+        )
     }
 
     fn next_from_origin(&mut self) -> Result<Option<Frame>, PgError> {
-        codec::decode(&mut self.core.io().oin, MAX_ORIGIN_MESSAGE, Side::Origin)
+        codec::decode(
+            &mut self.core.io().origin.inbox,
+            MAX_ORIGIN_MESSAGE,
+            Side::Origin,
+        )
     }
 
     fn on_client(&mut self, frame: Frame) -> impl Future<Output = Result<(), PgError>> + Send {
