@@ -36,20 +36,28 @@ fn bypasses(reason: &str) -> String {
 
 const IN_TXN_HITS: &str = "wirecache_hits_in_transaction_total";
 
-/// A fresh database with `acct_txn`, and a wirecache whose `demo` cache has
-/// `transactions = policy` (`None`: the default).
-async fn setup<O: Origin>(prefix: &str, policy: Option<&str>) -> (&'static O, String, Proxy) {
+/// A fresh database with `acct_txn` (InnoDB on MariaDB).
+fn database<O: Origin>(prefix: &str) -> (&'static O, String) {
     let origin = O::shared();
     let db = origin.create_db(prefix);
-    let engine = if O::NAME == "mariadb" {
+    let schema = SCHEMA.replace("v bigint)", &format!("v bigint){}", engine::<O>()));
+    origin.run(&db, &schema);
+    (origin, db)
+}
+
+/// The table option that makes a table transactional on this origin.
+fn engine<O: Origin>() -> &'static str {
+    if O::NAME == "mariadb" {
         " ENGINE=InnoDB"
     } else {
         ""
-    };
-    origin.run(
-        &db,
-        &SCHEMA.replace("v bigint)", &format!("v bigint){engine}")),
-    );
+    }
+}
+
+/// A fresh database with `acct_txn`, and a wirecache whose `demo` cache has
+/// `transactions = policy` (`None`: the default).
+async fn setup<O: Origin>(prefix: &str, policy: Option<&str>) -> (&'static O, String, Proxy) {
+    let (origin, db) = database::<O>(prefix);
     let mut builder = origin.proxy().settings("min_ttl = \"30s\"");
     if let Some(p) = policy {
         builder = builder.cache_lines("demo", &format!("transactions = \"{p}\""));
@@ -297,17 +305,8 @@ async fn always_stores_only_what_a_snapshot_transaction_read_first<O: Origin>() 
 }
 
 async fn a_rule_sets_the_policy_of_the_queries_it_matches<O: Origin>() {
-    let origin = O::shared();
-    let db = origin.create_db("txn_rule");
-    let engine = if O::NAME == "mariadb" {
-        " ENGINE=InnoDB"
-    } else {
-        ""
-    };
-    origin.run(
-        &db,
-        &SCHEMA.replace("v bigint)", &format!("v bigint){engine}")),
-    );
+    let (origin, db) = database::<O>("txn_rule");
+    let engine = engine::<O>();
     origin.run(
         &db,
         &format!("CREATE TABLE prices (id int PRIMARY KEY, p int){engine}; INSERT INTO prices VALUES (1, 10);"),
