@@ -12,7 +12,9 @@
 //!    origin send and hands each complete message to the protocol's session.
 //! 4. The protocol session decodes the request and gives the core its key parts; the
 //!    core ([`session`]) asks [`engine::Engine::lookup`], which parses no SQL: a fresh
-//!    entry is replayed by the protocol with the live transaction status.
+//!    entry is replayed by the protocol with the live transaction status. Inside a
+//!    transaction, the core's isolation tracking says whether the cache may answer
+//!    (READ COMMITTED until the transaction's first write, by default).
 //! 5. On a miss, [`session::decide`] has [`engine::Engine::plan`] classify the SQL
 //!    ([`classify`], memoized) and consult catalog facts (asking the origin's catalog
 //!    when needed), and answers `Fill`, `Forward` (with the write's effects) or
