@@ -19,10 +19,13 @@
 # and authentication, the Parse (prepared) and the Terminate cost the same in
 # both runs and cancel out; the misses column shows whether any read reached the
 # origin. Also the fixed cost of a run: Ir(N1 run) - hits x Ir per hit.
+# pgbench connects with PGSSLMODE=SSLMODE (default prefer, libpq's own default:
+# wirecache accepts the SSLRequest, so the client leg is TLS and every hit pays
+# for decrypting the request and encrypting the answer; disable measures without).
 # Prints a markdown table (also $OUT/ir-postgres.md). Settings: SCALE (pgbench
 # -i -s, 1), KEYS (1000), N1 (1000), N2 (5000), WARM (N2), REPS (2), SEED (1),
-# OUT (default results/ir-postgres-<date>), CG_OPTS (more valgrind options, e.g.
-# --fair-sched=yes), KEEP_WORK=1 keeps the callgrind dumps.
+# SSLMODE (prefer), OUT (default results/ir-postgres-<date>), CG_OPTS (more
+# valgrind options, e.g. --fair-sched=yes), KEEP_WORK=1 keeps the callgrind dumps.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +43,7 @@ for tool in valgrind callgrind_control curl; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-test-deps.sh; valgrind: apt-get install valgrind)"
 done
 [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || die "PostgreSQL 15 is not installed under $PGBIN (postgresql-15, postgresql-client-15)"
-SCALE=${SCALE:-1} KEYS=${KEYS:-1000} SEED=${SEED:-1}
+SCALE=${SCALE:-1} KEYS=${KEYS:-1000} SEED=${SEED:-1} SSLMODE=${SSLMODE:-prefer}
 WARM=${WARM:-${N2:-5000}} N1=${N1:-1000} N2=${N2:-5000} REPS=${REPS:-2}
 OUT=${OUT:-$ROOT/results/ir-postgres-$(date +%Y-%m-%d)}
 ((WARM >= N2)) || die "WARM ($WARM) must be at least N2 ($N2): the measured runs must read keys the warm-up cached"
@@ -58,7 +61,7 @@ printf '\\set aid random(1, %d)\nSELECT abalance FROM pgbench_accounts WHERE aid
 # pk_lookups PORT MODE TRANSACTIONS — one pgbench run through wirecache.
 pk_lookups() {
     local out=$WORK/pgbench-$2-$3-$RANDOM.log
-    "$PGBIN/pgbench" -h 127.0.0.1 -p "$1" -U bench-postgres -n -c 1 -j 1 -M "$2" -t "$3" \
+    PGSSLMODE=$SSLMODE "$PGBIN/pgbench" -h 127.0.0.1 -p "$1" -U bench-postgres -n -c 1 -j 1 -M "$2" -t "$3" \
         "--random-seed=$SEED" -f "$WORK/pk.sql" "$DB" >"$out" 2>&1 ||
         die "pgbench run ($2) failed: $(tail -3 "$out")"
     grep -q "^number of transactions actually processed: $3/$3\$" "$out" ||
@@ -102,7 +105,11 @@ for bin in "$@"; do
     started "$pid" valgrind
     wait_port "$pg" 120 || die "wirecache did not start: $(tail -5 "$WORK/wc.log")"
     wait_port "$admin" 60 || die "wirecache admin did not start: $(tail -5 "$WORK/wc.log")"
-    log "$bin under callgrind (pid $pid) on 127.0.0.1:$pg"
+    # The client leg as libpq sees it (\conninfo sends no query).
+    leg=$(PGSSLMODE=$SSLMODE "$PGBIN/psql" -X -h 127.0.0.1 -p "$pg" -U bench-postgres -d "$DB" -c '\conninfo' 2>&1 |
+        sed -n 's/^SSL connection (protocol: \([^,]*\), cipher: \([^,]*\),.*/\1 \2/p') || true
+    leg=${leg:-plain}
+    log "$bin under callgrind (pid $pid) on 127.0.0.1:$pg, client leg: $leg"
     for mode in simple prepared; do
         pk_lookups "$pg" "$mode" "$WARM"
     done
@@ -121,7 +128,7 @@ for bin in "$@"; do
             hits=$((hits + ha + hb)) misses+=("$ma/$mb")
             log "$mode rep $rep: Ir $a ($ha hits, $ma misses), $b ($hb hits, $mb misses): ${per[-1]} per hit"
         done
-        ROWS+=("| \`$(basename "$bin")\` | $mode | $(printf '%.0f' "$(median "${per[@]}")") | ${per[*]} | $(printf '%.0f' "$(median "${fixed[@]}")") | $hits | ${misses[*]} |")
+        ROWS+=("| \`$(basename "$bin")\` | $mode | $leg | $(printf '%.0f' "$(median "${per[@]}")") | ${per[*]} | $(printf '%.0f' "$(median "${fixed[@]}")") | $hits | ${misses[*]} |")
     done
     stop_pid "$pid"
 done
@@ -132,13 +139,13 @@ mkdir -p "$OUT"
     echo
     echo "valgrind --tool=callgrind; PostgreSQL $(as_pg "$PGBIN/postgres" --version | awk '{print $3}'); pgbench $("$PGBIN/pgbench" --version | awk '{print $3}') -c 1 -j 1,"
     echo "one PK lookup per transaction (\`SELECT abalance FROM pgbench_accounts WHERE aid = :aid\`), $KEYS uniform keys,"
-    echo "--random-seed=$SEED, scale $SCALE, warm-up $WARM transactions per mode; per repetition"
+    echo "--random-seed=$SEED, scale $SCALE, PGSSLMODE=$SSLMODE, warm-up $WARM transactions per mode; per repetition"
     echo "Ir per hit = (Ir of a $N2-transaction run - Ir of a $N1-transaction run) / (hits of the one - hits of the other)."
     echo
     echo "Fixed cost of a run (connect, startup and authentication, Parse if prepared, Terminate) ="
     echo "Ir of the $N1-transaction run - its hits x Ir per hit."
     echo
-    echo "| binary | mode | Ir per hit (median) | per repetition | fixed kIr per run (median) | hits measured | misses per run ($N1/$N2) |"
-    echo "|---|---|---:|---|---:|---:|---:|"
+    echo "| binary | mode | client leg | Ir per hit (median) | per repetition | fixed kIr per run (median) | hits measured | misses per run ($N1/$N2) |"
+    echo "|---|---|---|---:|---|---:|---:|---:|"
     printf '%s\n' "${ROWS[@]}"
 } | tee "$OUT/ir-postgres.md"
