@@ -62,7 +62,9 @@ pub async fn decide<S: Catalog>(
     let core = s.core();
     let quiet = may_ask && !core.txn.is_open() && core.origin_quiet();
     if quiet && core.should_ask_isolation(sql) {
-        ask_isolation(s).await?;
+        // Boxed, as the catalog round below: rare, and inline they would make every
+        // future that may decide (and so every message's) larger to build and move.
+        Box::pin(ask_isolation(s)).await?;
     }
     let core = s.core();
     // Between transactions with autocommit off (MySQL) too: catalog queries read
@@ -86,7 +88,7 @@ pub async fn decide<S: Catalog>(
     match decision {
         Decision::NeedCatalog(question) => {
             core.flush().await?;
-            let facts = super::catalog::ask(s, &question).await?;
+            let facts = Box::pin(super::catalog::ask(s, &question)).await?;
             let core = s.core();
             core.engine.learn(&core.scope, facts);
             let req = QueryRequest {
