@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use checker::driver::{Rig, Target};
 use checker::judge::Verdict;
+use checker::model::Level;
 use checker::mysql::MyTarget;
 use checker::postgres::PgTarget;
 use checker::{Config, Outcome, Workload};
@@ -36,6 +37,13 @@ async fn clean_run<T: Target>(target: T) -> Outcome {
     );
     assert!(out.hits > 0.0, "the run never read from the cache");
     assert!(out.stats.transactions() > 0 && out.stats.reads_in_tx > 0);
+    if cfg.conns >= 3 {
+        // Every level ran, and read (MariaDB's levels are per connection).
+        for level in Level::ALL {
+            let (txs, reads) = out.stats.at_level(level);
+            assert!(txs > 0 && reads > 0, "no reads at {}", level.as_str());
+        }
+    }
     out
 }
 

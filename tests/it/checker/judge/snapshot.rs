@@ -59,12 +59,14 @@ pub(super) fn ceiling(
 type Slot = (usize, u64, i64);
 
 /// The last read of a slot: its index, what it saw, and the transaction's writes
-/// to the key by then.
-type LastRead = (usize, Option<i64>, u32);
+/// to the key by then and the state they left it in.
+type LastRead = (usize, Option<i64>, (u32, Option<State>));
 
 /// Repeated reads: within one transaction with a view, a key's reads must agree
-/// while the transaction made no write to it in between (a write rolled back to a
-/// savepoint counts). A read already flagged for the key is not flagged again.
+/// while the transaction changed nothing of it in between: neither wrote it (a
+/// write rolled back to a savepoint counts) nor undid a write of it (rolling back
+/// to a savepoint taken before the write). A read already flagged for the key is
+/// not flagged again.
 pub(super) fn repeats(reads: &[ReadRec], found: &mut Vec<Violation>) {
     let flagged: HashSet<(usize, i64)> = found.iter().map(|v| (v.read, v.key)).collect();
     let mut last: HashMap<Slot, LastRead> = HashMap::new();
@@ -73,7 +75,8 @@ pub(super) fn repeats(reads: &[ReadRec], found: &mut Vec<Violation>) {
             continue;
         };
         for (key, seen) in &read.seen {
-            let writes = view.writes_to(*key);
+            let own = read.own.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
+            let writes = (view.writes_to(*key), own);
             let slot = (read.conn, view.tx, *key);
             if let Some((earlier, before, w)) = last.get(&slot)
                 && *w == writes

@@ -215,6 +215,12 @@ fn a_write_in_between_lets_a_key_change() {
         tx_read(22, 1, None, 1, Some(2)),
     ];
     assert!(verdicts(c.clone(), undone).is_empty());
+    // It wrote key 1 (v2) before the first read and rolled that write back (to a
+    // savepoint) before the second: the snapshot's v1 shows again.
+    let mut own = tx_read(22, 1, None, 1, Some(2));
+    own.own = vec![(1, present(2))];
+    let rolled_back = vec![own, tx_read(24, 1, None, 1, Some(1))];
+    assert!(verdicts(Vec::new(), rolled_back).is_empty());
     // A write to another key does not.
     let mut other_key = tx_read(22, 1, None, 0, Some(2));
     other_key.view.as_mut().unwrap().writes = vec![(1, 0), (2, 1)];
