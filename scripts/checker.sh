@@ -8,8 +8,9 @@
 # protocol runs against its own private origin started by the test harness, with
 # wirecache in-process; nothing touches the system database services. Prints per
 # protocol: operations run (reads, writes, transactions by how they began and
-# ended), reads served from the cache, the cache's metrics, and stale reads found.
-# Exit status 0 only if every protocol found no stale read.
+# ended; transactions and their reads by isolation level), reads served from the cache
+# (in transactions too), the cache's metrics, and violations found by verdict.
+# Exit status 0 only if every protocol found no violation.
 set -euo pipefail
 
 usage() {

@@ -1,17 +1,22 @@
 //! The randomized differential consistency checker (issue 8) on every protocol:
 //! a bounded run per protocol on every `cargo test` (a long one when
 //! `WIRECACHE_CHECKER_OPS` / `WIRECACHE_CHECKER_SECONDS` say so, see
-//! `scripts/checker.sh`), and a self-test per protocol proving the checker catches
-//! a known violation: writes sent straight to the origin behind wirecache's back.
+//! `scripts/checker.sh`), and self-tests per protocol proving the checker catches
+//! known violations: writes sent straight to the origin behind wirecache's back
+//! (stale reads), and a cache whose policy `transactions = "always"` serves
+//! REPEATABLE READ and SERIALIZABLE transactions (broken snapshots), where the
+//! same programs under the default policy pass.
 
 use crate::checker;
 
 use std::sync::Arc;
 
-use checker::driver::Target;
+use checker::driver::{Rig, Target};
+use checker::judge::Verdict;
+use checker::model::Level;
 use checker::mysql::MyTarget;
 use checker::postgres::PgTarget;
-use checker::{Config, Outcome};
+use checker::{Config, Outcome, Workload};
 
 /// Runs the checker on `target` and asserts it found nothing wrong.
 async fn clean_run<T: Target>(target: T) -> Outcome {
@@ -32,6 +37,13 @@ async fn clean_run<T: Target>(target: T) -> Outcome {
     );
     assert!(out.hits > 0.0, "the run never read from the cache");
     assert!(out.stats.transactions() > 0 && out.stats.reads_in_tx > 0);
+    if cfg.conns >= 3 {
+        // Every level ran, and read (MariaDB's levels are per connection).
+        for level in Level::ALL {
+            let (txs, reads) = out.stats.at_level(level);
+            assert!(txs > 0 && reads > 0, "no reads at {}", level.as_str());
+        }
+    }
     out
 }
 
@@ -44,7 +56,7 @@ async fn catches_writes_behind_the_proxy<T: Target>(target: T) {
         seconds: None,
         conns: 3,
         round_ops: 400,
-        autocommit_only: true,
+        workload: Workload::AutocommitOnly,
         ddl: false,
         progress: false,
     };
@@ -60,22 +72,78 @@ async fn catches_writes_behind_the_proxy<T: Target>(target: T) {
     assert_eq!(out.mismatches, 0, "{}", out.report);
 }
 
+/// The snapshot probe: read-only REPEATABLE READ and SERIALIZABLE transactions
+/// that read the hot keys again and again while others update them.
+async fn probe<T: Target>(target: T, ops: u64) -> Outcome {
+    let cfg = Config {
+        seed: 11,
+        ops,
+        seconds: None,
+        conns: 4,
+        round_ops: 200,
+        workload: Workload::SnapshotProbe,
+        ddl: false,
+        progress: false,
+    };
+    let out = checker::run(Arc::new(target), &cfg).await;
+    eprintln!("{}", out.summary());
+    assert!(out.aborted.is_none(), "{}\n{}", out.summary(), out.report);
+    assert_eq!(out.mismatches, 0, "{}", out.report);
+    assert!(
+        out.stats.unexpected.is_empty(),
+        "unexpected errors: {:?}",
+        out.stats.unexpected
+    );
+    out
+}
+
+/// Runs the snapshot probe through a cache that serves snapshot transactions
+/// (`transactions = "always"`) and asserts the checker reports their snapshots
+/// broken (and nothing else); then the same program under the default policy,
+/// which must pass.
+async fn catches_served_snapshots<T: Target>(always: T, default: T, ops: u64) {
+    let out = probe(always, ops).await;
+    eprintln!("{}", out.report);
+    let broken = out.found(Verdict::SnapshotMoved) + out.found(Verdict::AfterSnapshot);
+    assert!(
+        broken > 0,
+        "snapshots served from the cache went unnoticed:\n{}",
+        out.summary()
+    );
+    assert_eq!(broken, out.violations, "{}\n{}", out.summary(), out.report);
+    assert!(out.report.contains("-- replay script"), "{}", out.report);
+    let out = probe(default, ops).await;
+    assert_eq!(out.violations, 0, "{}\n{}", out.summary(), out.report);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_random_programs_read_nothing_stale() {
-    clean_run(PgTarget::start(false).await).await;
+    clean_run(PgTarget::start(Rig::Plain).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_random_programs_read_nothing_stale() {
-    clean_run(MyTarget::start(false).await).await;
+    clean_run(MyTarget::start(Rig::Plain).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_writes_behind_wirecache() {
-    catches_writes_behind_the_proxy(PgTarget::start(true).await).await;
+    catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_checker_catches_writes_behind_wirecache() {
-    catches_writes_behind_the_proxy(MyTarget::start(true).await).await;
+    catches_writes_behind_the_proxy(MyTarget::start(Rig::WritesBehind).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checker_catches_snapshots_served_from_the_cache() {
+    let always = PgTarget::start(Rig::ServeSnapshots).await;
+    catches_served_snapshots(always, PgTarget::start(Rig::Plain).await, 1500).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_checker_catches_snapshots_served_from_the_cache() {
+    let always = MyTarget::start(Rig::ServeSnapshots).await;
+    catches_served_snapshots(always, MyTarget::start(Rig::Plain).await, 1500).await;
 }

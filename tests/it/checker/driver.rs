@@ -7,14 +7,41 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use super::model::{BeginKind, Caps, Failure, Reply, SnapshotRule, State, Stmt};
+use super::model::{BeginKind, Caps, Failure, Level, Reply, SnapshotRule, State, Stmt};
+
+/// How wirecache is set up in front of the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rig {
+    /// As deployed: every statement through wirecache, whose cache has the default
+    /// policy (`transactions = "read_committed"`).
+    Plain,
+    /// Writes go straight to the origin, behind wirecache's back (a self-test).
+    WritesBehind,
+    /// The cache has `transactions = "always"`, which serves REPEATABLE READ and
+    /// SERIALIZABLE transactions and so weakens their snapshot (a self-test).
+    ServeSnapshots,
+}
+
+impl Rig {
+    /// The lines the cache's table gets.
+    pub fn cache_lines(self) -> &'static str {
+        match self {
+            Rig::ServeSnapshots => "transactions = \"always\"",
+            Rig::Plain | Rig::WritesBehind => "",
+        }
+    }
+}
 
 /// One client connection through wirecache.
 pub trait Session: Send + 'static {
     /// Sends one statement (or batch) and classifies its answer.
     fn run(&mut self, stmt: &Stmt) -> impl Future<Output = Result<Reply, Failure>> + Send;
 
-    /// Which committed data reads inside a transaction begun this way must reflect.
+    /// The isolation level of a transaction begun this way.
+    fn level(&self, begin: BeginKind) -> Level;
+
+    /// What reads inside a transaction begun this way must reflect: how the origin
+    /// runs its level.
     fn snapshot_rule(&self, begin: BeginKind) -> SnapshotRule;
 }
 

@@ -29,12 +29,24 @@ pub struct Tx {
     pub end: EndKind,
 }
 
+/// What kind of program the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Everything the protocol can do (the checker's runs).
+    Mixed,
+    /// Only autocommit reads and writes (the "behind wirecache" self-test).
+    AutocommitOnly,
+    /// Autocommit reads and updates of the hot keys, and read-only transactions at
+    /// REPEATABLE READ or SERIALIZABLE that read the hot keys again and again, with
+    /// pauses (the self-test of the snapshot checks).
+    SnapshotProbe,
+}
+
 /// What the generator may produce.
 #[derive(Debug, Clone, Copy)]
 pub struct Grammar {
     pub caps: Caps,
-    /// Only autocommit reads and writes (the "behind wirecache" self-test).
-    pub autocommit_only: bool,
+    pub workload: Workload,
     /// DDL on scratch tables (alone, and as MySQL's implicit commit).
     pub ddl: bool,
     /// The group (table) this connection writes most: each table then has one main
@@ -53,16 +65,16 @@ impl Grammar {
             Ddl,
             Tx,
         }
-        let choices: &[(u64, Pick)] = if self.autocommit_only {
-            &[(60, Pick::Read), (40, Pick::Write)]
-        } else {
-            &[
+        let choices: &[(u64, Pick)] = match self.workload {
+            Workload::AutocommitOnly => &[(60, Pick::Read), (40, Pick::Write)],
+            Workload::SnapshotProbe => return self.probe(rng),
+            Workload::Mixed => &[
                 (300, Pick::Read),
                 (12, Pick::Write),
                 (20, Pick::Batch),
                 (u64::from(self.ddl), Pick::Ddl),
                 (67, Pick::Tx),
-            ]
+            ],
         };
         match rng.weighted(choices) {
             Pick::Read => Unit::Auto(read(rng)),
@@ -73,6 +85,33 @@ impl Grammar {
             }
             Pick::Ddl => Unit::Auto(Stmt::ScratchDdl),
             Pick::Tx => Unit::Tx(self.tx(rng)),
+        }
+    }
+
+    /// A unit of the snapshot probe: point reads and updates of two hot keys in
+    /// autocommit (which fill the cache and invalidate it), or a transaction that
+    /// reads the hot keys, some twice, with pauses in which others commit.
+    fn probe(&self, rng: &mut Rng) -> Unit {
+        // Two keys: a transaction soon rereads one that changed, and the cache soon
+        // holds its new version again.
+        let hot = |rng: &mut Rng| rng.range(1, 2);
+        match rng.below(10) {
+            0..=3 => Unit::Auto(Stmt::Read(ReadShape::Point(hot(rng)), path(rng))),
+            4..=6 => Unit::Auto(Stmt::Write(WriteKind::Update, hot(rng), path(rng))),
+            _ => {
+                let kind = rng.pick(self.caps.snapshot_begins);
+                let body: Vec<Stmt> = (0..rng.range(4, 8))
+                    .map(|_| Stmt::Read(ReadShape::Point(hot(rng)), path(rng)))
+                    .collect();
+                let pauses = (0..=body.len()).map(|_| rng.range(1, 4) as u64).collect();
+                Unit::Tx(Tx {
+                    begin: Stmt::Begin(kind, None),
+                    kind,
+                    body,
+                    pauses,
+                    end: EndKind::Commit,
+                })
+            }
         }
     }
 
@@ -239,6 +278,7 @@ mod tests {
 
     const CAPS: Caps = Caps {
         begins: &[BeginKind::Explicit, BeginKind::AutocommitOff],
+        snapshot_begins: &[BeginKind::Explicit],
         implicit_commit: true,
         error_aborts_transaction: false,
         atomic_insert_delete: false,
@@ -248,7 +288,7 @@ mod tests {
     fn same_seed_same_program() {
         let g = Grammar {
             caps: CAPS,
-            autocommit_only: false,
+            workload: Workload::Mixed,
             ddl: true,
             home: 1,
         };
@@ -266,7 +306,7 @@ mod tests {
     fn autocommit_off_transactions_open_with_a_write() {
         let g = Grammar {
             caps: CAPS,
-            autocommit_only: false,
+            workload: Workload::Mixed,
             ddl: true,
             home: 1,
         };

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::model::State;
+use super::model::{Failure, Reply, State, Stmt};
 
 /// The shared logical clock.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +50,34 @@ pub struct ReadRec {
     pub seen: Vec<(i64, Option<i64>)>,
     /// Keys this transaction wrote, with the state it left them in.
     pub own: Vec<(i64, State)>,
+    /// Inside a transaction that keeps one view of the data (a snapshot, or locks
+    /// held to the end): what else the read must agree with.
+    pub view: Option<TxView>,
+}
+
+/// What a read inside a transaction with one view must also satisfy (see
+/// [`super::model::SnapshotRule`]).
+#[derive(Debug, Clone)]
+pub struct TxView {
+    /// The transaction (per-connection number): its reads of a key must agree.
+    pub tx: u64,
+    /// Commits sent after this tick must not show: the snapshot was taken by then
+    /// (the answer of the transaction's first read). `None`: no such bound (locking
+    /// reads, or the first read itself).
+    pub ceiling: Option<u64>,
+    /// Per key the transaction wrote so far, how many writes it made to it (rolled
+    /// back to a savepoint or not): reads need not agree across a write.
+    pub writes: Vec<(i64, u32)>,
+}
+
+impl TxView {
+    /// How many writes the transaction had made to `key`.
+    pub fn writes_to(&self, key: i64) -> u32 {
+        self.writes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 /// A commit (or autocommit write) that may have changed keys.
@@ -99,5 +127,34 @@ impl RoundLog {
                 }));
         }
         round
+    }
+}
+
+/// Keys a statement reads or writes.
+pub fn keys_of(stmt: &Stmt) -> Vec<i64> {
+    match stmt {
+        Stmt::Read(shape, _) => shape.keys(),
+        Stmt::Write(_, k, _) | Stmt::Begin(_, Some((_, k))) => vec![*k],
+        Stmt::Batch(shapes) => shapes.iter().flat_map(|s| s.keys()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// What came back, in short.
+pub fn answer(result: &Result<Reply, Failure>) -> String {
+    let rows = |rows: &[(i64, i64)]| {
+        let items: Vec<String> = rows.iter().map(|(k, v)| format!("{k}:v{v}")).collect();
+        format!("[{}]", items.join(" "))
+    };
+    match result {
+        Ok(Reply::Rows(r)) => rows(r),
+        Ok(Reply::Batch(sets)) => sets.iter().map(|r| rows(r)).collect::<Vec<_>>().join(" "),
+        Ok(Reply::Wrote(Some(v))) => format!("ver {v}"),
+        Ok(Reply::Wrote(None)) => "0 rows".into(),
+        Ok(Reply::Done) => "ok".into(),
+        Err(f) => {
+            let msg: String = f.message.chars().take(100).collect();
+            format!("ERROR {}: {msg}", f.class.as_str())
+        }
     }
 }

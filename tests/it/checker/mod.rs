@@ -2,8 +2,11 @@
 //! Jepsen's history checkers. Several client connections run seeded random
 //! programs through wirecache; every statement is recorded with logical send and
 //! acknowledgement times; every read is judged against the acknowledged commits
-//! (see [`judge`]); a failure prints the seed, the interleaved history of the
-//! offending key and a replay script.
+//! (see [`judge`]), each transaction by the property of its isolation level
+//! (statement-level freshness for READ COMMITTED, a single snapshot for REPEATABLE
+//! READ and PostgreSQL's SERIALIZABLE, held locks for InnoDB's SERIALIZABLE); a
+//! failure prints the seed, the interleaved history of the offending key and a
+//! replay script.
 //!
 //! The core (grammar, runner, history, judge, report) knows no protocol; a
 //! protocol plugs in through [`driver::Target`] ([`postgres`], [`mysql`]).
@@ -38,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use driver::Target;
 use grammar::Grammar;
+pub use grammar::Workload;
 use history::{Clock, RoundLog};
 use model::{KEYS, State};
 use runner::Runner;
@@ -57,8 +61,8 @@ pub struct Config {
     pub conns: usize,
     /// Statements per connection per round.
     pub round_ops: u64,
-    /// Only autocommit reads and writes (for the self-test).
-    pub autocommit_only: bool,
+    /// What the programs do (the self-tests run narrower ones).
+    pub workload: Workload,
     /// DDL on scratch tables (`WIRECACHE_CHECKER_DDL=0` turns it off).
     pub ddl: bool,
     /// Print a progress line every so often (long runs).
@@ -86,7 +90,7 @@ impl Config {
             seconds,
             conns: var("WIRECACHE_CHECKER_CONNS").map_or(4, |n| n.max(1) as usize),
             round_ops: if long { 2500 } else { 250 },
-            autocommit_only: false,
+            workload: Workload::Mixed,
             ddl: var("WIRECACHE_CHECKER_DDL") != Some(0),
             progress: long,
         }
@@ -103,6 +107,8 @@ pub struct Outcome {
     /// The proxy's metrics for the cache, at the end.
     pub metrics: String,
     pub violations: usize,
+    /// Violations by verdict, in the order of [`judge::Verdict::ALL`].
+    pub by_verdict: [usize; judge::Verdict::ALL.len()],
     /// Keys whose modelled final state differed from the origin's (a checker bug,
     /// or a write lost).
     pub mismatches: usize,
@@ -122,7 +128,7 @@ impl Outcome {
             let _ = write!(unexpected, "\n  unexpected error: {u}");
         }
         format!(
-            "checker {}: seed {}, {:.1?}\n{}\n  reads served from the cache (hits): {}\n{}\n  stale reads found: {}; model mismatches: {}{}",
+            "checker {}: seed {}, {:.1?}\n{}\n  reads served from the cache (hits): {}\n{}\n  violations found: {} ({}); model mismatches: {}{}",
             self.protocol,
             self.seed,
             self.wall,
@@ -130,9 +136,28 @@ impl Outcome {
             self.hits,
             self.metrics,
             self.violations,
+            self.verdicts(),
             self.mismatches,
             unexpected
         )
+    }
+
+    /// How many violations of each verdict were found.
+    pub fn verdicts(&self) -> String {
+        let parts: Vec<String> = judge::Verdict::ALL
+            .iter()
+            .zip(self.by_verdict)
+            .map(|(v, n)| format!("{} {n}", v.as_str()))
+            .collect();
+        parts.join(", ")
+    }
+
+    /// How many violations of `verdict` were found.
+    pub fn found(&self, verdict: judge::Verdict) -> usize {
+        judge::Verdict::ALL
+            .iter()
+            .position(|v| *v == verdict)
+            .map_or(0, |i| self.by_verdict[i])
     }
 }
 
@@ -142,7 +167,7 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
     let deadline = cfg.seconds.map(|s| started + Duration::from_secs(s));
     let grammar = Grammar {
         caps: target.caps(),
-        autocommit_only: cfg.autocommit_only,
+        workload: cfg.workload,
         ddl: cfg.ddl,
         home: 0,
     };
@@ -153,6 +178,7 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
     warm_up(&*target).await;
     let mut baseline = truth(&*target).await;
     let (mut violations, mut mismatches, mut report) = (0, 0, String::new());
+    let mut by_verdict = [0; judge::Verdict::ALL.len()];
     let mut done = 0u64;
     let mut aborted = None;
     let mut last_progress = Instant::now();
@@ -173,6 +199,11 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
             report.push_str(&report::violations(target.name(), cfg.seed, &round, &found));
         }
         violations += found.len();
+        for v in &found {
+            if let Some(i) = judge::Verdict::ALL.iter().position(|x| *x == v.verdict) {
+                by_verdict[i] += 1;
+            }
+        }
         aborted = runners.iter().find_map(|r| r.fatal.clone());
         if aborted.is_some() {
             break;
@@ -183,7 +214,7 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
         if cfg.progress && last_progress.elapsed() > Duration::from_secs(10) {
             last_progress = Instant::now();
             eprintln!(
-                "checker {}: {done} ops in {:.0?}, {violations} stale so far",
+                "checker {}: {done} ops in {:.0?}, {violations} violations so far",
                 target.name(),
                 started.elapsed()
             );
@@ -200,6 +231,7 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
         hits: target.hits().await,
         metrics: target.cache_metrics().await,
         violations,
+        by_verdict,
         mismatches,
         report,
         aborted,
@@ -213,6 +245,7 @@ pub fn cache_lines(metrics: &str, cache: &str) -> String {
     let label = format!("cache=\"{cache}\"");
     let names = [
         "hits_total",
+        "hits_in_transaction_total",
         "misses_total",
         "fills_total",
         "bypasses_total",

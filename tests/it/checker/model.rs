@@ -115,17 +115,20 @@ pub enum BeginKind {
     PipelinedWithFirstWrite,
     /// PostgreSQL `BEGIN ISOLATION LEVEL REPEATABLE READ`.
     RepeatableRead,
+    /// PostgreSQL `BEGIN ISOLATION LEVEL SERIALIZABLE`.
+    Serializable,
     /// MySQL `SET autocommit = 0`; the first write opens the transaction.
     AutocommitOff,
 }
 
 impl BeginKind {
-    pub const ALL: [BeginKind; 6] = [
+    pub const ALL: [BeginKind; 7] = [
         BeginKind::Explicit,
         BeginKind::ExplicitAlt,
         BeginKind::WithFirstWrite,
         BeginKind::PipelinedWithFirstWrite,
         BeginKind::RepeatableRead,
+        BeginKind::Serializable,
         BeginKind::AutocommitOff,
     ];
 
@@ -136,6 +139,7 @@ impl BeginKind {
             BeginKind::WithFirstWrite => "with_first_write",
             BeginKind::PipelinedWithFirstWrite => "pipelined_with_first_write",
             BeginKind::RepeatableRead => "repeatable_read",
+            BeginKind::Serializable => "serializable",
             BeginKind::AutocommitOff => "autocommit_off",
         }
     }
@@ -250,7 +254,8 @@ pub enum Reply {
 pub enum FailClass {
     Duplicate,
     Deadlock,
-    /// PostgreSQL serialization failure under REPEATABLE READ.
+    /// Serialization failure (SQLSTATE 40001: PostgreSQL REPEATABLE READ and
+    /// SERIALIZABLE): the transaction is rolled back, an expected outcome.
     Serialization,
     LockTimeout,
     /// PostgreSQL "current transaction is aborted".
@@ -291,20 +296,64 @@ pub struct Failure {
     pub message: String,
 }
 
-/// Which committed data a read inside a transaction must at least reflect.
+/// A transaction's isolation level, as the checker counts transactions and reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    ReadCommitted,
+    RepeatableRead,
+    Serializable,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [
+        Level::ReadCommitted,
+        Level::RepeatableRead,
+        Level::Serializable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::ReadCommitted => "read_committed",
+            Level::RepeatableRead => "repeatable_read",
+            Level::Serializable => "serializable",
+        }
+    }
+}
+
+/// What the reads inside a transaction must reflect, by how the origin runs its
+/// level (see [`super::judge`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SnapshotRule {
-    /// Each statement sees what was committed before it started (READ COMMITTED).
+    /// Each statement sees what was committed before it started (READ COMMITTED):
+    /// the floor is what was acknowledged before the read was sent.
     PerStatement,
-    /// One snapshot for the whole transaction, taken no earlier than its begin
-    /// was sent (REPEATABLE READ), so the floor is what was acknowledged before that.
+    /// One snapshot for the whole transaction (REPEATABLE READ; PostgreSQL's
+    /// SERIALIZABLE), taken no earlier than its begin was sent and no later than
+    /// its first read was answered: the floor is what was acknowledged before the
+    /// begin, nothing sent after that first answer may show, and a key reads the
+    /// same every time until the transaction writes it.
     FromBegin,
+    /// Every read is a locking read of the latest committed data whose locks are
+    /// held to the end (InnoDB's SERIALIZABLE): the floor is per statement, and a
+    /// key reads the same every time until the transaction writes it.
+    Locked,
+}
+
+impl SnapshotRule {
+    /// Two reads of a key must agree unless the transaction wrote it in between.
+    pub fn repeatable(self) -> bool {
+        matches!(self, SnapshotRule::FromBegin | SnapshotRule::Locked)
+    }
 }
 
 /// What a protocol's driver can do, for the program generator.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     pub begins: &'static [BeginKind],
+    /// How the snapshot probe (the self-test of snapshots) begins its transactions:
+    /// at REPEATABLE READ or SERIALIZABLE where a begin names the level, else at the
+    /// connection's level.
+    pub snapshot_begins: &'static [BeginKind],
     /// The protocol has an implicit commit (MySQL).
     pub implicit_commit: bool,
     /// A failed statement aborts the whole transaction (PostgreSQL).

@@ -4,7 +4,8 @@
 //! "begin with the first write" are multi-statement strings. Updates learn their
 //! version from `LAST_INSERT_ID(ver + 1)` (the OK packet's last insert id),
 //! inserts and deletes from `RETURNING ver`. Odd connections run at READ COMMITTED,
-//! even ones at the default REPEATABLE READ, and are judged accordingly.
+//! even ones at REPEATABLE READ and SERIALIZABLE in turn (see [`level_of`]), and
+//! are judged accordingly.
 //!
 //! An insert or delete is a short sequence (lock the key's `seqs` row, write `kv`,
 //! record the delete's version), so it is generated only inside transactions.
@@ -15,9 +16,9 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Params, Row, Value};
 use tokio::sync::Mutex;
 
-use super::driver::{Session, Target};
+use super::driver::{Rig, Session, Target};
 use super::model::{
-    BeginKind, Caps, FailClass, Failure, Path, Reply, SnapshotRule, State, Stmt, WriteKind,
+    BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt, WriteKind,
 };
 use super::mysql_sql::{inline, text, write_prepared, write_steps};
 use super::sql::{self, Param};
@@ -49,20 +50,21 @@ pub struct MyTarget {
 }
 
 impl MyTarget {
-    pub async fn start(behind: bool) -> MyTarget {
+    pub async fn start(rig: Rig) -> MyTarget {
         let origin = MyOrigin::shared();
         let db = origin.create_db("checker");
         origin.sql(&db, SCHEMA);
         origin.sql(&db, &sql::kv_tables(" ENGINE=InnoDB"));
         origin.sql(&db, &sql::seed_data());
-        let proxy = Proxy::builder().mysql_demo(origin.port).start().await;
+        let proxy = Proxy::builder().mysql_demo(origin.port);
+        let proxy = proxy.cache_lines(CACHE, rig.cache_lines()).start().await;
         let direct = harness::connect(&origin.url(&db, ROOT_USER, ROOT_PASSWORD)).await;
         MyTarget {
             proxy,
             origin,
             db,
             direct: Mutex::new(direct),
-            behind,
+            behind: rig == Rig::WritesBehind,
         }
     }
 }
@@ -77,6 +79,7 @@ impl Target for MyTarget {
     fn caps(&self) -> Caps {
         Caps {
             begins: BEGINS,
+            snapshot_begins: &[BeginKind::Explicit],
             implicit_commit: true,
             error_aborts_transaction: false,
             atomic_insert_delete: false,
@@ -94,17 +97,17 @@ impl Target for MyTarget {
                 crash_lines(&self.origin.log_path())
             ),
         })?;
-        let read_committed = conn % 2 == 1;
-        let level = if read_committed {
-            "READ COMMITTED"
-        } else {
-            "REPEATABLE READ"
-        };
-        c.query_drop(format!(
-            "SET SESSION innodb_lock_wait_timeout = 5; SET SESSION TRANSACTION ISOLATION LEVEL {level}"
-        ))
-        .await
-        .map_err(fail)?;
+        let level = level_of(conn);
+        let named = level.as_str().replace('_', " ").to_uppercase();
+        // Apart: a statement that only sets the level keeps the session's cache
+        // namespace, so connections at every level share entries (one string would
+        // give each level a namespace of its own).
+        for set in [
+            "SET SESSION innodb_lock_wait_timeout = 5".to_string(),
+            format!("SET SESSION TRANSACTION ISOLATION LEVEL {named}"),
+        ] {
+            c.query_drop(set).await.map_err(fail)?;
+        }
         let behind = if self.behind {
             let url = self.origin.url(&self.db, ROOT_USER, ROOT_PASSWORD);
             Some(harness::try_connect(&url).await.map_err(fail)?)
@@ -115,7 +118,7 @@ impl Target for MyTarget {
             conn: c,
             behind,
             index: conn,
-            read_committed,
+            level,
         })
     }
 
@@ -191,7 +194,17 @@ pub struct MySession {
     conn: Conn,
     behind: Option<Conn>,
     index: usize,
-    read_committed: bool,
+    level: Level,
+}
+
+/// The isolation level of client connection `conn`: odd ones READ COMMITTED, even
+/// ones REPEATABLE READ and SERIALIZABLE in turn.
+fn level_of(conn: usize) -> Level {
+    match conn % 4 {
+        1 | 3 => Level::ReadCommitted,
+        0 => Level::RepeatableRead,
+        _ => Level::Serializable,
+    }
 }
 
 impl Session for MySession {
@@ -243,11 +256,18 @@ impl Session for MySession {
         }
     }
 
+    fn level(&self, _begin: BeginKind) -> Level {
+        self.level
+    }
+
+    /// InnoDB's REPEATABLE READ reads the snapshot its first consistent read takes;
+    /// inside a transaction its SERIALIZABLE turns every plain read into a locking
+    /// read (`LOCK IN SHARE MODE`) of the latest committed rows, held to the end.
     fn snapshot_rule(&self, _begin: BeginKind) -> SnapshotRule {
-        if self.read_committed {
-            SnapshotRule::PerStatement
-        } else {
-            SnapshotRule::FromBegin
+        match self.level {
+            Level::ReadCommitted => SnapshotRule::PerStatement,
+            Level::RepeatableRead => SnapshotRule::FromBegin,
+            Level::Serializable => SnapshotRule::Locked,
         }
     }
 }

@@ -11,8 +11,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement, ToStatement};
 
-use super::driver::{Session, Target};
-use super::model::{BeginKind, Caps, FailClass, Failure, Path, Reply, SnapshotRule, State, Stmt};
+use super::driver::{Rig, Session, Target};
+use super::model::{
+    BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt,
+};
 use super::postgres_sql::{text, write_prepared, write_text};
 use super::sql::{self, Param};
 use crate::common::PgOrigin;
@@ -29,6 +31,7 @@ const BEGINS: &[BeginKind] = &[
     BeginKind::WithFirstWrite,
     BeginKind::PipelinedWithFirstWrite,
     BeginKind::RepeatableRead,
+    BeginKind::Serializable,
 ];
 
 /// wirecache in front of a fresh database of the shared PostgreSQL origin.
@@ -42,7 +45,7 @@ pub struct PgTarget {
 }
 
 impl PgTarget {
-    pub async fn start(behind: bool) -> PgTarget {
+    pub async fn start(rig: Rig) -> PgTarget {
         let origin = PgOrigin::shared();
         let db = origin.create_db("checker");
         origin.psql(&db, SCHEMA);
@@ -52,7 +55,8 @@ impl PgTarget {
             &db,
             &format!("ALTER DATABASE {db} SET deadlock_timeout = '100ms'; ALTER DATABASE {db} SET lock_timeout = '5s';"),
         );
-        let proxy = Proxy::builder().postgres_demo(origin.port).start().await;
+        let proxy = Proxy::builder().postgres_demo(origin.port);
+        let proxy = proxy.cache_lines("demo", rig.cache_lines()).start().await;
         let direct = match direct(origin.port, &db).await {
             Ok(c) => c,
             Err(f) => panic!("connect to the origin: {}", f.message),
@@ -62,7 +66,7 @@ impl PgTarget {
             origin_port: origin.port,
             db,
             direct,
-            behind,
+            behind: rig == Rig::WritesBehind,
         }
     }
 }
@@ -88,6 +92,7 @@ impl Target for PgTarget {
     fn caps(&self) -> Caps {
         Caps {
             begins: BEGINS,
+            snapshot_begins: &[BeginKind::RepeatableRead, BeginKind::Serializable],
             implicit_commit: false,
             error_aborts_transaction: true,
             atomic_insert_delete: true,
@@ -251,10 +256,20 @@ impl Session for PgSession {
         }
     }
 
-    fn snapshot_rule(&self, begin: BeginKind) -> SnapshotRule {
+    fn level(&self, begin: BeginKind) -> Level {
         match begin {
-            BeginKind::RepeatableRead => SnapshotRule::FromBegin,
-            _ => SnapshotRule::PerStatement,
+            BeginKind::RepeatableRead => Level::RepeatableRead,
+            BeginKind::Serializable => Level::Serializable,
+            _ => Level::ReadCommitted,
+        }
+    }
+
+    /// PostgreSQL's REPEATABLE READ and SERIALIZABLE both read one snapshot (the
+    /// latter also aborts, with SQLSTATE 40001, transactions it cannot order).
+    fn snapshot_rule(&self, begin: BeginKind) -> SnapshotRule {
+        match self.level(begin) {
+            Level::ReadCommitted => SnapshotRule::PerStatement,
+            Level::RepeatableRead | Level::Serializable => SnapshotRule::FromBegin,
         }
     }
 }

@@ -12,6 +12,7 @@ pub fn text(stmt: &Stmt, conn: usize) -> String {
         Stmt::Write(kind, key, _) => write_text(*kind, *key),
         Stmt::Batch(_) => String::new(),
         Stmt::Begin(BeginKind::RepeatableRead, _) => "BEGIN ISOLATION LEVEL REPEATABLE READ".into(),
+        Stmt::Begin(BeginKind::Serializable, _) => "BEGIN ISOLATION LEVEL SERIALIZABLE".into(),
         Stmt::Begin(_, Some((kind, key))) => format!("BEGIN; {}", write_text(*kind, *key)),
         Stmt::Begin(_, None) => "BEGIN".into(),
         Stmt::Commit => "COMMIT".into(),

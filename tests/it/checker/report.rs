@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use super::history::{Event, RoundLog};
-use super::judge::Violation;
+use super::judge::{Verdict, Violation};
 
 /// How many violations are printed in full.
 pub const SHOWN: usize = 3;
@@ -31,30 +31,38 @@ fn one(out: &mut String, round: &RoundLog, v: &Violation) {
     let seen = v.seen.map_or("absent".to_string(), |x| format!("v{x}"));
     let _ = writeln!(
         out,
-        "\n== {} of key {}: conn {} read {} (sent t{} answered t{}), expected at least {}",
+        "\n== {} of key {}: conn {} read {} (sent t{} answered t{}), {}",
         v.verdict.as_str(),
         v.key,
         read.conn,
         seen,
         read.send,
         read.ack,
-        v.expected.describe()
+        expectation(round, v)
     );
     if let Some(c) = v.floor_commit.map(|i| &round.commits[i]) {
+        let why = match v.verdict {
+            Verdict::AfterSnapshot => format!(
+                "after the transaction's snapshot was taken (by t{})",
+                read.view.as_ref().and_then(|x| x.ceiling).unwrap_or(0)
+            ),
+            _ => format!("before the read's floor t{}", read.floor_tick),
+        };
         let _ = writeln!(
             out,
-            "   set by conn {}'s commit sent t{}, acknowledged t{} (before the read's floor t{})",
+            "   set by conn {}'s commit sent t{}, acknowledged t{} ({why})",
             c.conn,
             c.send,
             c.ack.unwrap_or(0),
-            read.floor_tick
         );
     }
+    let earlier = v.earlier.map(|i| round.reads[i].send);
     let start = v
         .floor_commit
         .map(|i| tx_start(round, round.commits[i].event))
         .unwrap_or(read.floor_tick)
-        .min(read.floor_tick);
+        .min(read.floor_tick)
+        .min(earlier.unwrap_or(u64::MAX));
     let picked = relevant(round, v.key, start, ev.ack, read.event);
     let _ = writeln!(out, "-- history of key {} (t = logical clock):", v.key);
     for e in &picked {
@@ -76,6 +84,31 @@ fn one(out: &mut String, round: &RoundLog, v: &Violation) {
             last = e.conn;
         }
         let _ = writeln!(out, "{};", e.sql.trim_end_matches(';'));
+    }
+}
+
+/// What the read should have shown, by its verdict.
+fn expectation(round: &RoundLog, v: &Violation) -> String {
+    match (v.verdict, v.earlier) {
+        (Verdict::OwnWriteLost, _) => format!("expected exactly {}", v.expected.describe()),
+        (Verdict::AfterSnapshot, _) => format!(
+            "expected its snapshot's state (at least {}, acknowledged before the snapshot)",
+            v.expected.describe()
+        ),
+        (Verdict::SnapshotMoved, Some(i)) => {
+            let r = &round.reads[i];
+            let before = r
+                .seen
+                .iter()
+                .find(|(k, _)| *k == v.key)
+                .and_then(|(_, s)| *s)
+                .map_or("absent".to_string(), |x| format!("v{x}"));
+            format!(
+                "expected {before}, as the same transaction's read sent t{} answered t{} saw",
+                r.send, r.ack
+            )
+        }
+        _ => format!("expected at least {}", v.expected.describe()),
     }
 }
 

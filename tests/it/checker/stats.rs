@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::model::{BeginKind, Ending, FailClass, Failure};
+use super::model::{BeginKind, Ending, FailClass, Failure, Level};
 
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
@@ -17,19 +17,35 @@ pub struct Stats {
     pub connects: u64,
     endings: [u64; Ending::ALL.len()],
     begins: [u64; BeginKind::ALL.len()],
+    /// Transactions by isolation level.
+    levels: [u64; Level::ALL.len()],
+    /// Reads answered inside transactions, by isolation level.
+    reads_by_level: [u64; Level::ALL.len()],
     failures: [u64; FailClass::ALL.len()],
     /// The first few unexpected failures, for the report.
     pub unexpected: Vec<String>,
 }
 
 impl Stats {
-    pub fn ended(&mut self, begin: BeginKind, e: Ending) {
+    pub fn ended(&mut self, begin: BeginKind, level: Level, e: Ending) {
+        self.levels[level_index(level)] += 1;
         if let Some(i) = Ending::ALL.iter().position(|x| *x == e) {
             self.endings[i] += 1;
         }
         if let Some(i) = BeginKind::ALL.iter().position(|x| *x == begin) {
             self.begins[i] += 1;
         }
+    }
+
+    pub fn read_in_tx(&mut self, level: Level) {
+        self.reads_in_tx += 1;
+        self.reads_by_level[level_index(level)] += 1;
+    }
+
+    /// Transactions run at `level`, and the reads answered inside them.
+    pub fn at_level(&self, level: Level) -> (u64, u64) {
+        let i = level_index(level);
+        (self.levels[i], self.reads_by_level[i])
     }
 
     pub fn failed(&mut self, f: &Failure) {
@@ -57,6 +73,12 @@ impl Stats {
             *a += b;
         }
         for (a, b) in self.begins.iter_mut().zip(o.begins) {
+            *a += b;
+        }
+        for (a, b) in self.levels.iter_mut().zip(o.levels) {
+            *a += b;
+        }
+        for (a, b) in self.reads_by_level.iter_mut().zip(o.reads_by_level) {
             *a += b;
         }
         for (a, b) in self.failures.iter_mut().zip(o.failures) {
@@ -101,6 +123,18 @@ impl fmt::Display for Stats {
             .map(|(b, n)| format!("{} {n}", b.as_str()))
             .collect();
         writeln!(f, "  transactions by begin ({})", begins.join(", "))?;
+        let levels: Vec<String> = Level::ALL
+            .iter()
+            .map(|l| {
+                let (txs, reads) = self.at_level(*l);
+                format!("{} {txs} ({reads} reads)", l.as_str())
+            })
+            .collect();
+        writeln!(
+            f,
+            "  transactions by level, with the reads answered inside them: {}",
+            levels.join(", ")
+        )?;
         let fails: Vec<String> = FailClass::ALL
             .iter()
             .zip(self.failures)
@@ -117,4 +151,8 @@ impl fmt::Display for Stats {
             }
         )
     }
+}
+
+fn level_index(level: Level) -> usize {
+    Level::ALL.iter().position(|l| *l == level).unwrap_or(0)
 }

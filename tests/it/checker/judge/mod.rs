@@ -5,6 +5,20 @@
 //! the floor state is present and no delete newer than the floor had been sent
 //! before the read was answered. Reads that overlap a commit may return either.
 //! Inside a transaction, the keys it wrote must read exactly as it left them.
+//!
+//! A transaction with one view of the data ([`SnapshotRule::FromBegin`],
+//! [`SnapshotRule::Locked`]) is held to more (see [`snapshot`]): two of its reads of
+//! a key must agree unless it wrote the key in between, and under a snapshot no
+//! read may show a commit sent after the snapshot was taken (a ceiling, by the
+//! answer to the transaction's first read). READ COMMITTED is judged by the floor
+//! alone.
+//!
+//! [`SnapshotRule::FromBegin`]: super::model::SnapshotRule::FromBegin
+//! [`SnapshotRule::Locked`]: super::model::SnapshotRule::Locked
+
+mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 
@@ -17,13 +31,28 @@ pub enum Verdict {
     Stale,
     /// The transaction's own write was not visible to its own read.
     OwnWriteLost,
+    /// Newer than the transaction's snapshot: a commit sent after the snapshot was
+    /// taken shows.
+    AfterSnapshot,
+    /// A key read twice in one transaction (with one view) changed in between,
+    /// though the transaction did not write it.
+    SnapshotMoved,
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Stale,
+        Verdict::OwnWriteLost,
+        Verdict::AfterSnapshot,
+        Verdict::SnapshotMoved,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Stale => "stale read",
             Verdict::OwnWriteLost => "own write not visible",
+            Verdict::AfterSnapshot => "read after its snapshot",
+            Verdict::SnapshotMoved => "snapshot moved",
         }
     }
 }
@@ -35,10 +64,15 @@ pub struct Violation {
     pub read: usize,
     pub key: i64,
     pub seen: Option<i64>,
-    /// What the read had to reflect at least (or exactly, for own writes).
+    /// What the read had to reflect at least (or exactly, for own writes); for a
+    /// read after its snapshot, the newest state acknowledged before the ceiling.
     pub expected: State,
-    /// The commit that set the floor (index into the round's commits), if any.
+    /// The commit that set the floor (index into the round's commits), if any; for
+    /// a read after its snapshot, the commit sent after the ceiling that shows.
     pub floor_commit: Option<usize>,
+    /// For a moved snapshot: the transaction's earlier read of the key that
+    /// disagrees (index into the round's reads).
+    pub earlier: Option<usize>,
 }
 
 /// Per key, the committed changes of a round.
@@ -64,7 +98,7 @@ impl<'a> Timeline<'a> {
     }
 
     /// The newest state of `key` acknowledged before `tick`, and its commit.
-    fn floor(&self, key: i64, tick: u64) -> (State, Option<usize>) {
+    pub fn floor(&self, key: i64, tick: u64) -> (State, Option<usize>) {
         let base = self.baseline.get(&key).copied().unwrap_or(State {
             ver: 0,
             present: false,
@@ -80,12 +114,40 @@ impl<'a> Timeline<'a> {
     }
 
     /// A delete newer than `ver` whose commit was sent before `tick`.
-    fn newer_delete_sent(&self, key: i64, ver: i64, tick: u64) -> bool {
+    pub fn newer_delete_sent(&self, key: i64, ver: i64, tick: u64) -> bool {
         self.by_key
             .get(&key)
             .into_iter()
             .flatten()
             .any(|(i, s)| !s.present && s.ver > ver && self.commits[*i].send < tick)
+    }
+
+    /// The commit of this round that left `key` in `state`, if one did.
+    pub fn commit_of(&self, key: i64, state: State) -> Option<usize> {
+        self.by_key
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .find(|(_, s)| *s == state)
+            .map(|(i, _)| *i)
+    }
+
+    /// The first commit of `key`'s changes that passes `pick`.
+    pub fn first_change(
+        &self,
+        key: i64,
+        pick: impl Fn(&CommitRec, State) -> bool,
+    ) -> Option<usize> {
+        self.by_key
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .find(|(i, s)| pick(&self.commits[*i], *s))
+            .map(|(i, _)| *i)
+    }
+
+    pub fn commit(&self, i: usize) -> &CommitRec {
+        &self.commits[i]
     }
 
     /// The state the round leaves `key` in, if known (no unacknowledged commit).
@@ -108,131 +170,51 @@ pub fn judge(baseline: &HashMap<i64, State>, round: &RoundLog) -> Vec<Violation>
     let mut found = Vec::new();
     for (i, read) in round.reads.iter().enumerate() {
         for (key, seen) in &read.seen {
-            if let Some(v) = judge_key(&timeline, read, *key, *seen) {
+            let v = judge_key(&timeline, read, *key, *seen)
+                .or_else(|| snapshot::ceiling(&timeline, read, *key, *seen));
+            if let Some(v) = v {
                 found.push(Violation { read: i, ..v });
             }
         }
     }
+    snapshot::repeats(&round.reads, &mut found);
     found
 }
 
-fn judge_key(t: &Timeline<'_>, read: &ReadRec, key: i64, seen: Option<i64>) -> Option<Violation> {
-    let violation = |verdict, expected, floor_commit| Violation {
+/// A violation of `verdict` by the read of `key` that saw `seen` (its read index
+/// filled in by [`judge`]).
+fn violation(
+    verdict: Verdict,
+    key: i64,
+    seen: Option<i64>,
+    expected: State,
+    floor_commit: Option<usize>,
+) -> Violation {
+    Violation {
         verdict,
         read: 0,
         key,
         seen,
         expected,
         floor_commit,
-    };
+        earlier: None,
+    }
+}
+
+fn judge_key(t: &Timeline<'_>, read: &ReadRec, key: i64, seen: Option<i64>) -> Option<Violation> {
+    let flag =
+        |verdict, expected, floor_commit| violation(verdict, key, seen, expected, floor_commit);
     if let Some((_, own)) = read.own.iter().find(|(k, _)| *k == key) {
         let ok = match seen {
             Some(v) => own.present && own.ver == v,
             None => !own.present,
         };
-        return (!ok).then(|| violation(Verdict::OwnWriteLost, *own, None));
+        return (!ok).then(|| flag(Verdict::OwnWriteLost, *own, None));
     }
     let (floor, commit) = t.floor(key, read.floor_tick);
     let ok = match seen {
         Some(v) => v >= floor.ver,
         None => !floor.present || t.newer_delete_sent(key, floor.ver, read.ack),
     };
-    (!ok).then(|| violation(Verdict::Stale, floor, commit))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::checker::history::CommitRec;
-
-    fn present(ver: i64) -> State {
-        State { ver, present: true }
-    }
-
-    fn commit(send: u64, ack: u64, key: i64, s: State) -> CommitRec {
-        CommitRec {
-            conn: 1,
-            send,
-            ack: Some(ack),
-            changes: vec![(key, s)],
-            event: 0,
-        }
-    }
-
-    fn read(send: u64, ack: u64, seen: Option<i64>) -> ReadRec {
-        ReadRec {
-            event: 0,
-            conn: 0,
-            send,
-            ack,
-            floor_tick: send,
-            seen: vec![(1, seen)],
-            own: Vec::new(),
-        }
-    }
-
-    fn verdicts(commits: Vec<CommitRec>, reads: Vec<ReadRec>) -> Vec<Verdict> {
-        let baseline = HashMap::from([(1, present(1))]);
-        let round = RoundLog {
-            events: Vec::new(),
-            reads,
-            commits,
-        };
-        judge(&baseline, &round)
-            .into_iter()
-            .map(|v| v.verdict)
-            .collect()
-    }
-
-    #[test]
-    fn older_than_an_acknowledged_commit_is_stale() {
-        let c = vec![commit(10, 20, 1, present(2))];
-        assert_eq!(
-            verdicts(c.clone(), vec![read(21, 22, Some(1))]),
-            vec![Verdict::Stale]
-        );
-        // Overlapping the commit: either answer is fine.
-        assert!(verdicts(c.clone(), vec![read(15, 25, Some(1))]).is_empty());
-        assert!(verdicts(c, vec![read(21, 22, Some(2))]).is_empty());
-    }
-
-    #[test]
-    fn absence_needs_a_delete_that_may_have_committed() {
-        let deleted = State {
-            ver: 3,
-            present: false,
-        };
-        let c = vec![commit(10, 20, 1, present(2))];
-        assert_eq!(
-            verdicts(c.clone(), vec![read(21, 22, None)]),
-            vec![Verdict::Stale]
-        );
-        let mut c2 = c.clone();
-        c2.push(commit(21, 30, 1, deleted));
-        assert!(verdicts(c2.clone(), vec![read(25, 26, None)]).is_empty());
-        // A delete sent only after the read was answered does not excuse it.
-        let mut c3 = c;
-        c3.push(commit(27, 30, 1, deleted));
-        assert_eq!(verdicts(c3, vec![read(25, 26, None)]), vec![Verdict::Stale]);
-    }
-
-    #[test]
-    fn own_writes_must_be_seen_exactly() {
-        let mut r = read(5, 6, Some(1));
-        r.own = vec![(1, present(2))];
-        assert_eq!(
-            verdicts(Vec::new(), vec![r.clone()]),
-            vec![Verdict::OwnWriteLost]
-        );
-        r.seen = vec![(1, Some(2))];
-        assert!(verdicts(Vec::new(), vec![r]).is_empty());
-    }
-
-    #[test]
-    fn a_snapshot_floor_allows_commits_after_the_begin() {
-        let c = vec![commit(10, 20, 1, present(2))];
-        let mut r = read(30, 31, Some(1));
-        r.floor_tick = 9;
-        assert!(verdicts(c, vec![r]).is_empty());
-    }
+    (!ok).then(|| flag(Verdict::Stale, floor, commit))
 }

@@ -9,11 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod tx;
+
+use tx::TxState;
+
 use super::driver::{Session, Target};
 use super::grammar::{Grammar, Tx, Unit};
-use super::history::{Clock, CommitRec, ConnLog, Event, ReadRec};
+use super::history::{Clock, CommitRec, ConnLog, Event, ReadRec, answer, keys_of};
 use super::model::{
-    BeginKind, EndKind, Ending, FailClass, Failure, GROUPS, Reply, SnapshotRule, State, Stmt,
+    BeginKind, EndKind, Ending, FailClass, Failure, GROUPS, Level, Reply, SnapshotRule, State, Stmt,
 };
 use super::rng::Rng;
 use super::stats::Stats;
@@ -32,24 +36,6 @@ pub struct Runner<T: Target> {
     /// recorded so far is still judged.
     pub fatal: Option<String>,
     txs: u64,
-}
-
-/// The bookkeeping of one open transaction.
-struct TxState {
-    id: u64,
-    begin_tick: u64,
-    rule: SnapshotRule,
-    /// Final state of every key it wrote.
-    own: HashMap<i64, State>,
-    /// `(savepoint, own writes when it was taken)`.
-    savepoints: Vec<(u8, HashMap<i64, State>)>,
-    /// A PostgreSQL error: statements fail until `ROLLBACK TO` or the end.
-    aborted: bool,
-    /// Rolled back by the server (deadlock, serialization failure).
-    dead: bool,
-    /// The connection is gone.
-    gone: bool,
-    had_error: bool,
 }
 
 /// The outcome of one sent statement.
@@ -197,6 +183,7 @@ impl<T: Target> Runner<T> {
             floor_tick,
             seen,
             own: own.iter().map(|(k, s)| (*k, *s)).collect(),
+            view: None,
         });
     }
 
@@ -214,24 +201,14 @@ impl<T: Target> Runner<T> {
         self.txs += 1;
         let id = self.txs;
         let sent = self.send(&tx.begin, Some(id)).await;
-        let rule = match &self.session {
-            Some(s) => s.snapshot_rule(tx.kind),
-            None => SnapshotRule::PerStatement,
+        let (level, rule) = match &self.session {
+            Some(s) => (s.level(tx.kind), s.snapshot_rule(tx.kind)),
+            None => (Level::ReadCommitted, SnapshotRule::PerStatement),
         };
-        let mut state = TxState {
-            id,
-            begin_tick: sent.send,
-            rule,
-            own: HashMap::new(),
-            savepoints: Vec::new(),
-            aborted: false,
-            dead: false,
-            gone: false,
-            had_error: false,
-        };
+        let mut state = TxState::new(id, sent.send, level, rule);
         match (&tx.begin, &sent.result) {
             (Stmt::Begin(_, Some((kind, key))), Ok(Reply::Wrote(Some(v)))) => {
-                state.own.insert(*key, kind.state_after(*v));
+                state.wrote(*key, kind.state_after(*v));
             }
             (_, Err(f)) => self.on_failure(&mut state, f),
             _ => {}
@@ -250,7 +227,7 @@ impl<T: Target> Runner<T> {
         }
         pause(tx, tx.body.len()).await;
         let ending = self.end(&mut state, tx).await;
-        self.stats.ended(tx.kind, ending);
+        self.stats.ended(tx.kind, state.level, ending);
     }
 
     fn on_failure(&mut self, tx: &mut TxState, f: &Failure) {
@@ -276,16 +253,20 @@ impl<T: Target> Runner<T> {
         match (stmt, reply) {
             (Stmt::Read(shape, _), Reply::Rows(rows)) => {
                 let floor = match tx.rule {
-                    SnapshotRule::PerStatement => sent.send,
+                    SnapshotRule::PerStatement | SnapshotRule::Locked => sent.send,
                     SnapshotRule::FromBegin => tx.begin_tick,
                 };
-                self.stats.reads_in_tx += 1;
+                self.stats.read_in_tx(tx.level);
                 self.record_read(&sent, shape.keys(), &rows, floor, &tx.own);
+                if let Some(r) = self.log.reads.last_mut() {
+                    r.view = tx.view();
+                }
+                tx.first_read_ack.get_or_insert(sent.ack);
             }
             (Stmt::Write(kind, key, _), Reply::Wrote(v)) => {
                 self.stats.writes += 1;
                 if let Some(v) = v {
-                    tx.own.insert(*key, kind.state_after(v));
+                    tx.wrote(*key, kind.state_after(v));
                 }
             }
             (Stmt::Savepoint(n), _) => tx.savepoints.push((*n, tx.own.clone())),
@@ -377,32 +358,5 @@ impl<T: Target> Runner<T> {
 async fn pause(tx: &Tx, i: usize) {
     if let Some(ms) = tx.pauses.get(i).filter(|ms| **ms > 0) {
         tokio::time::sleep(std::time::Duration::from_millis(*ms)).await;
-    }
-}
-
-fn keys_of(stmt: &Stmt) -> Vec<i64> {
-    match stmt {
-        Stmt::Read(shape, _) => shape.keys(),
-        Stmt::Write(_, k, _) | Stmt::Begin(_, Some((_, k))) => vec![*k],
-        Stmt::Batch(shapes) => shapes.iter().flat_map(|s| s.keys()).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn answer(result: &Result<Reply, Failure>) -> String {
-    let rows = |rows: &[(i64, i64)]| {
-        let items: Vec<String> = rows.iter().map(|(k, v)| format!("{k}:v{v}")).collect();
-        format!("[{}]", items.join(" "))
-    };
-    match result {
-        Ok(Reply::Rows(r)) => rows(r),
-        Ok(Reply::Batch(sets)) => sets.iter().map(|r| rows(r)).collect::<Vec<_>>().join(" "),
-        Ok(Reply::Wrote(Some(v))) => format!("ver {v}"),
-        Ok(Reply::Wrote(None)) => "0 rows".into(),
-        Ok(Reply::Done) => "ok".into(),
-        Err(f) => {
-            let msg: String = f.message.chars().take(100).collect();
-            format!("ERROR {}: {msg}", f.class.as_str())
-        }
     }
 }
