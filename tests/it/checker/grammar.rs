@@ -282,6 +282,7 @@ mod tests {
         implicit_commit: true,
         error_aborts_transaction: false,
         atomic_insert_delete: false,
+        fresh_savepoint_restarts: true,
     };
 
     #[test]

@@ -61,6 +61,9 @@ pub struct ReadRec {
 pub struct TxView {
     /// The transaction (per-connection number): its reads of a key must agree.
     pub tx: u64,
+    /// Which of the transaction's views (the origin may restart it: see
+    /// [`super::model::Caps::fresh_savepoint_restarts`]): reads agree within one.
+    pub epoch: u32,
     /// Commits sent after this tick must not show: the snapshot was taken by then
     /// (the answer of the transaction's first read). `None`: no such bound (locking
     /// reads, or the first read itself).

@@ -361,4 +361,9 @@ pub struct Caps {
     /// Inserts and deletes are single statements, so they may run in autocommit
     /// (PostgreSQL, with writable CTEs); otherwise only inside transactions.
     pub atomic_insert_delete: bool,
+    /// `ROLLBACK TO` a savepoint taken before the transaction first touched a table
+    /// ends the storage engine's transaction: its snapshot and its locks go, and the
+    /// next read takes a new snapshot (MariaDB 10.11: the engine was not yet in the
+    /// transaction when the savepoint was set, so it is rolled back whole).
+    pub fresh_savepoint_restarts: bool,
 }

@@ -83,6 +83,7 @@ impl Target for MyTarget {
             implicit_commit: true,
             error_aborts_transaction: false,
             atomic_insert_delete: false,
+            fresh_savepoint_restarts: true,
         }
     }
 

@@ -96,6 +96,7 @@ impl Target for PgTarget {
             implicit_commit: false,
             error_aborts_transaction: true,
             atomic_insert_delete: true,
+            fresh_savepoint_restarts: false,
         }
     }
 

@@ -55,8 +55,8 @@ pub(super) fn ceiling(
     ))
 }
 
-/// A key as one transaction of one connection reads it.
-type Slot = (usize, u64, i64);
+/// A key as one view of one transaction of one connection reads it.
+type Slot = (usize, u64, u32, i64);
 
 /// The last read of a slot: its index, what it saw, and the transaction's writes
 /// to the key by then and the state they left it in.
@@ -77,7 +77,7 @@ pub(super) fn repeats(reads: &[ReadRec], found: &mut Vec<Violation>) {
         for (key, seen) in &read.seen {
             let own = read.own.iter().find(|(k, _)| k == key).map(|(_, s)| *s);
             let writes = (view.writes_to(*key), own);
-            let slot = (read.conn, view.tx, *key);
+            let slot = (read.conn, view.tx, view.epoch, *key);
             if let Some((earlier, before, w)) = last.get(&slot)
                 && *w == writes
                 && before != seen

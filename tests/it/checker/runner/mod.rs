@@ -207,8 +207,11 @@ impl<T: Target> Runner<T> {
         };
         let mut state = TxState::new(id, sent.send, level, rule);
         match (&tx.begin, &sent.result) {
-            (Stmt::Begin(_, Some((kind, key))), Ok(Reply::Wrote(Some(v)))) => {
-                state.wrote(*key, kind.state_after(*v));
+            (Stmt::Begin(_, Some((kind, key))), Ok(Reply::Wrote(v))) => {
+                state.touched = true;
+                if let Some(v) = v {
+                    state.wrote(*key, kind.state_after(*v));
+                }
             }
             (_, Err(f)) => self.on_failure(&mut state, f),
             _ => {}
@@ -218,8 +221,7 @@ impl<T: Target> Runner<T> {
                 break;
             }
             pause(tx, i).await;
-            let recovers =
-                matches!(stmt, Stmt::RollbackTo(n) if state.savepoints.iter().any(|(s, _)| s == n));
+            let recovers = matches!(stmt, Stmt::RollbackTo(n) if state.savepoints.iter().any(|(s, ..)| s == n));
             if state.aborted && !recovers {
                 continue;
             }
@@ -257,6 +259,7 @@ impl<T: Target> Runner<T> {
                     SnapshotRule::FromBegin => tx.begin_tick,
                 };
                 self.stats.read_in_tx(tx.level);
+                tx.touched = true;
                 self.record_read(&sent, shape.keys(), &rows, floor, &tx.own);
                 if let Some(r) = self.log.reads.last_mut() {
                     r.view = tx.view();
@@ -265,20 +268,24 @@ impl<T: Target> Runner<T> {
             }
             (Stmt::Write(kind, key, _), Reply::Wrote(v)) => {
                 self.stats.writes += 1;
+                tx.touched = true;
                 if let Some(v) = v {
                     tx.wrote(*key, kind.state_after(v));
                 }
             }
-            (Stmt::Savepoint(n), _) => tx.savepoints.push((*n, tx.own.clone())),
+            (Stmt::Savepoint(n), _) => tx.savepoints.push((*n, tx.own.clone(), tx.touched)),
             (Stmt::RollbackTo(n), _) => {
-                if let Some(at) = tx.savepoints.iter().position(|(s, _)| s == n) {
+                if let Some(at) = tx.savepoints.iter().position(|(s, ..)| s == n) {
                     tx.savepoints.truncate(at + 1);
                     tx.own = tx.savepoints[at].1.clone();
                     tx.aborted = false;
+                    if !tx.savepoints[at].2 && self.grammar.caps.fresh_savepoint_restarts {
+                        tx.restart_view();
+                    }
                 }
             }
             (Stmt::Release(n), _) => {
-                if let Some(at) = tx.savepoints.iter().position(|(s, _)| s == n) {
+                if let Some(at) = tx.savepoints.iter().position(|(s, ..)| s == n) {
                     tx.savepoints.truncate(at);
                 }
             }

@@ -18,8 +18,14 @@ pub(super) struct TxState {
     pub(super) own: HashMap<i64, State>,
     /// Writes it made per key, rolled back to a savepoint or not.
     pub(super) writes: HashMap<i64, u32>,
-    /// `(savepoint, own writes when it was taken)`.
-    pub(super) savepoints: Vec<(u8, HashMap<i64, State>)>,
+    /// `(savepoint, own writes when it was taken, whether a statement had touched
+    /// a table by then)`.
+    pub(super) savepoints: Vec<(u8, HashMap<i64, State>, bool)>,
+    /// A statement touched a table (read or wrote) since the transaction or its view
+    /// began.
+    pub(super) touched: bool,
+    /// How many times the view restarted (see [`TxState::restart_view`]).
+    pub(super) epoch: u32,
     /// A PostgreSQL error: statements fail until `ROLLBACK TO` or the end.
     pub(super) aborted: bool,
     /// Rolled back by the server (deadlock, serialization failure).
@@ -40,6 +46,8 @@ impl TxState {
             own: HashMap::new(),
             writes: HashMap::new(),
             savepoints: Vec::new(),
+            touched: false,
+            epoch: 0,
             aborted: false,
             dead: false,
             gone: false,
@@ -52,10 +60,19 @@ impl TxState {
         *self.writes.entry(key).or_default() += 1;
     }
 
+    /// The origin ended the engine's transaction under the client's open one: the
+    /// next read takes a new snapshot (and locks), which later reads must agree with.
+    pub(super) fn restart_view(&mut self) {
+        self.epoch += 1;
+        self.first_read_ack = None;
+        self.touched = false;
+    }
+
     /// What a read now must agree with besides its floor.
     pub(super) fn view(&self) -> Option<TxView> {
         self.rule.repeatable().then(|| TxView {
             tx: self.id,
+            epoch: self.epoch,
             ceiling: match self.rule {
                 SnapshotRule::FromBegin => self.first_read_ack,
                 _ => None,
