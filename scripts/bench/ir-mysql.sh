@@ -29,6 +29,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 source "$HERE/lib/common.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/servers.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/callgrind.sh"
 
 [[ $# -ge 1 ]] || {
     sed -n '5p' "$0" | sed 's/^# \{0,3\}//' >&2
@@ -61,29 +63,6 @@ point_selects() {
         die "sysbench run ($2) failed: $(tail -3 "$out")"
 }
 
-# series ADMIN NAME — the sum of a /metrics counter over its labels.
-series() {
-    curl -fsS "http://127.0.0.1:$1/metrics" | awk -v s="$2" 'index($0, s) == 1 {n += $NF} END {printf "%d\n", n}'
-}
-
-# measured PID PORT ADMIN MODE EVENTS — "Ir hits misses" of one run between --zero
-# and --dump (the counters are read outside that window).
-measured() {
-    local before dump ir h0 m0
-    h0=$(series "$3" wirecache_hits_total) m0=$(series "$3" wirecache_misses_total)
-    callgrind_control --zero "$1" >/dev/null 2>&1
-    point_selects "$2" "$4" "$5"
-    before=$(find "$WORK" -name "cg.out.$1.*" | wc -l)
-    callgrind_control --dump "$1" >/dev/null 2>&1
-    for _ in $(seq 50); do
-        (($(find "$WORK" -name "cg.out.$1.*" | wc -l) > before)) && break
-        sleep 0.2
-    done
-    dump=$(ls -t "$WORK"/cg.out."$1".* | head -1)
-    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
-    echo "$ir $(($(series "$3" wirecache_hits_total) - h0)) $(($(series "$3" wirecache_misses_total) - m0))"
-}
-
 ROWS=()
 for bin in "$@"; do
     bin=$(realpath "$bin")
@@ -103,11 +82,8 @@ id = "my"
 protocol = "mariadb"
 origin = "127.0.0.1:$MPORT"
 EOF
-    # shellcheck disable=SC2086 # VALGRIND_OPTS-like extra options, split on purpose
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.out.%p" ${CG_OPTS:-} \
-        "$bin" --config "$WORK/wc.toml" </dev/null >"$WORK/wc.log" 2>&1 &
-    pid=$!
-    started "$pid" valgrind
+    start_under_callgrind "$bin" "$WORK/wc.toml"
+    pid=$CG_PID
     wait_port "$my" 120 || die "wirecache did not start: $(tail -5 "$WORK/wc.log")"
     log "$bin under callgrind (pid $pid) on 127.0.0.1:$my"
     for mode in disable auto; do
@@ -115,21 +91,10 @@ EOF
     done
     callgrind_control --instr=on "$pid" >/dev/null 2>&1
     for mode in disable auto; do
-        per=() fixed=() hits=0 misses=()
-        for ((rep = 1; rep <= REPS; rep++)); do
-            out=$(measured "$pid" "$my" "$admin" "$mode" "$N1")
-            read -r a ha ma <<<"$out"
-            out=$(measured "$pid" "$my" "$admin" "$mode" "$N2")
-            read -r b hb mb <<<"$out"
-            ((hb > ha)) || die "no more hits in the longer run ($ha, $hb)"
-            per+=("$(awk -v a="$a" -v b="$b" -v n=$((hb - ha)) 'BEGIN {printf "%.0f", (b - a) / n}')")
-            fixed+=("$(awk -v a="$a" -v h="$ha" -v p="${per[-1]}" 'BEGIN {printf "%.0f", (a - h * p) / 1000}')")
-            hits=$((hits + ha + hb)) misses+=("$ma/$mb")
-            log "$mode rep $rep: Ir $a ($ha hits, $ma misses), $b ($hb hits, $mb misses): ${per[-1]} per hit"
-        done
+        ir_per_hit "$pid" "$admin" wirecache_hits_total wirecache_misses_total "$mode" point_selects "$my" "$mode"
         label=text
         [[ $mode == auto ]] && label=prepared
-        ROWS+=("| \`$(basename "$bin")\` | $label | $(printf '%.0f' "$(median "${per[@]}")") | ${per[*]} | $(median "${fixed[@]}") | $hits | ${misses[*]} |")
+        ROWS+=("| \`$(basename "$bin")\` | $label | $IR_MEDIAN | ${IR_LIST[*]} | $FIXED_KIR | $HITS_MEASURED | ${MISSES_LIST[*]} |")
     done
     stop_pid "$pid"
 done

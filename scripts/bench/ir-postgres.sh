@@ -34,6 +34,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 source "$HERE/lib/common.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/servers.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/callgrind.sh"
 
 [[ $# -ge 1 ]] || {
     sed -n '5p' "$0" | sed 's/^# \{0,3\}//' >&2
@@ -68,41 +70,15 @@ pk_lookups() {
         die "pgbench run ($2) did not complete $3 transactions: $(grep -E '^number of' "$out" | tr '\n' ' ')"
 }
 
-# series ADMIN NAME — the sum of a /metrics counter over the series starting with NAME.
-series() {
-    curl -fsS "http://127.0.0.1:$1/metrics" | awk -v s="$2" 'index($0, s) == 1 {n += $NF} END {printf "%d\n", n}'
-}
 HITS='wirecache_hits_total{cache="bench"}' MISSES='wirecache_misses_total{cache="bench"}'
-
-# measured PID PORT ADMIN MODE TRANSACTIONS — "Ir hits misses" of one run between
-# --zero and --dump (the counters are read outside that window).
-measured() {
-    local before dump ir h0 m0
-    h0=$(series "$3" "$HITS") m0=$(series "$3" "$MISSES")
-    callgrind_control --zero "$1" >/dev/null 2>&1
-    pk_lookups "$2" "$4" "$5"
-    before=$(find "$WORK" -name "cg.out.$1.*" | wc -l)
-    callgrind_control --dump "$1" >/dev/null 2>&1
-    for _ in $(seq 50); do
-        (($(find "$WORK" -name "cg.out.$1.*" | wc -l) > before)) && break
-        sleep 0.2
-    done
-    # shellcheck disable=SC2012 # dump names are ours: cg.out.PID.N
-    dump=$(ls -t "$WORK"/cg.out."$1".* | head -1)
-    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
-    echo "$ir $(($(series "$3" "$HITS") - h0)) $(($(series "$3" "$MISSES") - m0))"
-}
 
 ROWS=()
 for bin in "$@"; do
     bin=$(realpath "$bin")
     pg=$(free_port) admin=$(free_port)
     write_wirecache_config "$WORK/wc.toml" "$pg" "$admin"
-    # shellcheck disable=SC2086 # VALGRIND_OPTS-like extra options, split on purpose
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$WORK/cg.out.%p" ${CG_OPTS:-} \
-        "$bin" --config "$WORK/wc.toml" </dev/null >"$WORK/wc.log" 2>&1 &
-    pid=$!
-    started "$pid" valgrind
+    start_under_callgrind "$bin" "$WORK/wc.toml"
+    pid=$CG_PID
     wait_port "$pg" 120 || die "wirecache did not start: $(tail -5 "$WORK/wc.log")"
     wait_port "$admin" 60 || die "wirecache admin did not start: $(tail -5 "$WORK/wc.log")"
     # The client leg as libpq sees it (\conninfo sends no query).
@@ -116,19 +92,8 @@ for bin in "$@"; do
     log "warmed up: $(series "$admin" "$HITS") hits, $(series "$admin" "$MISSES") misses"
     callgrind_control --instr=on "$pid" >/dev/null 2>&1
     for mode in simple prepared; do
-        per=() fixed=() hits=0 misses=()
-        for ((rep = 1; rep <= REPS; rep++)); do
-            out=$(measured "$pid" "$pg" "$admin" "$mode" "$N1")
-            read -r a ha ma <<<"$out"
-            out=$(measured "$pid" "$pg" "$admin" "$mode" "$N2")
-            read -r b hb mb <<<"$out"
-            ((hb > ha)) || die "no more hits in the longer run ($ha, $hb)"
-            per+=("$(awk -v a="$a" -v b="$b" -v n=$((hb - ha)) 'BEGIN {printf "%.0f", (b - a) / n}')")
-            fixed+=("$(awk -v a="$a" -v h="$ha" -v p="${per[-1]}" 'BEGIN {printf "%.0f", (a - h * p) / 1000}')")
-            hits=$((hits + ha + hb)) misses+=("$ma/$mb")
-            log "$mode rep $rep: Ir $a ($ha hits, $ma misses), $b ($hb hits, $mb misses): ${per[-1]} per hit"
-        done
-        ROWS+=("| \`$(basename "$bin")\` | $mode | $leg | $(printf '%.0f' "$(median "${per[@]}")") | ${per[*]} | $(printf '%.0f' "$(median "${fixed[@]}")") | $hits | ${misses[*]} |")
+        ir_per_hit "$pid" "$admin" "$HITS" "$MISSES" "$mode" pk_lookups "$pg" "$mode"
+        ROWS+=("| \`$(basename "$bin")\` | $mode | $leg | $IR_MEDIAN | ${IR_LIST[*]} | $FIXED_KIR | $HITS_MEASURED | ${MISSES_LIST[*]} |")
     done
     stop_pid "$pid"
 done
