@@ -16,6 +16,7 @@ mod checker;
 mod pg_scripted;
 
 mod cli;
+mod cluster;
 mod consistency;
 mod consistency_checker;
 mod dashboard;
