@@ -241,3 +241,37 @@ fn default_instance() -> String {
         .unwrap_or_else(|| "wirecache".to_owned());
     format!("{host}-{}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_writes_effects_become_generation_fields() {
+        let e = Effects {
+            tables: vec!["Orders".into(), "items".into()],
+            ..Effects::default()
+        };
+        assert_eq!(fields(&e), ["t:orders", "t:items"]);
+        let ddl = Effects {
+            schema_change: true,
+            whole_database: true,
+            ..Effects::default()
+        };
+        assert_eq!(fields(&ddl), [wire::SCHEMA]);
+        assert!(fields(&Effects::default()).is_empty());
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        for (url, shown) in [
+            ("redis://:pw@h:1/0", "redis://:<redacted>@h:1/0"),
+            ("rediss://u:pw@h:1", "rediss://u:<redacted>@h:1"),
+            ("redis://u@h:1", "redis://u@h:1"),
+            ("redis://h:1", "redis://h:1"),
+            ("redis://u:p/s@s@h:1/2", "redis://u:<redacted>@h:1/2"),
+        ] {
+            assert_eq!(crate::config::redact_url(url), shown);
+        }
+    }
+}

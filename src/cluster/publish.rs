@@ -144,3 +144,28 @@ pub(super) async fn repay(c: Weak<Cluster>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owed_bumps_merge_per_database_and_stay_bounded() {
+        let owed = Owed::default();
+        assert_eq!(owed.add("c", "d", vec!["t:a".into()]), 1);
+        assert_eq!(owed.add("c", "d", vec!["t:a".into(), "t:b".into()]), 1);
+        assert_eq!(owed.add("c", "e", vec![wire::WHOLE.into()]), 2);
+        let many: Vec<String> = (0..=MAX_OWED_FIELDS).map(|i| format!("t:{i}")).collect();
+        owed.add("c", "d", many);
+        let mut taken = owed.take();
+        taken.sort();
+        let d: Vec<&str> = taken[0].1.iter().map(String::as_str).collect();
+        assert_eq!(
+            d,
+            [wire::WHOLE],
+            "too many tables are owed as the whole database"
+        );
+        assert_eq!(taken[1].0, ("c".to_owned(), "e".to_owned()));
+        assert!(owed.take().is_empty());
+    }
+}

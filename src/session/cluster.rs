@@ -5,6 +5,7 @@
 //! arrived, that every bump recorded before is applied here).
 
 use super::Core;
+use crate::cluster::BusState;
 use crate::config::ClusterMode;
 use crate::protocol::SessionError;
 
@@ -12,12 +13,18 @@ impl<A> Core<A> {
     /// Waits for the invalidations being recorded. One that failed (Redis unreachable
     /// or slower than `ack_timeout`) ends a strict session without the
     /// acknowledgement (the client cannot know the outcome, as after a lost
-    /// connection); in bounded mode the acknowledgement goes on and the bump is owed.
+    /// connection); in bounded mode the acknowledgement goes on and the bump is owed
+    /// (without waiting at all while the bus is known to be down).
     pub(super) async fn recorded(&mut self) -> Result<(), SessionError> {
         let Some(cluster) = self.engine.cluster().cloned() else {
             self.recordings.clear();
             return Ok(());
         };
+        if cluster.mode() == ClusterMode::Bounded && cluster.state() != BusState::Up {
+            // Still recorded in the background, or owed if that fails.
+            self.recordings.clear();
+            return Ok(());
+        }
         let mut all = true;
         for rx in self.recordings.drain(..) {
             let ok = tokio::time::timeout(cluster.ack_timeout(), rx).await;

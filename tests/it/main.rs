@@ -17,6 +17,7 @@ mod pg_scripted;
 
 mod cli;
 mod cluster;
+mod cluster_auth;
 mod consistency;
 mod consistency_checker;
 mod dashboard;

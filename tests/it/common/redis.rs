@@ -16,17 +16,25 @@ const BINARY: &str = "/usr/bin/redis-server";
 pub struct Redis {
     pub port: u16,
     dir: PathBuf,
+    /// More server arguments (`--requirepass`, `--user`).
+    extra: Vec<String>,
     child: Mutex<Option<Child>>,
 }
 
 impl Redis {
     /// Starts a fresh server (retrying on a port taken meanwhile).
     pub fn start() -> Redis {
+        Redis::start_with(&[])
+    }
+
+    /// Starts a fresh server with more arguments.
+    pub fn start_with(extra: &[&str]) -> Redis {
         let dir = test_dir("redis");
         for _ in 0..5 {
             let redis = Redis {
                 port: free_port(),
                 dir: dir.clone(),
+                extra: extra.iter().map(|s| s.to_string()).collect(),
                 child: Mutex::new(None),
             };
             if redis.launch() {
@@ -56,6 +64,7 @@ impl Redis {
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let Ok(child) = spawn_tied(cmd) else {
