@@ -43,7 +43,7 @@ pub enum AppError {
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
     #[error("cluster: {0}")]
-    Cluster(#[from] redis::RedisError),
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,

@@ -35,6 +35,18 @@ use crate::invalidate::{GenerationRegistry, table_key};
 /// How long a strict hit waits for Redis's answer and for this instance to catch up.
 pub const GATE_TIMEOUT: Duration = Duration::from_millis(250);
 
+/// Why the bus could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Client(#[from] redis::RedisError),
+    #[error("cannot read cluster.tls_ca_file {}: {source}", path.display())]
+    CaFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// What this instance has applied: Redis's epoch and the last sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -61,12 +73,27 @@ pub type Recording = oneshot::Receiver<bool>;
 
 impl Cluster {
     /// Connects in the background (an unreachable Redis does not stop the start) and
-    /// starts the subscription. Fails only on a URL the client refuses.
+    /// starts the subscription. Fails only on a URL the client refuses or a CA file
+    /// that cannot be read.
     pub fn start(
         settings: &ClusterSettings,
         registry: Arc<GenerationRegistry>,
-    ) -> Result<Arc<Cluster>, redis::RedisError> {
-        let client = redis::Client::open(connection_info(settings)?)?;
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let info = connection_info(settings)?;
+        let client = match &settings.tls_ca_file {
+            None => redis::Client::open(info)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| ClusterError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(info, certs)?
+            }
+        };
         let instance: Arc<str> = match &settings.instance {
             Some(name) => name.as_str().into(),
             None => default_instance().into(),

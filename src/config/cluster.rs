@@ -3,12 +3,13 @@
 //! The URL's password and `password` are never printed or logged.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 use toml::Value;
 
-use super::kinds::{Dur, Kind, Opt, Positive, text};
+use super::kinds::{Dur, FilePath, Kind, Opt, Positive, text};
 use super::read::Ctx;
 use super::types::ClusterMode;
 
@@ -38,6 +39,8 @@ pub(super) struct ClusterSection {
     pub ack_timeout: Option<Duration>,
     #[serde(with = "Opt::<Dur>")]
     pub stale_window: Option<Duration>,
+    #[serde(with = "Opt::<FilePath>")]
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The cluster bus settings, once checked. Neither `Debug` nor `Serialize` shows a
@@ -63,6 +66,9 @@ pub struct ClusterSettings {
     /// `bounded`: how long hits go on while the bus is down.
     #[serde(with = "Dur")]
     pub stale_window: Duration,
+    /// `rediss://`: PEM CA certificates to verify the server with; `None`: the
+    /// system's store (which verifies ElastiCache).
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for ClusterSettings {
@@ -76,6 +82,7 @@ impl fmt::Debug for ClusterSettings {
             .field("prefix", &self.prefix)
             .field("ack_timeout", &self.ack_timeout)
             .field("stale_window", &self.stale_window)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -84,7 +91,14 @@ impl fmt::Debug for ClusterSettings {
 /// keys given without a URL are reported.
 pub(super) fn settings(s: ClusterSection, ctx: &mut Ctx) -> Option<ClusterSettings> {
     let Some(url) = s.url.filter(|u| !u.is_empty()) else {
-        let keys = ["username", "password", "instance", "mode", "prefix"];
+        let keys = [
+            "username",
+            "password",
+            "instance",
+            "mode",
+            "prefix",
+            "tls_ca_file",
+        ];
         if !ctx.is_invalid("cluster.url")
             && let Some(k) = keys.iter().find(|k| ctx.given(&format!("cluster.{k}")))
         {
@@ -102,6 +116,7 @@ pub(super) fn settings(s: ClusterSection, ctx: &mut Ctx) -> Option<ClusterSettin
         prefix: s.prefix.unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
         ack_timeout: s.ack_timeout.unwrap_or(DEFAULT_ACK_TIMEOUT),
         stale_window: s.stale_window.unwrap_or(DEFAULT_STALE_WINDOW),
+        tls_ca_file: s.tls_ca_file,
     })
 }
 

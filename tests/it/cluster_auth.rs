@@ -137,3 +137,35 @@ async fn no_bus_password_reaches_the_log_at_trace_level() {
         assert!(!logs.contains(secret), "{secret} in the log:\n{logs}");
     }
 }
+
+/// `rediss://` (ElastiCache in-transit encryption) with the server verified against
+/// `cluster.tls_ca_file`; without it (the system's CAs) the test certificate is
+/// refused and the bus stays down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rediss_verifies_the_server_with_the_given_ca() {
+    let redis = Redis::start_tls();
+    let ca = format!("tls_ca_file = \"{}\"\n", redis.ca_file().display());
+    let p = instance(&redis, &ca).await;
+    assert_eq!(
+        settled(&p, BusState::Up, Duration::from_secs(5)).await,
+        BusState::Up
+    );
+    let db = PgOrigin::shared().create_db("cl_tls");
+    PgOrigin::shared().psql(&db, "CREATE TABLE t (v int); INSERT INTO t VALUES (1);");
+    let mut c = <Postgres as Origin>::connect(&p, &db).await;
+    crate::common::origin::exec(&mut c, Via::Text, "UPDATE t SET v = 2").await;
+    let published = "wirecache_cluster_published_total{instance=";
+    assert!(
+        p.metrics()
+            .await
+            .lines()
+            .any(|l| l.starts_with(published) && !l.ends_with(" 0"))
+    );
+    let unverified = instance(&redis, "").await;
+    let state = settled(&unverified, BusState::Up, Duration::from_secs(2)).await;
+    assert_ne!(
+        state,
+        BusState::Up,
+        "a certificate from an unknown CA was accepted"
+    );
+}

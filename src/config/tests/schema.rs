@@ -60,6 +60,7 @@ const EVERY_KEY: &str = r#"
         prefix = "wc"
         ack_timeout = "1s"
         stale_window = "3s"
+        tls_ca_file = "/c/redis-ca.pem"
     "#;
 
 /// Every key of the schema, printed, then set from the environment alone:
@@ -111,7 +112,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("tls", false, 4),
         ("caches", true, 12),
         ("rules", true, 7),
-        ("cluster", false, 8),
+        ("cluster", false, 9),
     ];
     assert_eq!(found, expected);
     assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);

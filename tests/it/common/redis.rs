@@ -18,6 +18,8 @@ pub struct Redis {
     dir: PathBuf,
     /// More server arguments (`--requirepass`, `--user`).
     extra: Vec<String>,
+    /// Serves TLS only, with the certificates of `write_certificates` in its dir.
+    tls: bool,
     child: Mutex<Option<Child>>,
 }
 
@@ -27,14 +29,33 @@ impl Redis {
         Redis::start_with(&[])
     }
 
+    /// Starts a fresh server that speaks TLS only (`rediss://`), with a certificate
+    /// for 127.0.0.1 signed by [`Redis::ca_file`].
+    pub fn start_tls() -> Redis {
+        Redis::start_as(&[], true)
+    }
+
+    /// The CA of a TLS server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
     /// Starts a fresh server with more arguments.
     pub fn start_with(extra: &[&str]) -> Redis {
+        Redis::start_as(extra, false)
+    }
+
+    fn start_as(extra: &[&str], tls: bool) -> Redis {
         let dir = test_dir("redis");
+        if tls {
+            super::write_certificates(&dir, None);
+        }
         for _ in 0..5 {
             let redis = Redis {
                 port: free_port(),
                 dir: dir.clone(),
                 extra: extra.iter().map(|s| s.to_string()).collect(),
+                tls,
                 child: Mutex::new(None),
             };
             if redis.launch() {
@@ -44,9 +65,10 @@ impl Redis {
         panic!("redis-server did not start (is the redis-server package installed?)");
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT` (`rediss://` for a TLS server).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// A `[cluster]` table for this server.
@@ -60,7 +82,26 @@ impl Redis {
     /// Starts the server on its port; false if it did not come up.
     fn launch(&self) -> bool {
         let mut cmd = Command::new(BINARY);
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let port = self.port.to_string();
+        match self.tls {
+            false => cmd.args(["--port", &port]),
+            true => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(self.dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(self.dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(self.ca_file()),
+        };
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
             .arg(&self.dir)
