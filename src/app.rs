@@ -42,6 +42,8 @@ pub struct Running {
 pub enum AppError {
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
+    #[error("cluster: {0}")]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -65,11 +67,21 @@ struct Shared {
     limit: Arc<Semaphore>,
 }
 
+/// The engine, in its cluster when `[cluster]` is configured.
+fn engine(config: &Config) -> Result<Engine, AppError> {
+    let mut engine = Engine::new(config);
+    if let Some(settings) = &config.cluster {
+        let cluster = crate::cluster::Cluster::start(settings, engine.generations_handle())?;
+        engine.set_cluster(cluster);
+    }
+    Ok(engine)
+}
+
 /// Starts every configured listener. Port 0 picks a free port (tests).
 pub async fn start(config: &Config) -> Result<Running, AppError> {
     let (stop, shutdown) = Shutdown::new();
     let shared = Shared {
-        engine: Arc::new(Engine::new(config)),
+        engine: Arc::new(engine(config)?),
         tls: Arc::new(TlsContext::from_config(config)?),
         shutdown,
         limit: Arc::new(Semaphore::new(config.cache.max_connections)),

@@ -41,6 +41,7 @@ pub mod admin;
 pub mod app;
 pub mod cache;
 pub mod classify;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod health;

@@ -47,6 +47,7 @@ pub fn engine_and_scope() -> (Engine, Scope) {
     let cache = engine.caches().all()[0].clone();
     let scope = Scope {
         db: engine.generations().database("demo", "bench"),
+        db_name: "bench".into(),
         namespace: 1,
         cache,
     };

@@ -180,8 +180,38 @@ pub async fn purge(
     }
     let p = body.map(|Json(p)| p).unwrap_or_default();
     match do_purge(&state.engine, &p) {
-        Ok(what) => Json(json!({ "purged": what })).into_response(),
+        Ok(what) => {
+            share_purge(&state.engine, &p).await;
+            Json(json!({ "purged": what })).into_response()
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// With a cluster, a table or database purge is recorded on the bus too (within
+/// `ack_timeout`; otherwise owed). Template purges stay local.
+async fn share_purge(engine: &Engine, p: &Purge) {
+    let Some(cluster) = engine.cluster() else {
+        return;
+    };
+    if p.template.is_some() {
+        return;
+    }
+    let effects = crate::engine::Effects {
+        tables: p
+            .table
+            .iter()
+            .map(|t| t.rsplit('.').next().unwrap_or(t).into())
+            .collect(),
+        whole_database: p.table.is_none(),
+        ..Default::default()
+    };
+    for (cache, db, _) in engine.generations().named() {
+        if p.cache.as_deref().is_none_or(|c| *c == *cache)
+            && let Some(rx) = cluster.share(&cache, &db, &effects)
+        {
+            let _ = tokio::time::timeout(cluster.ack_timeout(), rx).await;
+        }
     }
 }
 

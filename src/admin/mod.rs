@@ -66,9 +66,15 @@ pub fn router(
 /// 200 while wirecache accepts clients; 503 once it is shutting down.
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
     if state.shutdown.signalled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-    } else {
-        (StatusCode::OK, "ready\n")
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down\n".to_owned(),
+        );
+    }
+    // A bus that is down keeps the instance ready: it still relays every query.
+    match state.engine.cluster() {
+        Some(c) => (StatusCode::OK, format!("ready; {}\n", c.readiness())),
+        None => (StatusCode::OK, "ready\n".to_owned()),
     }
 }
 
@@ -86,7 +92,10 @@ async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {
         .iter()
         .map(|c| (c.id.as_str(), &c.metrics))
         .collect();
-    let body = metrics::render(&caches, store);
+    let mut body = metrics::render(&caches, store);
+    if let Some(c) = engine.cluster() {
+        metrics::render_cluster(&mut body, c);
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

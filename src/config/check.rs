@@ -38,6 +38,7 @@ pub(super) fn config(file: File, mut ctx: Ctx) -> Result<Config, ConfigErrors> {
     };
     let caches = caches(&file.caches, &file.listen, ctx);
     let rules = rules(&file.rules, &file.caches, ctx);
+    let cluster = super::cluster::settings(file.cluster, ctx);
     let errors = std::mem::take(ctx).into_errors();
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
@@ -51,6 +52,7 @@ pub(super) fn config(file: File, mut ctx: Ctx) -> Result<Config, ConfigErrors> {
         rules,
         log,
         tls,
+        cluster,
     })
 }
 

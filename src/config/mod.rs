@@ -15,6 +15,7 @@
 //! - [`Config::to_toml_string`] (`print.rs`): the effective configuration, token redacted.
 
 mod check;
+mod cluster;
 mod error;
 mod kinds;
 mod load;
@@ -28,6 +29,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::{ClusterSettings, redact_url};
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{from_str, load};
 pub use rules::{
@@ -36,8 +38,8 @@ pub use rules::{
 };
 pub use size::{ParseError, format_duration, format_size, parse_duration, parse_size};
 pub use types::{
-    AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, Config, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TTL, DEFAULT_MIN_TTL, DEFAULT_TTL, GIB,
-    KIB, Listen, LogFormat, LogLevel, LogSettings, MIB, OriginTlsMode, OriginTlsSettings, Protocol,
-    TlsSettings, TxnPolicy,
+    AdminSettings, CacheDef, CacheMode, CacheSettings, ClientTls, ClusterMode, Config,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ENTRY_SIZE, DEFAULT_MAX_MEMORY, DEFAULT_MAX_TTL,
+    DEFAULT_MIN_TTL, DEFAULT_TTL, GIB, KIB, Listen, LogFormat, LogLevel, LogSettings, MIB,
+    OriginTlsMode, OriginTlsSettings, Protocol, TlsSettings, TxnPolicy,
 };

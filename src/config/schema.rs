@@ -25,6 +25,7 @@ pub(super) struct File {
     pub tls: TlsSection,
     pub caches: Vec<CacheEntry>,
     pub rules: Vec<RuleEntry>,
+    pub cluster: super::cluster::ClusterSection,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -46,6 +46,8 @@ pub struct Config {
     pub rules: Vec<RuleDef>,
     pub log: LogSettings,
     pub tls: TlsSettings,
+    /// `[cluster]`: `None` when absent, the instance is alone.
+    pub cluster: Option<super::cluster::ClusterSettings>,
 }
 
 impl Config {
@@ -368,6 +370,18 @@ keywords! {
         /// Also REPEATABLE READ and SERIALIZABLE ones, whose reads then see the
         /// latest committed data instead of the transaction's snapshot.
         Always = "always",
+    }
+}
+
+keywords! {
+    /// What a cluster promises about writes made through another instance (`cluster.mode`).
+    #[derive(Default)]
+    pub enum ClusterMode, "invalid cluster mode {:?}: expected {}" {
+        /// Another instance may serve the pre-write result for the propagation delay.
+        #[default]
+        Bounded = "bounded",
+        /// No instance serves the pre-write result once the write is acknowledged.
+        Strict = "strict",
     }
 }
 

@@ -39,6 +39,7 @@ impl Engine {
         let scope = Scope {
             cache: cache.clone(),
             db: self.generations.database(&cache.id, ""),
+            db_name: "".into(),
             namespace: 0,
         };
         let req = QueryRequest {

@@ -43,6 +43,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::Store;
 use crate::cache::ttl::TtlEvent;
+use crate::cluster::{Cluster, Recording};
 use crate::config::Config;
 use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
 
@@ -61,6 +62,8 @@ struct Observed {
 pub struct Scope {
     pub cache: Arc<CacheCtx>,
     pub db: Arc<DbGenerations>,
+    /// The database's name (what the cluster bus calls it).
+    pub db_name: Arc<str>,
     pub namespace: u64,
 }
 
@@ -97,7 +100,9 @@ impl FillTicket {
 /// methods below; the admin API reads (and purges) through the accessors.
 pub struct Engine {
     store: Store<Entry>,
-    generations: GenerationRegistry,
+    generations: Arc<GenerationRegistry>,
+    /// The cluster bus, with `[cluster]`.
+    cluster: Option<Arc<Cluster>>,
     namespaces: NamespaceRegistry,
     knowledge: Knowledge,
     caches: Caches,
@@ -135,7 +140,8 @@ impl Engine {
     pub fn new(config: &Config) -> Self {
         Self {
             store: Store::new(config.cache.max_memory, config.cache.max_entry_size),
-            generations: GenerationRegistry::default(),
+            generations: Arc::default(),
+            cluster: None,
             namespaces: NamespaceRegistry::default(),
             knowledge: Knowledge::default(),
             caches: Caches::new(config),
@@ -152,6 +158,21 @@ impl Engine {
 
     pub fn generations(&self) -> &GenerationRegistry {
         &self.generations
+    }
+
+    /// The generations, to share with the cluster bus.
+    pub fn generations_handle(&self) -> Arc<GenerationRegistry> {
+        self.generations.clone()
+    }
+
+    /// Joins the cluster: writes' invalidations are shared from now on.
+    pub fn set_cluster(&mut self, cluster: Arc<Cluster>) {
+        self.cluster = Some(cluster);
+    }
+
+    /// The cluster bus, if `[cluster]` is configured.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     pub fn caches(&self) -> &Caches {
@@ -181,6 +202,7 @@ impl Engine {
     ) -> Scope {
         Scope {
             db: self.generations.database(&cache.id, database),
+            db_name: database.into(),
             namespace: self.namespace_id(namespace),
             cache,
         }
@@ -316,8 +338,10 @@ impl Engine {
         scope.cache.metrics.fill(outcome);
     }
 
-    /// Applies a write's invalidations. Called before its acknowledgement is passed on.
-    pub fn apply(&self, scope: &Scope, effects: &Effects) {
+    /// Applies a write's invalidations. Called before its acknowledgement is passed on;
+    /// with a cluster, the acknowledgement waits for the returned recording too.
+    #[must_use = "the acknowledgement must wait for the cluster's recording"]
+    pub fn apply(&self, scope: &Scope, effects: &Effects) -> Option<Recording> {
         let m = &scope.cache.metrics;
         if effects.schema_change {
             scope.db.bump_schema();
@@ -330,6 +354,8 @@ impl Engine {
             scope.db.bump_tables(effects.tables.iter().map(|t| &**t));
             m.invalidation(InvalidationScope::Table);
         }
+        let cluster = self.cluster.as_ref()?;
+        cluster.share(&scope.cache.id, &scope.db_name, effects)
     }
 
     /// Remembers catalog answers for a namespace.

@@ -149,12 +149,27 @@ impl GenerationRegistry {
             .clone()
     }
 
+    /// The counters of a database already known here, if any (a bump from another
+    /// instance for a database no session here opened moves nothing).
+    pub fn existing(&self, cache: &str, database: &str) -> Option<Arc<DbGenerations>> {
+        let map = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(Box::from(cache), Box::from(database))).cloned()
+    }
+
     /// Every database known for `cache` (for purges).
     pub fn databases_of(&self, cache: &str) -> Vec<Arc<DbGenerations>> {
         let map = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
         map.iter()
             .filter(|((c, _), _)| &**c == cache)
             .map(|(_, g)| g.clone())
+            .collect()
+    }
+
+    /// Every database known, with its cache ID and name.
+    pub fn named(&self) -> Vec<(Box<str>, Box<str>, Arc<DbGenerations>)> {
+        let map = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .map(|((c, d), g)| (c.clone(), d.clone(), g.clone()))
             .collect()
     }
 

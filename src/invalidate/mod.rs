@@ -4,8 +4,9 @@
 //! database and one per table. A fill snapshots the counters of the tables it reads
 //! when it starts; the entry is stored with that snapshot, and a lookup that finds any
 //! counter moved treats the entry as a miss. Invalidation is therefore O(1) per table:
-//! bump a counter. Later: a cross-instance bus publishes the same bumps.
+//! bump a counter. With `[cluster]`, `crate::cluster` shares the same bumps with other
+//! instances.
 
 mod generations;
 
-pub use generations::{DbGenerations, Generation, GenerationRegistry, Snapshot};
+pub use generations::{DbGenerations, Generation, GenerationRegistry, Snapshot, table_key};

@@ -2,6 +2,10 @@
 //! help and how to read its samples) over the figures of [`crate::stats`]. It only
 //! reads; recording is the engine's, into the stats.
 
+mod cluster;
+
+pub use cluster::render_cluster;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -43,12 +43,19 @@ pub trait ProxySession: Send {
     fn error_for_client(&self, e: &SessionError) -> Option<Bytes>;
     /// What a client sends the origin to leave.
     fn goodbye(&self) -> Bytes;
+    /// Runs when the client's bytes at hand have arrived, before they are handled
+    /// (the cluster's strict mode asks its bus here).
+    fn arrived(&mut self) -> impl Future<Output = ()> + Send;
+    /// Before the client's output is written outside [`ProxySession::flush`] (at the
+    /// session's end): waits for what that output waits for.
+    fn settle(&mut self) -> impl Future<Output = ()> + Send;
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
 /// allows, and a session closed by shutdown leaves its origin as a client would.
 pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(), SessionError> {
     let result = run_loop(&mut session, drain).await;
+    session.settle().await;
     if let Err(e) = &result
         && let Some(wire) = session.error_for_client(e)
     {
@@ -87,6 +94,7 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
             (Side::Client, 0) => return Ok(()),
             (Side::Origin, 0) => return Err(SessionError::Closed(Side::Origin)),
             (Side::Client, _) => {
+                s.arrived().await;
                 while let Some(m) = s.next_from_client()? {
                     s.on_client(m).await?;
                     let io = s.pipes();

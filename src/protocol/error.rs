@@ -45,6 +45,12 @@ pub enum SessionError {
     },
     #[error("connection closed by the {0}")]
     Closed(Side),
+    /// Strict cluster mode: a write reached the origin but its invalidation could not
+    /// be recorded on the cluster bus in time, so its acknowledgement is withheld.
+    #[error(
+        "the cluster bus (Redis) did not record this write's invalidation in time; the write reached the origin and its outcome is unknown to this connection"
+    )]
+    BusUnavailable,
     #[error("the proxy is shutting down")]
     ShuttingDown,
     #[error("i/o error on the {side} connection: {source}")]

@@ -56,7 +56,8 @@ impl<A> Core<A> {
             (owed.effects.ends_clean_reads(), owed.effects.taints_session);
         if owed.effects.writes() {
             let effects = owed.effects.clone();
-            self.engine.apply(&self.scope, &effects);
+            let recording = self.engine.apply(&self.scope, &effects);
+            self.recordings.extend(recording);
             self.txn_effects.merge(&effects);
         }
         self.isolation_acknowledged(ends_clean_reads);
@@ -71,7 +72,8 @@ impl<A> Core<A> {
     pub fn transaction_ended(&mut self, committed: bool) {
         let effects = std::mem::take(&mut self.txn_effects);
         if committed && effects.writes() {
-            self.engine.apply(&self.scope, &effects);
+            let recording = self.engine.apply(&self.scope, &effects);
+            self.recordings.extend(recording);
         }
         self.isolation_txn_ended();
     }

@@ -38,6 +38,9 @@ impl<A> Core<A> {
     /// A fresh entry under the current key that may be served where the request
     /// runs, counted as a hit.
     pub fn hit(&self, started: Instant) -> Option<Hit> {
+        if !self.cluster_allows_hits() {
+            return None;
+        }
         let ctx = self.read_context().ok()?;
         self.engine
             .lookup(&self.scope, self.key.as_slice(), started, ctx)

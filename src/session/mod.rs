@@ -21,6 +21,7 @@
 //! store, the single-flight table or the namespace registry.
 
 mod catalog;
+mod cluster;
 mod decide;
 mod effects;
 mod fill;
@@ -70,6 +71,12 @@ pub struct Core<A> {
     /// Catalog facts this session needed while it could not ask.
     deferred: CatalogQuestion,
     terminated: bool,
+    /// Writes' invalidations being recorded on the cluster bus: the client's output
+    /// (their acknowledgements) waits for them.
+    recordings: Vec<crate::cluster::Recording>,
+    /// Strict cluster mode: the bus vouched for the local counters since the client's
+    /// bytes at hand arrived.
+    vouched: bool,
 }
 
 impl<A> Core<A> {
@@ -98,6 +105,8 @@ impl<A> Core<A> {
             isolation: isolation::Tracking::default(),
             deferred: CatalogQuestion::default(),
             terminated: false,
+            recordings: Vec::new(),
+            vouched: false,
         }
     }
 
@@ -138,6 +147,9 @@ impl<A> Core<A> {
     /// Writes out everything owed that may be sent now.
     pub async fn flush(&mut self) -> Result<(), crate::protocol::SessionError> {
         self.release_local();
+        if !self.recordings.is_empty() {
+            self.recorded().await?;
+        }
         Ok(self.io.flush().await?)
     }
 

@@ -147,3 +147,26 @@ async fn mariadb_checker_catches_snapshots_served_from_the_cache() {
     let always = MyTarget::start(Rig::ServeSnapshots).await;
     catches_served_snapshots(always, MyTarget::start(Rig::Plain).await, 1500).await;
 }
+
+/// Issue 14: the random programs spread over three instances in strict mode (client
+/// connection `n` through instance `n % 3`): nothing stale, across instances too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_strict_instances_read_nothing_stale() {
+    clean_run(PgTarget::start(Rig::Cluster).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_three_strict_instances_read_nothing_stale() {
+    clean_run(MyTarget::start(Rig::Cluster).await).await;
+}
+
+/// The same three instances without the bus: the checker reports the stale reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checker_catches_instances_without_the_bus() {
+    catches_writes_behind_the_proxy(PgTarget::start(Rig::Apart).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_checker_catches_instances_without_the_bus() {
+    catches_writes_behind_the_proxy(MyTarget::start(Rig::Apart).await).await;
+}

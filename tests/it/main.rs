@@ -16,6 +16,8 @@ mod checker;
 mod pg_scripted;
 
 mod cli;
+mod cluster;
+mod cluster_auth;
 mod consistency;
 mod consistency_checker;
 mod dashboard;

@@ -51,6 +51,16 @@ const EVERY_KEY: &str = r#"
         action = "always"
         ttl = "1m"
         transactions = "never"
+        [cluster]
+        url = "rediss://cache.example:6380/0"
+        username = "wc"
+        password = "pw"
+        instance = "a-1"
+        mode = "strict"
+        prefix = "wc"
+        ack_timeout = "1s"
+        stale_window = "3s"
+        tls_ca_file = "/c/redis-ca.pem"
     "#;
 
 /// Every key of the schema, printed, then set from the environment alone:
@@ -76,8 +86,13 @@ fn every_key_from_the_environment_alone() {
         Err(errors) => panic!("{errors}"),
     };
     let token = Some("<redacted>".to_owned());
+    let cluster = config.cluster.clone().map(|c| ClusterSettings {
+        password: token.clone(),
+        ..c
+    });
     let expected = Config {
         admin: AdminSettings { token },
+        cluster,
         ..config
     };
     assert_eq!(from_env, expected);
@@ -97,6 +112,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("tls", false, 4),
         ("caches", true, 12),
         ("rules", true, 7),
+        ("cluster", false, 9),
     ];
     assert_eq!(found, expected);
     assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);
@@ -123,4 +139,48 @@ fn arrays_and_tables_where_a_value_belongs() {
             "log.level: expected \"error\", \"warn\", \"info\", \"debug\" or \"trace\", found table",
         ),
     ]);
+}
+
+#[test]
+fn cluster_section() {
+    assert_eq!(ok("DEMO", &[]).cluster, None);
+    let c = ok("DEMO\n[cluster]\nurl = \"redis://:pw@127.0.0.1:6379\"", &[]).cluster;
+    let c = c.expect("cluster on");
+    assert_eq!(c.mode, ClusterMode::Bounded);
+    assert_eq!(c.prefix, "wirecache");
+    let printed = format!("{c:?}");
+    assert!(!printed.contains("pw@"), "{printed}");
+    // From the environment alone; an empty URL turns it off.
+    let on = ok(
+        "DEMO",
+        &[
+            ("WIRECACHE_CLUSTER_URL", "redis://h:1"),
+            ("WIRECACHE_CLUSTER_MODE", "strict"),
+        ],
+    );
+    assert_eq!(on.cluster.map(|c| c.mode), Some(ClusterMode::Strict));
+    assert_eq!(ok("DEMO", &[("WIRECACHE_CLUSTER_URL", "")]).cluster, None);
+    check(&[
+        (
+            "DEMO\n[cluster]\nurl = \"http://h:1\"",
+            "cluster.url: invalid URL \"http://h:1\": expected redis:// or rediss:// (TLS)",
+        ),
+        (
+            "DEMO\n[cluster]\nmode = \"strict\"",
+            "cluster.mode: set cluster.url as well (without it there is no cluster)",
+        ),
+        (
+            "DEMO\n[cluster]\nurl = \"redis://h:1\"\nmode = \"eventual\"",
+            "cluster.mode: invalid cluster mode \"eventual\": expected bounded or strict",
+        ),
+    ]);
+    let printed = ok(
+        "DEMO\n[cluster]\nurl = \"redis://u:secret@h:1\"\npassword = \"p2\"",
+        &[],
+    )
+    .to_toml_string();
+    assert!(
+        !printed.contains("secret") && !printed.contains("p2"),
+        "{printed}"
+    );
 }

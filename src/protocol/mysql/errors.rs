@@ -44,6 +44,7 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
         MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::ShuttingDown => (ER_SERVER_SHUTDOWN, "08S01"),
+        MyError::BusUnavailable => (ER_ORIGIN_FAILED, "08S01"),
         MyError::Origin(_)
         | MyError::Closed(Side::Origin)
         | MyError::Io {

@@ -318,6 +318,14 @@ impl ProxySession for Session {
         }
     }
 
+    fn arrived(&mut self) -> impl Future<Output = ()> + Send {
+        self.core.cluster_gate()
+    }
+
+    fn settle(&mut self) -> impl Future<Output = ()> + Send {
+        self.core.settle()
+    }
+
     fn goodbye(&self) -> Bytes {
         codec::packet(0, &[COM_QUIT])
     }

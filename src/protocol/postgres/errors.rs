@@ -23,6 +23,8 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::Origin(_) => ("08P01", "FATAL"),
         // What PostgreSQL itself sends when an administrator shuts it down.
         PgError::ShuttingDown => ("57P01", "FATAL"),
+        // As a connection lost at commit: the client cannot know the outcome.
+        PgError::BusUnavailable => ("08006", "FATAL"),
         PgError::Closed(Side::Origin)
         | PgError::Io {
             side: Side::Origin, ..

@@ -305,6 +305,14 @@ impl ProxySession for Session {
         super::errors::to_wire(e)
     }
 
+    fn arrived(&mut self) -> impl Future<Output = ()> + Send {
+        self.core.cluster_gate()
+    }
+
+    fn settle(&mut self) -> impl Future<Output = ()> + Send {
+        self.core.settle()
+    }
+
     fn goodbye(&self) -> Bytes {
         Bytes::from_static(super::messages::TERMINATE)
     }

@@ -20,6 +20,12 @@ pub enum Rig {
     /// The cache has `transactions = "always"`, which serves REPEATABLE READ and
     /// SERIALIZABLE transactions and so weakens their snapshot (a self-test).
     ServeSnapshots,
+    /// Three instances sharing a private Redis in strict mode; client connection `n`
+    /// goes through instance `n % 3`.
+    Cluster,
+    /// Three instances with no bus between them (a self-test: stale reads across
+    /// instances).
+    Apart,
 }
 
 impl Rig {
@@ -27,7 +33,7 @@ impl Rig {
     pub fn cache_lines(self) -> &'static str {
         match self {
             Rig::ServeSnapshots => "transactions = \"always\"",
-            Rig::Plain | Rig::WritesBehind => "",
+            Rig::Plain | Rig::WritesBehind | Rig::Cluster | Rig::Apart => "",
         }
     }
 }

@@ -20,6 +20,7 @@
 //! `WIRECACHE_CHECKER_CONNS`, `WIRECACHE_CHECKER_DDL=0` (no DDL on scratch tables).
 
 pub mod driver;
+pub mod fleet;
 pub mod grammar;
 pub mod history;
 pub mod judge;

@@ -17,13 +17,13 @@ use mysql_async::{Conn, Params, Row, Value};
 use tokio::sync::Mutex;
 
 use super::driver::{Rig, Session, Target};
+use super::fleet::Fleet;
 use super::model::{
     BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt, WriteKind,
 };
 use super::mysql_sql::{inline, text, write_prepared, write_steps};
 use super::sql::{self, Param};
 use crate::common::mysql::{self as harness, MyOrigin, ROOT_PASSWORD, ROOT_USER};
-use crate::common::proxy::Proxy;
 
 const SCHEMA: &str = "
 CREATE TABLE seqs (id int PRIMARY KEY, ver bigint NOT NULL) ENGINE=InnoDB;
@@ -42,7 +42,7 @@ const CACHE: &str = "demo-maria";
 
 /// wirecache in front of a fresh database of the shared MariaDB origin.
 pub struct MyTarget {
-    proxy: Proxy,
+    proxy: Fleet,
     origin: &'static MyOrigin,
     db: String,
     direct: Mutex<Conn>,
@@ -56,8 +56,8 @@ impl MyTarget {
         origin.sql(&db, SCHEMA);
         origin.sql(&db, &sql::kv_tables(" ENGINE=InnoDB"));
         origin.sql(&db, &sql::seed_data());
-        let proxy = Proxy::builder().mysql_demo(origin.port);
-        let proxy = proxy.cache_lines(CACHE, rig.cache_lines()).start().await;
+        let proxy = crate::common::proxy::Proxy::builder().mysql_demo(origin.port);
+        let proxy = Fleet::start(proxy.cache_lines(CACHE, rig.cache_lines()), rig).await;
         let direct = harness::connect(&origin.url(&db, ROOT_USER, ROOT_PASSWORD)).await;
         MyTarget {
             proxy,
@@ -90,6 +90,7 @@ impl Target for MyTarget {
     async fn connect(&self, conn: usize) -> Result<MySession, Failure> {
         let url = self
             .proxy
+            .pick(conn)
             .mysql_url(CACHE, &self.db, ROOT_USER, ROOT_PASSWORD);
         let mut c = harness::try_connect(&url).await.map_err(|e| Failure {
             class: FailClass::Connection,

@@ -12,13 +12,13 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, Statement, ToStatement};
 
 use super::driver::{Rig, Session, Target};
+use super::fleet::Fleet;
 use super::model::{
     BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt,
 };
 use super::postgres_sql::{text, write_prepared, write_text};
 use super::sql::{self, Param};
 use crate::common::PgOrigin;
-use crate::common::proxy::Proxy;
 
 const SCHEMA: &str = "
 CREATE TABLE seqs (id int PRIMARY KEY, ver bigint NOT NULL);
@@ -36,7 +36,7 @@ const BEGINS: &[BeginKind] = &[
 
 /// wirecache in front of a fresh database of the shared PostgreSQL origin.
 pub struct PgTarget {
-    proxy: Proxy,
+    proxy: Fleet,
     origin_port: u16,
     db: String,
     direct: Client,
@@ -55,8 +55,8 @@ impl PgTarget {
             &db,
             &format!("ALTER DATABASE {db} SET deadlock_timeout = '100ms'; ALTER DATABASE {db} SET lock_timeout = '5s';"),
         );
-        let proxy = Proxy::builder().postgres_demo(origin.port);
-        let proxy = proxy.cache_lines("demo", rig.cache_lines()).start().await;
+        let proxy = crate::common::proxy::Proxy::builder().postgres_demo(origin.port);
+        let proxy = Fleet::start(proxy.cache_lines("demo", rig.cache_lines()), rig).await;
         let direct = match direct(origin.port, &db).await {
             Ok(c) => c,
             Err(f) => panic!("connect to the origin: {}", f.message),
@@ -103,6 +103,7 @@ impl Target for PgTarget {
     async fn connect(&self, conn: usize) -> Result<PgSession, Failure> {
         let client = self
             .proxy
+            .pick(conn)
             .try_connect("demo", &self.db, "postgres", None)
             .await
             .map_err(fail)?;
@@ -139,7 +140,7 @@ impl Target for PgTarget {
     }
 
     async fn hits(&self) -> f64 {
-        self.proxy.hits().await
+        self.proxy.hits_of("demo").await
     }
 
     async fn cache_metrics(&self) -> String {

@@ -12,6 +12,7 @@ pub mod origin;
 pub mod pg;
 mod pg_cluster;
 pub mod proxy;
+pub mod redis;
 pub mod tls;
 
 pub use pg::PgOrigin;
