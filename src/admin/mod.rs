@@ -5,6 +5,7 @@
 
 mod api;
 mod dashboard;
+mod health;
 mod listing;
 pub mod series;
 mod views;
@@ -63,13 +64,20 @@ pub fn router(
         })
 }
 
-/// 200 while wirecache accepts clients; 503 once it is shutting down.
+/// 200 while wirecache accepts clients; 503 once it is shutting down. The body's
+/// first line says which; then one line per cache with its origin's health. An origin
+/// that is down leaves wirecache ready: it still answers what it holds.
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.shutdown.signalled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    let (status, first) = if state.shutdown.signalled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     } else {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready")
+    };
+    let mut body = format!("{first}\n");
+    for cache in state.engine.caches().all() {
+        body.push_str(&health::line(&cache.id, cache.metrics.origin.view()));
     }
+    (status, body)
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {

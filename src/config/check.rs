@@ -136,6 +136,7 @@ fn cache_def(ctx: &mut Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
         ttl,
         mode,
         transactions,
+        serve_stale: e.serve_stale,
         tls,
     })
 }

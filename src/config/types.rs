@@ -34,6 +34,10 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(1);
 /// `cache.max_ttl` when absent.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(600);
+/// `cache.origin_connect_timeout` when absent.
+pub const DEFAULT_ORIGIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `cache.login_timeout` when absent.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole, validated configuration; it serializes to the file's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,6 +137,21 @@ pub struct CacheSettings {
     /// closed (between requests, outside a transaction); zero closes them at once.
     #[serde(with = "Dur")]
     pub shutdown_grace: Duration,
+    /// How long past its TTL an entry may still answer a session whose origin is
+    /// unreachable; zero (the default): never. Each cache may set its own.
+    #[serde(with = "Dur")]
+    pub serve_stale: Duration,
+    /// How long connecting to an origin (TCP, and its TLS) may take.
+    #[serde(with = "Positive")]
+    pub origin_connect_timeout: Duration,
+    /// How long a client may take from connecting to being logged in (startup,
+    /// TLS, authentication through the origin) before it is disconnected.
+    #[serde(with = "Positive")]
+    pub login_timeout: Duration,
+    /// How long an origin query may run before wirecache cancels it and answers the
+    /// client with an error; zero (the default): no limit.
+    #[serde(with = "Dur")]
+    pub query_timeout: Duration,
 }
 
 impl Default for CacheSettings {
@@ -145,6 +164,10 @@ impl Default for CacheSettings {
             min_ttl: DEFAULT_MIN_TTL,
             max_ttl: DEFAULT_MAX_TTL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            serve_stale: Duration::ZERO,
+            origin_connect_timeout: DEFAULT_ORIGIN_CONNECT_TIMEOUT,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            query_timeout: Duration::ZERO,
         }
     }
 }
@@ -205,6 +228,9 @@ pub struct CacheDef {
     pub mode: CacheMode,
     /// Which reads inside transactions it may answer.
     pub transactions: TxnPolicy,
+    /// Overrides `cache.serve_stale` for this cache.
+    #[serde(with = "Opt::<Dur>")]
+    pub serve_stale: Option<Duration>,
     /// TLS towards this cache's origin.
     #[serde(flatten)]
     pub tls: OriginTlsSettings,

@@ -6,11 +6,14 @@
 //! here once.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Pipes, SessionError, Side};
+use super::{Pipes, SessionError, Side, offline};
+use crate::engine::CacheCtx;
 use crate::server::Shutdown;
+use crate::stats::OriginFault;
 
 /// Output is flushed once this much is buffered, so large results stream.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -43,6 +46,14 @@ pub trait ProxySession: Send {
     fn error_for_client(&self, e: &SessionError) -> Option<Bytes>;
     /// What a client sends the origin to leave.
     fn goodbye(&self) -> Bytes;
+    /// The session's cache.
+    fn cache(&self) -> &Arc<CacheCtx>;
+    /// The origin connection failed (`fault`): true if the session goes on without it
+    /// (see `session::outage`).
+    fn origin_lost(&mut self, fault: OriginFault) -> bool;
+    /// Without an origin: the bytes standing for the origin's answer to the oldest
+    /// request owed (the protocol's "unavailable" error), or `None` if none is owed.
+    fn unavailable_answer(&mut self) -> Option<Bytes>;
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
@@ -76,19 +87,30 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
         if draining && s.at_rest() {
             return Err(SessionError::ShuttingDown);
         }
-        let (side, n) = tokio::select! {
-            read = s.pipes().read_either() => read?,
+        let without_origin = s.pipes().origin_lost().then(|| s.cache().clone());
+        let read = tokio::select! {
+            read = s.pipes().read_either() => read,
             _ = &mut drain, if !draining => {
                 draining = true;
                 continue;
             }
+            () = offline::back(without_origin.as_deref()) => return Err(SessionError::OriginBack),
+        };
+        let (side, n) = match read {
+            Ok(read) => read,
+            Err(f) if f.side == Side::Origin => {
+                offline::lost(s, f.into())?;
+                continue;
+            }
+            Err(f) => return Err(f.into()),
         };
         match (side, n) {
             (Side::Client, 0) => return Ok(()),
-            (Side::Origin, 0) => return Err(SessionError::Closed(Side::Origin)),
+            (Side::Origin, 0) => offline::lost(s, SessionError::Closed(Side::Origin))?,
             (Side::Client, _) => {
                 while let Some(m) = s.next_from_client()? {
                     s.on_client(m).await?;
+                    offline::answer_owed(s)?;
                     let io = s.pipes();
                     if io.origin.outbox.len() > FLUSH_AT || io.client.outbox.len() > FLUSH_AT {
                         s.flush().await?;

@@ -23,7 +23,14 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::Origin(_) => ("08P01", "FATAL"),
         // What PostgreSQL itself sends when an administrator shuts it down.
         PgError::ShuttingDown => ("57P01", "FATAL"),
-        PgError::Closed(Side::Origin)
+        // "cannot_connect_now": what PostgreSQL itself answers while it cannot serve
+        // (starting up, shutting down, in recovery): retry later. An ERROR, not
+        // FATAL: the session stays open for what the cache holds.
+        PgError::OriginUnavailable => ("57P03", "ERROR"),
+        // "query_canceled", as PostgreSQL's own statement_timeout.
+        PgError::QueryTimeout(_) => ("57014", "ERROR"),
+        PgError::OriginBack
+        | PgError::Closed(Side::Origin)
         | PgError::Io {
             side: Side::Origin, ..
         } => ("08006", "FATAL"),

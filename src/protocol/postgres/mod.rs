@@ -15,6 +15,7 @@ mod copy;
 pub mod errors;
 mod extended;
 pub mod messages;
+mod offline;
 mod relay;
 mod session;
 mod startup;
@@ -35,7 +36,7 @@ use crate::engine::Engine;
 use crate::server::Shutdown;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
-use crate::session::{Gauge, LOGIN_TIMEOUT};
+use crate::session::Gauge;
 
 /// Shared by every PostgreSQL connection.
 pub struct PgContext {
@@ -64,8 +65,10 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let _ = client.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(1024);
     let mut slot = Some(Stream::Plain(client));
-    let opening = tokio::time::timeout(
-        LOGIN_TIMEOUT,
+    // One deadline for the whole login: startup packet, TLS, authentication.
+    let deadline = tokio::time::Instant::now() + ctx.engine.login_timeout();
+    let opening = tokio::time::timeout_at(
+        deadline,
         startup::read_opening(&mut slot, &mut buf, &ctx.tls),
     );
     let opening = opening
@@ -85,7 +88,7 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let result = match opening {
         startup::Opening::Cancel { key } => cancel(&ctx, &key).await,
         startup::Opening::Startup { version, params } => {
-            run_session(&ctx, client, buf, version, params).await
+            run_session(&ctx, client, buf, version, params, deadline).await
         }
     };
     if let Err(e) = result {
@@ -99,10 +102,14 @@ async fn run_session(
     buf: BytesMut,
     version: i32,
     params: Vec<(String, String)>,
+    deadline: tokio::time::Instant,
 ) -> Result<(), PgError> {
     let peer = client.tcp().peer_addr().ok();
     let tls = client.is_tls();
-    let (session, cancel_key) = startup::establish(ctx, client, buf, version, params).await?;
+    let login = startup::establish(ctx, client, buf, version, params);
+    let (session, cancel_key) = tokio::time::timeout_at(deadline, login)
+        .await
+        .map_err(|_| PgError::Client("login timed out"))??;
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     if let Some(key) = &cancel_key {
