@@ -34,10 +34,6 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 pub const DEFAULT_MIN_TTL: Duration = Duration::from_secs(1);
 /// `cache.max_ttl` when absent.
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(600);
-/// `cache.origin_connect_timeout` when absent.
-pub const DEFAULT_ORIGIN_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// `cache.login_timeout` when absent.
-pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The whole, validated configuration; it serializes to the file's keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -137,19 +133,16 @@ pub struct CacheSettings {
     /// closed (between requests, outside a transaction); zero closes them at once.
     #[serde(with = "Dur")]
     pub shutdown_grace: Duration,
-    /// How long past its TTL an entry may still answer a session whose origin is
-    /// unreachable; zero (the default): never. Each cache may set its own.
+    /// How long past its TTL an entry may answer a session without origin (0: never).
     #[serde(with = "Dur")]
     pub serve_stale: Duration,
-    /// How long connecting to an origin (TCP, and its TLS) may take.
+    /// How long connecting to an origin (TCP, and its TLS) may take (default 10 s).
     #[serde(with = "Positive")]
     pub origin_connect_timeout: Duration,
-    /// How long a client may take from connecting to being logged in (startup,
-    /// TLS, authentication through the origin) before it is disconnected.
+    /// How long a client may take from connecting to being logged in (default 30 s).
     #[serde(with = "Positive")]
     pub login_timeout: Duration,
-    /// How long an origin query may run before wirecache cancels it and answers the
-    /// client with an error; zero (the default): no limit.
+    /// How long an origin query may run before it is cancelled (0: no limit).
     #[serde(with = "Dur")]
     pub query_timeout: Duration,
 }
@@ -165,8 +158,8 @@ impl Default for CacheSettings {
             max_ttl: DEFAULT_MAX_TTL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             serve_stale: Duration::ZERO,
-            origin_connect_timeout: DEFAULT_ORIGIN_CONNECT_TIMEOUT,
-            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+            origin_connect_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(30),
             query_timeout: Duration::ZERO,
         }
     }

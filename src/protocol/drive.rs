@@ -54,12 +54,30 @@ pub trait ProxySession: Send {
     /// Without an origin: the bytes standing for the origin's answer to the oldest
     /// request owed (the protocol's "unavailable" error), or `None` if none is owed.
     fn unavailable_answer(&mut self) -> Option<Bytes>;
+    /// When the origin is overdue under `query_timeout`, if a request is in flight.
+    fn query_deadline(&self) -> Option<tokio::time::Instant>;
+    /// The deadline passed: cancel the origin query, or end the session.
+    fn on_overdue(&mut self) -> Result<(), SessionError>;
+    /// The client went away: cancel what it left running at the origin, where the
+    /// protocol can.
+    fn cancel_origin_query(&mut self);
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
 /// allows, and a session closed by shutdown leaves its origin as a client would.
 pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(), SessionError> {
     let result = run_loop(&mut session, drain).await;
+    if matches!(
+        &result,
+        Ok(())
+            | Err(SessionError::Closed(Side::Client)
+                | SessionError::Io {
+                    side: Side::Client,
+                    ..
+                })
+    ) {
+        session.cancel_origin_query();
+    }
     if let Err(e) = &result
         && let Some(wire) = session.error_for_client(e)
     {
@@ -88,6 +106,7 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
             return Err(SessionError::ShuttingDown);
         }
         let without_origin = s.pipes().origin_lost().then(|| s.cache().clone());
+        let deadline = s.query_deadline();
         let read = tokio::select! {
             read = s.pipes().read_either() => read,
             _ = &mut drain, if !draining => {
@@ -95,6 +114,10 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 continue;
             }
             () = offline::back(without_origin.as_deref()) => return Err(SessionError::OriginBack),
+            () = until(deadline) => {
+                s.on_overdue()?;
+                continue;
+            }
         };
         let (side, n) = match read {
             Ok(read) => read,
@@ -126,5 +149,13 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 }
             }
         }
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -16,12 +16,14 @@
 //! - [`isolation`]: the isolation level of its transactions and whether the open one
 //!   wrote, which decide whether a read inside it may use the cache;
 //! - [`gauge`]: the connection gauges of a live session;
-//! - [`outage`]: going on without the origin connection, answering from the cache.
+//! - [`outage`]: going on without the origin connection, answering from the cache;
+//! - [`deadline`]: `query_timeout`, cancelling an origin query that runs too long.
 //!
 //! A session meets the engine only through [`Core`]: a protocol never sees the
 //! store, the single-flight table or the namespace registry.
 
 mod catalog;
+mod deadline;
 mod decide;
 mod effects;
 mod fill;
@@ -34,6 +36,7 @@ mod pending;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use deadline::Overdue;
 pub use decide::{Catalog, decide};
 pub use effects::TxnState;
 pub use fill::Part;
@@ -68,6 +71,8 @@ pub struct Core<A> {
     isolation: isolation::Tracking,
     /// Catalog facts this session needed while it could not ask.
     deferred: CatalogQuestion,
+    /// Where the oldest owed answer stands against `query_timeout`.
+    deadline: deadline::Deadline,
     terminated: bool,
 }
 
@@ -96,6 +101,7 @@ impl<A> Core<A> {
             txn,
             isolation: isolation::Tracking::default(),
             deferred: CatalogQuestion::default(),
+            deadline: deadline::Deadline::default(),
             terminated: false,
         }
     }

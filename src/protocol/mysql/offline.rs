@@ -30,4 +30,15 @@ impl Session {
         self.core.count_unavailable();
         to_wire(&MyError::OriginUnavailable, 1)
     }
+
+    /// `query_timeout` passed for the oldest owed answer. wirecache cannot log a side
+    /// connection in (authentication is passed through; it holds no password) to send
+    /// `KILL QUERY`, so the client gets ERR 3024 and the session ends, closing its
+    /// origin connection: the origin aborts the statement when it notices (at the
+    /// latest when it writes to the closed connection), and the connection is never
+    /// reused.
+    pub fn overdue(&mut self) -> Result<(), MyError> {
+        self.core.overdue()?;
+        Err(MyError::QueryTimeout(self.core.cache().query_timeout))
+    }
 }

@@ -333,4 +333,14 @@ impl ProxySession for Session {
     fn unavailable_answer(&mut self) -> Option<Bytes> {
         self.unavailable()
     }
+
+    fn query_deadline(&self) -> Option<tokio::time::Instant> {
+        self.core.query_deadline()
+    }
+
+    fn on_overdue(&mut self) -> Result<(), MyError> {
+        self.overdue()
+    }
+
+    fn cancel_origin_query(&mut self) {}
 }

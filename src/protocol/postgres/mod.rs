@@ -9,6 +9,7 @@
 mod ahead;
 mod auth;
 mod batch;
+mod cancel;
 mod catalog;
 pub mod codec;
 mod copy;
@@ -25,7 +26,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -107,9 +107,13 @@ async fn run_session(
     let peer = client.tcp().peer_addr().ok();
     let tls = client.is_tls();
     let login = startup::establish(ctx, client, buf, version, params);
-    let (session, cancel_key) = tokio::time::timeout_at(deadline, login)
+    let (mut session, cancel_key) = tokio::time::timeout_at(deadline, login)
         .await
         .map_err(|_| PgError::Client("login timed out"))??;
+    session.cancel = cancel_key.clone().map(|key| cancel::CancelTarget {
+        cache: session.core.cache().clone(),
+        key,
+    });
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     if let Some(key) = &cancel_key {
@@ -139,15 +143,5 @@ async fn cancel(ctx: &PgContext, key: &[u8]) -> Result<(), PgError> {
     let Some(origin) = origin else {
         return Ok(());
     };
-    let mut packet = BytesMut::with_capacity(16);
-    packet.extend_from_slice(&(8 + key.len() as i32).to_be_bytes());
-    packet.extend_from_slice(&messages::CANCEL_REQUEST.to_be_bytes());
-    packet.extend_from_slice(key);
-    let mut conn = TcpStream::connect(&origin)
-        .await
-        .map_err(|source| PgError::OriginConnect { origin, source })?;
-    conn.write_all(&packet)
-        .await
-        .map_err(errors::PgError::io(errors::Side::Origin))?;
-    Ok(())
+    cancel::send(&origin, key, std::time::Duration::from_secs(10)).await
 }

@@ -65,6 +65,9 @@ pub struct Session {
     /// An unsolicited FATAL of the origin's not yet relayed: the session went on
     /// without its origin (`offline`); the client gets it when the session ends.
     pub held_fatal: Option<Bytes>,
+    /// Where to send a CancelRequest for this session's backend (`query_timeout`, a
+    /// client gone mid-answer).
+    pub cancel: Option<super::cancel::CancelTarget>,
 }
 
 /// ReadyForQuery's status byte for a transaction state.
@@ -94,6 +97,7 @@ impl Session {
             copy: CopyState::default(),
             origin_fatal: false,
             held_fatal: None,
+            cancel: None,
         }
     }
 
@@ -312,5 +316,17 @@ impl ProxySession for Session {
 
     fn unavailable_answer(&mut self) -> Option<Bytes> {
         self.unavailable()
+    }
+
+    fn query_deadline(&self) -> Option<tokio::time::Instant> {
+        self.core.query_deadline()
+    }
+
+    fn on_overdue(&mut self) -> Result<(), PgError> {
+        self.overdue()
+    }
+
+    fn cancel_origin_query(&mut self) {
+        self.cancel_left_behind();
     }
 }

@@ -1,7 +1,9 @@
 //! A TCP link between wirecache and a real origin that a test can cut and restore:
 //! cutting closes every connection through it and stops listening (new connections
 //! are refused, as from a stopped server); restoring listens again on the same port.
-//! The origin itself keeps running, so the shared origins can be used.
+//! Stalling keeps every connection open but passes no byte more (a paused origin, or
+//! a network that drops packets). The origin itself keeps running, so the shared
+//! origins can be used.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,6 +14,7 @@ pub struct Link {
     pub port: u16,
     target: u16,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    stalled: tokio::sync::watch::Sender<bool>,
 }
 
 impl Link {
@@ -23,6 +26,7 @@ impl Link {
             port,
             target,
             tasks: Arc::default(),
+            stalled: tokio::sync::watch::Sender::new(false),
         };
         link.serve(listener);
         link
@@ -30,13 +34,21 @@ impl Link {
 
     fn serve(&self, listener: TcpListener) {
         let (target, tasks) = (self.target, self.tasks.clone());
+        let stalled = self.stalled.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                let mut stall = stalled.subscribe();
                 let relay = tokio::spawn(async move {
                     let Ok(mut origin) = TcpStream::connect(("127.0.0.1", target)).await else {
                         return;
                     };
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut origin) => return,
+                        _ = stall.wait_for(|s| *s) => {}
+                    }
+                    // Stalled: both connections stay open, nothing passes.
+                    std::future::pending::<()>().await;
+                    drop((client, origin));
                 });
                 tasks.lock().unwrap().push(relay);
             }
@@ -49,6 +61,11 @@ impl Link {
         for task in self.tasks.lock().unwrap().drain(..) {
             task.abort();
         }
+    }
+
+    /// Keeps every connection open and passes nothing more.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
     }
 
     /// Listens again on the same port.

@@ -4,10 +4,13 @@
 //! "unavailable" error at once; a session in a transaction is told and closed; new
 //! logins get a connection error; once the origin is back, offline sessions close and
 //! new ones work. Against real origins, cut by a [`link::Link`] or stopped.
+//! `timeouts`: `query_timeout` (cancel, then give up on a stalled origin), a client
+//! gone mid-query, and the login deadline.
 
 mod link;
 mod mysql;
 mod postgres;
+mod timeouts;
 
 use std::time::Duration;
 
