@@ -27,8 +27,8 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         // (starting up, shutting down, in recovery): retry later. An ERROR, not
         // FATAL: the session stays open for what the cache holds.
         PgError::OriginUnavailable => ("57P03", "ERROR"),
-        // "query_canceled", as PostgreSQL's own statement_timeout.
-        PgError::QueryTimeout(_) => ("57014", "ERROR"),
+        // "query_canceled", as PostgreSQL's own statement_timeout; the session ends.
+        PgError::QueryTimeout(_) => ("57014", "FATAL"),
         PgError::OriginBack
         | PgError::Closed(Side::Origin)
         | PgError::Io {
