@@ -15,7 +15,9 @@ use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use wirecache::cache::{KeyBuilder, KeyKind};
-use wirecache::engine::{CatalogAccess, CatalogQuestion, Decision, QueryRequest, ReadContext};
+use wirecache::engine::{
+    CatalogAccess, CatalogQuestion, Decision, OriginLink, QueryRequest, ReadContext,
+};
 
 /// A PostgreSQL session outside a transaction.
 const AUTOCOMMIT: ReadContext = ReadContext::Autocommit(None);
@@ -49,7 +51,7 @@ fn bench_hit(c: &mut Criterion) {
                 key.start(scope.namespace, KeyKind::PgSimple)
                     .part(sql.as_bytes());
                 let hit = engine
-                    .lookup(&scope, key.as_slice(), started, AUTOCOMMIT)
+                    .lookup(&scope, key.as_slice(), started, AUTOCOMMIT, OriginLink::Up)
                     .expect("hit");
                 out.clear();
                 out.extend_from_slice(&hit.entry.payload);

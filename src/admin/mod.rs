@@ -5,6 +5,7 @@
 
 mod api;
 mod dashboard;
+mod health;
 mod listing;
 pub mod series;
 mod views;
@@ -63,19 +64,25 @@ pub fn router(
         })
 }
 
-/// 200 while wirecache accepts clients; 503 once it is shutting down.
+/// 200 while wirecache accepts clients; 503 once it is shutting down. The body's
+/// first line says which; then one line per cache with its origin's health. An origin
+/// that is down leaves wirecache ready: it still answers what it holds.
 async fn ready(State(state): State<AdminState>) -> impl IntoResponse {
-    if state.shutdown.signalled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting down\n".to_owned(),
-        );
-    }
+    let (status, first) = if state.shutdown.signalled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    } else {
+        (StatusCode::OK, "ready")
+    };
+    let mut body = format!("{first}\n");
     // A bus that is down keeps the instance ready: it still relays every query.
-    match state.engine.cluster() {
-        Some(c) => (StatusCode::OK, format!("ready; {}\n", c.readiness())),
-        None => (StatusCode::OK, "ready\n".to_owned()),
+    if let Some(c) = state.engine.cluster() {
+        body.push_str(&c.readiness());
+        body.push('\n');
     }
+    for cache in state.engine.caches().all() {
+        body.push_str(&health::line(&cache.id, cache.metrics.origin.view()));
+    }
+    (status, body)
 }
 
 async fn render_metrics(State(state): State<AdminState>) -> impl IntoResponse {

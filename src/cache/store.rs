@@ -11,8 +11,13 @@ use xxhash_rust::xxh3::Xxh3Builder;
 
 /// What the store holds: what it needs to bound memory, expire and drop stale values.
 pub trait Cached: Send + Sync + 'static {
-    /// How long it lives from being stored (a replacement lives its own).
+    /// How long it is fresh from being stored (a replacement lives its own).
     fn ttl(&self) -> Duration;
+    /// How long past its TTL it is kept for sessions whose origin is unreachable
+    /// (`serve_stale`); it still counts against `max_memory` meanwhile.
+    fn grace(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Bytes charged against `max_memory` for it and its key.
     fn weight(&self, key_len: usize) -> u32;
     /// False once it must not be served any more (a lookup then removes it).
@@ -27,7 +32,7 @@ struct EntryTtl;
 
 impl<E: Cached> Expiry<Bytes, Arc<E>> for EntryTtl {
     fn expire_after_create(&self, _: &Bytes, value: &Arc<E>, _: Instant) -> Option<Duration> {
-        Some(value.ttl())
+        Some(value.ttl().saturating_add(value.grace()))
     }
 
     /// A replaced entry (a refresh, or a refill after invalidation) lives its own TTL,
@@ -39,7 +44,7 @@ impl<E: Cached> Expiry<Bytes, Arc<E>> for EntryTtl {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(value.ttl())
+        Some(value.ttl().saturating_add(value.grace()))
     }
 }
 
@@ -186,6 +191,34 @@ mod tests {
         assert!(s.weighted_size() <= 100_000, "{}", s.weighted_size());
         let held = i64::try_from(s.entry_count()).unwrap();
         assert_eq!(stored.load(Ordering::Relaxed), held);
+    }
+
+    #[test]
+    fn grace_keeps_an_entry_past_its_ttl_then_expires_it() {
+        struct Graced(Value);
+        impl Cached for Graced {
+            fn ttl(&self) -> Duration {
+                self.0.ttl
+            }
+            fn grace(&self) -> Duration {
+                Duration::from_millis(150)
+            }
+            fn weight(&self, key_len: usize) -> u32 {
+                self.0.weight(key_len)
+            }
+            fn is_fresh(&self) -> bool {
+                self.0.is_fresh()
+            }
+        }
+        let (fresh, stored) = (Arc::new(AtomicBool::new(true)), Arc::default());
+        let s = Store::new(1 << 20, 1 << 16);
+        let mut v = value(1, &fresh, &stored);
+        v.ttl = Duration::from_millis(20);
+        s.insert(b"k", Graced(v));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(s.get(b"k").is_some(), "kept within its grace");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(s.get(b"k").is_none(), "gone after ttl + grace");
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn cache_def(ctx: &mut Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
         ttl,
         mode,
         transactions,
+        serve_stale: e.serve_stale,
         tls,
     })
 }

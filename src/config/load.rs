@@ -186,6 +186,7 @@ mod tests {
             ttl: None,
             mode: CacheMode::Auto,
             transactions: TxnPolicy::ReadCommitted,
+            serve_stale: None,
             tls: Default::default(),
         };
         assert_eq!(config.tls, Default::default());

@@ -54,6 +54,8 @@ pub(super) struct CacheEntry {
     pub ttl: Option<Duration>,
     pub mode: CacheMode,
     pub transactions: TxnPolicy,
+    #[serde(with = "Opt::<Dur>")]
+    pub serve_stale: Option<Duration>,
     pub tls: OriginTlsMode,
     #[serde(with = "Opt::<FilePath>")]
     pub tls_ca_file: Option<PathBuf>,

@@ -135,6 +135,18 @@ pub struct CacheSettings {
     /// closed (between requests, outside a transaction); zero closes them at once.
     #[serde(with = "Dur")]
     pub shutdown_grace: Duration,
+    /// How long past its TTL an entry may answer a session without origin (0: never).
+    #[serde(with = "Dur")]
+    pub serve_stale: Duration,
+    /// How long connecting to an origin (TCP, and its TLS) may take (default 10 s).
+    #[serde(with = "Positive")]
+    pub origin_connect_timeout: Duration,
+    /// How long a client may take from connecting to being logged in (default 30 s).
+    #[serde(with = "Positive")]
+    pub login_timeout: Duration,
+    /// How long an origin query may run before it is cancelled (0: no limit).
+    #[serde(with = "Dur")]
+    pub query_timeout: Duration,
 }
 
 impl Default for CacheSettings {
@@ -147,6 +159,10 @@ impl Default for CacheSettings {
             min_ttl: DEFAULT_MIN_TTL,
             max_ttl: DEFAULT_MAX_TTL,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            serve_stale: Duration::ZERO,
+            origin_connect_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(30),
+            query_timeout: Duration::ZERO,
         }
     }
 }
@@ -207,6 +223,9 @@ pub struct CacheDef {
     pub mode: CacheMode,
     /// Which reads inside transactions it may answer.
     pub transactions: TxnPolicy,
+    /// Overrides `cache.serve_stale` for this cache.
+    #[serde(with = "Opt::<Dur>")]
+    pub serve_stale: Option<Duration>,
     /// TLS towards this cache's origin.
     #[serde(flatten)]
     pub tls: OriginTlsSettings,

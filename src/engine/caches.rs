@@ -21,6 +21,13 @@ pub struct CacheCtx {
     pub bounds: TtlBounds,
     pub metrics: CacheMetrics,
     pub classifier: Classifier,
+    /// How long past its TTL an entry may answer a session whose origin is
+    /// unreachable (zero: never).
+    pub serve_stale: std::time::Duration,
+    /// How long connecting to the origin may take.
+    pub connect_timeout: std::time::Duration,
+    /// How long an origin query may run before it is cancelled (zero: no limit).
+    pub query_timeout: std::time::Duration,
 }
 
 /// All caches, with IDs sorted longest first for prefix matching.
@@ -56,6 +63,9 @@ impl Caches {
                     bounds: TtlBounds::new(config.cache.min_ttl, initial, config.cache.max_ttl),
                     metrics: CacheMetrics::default(),
                     classifier: Classifier::new(dialect(c.protocol)),
+                    serve_stale: c.serve_stale.unwrap_or(config.cache.serve_stale),
+                    connect_timeout: config.cache.origin_connect_timeout,
+                    query_timeout: config.cache.query_timeout,
                 })
             })
             .collect();

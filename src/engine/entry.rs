@@ -22,6 +22,9 @@ pub struct Entry {
     pub ttl: Duration,
     /// The TTL was pinned by a rule (refreshes keep it), not learned.
     pub pinned: bool,
+    /// How long past `ttl` it may answer a session whose origin is unreachable
+    /// (the cache's `serve_stale` when stored); the store keeps it that much longer.
+    pub serve_stale: Duration,
     pub stored_at: Instant,
     /// The template the result belongs to (its figures are updated on hits).
     pub template: Arc<TemplateStats>,
@@ -35,6 +38,12 @@ impl Entry {
     /// True while no table the result was read from has been written since.
     pub fn is_fresh(&self) -> bool {
         self.snapshot.is_current()
+    }
+
+    /// Past its TTL at `now` (kept only for `serve_stale`). Never true when
+    /// `serve_stale` is zero: the store drops such an entry at its TTL.
+    pub fn is_expired(&self, now: Instant) -> bool {
+        !self.serve_stale.is_zero() && now.saturating_duration_since(self.stored_at) >= self.ttl
     }
 
     /// Counts a hit; returns true when this hit should start a refresh ahead of
@@ -64,6 +73,10 @@ impl Entry {
 impl Cached for Entry {
     fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    fn grace(&self) -> Duration {
+        self.serve_stale
     }
 
     fn weight(&self, key_len: usize) -> u32 {
@@ -101,6 +114,7 @@ mod tests {
             snapshot: db.snapshot(["t"]),
             ttl: Duration::from_secs(60),
             pinned: false,
+            serve_stale: Duration::ZERO,
             stored_at: Instant::now(),
             template: template.clone(),
             hits: Default::default(),

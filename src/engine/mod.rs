@@ -110,6 +110,16 @@ pub struct Engine {
     flights: Arc<Flights>,
     rules: Rules,
     observed: moka::sync::Cache<u64, Arc<Observed>>,
+    /// How long a client may take to log in (`cache.login_timeout`).
+    login_timeout: std::time::Duration,
+}
+
+/// Whether the session asking can reach its origin: one that cannot may be answered
+/// with an entry past its TTL, within the cache's `serve_stale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginLink {
+    Up,
+    Lost,
 }
 
 /// A fresh entry found by [`Engine::lookup`].
@@ -149,7 +159,13 @@ impl Engine {
             flights: Arc::default(),
             rules: Rules::new(config.rules.clone()),
             observed: moka::sync::Cache::new(OBSERVED_KEYS),
+            login_timeout: config.cache.login_timeout,
         }
+    }
+
+    /// How long a client may take from connecting to being logged in.
+    pub fn login_timeout(&self) -> std::time::Duration {
+        self.login_timeout
     }
 
     pub fn store(&self) -> &Store<Entry> {
@@ -213,18 +229,23 @@ impl Engine {
         namespace.id(&self.namespaces)
     }
 
-    /// The hit path: a fresh entry for `key`, counted as a hit with its latency, and
-    /// whether this hit should refresh it ahead of its expiry.
-    /// A fresh entry under `key` that may be served to a read running in `ctx`,
-    /// counted as a hit.
+    /// The hit path: a fresh entry under `key` that may be served to a read running in
+    /// `ctx`, counted as a hit with its latency, and whether this hit should refresh it
+    /// ahead of its expiry. With the origin `Lost`, an entry past its TTL (kept for
+    /// `serve_stale`) is served too, and counted; one a write invalidated never is.
     pub fn lookup(
         &self,
         scope: &Scope,
         key: &[u8],
         started: Instant,
         ctx: ReadContext,
+        link: OriginLink,
     ) -> Option<Hit> {
         let entry = self.store.get(key)?;
+        let stale = entry.is_expired(started);
+        if stale && link == OriginLink::Up {
+            return None;
+        }
         let policy = entry.template.txn_policy(scope.cache.transactions);
         if !ctx
             .access(policy, scope.cache.classifier.dialect())
@@ -234,6 +255,9 @@ impl Engine {
         }
         let m = &scope.cache.metrics;
         m.hits.fetch_add(1, Ordering::Relaxed);
+        if stale {
+            m.stale_served.fetch_add(1, Ordering::Relaxed);
+        }
         if ctx.in_transaction() {
             m.hits_in_transaction.fetch_add(1, Ordering::Relaxed);
         }
@@ -273,6 +297,7 @@ impl Engine {
                 snapshot: ticket.snapshot,
                 ttl: ticket.ttl.duration(),
                 pinned: matches!(ticket.ttl, Ttl::Pinned(_)),
+                serve_stale: scope.cache.serve_stale,
                 stored_at: Instant::now(),
                 template,
                 hits: Default::default(),

@@ -9,7 +9,9 @@ pub use cluster::render_cluster;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::stats::{BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope};
+use crate::stats::{
+    BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope, OriginFault,
+};
 
 /// Global gauges of the store, read when rendering.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,7 +62,7 @@ fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'st
 }
 
 /// Every metric, in the order of the exposition.
-const METRICS: [Metric; 16] = [
+const METRICS: [Metric; 24] = [
     Metric {
         name: "wirecache_refreshes_total",
         kind: "counter",
@@ -114,6 +116,63 @@ const METRICS: [Metric; 16] = [
         kind: "counter",
         help: "Failed origin connection attempts.",
         samples: Samples::PerCache(|m| load(&m.origin_connect_errors) as i64),
+    },
+    Metric {
+        name: "wirecache_origin_up",
+        kind: "gauge",
+        help: "1 while the origin is reachable as far as wirecache has seen, 0 while it is down.",
+        samples: Samples::PerCache(|m| i64::from(m.origin.is_up())),
+    },
+    Metric {
+        name: "wirecache_origin_down_since_seconds",
+        kind: "gauge",
+        help: "Unix time the origin went down; 0 while it is up.",
+        samples: Samples::PerCache(|m| {
+            let since = m.origin.view().down_since;
+            let secs = since.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            secs.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        }),
+    },
+    Metric {
+        name: "wirecache_origin_last_fault",
+        kind: "gauge",
+        help: "1 for the kind of the last origin failure seen (it stays after recovery).",
+        samples: Samples::PerLabel {
+            label: "kind",
+            count: OriginFault::ALL.len(),
+            value: |i| label_at(OriginFault::ALL, i, OriginFault::as_str),
+            read: |m, i| u64::from(m.origin.view().last_fault == OriginFault::ALL.get(i).copied()),
+        },
+    },
+    Metric {
+        name: "wirecache_sessions_offline_total",
+        kind: "counter",
+        help: "Sessions that lost their origin connection at rest and went on answering from the cache.",
+        samples: Samples::PerCache(|m| load(&m.sessions_offline) as i64),
+    },
+    Metric {
+        name: "wirecache_stale_served_total",
+        kind: "counter",
+        help: "Answers past their TTL (within serve_stale) served while the origin was unreachable.",
+        samples: Samples::PerCache(|m| load(&m.stale_served) as i64),
+    },
+    Metric {
+        name: "wirecache_unavailable_total",
+        kind: "counter",
+        help: "Requests answered with the protocol's retryable unavailable error (origin connection lost).",
+        samples: Samples::PerCache(|m| load(&m.unavailable) as i64),
+    },
+    Metric {
+        name: "wirecache_query_timeouts_total",
+        kind: "counter",
+        help: "Origin queries that ran past query_timeout.",
+        samples: Samples::PerCache(|m| load(&m.query_timeouts) as i64),
+    },
+    Metric {
+        name: "wirecache_cancellations_total",
+        kind: "counter",
+        help: "Cancel requests wirecache sent to the origin (query timeout, client gone mid-answer).",
+        samples: Samples::PerCache(|m| load(&m.cancellations) as i64),
     },
     Metric {
         name: "wirecache_invalidations_total",

@@ -25,6 +25,16 @@ fn known_state() -> (CacheMetrics, CacheMetrics, StoreFigures) {
         m.origin_connections
             .fetch_add(2 * k as i64, Ordering::Relaxed);
         m.origin_connect_errors.fetch_add(k, Ordering::Relaxed);
+        m.stale_served.fetch_add(6 * k, Ordering::Relaxed);
+        m.unavailable.fetch_add(8 * k, Ordering::Relaxed);
+        m.sessions_offline.fetch_add(9 * k, Ordering::Relaxed);
+        m.query_timeouts.fetch_add(12 * k, Ordering::Relaxed);
+        m.cancellations.fetch_add(13 * k, Ordering::Relaxed);
+        if i == 1 {
+            // Down once and back: up, with its last fault.
+            m.origin.down(crate::stats::OriginFault::Refused);
+            m.origin.up();
+        }
         for (j, c) in m.bypasses.iter().enumerate() {
             c.fetch_add((j as u64 + 1) * k, Ordering::Relaxed);
         }

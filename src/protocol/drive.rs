@@ -6,11 +6,14 @@
 //! here once.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{Pipes, SessionError, Side};
+use super::{Pipes, SessionError, Side, offline};
+use crate::engine::CacheCtx;
 use crate::server::Shutdown;
+use crate::stats::OriginFault;
 
 /// Output is flushed once this much is buffered, so large results stream.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -49,12 +52,38 @@ pub trait ProxySession: Send {
     /// Before the client's output is written outside [`ProxySession::flush`] (at the
     /// session's end): waits for what that output waits for.
     fn settle(&mut self) -> impl Future<Output = ()> + Send;
+    /// The session's cache.
+    fn cache(&self) -> &Arc<CacheCtx>;
+    /// The origin connection failed (`fault`): true if the session goes on without it
+    /// (see `session::outage`).
+    fn origin_lost(&mut self, fault: OriginFault) -> bool;
+    /// Without an origin: the bytes standing for the origin's answer to the oldest
+    /// request owed (the protocol's "unavailable" error), or `None` if none is owed.
+    fn unavailable_answer(&mut self) -> Option<Bytes>;
+    /// When the origin is overdue under `query_timeout`, if a request is in flight.
+    fn query_deadline(&self) -> Option<tokio::time::Instant>;
+    /// The deadline passed: cancel the origin query, or end the session.
+    fn on_overdue(&mut self) -> Result<(), SessionError>;
+    /// The client went away: cancel what it left running at the origin, where the
+    /// protocol can.
+    fn cancel_origin_query(&mut self);
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
 /// allows, and a session closed by shutdown leaves its origin as a client would.
 pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(), SessionError> {
     let result = run_loop(&mut session, drain).await;
+    if matches!(
+        &result,
+        Ok(())
+            | Err(SessionError::Closed(Side::Client)
+                | SessionError::Io {
+                    side: Side::Client,
+                    ..
+                })
+    ) {
+        session.cancel_origin_query();
+    }
     session.settle().await;
     if let Err(e) = &result
         && let Some(wire) = session.error_for_client(e)
@@ -83,20 +112,36 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
         if draining && s.at_rest() {
             return Err(SessionError::ShuttingDown);
         }
-        let (side, n) = tokio::select! {
-            read = s.pipes().read_either() => read?,
+        let without_origin = s.pipes().origin_lost().then(|| s.cache().clone());
+        let deadline = s.query_deadline();
+        let read = tokio::select! {
+            read = s.pipes().read_either() => read,
             _ = &mut drain, if !draining => {
                 draining = true;
                 continue;
             }
+            () = offline::back(without_origin.as_deref()) => return Err(SessionError::OriginBack),
+            () = until(deadline) => {
+                s.on_overdue()?;
+                continue;
+            }
+        };
+        let (side, n) = match read {
+            Ok(read) => read,
+            Err(f) if f.side == Side::Origin => {
+                offline::lost(s, f.into())?;
+                continue;
+            }
+            Err(f) => return Err(f.into()),
         };
         match (side, n) {
             (Side::Client, 0) => return Ok(()),
-            (Side::Origin, 0) => return Err(SessionError::Closed(Side::Origin)),
+            (Side::Origin, 0) => offline::lost(s, SessionError::Closed(Side::Origin))?,
             (Side::Client, _) => {
                 s.arrived().await;
                 while let Some(m) = s.next_from_client()? {
                     s.on_client(m).await?;
+                    offline::answer_owed(s)?;
                     let io = s.pipes();
                     if io.origin.outbox.len() > FLUSH_AT || io.client.outbox.len() > FLUSH_AT {
                         s.flush().await?;
@@ -112,5 +157,13 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 }
             }
         }
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -51,6 +51,19 @@ pub enum SessionError {
         "the cluster bus (Redis) did not record this write's invalidation in time; the write reached the origin and its outcome is unknown to this connection"
     )]
     BusUnavailable,
+    /// A request that needs the origin, in a session whose origin connection was lost:
+    /// the session stays open and answers what the cache holds.
+    #[error(
+        "the origin is unavailable (this session's connection to it was lost): only cached reads are answered; retry later"
+    )]
+    OriginUnavailable,
+    /// A session that went on without its origin ends once the origin is reachable
+    /// again, so that the client logs in anew.
+    #[error("the connection to the origin was lost and the origin is reachable again: reconnect")]
+    OriginBack,
+    /// An origin query ran past `query_timeout` and was cancelled.
+    #[error("the query ran longer than query_timeout ({0:?}) and was cancelled")]
+    QueryTimeout(std::time::Duration),
     #[error("the proxy is shutting down")]
     ShuttingDown,
     #[error("i/o error on the {side} connection: {source}")]

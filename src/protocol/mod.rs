@@ -6,6 +6,7 @@
 mod drive;
 mod error;
 pub mod mysql;
+mod offline;
 mod pipes;
 pub mod postgres;
 

@@ -102,6 +102,9 @@ impl End {
 pub struct Pipes {
     pub client: End,
     pub origin: End,
+    /// The origin connection was lost and the session goes on without it: nothing is
+    /// read from or written to it any more.
+    origin_lost: bool,
 }
 
 impl Pipes {
@@ -110,12 +113,27 @@ impl Pipes {
         Self {
             client: End::new(client, cin, Side::Client, 16 * 1024),
             origin: End::new(origin, oin, Side::Origin, 4 * 1024),
+            origin_lost: false,
         }
+    }
+
+    /// The session goes on without its origin connection (see `session::outage`).
+    pub fn lose_origin(&mut self) {
+        self.origin_lost = true;
+        self.origin.inbox.clear();
+        self.origin.outbox.clear();
+    }
+
+    pub fn origin_lost(&self) -> bool {
+        self.origin_lost
     }
 
     /// Waits until the client or the origin sends something and appends it to its
     /// inbox; returns which side and how many bytes (0: that side closed).
     pub async fn read_either(&mut self) -> Result<(Side, usize), IoFailure> {
+        if self.origin_lost {
+            return self.client.read().await.map(|n| (Side::Client, n));
+        }
         tokio::select! {
             n = self.client.read() => n.map(|n| (Side::Client, n)),
             n = self.origin.read() => n.map(|n| (Side::Origin, n)),
@@ -125,12 +143,15 @@ impl Pipes {
     /// Sends `bytes` to the origin now, past its outbox (a query of wirecache's own
     /// while nothing else is in flight).
     pub async fn send_to_origin(&mut self, bytes: &[u8]) -> Result<(), IoFailure> {
+        if self.origin_lost {
+            return Err(self.origin.failure(std::io::ErrorKind::NotConnected.into()));
+        }
         self.origin.send(bytes).await
     }
 
     /// Waits for more bytes from the origin alone; a closed origin is an error.
     pub async fn read_origin(&mut self) -> Result<(), super::SessionError> {
-        if self.origin.read().await? == 0 {
+        if self.origin_lost || self.origin.read().await? == 0 {
             return Err(super::SessionError::Closed(Side::Origin));
         }
         Ok(())
@@ -138,7 +159,12 @@ impl Pipes {
 
     /// Writes out both outboxes, origin first.
     pub async fn flush(&mut self) -> Result<(), IoFailure> {
-        self.origin.flush().await?;
+        if self.origin_lost {
+            // Requests forwarded meanwhile are answered by the session itself.
+            self.origin.outbox.clear();
+        } else {
+            self.origin.flush().await?;
+        }
         self.client.flush().await
     }
 }

@@ -60,7 +60,7 @@ pub async fn decide<S: Catalog>(
 ) -> Result<Decision, SessionError> {
     let may_ask = s.may_ask();
     let core = s.core();
-    let quiet = may_ask && !core.txn.is_open() && core.origin_quiet();
+    let quiet = may_ask && !core.txn.is_open() && core.origin_quiet() && !core.io.origin_lost();
     if quiet && core.should_ask_isolation(sql) {
         // Boxed, as the catalog round below: rare, and inline they would make every
         // future that may decide (and so every message's) larger to build and move.

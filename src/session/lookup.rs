@@ -34,16 +34,16 @@ impl<A> Core<A> {
         }
     }
 
-    /// A fresh entry under the current key, counted as a hit.
     /// A fresh entry under the current key that may be served where the request
-    /// runs, counted as a hit.
+    /// runs, counted as a hit (without an origin: also one within `serve_stale`).
     pub fn hit(&self, started: Instant) -> Option<Hit> {
         if !self.cluster_allows_hits() {
             return None;
         }
         let ctx = self.read_context().ok()?;
+        let link = self.origin_link();
         self.engine
-            .lookup(&self.scope, self.key.as_slice(), started, ctx)
+            .lookup(&self.scope, self.key.as_slice(), started, ctx, link)
     }
 
     /// Before filling the current key: lead its fill, or, if another session is
@@ -90,7 +90,7 @@ impl<A> Core<A> {
     /// Whether a refresh may be sent now: none in flight, nothing owed by the origin,
     /// no transaction, and `protocol_ok` (the protocol's own conditions).
     fn may_refresh(&self, protocol_ok: bool) -> bool {
-        protocol_ok && self.origin_quiet() && self.txn.is_idle()
+        protocol_ok && self.origin_quiet() && self.txn.is_idle() && !self.io.origin_lost()
     }
 
     /// Takes on the refresh of the entry just hit, under the current key, if the

@@ -15,39 +15,41 @@
 //!   of its transaction (not after a rollback), and the session's namespace;
 //! - [`isolation`]: the isolation level of its transactions and whether the open one
 //!   wrote, which decide whether a read inside it may use the cache;
-//! - [`gauge`]: the connection gauges of a live session.
+//! - [`gauge`]: the connection gauges of a live session;
+//! - [`outage`]: going on without the origin connection, answering from the cache;
+//! - [`deadline`]: `query_timeout`, cancelling an origin query that runs too long.
 //!
 //! A session meets the engine only through [`Core`]: a protocol never sees the
 //! store, the single-flight table or the namespace registry.
 
 mod catalog;
 mod cluster;
+mod deadline;
 mod decide;
 mod effects;
 mod fill;
 mod gauge;
 mod isolation;
 mod lookup;
+mod outage;
 mod pending;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use deadline::Overdue;
 pub use decide::{Catalog, decide};
 pub use effects::TxnState;
 pub use fill::Part;
 pub use gauge::{Gauge, span};
 pub use lookup::Lead;
+pub use outage::{PROBE_EVERY, connect_failed, origin_down};
 pub use pending::{Owed, Pending};
 
 use crate::cache::KeyBuilder;
 use crate::engine::{CacheCtx, CatalogQuestion, Effects, Engine, Scope, SessionNamespace};
 use crate::protocol::Pipes;
 use fill::Fill;
-
-/// How long a client may take to log in (PostgreSQL: to send its startup packet;
-/// MySQL: the whole handshake) before its connection is dropped.
-pub const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One session's protocol-independent state. `A` is what the protocol needs to know
 /// to recognise the end of one answer (PostgreSQL: the message that ends it; MySQL: a
@@ -70,6 +72,8 @@ pub struct Core<A> {
     isolation: isolation::Tracking,
     /// Catalog facts this session needed while it could not ask.
     deferred: CatalogQuestion,
+    /// Where the oldest owed answer stands against `query_timeout`.
+    deadline: deadline::Deadline,
     terminated: bool,
     /// Writes' invalidations being recorded on the cluster bus: the client's output
     /// (their acknowledgements) waits for them.
@@ -104,6 +108,7 @@ impl<A> Core<A> {
             txn,
             isolation: isolation::Tracking::default(),
             deferred: CatalogQuestion::default(),
+            deadline: deadline::Deadline::default(),
             terminated: false,
             recordings: Vec::new(),
             vouched: false,

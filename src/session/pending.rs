@@ -35,6 +35,9 @@ impl<A> Core<A> {
     /// Expects an answer from the origin for a request just forwarded.
     pub fn expect(&mut self, answer: A, effects: Effects, tee: bool) {
         self.isolation_forwarded();
+        if self.idle() {
+            self.restart_deadline();
+        }
         self.pending.push_back(Pending::Origin(Owed {
             answer,
             effects,
@@ -80,6 +83,7 @@ impl<A> Core<A> {
     /// The oldest owed answer is complete.
     pub fn answered(&mut self) {
         self.pending.pop_front();
+        self.restart_deadline();
     }
 
     /// Drops owed answers up to the first for which `stop` holds (kept); false if

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use super::{BypassReason, FillOutcome, Histogram, InvalidationScope};
+use super::{BypassReason, FillOutcome, Histogram, InvalidationScope, OriginHealth};
 
 /// Figures of one cache (one origin).
 #[derive(Debug, Default)]
@@ -24,6 +24,21 @@ pub struct CacheMetrics {
     pub origin_connections: AtomicI64,
     pub origin_connect_errors: AtomicU64,
     pub hit_latency: Histogram,
+    /// Whether the origin is up, down since when, and the last fault seen.
+    pub origin: OriginHealth,
+    /// Answers served from the cache while the origin was unreachable, past their
+    /// TTL (within `serve_stale`).
+    pub stale_served: AtomicU64,
+    /// Requests answered with the protocol's "unavailable" error because the session's
+    /// origin connection was lost.
+    pub unavailable: AtomicU64,
+    /// Sessions that lost their origin connection and went on serving from the cache.
+    pub sessions_offline: AtomicU64,
+    /// Origin queries that ran past `query_timeout`.
+    pub query_timeouts: AtomicU64,
+    /// Cancellations sent to the origin by wirecache (query timeout, a client gone
+    /// mid-answer).
+    pub cancellations: AtomicU64,
 }
 
 impl CacheMetrics {

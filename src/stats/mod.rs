@@ -7,9 +7,11 @@
 //! a reason), so the hit path does one atomic add and no map lookup or allocation.
 
 mod counters;
+mod health;
 mod histogram;
 mod reason;
 
 pub use counters::CacheMetrics;
+pub use health::{HealthView, OriginFault, OriginHealth};
 pub use histogram::{Histogram, LATENCY_BUCKETS_US};
 pub use reason::{BypassReason, FillOutcome, InvalidationScope};

@@ -87,6 +87,18 @@ fn wrong_types() {
             "cache.max_ttl: expected a duration string",
         ),
         (
+            "[cache]\nlogin_timeout = \"0s\"\nDEMO",
+            "cache.login_timeout: invalid duration \"0s\": must be greater than zero",
+        ),
+        (
+            "[cache]\norigin_connect_timeout = \"0s\"\nDEMO",
+            "cache.origin_connect_timeout: invalid duration \"0s\": must be greater than zero",
+        ),
+        (
+            "DEMO\nserve_stale = \"soon\"",
+            "caches[0].serve_stale: invalid duration \"soon\"",
+        ),
+        (
             "DEMO\nmode = false",
             "caches[0].mode: expected \"auto\", \"manual\" or \"off\", found boolean",
         ),

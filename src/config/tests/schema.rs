@@ -21,6 +21,10 @@ const EVERY_KEY: &str = r#"
         min_ttl = "250ms"
         max_ttl = "2h"
         shutdown_grace = "0s"
+        serve_stale = "2m"
+        origin_connect_timeout = "3s"
+        login_timeout = "7s"
+        query_timeout = "45s"
         [admin]
         token = "s3cret"
         [log]
@@ -38,6 +42,7 @@ const EVERY_KEY: &str = r#"
         default = true
         ttl = "5m"
         mode = "manual"
+        serve_stale = "10m"
         tls = "verify-full"
         tls_ca_file = "/c/ca.pem"
         tls_server_name = "db.internal"
@@ -106,11 +111,11 @@ fn schema_lists_sections_and_keys_in_order() {
         .collect();
     let expected = [
         ("listen", false, 5),
-        ("cache", false, 7),
+        ("cache", false, 11),
         ("admin", false, 1),
         ("log", false, 2),
         ("tls", false, 4),
-        ("caches", true, 12),
+        ("caches", true, 13),
         ("rules", true, 7),
         ("cluster", false, 9),
     ];

@@ -27,6 +27,9 @@ pub const ER_NOT_SUPPORTED: u16 = 1235;
 pub const ER_ORIGIN_UNREACHABLE: u16 = 1429;
 /// ER_SERVER_SHUTDOWN ("Server shutdown in progress").
 pub const ER_SERVER_SHUTDOWN: u16 = 1053;
+/// ER_QUERY_TIMEOUT ("maximum statement execution time exceeded"), MySQL's own for
+/// `max_execution_time`.
+pub const ER_QUERY_TIMEOUT: u16 = 3024;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.
 pub const ER_ORIGIN_FAILED: u16 = 1158;
 /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's `require_secure_transport`).
@@ -43,9 +46,13 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::OriginTls { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
         MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
-        MyError::ShuttingDown => (ER_SERVER_SHUTDOWN, "08S01"),
+        // What a MySQL server going down answers; SQLSTATE class 08 (connection
+        // exception) is what connectors and pools treat as "retry".
+        MyError::ShuttingDown | MyError::OriginUnavailable => (ER_SERVER_SHUTDOWN, "08S01"),
+        MyError::QueryTimeout(_) => (ER_QUERY_TIMEOUT, "HY000"),
         MyError::BusUnavailable => (ER_ORIGIN_FAILED, "08S01"),
         MyError::Origin(_)
+        | MyError::OriginBack
         | MyError::Closed(Side::Origin)
         | MyError::Io {
             side: Side::Origin, ..

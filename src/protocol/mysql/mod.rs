@@ -19,6 +19,7 @@ pub mod handshake;
 mod kill;
 mod miss;
 mod namespace;
+mod offline;
 mod prepared;
 mod relay;
 pub mod response;
@@ -37,7 +38,7 @@ use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
 use crate::server::tls_context::TlsContext;
-use crate::session::{Gauge, LOGIN_TIMEOUT};
+use crate::session::Gauge;
 use handshake::Greeting;
 use kill::ConnectionIds;
 
@@ -100,7 +101,10 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     };
     let peer = client.peer_addr().ok();
     // A client that never finishes its handshake is dropped at the deadline.
-    let login = tokio::time::timeout(LOGIN_TIMEOUT, startup::establish(&ctx, client, &id));
+    let login = tokio::time::timeout(
+        ctx.engine.login_timeout(),
+        startup::establish(&ctx, client, &id),
+    );
     let session = match login.await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -47,8 +47,11 @@ impl Session {
         }
         let continuation = std::mem::replace(&mut self.origin_cont, p.is_full());
         let Some(owed) = self.core.front_owed() else {
-            // Unsolicited (e.g. an ERR before the origin closes): pass it on.
-            self.core.to_client(&p.bytes);
+            // Unsolicited (e.g. an ERR before the origin closes): dropped if the
+            // session can go on without its origin (`offline`), else passed on.
+            if !self.drop_unsolicited() {
+                self.core.to_client(&p.bytes);
+            }
             return Ok(());
         };
         let tee = owed.tee;

@@ -329,4 +329,26 @@ impl ProxySession for Session {
     fn goodbye(&self) -> Bytes {
         codec::packet(0, &[COM_QUIT])
     }
+
+    fn cache(&self) -> &Arc<crate::engine::CacheCtx> {
+        self.core.cache()
+    }
+
+    fn origin_lost(&mut self, fault: crate::stats::OriginFault) -> bool {
+        self.lose_origin(fault)
+    }
+
+    fn unavailable_answer(&mut self) -> Option<Bytes> {
+        self.unavailable()
+    }
+
+    fn query_deadline(&self) -> Option<tokio::time::Instant> {
+        self.core.query_deadline()
+    }
+
+    fn on_overdue(&mut self) -> Result<(), MyError> {
+        self.overdue()
+    }
+
+    fn cancel_origin_query(&mut self) {}
 }

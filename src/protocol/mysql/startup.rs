@@ -93,7 +93,7 @@ async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyErr
         source,
     };
     let timeout = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&cache.origin))
+    let tcp = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin))
         .await
         .map_err(|_| fail(timeout()))?
         .map_err(fail)?;
@@ -101,7 +101,7 @@ async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyErr
     let mut origin = Stream::Plain(tcp);
     let mut obuf = BytesMut::with_capacity(8192);
     let read = read_packet(&mut origin, &mut obuf, Side::Origin);
-    let hello = tokio::time::timeout(CONNECT_TIMEOUT, read)
+    let hello = tokio::time::timeout(cache.connect_timeout, read)
         .await
         .map_err(|_| fail(timeout()))??;
     if hello.first() == Some(0xFF) {
@@ -226,12 +226,14 @@ async fn authenticate(
         )));
     };
     let origin_user = origin_user.as_bytes().to_vec();
-    let (mut origin, mut obuf, greeting) = connect(&cache).await.inspect_err(|_| {
+    let (mut origin, mut obuf, greeting) = connect(&cache).await.inspect_err(|e| {
         cache
             .metrics
             .origin_connect_errors
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::session::connect_failed(&cache, e);
     })?;
+    cache.metrics.origin.up();
     ctx.remember(&greeting);
     let caps = resp.capabilities & offered.capabilities & SUPPORTED;
     if caps & STREAM_SHAPING & !greeting.capabilities != 0 {

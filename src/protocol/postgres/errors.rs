@@ -25,7 +25,14 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::ShuttingDown => ("57P01", "FATAL"),
         // As a connection lost at commit: the client cannot know the outcome.
         PgError::BusUnavailable => ("08006", "FATAL"),
-        PgError::Closed(Side::Origin)
+        // "cannot_connect_now": what PostgreSQL itself answers while it cannot serve
+        // (starting up, shutting down, in recovery): retry later. An ERROR, not
+        // FATAL: the session stays open for what the cache holds.
+        PgError::OriginUnavailable => ("57P03", "ERROR"),
+        // "query_canceled", as PostgreSQL's own statement_timeout; the session ends.
+        PgError::QueryTimeout(_) => ("57014", "FATAL"),
+        PgError::OriginBack
+        | PgError::Closed(Side::Origin)
         | PgError::Io {
             side: Side::Origin, ..
         } => ("08006", "FATAL"),

@@ -9,12 +9,14 @@
 mod ahead;
 mod auth;
 mod batch;
+mod cancel;
 mod catalog;
 pub mod codec;
 mod copy;
 pub mod errors;
 mod extended;
 pub mod messages;
+mod offline;
 mod relay;
 mod session;
 mod startup;
@@ -24,7 +26,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
@@ -35,7 +36,7 @@ use crate::engine::Engine;
 use crate::server::Shutdown;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
-use crate::session::{Gauge, LOGIN_TIMEOUT};
+use crate::session::Gauge;
 
 /// Shared by every PostgreSQL connection.
 pub struct PgContext {
@@ -64,8 +65,10 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let _ = client.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(1024);
     let mut slot = Some(Stream::Plain(client));
-    let opening = tokio::time::timeout(
-        LOGIN_TIMEOUT,
+    // One deadline for the whole login: startup packet, TLS, authentication.
+    let deadline = tokio::time::Instant::now() + ctx.engine.login_timeout();
+    let opening = tokio::time::timeout_at(
+        deadline,
         startup::read_opening(&mut slot, &mut buf, &ctx.tls),
     );
     let opening = opening
@@ -85,7 +88,7 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
     let result = match opening {
         startup::Opening::Cancel { key } => cancel(&ctx, &key).await,
         startup::Opening::Startup { version, params } => {
-            run_session(&ctx, client, buf, version, params).await
+            run_session(&ctx, client, buf, version, params, deadline).await
         }
     };
     if let Err(e) = result {
@@ -99,10 +102,18 @@ async fn run_session(
     buf: BytesMut,
     version: i32,
     params: Vec<(String, String)>,
+    deadline: tokio::time::Instant,
 ) -> Result<(), PgError> {
     let peer = client.tcp().peer_addr().ok();
     let tls = client.is_tls();
-    let (session, cancel_key) = startup::establish(ctx, client, buf, version, params).await?;
+    let login = startup::establish(ctx, client, buf, version, params);
+    let (mut session, cancel_key) = tokio::time::timeout_at(deadline, login)
+        .await
+        .map_err(|_| PgError::Client("login timed out"))??;
+    session.cancel = cancel_key.clone().map(|key| cancel::CancelTarget {
+        cache: session.core.cache().clone(),
+        key,
+    });
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     if let Some(key) = &cancel_key {
@@ -132,15 +143,5 @@ async fn cancel(ctx: &PgContext, key: &[u8]) -> Result<(), PgError> {
     let Some(origin) = origin else {
         return Ok(());
     };
-    let mut packet = BytesMut::with_capacity(16);
-    packet.extend_from_slice(&(8 + key.len() as i32).to_be_bytes());
-    packet.extend_from_slice(&messages::CANCEL_REQUEST.to_be_bytes());
-    packet.extend_from_slice(key);
-    let mut conn = TcpStream::connect(&origin)
-        .await
-        .map_err(|source| PgError::OriginConnect { origin, source })?;
-    conn.write_all(&packet)
-        .await
-        .map_err(errors::PgError::io(errors::Side::Origin))?;
-    Ok(())
+    cancel::send(&origin, key, std::time::Duration::from_secs(10)).await
 }

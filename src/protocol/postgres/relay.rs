@@ -53,8 +53,11 @@ impl Session {
             return Ok(());
         }
         let Some(owed) = self.core.front_owed() else {
-            // Unsolicited (e.g. a FATAL on shutdown): pass it on.
-            self.core.to_client(&frame.bytes);
+            // Unsolicited (e.g. a FATAL on shutdown): held if the session can go on
+            // without its origin (`offline`), else passed on.
+            if !(self.origin_fatal && self.hold_fatal(&frame.bytes)) {
+                self.core.to_client(&frame.bytes);
+            }
             return Ok(());
         };
         let (Answer { expect, swallow }, tee) = (owed.answer, owed.tee);

@@ -62,6 +62,12 @@ pub struct Session {
     /// The origin sent a FATAL (or PANIC) error, already relayed: when it then closes,
     /// the client has its reason and gets no error of wirecache's own on top.
     pub origin_fatal: bool,
+    /// An unsolicited FATAL of the origin's not yet relayed: the session went on
+    /// without its origin (`offline`); the client gets it when the session ends.
+    pub held_fatal: Option<Bytes>,
+    /// Where to send a CancelRequest for this session's backend (`query_timeout`, a
+    /// client gone mid-answer).
+    pub cancel: Option<super::cancel::CancelTarget>,
 }
 
 /// ReadyForQuery's status byte for a transaction state.
@@ -90,6 +96,8 @@ impl Session {
             ext: Extended::default(),
             copy: CopyState::default(),
             origin_fatal: false,
+            held_fatal: None,
+            cancel: None,
         }
     }
 
@@ -291,18 +299,7 @@ impl ProxySession for Session {
     }
 
     fn error_for_client(&self, e: &PgError) -> Option<Bytes> {
-        let origin_gone = matches!(
-            e,
-            PgError::Closed(Side::Origin)
-                | PgError::Io {
-                    side: Side::Origin,
-                    ..
-                }
-        );
-        if origin_gone && self.origin_fatal {
-            return None;
-        }
-        super::errors::to_wire(e)
+        self.final_error(e)
     }
 
     fn arrived(&mut self) -> impl Future<Output = ()> + Send {
@@ -315,5 +312,29 @@ impl ProxySession for Session {
 
     fn goodbye(&self) -> Bytes {
         Bytes::from_static(super::messages::TERMINATE)
+    }
+
+    fn cache(&self) -> &std::sync::Arc<crate::engine::CacheCtx> {
+        self.core.cache()
+    }
+
+    fn origin_lost(&mut self, fault: crate::stats::OriginFault) -> bool {
+        self.lose_origin(fault)
+    }
+
+    fn unavailable_answer(&mut self) -> Option<Bytes> {
+        self.unavailable()
+    }
+
+    fn query_deadline(&self) -> Option<tokio::time::Instant> {
+        self.core.query_deadline()
+    }
+
+    fn on_overdue(&mut self) -> Result<(), PgError> {
+        self.overdue()
+    }
+
+    fn cancel_origin_query(&mut self) {
+        self.cancel_left_behind();
     }
 }

@@ -24,9 +24,6 @@ use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
 use crate::session::{Core, TxnState};
 
-/// How long connecting to an origin may take.
-pub const ORIGIN_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// What the client asked for first.
 pub enum Opening {
     Startup {
@@ -240,7 +237,10 @@ async fn authenticate(
     params: &[(String, String)],
 ) -> Result<Authenticated, PgError> {
     let (cache, origin_params) = resolve(ctx, params)?;
-    let mut origin = connect_origin(&cache, ctx.tls.origin(&cache.id)).await?;
+    let mut origin = connect_origin(&cache, ctx.tls.origin(&cache.id))
+        .await
+        .inspect_err(|e| crate::session::connect_failed(&cache, e))?;
+    cache.metrics.origin.up();
     let mut startup = BytesMut::from(&messages::startup_message(&origin_params)[..]);
     if let Some(v) = startup.get_mut(4..8) {
         v.copy_from_slice(&version.to_be_bytes());

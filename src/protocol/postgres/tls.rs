@@ -7,7 +7,6 @@ use tokio::net::TcpStream;
 
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
-use super::startup::ORIGIN_CONNECT_TIMEOUT;
 use crate::engine::CacheCtx;
 use crate::server::origin_tls::OriginTls;
 use crate::server::stream::{Stream, send};
@@ -45,7 +44,7 @@ pub async fn upgrade(slot: &mut Option<Stream>, tls: &TlsContext) -> Result<(), 
 /// with an SSLRequest: `S` upgrades the connection, `N` leaves it plaintext where the
 /// mode allows that (`prefer`) and fails otherwise.
 pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result<Stream, PgError> {
-    let connect = tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, TcpStream::connect(&cache.origin));
+    let connect = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin));
     let connected = connect.await.unwrap_or_else(|_| {
         Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -82,7 +81,7 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
     };
     // An origin that accepts the connection but never answers must not hang the login.
     let read = tokio::io::AsyncReadExt::read_exact(tcp, &mut answer);
-    tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, read)
+    tokio::time::timeout(cache.connect_timeout, read)
         .await
         .map_err(|_| refused("no answer to the SSLRequest".into()))?
         .map_err(PgError::io(Side::Origin))?;
@@ -92,7 +91,7 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
                 return Err(PgError::Origin("unexpected stream"));
             };
             let upgraded =
-                tokio::time::timeout(ORIGIN_CONNECT_TIMEOUT, connector.connect(name, tcp))
+                tokio::time::timeout(cache.connect_timeout, connector.connect(name, tcp))
                     .await
                     .map_err(|_| refused("TLS handshake timed out".into()))?
                     .map_err(|e| refused(e.to_string()))?;
