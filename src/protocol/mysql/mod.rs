@@ -15,11 +15,15 @@ mod catalog;
 pub mod codec;
 mod command;
 pub mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod handshake;
 mod kill;
 mod miss;
 mod namespace;
 mod prepared;
+#[cfg(test)]
+mod proptests;
 mod relay;
 pub mod response;
 mod session;

@@ -14,7 +14,11 @@ pub mod codec;
 mod copy;
 pub mod errors;
 mod extended;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod messages;
+#[cfg(test)]
+mod proptests;
 mod relay;
 mod session;
 mod startup;
