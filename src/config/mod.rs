@@ -17,6 +17,7 @@
 mod check;
 mod error;
 mod kinds;
+mod limits;
 mod load;
 mod print;
 mod read;
@@ -29,6 +30,7 @@ mod types;
 mod tests;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use limits::LimitSettings;
 pub use load::{from_str, load};
 pub use rules::{
     RuleAction, RuleDef, format_template_id, parse_rule_action, parse_rule_action_with,

@@ -6,6 +6,7 @@
 //! here once.
 
 use std::future::Future;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -43,6 +44,19 @@ pub trait ProxySession: Send {
     fn error_for_client(&self, e: &SessionError) -> Option<Bytes>;
     /// What a client sends the origin to leave.
     fn goodbye(&self) -> Bytes;
+    /// How long the client may stay idle at rest (`limits.idle_timeout`).
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Sleeps for `d`, or forever. Made only as a future: nothing is read or registered
+/// until it is polled, so a disabled branch costs nothing.
+async fn idle_for(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
@@ -76,8 +90,10 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
         if draining && s.at_rest() {
             return Err(SessionError::ShuttingDown);
         }
+        let idle = s.idle_timeout().filter(|_| s.at_rest());
         let (side, n) = tokio::select! {
             read = s.pipes().read_either() => read?,
+            () = idle_for(idle), if idle.is_some() => return Err(SessionError::IdleTimeout),
             _ = &mut drain, if !draining => {
                 draining = true;
                 continue;

@@ -21,6 +21,7 @@ mod consistency_checker;
 mod dashboard;
 mod harness_smoke;
 mod latency_test;
+mod limits;
 mod mysql_auth;
 mod mysql_clients;
 mod mysql_consistency;

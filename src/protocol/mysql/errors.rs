@@ -29,6 +29,10 @@ pub const ER_ORIGIN_UNREACHABLE: u16 = 1429;
 pub const ER_SERVER_SHUTDOWN: u16 = 1053;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.
 pub const ER_ORIGIN_FAILED: u16 = 1158;
+/// ER_CON_COUNT_ERROR ("Too many connections").
+pub const ER_CON_COUNT: u16 = 1040;
+/// ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+, sent before closing an idle client).
+pub const ER_CLIENT_INTERACTION_TIMEOUT: u16 = 4031;
 /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's `require_secure_transport`).
 pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 
@@ -44,6 +48,8 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
         MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::ShuttingDown => (ER_SERVER_SHUTDOWN, "08S01"),
+        MyError::TooManyConnections(_) => (ER_CON_COUNT, "08004"),
+        MyError::IdleTimeout => (ER_CLIENT_INTERACTION_TIMEOUT, "HY000"),
         MyError::Origin(_)
         | MyError::Closed(Side::Origin)
         | MyError::Io {

@@ -30,6 +30,7 @@ mod session;
 mod startup;
 mod tls;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpStream;
@@ -40,6 +41,7 @@ pub use errors::MyError;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::admission::Admission;
 use crate::server::tls_context::TlsContext;
 use crate::session::{Gauge, LOGIN_TIMEOUT};
 use handshake::Greeting;
@@ -59,6 +61,8 @@ pub struct MyContext {
     drain: Shutdown,
     /// TLS towards clients and origins.
     pub tls: Arc<TlsContext>,
+    /// The connection limits every session is admitted under.
+    pub admission: Arc<Admission>,
 }
 
 impl MyContext {
@@ -67,6 +71,7 @@ impl MyContext {
         protocol: Protocol,
         drain: Shutdown,
         tls: Arc<TlsContext>,
+        admission: Arc<Admission>,
     ) -> Self {
         let base = match protocol {
             Protocol::MariaDb => kill::MARIADB_BASE,
@@ -79,6 +84,7 @@ impl MyContext {
             ids: ConnectionIds::new(base),
             drain,
             tls,
+            admission,
         }
     }
 
@@ -123,6 +129,9 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     async {
         tracing::debug!("mysql session started");
         if let Err(e) = run.await {
+            if matches!(e, MyError::IdleTimeout) {
+                cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::debug!(error = %e, "mysql connection ended");
         }
     }

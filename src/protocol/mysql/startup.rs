@@ -39,6 +39,7 @@ use super::tls::{self, AuthLegs, write};
 use crate::config::Protocol;
 use crate::engine::{CacheCtx, SessionNamespace};
 use crate::protocol::Pipes;
+use crate::server::admission::Admitted;
 use crate::server::stream::Stream;
 use crate::session::Core;
 
@@ -164,13 +165,9 @@ pub async fn establish(
             let io = Pipes::new(client, cbuf, a.origin, a.obuf);
             let txn = txn_state(a.status);
             let core = Core::new(ctx.engine.clone(), a.cache, "", namespace, io, txn);
-            Ok(Session::new(
-                core,
-                a.identity,
-                a.status,
-                ctx.ids.clone(),
-                a.auth,
-            ))
+            let mut session = Session::new(core, a.identity, a.status, ctx.ids.clone(), a.auth);
+            session.admitted = Some(a.admitted);
+            Ok(session)
         }
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e, answered + 1) {
@@ -183,6 +180,7 @@ pub async fn establish(
 
 /// A session authenticated at its origin.
 struct Authenticated {
+    admitted: Admitted,
     cache: Arc<CacheCtx>,
     origin: Stream,
     obuf: BytesMut,
@@ -226,6 +224,8 @@ async fn authenticate(
         )));
     };
     let origin_user = origin_user.as_bytes().to_vec();
+    let admitted = ctx.admission.admit(&cache).await;
+    let admitted = admitted.map_err(MyError::TooManyConnections)?;
     let (mut origin, mut obuf, greeting) = connect(&cache).await.inspect_err(|_| {
         cache
             .metrics
@@ -266,6 +266,7 @@ async fn authenticate(
         caps: resp.capabilities & !CLIENT_SSL,
     };
     Ok(Authenticated {
+        admitted,
         cache,
         origin,
         obuf,

@@ -23,6 +23,9 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::Origin(_) => ("08P01", "FATAL"),
         // What PostgreSQL itself sends when an administrator shuts it down.
         PgError::ShuttingDown => ("57P01", "FATAL"),
+        // PostgreSQL's too_many_connections and idle_session_timeout.
+        PgError::TooManyConnections(_) => ("53300", "FATAL"),
+        PgError::IdleTimeout => ("57P05", "FATAL"),
         PgError::Closed(Side::Origin)
         | PgError::Io {
             side: Side::Origin, ..

@@ -25,6 +25,7 @@ mod startup;
 mod tls;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -37,6 +38,7 @@ pub use errors::PgError;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::admission::Admission;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
 use crate::session::{Gauge, LOGIN_TIMEOUT};
@@ -50,15 +52,23 @@ pub struct PgContext {
     drain: Shutdown,
     /// TLS towards clients and origins.
     pub tls: Arc<TlsContext>,
+    /// The connection limits every session is admitted under.
+    pub admission: Arc<Admission>,
 }
 
 impl PgContext {
-    pub fn new(engine: Arc<Engine>, drain: Shutdown, tls: Arc<TlsContext>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        drain: Shutdown,
+        tls: Arc<TlsContext>,
+        admission: Arc<Admission>,
+    ) -> Self {
         Self {
             engine,
             cancels: Mutex::default(),
             drain,
             tls,
+            admission,
         }
     }
 }
@@ -120,6 +130,9 @@ async fn run_session(
     }
     .instrument(span)
     .await;
+    if matches!(result, Err(PgError::IdleTimeout)) {
+        cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);
     }

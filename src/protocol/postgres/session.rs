@@ -6,6 +6,7 @@
 //!
 //! Transaction status comes only from the origin's ReadyForQuery (`I`, `T`, `E`).
 
+use crate::server::admission::Admitted;
 use std::future::Future;
 use std::time::Instant;
 
@@ -55,6 +56,8 @@ impl Answer {
 
 pub struct Session {
     pub core: Core<Answer>,
+    /// Its places under the connection limits, held until it ends.
+    pub admitted: Option<Admitted>,
     pub last_tag_rollback: bool,
     pub ext: Extended,
     /// Where the connection stands in a COPY sub-protocol.
@@ -86,6 +89,7 @@ impl Session {
     pub fn new(core: Core<Answer>) -> Session {
         Session {
             core,
+            admitted: None,
             last_tag_rollback: false,
             ext: Extended::default(),
             copy: CopyState::default(),
@@ -303,6 +307,10 @@ impl ProxySession for Session {
             return None;
         }
         super::errors::to_wire(e)
+    }
+
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.admitted.as_ref().and_then(|a| a.idle_timeout)
     }
 
     fn goodbye(&self) -> Bytes {
