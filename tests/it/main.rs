@@ -20,6 +20,8 @@ mod consistency;
 mod consistency_checker;
 mod dashboard;
 mod harness_smoke;
+mod hostile_mysql;
+mod hostile_pg;
 mod latency_test;
 mod limits;
 mod mysql_auth;
