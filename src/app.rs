@@ -14,6 +14,7 @@ use crate::config::{Config, Protocol};
 use crate::engine::Engine;
 use crate::protocol::mysql::{self, MyContext};
 use crate::protocol::postgres::{self, PgContext};
+use crate::server::admission::Admission;
 use crate::server::tls::{CertSource, TlsError};
 use crate::server::tls_context::{TlsContext, spawn_reloader};
 use crate::server::{Shutdown, spawn_accept_loop};
@@ -63,8 +64,21 @@ struct Shared {
     engine: Arc<Engine>,
     tls: Arc<TlsContext>,
     shutdown: Shutdown,
-    /// Client connections allowed at once, across listeners.
+    /// Client connections open at once, across listeners: the sessions
+    /// `cache.max_connections` admits, and those waiting or logging in.
     limit: Arc<Semaphore>,
+    /// Sessions admitted under `cache.max_connections` and `[limits]`.
+    admission: Arc<Admission>,
+}
+
+/// Sockets open at once: every session `cache.max_connections` admits, and
+/// `limits.queue` more waiting for a place or logging in (past that, new
+/// connections wait in the kernel's backlog until one closes).
+fn open_connections(config: &Config) -> usize {
+    config
+        .cache
+        .max_connections
+        .saturating_add(config.limits.queue)
 }
 
 /// The engine, in its cluster when `[cluster]` is configured.
@@ -84,7 +98,8 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         engine: Arc::new(engine(config)?),
         tls: Arc::new(TlsContext::from_config(config)?),
         shutdown,
-        limit: Arc::new(Semaphore::new(config.cache.max_connections)),
+        limit: Arc::new(Semaphore::new(open_connections(config))),
+        admission: Arc::new(Admission::new(config)),
     };
     let mut tasks = Vec::new();
     tasks.extend(start_reloader(&shared));
@@ -133,7 +148,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         admin_stop,
         admin_task,
         connections: shared.limit,
-        max_connections: config.cache.max_connections,
+        max_connections: open_connections(config),
         grace: config.cache.shutdown_grace,
     })
 }
@@ -164,6 +179,7 @@ async fn start_postgres(
         shared.engine.clone(),
         shared.shutdown.clone(),
         shared.tls.clone(),
+        shared.admission.clone(),
     ));
     tasks.push(spawn_accept_loop(
         "postgres",
@@ -191,6 +207,7 @@ async fn start_mysql(
         proto,
         shared.shutdown.clone(),
         shared.tls.clone(),
+        shared.admission.clone(),
     ));
     tasks.push(spawn_accept_loop(
         name,

@@ -52,3 +52,12 @@ pub mod protocol;
 pub mod server;
 pub mod session;
 pub mod stats;
+
+/// The decoders' fuzzing entry points, for the `fuzz/` crate (feature `fuzzing`) and
+/// the property tests: each takes arbitrary bytes or text; a panic is a finding.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing {
+    pub use crate::classify::fuzz::{classifier, fingerprint};
+    pub use crate::protocol::mysql::fuzz as mysql;
+    pub use crate::protocol::postgres::fuzz as postgres;
+}

@@ -9,6 +9,8 @@ mod control;
 mod facts;
 mod fingerprint;
 mod functions;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 mod isolation;
 mod lexer;
 mod memo;

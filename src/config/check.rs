@@ -44,6 +44,7 @@ pub(super) fn config(file: File, mut ctx: Ctx) -> Result<Config, ConfigErrors> {
         return Err(ConfigErrors(errors));
     }
     let (listen, cache, admin, log) = (file.listen, file.cache, file.admin, file.log);
+    let limits = file.limits;
     Ok(Config {
         listen,
         cache,
@@ -51,6 +52,7 @@ pub(super) fn config(file: File, mut ctx: Ctx) -> Result<Config, ConfigErrors> {
         caches,
         rules,
         log,
+        limits,
         tls,
         cluster,
     })

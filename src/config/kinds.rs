@@ -120,6 +120,12 @@ kind!(Count: usize, "a positive integer", value |v| match v {
         .ok_or_else(|| bad("count", n.to_string(), "must be at least 1")),
     v => Err(wrong(&Self::expected(), v)),
 }, |v| *v as u64);
+// A count that may be zero.
+kind!(Amount: usize, "a non-negative integer", value |v| match v {
+    Value::Integer(n) => usize::try_from(*n)
+        .map_err(|_| bad("count", n.to_string(), "must not be negative")),
+    v => Err(wrong(&Self::expected(), v)),
+}, |v| *v as u64);
 kind!(Bool: bool, "true or false", value |v| v.as_bool().ok_or_else(|| wrong("true or false", v)),
     |v| *v);
 kind!(Dur: Duration, DURATION, |s| parse_duration(s).map_err(|e| bad("duration", s, e)),

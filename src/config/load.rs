@@ -178,6 +178,7 @@ mod tests {
         assert_eq!(config.cache, CacheSettings::default());
         assert_eq!(config.admin.token, None);
         assert_eq!(config.log, LogSettings::default());
+        assert_eq!(config.limits, crate::config::LimitSettings::default());
         let demo = CacheDef {
             id: "demo".to_owned(),
             protocol: Protocol::Postgres,

@@ -18,6 +18,7 @@ mod check;
 mod cluster;
 mod error;
 mod kinds;
+mod limits;
 mod load;
 mod print;
 mod read;
@@ -31,6 +32,7 @@ mod tests;
 
 pub use cluster::{ClusterSettings, redact_url};
 pub use error::{ConfigError, ConfigErrors};
+pub use limits::LimitSettings;
 pub use load::{from_str, load};
 pub use rules::{
     RuleAction, RuleDef, format_template_id, parse_rule_action, parse_rule_action_with,

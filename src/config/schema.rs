@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kinds::{Action, Bool, CacheId, Dur, FilePath, Kind, Opt, Origin, Pattern, Positive};
 use super::kinds::{ServerName, TableName, TemplateId};
+use super::limits::LimitSettings;
 use super::types::{AdminSettings, CacheMode, CacheSettings, ClientTls, Listen};
 use super::types::{LogSettings, OriginTlsMode, Protocol, TxnPolicy};
 
@@ -22,6 +23,7 @@ pub(super) struct File {
     pub cache: CacheSettings,
     pub admin: AdminSettings,
     pub log: LogSettings,
+    pub limits: LimitSettings,
     pub tls: TlsSection,
     pub caches: Vec<CacheEntry>,
     pub rules: Vec<RuleEntry>,

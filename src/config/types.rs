@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml::Value;
 
 use super::kinds::{Address, Count, Dur, Kind, Opt, Positive, Size, Token, or_list, text};
+use super::limits::LimitSettings;
 use super::rules::RuleDef;
 
 /// One kibibyte.
@@ -45,6 +46,7 @@ pub struct Config {
     /// `[[rules]]` in the order written (file entries, then environment ones).
     pub rules: Vec<RuleDef>,
     pub log: LogSettings,
+    pub limits: LimitSettings,
     pub tls: TlsSettings,
     /// `[cluster]`: `None` when absent, the instance is alone.
     pub cluster: Option<super::cluster::ClusterSettings>,

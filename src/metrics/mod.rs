@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::stats::{
-    BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope, OriginFault,
+    BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope, OriginFault, Refusal,
 };
 
 /// Global gauges of the store, read when rendering.
@@ -62,7 +62,7 @@ fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'st
 }
 
 /// Every metric, in the order of the exposition.
-const METRICS: [Metric; 24] = [
+const METRICS: [Metric; 27] = [
     Metric {
         name: "wirecache_refreshes_total",
         kind: "counter",
@@ -173,6 +173,29 @@ const METRICS: [Metric; 24] = [
         kind: "counter",
         help: "Cancel requests wirecache sent to the origin (query timeout, client gone mid-answer).",
         samples: Samples::PerCache(|m| load(&m.cancellations) as i64),
+    },
+    Metric {
+        name: "wirecache_connection_queue",
+        kind: "gauge",
+        help: "Clients waiting for a place under the connection limits.",
+        samples: Samples::PerCache(|m| m.connection_queue.load(Ordering::Relaxed)),
+    },
+    Metric {
+        name: "wirecache_connections_refused_total",
+        kind: "counter",
+        help: "Clients refused with too many connections (53300, 1040), by reason.",
+        samples: Samples::PerLabel {
+            label: "reason",
+            count: Refusal::ALL.len(),
+            value: |i| label_at(Refusal::ALL, i, Refusal::as_str),
+            read: |m, i| load_at(&m.connections_refused, i),
+        },
+    },
+    Metric {
+        name: "wirecache_idle_closed_total",
+        kind: "counter",
+        help: "Clients closed after limits.idle_timeout without a request.",
+        samples: Samples::PerCache(|m| load(&m.idle_closed) as i64),
     },
     Metric {
         name: "wirecache_invalidations_total",

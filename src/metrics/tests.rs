@@ -35,6 +35,12 @@ fn known_state() -> (CacheMetrics, CacheMetrics, StoreFigures) {
             m.origin.down(crate::stats::OriginFault::Refused);
             m.origin.up();
         }
+        m.connection_queue
+            .fetch_add(3 * k as i64, Ordering::Relaxed);
+        for (j, c) in m.connections_refused.iter().enumerate() {
+            c.fetch_add((j as u64 + 2) * k, Ordering::Relaxed);
+        }
+        m.idle_closed.fetch_add(9 * k, Ordering::Relaxed);
         for (j, c) in m.bypasses.iter().enumerate() {
             c.fetch_add((j as u64 + 1) * k, Ordering::Relaxed);
         }

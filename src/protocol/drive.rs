@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -67,6 +68,10 @@ pub trait ProxySession: Send {
     /// The client went away: cancel what it left running at the origin, where the
     /// protocol can.
     fn cancel_origin_query(&mut self);
+    /// How long the client may stay idle at rest (`limits.idle_timeout`).
+    fn idle_timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Runs `session` to its end; a failure is reported to the client where the protocol
@@ -114,8 +119,11 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
         }
         let without_origin = s.pipes().origin_lost().then(|| s.cache().clone());
         let deadline = s.query_deadline();
+        let idle = s.idle_timeout().filter(|_| s.at_rest());
+        let idle = idle.map(|d| tokio::time::Instant::now() + d);
         let read = tokio::select! {
             read = s.pipes().read_either() => read,
+            () = until(idle), if idle.is_some() => return Err(SessionError::IdleTimeout),
             _ = &mut drain, if !draining => {
                 draining = true;
                 continue;
@@ -134,30 +142,38 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
             }
             Err(f) => return Err(f.into()),
         };
-        match (side, n) {
-            (Side::Client, 0) => return Ok(()),
-            (Side::Origin, 0) => offline::lost(s, SessionError::Closed(Side::Origin))?,
-            (Side::Client, _) => {
-                s.arrived().await;
-                while let Some(m) = s.next_from_client()? {
-                    s.on_client(m).await?;
-                    offline::answer_owed(s)?;
-                    let io = s.pipes();
-                    if io.origin.outbox.len() > FLUSH_AT || io.client.outbox.len() > FLUSH_AT {
-                        s.flush().await?;
-                    }
+        if side == Side::Client && n == 0 {
+            return Ok(());
+        }
+        on_bytes(s, side, n).await?;
+    }
+}
+
+/// Hands what arrived from `side` (`n` bytes, or 0: the origin closed) to the session.
+async fn on_bytes<S: ProxySession>(s: &mut S, side: Side, n: usize) -> Result<(), SessionError> {
+    match (side, n) {
+        (Side::Origin, 0) => offline::lost(s, SessionError::Closed(Side::Origin))?,
+        (Side::Client, _) => {
+            s.arrived().await;
+            while let Some(m) = s.next_from_client()? {
+                s.on_client(m).await?;
+                offline::answer_owed(s)?;
+                let io = s.pipes();
+                if io.origin.outbox.len() > FLUSH_AT || io.client.outbox.len() > FLUSH_AT {
+                    s.flush().await?;
                 }
             }
-            (Side::Origin, _) => {
-                while let Some(m) = s.next_from_origin()? {
-                    s.on_origin(m)?;
-                    if s.pipes().client.outbox.len() > FLUSH_AT {
-                        s.flush().await?;
-                    }
+        }
+        (Side::Origin, _) => {
+            while let Some(m) = s.next_from_origin()? {
+                s.on_origin(m)?;
+                if s.pipes().client.outbox.len() > FLUSH_AT {
+                    s.flush().await?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// Resolves at `deadline`; never without one.

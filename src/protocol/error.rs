@@ -3,6 +3,7 @@
 //! `mysql::errors`); errors from the origin are relayed byte for byte instead.
 
 use super::pipes::{IoFailure, Side};
+use crate::stats::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -66,6 +67,13 @@ pub enum SessionError {
     QueryTimeout(std::time::Duration),
     #[error("the proxy is shutting down")]
     ShuttingDown,
+    /// No place for this session within `cache.max_connections` or the cache's
+    /// `limits.cache_connections`, and the queue was full or the wait timed out.
+    #[error("too many connections ({})", .0.as_str())]
+    TooManyConnections(Refusal),
+    /// The client was idle past `limits.idle_timeout`.
+    #[error("closed after limits.idle_timeout without a request")]
+    IdleTimeout,
     #[error("i/o error on the {side} connection: {source}")]
     Io { side: Side, source: std::io::Error },
 }

@@ -3,6 +3,7 @@
 //! certificate presented to clients (`tls`), the connection to origins (`origin_tls`),
 //! and one stream type for either (`stream`).
 
+pub mod admission;
 pub mod origin_tls;
 pub mod stream;
 pub mod tls;

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use super::{BypassReason, FillOutcome, Histogram, InvalidationScope, OriginHealth};
+use super::{BypassReason, FillOutcome, Histogram, InvalidationScope, OriginHealth, Refusal};
 
 /// Figures of one cache (one origin).
 #[derive(Debug, Default)]
@@ -23,6 +23,12 @@ pub struct CacheMetrics {
     pub client_connections_total: AtomicU64,
     pub origin_connections: AtomicI64,
     pub origin_connect_errors: AtomicU64,
+    /// Clients waiting for a place (`server::admission`).
+    pub connection_queue: AtomicI64,
+    /// One counter per reason, at [`Refusal::index`].
+    pub connections_refused: [AtomicU64; Refusal::ALL.len()],
+    /// Clients closed for being idle past `limits.idle_timeout`.
+    pub idle_closed: AtomicU64,
     pub hit_latency: Histogram,
     /// Whether the origin is up, down since when, and the last fault seen.
     pub origin: OriginHealth,
@@ -44,6 +50,12 @@ pub struct CacheMetrics {
 impl CacheMetrics {
     pub fn bypass(&self, reason: BypassReason) {
         if let Some(c) = self.bypasses.get(reason.index()) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn refused(&self, reason: Refusal) {
+        if let Some(c) = self.connections_refused.get(reason.index()) {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }

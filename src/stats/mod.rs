@@ -14,4 +14,4 @@ mod reason;
 pub use counters::CacheMetrics;
 pub use health::{HealthView, OriginFault, OriginHealth};
 pub use histogram::{Histogram, LATENCY_BUCKETS_US};
-pub use reason::{BypassReason, FillOutcome, InvalidationScope};
+pub use reason::{BypassReason, FillOutcome, InvalidationScope, Refusal};

@@ -70,6 +70,16 @@ pub enum InvalidationScope {
     Database,
 }
 
+/// Why a client was refused a session (a "too many connections" error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum Refusal {
+    /// As many clients as `limits.queue` were already waiting.
+    QueueFull,
+    /// No place came free within `limits.queue_timeout`.
+    QueueTimeout,
+}
+
 /// `ALL`, `as_str` and `index` of a label enum, from its derives.
 macro_rules! label_enum {
     ($($t:ty),*) => {$(
@@ -90,7 +100,7 @@ macro_rules! label_enum {
     )*};
 }
 
-label_enum!(BypassReason, FillOutcome, InvalidationScope);
+label_enum!(BypassReason, FillOutcome, InvalidationScope, Refusal);
 
 #[cfg(test)]
 mod tests {

@@ -134,6 +134,18 @@ fn unparsable_values() {
             "cache.max_connections: invalid count \"0\"",
         ),
         (
+            "[limits]\nqueue = -1\nDEMO",
+            "limits.queue: invalid count \"-1\": must not be negative",
+        ),
+        (
+            "[limits]\ncache_connections = 0\nDEMO",
+            "limits.cache_connections: invalid count \"0\"",
+        ),
+        (
+            "[limits]\nidle_timeout = \"5\"\nDEMO",
+            "limits.idle_timeout: invalid duration \"5\": missing unit",
+        ),
+        (
             "[listen]\npostgres = \"localhost:1\"\nDEMO",
             "listen.postgres: invalid address",
         ),

@@ -30,6 +30,11 @@ const EVERY_KEY: &str = r#"
         [log]
         level = "debug"
         format = "json"
+        [limits]
+        cache_connections = 50
+        queue = 0
+        queue_timeout = "2s"
+        idle_timeout = "10m"
         [tls]
         client = "require"
         cert_file = "/c/chain.pem"
@@ -114,6 +119,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("cache", false, 11),
         ("admin", false, 1),
         ("log", false, 2),
+        ("limits", false, 4),
         ("tls", false, 4),
         ("caches", true, 13),
         ("rules", true, 7),

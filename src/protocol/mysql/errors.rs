@@ -32,6 +32,10 @@ pub const ER_SERVER_SHUTDOWN: u16 = 1053;
 pub const ER_QUERY_TIMEOUT: u16 = 3024;
 /// ER_NET_READ_ERROR, used for an origin that broke the protocol or vanished.
 pub const ER_ORIGIN_FAILED: u16 = 1158;
+/// ER_CON_COUNT_ERROR ("Too many connections").
+pub const ER_CON_COUNT: u16 = 1040;
+/// ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+, sent before closing an idle client).
+pub const ER_CLIENT_INTERACTION_TIMEOUT: u16 = 4031;
 /// ER_SECURE_TRANSPORT_REQUIRED (MySQL's `require_secure_transport`).
 pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;
 
@@ -51,6 +55,8 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::ShuttingDown | MyError::OriginUnavailable => (ER_SERVER_SHUTDOWN, "08S01"),
         MyError::QueryTimeout(_) => (ER_QUERY_TIMEOUT, "HY000"),
         MyError::BusUnavailable => (ER_ORIGIN_FAILED, "08S01"),
+        MyError::TooManyConnections(_) => (ER_CON_COUNT, "08004"),
+        MyError::IdleTimeout => (ER_CLIENT_INTERACTION_TIMEOUT, "HY000"),
         MyError::Origin(_)
         | MyError::OriginBack
         | MyError::Closed(Side::Origin)

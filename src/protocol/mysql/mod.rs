@@ -15,18 +15,23 @@ mod catalog;
 pub mod codec;
 mod command;
 pub mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod handshake;
 mod kill;
 mod miss;
 mod namespace;
 mod offline;
 mod prepared;
+#[cfg(test)]
+mod proptests;
 mod relay;
 pub mod response;
 mod session;
 mod startup;
 mod tls;
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpStream;
@@ -37,6 +42,7 @@ pub use errors::MyError;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::admission::Admission;
 use crate::server::tls_context::TlsContext;
 use crate::session::Gauge;
 use handshake::Greeting;
@@ -56,6 +62,8 @@ pub struct MyContext {
     drain: Shutdown,
     /// TLS towards clients and origins.
     pub tls: Arc<TlsContext>,
+    /// The connection limits every session is admitted under.
+    pub admission: Arc<Admission>,
 }
 
 impl MyContext {
@@ -64,6 +72,7 @@ impl MyContext {
         protocol: Protocol,
         drain: Shutdown,
         tls: Arc<TlsContext>,
+        admission: Arc<Admission>,
     ) -> Self {
         let base = match protocol {
             Protocol::MariaDb => kill::MARIADB_BASE,
@@ -76,6 +85,7 @@ impl MyContext {
             ids: ConnectionIds::new(base),
             drain,
             tls,
+            admission,
         }
     }
 
@@ -123,6 +133,9 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     async {
         tracing::debug!("mysql session started");
         if let Err(e) = run.await {
+            if matches!(e, MyError::IdleTimeout) {
+                cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::debug!(error = %e, "mysql connection ended");
         }
     }

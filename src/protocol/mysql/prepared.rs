@@ -58,7 +58,7 @@ impl Statements {
 
 /// The parts of an EXECUTE payload that make its key.
 #[derive(Debug, PartialEq, Eq)]
-struct Execute<'a> {
+pub(super) struct Execute<'a> {
     id: u32,
     flags: u8,
     /// Types sent with this execute, if new-params-bound was set.
@@ -68,7 +68,7 @@ struct Execute<'a> {
 }
 
 /// Parses COM_STMT_EXECUTE's body (after the command byte) for `params` parameters.
-fn parse_execute(body: &[u8], params: u16) -> Option<Execute<'_>> {
+pub(super) fn parse_execute(body: &[u8], params: u16) -> Option<Execute<'_>> {
     let mut r = Reader::new(body);
     let id = r.u32()?;
     let flags = r.u8()?;

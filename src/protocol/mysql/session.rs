@@ -11,6 +11,7 @@
 //! Transaction state comes only from the status flags of the origin's OK and EOF
 //! packets (SERVER_STATUS_IN_TRANS, SERVER_STATUS_AUTOCOMMIT).
 
+use crate::server::admission::Admitted;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,6 +71,8 @@ pub struct Answer {
 
 pub struct Session {
     pub core: Core<Answer>,
+    /// Its places under the connection limits, held until it ends.
+    pub admitted: Option<Admitted>,
     pub identity: Identity,
     /// Status flags of the origin's last OK or EOF.
     pub status: u16,
@@ -107,6 +110,7 @@ impl Session {
     ) -> Self {
         Session {
             core,
+            admitted: None,
             identity,
             status,
             stmts: Statements::default(),
@@ -311,7 +315,10 @@ impl ProxySession for Session {
     /// Only while the client awaits an answer: an idle MySQL client expects nothing
     /// (one closed at shutdown is simply disconnected).
     fn error_for_client(&self, e: &MyError) -> Option<Bytes> {
-        if !self.core.idle() {
+        if matches!(e, MyError::IdleTimeout) {
+            // As MySQL 8 does: an unsolicited ERR 4031, then the connection closes.
+            super::errors::to_wire(e, 0)
+        } else if !self.core.idle() {
             super::errors::to_wire(e, self.err_seq)
         } else {
             None
@@ -324,6 +331,10 @@ impl ProxySession for Session {
 
     fn settle(&mut self) -> impl Future<Output = ()> + Send {
         self.core.settle()
+    }
+
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.admitted.as_ref().and_then(|a| a.idle_timeout)
     }
 
     fn goodbye(&self) -> Bytes {

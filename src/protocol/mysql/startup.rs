@@ -39,6 +39,7 @@ use super::tls::{self, AuthLegs, write};
 use crate::config::Protocol;
 use crate::engine::{CacheCtx, SessionNamespace};
 use crate::protocol::Pipes;
+use crate::server::admission::Admitted;
 use crate::server::stream::Stream;
 use crate::session::Core;
 
@@ -88,9 +89,15 @@ fn fallback_greeting(protocol: Protocol) -> Greeting {
 }
 
 async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyError> {
-    let fail = |source| MyError::OriginConnect {
-        origin: cache.origin.clone(),
-        source,
+    let fail = |source| {
+        cache
+            .metrics
+            .origin_connect_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        MyError::OriginConnect {
+            origin: cache.origin.clone(),
+            source,
+        }
     };
     let timeout = || std::io::Error::from(std::io::ErrorKind::TimedOut);
     let tcp = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin))
@@ -164,13 +171,9 @@ pub async fn establish(
             let io = Pipes::new(client, cbuf, a.origin, a.obuf);
             let txn = txn_state(a.status);
             let core = Core::new(ctx.engine.clone(), a.cache, "", namespace, io, txn);
-            Ok(Session::new(
-                core,
-                a.identity,
-                a.status,
-                ctx.ids.clone(),
-                a.auth,
-            ))
+            let mut session = Session::new(core, a.identity, a.status, ctx.ids.clone(), a.auth);
+            session.admitted = Some(a.admitted);
+            Ok(session)
         }
         Err(e) => {
             if let Some(wire) = super::errors::to_wire(&e, answered + 1) {
@@ -183,6 +186,7 @@ pub async fn establish(
 
 /// A session authenticated at its origin.
 struct Authenticated {
+    admitted: Admitted,
     cache: Arc<CacheCtx>,
     origin: Stream,
     obuf: BytesMut,
@@ -226,13 +230,11 @@ async fn authenticate(
         )));
     };
     let origin_user = origin_user.as_bytes().to_vec();
-    let (mut origin, mut obuf, greeting) = connect(&cache).await.inspect_err(|e| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::session::connect_failed(&cache, e);
-    })?;
+    let admitted = ctx.admission.admit(&cache).await;
+    let admitted = admitted.map_err(MyError::TooManyConnections)?;
+    let connected = connect(&cache).await;
+    let (mut origin, mut obuf, greeting) =
+        connected.inspect_err(|e| crate::session::connect_failed(&cache, e))?;
     cache.metrics.origin.up();
     ctx.remember(&greeting);
     let caps = resp.capabilities & offered.capabilities & SUPPORTED;
@@ -268,6 +270,7 @@ async fn authenticate(
         caps: resp.capabilities & !CLIENT_SSL,
     };
     Ok(Authenticated {
+        admitted,
         cache,
         origin,
         obuf,

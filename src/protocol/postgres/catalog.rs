@@ -9,7 +9,7 @@ use super::session::Session;
 use crate::engine::catalog::Row;
 
 /// Columns of one DataRow as optional UTF-8 strings.
-fn columns(body: &[u8]) -> Option<Row> {
+pub(super) fn columns(body: &[u8]) -> Option<Row> {
     let mut b = Body::new(body);
     let n = usize::try_from(b.i16()?).ok()?;
     let mut cols = Vec::with_capacity(n.min(16));

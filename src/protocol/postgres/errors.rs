@@ -23,6 +23,9 @@ pub fn to_wire(e: &PgError) -> Option<Bytes> {
         PgError::Origin(_) => ("08P01", "FATAL"),
         // What PostgreSQL itself sends when an administrator shuts it down.
         PgError::ShuttingDown => ("57P01", "FATAL"),
+        // PostgreSQL's too_many_connections and idle_session_timeout.
+        PgError::TooManyConnections(_) => ("53300", "FATAL"),
+        PgError::IdleTimeout => ("57P05", "FATAL"),
         // As a connection lost at commit: the client cannot know the outcome.
         PgError::BusUnavailable => ("08006", "FATAL"),
         // "cannot_connect_now": what PostgreSQL itself answers while it cannot serve

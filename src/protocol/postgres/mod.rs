@@ -15,14 +15,19 @@ pub mod codec;
 mod copy;
 pub mod errors;
 mod extended;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod messages;
 mod offline;
+#[cfg(test)]
+mod proptests;
 mod relay;
 mod session;
 mod startup;
 mod tls;
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
@@ -34,6 +39,7 @@ pub use errors::PgError;
 use crate::config::Protocol;
 use crate::engine::Engine;
 use crate::server::Shutdown;
+use crate::server::admission::Admission;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
 use crate::session::Gauge;
@@ -47,15 +53,23 @@ pub struct PgContext {
     drain: Shutdown,
     /// TLS towards clients and origins.
     pub tls: Arc<TlsContext>,
+    /// The connection limits every session is admitted under.
+    pub admission: Arc<Admission>,
 }
 
 impl PgContext {
-    pub fn new(engine: Arc<Engine>, drain: Shutdown, tls: Arc<TlsContext>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        drain: Shutdown,
+        tls: Arc<TlsContext>,
+        admission: Arc<Admission>,
+    ) -> Self {
         Self {
             engine,
             cancels: Mutex::default(),
             drain,
             tls,
+            admission,
         }
     }
 }
@@ -127,6 +141,9 @@ async fn run_session(
     }
     .instrument(span)
     .await;
+    if matches!(result, Err(PgError::IdleTimeout)) {
+        cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(key) = &cancel_key {
         lock(&ctx.cancels).remove(key);
     }

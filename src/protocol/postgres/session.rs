@@ -6,6 +6,7 @@
 //!
 //! Transaction status comes only from the origin's ReadyForQuery (`I`, `T`, `E`).
 
+use crate::server::admission::Admitted;
 use std::future::Future;
 use std::time::Instant;
 
@@ -55,6 +56,8 @@ impl Answer {
 
 pub struct Session {
     pub core: Core<Answer>,
+    /// Its places under the connection limits, held until it ends.
+    pub admitted: Option<Admitted>,
     pub last_tag_rollback: bool,
     pub ext: Extended,
     /// Where the connection stands in a COPY sub-protocol.
@@ -92,6 +95,7 @@ impl Session {
     pub fn new(core: Core<Answer>) -> Session {
         Session {
             core,
+            admitted: None,
             last_tag_rollback: false,
             ext: Extended::default(),
             copy: CopyState::default(),
@@ -308,6 +312,10 @@ impl ProxySession for Session {
 
     fn settle(&mut self) -> impl Future<Output = ()> + Send {
         self.core.settle()
+    }
+
+    fn idle_timeout(&self) -> Option<std::time::Duration> {
+        self.admitted.as_ref().and_then(|a| a.idle_timeout)
     }
 
     fn goodbye(&self) -> Bytes {

@@ -20,6 +20,7 @@ use super::tls::{connect_origin, direct_tls, upgrade};
 use crate::config::{ClientTls, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, SessionNamespace};
 use crate::protocol::Pipes;
+use crate::server::admission::Admitted;
 use crate::server::stream::{Stream, send};
 use crate::server::tls_context::TlsContext;
 use crate::session::{Core, TxnState};
@@ -221,6 +222,7 @@ fn namespace(
 
 /// What authentication through the origin produced.
 struct Authenticated {
+    admitted: Admitted,
     cache: Arc<CacheCtx>,
     origin: Stream,
     origin_params: Vec<(String, String)>,
@@ -237,6 +239,8 @@ async fn authenticate(
     params: &[(String, String)],
 ) -> Result<Authenticated, PgError> {
     let (cache, origin_params) = resolve(ctx, params)?;
+    let admitted = ctx.admission.admit(&cache).await;
+    let admitted = admitted.map_err(PgError::TooManyConnections)?;
     let mut origin = connect_origin(&cache, ctx.tls.origin(&cache.id))
         .await
         .inspect_err(|e| crate::session::connect_failed(&cache, e))?;
@@ -262,6 +266,7 @@ async fn authenticate(
     )
     .await?;
     Ok(Authenticated {
+        admitted,
         cache,
         origin,
         origin_params,
@@ -304,6 +309,7 @@ pub async fn establish(
         io,
         TxnState::Idle,
     );
-    let session = Session::new(core);
+    let mut session = Session::new(core);
+    session.admitted = Some(auth.admitted);
     Ok((session, auth.cancel_key))
 }
