@@ -8,6 +8,7 @@ mod error;
 pub mod mysql;
 mod pipes;
 pub mod postgres;
+pub mod tds;
 
 pub use drive::{FLUSH_AT, ProxySession, drive};
 pub use error::SessionError;

@@ -2,6 +2,7 @@
 //! robustness checks (`robust`: deep nesting, huge texts, random bytes, the memo).
 
 mod isolation;
+mod mssql;
 mod mysql;
 mod postgres;
 mod postgres_reads;

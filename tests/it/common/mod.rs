@@ -12,6 +12,9 @@ pub mod origin;
 pub mod pg;
 mod pg_cluster;
 pub mod proxy;
+pub mod tds_origin;
+mod tds_sql;
+mod tds_wire;
 pub mod tls;
 
 pub use pg::PgOrigin;

@@ -1,0 +1,199 @@
+//! SQL Server clients through wirecache (tiberius, plaintext TDS) to the test origin
+//! (`common::tds_origin`, a TDS server executing on the private PostgreSQL): login,
+//! reads served twice with the origin's own counter proving the hit, writes
+//! invalidating, transactions, an unknown cache ID, messages larger than a packet.
+//! SQL Server itself is not tested here: none can run on this machine.
+
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use crate::common::PgOrigin;
+use crate::common::pg::password_for;
+use crate::common::proxy::{Protocol, Proxy};
+use crate::common::tds_origin::TdsOrigin;
+
+const USER: &str = "scram_user";
+
+type Tds = Client<Compat<TcpStream>>;
+
+/// A database of the shared PostgreSQL with table `t (id int, name text)` of three
+/// rows, which the test login may use.
+fn database() -> String {
+    let pg = PgOrigin::shared();
+    let db = pg.create_db("tds");
+    pg.psql(&db, crate::common::tds_origin::SYS_CATALOG);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, name text);
+             INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, NULL);
+             GRANT ALL ON t TO {USER};"
+        ),
+    );
+    db
+}
+
+async fn try_connect(port: u16, login: &str, db: &str) -> tiberius::Result<Tds> {
+    let mut config = Config::new();
+    config.host("127.0.0.1");
+    config.port(port);
+    config.database(db);
+    config.authentication(AuthMethod::sql_server(login, password_for(USER)));
+    config.encryption(EncryptionLevel::NotSupported);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    Client::connect(config, tcp.compat_write()).await
+}
+
+async fn connect(port: u16, login: &str, db: &str) -> Tds {
+    try_connect(port, login, db).await.unwrap()
+}
+
+/// The first result's rows as (id, name).
+async fn rows(c: &mut Tds, sql: &str) -> Vec<(i32, Option<String>)> {
+    let rows = c
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<i32, _>(0).unwrap(),
+                r.get::<&str, _>(1).map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+async fn exec(c: &mut Tds, sql: &str) {
+    c.simple_query(sql)
+        .await
+        .unwrap()
+        .into_results()
+        .await
+        .unwrap();
+}
+
+async fn setup() -> (String, TdsOrigin, Proxy) {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    (db, origin, proxy)
+}
+
+#[tokio::test]
+async fn the_test_origin_serves_tiberius_directly() {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let mut c = connect(origin.port(), USER, &db).await;
+    let got = rows(&mut c, "SELECT id, name FROM t ORDER BY id").await;
+    assert_eq!(
+        got,
+        vec![(1, Some("one".into())), (2, Some("two".into())), (3, None)]
+    );
+    assert_eq!(origin.selects(), 1);
+}
+
+#[tokio::test]
+async fn a_read_is_served_twice_and_a_write_invalidates_it() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut a = connect(port, &format!("sq-{USER}"), &db).await;
+    let mut b = connect(port, &format!("sq-{USER}"), &db).await;
+    let q = "SELECT id, name FROM t WHERE id <= 2 ORDER BY id";
+    let first = rows(&mut a, q).await;
+    assert_eq!(
+        first,
+        vec![(1, Some("one".into())), (2, Some("two".into()))]
+    );
+    let before = origin.selects();
+    assert_eq!(rows(&mut a, q).await, first, "same answer from the cache");
+    assert_eq!(rows(&mut b, q).await, first, "and for another connection");
+    assert_eq!(origin.selects(), before, "the origin ran no SELECT: hits");
+    exec(&mut b, "UPDATE t SET name = 'uno' WHERE id = 1").await;
+    let after = rows(&mut a, q).await;
+    assert_eq!(after[0], (1, Some("uno".into())), "the write invalidated");
+    assert_eq!(origin.selects(), before + 1);
+}
+
+#[tokio::test]
+async fn a_transaction_reads_its_own_writes_and_commits_for_everyone() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let login = format!("sq-{USER}");
+    let mut w = connect(port, &login, &db).await;
+    let mut r = connect(port, &login, &db).await;
+    let q = "SELECT id, name FROM t WHERE id = 2";
+    assert_eq!(rows(&mut r, q).await, vec![(2, Some("two".into()))]);
+    exec(&mut w, "BEGIN TRAN").await;
+    exec(&mut w, "UPDATE t SET name = 'dos' WHERE id = 2").await;
+    let selects = origin.selects();
+    assert_eq!(
+        rows(&mut w, q).await,
+        vec![(2, Some("dos".into()))],
+        "its own write"
+    );
+    assert_eq!(
+        origin.selects(),
+        selects + 1,
+        "read at the origin, not the cache"
+    );
+    exec(&mut w, "COMMIT TRAN").await;
+    assert_eq!(
+        rows(&mut r, q).await,
+        vec![(2, Some("dos".into()))],
+        "after COMMIT"
+    );
+    exec(
+        &mut w,
+        "BEGIN TRAN; UPDATE t SET name = 'zwei' WHERE id = 2",
+    )
+    .await;
+    exec(&mut w, "ROLLBACK TRAN").await;
+    assert_eq!(
+        rows(&mut r, q).await,
+        vec![(2, Some("dos".into()))],
+        "rolled back"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_cache_id_is_refused_without_reaching_the_origin() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let Err(err) = try_connect(port, &format!("nosuch-{USER}"), &db).await else {
+        panic!("login with an unknown cache ID accepted");
+    };
+    let text = err.to_string();
+    assert!(text.contains("no mssql cache matches login name"), "{text}");
+    assert_eq!(origin.logins(), 0);
+}
+
+#[tokio::test]
+async fn answers_and_requests_larger_than_a_packet() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut c = connect(port, &format!("sq-{USER}"), &db).await;
+    let long = "x".repeat(20_000);
+    exec(&mut c, &format!("INSERT INTO t VALUES (4, '{long}')")).await;
+    let q = format!(
+        "SELECT id, name FROM t WHERE id = 4 AND name <> '{}'",
+        "y".repeat(5_000)
+    );
+    let first = rows(&mut c, &q).await;
+    assert_eq!(first, vec![(4, Some(long.clone()))]);
+    let selects = origin.selects();
+    assert_eq!(rows(&mut c, &q).await, first);
+    assert_eq!(
+        origin.selects(),
+        selects,
+        "the 40 KB answer came from the cache"
+    );
+}
