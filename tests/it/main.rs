@@ -40,6 +40,7 @@ mod pg_tls;
 mod pg_transactions;
 mod secrets_in_logs;
 mod shutdown;
+mod tds_clients;
 mod tds_protocol;
 mod transactions;
 mod txn_reads;

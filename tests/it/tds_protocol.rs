@@ -11,28 +11,9 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 use crate::common::PgOrigin;
 use crate::common::pg::password_for;
 use crate::common::proxy::{Protocol, Proxy};
-use crate::common::tds_origin::TdsOrigin;
-
-const USER: &str = "scram_user";
+use crate::common::tds_origin::{TdsOrigin, USER, database};
 
 type Tds = Client<Compat<TcpStream>>;
-
-/// A database of the shared PostgreSQL with table `t (id int, name text)` of three
-/// rows, which the test login may use.
-fn database() -> String {
-    let pg = PgOrigin::shared();
-    let db = pg.create_db("tds");
-    pg.psql(&db, crate::common::tds_origin::SYS_CATALOG);
-    pg.psql(
-        &db,
-        &format!(
-            "CREATE TABLE t (id int PRIMARY KEY, name text);
-             INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, NULL);
-             GRANT ALL ON t TO {USER};"
-        ),
-    );
-    db
-}
 
 async fn try_connect(port: u16, login: &str, db: &str) -> tiberius::Result<Tds> {
     let mut config = Config::new();
@@ -196,4 +177,65 @@ async fn answers_and_requests_larger_than_a_packet() {
         selects,
         "the 40 KB answer came from the cache"
     );
+}
+
+#[tokio::test]
+async fn errors_are_never_cached() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut c = connect(port, &format!("sq-{USER}"), &db).await;
+    for _ in 0..2 {
+        let r = c.simple_query("SELECT id FROM missing_table").await;
+        let failed = match r {
+            Err(_) => true,
+            Ok(s) => s.into_results().await.is_err(),
+        };
+        assert!(failed, "the origin's error reaches the client");
+    }
+    assert_eq!(origin.selects(), 2, "both went to the origin");
+    assert_eq!(
+        rows(&mut c, "SELECT id, name FROM t WHERE id = 1")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_write_whose_trigger_writes_elsewhere_invalidates_the_database() {
+    let (db, origin, proxy) = setup().await;
+    PgOrigin::shared().psql(
+        &db,
+        &format!(
+            "CREATE TABLE audit (id int);
+             CREATE FUNCTION audit_t() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN UPDATE t SET name = 'audited' WHERE id = 1; RETURN NEW; END $$;
+             CREATE TRIGGER audit_trg AFTER INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_t();
+             GRANT ALL ON audit TO {USER};"
+        ),
+    );
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut c = connect(port, &format!("sq-{USER}"), &db).await;
+    let q = "SELECT id, name FROM t WHERE id = 1";
+    assert_eq!(rows(&mut c, q).await, vec![(1, Some("one".into()))]);
+    assert_eq!(rows(&mut c, q).await, vec![(1, Some("one".into()))]);
+    assert_eq!(origin.selects(), 1, "cached");
+    exec(&mut c, "INSERT INTO audit VALUES (1)").await;
+    assert_eq!(rows(&mut c, q).await, vec![(1, Some("audited".into()))]);
+}
+
+#[tokio::test]
+async fn a_set_option_gives_the_session_its_own_entries() {
+    let (db, origin, proxy) = setup().await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    let login = format!("sq-{USER}");
+    let mut a = connect(port, &login, &db).await;
+    let mut b = connect(port, &login, &db).await;
+    let q = "SELECT id, name FROM t WHERE id = 3";
+    rows(&mut a, q).await;
+    exec(&mut b, "SET DATEFORMAT dmy").await;
+    rows(&mut b, q).await;
+    assert_eq!(origin.selects(), 2, "b's options differ: not a's entry");
+    rows(&mut b, q).await;
+    assert_eq!(origin.selects(), 2, "but its own entry serves it again");
 }

@@ -27,6 +27,26 @@ use super::tds_wire::{self as wire, ColType, Value};
 
 pub use super::tds_sql::SYS_CATALOG;
 
+/// The PostgreSQL role TDS logins of the tests use (its password is checked).
+pub const USER: &str = "scram_user";
+
+/// A database of the shared PostgreSQL with SQL Server's catalog views and table
+/// `t (id int, name text)` of three rows, which [`USER`] may use.
+pub fn database() -> String {
+    let pg = super::PgOrigin::shared();
+    let db = pg.create_db("tds");
+    pg.psql(&db, SYS_CATALOG);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, name text);
+             INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, NULL);
+             GRANT ALL ON t TO {USER};"
+        ),
+    );
+    db
+}
+
 #[derive(Default)]
 struct Counters {
     statements: AtomicU64,
@@ -278,6 +298,7 @@ impl Connection {
                 }
                 wire::done(out, 0xFD, more | wire::DONE_COUNT, rows.len() as u64);
             }
+            Verb::SetOption => wire::done(out, 0xFD, more, 0),
             Verb::Other => {
                 let n = pg.execute(&translate(stmt), &[]).await?;
                 wire::done(out, 0xFD, more | wire::DONE_COUNT, n);

@@ -1,6 +1,7 @@
 //! The T-SQL subset the test TDS origin (`tds_origin`) runs on PostgreSQL: a batch
-//! split into statements, the transaction statements recognised, `N'…'` literals
-//! made plain, and SQL Server's catalog views emulated over pg_catalog.
+//! split into statements, the transaction statements recognised, session options
+//! (`SET …`) accepted without effect, `N'…'` literals made plain, and SQL Server's
+//! catalog views emulated over pg_catalog.
 
 /// SQL Server's catalog views that wirecache asks, as PostgreSQL views over
 /// pg_catalog, for the database the origin serves (run as the superuser at setup).
@@ -28,6 +29,10 @@ pub enum Verb {
     Commit,
     Rollback,
     Select,
+    /// `SET <option> …`: SQL Server's session options (ANSI_NULLS, TEXTSIZE, …), which
+    /// drivers send at connect, have no PostgreSQL equivalent: accepted, and without
+    /// effect on this origin's results.
+    SetOption,
     Other,
 }
 
@@ -47,6 +52,7 @@ pub fn verb(stmt: &str) -> Verb {
         Some("COMMIT") if second_is_tran => Verb::Commit,
         Some("ROLLBACK") if second_is_tran => Verb::Rollback,
         Some("SELECT" | "WITH") => Verb::Select,
+        Some("SET") => Verb::SetOption,
         _ => Verb::Other,
     }
 }
