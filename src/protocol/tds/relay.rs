@@ -63,8 +63,11 @@ impl Session {
                 self.attention = false;
             }
             // Applied at the acknowledgement and remembered for the end of the
-            // transaction (design §4.4).
+            // transaction (design §4.4); outside one, the acknowledgement was its end.
             self.core.acknowledged();
+            if self.core.txn().is_idle() {
+                self.core.transaction_ended(false);
+            }
             self.core.answered();
             if tee {
                 self.core.finish_fill();

@@ -97,6 +97,10 @@ async fn greet(
     if hello.kind != Kind::PreLogin {
         return Err(SessionError::Client("expected PRELOGIN"));
     }
+    if ctx.tls.client == ClientTls::Require {
+        // Refused before the client sends its password in the clear.
+        return Err(SessionError::TlsRequired);
+    }
     let answer = codec::message(
         Kind::TabularResult,
         &prelogin::answer(),
@@ -110,9 +114,6 @@ async fn greet(
         return Err(SessionError::Client(
             "expected LOGIN7 (TLS is not supported for SQL Server yet)",
         ));
-    }
-    if ctx.tls.client == ClientTls::Require {
-        return Err(SessionError::TlsRequired);
     }
     Login::parse(&m.payload).map_err(|r| SessionError::Unsupported(r.as_str()))
 }
