@@ -41,6 +41,7 @@ mod pg_transactions;
 mod secrets_in_logs;
 mod shutdown;
 mod tds_clients;
+mod tds_hostile;
 mod tds_protocol;
 mod transactions;
 mod txn_reads;

@@ -37,6 +37,10 @@ async fn read_message(
 ) -> Result<Message, SessionError> {
     let mut asm = Assembler::new(side, MAX_LOGIN_MESSAGE);
     loop {
+        if side == Side::Client && !matches!(buf.first(), None | Some(0x10 | 0x12)) {
+            // Not PRELOGIN nor LOGIN7: no TDS client; refused at its first byte.
+            return Err(SessionError::Client("not a TDS login"));
+        }
         if let Some(m) = asm.next(buf)? {
             return Ok(m);
         }

@@ -14,7 +14,7 @@ mod pg_cluster;
 pub mod proxy;
 pub mod tds_origin;
 mod tds_sql;
-mod tds_wire;
+pub mod tds_wire;
 pub mod tls;
 
 pub use pg::PgOrigin;
