@@ -43,5 +43,6 @@ mod shutdown;
 mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
+mod tds_secrets;
 mod transactions;
 mod txn_reads;
