@@ -127,7 +127,8 @@ impl Session {
         };
         let blocked = self.core.blocked();
         let reset = m.status & codec::STATUS_RESETCONNECTION != 0;
-        if blocked.is_none() && !reset {
+        // While an Attention awaits its acknowledgement, a local answer would overtake it.
+        if blocked.is_none() && !reset && !self.attention {
             self.core.key(KeyKind::TdsBatch, &[text]);
             if self.try_hit(started, Some(&m)) {
                 return Ok(());
