@@ -126,6 +126,11 @@ async fn a_transaction_reads_its_own_writes_and_commits_for_everyone() {
         selects + 1,
         "read at the origin, not the cache"
     );
+    assert_eq!(
+        rows(&mut r, q).await,
+        vec![(2, Some("two".into()))],
+        "another session never sees the uncommitted write, from the cache or not"
+    );
     exec(&mut w, "COMMIT TRAN").await;
     assert_eq!(
         rows(&mut r, q).await,
