@@ -45,8 +45,8 @@ async fn python_tds_script() {
     python("pytds").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn freetds_tsql() {
+/// FreeTDS's `tsql` speaking TDS `version`.
+async fn tsql(version: &str) {
     let db = database();
     let origin = TdsOrigin::start(PgOrigin::shared().port).await;
     let proxy = Proxy::builder()
@@ -57,18 +57,32 @@ async fn freetds_tsql() {
     let login = format!("sq-{USER}");
     let script = "SELECT id, name FROM t WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\n\
                   UPDATE t SET name = 'zwei' WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\nexit\n";
-    let file = std::env::temp_dir().join(format!("wirecache-tsql-{}.sql", std::process::id()));
+    let file = std::env::temp_dir().join(crate::common::unique("wirecache-tsql"));
     std::fs::write(&file, script).unwrap();
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(format!(
-        "tsql -H 127.0.0.1 -p {port} -U '{login}' -P '{}' -D '{db}' -v 7.4 < '{}'",
+        "TDSVER={version} tsql -o v -H 127.0.0.1 -p {port} -U '{login}' -P '{}' -D '{db}' < '{}'",
         password_for(USER),
         file.display()
     ));
     let (ok, out, err) = run_blocking(cmd).await;
     let _ = std::fs::remove_file(&file);
-    assert!(ok, "tsql:\n{out}\n{err}");
-    assert_eq!(out.matches("two").count(), 2, "{out}\n{err}");
-    assert!(out.contains("zwei"), "{out}\n{err}");
-    assert_eq!(origin.selects(), 2, "the repeated read was a hit:\n{out}");
+    assert!(ok, "tsql {version}:\n{out}\n{err}");
+    assert!(
+        out.contains(&format!("TDS version {version}"))
+            || err.contains(&format!("TDS version {version}")),
+        "{out}\n{err}"
+    );
+    assert_eq!(out.matches("two").count(), 2, "{version}: {out}\n{err}");
+    assert!(out.contains("zwei"), "{version}: {out}\n{err}");
+    assert_eq!(
+        origin.selects(),
+        2,
+        "{version}: the repeated read was a hit:\n{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freetds_tsql_7_4() {
+    tsql("7.4").await;
 }

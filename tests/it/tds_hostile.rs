@@ -60,7 +60,7 @@ fn random_result(rng: &mut Rng) -> (Vec<u8>, u32) {
             wire::row(&mut out, &types, &values);
         }
         let more = if r + 1 < results { wire::DONE_MORE } else { 0 };
-        wire::done(&mut out, 0xFD, more | wire::DONE_COUNT, nrows);
+        wire::done(&mut out, true, 0xFD, more | wire::DONE_COUNT, nrows);
     }
     (out.to_vec(), results)
 }

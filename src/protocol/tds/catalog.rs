@@ -29,7 +29,9 @@ impl Session {
     /// Runs `sql` on the origin and returns its results' rows; `None` if it failed.
     pub async fn own_query(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, SessionError> {
         let mut payload = Vec::with_capacity(22 + sql.len() * 2);
-        all_headers(&mut payload);
+        if self.all_headers {
+            all_headers(&mut payload);
+        }
         payload.extend_from_slice(&to_utf16(sql));
         let wire = codec::message(Kind::SqlBatch, &payload, self.packet_size);
         self.core.io().send_to_origin(&wire).await?;
@@ -40,7 +42,8 @@ impl Session {
             }
             self.core.io().read_origin().await?;
         };
-        Ok(decode(&answer.payload).ok())
+        let narrow = self.tds_version < super::login::TDS_72;
+        Ok(decode(&answer.payload, narrow).ok())
     }
 }
 
@@ -52,8 +55,8 @@ enum Text {
     Bytes,
 }
 
-/// The rows of each result of a token stream.
-fn decode(payload: &[u8]) -> Result<Vec<Vec<Row>>, Stop> {
+/// The rows of each result of a token stream (`narrow`: TDS 7.0/7.1 DONE tokens).
+fn decode(payload: &[u8], narrow: bool) -> Result<Vec<Vec<Row>>, Stop> {
     let mut r = Reader::new(payload);
     let mut results: Vec<Vec<Row>> = Vec::new();
     let mut cols: Vec<(Framing, Text)> = Vec::new();
@@ -71,7 +74,7 @@ fn decode(payload: &[u8]) -> Result<Vec<Vec<Row>>, Stop> {
                     .push(row);
             }
             0xFD..=0xFF => {
-                r.take(12)?;
+                r.take(if narrow { 8 } else { 12 })?;
             }
             0xE3 | 0xAB | 0xA9 => {
                 let n = usize::from(r.u16()?);

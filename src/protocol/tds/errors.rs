@@ -20,12 +20,15 @@ const CLASS_LOGIN: u8 = 14;
 const CLASS_FATAL: u8 = 20;
 
 /// An ERROR token (MS-TDS 2.2.7.10).
-pub fn error_token(out: &mut BytesMut, number: i32, class: u8, text: &str) {
+/// An ERROR token (MS-TDS 2.2.7.10); `narrow`: TDS 7.0/7.1, whose line number is two
+/// bytes, not four.
+pub fn error_token(out: &mut BytesMut, number: i32, class: u8, text: &str, narrow: bool) {
     let msg = to_utf16(text);
     let msg_units = u16::try_from(msg.len() / 2).unwrap_or(u16::MAX);
     let msg = msg.get(..usize::from(msg_units) * 2).unwrap_or_default();
     let server = to_utf16("wirecache");
-    let body = 4 + 1 + 1 + 2 + msg.len() + 1 + server.len() + 1 + 4;
+    let line = if narrow { 2 } else { 4 };
+    let body = 4 + 1 + 1 + 2 + msg.len() + 1 + server.len() + 1 + line;
     out.put_u8(0xAA);
     out.put_u16_le(u16::try_from(body).unwrap_or(u16::MAX));
     out.put_i32_le(number);
@@ -36,28 +39,30 @@ pub fn error_token(out: &mut BytesMut, number: i32, class: u8, text: &str) {
     out.put_u8(u8::try_from(server.len() / 2).unwrap_or(0));
     out.put_slice(&server);
     out.put_u8(0);
-    out.put_i32_le(0);
+    out.put_bytes(0, line);
 }
 
-/// A DONE token with `status`.
-pub fn done_token(out: &mut BytesMut, status: u16) {
+/// A DONE token with `status` (its row count four bytes wide when `narrow`).
+pub fn done_token(out: &mut BytesMut, status: u16, narrow: bool) {
     out.put_u8(0xFD);
     out.put_u16_le(status);
     out.put_u16_le(0);
-    out.put_u64_le(0);
+    out.put_bytes(0, if narrow { 4 } else { 8 });
 }
 
 /// A whole tabular-result message reporting `text` as an error.
-pub fn error_message(number: i32, class: u8, text: &str) -> Bytes {
+pub fn error_message(number: i32, class: u8, text: &str, narrow: bool) -> Bytes {
     let mut tokens = BytesMut::new();
-    error_token(&mut tokens, number, class, text);
-    done_token(&mut tokens, DONE_ERROR | DONE_SRVERROR);
+    error_token(&mut tokens, number, class, text, narrow);
+    done_token(&mut tokens, DONE_ERROR | DONE_SRVERROR, narrow);
     codec::message(Kind::TabularResult, &tokens, codec::DEFAULT_PACKET)
 }
 
 /// What a client is told when its session fails with `e`: login errors as "Login
-/// failed", the rest as a fatal error. Origin errors were relayed already.
-pub fn to_wire(e: &SessionError, login: bool) -> Option<Bytes> {
+/// failed", the rest as a fatal error, for a client of `tds_version`. Origin errors
+/// were relayed already.
+pub fn to_wire(e: &SessionError, login: bool, tds_version: u32) -> Option<Bytes> {
+    let narrow = tds_version < super::login::TDS_72;
     let text = match e {
         SessionError::Closed(_) | SessionError::ShuttingDown | SessionError::Io { .. } => {
             return None;
@@ -66,8 +71,8 @@ pub fn to_wire(e: &SessionError, login: bool) -> Option<Bytes> {
         other => format!("wirecache: {other}"),
     };
     Some(if login {
-        error_message(LOGIN_FAILED, CLASS_LOGIN, &text)
+        error_message(LOGIN_FAILED, CLASS_LOGIN, &text, narrow)
     } else {
-        error_message(GENERAL, CLASS_FATAL, &text)
+        error_message(GENERAL, CLASS_FATAL, &text, narrow)
     })
 }

@@ -6,8 +6,13 @@
 
 use super::types::{Reader, utf16};
 
-/// The fixed part of LOGIN7, before its variable data.
+/// The first TDS version whose requests carry ALL_HEADERS (7.2).
+pub const TDS_72: u32 = 0x7209_0002;
+
+/// The fixed part of LOGIN7, before its variable data (TDS 7.2 and later; 7.0 and 7.1
+/// end it before ChangePassword and cbSSPILong).
 const FIXED: usize = 94;
+const FIXED_71: usize = 86;
 /// (offset field, length field, length in UTF-16 units rather than bytes).
 const FIELDS: [(usize, bool); 12] = [
     (36, true),  // HostName
@@ -105,10 +110,11 @@ impl Login {
     /// Parses a LOGIN7 payload; every field must lie inside it.
     pub fn parse(payload: &[u8]) -> Result<Login, Refusal> {
         let p = payload;
-        if p.len() < FIXED {
+        let version = u32_at(p, 4).ok_or(Refusal::Malformed)?;
+        if p.len() < fixed(version) {
             return Err(Refusal::Malformed);
         }
-        for (off, units) in FIELDS {
+        for &(off, units) in fields(version) {
             field(p, off, units).ok_or(Refusal::Malformed)?;
         }
         let flags2 = p.get(25).copied().unwrap_or(0);
@@ -122,7 +128,7 @@ impl Login {
         let text = |off| field(p, off, true).map(utf16).ok_or(Refusal::Malformed);
         Ok(Login {
             payload: p.to_vec(),
-            tds_version: u32_at(p, 4).ok_or(Refusal::Malformed)?,
+            tds_version: version,
             packet_size: u32_at(p, 8).ok_or(Refusal::Malformed)?,
             user: text(USER)?,
             database: text(DATABASE)?,
@@ -137,8 +143,22 @@ impl Login {
     /// The payload with the login name `user` instead of the client's, offsets and
     /// lengths recomputed.
     pub fn with_user(&self, user: &str) -> Result<Vec<u8>, Refusal> {
-        rewrite(&self.payload, user).ok_or(Refusal::Malformed)
+        rewrite(&self.payload, user, self.tds_version).ok_or(Refusal::Malformed)
     }
+}
+
+fn fixed(version: u32) -> usize {
+    if version >= TDS_72 { FIXED } else { FIXED_71 }
+}
+
+/// The offset/length fields of `version`'s LOGIN7.
+fn fields(version: u32) -> &'static [(usize, bool)] {
+    let n = if version >= TDS_72 {
+        FIELDS.len()
+    } else {
+        FIELDS.len() - 1
+    };
+    FIELDS.get(..n).unwrap_or(&FIELDS)
 }
 
 /// The FeatureExt ids the login carries, if it has a FeatureExt block.
@@ -166,7 +186,7 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
 }
 
 /// Replaces the user name's bytes and moves every offset that points past them.
-fn rewrite(p: &[u8], user: &str) -> Option<Vec<u8>> {
+fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     let start = u16_at(p, USER)?;
     let old = u16_at(p, USER + 2)? * 2;
     let new: Vec<u8> = super::types::to_utf16(user);
@@ -177,7 +197,7 @@ fn rewrite(p: &[u8], user: &str) -> Option<Vec<u8>> {
     out.extend_from_slice(p.get(start + old..)?);
     // Everything at or past the end of the old name moves with it.
     let moved = |at: usize| at - old + new.len();
-    for (off, _) in FIELDS {
+    for &(off, _) in fields(version) {
         let at = u16_at(p, off)?;
         if off != USER && at >= start + old {
             put_u16(&mut out, off, moved(at))?;

@@ -45,6 +45,10 @@ pub struct Session {
     client: Assembler,
     /// The packet size negotiated at login: replayed answers are split to it.
     pub packet_size: usize,
+    /// Requests carry ALL_HEADERS (TDS 7.2 and later).
+    pub all_headers: bool,
+    /// The TDS version the client logged in with.
+    pub tds_version: u32,
     /// The login's namespace material (cache, login, database, client options): a
     /// connection reset goes back to it.
     pub base: NamespaceMaterial,
@@ -55,14 +59,28 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(core: Core<Answer>, packet_size: usize, base: NamespaceMaterial) -> Self {
+    pub fn new(
+        core: Core<Answer>,
+        packet_size: usize,
+        base: NamespaceMaterial,
+        tds_version: u32,
+    ) -> Self {
         Session {
             core,
             client: Assembler::new(Side::Client, MAX_REQUEST),
             packet_size,
+            all_headers: tds_version >= super::login::TDS_72,
+            tds_version,
             base,
             attention: false,
-            stray: Scanner::default(),
+            stray: Scanner::for_version(tds_version),
+        }
+    }
+
+    /// How an answer to this session's client is followed.
+    pub fn answer(&self) -> Answer {
+        Answer {
+            scanner: Scanner::for_version(self.tds_version),
         }
     }
 
@@ -71,7 +89,7 @@ impl Session {
     }
 
     pub fn expect(&mut self, effects: Effects, tee: bool) {
-        self.core.expect(Answer::default(), effects, tee);
+        self.core.expect(self.answer(), effects, tee);
     }
 
     async fn on_client(&mut self, m: Message) -> Result<(), SessionError> {
@@ -122,7 +140,7 @@ impl Session {
 
     async fn on_batch(&mut self, m: Message) -> Result<(), SessionError> {
         let started = Instant::now();
-        let Some(text) = batch_text(&m.payload) else {
+        let Some(text) = batch_text(&m.payload, self.all_headers) else {
             return Err(SessionError::Client("malformed SQLBatch headers"));
         };
         let blocked = self.core.blocked();
@@ -149,7 +167,7 @@ impl Session {
         let bytes = codec::message(Kind::TabularResult, &hit.entry.payload, self.packet_size);
         self.core.local(bytes, false);
         if let (Some(claim), Some(m)) = (hit.refresh, request)
-            && self.core.begin_refresh(claim, Answer::default(), true)
+            && self.core.begin_refresh(claim, self.answer(), true)
         {
             self.forward(m);
         }
@@ -164,8 +182,12 @@ impl Session {
     }
 }
 
-/// The SQL text of a SQLBatch payload (UTF-16LE), after its ALL_HEADERS.
-pub fn batch_text(payload: &[u8]) -> Option<&[u8]> {
+/// The SQL text of a SQLBatch payload (UTF-16LE), after its ALL_HEADERS when the
+/// session's TDS version has them.
+pub fn batch_text(payload: &[u8], all_headers: bool) -> Option<&[u8]> {
+    if !all_headers {
+        return Some(payload);
+    }
     let total = payload.get(..4)?;
     let total = usize::try_from(u32::from_le_bytes(total.try_into().ok()?)).ok()?;
     // TDS 7.2+ always sends ALL_HEADERS; its length counts itself.
@@ -238,7 +260,7 @@ impl ProxySession for Session {
     /// Only while the client awaits an answer.
     fn error_for_client(&self, e: &SessionError) -> Option<Bytes> {
         if !self.core.idle() {
-            super::errors::to_wire(e, false)
+            super::errors::to_wire(e, false, self.tds_version)
         } else {
             None
         }

@@ -55,7 +55,9 @@ async fn read_message(
 pub async fn establish(ctx: &Arc<TdsContext>, client: TcpStream) -> Result<Session, SessionError> {
     let mut client = Stream::Plain(client);
     let mut cbuf = BytesMut::with_capacity(4096);
-    let result = login(ctx, &mut client, &mut cbuf).await;
+    // The client's TDS version once its LOGIN7 is read: errors are written for it.
+    let mut version = super::login::TDS_72;
+    let result = login(ctx, &mut client, &mut cbuf, &mut version).await;
     match result {
         Ok(a) => {
             let namespace = SessionNamespace::new(a.base.clone());
@@ -71,10 +73,10 @@ pub async fn establish(ctx: &Arc<TdsContext>, client: TcpStream) -> Result<Sessi
                 TxnState::Idle,
             );
             core.default_isolation_known(Isolation::ReadCommitted);
-            Ok(Session::new(core, a.packet_size, a.base))
+            Ok(Session::new(core, a.packet_size, a.base, a.tds_version))
         }
         Err(e) => {
-            if let Some(wire) = super::errors::to_wire(&e, true) {
+            if let Some(wire) = super::errors::to_wire(&e, true, version) {
                 let _ = send(&mut client, &wire).await;
             }
             Err(e)
@@ -89,6 +91,8 @@ struct Authenticated {
     obuf: BytesMut,
     packet_size: usize,
     base: NamespaceMaterial,
+    /// The TDS version the client logged in with.
+    tds_version: u32,
 }
 
 /// Answers the client's PRELOGIN and reads its LOGIN7.
@@ -126,8 +130,10 @@ async fn login(
     ctx: &TdsContext,
     client: &mut Stream,
     cbuf: &mut BytesMut,
+    version: &mut u32,
 ) -> Result<Authenticated, SessionError> {
     let login = greet(ctx, client, cbuf).await?;
+    *version = login.tds_version;
     let resolved = ctx.engine.caches().resolve(Protocol::MsSql, &login.user);
     let Some((cache, origin_user)) = resolved else {
         return Err(SessionError::UnknownCache(format!(
@@ -158,7 +164,7 @@ async fn login(
     send(client, &reply.raw)
         .await
         .map_err(SessionError::io(Side::Client))?;
-    let mut scan = Scanner::default();
+    let mut scan = Scanner::for_version(login.tds_version);
     scan.feed(&reply.payload).map_err(SessionError::Origin)?;
     if !scan.summary.login_ack || scan.summary.error {
         return Err(SessionError::AuthRejected);
@@ -170,6 +176,7 @@ async fn login(
         obuf,
         packet_size,
         base,
+        tds_version: login.tds_version,
     })
 }
 

@@ -167,6 +167,12 @@ fn hostile_streams_never_panic_nor_buffer_without_bound() {
 /// A LOGIN7 with `fields` (host, user, password, app, server, extension, library,
 /// language, database, sspi, attach file, change password) in order.
 fn login7(user: &str, password: &[u8], db: &str, flags2: u8) -> Vec<u8> {
+    login7_of(0x7400_0004, user, password, db, flags2)
+}
+
+/// The same for TDS `version`: 7.0 and 7.1 have no ChangePassword nor cbSSPILong.
+fn login7_of(version: u32, user: &str, password: &[u8], db: &str, flags2: u8) -> Vec<u8> {
+    let modern = version >= super::login::TDS_72;
     let fields: [Vec<u8>; 12] = [
         to_utf16("host"),
         to_utf16(user),
@@ -182,11 +188,12 @@ fn login7(user: &str, password: &[u8], db: &str, flags2: u8) -> Vec<u8> {
         Vec::new(),
     ];
     let offsets = [36, 40, 44, 48, 52, 56, 60, 64, 68, 78, 82, 86];
-    let mut p = vec![0u8; 94];
-    p[4..8].copy_from_slice(&0x7400_0004u32.to_le_bytes());
+    let n = if modern { 12 } else { 11 };
+    let mut p = vec![0u8; if modern { 94 } else { 86 }];
+    p[4..8].copy_from_slice(&version.to_le_bytes());
     p[8..12].copy_from_slice(&4096u32.to_le_bytes());
     p[25] = flags2;
-    for (f, off) in fields.iter().zip(offsets) {
+    for (f, off) in fields.iter().zip(offsets).take(n) {
         let at = p.len() as u16;
         let units = if off == 56 || off == 78 {
             f.len()
@@ -248,4 +255,32 @@ fn login7_refusals_and_hostile_bytes() {
             let _ = l.with_user("someone-else");
         }
     }
+}
+
+#[test]
+fn tds_7_1_logins_and_done_tokens() {
+    let p = login7_of(0x7100_0001, "shop-app", &[9, 9], "sales", 0);
+    let l = Login::parse(&p).unwrap();
+    assert_eq!(
+        (l.user.as_str(), l.database.as_str()),
+        ("shop-app", "sales")
+    );
+    let again = Login::parse(&l.with_user("app").unwrap()).unwrap();
+    assert_eq!(
+        (again.user.as_str(), again.database.as_str()),
+        ("app", "sales")
+    );
+    // DONE with a four-byte row count, then another token.
+    let mut s = vec![0xFD, 0x01, 0, 0, 0, 5, 0, 0, 0];
+    s.extend([0xFD, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut sc = Scanner::for_version(0x7100_0001);
+    sc.feed(&s).unwrap();
+    assert!(sc.at_boundary());
+    assert_eq!(sc.summary.dones, 1);
+    let mut wide = Scanner::default();
+    let misread = wide.feed(&s).is_err() || !wide.at_boundary();
+    assert!(
+        misread,
+        "read as 7.2+, the same bytes are not two DONE tokens"
+    );
 }

@@ -79,6 +79,8 @@ pub struct Scanner {
     /// The NULL bitmap of the NBCROW being scanned (empty for ROW).
     bitmap: Vec<u8>,
     retval: Framing,
+    /// TDS 7.0/7.1: DONE row counts are four bytes, not eight.
+    narrow: bool,
     pub summary: Summary,
 }
 
@@ -91,12 +93,21 @@ impl Default for Scanner {
             columns: Vec::new(),
             bitmap: Vec::new(),
             retval: Framing::Fixed(0),
+            narrow: false,
             summary: Summary::default(),
         }
     }
 }
 
 impl Scanner {
+    /// A scanner of answers to a client of `tds_version`.
+    pub fn for_version(tds_version: u32) -> Self {
+        Scanner {
+            narrow: tds_version < super::login::TDS_72,
+            ..Scanner::default()
+        }
+    }
+
     /// Scans the next piece of the stream.
     pub fn feed(&mut self, mut piece: &[u8]) -> Result<(), &'static str> {
         let n = self.skip.min(piece.len());
@@ -138,7 +149,10 @@ impl Scanner {
     /// Forgets the answer so far (its message ended); column metadata lasts only as
     /// long as a message, which is as long as it can apply.
     pub fn reset(&mut self) {
-        *self = Scanner::default();
+        *self = Scanner {
+            narrow: self.narrow,
+            ..Scanner::default()
+        };
     }
 
     /// One step from the front of the carry: on success, how many data bytes to pass
@@ -219,7 +233,7 @@ impl Scanner {
             0xD2 => self.row(r, true),
             0xFD..=0xFF => {
                 let status = r.u16()?;
-                r.take(10)?;
+                r.take(if self.narrow { 6 } else { 10 })?;
                 self.on_done(t, status);
                 Ok(0)
             }

@@ -116,6 +116,8 @@ struct Connection {
     counters: Arc<Counters>,
     /// The open transaction's descriptor, if one is open.
     txn: Option<u64>,
+    /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
+    modern: bool,
     next_txn: u64,
 }
 
@@ -132,6 +134,7 @@ impl Connection {
             counters,
             txn: None,
             next_txn: 1,
+            modern: true,
         };
         let hello = c.read().await?.ok_or("closed")?;
         assert_eq!(hello.kind, Kind::PreLogin);
@@ -147,13 +150,19 @@ impl Connection {
                 Kind::SqlBatch => c.batch(&m.payload).await?,
                 Kind::Attention => {
                     let mut out = BytesMut::new();
-                    wire::done(&mut out, 0xFD, wire::DONE_ATTN, 0);
+                    wire::done(&mut out, c.modern, 0xFD, wire::DONE_ATTN, 0);
                     c.send(&out).await?;
                 }
                 _ => {
                     let mut out = BytesMut::new();
-                    wire::error(&mut out, 50000, 16, "the test origin runs SQLBatch only");
-                    wire::done(&mut out, 0xFD, wire::DONE_ERROR, 0);
+                    wire::error(
+                        &mut out,
+                        c.modern,
+                        50000,
+                        16,
+                        "the test origin runs SQLBatch only",
+                    );
+                    wire::done(&mut out, c.modern, 0xFD, wire::DONE_ERROR, 0);
                     c.send(&out).await?;
                 }
             }
@@ -181,6 +190,7 @@ impl Connection {
     /// Logs in to PostgreSQL as the TDS login; answers LOGINACK or a login error.
     async fn login(&mut self, p: &[u8], pg_port: u16) -> Res<bool> {
         let version = u32::from_le_bytes(p[4..8].try_into()?);
+        self.modern = version >= 0x7209_0002;
         let size = u32::from_le_bytes(p[8..12].try_into()?) as usize;
         let user = wire::from_utf16(&wire::login_field(p, 40));
         let password = wire::from_utf16(&wire::clear_password(&wire::login_field(p, 44)));
@@ -204,14 +214,14 @@ impl Connection {
                 wire::env_string(&mut out, 1, &db, "master");
                 wire::env_string(&mut out, 4, &self.packet_size.to_string(), "4096");
                 wire::login_ack(&mut out, version);
-                wire::done(&mut out, 0xFD, 0, 0);
+                wire::done(&mut out, self.modern, 0xFD, 0, 0);
                 self.send(&out).await?;
                 Ok(true)
             }
             Err(e) => {
                 let text = format!("Login failed for user '{user}'. ({e})");
-                wire::error(&mut out, 18456, 14, &text);
-                wire::done(&mut out, 0xFD, wire::DONE_ERROR, 0);
+                wire::error(&mut out, self.modern, 18456, 14, &text);
+                wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR, 0);
                 self.send(&out).await?;
                 Ok(false)
             }
@@ -221,12 +231,16 @@ impl Connection {
 
 impl Connection {
     async fn batch(&mut self, payload: &[u8]) -> Res<()> {
-        let headers = u32::from_le_bytes(payload[..4].try_into()?) as usize;
+        let headers = if self.modern {
+            u32::from_le_bytes(payload[..4].try_into()?) as usize
+        } else {
+            0
+        };
         let sql = wire::from_utf16(&payload[headers..]);
         let stmts = statements(&sql);
         let mut out = BytesMut::new();
         if stmts.is_empty() {
-            wire::done(&mut out, 0xFD, 0, 0);
+            wire::done(&mut out, self.modern, 0xFD, 0, 0);
         }
         for (i, stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len();
@@ -235,13 +249,13 @@ impl Connection {
                 let text = e
                     .as_db_error()
                     .map_or(e.to_string(), |d| d.message().to_string());
-                wire::error(&mut out, 50000, 16, &text);
+                wire::error(&mut out, self.modern, 50000, 16, &text);
                 if self.txn.is_some() {
                     let pg = self.pg.as_ref().ok_or("no session")?;
                     let _ = pg.batch_execute("ROLLBACK").await;
                     self.end_txn(&mut out, 10);
                 }
-                wire::done(&mut out, 0xFD, wire::DONE_ERROR, 0);
+                wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR, 0);
                 break;
             }
         }
@@ -269,14 +283,14 @@ impl Connection {
                 self.next_txn += 1;
                 self.txn = Some(d);
                 wire::env_change(out, 8, &d.to_le_bytes(), &[], true);
-                wire::done(out, 0xFD, more, 0);
+                wire::done(out, self.modern, 0xFD, more, 0);
             }
             Verb::Commit | Verb::Rollback => {
                 let commit = verb(stmt) == Verb::Commit;
                 pg.batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
                     .await?;
                 self.end_txn(out, if commit { 9 } else { 10 });
-                wire::done(out, 0xFD, more, 0);
+                wire::done(out, self.modern, 0xFD, more, 0);
             }
             Verb::Select => {
                 if !is_catalog(stmt) {
@@ -287,7 +301,7 @@ impl Connection {
                 let cols: Vec<(String, ColType)> = stmt
                     .columns()
                     .iter()
-                    .map(|c| (c.name().to_string(), col_type(c.type_())))
+                    .map(|c| (c.name().to_string(), col_type(c.type_(), self.modern)))
                     .collect();
                 let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
                 wire::col_metadata(out, &cols);
@@ -296,23 +310,30 @@ impl Connection {
                         (0..types.len()).map(|i| value(r, i, types[i])).collect();
                     wire::row(out, &types, &values);
                 }
-                wire::done(out, 0xFD, more | wire::DONE_COUNT, rows.len() as u64);
+                wire::done(
+                    out,
+                    self.modern,
+                    0xFD,
+                    more | wire::DONE_COUNT,
+                    rows.len() as u64,
+                );
             }
-            Verb::SetOption => wire::done(out, 0xFD, more, 0),
+            Verb::SetOption => wire::done(out, self.modern, 0xFD, more, 0),
             Verb::Other => {
                 let n = pg.execute(&translate(stmt), &[]).await?;
-                wire::done(out, 0xFD, more | wire::DONE_COUNT, n);
+                wire::done(out, self.modern, 0xFD, more | wire::DONE_COUNT, n);
             }
         }
         Ok(())
     }
 }
 
-fn col_type(t: &Type) -> ColType {
+fn col_type(t: &Type, modern: bool) -> ColType {
     match *t {
         Type::INT2 | Type::INT4 => ColType::Int4,
         Type::INT8 => ColType::Int8,
-        _ => ColType::Text,
+        _ if modern => ColType::Text,
+        _ => ColType::ShortText,
     }
 }
 
@@ -330,7 +351,7 @@ fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
                     .map(|n| Value::Int(n.into()))
             }),
         ColType::Int8 => row.get::<_, Option<i64>>(i).map(Value::Int),
-        ColType::Text => text_of(row, i).map(Value::Text),
+        ColType::Text | ColType::ShortText => text_of(row, i).map(Value::Text),
     };
     v.unwrap_or(Value::Null)
 }

@@ -23,7 +23,10 @@ pub enum Value {
 pub enum ColType {
     Int4,
     Int8,
+    /// NVARCHAR(MAX), sent as PLP (TDS 7.2 and later).
     Text,
+    /// NVARCHAR(4000), for clients older than TDS 7.2.
+    ShortText,
 }
 
 pub fn utf16(s: &str) -> Vec<u8> {
@@ -69,14 +72,20 @@ pub fn login_ack(out: &mut BytesMut, tds_version: u32) {
     out.put_slice(&body);
 }
 
-pub fn done(out: &mut BytesMut, token: u8, status: u16, rows: u64) {
+/// A DONE token; `modern` (TDS 7.2+): an eight-byte row count, else four.
+pub fn done(out: &mut BytesMut, modern: bool, token: u8, status: u16, rows: u64) {
     out.put_u8(token);
     out.put_u16_le(status);
     out.put_u16_le(0xC1);
-    out.put_u64_le(rows);
+    if modern {
+        out.put_u64_le(rows);
+    } else {
+        out.put_u32_le(rows as u32);
+    }
 }
 
-pub fn error(out: &mut BytesMut, number: i32, class: u8, text: &str) {
+/// An ERROR token; `modern` (TDS 7.2+): a four-byte line number, else two.
+pub fn error(out: &mut BytesMut, modern: bool, number: i32, class: u8, text: &str) {
     let mut body = BytesMut::new();
     body.put_i32_le(number);
     body.put_u8(1);
@@ -84,7 +93,11 @@ pub fn error(out: &mut BytesMut, number: i32, class: u8, text: &str) {
     us_varchar(&mut body, text);
     b_varchar(&mut body, "testorigin");
     b_varchar(&mut body, "");
-    body.put_i32_le(1);
+    if modern {
+        body.put_i32_le(1);
+    } else {
+        body.put_u16_le(1);
+    }
     out.put_u8(0xAA);
     out.put_u16_le(body.len() as u16);
     out.put_slice(&body);
@@ -99,9 +112,9 @@ pub fn col_metadata(out: &mut BytesMut, cols: &[(String, ColType)]) {
         match ty {
             ColType::Int4 => out.put_slice(&[0x26, 4]),
             ColType::Int8 => out.put_slice(&[0x26, 8]),
-            ColType::Text => {
+            ColType::Text | ColType::ShortText => {
                 out.put_u8(0xE7);
-                out.put_u16_le(0xFFFF);
+                out.put_u16_le(if *ty == ColType::Text { 0xFFFF } else { 8000 });
                 out.put_slice(&COLLATION);
             }
         }
@@ -135,6 +148,11 @@ pub fn row(out: &mut BytesMut, types: &[ColType], values: &[Value]) {
             (ColType::Int8, Value::Int(n)) => {
                 out.put_u8(8);
                 out.put_i64_le(*n);
+            }
+            (ColType::ShortText, Value::Text(s)) => {
+                let bytes = utf16(s);
+                out.put_u16_le(bytes.len() as u16);
+                out.put_slice(&bytes);
             }
             (_, Value::Text(s)) => {
                 let bytes = utf16(s);
