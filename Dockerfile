@@ -5,8 +5,8 @@
 # Configuration comes from environment variables alone (WIRECACHE_CACHES_0_ID,
 # WIRECACHE_CACHES_0_PROTOCOL, WIRECACHE_CACHES_0_ORIGIN, …; see README) or from a
 # file mounted and named by WIRECACHE_CONFIG. Without a [listen] setting the standard
-# ports are used: MySQL 9000, MariaDB 9001, PostgreSQL 9010, SQL Server 9020 (not
-# served yet), admin HTTP 10000.
+# ports are used: MySQL 9000, MariaDB 9001, PostgreSQL 9010, SQL Server 9020
+# (plaintext TDS for now), admin HTTP 10000.
 #
 # Build arguments:
 #   RUST_IMAGE     the toolchain image of the build stage

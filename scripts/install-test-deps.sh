@@ -37,6 +37,8 @@ need libpostgresql-jdbc-java "[ -f /usr/share/java/postgresql.jar ]"
 need default-jdk-headless "command -v javac"
 need nodejs               "command -v node"
 need npm                  "command -v npm"
+# SQL Server clients for tests/it/tds_*.rs: FreeTDS's tsql.
+need freetds-bin          "command -v tsql"
 
 if ((${#missing[@]} > 0)); then
     if [ "$(id -u)" -ne 0 ]; then
@@ -58,9 +60,10 @@ if ! id postgres >/dev/null 2>&1; then
 fi
 
 # --- Python drivers (tests/it/pg_clients.rs, pg_tls.rs, mysql_*.rs, the scripts) -
-# PyNaCl lets PyMySQL log in as ed25519 users (tests/it/mysql_auth.rs).
-PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000)
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000' >/dev/null 2>&1; then
+# PyNaCl lets PyMySQL log in as ed25519 users (tests/it/mysql_auth.rs); pymssql and
+# python-tds (module pytds) are SQL Server clients (tests/it/tds_clients.rs).
+PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000 pymssql python-tds)
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000, pymssql, pytds' >/dev/null 2>&1; then
     log "python drivers present"
 elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
     log "installing python drivers: ${PY_DRIVERS[*]}"

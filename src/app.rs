@@ -14,6 +14,7 @@ use crate::config::{Config, Protocol};
 use crate::engine::Engine;
 use crate::protocol::mysql::{self, MyContext};
 use crate::protocol::postgres::{self, PgContext};
+use crate::protocol::tds::{self, TdsContext};
 use crate::server::admission::Admission;
 use crate::server::tls::{CertSource, TlsError};
 use crate::server::tls_context::{TlsContext, spawn_reloader};
@@ -24,6 +25,7 @@ pub struct Running {
     pub postgres: Option<SocketAddr>,
     pub mysql: Option<SocketAddr>,
     pub mariadb: Option<SocketAddr>,
+    pub mssql: Option<SocketAddr>,
     pub admin: Option<SocketAddr>,
     pub engine: Arc<Engine>,
     /// The dashboard's time series (sampled every [`crate::admin::series::INTERVAL`]).
@@ -115,13 +117,10 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         Some(addr) => start_mysql(&shared, Protocol::MariaDb, addr, &mut tasks).await?,
         None => None,
     };
-    if config.listen.mssql.is_some() && config.caches.iter().any(|c| c.protocol == Protocol::MsSql)
-    {
-        tracing::warn!(
-            protocol = Protocol::MsSql.as_str(),
-            "listener not available in this version"
-        );
-    }
+    let mssql = match config.listen.mssql {
+        Some(addr) => start_mssql(&shared, addr, &mut tasks).await?,
+        None => None,
+    };
     let series = Arc::new(Series::default());
     let (admin_stop, admin_shutdown) = Shutdown::new();
     let (admin, admin_task) = match config.listen.admin {
@@ -140,6 +139,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         postgres,
         mysql,
         mariadb,
+        mssql,
         admin,
         engine: shared.engine,
         series,
@@ -217,6 +217,31 @@ async fn start_mysql(
         move |socket, _peer| mysql::serve(ctx.clone(), socket),
     ));
     tracing::info!(addr = ?local, "{name} listener started");
+    Ok(local)
+}
+
+/// The SQL Server (TDS) listener, port 9020.
+async fn start_mssql(
+    shared: &Shared,
+    addr: SocketAddr,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<SocketAddr>, AppError> {
+    let listener = bind("mssql", addr).await?;
+    let local = listener.local_addr().ok();
+    let ctx = Arc::new(TdsContext::new(
+        shared.engine.clone(),
+        shared.shutdown.clone(),
+        shared.tls.clone(),
+        shared.admission.clone(),
+    ));
+    tasks.push(spawn_accept_loop(
+        "mssql",
+        listener,
+        shared.limit.clone(),
+        shared.shutdown.clone(),
+        move |socket, _peer| tds::serve(ctx.clone(), socket),
+    ));
+    tracing::info!(addr = ?local, "mssql listener started");
     Ok(local)
 }
 

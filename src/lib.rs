@@ -25,8 +25,9 @@
 //!    applied before its acknowledgement is passed on, and again at its transaction's
 //!    end.
 //!
-//! MySQL/MariaDB ([`protocol::mysql`]) takes the same path with its own codec, login
-//! and response tracker: a protocol is only what is specific to its wire format.
+//! MySQL/MariaDB ([`protocol::mysql`]) and SQL Server ([`protocol::tds`]) take the same
+//! path with their own codec, login and response tracker: a protocol is only what is
+//! specific to its wire format.
 //!
 //! [`app`] wires config → engine → listeners → admin, and shuts down in order (stop
 //! accepting, let each session close once at rest, give up after a grace period).

@@ -19,6 +19,8 @@ pub enum KeyKind {
     MySqlText = 4,
     /// MySQL COM_STMT_EXECUTE (binary results).
     MySqlBinary = 5,
+    /// TDS SQLBatch (its UTF-16 text, ALL_HEADERS excluded).
+    TdsBatch = 6,
 }
 
 /// Builds key material into a reusable buffer.

@@ -32,6 +32,10 @@ pub(super) fn volatility(dialect: Dialect, schema: Option<&str>, name: &str) -> 
             None => mysql(&name.to_ascii_lowercase()),
             Some(_) => Volatility::Unknown,
         },
+        Dialect::MsSql => match schema {
+            None => super::tsql::volatility(&name.to_ascii_lowercase()),
+            Some(_) => Volatility::Unknown,
+        },
     }
 }
 
@@ -67,6 +71,7 @@ pub(super) fn is_value_keyword(dialect: Dialect, lower: &str) -> bool {
                 | "utc_time"
                 | "utc_timestamp"
         ),
+        Dialect::MsSql => super::tsql::is_value_keyword(lower),
     }
 }
 

@@ -160,6 +160,8 @@ fn set(text: &str, words: &Words<'_>, dialect: Dialect) -> IsolationChange {
                 IsolationChange::NextTransaction(level)
             }
             (Dialect::MySql | Dialect::MariaDb, _, false) => IsolationChange::Session(level),
+            // T-SQL: the session's level from now on (there is no scope word).
+            (Dialect::MsSql, "", false) => IsolationChange::Session(level),
             _ => IsolationChange::Unknown,
         };
     }

@@ -53,8 +53,9 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.pos.checked_add(offset)?).copied()
     }
 
+    /// MySQL's lexical rules (backticks, `#` comments, backslash escapes).
     fn mysql(&self) -> bool {
-        self.dialect != Dialect::Postgres
+        matches!(self.dialect, Dialect::MySql | Dialect::MariaDb)
     }
 
     /// Skips whitespace and comments; returns false at the end of the text.
@@ -273,7 +274,7 @@ fn writes_words(dialect: Dialect, tokens: &[Token<'_>]) -> bool {
         let writes = token.is_word("INSERT")
             || token.is_word("DELETE")
             || token.is_word("MERGE")
-            || (token.is_word("INTO") && dialect == Dialect::Postgres)
+            || (token.is_word("INTO") && matches!(dialect, Dialect::Postgres | Dialect::MsSql))
             || (token.is_word("UPDATE")
                 && !previous.is_some_and(|p| p.is_word("FOR") || p.is_word("KEY")));
         if writes {

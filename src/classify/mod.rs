@@ -16,6 +16,7 @@ mod lexer;
 mod memo;
 mod names;
 mod statement;
+mod tsql;
 mod visitor;
 mod walker;
 
@@ -34,6 +35,8 @@ pub enum Dialect {
     Postgres,
     MySql,
     MariaDb,
+    /// SQL Server's T-SQL.
+    MsSql,
 }
 
 /// What a statement (or a whole multi-statement text) does.

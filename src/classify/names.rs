@@ -52,7 +52,9 @@ pub(super) fn function_name(
     let (schema, function) = last_two(dialect, name)?;
     match dialect {
         Dialect::Postgres => Some((schema, function)),
-        Dialect::MySql | Dialect::MariaDb => Some((schema, function.to_lowercase())),
+        Dialect::MySql | Dialect::MariaDb | Dialect::MsSql => {
+            Some((schema, function.to_lowercase()))
+        }
     }
 }
 
@@ -71,6 +73,7 @@ pub(super) fn relation_class(dialect: Dialect, table: &TableRef) -> RelationClas
     match dialect {
         Dialect::Postgres => postgres_class(table),
         Dialect::MySql | Dialect::MariaDb => mysql_class(table),
+        Dialect::MsSql => super::tsql::relation_class(table),
     }
 }
 
@@ -110,7 +113,7 @@ pub(super) fn is_misread_modifier(dialect: Dialect, name: &ObjectName, target: b
     let words: &[&str] = match dialect {
         Dialect::Postgres => &["only"],
         Dialect::MySql | Dialect::MariaDb if target => &["low_priority", "ignore"],
-        Dialect::MySql | Dialect::MariaDb => &[],
+        Dialect::MySql | Dialect::MariaDb | Dialect::MsSql => &[],
     };
     is_bare_word(name, words)
 }
@@ -118,7 +121,8 @@ pub(super) fn is_misread_modifier(dialect: Dialect, name: &ObjectName, target: b
 /// MySQL `DELETE QUICK FROM t` (or LOW_PRIORITY, IGNORE) reads as deleting the
 /// table named by the modifier.
 pub(super) fn is_delete_modifier(dialect: Dialect, name: &ObjectName) -> bool {
-    dialect != Dialect::Postgres && is_bare_word(name, &["low_priority", "quick", "ignore"])
+    matches!(dialect, Dialect::MySql | Dialect::MariaDb)
+        && is_bare_word(name, &["low_priority", "quick", "ignore"])
 }
 
 fn is_bare_word(name: &ObjectName, words: &[&str]) -> bool {
@@ -130,7 +134,7 @@ fn is_bare_word(name: &ObjectName, words: &[&str]) -> bool {
 
 /// MySQL's `FROM DUAL` names no table.
 pub(super) fn is_dual(dialect: Dialect, table: &TableRef) -> bool {
-    dialect != Dialect::Postgres
+    matches!(dialect, Dialect::MySql | Dialect::MariaDb)
         && table.schema.is_none()
         && table.name.eq_ignore_ascii_case("dual")
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 
 use sqlparser::ast::Statement;
-use sqlparser::dialect::{MySqlDialect, PostgreSqlDialect};
+use sqlparser::dialect::{MsSqlDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::{Parser, ParserError};
 
 use super::lexer::{self, Shape};
@@ -67,6 +67,7 @@ fn parse(dialect: Dialect, sql: &str) -> Result<Vec<Statement>, ParserError> {
     match dialect {
         Dialect::Postgres => parse_with(&PostgreSqlDialect {}, sql),
         Dialect::MySql | Dialect::MariaDb => parse_with(&MySqlDialect {}, sql),
+        Dialect::MsSql => parse_with(&MsSqlDialect {}, sql),
     }
 }
 

@@ -103,14 +103,14 @@ impl Walker {
                     };
                     let name = match self.dialect {
                         Dialect::Postgres => name.to_ascii_lowercase(),
-                        Dialect::MySql | Dialect::MariaDb => name.to_owned(),
+                        Dialect::MySql | Dialect::MariaDb | Dialect::MsSql => name.to_owned(),
                     };
                     if table.schema_name.is_none() && self.is_cte(&name) {
                         continue;
                     }
                     let schema = table.schema_name.as_ref().map(|s| match self.dialect {
                         Dialect::Postgres => s.to_ascii_lowercase(),
-                        Dialect::MySql | Dialect::MariaDb => s.clone(),
+                        Dialect::MySql | Dialect::MariaDb | Dialect::MsSql => s.clone(),
                     });
                     self.facts.read(self.dialect, TableRef { schema, name });
                 }
@@ -122,7 +122,7 @@ impl Walker {
     fn on_select(&mut self, select: &Select) {
         let Some(into) = &select.into else { return };
         self.facts.select_into = true;
-        if self.dialect == Dialect::Postgres {
+        if matches!(self.dialect, Dialect::Postgres | Dialect::MsSql) {
             self.facts.creates_table = true;
             self.facts.writes_unknown = true;
             match into.targets.first() {
@@ -139,6 +139,7 @@ impl Walker {
     }
 
     fn on_table_factor(&mut self, factor: &TableFactor) {
+        super::tsql::table_facts(self.dialect, &mut self.facts, factor);
         match factor {
             TableFactor::Table {
                 name, alias, args, ..

@@ -40,9 +40,8 @@ fn dialect(p: Protocol) -> Dialect {
     match p {
         Protocol::Postgres => Dialect::Postgres,
         Protocol::MySql => Dialect::MySql,
-        // SQL Server classification arrives with the TDS listener; until then the
-        // generic rules of the MySQL dialect are never used for it (no listener).
-        Protocol::MariaDb | Protocol::MsSql => Dialect::MariaDb,
+        Protocol::MariaDb => Dialect::MariaDb,
+        Protocol::MsSql => Dialect::MsSql,
     }
 }
 

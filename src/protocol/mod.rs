@@ -9,6 +9,7 @@ pub mod mysql;
 mod offline;
 mod pipes;
 pub mod postgres;
+pub mod tds;
 
 pub use drive::{FLUSH_AT, ProxySession, drive};
 pub use error::SessionError;

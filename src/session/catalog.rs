@@ -6,7 +6,7 @@
 
 use super::Catalog;
 use crate::classify::{Dialect, StatementKind, TableRef};
-use crate::engine::catalog::{self, Row, mysql, postgres};
+use crate::engine::catalog::{self, Row, mssql, mysql, postgres};
 use crate::engine::{CatalogQuestion, Fact, FactKey};
 use crate::protocol::SessionError;
 
@@ -19,7 +19,12 @@ pub async fn ask<S: Catalog>(
     let sql = match dialect {
         Dialect::Postgres => postgres::catalog_sql(q),
         Dialect::MySql | Dialect::MariaDb => mysql::catalog_sql(q),
+        Dialect::MsSql => mssql::catalog_sql(q),
     };
+    if sql.is_none() && dialect == Dialect::MsSql {
+        // Only functions: SQL Server's are all taken as volatile, unasked.
+        return Ok(mssql::facts_from_rows(q, &[]));
+    }
     let Some(sql) = sql else {
         return Ok(Vec::new());
     };
@@ -32,6 +37,10 @@ pub async fn ask<S: Catalog>(
         Dialect::MySql | Dialect::MariaDb => {
             let rows = results.into_iter().next().unwrap_or_default();
             mysql_facts(s, q, &rows).await
+        }
+        Dialect::MsSql => {
+            let rows = results.into_iter().next().unwrap_or_default();
+            Ok(mssql::facts_from_rows(q, &rows))
         }
     }
 }

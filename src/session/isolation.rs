@@ -107,6 +107,12 @@ impl<A> Core<A> {
             )
     }
 
+    /// The session's default level is known without asking the origin (SQL Server:
+    /// every login, and every connection reset, starts in READ COMMITTED).
+    pub fn default_isolation_known(&mut self, level: Isolation) {
+        self.learned_isolation(Some(level));
+    }
+
     /// What the origin said the session's default level is (`None`: it could not).
     pub(super) fn learned_isolation(&mut self, level: Option<Isolation>) {
         let t = &mut self.isolation;

@@ -3,6 +3,7 @@
 
 mod isolation;
 mod laws;
+mod mssql;
 mod mysql;
 mod postgres;
 mod postgres_reads;

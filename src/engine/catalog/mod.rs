@@ -3,6 +3,7 @@
 //! functions; a session sends the query over its own origin connection and decodes
 //! the rows in its protocol.
 
+pub mod mssql;
 pub mod mysql;
 pub mod postgres;
 
@@ -20,6 +21,12 @@ pub fn isolation_sql(dialect: Dialect) -> &'static str {
         Dialect::Postgres => "SELECT current_setting('default_transaction_isolation')",
         Dialect::MySql | Dialect::MariaDb => {
             "SHOW SESSION VARIABLES WHERE Variable_name IN ('transaction_isolation', 'tx_isolation')"
+        }
+        Dialect::MsSql => {
+            "SELECT CASE transaction_isolation_level WHEN 1 THEN 'read uncommitted' \
+             WHEN 2 THEN 'read committed' WHEN 3 THEN 'repeatable read' \
+             WHEN 4 THEN 'serializable' ELSE 'snapshot' END \
+             FROM sys.dm_exec_sessions WHERE session_id = @@SPID"
         }
     }
 }

@@ -13,6 +13,9 @@ pub mod pg;
 mod pg_cluster;
 pub mod proxy;
 pub mod redis;
+pub mod tds_origin;
+mod tds_sql;
+pub mod tds_wire;
 pub mod tls;
 
 pub use pg::PgOrigin;

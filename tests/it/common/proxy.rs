@@ -24,6 +24,7 @@ pub enum Protocol {
     Postgres,
     MySql,
     MariaDb,
+    MsSql,
 }
 
 impl Protocol {
@@ -33,6 +34,7 @@ impl Protocol {
             Protocol::Postgres => "postgres",
             Protocol::MySql => "mysql",
             Protocol::MariaDb => "mariadb",
+            Protocol::MsSql => "mssql",
         }
     }
 
@@ -42,6 +44,7 @@ impl Protocol {
             Protocol::Postgres => running.postgres,
             Protocol::MySql => running.mysql,
             Protocol::MariaDb => running.mariadb,
+            Protocol::MsSql => running.mssql,
         }
     }
 }

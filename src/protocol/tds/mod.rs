@@ -1,0 +1,95 @@
+//! SQL Server's TDS protocol (MS-TDS 7.4; 7.1–7.3 clients accepted): a client
+//! connection from its first byte to its end.
+//!
+//! `startup` answers PRELOGIN, resolves the cache from the LOGIN7 login name
+//! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin;
+//! `session` reads requests (a SQLBatch that missed goes through `miss`), `relay`
+//! passes the origin's answers back with `tokens` telling what each holds (`types`:
+//! how values are framed), and `errors` is the one place errors become TDS. `codec`
+//! frames packets and messages.
+//!
+//! This slice: plaintext TDS (no TLS inside PRELOGIN), SQLBatch reads cached, RPC and
+//! bulk loads forwarded as writes of their whole database, Attention relayed.
+
+mod catalog;
+pub mod codec;
+pub mod errors;
+pub mod login;
+mod miss;
+pub mod prelogin;
+mod relay;
+pub mod session;
+mod startup;
+pub mod tokens;
+pub mod types;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tracing::Instrument;
+
+use crate::config::Protocol;
+use crate::engine::Engine;
+use crate::server::Shutdown;
+use crate::server::admission::Admission;
+use crate::server::tls_context::TlsContext;
+use crate::session::Gauge;
+
+/// Shared by every connection of the SQL Server listener.
+pub struct TdsContext {
+    pub engine: Arc<Engine>,
+    /// Fires when wirecache shuts down: sessions close once at rest.
+    drain: Shutdown,
+    pub tls: Arc<TlsContext>,
+    /// The connection limits every session is admitted under.
+    pub admission: Arc<Admission>,
+}
+
+impl TdsContext {
+    pub fn new(
+        engine: Arc<Engine>,
+        drain: Shutdown,
+        tls: Arc<TlsContext>,
+        admission: Arc<Admission>,
+    ) -> Self {
+        TdsContext {
+            engine,
+            drain,
+            tls,
+            admission,
+        }
+    }
+}
+
+/// Serves one client connection to completion.
+pub async fn serve(ctx: Arc<TdsContext>, client: TcpStream) {
+    let _ = client.set_nodelay(true);
+    let peer = client.peer_addr().ok();
+    let login = tokio::time::timeout(ctx.engine.login_timeout(), startup::establish(&ctx, client));
+    let session = match login.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "mssql login failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("mssql login timed out");
+            return;
+        }
+    };
+    let cache = session.core.cache().clone();
+    let _gauge = Gauge::open(&cache);
+    let span = crate::session::span(Protocol::MsSql, &cache, peer);
+    let run = crate::protocol::drive(session, ctx.drain.clone());
+    async {
+        tracing::debug!("mssql session started");
+        if let Err(e) = run.await {
+            tracing::debug!(error = %e, "mssql connection ended");
+        }
+    }
+    .instrument(span)
+    .await;
+}

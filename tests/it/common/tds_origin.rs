@@ -1,0 +1,370 @@
+//! A test SQL Server: speaks TDS 7.4 (plaintext, ENCRYPT_NOT_SUP) and really executes
+//! a T-SQL subset on the private PostgreSQL, so tests through wirecache read and
+//! write real data. No SQL Server can run here; this stands in for one.
+//!
+//! Each TDS connection logs in to PostgreSQL with the TDS login's name and password
+//! (PostgreSQL checks them). A SQLBatch is split at `;` and each statement run on its
+//! own: `BEGIN TRAN[SACTION]`, `COMMIT [TRAN]`, `ROLLBACK [TRAN]` become PostgreSQL's and
+//! are reported with ENVCHANGE like SQL Server's; a SELECT answers with typed columns;
+//! anything else answers with its row count. An error ends the batch (and rolls back an
+//! open transaction, as with XACT_ABORT ON). `statements()` counts the statements
+//! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
+//! RPC requests are refused with an error; an Attention is acknowledged.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_postgres::types::Type;
+use wirecache::protocol::Side;
+use wirecache::protocol::tds::codec::{self, Assembler, Kind, Message};
+
+use super::tds_sql::{Verb, is_catalog, statements, translate, verb};
+use super::tds_wire::{self as wire, ColType, Value};
+
+pub use super::tds_sql::SYS_CATALOG;
+
+/// The PostgreSQL role TDS logins of the tests use (its password is checked).
+pub const USER: &str = "scram_user";
+
+/// A database of the shared PostgreSQL with SQL Server's catalog views and table
+/// `t (id int, name text)` of three rows, which [`USER`] may use.
+pub fn database() -> String {
+    let pg = super::PgOrigin::shared();
+    let db = pg.create_db("tds");
+    pg.psql(&db, SYS_CATALOG);
+    pg.psql(
+        &db,
+        &format!(
+            "CREATE TABLE t (id int PRIMARY KEY, name text);
+             INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, NULL);
+             GRANT ALL ON t TO {USER};"
+        ),
+    );
+    db
+}
+
+#[derive(Default)]
+struct Counters {
+    statements: AtomicU64,
+    selects: AtomicU64,
+    logins: AtomicU64,
+}
+
+/// A running test origin; it stops with the test's runtime.
+pub struct TdsOrigin {
+    pub addr: SocketAddr,
+    pg_port: u16,
+    counters: Arc<Counters>,
+}
+
+impl TdsOrigin {
+    /// Listens on an ephemeral port in front of the PostgreSQL on `pg_port`.
+    pub async fn start(pg_port: u16) -> TdsOrigin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let c = c.clone();
+                tokio::spawn(async move {
+                    let _ = Connection::serve(socket, pg_port, c).await;
+                });
+            }
+        });
+        TdsOrigin {
+            addr,
+            pg_port,
+            counters,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn pg_port(&self) -> u16 {
+        self.pg_port
+    }
+
+    /// Statements executed so far, over every connection.
+    pub fn statements(&self) -> u64 {
+        self.counters.statements.load(Ordering::SeqCst)
+    }
+
+    /// SELECTs executed so far.
+    pub fn selects(&self) -> u64 {
+        self.counters.selects.load(Ordering::SeqCst)
+    }
+
+    /// Logins accepted so far.
+    pub fn logins(&self) -> u64 {
+        self.counters.logins.load(Ordering::SeqCst)
+    }
+}
+
+struct Connection {
+    socket: TcpStream,
+    buf: BytesMut,
+    asm: Assembler,
+    packet_size: usize,
+    pg: Option<tokio_postgres::Client>,
+    counters: Arc<Counters>,
+    /// The open transaction's descriptor, if one is open.
+    txn: Option<u64>,
+    /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
+    modern: bool,
+    next_txn: u64,
+}
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+impl Connection {
+    async fn serve(socket: TcpStream, pg_port: u16, counters: Arc<Counters>) -> Res<()> {
+        let mut c = Connection {
+            socket,
+            buf: BytesMut::new(),
+            asm: Assembler::new(Side::Client, 64 << 20),
+            packet_size: codec::DEFAULT_PACKET,
+            pg: None,
+            counters,
+            txn: None,
+            next_txn: 1,
+            modern: true,
+        };
+        let hello = c.read().await?.ok_or("closed")?;
+        assert_eq!(hello.kind, Kind::PreLogin);
+        let answer = wirecache::protocol::tds::prelogin::answer();
+        c.send(&answer).await?;
+        let login = c.read().await?.ok_or("closed")?;
+        assert_eq!(login.kind, Kind::Login7);
+        if !c.login(&login.payload, pg_port).await? {
+            return Ok(());
+        }
+        while let Some(m) = c.read().await? {
+            match m.kind {
+                Kind::SqlBatch => c.batch(&m.payload).await?,
+                Kind::Attention => {
+                    let mut out = BytesMut::new();
+                    wire::done(&mut out, c.modern, 0xFD, wire::DONE_ATTN, 0);
+                    c.send(&out).await?;
+                }
+                _ => {
+                    let mut out = BytesMut::new();
+                    wire::error(
+                        &mut out,
+                        c.modern,
+                        50000,
+                        16,
+                        "the test origin runs SQLBatch only",
+                    );
+                    wire::done(&mut out, c.modern, 0xFD, wire::DONE_ERROR, 0);
+                    c.send(&out).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Res<Option<Message>> {
+        loop {
+            if let Some(m) = self.asm.next(&mut self.buf)? {
+                return Ok(Some(m));
+            }
+            if self.socket.read_buf(&mut self.buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn send(&mut self, tokens: &[u8]) -> Res<()> {
+        let wire = codec::message(Kind::TabularResult, tokens, self.packet_size);
+        self.socket.write_all(&wire).await?;
+        Ok(())
+    }
+
+    /// Logs in to PostgreSQL as the TDS login; answers LOGINACK or a login error.
+    async fn login(&mut self, p: &[u8], pg_port: u16) -> Res<bool> {
+        let version = u32::from_le_bytes(p[4..8].try_into()?);
+        self.modern = version >= 0x7209_0002;
+        let size = u32::from_le_bytes(p[8..12].try_into()?) as usize;
+        let user = wire::from_utf16(&wire::login_field(p, 40));
+        let password = wire::from_utf16(&wire::clear_password(&wire::login_field(p, 44)));
+        let db = wire::from_utf16(&wire::login_field(p, 68));
+        let db = if db.is_empty() {
+            "postgres".to_string()
+        } else {
+            db
+        };
+        let conn =
+            format!("host=127.0.0.1 port={pg_port} user={user} password='{password}' dbname={db}");
+        let mut out = BytesMut::new();
+        match tokio_postgres::connect(&conn, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                self.pg = Some(client);
+                self.counters.logins.fetch_add(1, Ordering::SeqCst);
+                if size >= 512 {
+                    self.packet_size = size.min(32767);
+                }
+                wire::env_string(&mut out, 1, &db, "master");
+                wire::env_string(&mut out, 4, &self.packet_size.to_string(), "4096");
+                wire::login_ack(&mut out, version);
+                wire::done(&mut out, self.modern, 0xFD, 0, 0);
+                self.send(&out).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                let text = format!("Login failed for user '{user}'. ({e})");
+                wire::error(&mut out, self.modern, 18456, 14, &text);
+                wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR, 0);
+                self.send(&out).await?;
+                Ok(false)
+            }
+        }
+    }
+}
+
+impl Connection {
+    async fn batch(&mut self, payload: &[u8]) -> Res<()> {
+        let headers = if self.modern {
+            u32::from_le_bytes(payload[..4].try_into()?) as usize
+        } else {
+            0
+        };
+        let sql = wire::from_utf16(&payload[headers..]);
+        let stmts = statements(&sql);
+        let mut out = BytesMut::new();
+        if stmts.is_empty() {
+            wire::done(&mut out, self.modern, 0xFD, 0, 0);
+        }
+        for (i, stmt) in stmts.iter().enumerate() {
+            let last = i + 1 == stmts.len();
+            self.counters.statements.fetch_add(1, Ordering::SeqCst);
+            if let Err(e) = self.statement(stmt, last, &mut out).await {
+                let text = e
+                    .as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_string());
+                wire::error(&mut out, self.modern, 50000, 16, &text);
+                if self.txn.is_some() {
+                    let pg = self.pg.as_ref().ok_or("no session")?;
+                    let _ = pg.batch_execute("ROLLBACK").await;
+                    self.end_txn(&mut out, 10);
+                }
+                wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR, 0);
+                break;
+            }
+        }
+        self.send(&out).await
+    }
+
+    fn end_txn(&mut self, out: &mut BytesMut, kind: u8) {
+        if let Some(d) = self.txn.take() {
+            wire::env_change(out, kind, &[], &d.to_le_bytes(), true);
+        }
+    }
+
+    async fn statement(
+        &mut self,
+        stmt: &str,
+        last: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), tokio_postgres::Error> {
+        let more = if last { 0 } else { wire::DONE_MORE };
+        let pg = self.pg.as_ref().expect("logged in");
+        match verb(stmt) {
+            Verb::Begin => {
+                pg.batch_execute("BEGIN").await?;
+                let d = self.next_txn;
+                self.next_txn += 1;
+                self.txn = Some(d);
+                wire::env_change(out, 8, &d.to_le_bytes(), &[], true);
+                wire::done(out, self.modern, 0xFD, more, 0);
+            }
+            Verb::Commit | Verb::Rollback => {
+                let commit = verb(stmt) == Verb::Commit;
+                pg.batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
+                    .await?;
+                self.end_txn(out, if commit { 9 } else { 10 });
+                wire::done(out, self.modern, 0xFD, more, 0);
+            }
+            Verb::Select => {
+                if !is_catalog(stmt) {
+                    self.counters.selects.fetch_add(1, Ordering::SeqCst);
+                }
+                let stmt = pg.prepare(&translate(stmt)).await?;
+                let rows = pg.query(&stmt, &[]).await?;
+                let cols: Vec<(String, ColType)> = stmt
+                    .columns()
+                    .iter()
+                    .map(|c| (c.name().to_string(), col_type(c.type_(), self.modern)))
+                    .collect();
+                let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
+                wire::col_metadata(out, &cols);
+                for r in &rows {
+                    let values: Vec<Value> =
+                        (0..types.len()).map(|i| value(r, i, types[i])).collect();
+                    wire::row(out, &types, &values);
+                }
+                wire::done(
+                    out,
+                    self.modern,
+                    0xFD,
+                    more | wire::DONE_COUNT,
+                    rows.len() as u64,
+                );
+            }
+            Verb::SetOption => wire::done(out, self.modern, 0xFD, more, 0),
+            Verb::Other => {
+                let n = pg.execute(&translate(stmt), &[]).await?;
+                wire::done(out, self.modern, 0xFD, more | wire::DONE_COUNT, n);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn col_type(t: &Type, modern: bool) -> ColType {
+    match *t {
+        Type::INT2 | Type::INT4 => ColType::Int4,
+        Type::INT8 => ColType::Int8,
+        _ if modern => ColType::Text,
+        _ => ColType::ShortText,
+    }
+}
+
+fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
+    let v = match ty {
+        ColType::Int4 => row
+            .try_get::<_, Option<i32>>(i)
+            .ok()
+            .flatten()
+            .map(|n| Value::Int(n.into()))
+            .or_else(|| {
+                row.try_get::<_, Option<i16>>(i)
+                    .ok()
+                    .flatten()
+                    .map(|n| Value::Int(n.into()))
+            }),
+        ColType::Int8 => row.get::<_, Option<i64>>(i).map(Value::Int),
+        ColType::Text | ColType::ShortText => text_of(row, i).map(Value::Text),
+    };
+    v.unwrap_or(Value::Null)
+}
+
+/// A non-integer column as text: text types as they are, others through their
+/// PostgreSQL text form is not available on the binary protocol, so only text-like
+/// and boolean columns are supported.
+fn text_of(row: &tokio_postgres::Row, i: usize) -> Option<String> {
+    if let Ok(v) = row.try_get::<_, Option<String>>(i) {
+        return v;
+    }
+    if let Ok(v) = row.try_get::<_, Option<bool>>(i) {
+        return v.map(|b| if b { "1" } else { "0" }.to_string());
+    }
+    panic!("test origin: unsupported column type of column {i}")
+}

@@ -1,0 +1,88 @@
+//! Other SQL Server clients through wirecache to the test TDS origin: pymssql and
+//! python-tds (tests/clients/tds_check.py), and FreeTDS's `tsql`. Hits are proven by
+//! the origin's own count of the SELECTs it ran. SQL Server itself is not tested.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::PgOrigin;
+use crate::common::mysql::run_blocking;
+use crate::common::pg::password_for;
+use crate::common::proxy::{Protocol, Proxy};
+use crate::common::tds_origin::{TdsOrigin, USER, database};
+
+async fn python(driver: &str) {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tds_check.py");
+    let port = proxy.addr(Protocol::MsSql).port().to_string();
+    let login = format!("sq-{USER}");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .args([driver, "127.0.0.1", &port, &login, &password_for(USER), &db]);
+    let (ok, out, err) = run_blocking(cmd).await;
+    assert!(ok && out.ends_with("ok"), "{driver}:\n{out}\n{err}");
+    // The script reads 8 times; 3 of them repeat an unchanged read.
+    assert!(
+        origin.selects() <= 5,
+        "{driver}: {} SELECTs at the origin",
+        origin.selects()
+    );
+    assert!(proxy.hits_of("sq").await >= 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymssql_script() {
+    python("pymssql").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tds_script() {
+    python("pytds").await;
+}
+
+/// FreeTDS's `tsql` speaking TDS `version`.
+async fn tsql(version: &str) {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    let port = proxy.addr(Protocol::MsSql).port().to_string();
+    let login = format!("sq-{USER}");
+    let script = "SELECT id, name FROM t WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\n\
+                  UPDATE t SET name = 'zwei' WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\nexit\n";
+    let file = std::env::temp_dir().join(crate::common::unique("wirecache-tsql"));
+    std::fs::write(&file, script).unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "TDSVER={version} tsql -o v -H 127.0.0.1 -p {port} -U '{login}' -P '{}' -D '{db}' < '{}'",
+        password_for(USER),
+        file.display()
+    ));
+    let (ok, out, err) = run_blocking(cmd).await;
+    let _ = std::fs::remove_file(&file);
+    assert!(ok, "tsql {version}:\n{out}\n{err}");
+    assert!(
+        out.contains(&format!("TDS version {version}"))
+            || err.contains(&format!("TDS version {version}")),
+        "{out}\n{err}"
+    );
+    assert_eq!(out.matches("two").count(), 2, "{version}: {out}\n{err}");
+    assert!(out.contains("zwei"), "{version}: {out}\n{err}");
+    assert_eq!(
+        origin.selects(),
+        2,
+        "{version}: the repeated read was a hit:\n{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freetds_tsql_7_4() {
+    tsql("7.4").await;
+}
