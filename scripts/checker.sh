@@ -2,9 +2,11 @@
 # The long run of the randomized consistency checker (issue 8; tests/it/checker/).
 #
 #   scripts/checker.sh --ops N | --seconds S [--seed X] [--protocol postgres|mariadb|both]
-#                      [--conns C] [--debug]
+#                      [--conns C] [--debug] [--cluster]
 #
-# --ops and --seconds are per protocol (with both, whichever ends first). Each
+# --ops and --seconds are per protocol (with both, whichever ends first). --cluster:
+# three wirecache instances sharing a private redis-server in strict mode, client
+# connection n through instance n % 3 (issue 14). Each
 # protocol runs against its own private origin started by the test harness, with
 # wirecache in-process; nothing touches the system database services. Prints per
 # protocol: operations run (reads, writes, transactions by how they began and
@@ -18,7 +20,7 @@ usage() {
     exit 64
 }
 
-ops="" seconds="" seed="" protocol="both" conns="" profile="--release"
+ops="" seconds="" seed="" protocol="both" conns="" profile="--release" runs="random_programs"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ops) ops="${2:?}"; shift 2 ;;
@@ -27,15 +29,16 @@ while [[ $# -gt 0 ]]; do
         --protocol) protocol="${2:?}"; shift 2 ;;
         --conns) conns="${2:?}"; shift 2 ;;
         --debug) profile=""; shift ;;
+        --cluster) runs="three_strict_instances"; shift ;;
         -h|--help) usage ;;
         *) echo "unknown argument: $1" >&2; usage ;;
     esac
 done
 [[ -n "$ops" || -n "$seconds" ]] || usage
 case "$protocol" in
-    postgres) filter="consistency_checker::postgres_random_programs" ;;
-    mariadb) filter="consistency_checker::mariadb_random_programs" ;;
-    both) filter="random_programs" ;;
+    postgres) filter="consistency_checker::postgres_$runs" ;;
+    mariadb) filter="consistency_checker::mariadb_$runs" ;;
+    both) filter="$runs" ;;
     *) echo "--protocol must be postgres, mariadb or both" >&2; exit 64 ;;
 esac
 

@@ -30,7 +30,7 @@ need postgresql-15        "[ -x $PG_BIN/postgres ] && [ -x $PG_BIN/initdb ] && [
 need postgresql-client-15 "[ -x $PG_BIN/psql ] && [ -x $PG_BIN/pgbench ] && [ -x $PG_BIN/pg_isready ]"
 need mariadb-server       "[ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db"
 need mariadb-client       "command -v mariadb"
-need redis-server         "command -v redis-server"
+need redis-server         "[ -x /usr/bin/redis-server ]"  # tests/it/common/redis.rs
 need sysbench             "command -v sysbench"
 # Client libraries of other languages used by tests/it/pg_clients.rs and pg_tls.rs.
 need libpostgresql-jdbc-java "[ -f /usr/share/java/postgresql.jar ]"

@@ -33,6 +33,7 @@
 //! accepting, let each session close once at rest, give up after a grace period).
 //! [`cache`] stores opaque bytes. [`latency`] is `wirecache latency-test`: one query timed straight and through wirecache.
 //! [`health`] is `wirecache health`, a container's health check.
+//! [`cluster`] shares invalidations between instances through Redis/Valkey (`[cluster]`).
 
 // Test functions may be long tables of cases; production functions may not
 // (`[lints]` in Cargo.toml, checked on the non-test build).

@@ -14,7 +14,7 @@
 # results/cluster-<date>/results.md and raw.jsonl. Stops only what it started.
 #
 # Settings (environment): WRITES (default 500), READS (20000), DURATION (pgbench
-# seconds, 10), CLIENTS (8), OUT.
+# seconds, 10), CLIENTS (8), OUT, PROFILE (release, or debug for a quick look).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,7 +72,7 @@ measure() {
     out=$("$PY" "$HERE/cluster_probe.py" hits --port "$PORT_b" --n "$READS")
     echo "{\"mode\": \"$mode\", \"probe\": \"hits\", \"result\": $out}" >>"$RAW"
     log "$mode: hit throughput (pgbench -M prepared -c $CLIENTS, $DURATION s, through B)"
-    echo "SELECT v FROM cluster_probe WHERE id = 1;" >"$WORK/hot.sql"
+    echo "SELECT v FROM cluster_hot WHERE id = 1;" >"$WORK/hot.sql"
     "$PGBIN/pgbench" -h 127.0.0.1 -p "$PORT_b" -U bench-postgres -n -M prepared -c "$CLIENTS" -j 2 \
         -T "$DURATION" -f "$WORK/hot.sql" bench >"$WORK/pgbench-$mode.out" 2>&1
     out=$(awk '/^tps/ {print $3; exit}' "$WORK/pgbench-$mode.out")
@@ -95,8 +95,15 @@ main() {
     mkdir -p "$OUT"
     RAW=$OUT/raw.jsonl
     : >"$RAW"
-    (cd "$ROOT" && cargo build --release --quiet --bin wirecache)
-    cp "$ROOT/target/release/wirecache" "$WORK/wirecache"
+    local profile=${PROFILE:-release}
+    if [[ $profile == release ]]; then
+        (cd "$ROOT" && cargo build --release --quiet --bin wirecache)
+    else
+        (cd "$ROOT" && cargo build --quiet --bin wirecache)
+        profile=debug
+    fi
+    cp "$ROOT/target/$profile/wirecache" "$WORK/wirecache"
+    echo "{\"mode\": \"build\", \"probe\": \"profile\", \"result\": {\"profile\": \"$profile\"}}" >>"$RAW"
     WIRECACHE=$WORK/wirecache
     start_postgres
     start_redis

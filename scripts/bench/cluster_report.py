@@ -19,7 +19,8 @@ def get(mode, probe):
 
 modes = ["alone", "bounded", "strict"]
 print("# Cluster bus: invalidation delay and hit cost\n")
-print(f"Machine: {os.cpu_count()} cores, {platform.platform()}; three wirecache "
+profile = get("build", "profile").get("profile", "release")
+print(f"Build: {profile}. Machine: {os.cpu_count()} cores, {platform.platform()}; three wirecache "
       "processes, PostgreSQL 15 and redis-server on one host (loopback).\n")
 print("## A write through A, then reads through B and C\n")
 print("Time from the write's acknowledgement to the first current read on both "

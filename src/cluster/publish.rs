@@ -53,9 +53,23 @@ impl Owed {
         map.len()
     }
 
-    fn take(&self) -> Vec<((String, String), BTreeSet<String>)> {
+    /// What is owed now (it stays owed until [`Owed::paid`]).
+    fn snapshot(&self) -> Vec<((String, String), BTreeSet<String>)> {
+        let map = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// `fields` of `key` are recorded: no longer owed. Returns how many databases
+    /// still are.
+    fn paid(&self, key: &(String, String), fields: &BTreeSet<String>) -> usize {
         let mut map = self.dbs.lock().unwrap_or_else(|e| e.into_inner());
-        map.drain().collect()
+        if let Some(set) = map.get_mut(key) {
+            set.retain(|f| !fields.contains(f));
+            if set.is_empty() {
+                map.remove(key);
+            }
+        }
+        map.len()
     }
 }
 
@@ -134,13 +148,14 @@ pub(super) async fn repay(c: Weak<Cluster>) {
         if c.figures.owed.load(Ordering::Relaxed) == 0 {
             continue;
         }
-        c.figures.owed.store(0, Ordering::Relaxed);
-        for ((cache, db), fields) in c.owed.take() {
-            let fields: Vec<String> = fields.into_iter().collect();
-            if !record(&c, &cache, &db, &fields).await {
-                let n = c.owed.add(&cache, &db, fields);
-                c.figures.owed.store(n as u64, Ordering::Relaxed);
+        for (key, fields) in c.owed.snapshot() {
+            let list: Vec<String> = fields.iter().cloned().collect();
+            if !record(&c, &key.0, &key.1, &list).await {
+                // Still down: try again later.
+                break;
             }
+            let n = c.owed.paid(&key, &fields);
+            c.figures.owed.store(n as u64, Ordering::Relaxed);
         }
     }
 }
@@ -157,7 +172,7 @@ mod tests {
         assert_eq!(owed.add("c", "e", vec![wire::WHOLE.into()]), 2);
         let many: Vec<String> = (0..=MAX_OWED_FIELDS).map(|i| format!("t:{i}")).collect();
         owed.add("c", "d", many);
-        let mut taken = owed.take();
+        let mut taken = owed.snapshot();
         taken.sort();
         let d: Vec<&str> = taken[0].1.iter().map(String::as_str).collect();
         assert_eq!(
@@ -166,6 +181,8 @@ mod tests {
             "too many tables are owed as the whole database"
         );
         assert_eq!(taken[1].0, ("c".to_owned(), "e".to_owned()));
-        assert!(owed.take().is_empty());
+        assert_eq!(owed.paid(&taken[1].0, &taken[1].1), 1);
+        assert_eq!(owed.paid(&taken[0].0, &taken[0].1), 0);
+        assert!(owed.snapshot().is_empty());
     }
 }

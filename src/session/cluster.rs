@@ -39,11 +39,16 @@ impl<A> Core<A> {
     }
 
     /// Before the client's newly arrived requests are handled: in strict mode, asks
-    /// the bus to vouch for the local counters (one Redis round trip).
+    /// the bus to vouch for the local counters (one Redis round trip), unless the
+    /// session could not be served from the cache anyway (a transaction that wrote).
     pub async fn cluster_gate(&mut self) {
         let Some(cluster) = self.engine.cluster() else {
             return;
         };
+        if self.read_context().is_err() {
+            self.vouched = false;
+            return;
+        }
         self.vouched = match Some(cluster) {
             Some(c) if c.mode() == ClusterMode::Strict => c.strict_gate().await,
             _ => true,

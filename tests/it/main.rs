@@ -18,6 +18,7 @@ mod pg_scripted;
 mod cli;
 mod cluster;
 mod cluster_auth;
+mod cluster_gaps;
 mod consistency;
 mod consistency_checker;
 mod dashboard;

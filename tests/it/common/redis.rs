@@ -101,6 +101,10 @@ impl Redis {
                 .arg("--tls-ca-cert-file")
                 .arg(self.ca_file()),
         };
+        // Redis rewrites its command line: keep the test dir in it, so `.ci/run` can
+        // tell a leftover server by name (it dies with the test process anyway).
+        let title = format!("{{title}} {{listen-addr}} {}", self.dir.display());
+        cmd.args(["--proc-title-template", &title]);
         cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
