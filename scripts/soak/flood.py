@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """scripts/soak/flood.py — wirecache's resident memory under hostile load (started by
-scripts/soak/run.sh --flood): a baseline; 10,000 half-open connections (and a normal
-client served meanwhile); a flood of large distinct results against a small
-`max_memory`; clients that ask for 100 MB each and never read. The half-open burst
+scripts/soak/run.sh --flood): a baseline; a flood of large distinct results against a
+small `max_memory`; clients that ask for 100 MB each and never read; 10,000 half-open
+connections (and a normal client served meanwhile). The half-open burst
 runs twice: the second must not raise the peak (memory is reused, not leaked). Memory is sampled
 every 0.5 s in each phase and after it; writes DIR/flood.json and DIR/flood.md."""
 
@@ -152,13 +152,13 @@ def main():
     max_mb = float(a.max_memory.rstrip("MiB"))
     baseline = settle(a.pid, 1)
     served(a)
+    large_results(a, max_mb)
+    non_readers(a)
     # Twice: glibc keeps freed heap for reuse rather than returning it to the system,
     # so memory after the first burst stays up; the second burst must reuse it, not
     # grow it (a leak would).
     half_open(a, a.half_open, "half_open")
     half_open(a, a.half_open, "half_open_again")
-    large_results(a, max_mb)
-    non_readers(a)
     out = {"baseline_rss_mb": round(baseline, 1), "phases": PHASES}
     with open(os.path.join(a.out, "flood.json"), "w") as f:
         json.dump(out, f, indent=1)
