@@ -13,8 +13,8 @@
 # DIR/summary.json, DIR/soak.png and DIR/soak.md. Exit status 1 on a wrong result or
 # a daemon restart. With --flood it runs scripts/soak/flood.py instead (resident
 # memory under 10,000 half-open connections, a flood of large results, clients that
-# never read). Not in CI: the same behaviours have short tests in tests/it
-# (hostile_*, limits); this is the long version, run by hand.
+# never read). CI runs the soak for 1.5 minutes on the debug binary (.ci/run); the
+# flood is not in CI (its behaviours have short tests in tests/it: hostile_*, limits).
 #
 # --bin PATH picks the binary (default: target/release/wirecache, built here).
 set -euo pipefail
