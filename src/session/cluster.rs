@@ -49,10 +49,7 @@ impl<A> Core<A> {
             self.vouched = false;
             return;
         }
-        self.vouched = match Some(cluster) {
-            Some(c) if c.mode() == ClusterMode::Strict => c.strict_gate().await,
-            _ => true,
-        };
+        self.vouched = cluster.mode() != ClusterMode::Strict || cluster.strict_gate().await;
     }
 
     /// Whether a local entry may be served now.
