@@ -90,6 +90,8 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
     assert_eq!(code(&e.unwrap_err()), "08006");
     let ready = http_get(proxy.admin(), "/readyz").await;
     assert!(ready.contains("cache demo: origin down since"), "{ready}");
+    let caches = http_get(proxy.admin(), "/api/caches").await;
+    assert!(caches.contains("\"up\":false"), "{caches}");
     assert!(
         proxy
             .metric("wirecache_unavailable_total{cache=\"demo\"} ")
