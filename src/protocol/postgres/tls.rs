@@ -83,7 +83,13 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
     let read = tokio::io::AsyncReadExt::read_exact(tcp, &mut answer);
     tokio::time::timeout(cache.connect_timeout, read)
         .await
-        .map_err(|_| refused("no answer to the SSLRequest".into()))?
+        .map_err(|_| PgError::OriginConnect {
+            origin: cache.origin.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer to the SSLRequest",
+            ),
+        })?
         .map_err(PgError::io(Side::Origin))?;
     match answer[0] {
         b'S' => {
