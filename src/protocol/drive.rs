@@ -3,7 +3,9 @@
 //! what it queued, and stop when either side closes, the client says goodbye, or
 //! wirecache shuts down and the session is at rest. What a message means is the
 //! protocol's business ([`ProxySession`]); when to read, flush and stop is decided
-//! here once.
+//! here once. Also decided here: an origin lost at rest lets the session go on
+//! without it (`offline`) until the origin is back; an origin past `query_timeout` is
+//! cancelled, then given up on; a client gone mid-answer has its query cancelled.
 
 use std::future::Future;
 use std::sync::Arc;
