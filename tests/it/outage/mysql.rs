@@ -84,6 +84,9 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
         .await
         .unwrap_err();
     assert_eq!(server_code(&e), Some(1429), "{e:?}");
+    if let mysql_async::Error::Server(s) = &e {
+        assert_eq!(s.state, "08S01", "a connection exception");
+    }
     let ready = http_get(proxy.admin(), "/readyz").await;
     assert!(ready.contains("cache demo: origin down since"), "{ready}");
 
