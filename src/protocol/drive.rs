@@ -115,8 +115,11 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 draining = true;
                 continue;
             }
-            () = offline::back(without_origin.as_deref()) => return Err(SessionError::OriginBack),
-            () = until(deadline) => {
+            // Preconditions: a session with its origin and no deadline polls neither.
+            () = offline::back(without_origin.as_deref()), if without_origin.is_some() => {
+                return Err(SessionError::OriginBack);
+            }
+            () = until(deadline), if deadline.is_some() => {
                 s.on_overdue()?;
                 continue;
             }
