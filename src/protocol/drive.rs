@@ -115,22 +115,16 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 draining = true;
                 continue;
             }
-            // Preconditions: a session with its origin and no deadline polls neither.
-            () = offline::back(without_origin.as_deref()), if without_origin.is_some() => {
-                return Err(SessionError::OriginBack);
-            }
-            () = until(deadline), if deadline.is_some() => {
-                s.on_overdue()?;
-                continue;
-            }
+            i = interrupt(without_origin.as_deref(), deadline), if without_origin.is_some() || deadline.is_some() => match i {
+                Interrupt::OriginBack => return Err(SessionError::OriginBack),
+                Interrupt::Overdue => {
+                    s.on_overdue()?;
+                    continue;
+                }
+            },
         };
-        let (side, n) = match read {
-            Ok(read) => read,
-            Err(f) if f.side == Side::Origin => {
-                offline::lost(s, f.into())?;
-                continue;
-            }
-            Err(f) => return Err(f.into()),
+        let Some((side, n)) = offline::read(s, read)? else {
+            continue;
         };
         match (side, n) {
             (Side::Client, 0) => return Ok(()),
@@ -154,6 +148,23 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 }
             }
         }
+    }
+}
+
+/// What ends a session's wait for bytes, besides a shutdown.
+enum Interrupt {
+    /// The origin of a session without one is reachable again.
+    OriginBack,
+    /// The `query_timeout` deadline passed.
+    Overdue,
+}
+
+/// Polled only when it can fire: never on the hit path of a session that has its
+/// origin and no `query_timeout`.
+async fn interrupt(cache: Option<&CacheCtx>, deadline: Option<tokio::time::Instant>) -> Interrupt {
+    tokio::select! {
+        () = offline::back(cache) => Interrupt::OriginBack,
+        () = until(deadline) => Interrupt::Overdue,
     }
 }
 
