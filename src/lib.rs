@@ -25,6 +25,11 @@
 //!    applied before its acknowledgement is passed on, and again at its transaction's
 //!    end.
 //!
+//! When the origin connection is lost while the session is at rest, the session goes
+//! on without it (`session::outage`): hits (and entries within `serve_stale` past
+//! their TTL) are answered, everything else gets the protocol's retryable
+//! "unavailable" error, and the session is closed once the origin is back.
+//!
 //! MySQL/MariaDB ([`protocol::mysql`]) and SQL Server ([`protocol::tds`]) take the same
 //! path with their own codec, login and response tracker: a protocol is only what is
 //! specific to its wire format.

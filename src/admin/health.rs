@@ -1,4 +1,4 @@
-//! One cache's origin health as `/readyz` and the API tell it: up, or down since when
+//! One cache's origin health as `/readyz` and `/api/caches` tell it: up, or down since when
 //! (UTC, and for how long) and the kind of the last failure; never an address, user or
 //! error text.
 
@@ -22,6 +22,15 @@ pub fn line(id: &str, view: HealthView) -> String {
             format!("cache {id}: origin down since {at} ({for_s} s, {fault})\n")
         }
     }
+}
+
+/// `{"up": …, "down_since": "…Z" | null, "last_fault": "…" | null}` for the API.
+pub fn json(view: HealthView) -> serde_json::Value {
+    serde_json::json!({
+        "up": view.down_since.is_none(),
+        "down_since": view.down_since.map(utc),
+        "last_fault": view.last_fault.map(|f| f.as_str()),
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).

@@ -123,6 +123,28 @@ mod tests {
     }
 
     #[test]
+    fn expiry_is_only_tracked_with_serve_stale() {
+        let db = DbGenerations::default();
+        let bounds = TtlBounds::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        let t = super::super::Templates::default().get_or_register(
+            &"c".into(),
+            &template(Dialect::Postgres, "select 1"),
+            &bounds,
+        );
+        let mut e = entry(&db, &t, 1);
+        let later = e.stored_at + Duration::from_secs(61);
+        assert!(!e.is_expired(later), "off: the store drops it at its TTL");
+        e.serve_stale = Duration::from_secs(30);
+        assert!(!e.is_expired(e.stored_at + Duration::from_secs(59)));
+        assert!(e.is_expired(later));
+        assert_eq!(Cached::grace(&e), Duration::from_secs(30));
+    }
+
+    #[test]
     fn the_template_counts_what_the_store_holds() {
         let db = DbGenerations::default();
         let bounds = TtlBounds::new(

@@ -3,7 +3,9 @@
 //! what it queued, and stop when either side closes, the client says goodbye, or
 //! wirecache shuts down and the session is at rest. What a message means is the
 //! protocol's business ([`ProxySession`]); when to read, flush and stop is decided
-//! here once.
+//! here once. Also decided here: an origin lost at rest lets the session go on
+//! without it (`offline`) until the origin is back; an origin past `query_timeout` is
+//! cancelled, then given up on; a client gone mid-answer has its query cancelled.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -128,19 +130,16 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
                 draining = true;
                 continue;
             }
-            () = offline::back(without_origin.as_deref()) => return Err(SessionError::OriginBack),
-            () = until(deadline) => {
-                s.on_overdue()?;
-                continue;
-            }
+            i = interrupt(without_origin.as_deref(), deadline), if without_origin.is_some() || deadline.is_some() => match i {
+                Interrupt::OriginBack => return Err(SessionError::OriginBack),
+                Interrupt::Overdue => {
+                    s.on_overdue()?;
+                    continue;
+                }
+            },
         };
-        let (side, n) = match read {
-            Ok(read) => read,
-            Err(f) if f.side == Side::Origin => {
-                offline::lost(s, f.into())?;
-                continue;
-            }
-            Err(f) => return Err(f.into()),
+        let Some((side, n)) = offline::read(s, read)? else {
+            continue;
         };
         if side == Side::Client && n == 0 {
             return Ok(());
@@ -174,6 +173,23 @@ async fn on_bytes<S: ProxySession>(s: &mut S, side: Side, n: usize) -> Result<()
         }
     }
     Ok(())
+}
+
+/// What ends a session's wait for bytes, besides a shutdown.
+enum Interrupt {
+    /// The origin of a session without one is reachable again.
+    OriginBack,
+    /// The `query_timeout` deadline passed.
+    Overdue,
+}
+
+/// Polled only when it can fire: never on the hit path of a session that has its
+/// origin and no `query_timeout`.
+async fn interrupt(cache: Option<&CacheCtx>, deadline: Option<tokio::time::Instant>) -> Interrupt {
+    tokio::select! {
+        () = offline::back(cache) => Interrupt::OriginBack,
+        () = until(deadline) => Interrupt::Overdue,
+    }
 }
 
 /// Resolves at `deadline`; never without one.

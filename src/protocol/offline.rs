@@ -6,7 +6,7 @@
 //! fills and their single flight, extended-protocol batches) stays exact; and the
 //! session ends once the origin is reachable again.
 
-use super::{ProxySession, SessionError, Side};
+use super::{IoFailure, ProxySession, SessionError, Side};
 use crate::engine::CacheCtx;
 use crate::stats::OriginFault;
 
@@ -32,6 +32,19 @@ pub fn lost<S: ProxySession>(s: &mut S, e: SessionError) -> Result<(), SessionEr
     match fault(&e) {
         Some(f) if s.origin_lost(f) => Ok(()),
         _ => Err(e),
+    }
+}
+
+/// What a read from either side came to: bytes from `Side` (0: it closed), or `None`
+/// when the origin failed and the session goes on without it.
+pub fn read<S: ProxySession>(
+    s: &mut S,
+    read: Result<(Side, usize), IoFailure>,
+) -> Result<Option<(Side, usize)>, SessionError> {
+    match read {
+        Ok(read) => Ok(Some(read)),
+        Err(f) if f.side == Side::Origin => lost(s, f.into()).map(|()| None),
+        Err(f) => Err(f.into()),
     }
 }
 

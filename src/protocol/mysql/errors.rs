@@ -49,7 +49,9 @@ pub fn to_wire(e: &MyError, seq: u8) -> Option<Bytes> {
         MyError::TlsRequired => (ER_SECURE_TRANSPORT_REQUIRED, "HY000"),
         MyError::OriginTls { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
         MyError::Unsupported(_) => (ER_NOT_SUPPORTED, "42000"),
-        MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "HY000"),
+        // SQLSTATE class 08 (connection exception): connectors and pools treat it as
+        // a connection failure worth retrying, where HY000 says nothing.
+        MyError::OriginConnect { .. } => (ER_ORIGIN_UNREACHABLE, "08S01"),
         // What a MySQL server going down answers; SQLSTATE class 08 (connection
         // exception) is what connectors and pools treat as "retry".
         MyError::ShuttingDown | MyError::OriginUnavailable => (ER_SERVER_SHUTDOWN, "08S01"),

@@ -40,6 +40,15 @@ pub async fn upgrade(slot: &mut Option<Stream>, tls: &TlsContext) -> Result<(), 
     Ok(())
 }
 
+/// An origin that accepted the connection but did not answer the SSLRequest in time.
+fn silent(cache: &CacheCtx) -> PgError {
+    let source = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer to the SSLRequest");
+    PgError::OriginConnect {
+        origin: cache.origin.clone(),
+        source,
+    }
+}
+
 /// Connects to `cache`'s origin and, unless its TLS mode is `disable`, asks for TLS
 /// with an SSLRequest: `S` upgrades the connection, `N` leaves it plaintext where the
 /// mode allows that (`prefer`) and fails otherwise.
@@ -83,7 +92,7 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
     let read = tokio::io::AsyncReadExt::read_exact(tcp, &mut answer);
     tokio::time::timeout(cache.connect_timeout, read)
         .await
-        .map_err(|_| refused("no answer to the SSLRequest".into()))?
+        .map_err(|_| silent(cache))?
         .map_err(PgError::io(Side::Origin))?;
     match answer[0] {
         b'S' => {

@@ -14,8 +14,9 @@ mod timeouts;
 
 use std::time::Duration;
 
-/// A hang guard, not a timing assertion: every answer must come well within it.
-pub const GUARD: Duration = Duration::from_secs(10);
+/// A hang guard, not a timing assertion: every answer must come well within it, even
+/// on a loaded machine.
+pub const GUARD: Duration = Duration::from_secs(30);
 
 /// Awaits `f` within [`GUARD`], or panics naming `what`.
 pub async fn guarded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {

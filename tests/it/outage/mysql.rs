@@ -60,6 +60,15 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
         let e = guarded(sql, c.query_drop(sql)).await.unwrap_err();
         assert_eq!(server_code(&e), Some(1053), "{sql}: {e:?}");
     }
+    // A statement never prepared, and a ping: the origin is needed.
+    let e = guarded(
+        "new prepare",
+        c.exec_drop("SELECT v FROM r WHERE v > ?", (0,)),
+    )
+    .await;
+    assert_eq!(server_code(&e.unwrap_err()), Some(1053));
+    let e = guarded("ping", c.ping()).await;
+    assert_eq!(server_code(&e.unwrap_err()), Some(1053));
     let v: Option<i64> = guarded("hit", c.query_first("SELECT v FROM r"))
         .await
         .unwrap();
@@ -75,6 +84,9 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
         .await
         .unwrap_err();
     assert_eq!(server_code(&e), Some(1429), "{e:?}");
+    if let mysql_async::Error::Server(s) = &e {
+        assert_eq!(s.state, "08S01", "a connection exception");
+    }
     let ready = http_get(proxy.admin(), "/readyz").await;
     assert!(ready.contains("cache demo: origin down since"), "{ready}");
 

@@ -90,6 +90,8 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
     assert_eq!(code(&e.unwrap_err()), "08006");
     let ready = http_get(proxy.admin(), "/readyz").await;
     assert!(ready.contains("cache demo: origin down since"), "{ready}");
+    let caches = http_get(proxy.admin(), "/api/caches").await;
+    assert!(caches.contains("\"up\":false"), "{caches}");
     assert!(
         proxy
             .metric("wirecache_unavailable_total{cache=\"demo\"} ")
@@ -198,4 +200,107 @@ async fn a_stopped_origin_keeps_cached_reads_answered_until_it_is_back() {
         first(&c2, "SELECT v FROM r WHERE v > 0").await.unwrap(),
         "1"
     );
+}
+
+/// One request of the randomized outage run, and what it must get.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    /// A cached simple read: its row.
+    CachedSimple,
+    /// A cached prepared read: its row.
+    CachedPrepared,
+    /// A simple read never run before: 57P03.
+    MissSimple(u32),
+    /// A prepared read with a value never run before: 57P03.
+    MissPrepared(i32),
+    /// A write: 57P03, and it never reaches the origin.
+    Write(u32),
+}
+
+/// Random requests, pipelined in bursts on one offline session: every answer is the
+/// cached row or 57P03, in order, and nothing hangs or reaches the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomized_pipelines_without_an_origin_get_exactly_their_answers() {
+    use futures_util::future::join_all;
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("outage_random");
+    origin.psql(&db, "CREATE TABLE r (v int); INSERT INTO r VALUES (1);");
+    let link = Link::start(origin.port).await;
+    let proxy = Proxy::builder()
+        .cache("demo", Protocol::Postgres, link.port)
+        .start()
+        .await;
+    let c = proxy.connect(&db, "postgres").await;
+    let by_value = c.prepare("SELECT v FROM r WHERE v >= $1").await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(first(&c, "SELECT v FROM r").await.unwrap(), "1");
+        assert_eq!(c.query(&by_value, &[&1i32]).await.unwrap().len(), 1);
+    }
+    link.cut();
+    proxy
+        .wait_for_metric("wirecache_sessions_offline_total{cache=\"demo\"} ", 1.0)
+        .await;
+    let seed = std::env::var("WIRECACHE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let mut state = seed | 1;
+    let mut next = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    for burst in 0..40 {
+        let ops: Vec<Op> = (0..1 + next(8))
+            .map(|i| {
+                let tag = (burst * 8 + i) as u32;
+                match next(5) {
+                    0 => Op::CachedSimple,
+                    1 => Op::CachedPrepared,
+                    2 => Op::MissSimple(tag),
+                    3 => Op::MissPrepared(-(tag as i32) - 1),
+                    _ => Op::Write(tag),
+                }
+            })
+            .collect();
+        let answers = join_all(ops.iter().map(|op| {
+            let (c, by_value) = (&c, &by_value);
+            async move {
+                match *op {
+                    Op::CachedSimple => first(c, "SELECT v FROM r").await,
+                    Op::CachedPrepared => {
+                        let rows = c.query(by_value, &[&1i32]).await?;
+                        Ok(rows[0].get::<_, i32>(0).to_string())
+                    }
+                    Op::MissSimple(t) => first(c, &format!("SELECT v + {t} FROM r")).await,
+                    Op::MissPrepared(v) => {
+                        let rows = c.query(by_value, &[&v]).await?;
+                        Ok(format!("{} rows", rows.len()))
+                    }
+                    Op::Write(t) => first(c, &format!("INSERT INTO r VALUES ({t})")).await,
+                }
+            }
+        }));
+        let answers = guarded("a burst of requests", answers).await;
+        for (op, answer) in ops.iter().zip(answers) {
+            match (op, answer) {
+                (Op::CachedSimple | Op::CachedPrepared, Ok(v)) => assert_eq!(v, "1"),
+                (Op::MissSimple(_) | Op::MissPrepared(_) | Op::Write(_), Err(e)) => {
+                    assert_eq!(code(&e), "57P03", "seed {seed}: {op:?}")
+                }
+                (op, answer) => panic!("seed {seed}: {op:?} got {answer:?}"),
+            }
+        }
+        assert!(!c.is_closed(), "seed {seed}");
+    }
+    link.restore().await;
+    closes(&c).await;
+    let c2 = proxy.connect(&db, "postgres").await;
+    assert_eq!(first(&c2, "SELECT count(*) FROM r").await.unwrap(), "1");
 }

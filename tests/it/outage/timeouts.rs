@@ -213,3 +213,36 @@ async fn mysql_query_timeout_answers_err_3024_and_ends_the_session() {
     let one: Option<i64> = c2.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
 }
+
+/// An origin that accepts connections but never speaks: logins fail within
+/// `origin_connect_timeout` on both protocols, with a connection error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_origin_fails_logins_at_origin_connect_timeout() {
+    use common::mysql::{self, ROOT_PASSWORD, ROOT_USER};
+    let (pg, my) = (PgOrigin::shared(), MyOrigin::shared());
+    let (pg_link, my_link) = (Link::start(pg.port).await, Link::start(my.port).await);
+    pg_link.stall();
+    my_link.stall();
+    let proxy = Proxy::builder()
+        .cache("pg", Protocol::Postgres, pg_link.port)
+        .cache("my", Protocol::MySql, my_link.port)
+        .settings("origin_connect_timeout = \"1s\"")
+        .start()
+        .await;
+    let e = guarded(
+        "pg login",
+        proxy.try_connect("pg", "postgres", "postgres", None),
+    )
+    .await;
+    assert_eq!(code(&e.unwrap_err()), "08006");
+    let url = proxy.mysql_url("my", "", ROOT_USER, ROOT_PASSWORD);
+    let e = guarded("mysql login", mysql::try_connect(&url))
+        .await
+        .unwrap_err();
+    match e {
+        mysql_async::Error::Server(s) => assert_eq!(s.code, 1429, "{s:?}"),
+        other => panic!("expected ERR 1429, got {other:?}"),
+    }
+    let timed_out = "wirecache_origin_last_fault{cache=\"pg\",kind=\"timed_out\"} ";
+    assert_eq!(proxy.metric(timed_out).await, 1.0);
+}
