@@ -148,17 +148,23 @@ def main():
     p.add_argument("--max-memory", default="64MiB")
     p.add_argument("--half-open", type=int, default=10000)
     p.add_argument("--out", required=True)
+    p.add_argument("--phases", default=os.environ.get("FLOOD_PHASES", "large_results,non_readers,half_open"),
+                   help="comma-separated subset to run (env FLOOD_PHASES)")
     a = p.parse_args()
+    phases = set(a.phases.split(","))
     max_mb = float(a.max_memory.rstrip("MiB"))
     baseline = settle(a.pid, 1)
     served(a)
-    large_results(a, max_mb)
-    non_readers(a)
+    if "large_results" in phases:
+        large_results(a, max_mb)
+    if "non_readers" in phases:
+        non_readers(a)
     # Twice: glibc keeps freed heap for reuse rather than returning it to the system,
     # so memory after the first burst stays up; the second burst must reuse it, not
     # grow it (a leak would).
-    half_open(a, a.half_open, "half_open")
-    half_open(a, a.half_open, "half_open_again")
+    if "half_open" in phases:
+        half_open(a, a.half_open, "half_open")
+        half_open(a, a.half_open, "half_open_again")
     out = {"baseline_rss_mb": round(baseline, 1), "phases": PHASES}
     with open(os.path.join(a.out, "flood.json"), "w") as f:
         json.dump(out, f, indent=1)

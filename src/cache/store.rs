@@ -1,8 +1,16 @@
 //! The bounded result store: moka with a per-entry TTL and a byte weigher, generic
 //! over what it stores (static dispatch: the hit path is one moka lookup and one
 //! freshness check).
+//!
+//! moka evicts lazily: an insert is applied (and what it pushes out evicted) only when
+//! its maintenance runs, after 64 writes or a timer. With megabyte results that lag
+//! alone held tens of megabytes past `max_memory`, so the store counts the bytes it
+//! holds itself (inserted minus removed) and runs that maintenance at once whenever an
+//! insert takes them past the bound: it then holds at most `max_memory` plus the
+//! entries being inserted at that moment.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -53,6 +61,9 @@ pub struct Store<E> {
     inner: moka::sync::Cache<Bytes, Arc<E>, Xxh3Builder>,
     max_bytes: u64,
     max_entry: u64,
+    /// Weights inserted and not yet removed: what the store holds, evictions still
+    /// pending included.
+    held: Arc<AtomicU64>,
 }
 
 impl<E> Clone for Store<E> {
@@ -61,6 +72,7 @@ impl<E> Clone for Store<E> {
             inner: self.inner.clone(),
             max_bytes: self.max_bytes,
             max_entry: self.max_entry,
+            held: self.held.clone(),
         }
     }
 }
@@ -71,16 +83,22 @@ impl<E: Cached> Store<E> {
     pub fn new(max_bytes: u64, max_entry: u64) -> Self {
         let seed =
             std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
+        let held = Arc::new(AtomicU64::new(0));
+        let removed = held.clone();
         let inner = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Bytes, v: &Arc<E>| v.weight(k.len()))
             .expire_after(EntryTtl)
-            .eviction_listener(|_key, entry: Arc<E>, _cause| entry.on_removed())
+            .eviction_listener(move |key: Arc<Bytes>, entry: Arc<E>, _cause| {
+                removed.fetch_sub(u64::from(entry.weight(key.len())), Ordering::Relaxed);
+                entry.on_removed();
+            })
             .build_with_hasher(Xxh3Builder::new().with_seed(seed));
         Self {
             inner,
             max_bytes,
             max_entry,
+            held,
         }
     }
 
@@ -95,10 +113,22 @@ impl<E: Cached> Store<E> {
         }
     }
 
+    /// Stores `entry`; if the bytes held then pass `max_memory`, applies the pending
+    /// evictions now rather than at moka's next maintenance.
     pub fn insert(&self, key: &[u8], entry: E) {
         entry.on_stored();
+        let weight = u64::from(entry.weight(key.len()));
+        let held = self.held.fetch_add(weight, Ordering::Relaxed) + weight;
         self.inner
             .insert(Bytes::copy_from_slice(key), Arc::new(entry));
+        if held > self.max_bytes {
+            self.inner.run_pending_tasks();
+        }
+    }
+
+    /// Bytes inserted and not yet removed, evictions moka has still to apply included.
+    pub fn held_bytes(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
     }
 
     pub fn max_entry_size(&self) -> u64 {
@@ -191,6 +221,25 @@ mod tests {
         assert!(s.weighted_size() <= 100_000, "{}", s.weighted_size());
         let held = i64::try_from(s.entry_count()).unwrap();
         assert_eq!(stored.load(Ordering::Relaxed), held);
+    }
+
+    /// A burst of inserts with nobody running maintenance in between: the store never
+    /// holds more than `max_memory` plus the entry being inserted.
+    #[test]
+    fn a_burst_of_inserts_never_holds_more_than_the_bound_plus_one_entry() {
+        let (fresh, stored) = (Arc::new(AtomicBool::new(true)), Arc::default());
+        let s = Store::new(100_000, 10_000);
+        let one = u64::from(value(5_000, &fresh, &stored).weight(4));
+        for i in 0..1000u32 {
+            s.insert(&i.to_le_bytes(), value(5_000, &fresh, &stored));
+            assert!(s.held_bytes() <= 100_000 + one, "{i}: {}", s.held_bytes());
+        }
+        for i in 0..10u32 {
+            s.insert(&i.to_le_bytes(), value(5_000, &fresh, &stored)); // replacements
+        }
+        s.run_pending_tasks();
+        assert_eq!(s.held_bytes(), s.weighted_size());
+        assert!(s.held_bytes() <= 100_000, "{}", s.held_bytes());
     }
 
     #[test]
