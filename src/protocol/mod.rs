@@ -7,6 +7,7 @@ mod drive;
 mod error;
 pub mod mysql;
 mod offline;
+pub mod origin;
 mod pipes;
 pub mod postgres;
 pub mod tds;

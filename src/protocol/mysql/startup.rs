@@ -89,28 +89,13 @@ fn fallback_greeting(protocol: Protocol) -> Greeting {
 }
 
 async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyError> {
-    let fail = |source| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        MyError::OriginConnect {
-            origin: cache.origin.clone(),
-            source,
-        }
-    };
-    let timeout = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-    let tcp = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin))
-        .await
-        .map_err(|_| fail(timeout()))?
-        .map_err(fail)?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = crate::protocol::origin::connect_tcp(cache).await?;
     let mut origin = Stream::Plain(tcp);
     let mut obuf = BytesMut::with_capacity(8192);
     let read = read_packet(&mut origin, &mut obuf, Side::Origin);
     let hello = tokio::time::timeout(cache.connect_timeout, read)
         .await
-        .map_err(|_| fail(timeout()))??;
+        .map_err(|_| crate::protocol::origin::silent(cache, "no greeting from the origin"))??;
     if hello.first() == Some(0xFF) {
         return Err(MyError::Origin("the origin refused the connection"));
     }

@@ -3,7 +3,6 @@
 //! (an SSLRequest answered `S` or `N`); and SCRAM channel binding, which cannot pass
 //! through a proxy whose two legs are both TLS.
 
-use tokio::net::TcpStream;
 
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
@@ -40,38 +39,11 @@ pub async fn upgrade(slot: &mut Option<Stream>, tls: &TlsContext) -> Result<(), 
     Ok(())
 }
 
-/// An origin that accepted the connection but did not answer the SSLRequest in time.
-fn silent(cache: &CacheCtx) -> PgError {
-    let source = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer to the SSLRequest");
-    PgError::OriginConnect {
-        origin: cache.origin.clone(),
-        source,
-    }
-}
-
 /// Connects to `cache`'s origin and, unless its TLS mode is `disable`, asks for TLS
 /// with an SSLRequest: `S` upgrades the connection, `N` leaves it plaintext where the
 /// mode allows that (`prefer`) and fails otherwise.
 pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result<Stream, PgError> {
-    let connect = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin));
-    let connected = connect.await.unwrap_or_else(|_| {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "connect timed out",
-        ))
-    });
-    let failed = |source| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        PgError::OriginConnect {
-            origin: cache.origin.clone(),
-            source,
-        }
-    };
-    let tcp = connected.map_err(failed)?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = crate::protocol::origin::connect_tcp(cache).await?;
     let Some((tls, (connector, name))) = tls.and_then(|t| Some((t, t.connector()?))) else {
         return Ok(Stream::Plain(tcp));
     };
@@ -92,7 +64,7 @@ pub async fn connect_origin(cache: &CacheCtx, tls: Option<&OriginTls>) -> Result
     let read = tokio::io::AsyncReadExt::read_exact(tcp, &mut answer);
     tokio::time::timeout(cache.connect_timeout, read)
         .await
-        .map_err(|_| silent(cache))?
+        .map_err(|_| crate::protocol::origin::silent(cache, "no answer to the SSLRequest"))?
         .map_err(PgError::io(Side::Origin))?;
     match answer[0] {
         b'S' => {

@@ -204,22 +204,7 @@ fn namespace(cache: &str, user: &str, login: &Login, envs: &[Env]) -> (Namespace
 
 /// Connects to the origin and exchanges PRELOGINs: plaintext, no MARS.
 async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut), SessionError> {
-    let fail = |source| {
-        cache
-            .metrics
-            .origin_connect_errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        SessionError::OriginConnect {
-            origin: cache.origin.clone(),
-            source,
-        }
-    };
-    let timeout = || std::io::Error::from(std::io::ErrorKind::TimedOut);
-    let tcp = tokio::time::timeout(cache.connect_timeout, TcpStream::connect(&cache.origin))
-        .await
-        .map_err(|_| fail(timeout()))?
-        .map_err(fail)?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = crate::protocol::origin::connect_tcp(cache).await?;
     let mut origin = Stream::Plain(tcp);
     let mut obuf = BytesMut::with_capacity(8192);
     let hello = codec::message(Kind::PreLogin, &prelogin::request(), codec::DEFAULT_PACKET);
@@ -229,7 +214,9 @@ async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut), SessionError> {
     let read = read_message(&mut origin, &mut obuf, Side::Origin);
     let reply = tokio::time::timeout(cache.connect_timeout, read)
         .await
-        .map_err(|_| fail(timeout()))??;
+        .map_err(|_| {
+            crate::protocol::origin::silent(cache, "no PRELOGIN answer from the origin")
+        })??;
     match prelogin::encryption(&reply.payload) {
         Some(Encryption::Off | Encryption::NotSupported) => Ok((origin, obuf)),
         Some(_) => Err(SessionError::Unsupported(
