@@ -3,7 +3,6 @@
 //! (an SSLRequest answered `S` or `N`); and SCRAM channel binding, which cannot pass
 //! through a proxy whose two legs are both TLS.
 
-
 use super::errors::{PgError, Side};
 use super::messages::{self, Body};
 use crate::engine::CacheCtx;
