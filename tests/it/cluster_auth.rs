@@ -112,22 +112,10 @@ async fn no_bus_password_reaches_the_log_at_trace_level() {
         if let Some(pw) = password {
             cmd.env("WIRECACHE_CLUSTER_PASSWORD", pw);
         }
-        let mut child = cmd.spawn().expect("start wirecache");
+        let child = cmd.spawn().expect("start wirecache");
         // Long enough to connect (or fail and retry) a few times.
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        // SAFETY: sends a signal to the child this test started.
-        let pid = i32::try_from(child.id()).unwrap();
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let out = child.wait_with_output().unwrap();
-        logs.push_str(&String::from_utf8_lossy(&out.stdout));
-        logs.push_str(&String::from_utf8_lossy(&out.stderr));
+        logs.push_str(&crate::common::stop_and_read_log(child).await);
     }
     assert!(
         logs.contains("cluster bus"),

@@ -55,7 +55,7 @@ async fn no_password_reaches_the_log_at_trace_level() {
         common::free_port(),
         common::free_port(),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wirecache"))
+    let child = Command::new(env!("CARGO_BIN_EXE_wirecache"))
         .env_remove("WIRECACHE_CONFIG")
         .env("WIRECACHE_LOG_LEVEL", "trace")
         .env("WIRECACHE_LISTEN_POSTGRES", format!("127.0.0.1:{pg_port}"))
@@ -122,23 +122,7 @@ async fn no_password_reaches_the_log_at_trace_level() {
         secrets.push(password);
     }
 
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: sends a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let out = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = crate::common::stop_and_read_log(child).await;
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),
         "the log was not verbose:\n{log}"

@@ -183,6 +183,26 @@ fn spawn_with_deathsig(cmd: &mut Command) -> io::Result<Child> {
     }
     cmd.spawn()
 }
+/// Stops a wirecache `child` started with piped output (SIGTERM, then SIGKILL after
+/// 30 s) and returns everything it wrote to stdout and stderr.
+pub async fn stop_and_read_log(mut child: Child) -> String {
+    let pid = i32::try_from(child.id()).unwrap();
+    // SAFETY: sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
 
 /// Locks a mutex, ignoring poisoning: a test that panicked while holding it
 /// must not make every later test fail too.
