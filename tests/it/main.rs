@@ -51,5 +51,6 @@ mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
 mod tds_secrets;
+mod tds_tls;
 mod transactions;
 mod txn_reads;
