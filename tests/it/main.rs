@@ -52,5 +52,6 @@ mod tds_hostile;
 mod tds_protocol;
 mod tds_secrets;
 mod tds_tls;
+mod tds_tls_hostile;
 mod transactions;
 mod txn_reads;
