@@ -72,6 +72,16 @@ async fn tiberius_read(port: u16, db: &str) -> Result<usize, String> {
 /// everything, `request` for the login at least), checking the certificate against
 /// `ca` when given; reads twice and writes once. Its output, and whether it succeeded.
 async fn tsql(port: u16, db: &str, encryption: &str, ca: Option<&str>) -> (bool, String) {
+    tsql_as(port, db, encryption, ca, &password_for(USER)).await
+}
+
+async fn tsql_as(
+    port: u16,
+    db: &str,
+    encryption: &str,
+    ca: Option<&str>,
+    password: &str,
+) -> (bool, String) {
     let dir = crate::common::test_dir("freetds");
     let ca_line = ca.map_or(String::new(), |ca| format!("\tca file = {ca}\n"));
     let conf = format!(
@@ -85,15 +95,12 @@ async fn tsql(port: u16, db: &str, encryption: &str, ca: Option<&str>) -> (bool,
     cmd.arg("-c").arg(format!(
         "FREETDSCONF='{}' tsql -S wc -U 'sq-{USER}' -P '{}' -D '{db}' < '{}'",
         dir.join("freetds.conf").display(),
-        password_for(USER),
+        password,
         dir.join("script.sql").display()
     ));
     let (ok, out, err) = run_blocking(cmd).await;
     let out = format!("{out}\n{err}");
-    (
-        ok && out.contains("zwei") && out.matches("two").count() == 2,
-        out,
-    )
+    (ok && out.contains("zwei"), out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,6 +115,7 @@ async fn tsql_full_tls_to_wirecache_and_to_the_origin() {
     let port = proxy.addr(Protocol::MsSql).port();
     let (ok, out) = tsql(port, &db, "require", Some(&ca)).await;
     assert!(ok, "{out}");
+    assert_eq!(out.matches("two").count(), 2, "{out}");
     assert_eq!(origin.selects(), 2, "the repeated read was a hit:\n{out}");
     assert_eq!(origin.tls.seen(), vec![Seen::Full]);
     let refused = tiberius_read(port, &db).await;
@@ -126,6 +134,7 @@ async fn tsql_login_only_tls_with_a_plaintext_origin() {
     let port = proxy.addr(Protocol::MsSql).port();
     let (ok, out) = tsql(port, &db, "request", None).await;
     assert!(ok, "{out}");
+    assert_eq!(out.matches("two").count(), 2, "{out}");
     assert_eq!(origin.selects(), 2, "{out}");
     assert_eq!(origin.tls.seen(), vec![Seen::None]);
 }
@@ -260,4 +269,71 @@ async fn a_client_that_needs_what_wirecache_does_not_offer_gets_a_clear_error() 
         "{err}"
     );
     assert_eq!(origin.logins(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_reaches_the_log_over_tls() {
+    let db = database();
+    let pki = Pki::new();
+    let tls = OriginTls::new(OriginEncryption::Off, &pki);
+    let origin = TdsOrigin::start_tls(PgOrigin::shared().port, tls).await;
+    let (port, admin) = (crate::common::free_port(), crate::common::free_port());
+    let dir = crate::common::test_dir("tdstlslog");
+    let config = format!(
+        "[listen]\nmssql = \"127.0.0.1:{port}\"\nadmin = \"127.0.0.1:{admin}\"\n\n\
+         [log]\nlevel = \"trace\"\n\n[[caches]]\nid = \"sq\"\nprotocol = \"mssql\"\n\
+         origin = \"{}\"\n\n{}",
+        origin.addr,
+        pki.tls_table("client = \"allow\"")
+    );
+    std::fs::write(dir.join("wc.toml"), config).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wirecache"))
+        .env_remove("WIRECACHE_CONFIG")
+        .arg("--config")
+        .arg(dir.join("wc.toml"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start wirecache");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "wirecache did not open {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let right = password_for(USER);
+    let wrong = "wrong-Tls-Passw0rd";
+    // Full TLS and login-only TLS towards wirecache; login-only towards the origin.
+    let (ok, out) = tsql_as(port, &db, "require", None, &right).await;
+    assert!(ok, "{out}");
+    let (ok, out) = tsql_as(port, &db, "request", None, &right).await;
+    assert!(ok, "{out}");
+    let (ok, out) = tsql_as(port, &db, "require", None, wrong).await;
+    assert!(!ok, "{out}");
+    assert_eq!(origin.tls.seen().len(), 3);
+    assert!(origin.tls.seen().iter().all(|s| *s == Seen::LoginOnly));
+    let log = crate::common::stop_and_read_log(child).await;
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "not verbose:\n{log}"
+    );
+    assert!(log.contains("login only"), "{log}");
+    for secret in [right.as_str(), wrong] {
+        assert!(!log.contains(secret), "{secret:?} appears in the log");
+        let wire = crate::tds_secrets::obfuscated(secret);
+        for shown in [
+            format!("{wire:?}"),
+            format!("{:?}", bytes::Bytes::from(wire.clone())),
+        ] {
+            let inner = shown
+                .trim_start_matches(['[', 'b', '"'])
+                .trim_end_matches([']', '"']);
+            assert!(
+                !log.contains(inner),
+                "{secret:?} appears obfuscated in the log"
+            );
+        }
+    }
 }
