@@ -348,3 +348,75 @@ async fn broken_handshakes_close_the_connection() {
     send_tls(&mut s, &mut conn, &login_message(&db)).await;
     assert!(logged_in(&read_tls(&mut s, &mut conn).await));
 }
+
+/// An origin that answers PRELOGIN with ENCRYPT_OFF and then breaks the handshake:
+/// `how` 0 sends garbage in a PRELOGIN packet, 1 a packet of another type, 2 closes,
+/// 3 says nothing.
+async fn broken_origin(how: u8) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = BytesMut::new();
+                if read_message(&mut s, &mut buf).await.is_none() {
+                    return;
+                }
+                let answer = prelogin::answer_with(Encryption::Off);
+                let wire = codec::message(Kind::TabularResult, &answer, 4096);
+                s.write_all(&wire).await.unwrap();
+                let _ = read_message(&mut s, &mut buf).await;
+                match how {
+                    0 => {
+                        s.write_all(&wrap(b"\x16\x03\x03\x00\x05garbage!", 4096))
+                            .await
+                    }
+                    1 => {
+                        s.write_all(&codec::message(Kind::SqlBatch, b"xx", 4096))
+                            .await
+                    }
+                    2 => return,
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        return;
+                    }
+                }
+                .unwrap();
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_that_breaks_the_handshake_fails_the_login_in_time() {
+    let db = database();
+    for how in 0..4 {
+        let port = broken_origin(how).await;
+        let proxy = Proxy::builder()
+            .cache_with("sq", Protocol::MsSql, port, "tls = \"require\"")
+            .settings("origin_connect_timeout = \"1s\"")
+            .toml("[tls]\nclient = \"off\"")
+            .start()
+            .await;
+        let mut s = TcpStream::connect(proxy.addr(Protocol::MsSql))
+            .await
+            .unwrap();
+        let mut buf = BytesMut::new();
+        prelogin(&mut s, &mut buf, Encryption::NotSupported).await;
+        s.write_all(&login_message(&db)).await.unwrap();
+        let answer = read_message(&mut s, &mut buf).await.expect("a login error");
+        let mut sc = Scanner::default();
+        sc.feed(&answer.payload).unwrap();
+        assert!(sc.summary.error && !sc.summary.login_ack, "case {how}");
+        let text: Vec<u8> = "TLS to origin"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(
+            answer.payload.windows(text.len()).any(|w| w == text),
+            "case {how}"
+        );
+    }
+}
