@@ -3,8 +3,10 @@ three times and a write.
 
 Usage: tds_tls_check.py DRIVER MODE HOST PORT USER PASSWORD DB CAFILE
 DRIVER: pytds (python-tds over pyOpenSSL) or pymssql (its own FreeTDS over OpenSSL).
-MODE: "full" (the driver asks for encryption: everything inside TLS) or "login"
-(encryption off: only the LOGIN7 inside TLS). pytds checks the certificate against
+MODE: "full" (the driver asks for encryption: everything inside TLS), "login"
+(encryption off: only the LOGIN7 inside TLS) or, for pymssql, "strict" (TDS 8.0: TLS
+first; its FreeTDS reads server "wc" from the freetds.conf named by $FREETDSCONF,
+which sets `encryption = strict` and the CA file, and checks the certificate). pytds checks the certificate against
 CAFILE and the host name; pymssql's FreeTDS does not check it. Prints "ok" and exits
 0 when every answer is right; raises (exit 1) otherwise.
 """
@@ -18,6 +20,9 @@ def connect(driver, mode, host, port, user, password, db, cafile):
                              database=db, autocommit=True, cafile=cafile,
                              validate_host=True, enc_login_only=(mode == "login"))
     import pymssql
+    if mode == "strict":
+        return pymssql.connect(server="wc", port=port, user=user, password=password,
+                               database=db, autocommit=True)
     encryption = "require" if mode == "full" else "request"
     return pymssql.connect(server=host, port=port, user=user, password=password,
                            database=db, autocommit=True, tds_version="7.4",

@@ -144,10 +144,17 @@ async fn tsql_login_only_tls_with_a_plaintext_origin() {
 async fn python(driver: &str, mode: &str) {
     let db = database();
     let pki = Pki::new();
+    let conf = crate::common::test_dir("freetds").join("freetds.conf");
     let (origin, proxy) = start(&pki, OriginEncryption::Off, "tls = \"require\"", "allow").await;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tds_tls_check.py");
     let port = proxy.addr(Protocol::MsSql).port().to_string();
+    let ca = pki.file("ca.pem");
+    let strict = format!(
+        "[wc]\n\thost = localhost\n\tport = {port}\n\ttds version = 7.4\n\tencryption = strict\n\tca file = {ca}\n"
+    );
+    std::fs::write(&conf, strict).unwrap();
     let mut cmd = Command::new("python3");
+    cmd.env("FREETDSCONF", &conf);
     cmd.arg(&script).args([
         driver,
         mode,
@@ -181,6 +188,11 @@ async fn python_tds_login_only_tls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymssql_full_tls() {
     python("pymssql", "full").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymssql_tds_8_strict_checking_the_certificate() {
+    python("pymssql", "strict").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,10 @@ async fn start(pki: &Pki) -> (TdsOrigin, Proxy) {
     (origin, proxy)
 }
 
-async fn read_message(s: &mut TcpStream, buf: &mut BytesMut) -> Option<Message> {
+async fn read_message<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut BytesMut,
+) -> Option<Message> {
     let mut asm = Assembler::new(Side::Origin, 1 << 24);
     loop {
         if let Some(m) = asm.next(buf).unwrap() {
@@ -419,4 +422,64 @@ async fn an_origin_that_breaks_the_handshake_fails_the_login_in_time() {
             "case {how}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tds_8_strict_tls_comes_first() {
+    let db = database();
+    let pki = Pki::new();
+    let (origin, proxy) = start(&pki).await;
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(pki.roots())
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"tds/8.0".to_vec()];
+    let tcp = TcpStream::connect(proxy.addr(Protocol::MsSql))
+        .await
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let mut s = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(s.get_ref().1.alpn_protocol(), Some(&b"tds/8.0"[..]));
+    let mut buf = BytesMut::new();
+    // FreeTDS and SqlClient say ENCRYPT_NOT_SUP inside strict TLS; so does the answer.
+    let hello = prelogin::request_with(Encryption::NotSupported);
+    s.write_all(&codec::message(Kind::PreLogin, &hello, 4096))
+        .await
+        .unwrap();
+    let answer = read_message(&mut s, &mut buf).await.expect("an answer");
+    assert_eq!(
+        prelogin::encryption(&answer.payload),
+        Some(Encryption::NotSupported)
+    );
+    s.write_all(&login_message(&db)).await.unwrap();
+    assert!(logged_in(
+        &read_message(&mut s, &mut buf).await.expect("an answer")
+    ));
+    let sql = batch("SELECT id, name FROM t WHERE id = 1");
+    s.write_all(&codec::message(Kind::SqlBatch, &sql, 4096))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_message(&mut s, &mut buf)
+            .await
+            .expect("an answer")
+            .kind,
+        Kind::TabularResult
+    );
+    assert_eq!(origin.logins(), 1);
+    // With TLS off, a strict client's handshake is closed, not left hanging.
+    let off = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .toml("[tls]\nclient = \"off\"")
+        .start()
+        .await;
+    let tcp = TcpStream::connect(off.addr(Protocol::MsSql)).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp));
+    assert!(refused.await.expect("closed in time").is_err());
+    assert_eq!(origin.logins(), 1);
 }

@@ -10,8 +10,8 @@
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages.
 //!
-//! This slice: TLS inside PRELOGIN on both legs (full or login-only; no TDS 8.0
-//! strict), SQLBatch reads cached, RPC and bulk loads forwarded as writes of their
+//! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
+//! (TLS first) from clients, SQLBatch reads cached, RPC and bulk loads forwarded as writes of their
 //! whole database, Attention relayed.
 
 mod catalog;
@@ -49,6 +49,8 @@ pub struct TdsContext {
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
     pub tls: Arc<TlsContext>,
+    /// TDS 8.0 strict: TLS before any TDS, ALPN `tds/8.0` (`None`: TLS off).
+    pub strict: Option<tokio_rustls::TlsAcceptor>,
     /// The connection limits every session is admitted under.
     pub admission: Arc<Admission>,
 }
@@ -60,10 +62,16 @@ impl TdsContext {
         tls: Arc<TlsContext>,
         admission: Arc<Admission>,
     ) -> Self {
+        let strict = tls.server().and_then(|s| {
+            s.acceptor_with_alpn(&[tls::STRICT_ALPN])
+                .inspect_err(|e| tracing::warn!(error = %e, "no TDS 8.0 strict TLS"))
+                .ok()
+        });
         TdsContext {
             engine,
             drain,
             tls,
+            strict,
             admission,
         }
     }

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::TdsContext;
 use super::codec::{self, Assembler, Kind, Message};
 use super::login::Login;
-use super::prelogin;
+use super::prelogin::{self, Encryption};
 use super::session::Session;
 use super::tls::{self, Encrypt, OriginSide};
 use super::tokens::{Env, Scanner};
@@ -114,11 +114,23 @@ async fn greet(
     mut tcp: TcpStream,
     cbuf: &mut BytesMut,
 ) -> Result<(Stream, Result<Login, SessionError>), SessionError> {
-    let plan = match answer_prelogin(ctx, &mut tcp, cbuf).await {
+    let mut first = [0u8; 1];
+    let peeked = tcp
+        .peek(&mut first)
+        .await
+        .map_err(SessionError::io(Side::Client))?;
+    if peeked == 1 && first[0] == tls::TLS_HANDSHAKE {
+        let mut client = Stream::ServerTls(Box::new(tls::accept_strict(ctx, tcp).await?));
+        let login = match answer_prelogin(ctx, &mut client, cbuf, true).await {
+            Ok(_) => read_login(&mut client, cbuf).await,
+            Err(e) => Err(e),
+        };
+        return Ok((client, login));
+    }
+    let plan = match answer_prelogin(ctx, &mut tcp, cbuf, false).await {
         Ok(plan) => plan,
         Err(e) => return Ok((Stream::Plain(tcp), Err(e))),
     };
-    tracing::debug!(encryption = plan.as_str(), "mssql client PRELOGIN answered");
     if !plan.uses_tls() {
         let mut client = Stream::Plain(tcp);
         let login = read_login(&mut client, cbuf).await;
@@ -137,13 +149,15 @@ async fn greet(
     Ok((tls::downgrade(io, cbuf), login))
 }
 
-/// Reads the client's PRELOGIN and answers its ENCRYPTION as `tls.client` says.
-async fn answer_prelogin(
+/// Reads the client's PRELOGIN and answers its ENCRYPTION as `tls.client` says; in
+/// TDS 8.0 strict (`strict`: TLS is already up) with ENCRYPT_NOT_SUP.
+async fn answer_prelogin<S: AsyncRead + AsyncWrite + Unpin>(
     ctx: &TdsContext,
-    tcp: &mut TcpStream,
+    client: &mut S,
     cbuf: &mut BytesMut,
+    strict: bool,
 ) -> Result<Encrypt, SessionError> {
-    let hello = read_message(tcp, cbuf, Side::Client).await?;
+    let hello = read_message(client, cbuf, Side::Client).await?;
     if hello.kind != Kind::PreLogin {
         return Err(SessionError::Client("expected PRELOGIN"));
     }
@@ -154,15 +168,22 @@ async fn answer_prelogin(
     } else {
         ClientTls::Off
     };
-    let (answer, plan) = tls::client_plan(setting, asked);
+    let (answer, plan) = if strict {
+        (Encryption::NotSupported, Encrypt::Strict)
+    } else {
+        tls::client_plan(setting, asked)
+    };
+    tracing::debug!(encryption = plan.as_str(), "mssql client PRELOGIN answered");
     let wire = codec::message(
         Kind::TabularResult,
         &prelogin::answer_with(answer),
         codec::DEFAULT_PACKET,
     );
-    tcp.write_all(&wire)
-        .await
-        .map_err(SessionError::io(Side::Client))?;
+    let sent = async {
+        client.write_all(&wire).await?;
+        client.flush().await
+    };
+    sent.await.map_err(SessionError::io(Side::Client))?;
     Ok(plan)
 }
 

@@ -23,6 +23,11 @@
 //!
 //! "Login only": the handshake, then the LOGIN7 inside TLS, then TLS is dropped and
 //! the connection goes on in clear (the login answer included), as SQL Server does.
+//!
+//! TDS 8.0 strict (client leg only): a client whose first byte starts a TLS record
+//! (0x16) gets TLS at once (TLS 1.2 or 1.3, ALPN `tds/8.0`), then sends its PRELOGIN
+//! inside it; wirecache answers ENCRYPT_NOT_SUP there (no second handshake), as the
+//! client expects. Refused when `tls.client = "off"`.
 
 use bytes::BytesMut;
 use tokio::net::TcpStream;
@@ -36,6 +41,11 @@ use crate::engine::CacheCtx;
 use crate::protocol::{SessionError, Side};
 use crate::server::origin_tls::OriginTls;
 use crate::server::stream::{Layered, Stream};
+
+/// The ALPN name of TDS 8.0 strict.
+pub const STRICT_ALPN: &[u8] = b"tds/8.0";
+/// The first byte of a TLS handshake record: a strict client's first byte.
+pub const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Packet types a client wraps its handshake in.
 const FROM_CLIENT: &[u8] = &[0x12];
@@ -52,6 +62,8 @@ pub enum Encrypt {
     Full,
     /// wirecache requires TLS and the client cannot do it.
     Refused,
+    /// TDS 8.0 strict: TLS came first.
+    Strict,
 }
 
 impl Encrypt {
@@ -61,6 +73,7 @@ impl Encrypt {
             Encrypt::LoginOnly => "login only",
             Encrypt::Full => "full",
             Encrypt::Refused => "refused",
+            Encrypt::Strict => "strict (TDS 8.0)",
         }
     }
 
@@ -145,6 +158,20 @@ pub async fn accept(
         .map_err(SessionError::io(Side::Client))?;
     tls.get_mut().0.passthrough();
     Ok(tls)
+}
+
+/// Runs a TDS 8.0 strict client's handshake, before any TDS.
+pub async fn accept_strict(
+    ctx: &TdsContext,
+    tcp: TcpStream,
+) -> Result<server::TlsStream<TcpStream>, SessionError> {
+    let acceptor = ctx.strict.as_ref().ok_or(SessionError::Client(
+        "TLS first (TDS 8.0 strict) while tls.client is off",
+    ))?;
+    acceptor
+        .accept(tcp)
+        .await
+        .map_err(SessionError::io(Side::Client))
 }
 
 /// Runs the handshake with `cache`'s origin as its mode says, within its connect
