@@ -205,6 +205,28 @@ impl AsyncWrite for PreloginIo {
         Pin::new(&mut this.tcp).poll_write(cx, buf)
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.framing {
+            let mut n = 0;
+            for b in bufs {
+                this.pending.extend_from_slice(b);
+                n += b.len();
+            }
+            return Poll::Ready(Ok(n));
+        }
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.frame_pending();
@@ -259,6 +281,41 @@ mod tests {
         }
         let bytewise: Vec<usize> = (1..wire.len()).collect();
         assert_eq!(unwrap_all(&wire, &bytewise).unwrap(), payload);
+    }
+
+    #[tokio::test]
+    async fn framed_while_handshaking_then_passed_through() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        // The peer's packet arrives partly before the wrapper exists (read ahead).
+        let wire = codec::message(Kind::PreLogin, b"hello", 512);
+        let mut io = PreloginIo::new(tcp, BytesMut::from(&wire[..3]), PRELOGIN);
+        peer.write_all(&wire[3..]).await.unwrap();
+        let mut got = [0u8; 5];
+        io.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        io.write_all(b"ab").await.unwrap();
+        io.write_all(b"cd").await.unwrap();
+        io.flush().await.unwrap();
+        let mut head = [0u8; 12];
+        peer.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head[..], &codec::message(Kind::PreLogin, b"abcd", 512)[..]);
+        io.passthrough();
+        io.write_all(b"raw").await.unwrap();
+        io.flush().await.unwrap();
+        peer.write_all(b"back").await.unwrap();
+        let mut three = [0u8; 3];
+        peer.read_exact(&mut three).await.unwrap();
+        assert_eq!(&three, b"raw");
+        let mut four = [0u8; 4];
+        io.read_exact(&mut four).await.unwrap();
+        assert_eq!(&four, b"back");
+        let (_tcp, rest) = io.into_parts();
+        assert!(rest.is_empty());
     }
 
     #[test]
