@@ -318,15 +318,16 @@ async fn no_password_reaches_the_log_over_tls() {
     let right = password_for(USER);
     let wrong = "wrong-Tls-Passw0rd";
     // Full TLS and login-only TLS towards wirecache; login-only towards the origin.
-    let (ok, out) = tsql_as(port, &db, "require", None, &right).await;
-    assert!(ok, "{out}");
-    let (ok, out) = tsql_as(port, &db, "request", None, &right).await;
-    assert!(ok, "{out}");
-    let (ok, out) = tsql_as(port, &db, "require", None, wrong).await;
-    assert!(!ok, "{out}");
+    let full = tsql_as(port, &db, "require", None, &right).await;
+    let login_only = tsql_as(port, &db, "request", None, &right).await;
+    let refused = tsql_as(port, &db, "require", None, wrong).await;
+    // Stopped before any assertion, so that a failing one leaves no daemon behind.
+    let log = crate::common::stop_and_read_log(child).await;
+    assert!(full.0, "{}", full.1);
+    assert!(login_only.0, "{}", login_only.1);
+    assert!(!refused.0, "{}", refused.1);
     assert_eq!(origin.tls.seen().len(), 3);
     assert!(origin.tls.seen().iter().all(|s| *s == Seen::LoginOnly));
-    let log = crate::common::stop_and_read_log(child).await;
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),
         "not verbose:\n{log}"
