@@ -62,8 +62,9 @@ fi
 # --- Python drivers (tests/it/pg_clients.rs, pg_tls.rs, mysql_*.rs, the scripts) -
 # PyNaCl lets PyMySQL log in as ed25519 users (tests/it/mysql_auth.rs); pymssql and
 # python-tds (module pytds) are SQL Server clients (tests/it/tds_clients.rs).
-PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000 pymssql python-tds)
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000, pymssql, pytds' >/dev/null 2>&1; then
+# pyOpenSSL gives python-tds its TLS (tests/it/tds_tls.rs).
+PY_DRIVERS=(psycopg2-binary "psycopg[binary]" pymysql pynacl pg8000 pymssql python-tds pyopenssl)
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import psycopg2, psycopg, pymysql, nacl, pg8000, pymssql, pytds, OpenSSL' >/dev/null 2>&1; then
     log "python drivers present"
 elif command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1; then
     log "installing python drivers: ${PY_DRIVERS[*]}"

@@ -10,6 +10,13 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::{client, server};
 
+/// A connection a protocol layered over TCP itself: TDS's TLS, whose handshake travels
+/// inside PRELOGIN packets (`protocol::tds::tls_io`).
+pub trait Layered: AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug {
+    /// The TCP socket underneath.
+    fn tcp(&self) -> &TcpStream;
+}
+
 /// A client's or an origin's connection.
 #[derive(Debug)]
 pub enum Stream {
@@ -18,6 +25,8 @@ pub enum Stream {
     ServerTls(Box<server::TlsStream<TcpStream>>),
     /// wirecache's TLS connection to an origin.
     ClientTls(Box<client::TlsStream<TcpStream>>),
+    /// TLS over a protocol's own layer (TDS), either direction.
+    Layered(Box<dyn Layered>),
 }
 
 impl Stream {
@@ -31,6 +40,7 @@ impl Stream {
             Stream::Plain(s) => s,
             Stream::ServerTls(s) => s.get_ref().0,
             Stream::ClientTls(s) => s.get_ref().0,
+            Stream::Layered(s) => s.tcp(),
         }
     }
 }
@@ -45,6 +55,7 @@ impl AsyncRead for Stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::Layered(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -59,6 +70,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::Layered(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -71,6 +83,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::Layered(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -79,6 +92,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::ServerTls(s) => s.is_write_vectored(),
             Stream::ClientTls(s) => s.is_write_vectored(),
+            Stream::Layered(s) => s.is_write_vectored(),
         }
     }
 
@@ -87,6 +101,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::Layered(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -95,6 +110,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::ServerTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::ClientTls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::Layered(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }

@@ -103,6 +103,20 @@ impl ServerTls {
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
+    /// An acceptor presenting the same (reloadable) certificate that speaks TLS 1.2
+    /// only and never resumes a session: for a handshake carried inside another
+    /// protocol's packets (TDS before 8.0, as SQL Server does), where the server must
+    /// speak last so that the client's final flight goes out before the handshake ends.
+    pub fn acceptor_tls12_full_handshake(&self) -> Result<TlsAcceptor, TlsError> {
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])?
+            .with_no_client_auth()
+            .with_cert_resolver(self.resolver.clone());
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+
     pub fn source(&self) -> &CertSource {
         &self.source
     }

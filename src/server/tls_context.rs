@@ -31,6 +31,8 @@ pub struct TlsContext {
     server: Option<Arc<ServerTls>>,
     plain: Option<TlsAcceptor>,
     postgres: Option<TlsAcceptor>,
+    /// TLS 1.2, full handshakes only (TDS: TLS inside PRELOGIN packets).
+    tls12: Option<TlsAcceptor>,
     /// Per cache ID.
     origins: HashMap<String, OriginTls>,
 }
@@ -56,6 +58,10 @@ impl TlsContext {
             Some(s) => Some(s.acceptor_with_alpn(&[PG_ALPN])?),
             None => None,
         };
+        let tls12 = match &server {
+            Some(s) => Some(s.acceptor_tls12_full_handshake()?),
+            None => None,
+        };
         let mut origins = HashMap::new();
         for cache in &config.caches {
             let host = host_of(&cache.origin);
@@ -67,6 +73,7 @@ impl TlsContext {
             server,
             plain,
             postgres,
+            tls12,
             origins,
         })
     }
@@ -80,6 +87,7 @@ impl TlsContext {
             server: None,
             plain: None,
             postgres: None,
+            tls12: None,
             origins: HashMap::new(),
         }
     }
@@ -112,6 +120,11 @@ impl TlsContext {
         };
         let tls = acceptor.accept(tcp).await?;
         Ok(Stream::ServerTls(Box::new(tls)))
+    }
+
+    /// The TLS 1.2 acceptor that never resumes, if TLS is offered (TDS).
+    pub fn acceptor_tls12(&self) -> Option<&TlsAcceptor> {
+        self.tls12.as_ref()
     }
 
     /// Whether TLS is offered to clients.

@@ -51,5 +51,7 @@ mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
 mod tds_secrets;
+mod tds_tls;
+mod tds_tls_hostile;
 mod transactions;
 mod txn_reads;

@@ -141,7 +141,7 @@ async fn a_client_sending_garbage_loses_only_its_own_connection() {
 }
 
 /// A LOGIN7 payload for `user` / `password` on `db` (TDS 7.4, packet size 4096).
-fn login7(user: &str, password: &str, db: &str) -> Vec<u8> {
+pub(crate) fn login7(user: &str, password: &str, db: &str) -> Vec<u8> {
     let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
     let pw: Vec<u8> = utf16(password)
         .into_iter()
@@ -176,7 +176,7 @@ fn login7(user: &str, password: &str, db: &str) -> Vec<u8> {
     p
 }
 
-fn batch(sql: &str) -> Vec<u8> {
+pub(crate) fn batch(sql: &str) -> Vec<u8> {
     let mut p = Vec::new();
     p.extend(22u32.to_le_bytes());
     p.extend(18u32.to_le_bytes());

@@ -33,7 +33,7 @@ async fn login(port: u16, db: &str, password: &str) -> bool {
 }
 
 /// How LOGIN7 carries a password: UTF-16LE, each byte's nibbles swapped, XOR 0xA5.
-fn obfuscated(password: &str) -> Vec<u8> {
+pub(crate) fn obfuscated(password: &str) -> Vec<u8> {
     password
         .encode_utf16()
         .flat_map(u16::to_le_bytes)

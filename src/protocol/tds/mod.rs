@@ -2,14 +2,17 @@
 //! connection from its first byte to its end.
 //!
 //! `startup` answers PRELOGIN, resolves the cache from the LOGIN7 login name
-//! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin;
+//! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin,
+//! with TLS inside PRELOGIN on either leg as `tls` decides (`tls_io`: the packets the
+//! handshake travels in);
 //! `session` reads requests (a SQLBatch that missed goes through `miss`), `relay`
 //! passes the origin's answers back with `tokens` telling what each holds (`types`:
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages.
 //!
-//! This slice: plaintext TDS (no TLS inside PRELOGIN), SQLBatch reads cached, RPC and
-//! bulk loads forwarded as writes of their whole database, Attention relayed.
+//! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
+//! (TLS first) from clients, SQLBatch reads cached, RPC and bulk loads forwarded as writes of their
+//! whole database, Attention relayed.
 
 mod catalog;
 pub mod codec;
@@ -20,6 +23,8 @@ pub mod prelogin;
 mod relay;
 pub mod session;
 mod startup;
+pub mod tls;
+pub mod tls_io;
 pub mod tokens;
 pub mod types;
 
@@ -44,6 +49,8 @@ pub struct TdsContext {
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
     pub tls: Arc<TlsContext>,
+    /// TDS 8.0 strict: TLS before any TDS, ALPN `tds/8.0` (`None`: TLS off).
+    pub strict: Option<tokio_rustls::TlsAcceptor>,
     /// The connection limits every session is admitted under.
     pub admission: Arc<Admission>,
 }
@@ -55,10 +62,16 @@ impl TdsContext {
         tls: Arc<TlsContext>,
         admission: Arc<Admission>,
     ) -> Self {
+        let strict = tls.server().and_then(|s| {
+            s.acceptor_with_alpn(&[tls::STRICT_ALPN])
+                .inspect_err(|e| tracing::warn!(error = %e, "no TDS 8.0 strict TLS"))
+                .ok()
+        });
         TdsContext {
             engine,
             drain,
             tls,
+            strict,
             admission,
         }
     }

@@ -1,7 +1,7 @@
 //! PRELOGIN (MS-TDS 2.2.6.5): the options a client and a server exchange before the
 //! login. wirecache answers the client's itself (its cache, and so its origin, is
-//! known only from LOGIN7) and sends its own to the origin; this slice speaks
-//! plaintext TDS (encryption ENCRYPT_NOT_SUP on both legs) and no MARS.
+//! known only from LOGIN7) and sends its own to the origin, each with the ENCRYPTION
+//! value `tls` chose for that leg; never MARS.
 
 use super::types::Reader;
 
@@ -102,22 +102,32 @@ pub fn build(options: &[(u8, &[u8])]) -> Vec<u8> {
 /// wirecache's version in PRELOGIN answers: major, minor, build (big-endian), sub-build.
 const SERVER_VERSION: [u8; 6] = [16, 0, 0x10, 0x00, 0, 0];
 
-/// What wirecache answers a client's PRELOGIN: no encryption, no MARS.
+/// What wirecache answers a client's PRELOGIN without encryption (no MARS).
 pub fn answer() -> Vec<u8> {
+    answer_with(Encryption::NotSupported)
+}
+
+/// What wirecache answers a client's PRELOGIN: `encryption`, no MARS.
+pub fn answer_with(encryption: Encryption) -> Vec<u8> {
     build(&[
         (VERSION, &SERVER_VERSION),
-        (ENCRYPTION, &[Encryption::NotSupported.as_u8()]),
+        (ENCRYPTION, &[encryption.as_u8()]),
         (INSTOPT, &[0]),
         (THREADID, &[]),
         (MARS, &[0]),
     ])
 }
 
-/// What wirecache sends its origin: no encryption, no MARS.
+/// A client's PRELOGIN without encryption (no MARS).
 pub fn request() -> Vec<u8> {
+    request_with(Encryption::NotSupported)
+}
+
+/// What wirecache sends its origin: `encryption`, no MARS.
+pub fn request_with(encryption: Encryption) -> Vec<u8> {
     build(&[
         (VERSION, &[0, 0, 0, 0, 0, 0]),
-        (ENCRYPTION, &[Encryption::NotSupported.as_u8()]),
+        (ENCRYPTION, &[encryption.as_u8()]),
         (INSTOPT, &[0]),
         (THREADID, &[0, 0, 0, 0]),
         (MARS, &[0]),

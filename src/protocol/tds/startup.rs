@@ -1,13 +1,14 @@
-//! Connection start (design §6): answer the client's PRELOGIN, read its LOGIN7,
-//! resolve the cache from the login name (`CACHEID-login`), connect to that cache's
-//! origin, send it wirecache's own PRELOGIN and the LOGIN7 with the login name
-//! rewritten, and relay the origin's answer. The password passes through and is
-//! never logged. This slice speaks plaintext TDS on both legs.
+//! Connection start (design §6): answer the client's PRELOGIN (and run its TLS
+//! handshake inside PRELOGIN packets when encryption is agreed, `tls`), read its
+//! LOGIN7, resolve the cache from the login name (`CACHEID-login`), connect to that
+//! cache's origin, exchange PRELOGINs (and TLS, as the cache's mode says), send the
+//! LOGIN7 with the login name rewritten, and relay the origin's answer. The password
+//! passes through and is never logged.
 
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::TdsContext;
@@ -15,9 +16,10 @@ use super::codec::{self, Assembler, Kind, Message};
 use super::login::Login;
 use super::prelogin::{self, Encryption};
 use super::session::Session;
+use super::tls::{self, Encrypt, OriginSide};
 use super::tokens::{Env, Scanner};
 use crate::classify::Isolation;
-use crate::config::{ClientTls, Protocol};
+use crate::config::{ClientTls, OriginTlsMode, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, SessionNamespace};
 use crate::protocol::{Pipes, SessionError, Side};
 use crate::server::admission::Admitted;
@@ -28,8 +30,8 @@ use crate::session::{Core, TxnState};
 const MAX_LOGIN_MESSAGE: usize = 1 << 20;
 
 /// Reads one whole message from `stream`.
-async fn read_message(
-    stream: &mut Stream,
+async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
     buf: &mut BytesMut,
     side: Side,
 ) -> Result<Message, SessionError> {
@@ -49,13 +51,20 @@ async fn read_message(
 }
 
 /// Logs the client in through its origin and builds the session. A failure is
-/// reported to the client here, unless the origin already reported it.
-pub async fn establish(ctx: &Arc<TdsContext>, client: TcpStream) -> Result<Session, SessionError> {
-    let mut client = Stream::Plain(client);
+/// reported to the client here, unless the origin already reported it or the
+/// client's connection is no longer usable (a failed TLS handshake).
+pub async fn establish(ctx: &Arc<TdsContext>, tcp: TcpStream) -> Result<Session, SessionError> {
     let mut cbuf = BytesMut::with_capacity(4096);
+    let (mut client, greeted) = greet(ctx, tcp, &mut cbuf).await?;
     // The client's TDS version once its LOGIN7 is read: errors are written for it.
     let mut version = super::login::TDS_72;
-    let result = login(ctx, &mut client, &mut cbuf, &mut version).await;
+    let result = match greeted {
+        Ok(login) => {
+            version = login.tds_version;
+            login_at_origin(ctx, &mut client, login).await
+        }
+        Err(e) => Err(e),
+    };
     match result {
         Ok(a) => {
             let namespace = SessionNamespace::new(a.base.clone());
@@ -96,45 +105,105 @@ struct Authenticated {
     tds_version: u32,
 }
 
-/// Answers the client's PRELOGIN and reads its LOGIN7.
+/// Answers the client's PRELOGIN, runs its TLS handshake if one was agreed, and reads
+/// its LOGIN7. Returns the client's connection as the session goes on with it (TLS,
+/// or plaintext again after a login-only handshake) and the login or the error to
+/// report on it; `Err` when the connection is lost (a failed handshake).
 async fn greet(
     ctx: &TdsContext,
-    client: &mut Stream,
+    mut tcp: TcpStream,
     cbuf: &mut BytesMut,
-) -> Result<Login, SessionError> {
+) -> Result<(Stream, Result<Login, SessionError>), SessionError> {
+    let mut first = [0u8; 1];
+    let peeked = tcp
+        .peek(&mut first)
+        .await
+        .map_err(SessionError::io(Side::Client))?;
+    if peeked == 1 && first[0] == tls::TLS_HANDSHAKE {
+        let mut client = Stream::ServerTls(Box::new(tls::accept_strict(ctx, tcp).await?));
+        let login = match answer_prelogin(ctx, &mut client, cbuf, true).await {
+            Ok(_) => read_login(&mut client, cbuf).await,
+            Err(e) => Err(e),
+        };
+        return Ok((client, login));
+    }
+    let plan = match answer_prelogin(ctx, &mut tcp, cbuf, false).await {
+        Ok(plan) => plan,
+        Err(e) => return Ok((Stream::Plain(tcp), Err(e))),
+    };
+    if !plan.uses_tls() {
+        let mut client = Stream::Plain(tcp);
+        let login = read_login(&mut client, cbuf).await;
+        if plan == Encrypt::Refused {
+            // Told that TLS is required, the client went on in clear anyway.
+            return Ok((client, login.and(Err(SessionError::TlsRequired))));
+        }
+        return Ok((client, login));
+    }
+    let mut tls = tls::accept(ctx, tcp, cbuf.split()).await?;
+    let login = read_login(&mut tls, cbuf).await;
+    if plan == Encrypt::Full {
+        return Ok((Stream::Layered(Box::new(tls)), login));
+    }
+    let (io, _) = tls.into_inner();
+    Ok((tls::downgrade(io, cbuf), login))
+}
+
+/// Reads the client's PRELOGIN and answers its ENCRYPTION as `tls.client` says; in
+/// TDS 8.0 strict (`strict`: TLS is already up) with ENCRYPT_NOT_SUP.
+async fn answer_prelogin<S: AsyncRead + AsyncWrite + Unpin>(
+    ctx: &TdsContext,
+    client: &mut S,
+    cbuf: &mut BytesMut,
+    strict: bool,
+) -> Result<Encrypt, SessionError> {
     let hello = read_message(client, cbuf, Side::Client).await?;
     if hello.kind != Kind::PreLogin {
         return Err(SessionError::Client("expected PRELOGIN"));
     }
-    if ctx.tls.client == ClientTls::Require {
-        // Refused before the client sends its password in the clear.
-        return Err(SessionError::TlsRequired);
-    }
-    let answer = codec::message(
+    let asked =
+        prelogin::encryption(&hello.payload).ok_or(SessionError::Client("malformed PRELOGIN"))?;
+    let setting = if ctx.tls.offered() {
+        ctx.tls.client
+    } else {
+        ClientTls::Off
+    };
+    let (answer, plan) = if strict {
+        (Encryption::NotSupported, Encrypt::Strict)
+    } else {
+        tls::client_plan(setting, asked)
+    };
+    tracing::debug!(encryption = plan.as_str(), "mssql client PRELOGIN answered");
+    let wire = codec::message(
         Kind::TabularResult,
-        &prelogin::answer(),
+        &prelogin::answer_with(answer),
         codec::DEFAULT_PACKET,
     );
-    send(client, &answer)
-        .await
-        .map_err(SessionError::io(Side::Client))?;
+    let sent = async {
+        client.write_all(&wire).await?;
+        client.flush().await
+    };
+    sent.await.map_err(SessionError::io(Side::Client))?;
+    Ok(plan)
+}
+
+/// Reads and parses the client's LOGIN7.
+async fn read_login<S: AsyncRead + Unpin>(
+    client: &mut S,
+    cbuf: &mut BytesMut,
+) -> Result<Login, SessionError> {
     let m = read_message(client, cbuf, Side::Client).await?;
     if m.kind != Kind::Login7 {
-        return Err(SessionError::Client(
-            "expected LOGIN7 (TLS is not supported for SQL Server yet)",
-        ));
+        return Err(SessionError::Client("expected LOGIN7"));
     }
     Login::parse(&m.payload).map_err(|r| SessionError::Unsupported(r.as_str()))
 }
 
-async fn login(
+async fn login_at_origin(
     ctx: &TdsContext,
     client: &mut Stream,
-    cbuf: &mut BytesMut,
-    version: &mut u32,
+    login: Login,
 ) -> Result<Authenticated, SessionError> {
-    let login = greet(ctx, client, cbuf).await?;
-    *version = login.tds_version;
     let resolved = ctx.engine.caches().resolve(Protocol::MsSql, &login.user);
     let Some((cache, origin_user)) = resolved else {
         return Err(SessionError::UnknownCache(format!(
@@ -142,25 +211,16 @@ async fn login(
             login.user, login.user
         )));
     };
-    let origin_tls = ctx.tls.origin(&cache.id).map(|t| t.mode);
-    if !origin_tls.unwrap_or_default().allows_plaintext() {
-        return Err(SessionError::Unsupported(
-            "TLS towards a SQL Server origin is not supported yet: set the cache's tls to disable or prefer",
-        ));
-    }
     let rewritten = login
         .with_user(origin_user)
         .map_err(|r| SessionError::Unsupported(r.as_str()))?;
     let admitted = ctx.admission.admit(&cache).await;
     let admitted = admitted.map_err(SessionError::TooManyConnections)?;
-    let connected = connect(&cache).await;
-    let (mut origin, mut obuf) =
-        connected.inspect_err(|e| crate::session::connect_failed(&cache, e))?;
+    let connected = connect(ctx, &cache).await;
+    let (leg, mut obuf) = connected.inspect_err(|e| crate::session::connect_failed(&cache, e))?;
     cache.metrics.origin.up();
     let wire = codec::message(Kind::Login7, &rewritten, codec::DEFAULT_PACKET);
-    send(&mut origin, &wire)
-        .await
-        .map_err(SessionError::io(Side::Origin))?;
+    let mut origin = leg.send_login(&wire, &mut obuf).await?;
     let reply = read_message(&mut origin, &mut obuf, Side::Origin).await?;
     send(client, &reply.raw)
         .await
@@ -202,26 +262,74 @@ fn namespace(cache: &str, user: &str, login: &Login, envs: &[Env]) -> (Namespace
     (base, packet_size)
 }
 
-/// Connects to the origin and exchanges PRELOGINs: plaintext, no MARS.
-async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut), SessionError> {
-    let tcp = crate::protocol::origin::connect_tcp(cache).await?;
-    let mut origin = Stream::Plain(tcp);
+/// The origin's connection after PRELOGIN, before the LOGIN7.
+enum OriginLeg {
+    Plain(TcpStream),
+    /// TLS agreed; `true`: for the LOGIN7 only.
+    Tls(Box<OriginSide>, bool),
+}
+
+impl OriginLeg {
+    /// Sends the LOGIN7 and returns the connection the login answer comes on (in clear
+    /// again after login-only encryption).
+    async fn send_login(self, wire: &[u8], obuf: &mut BytesMut) -> Result<Stream, SessionError> {
+        let io = SessionError::io(Side::Origin);
+        match self {
+            OriginLeg::Plain(tcp) => {
+                let mut s = Stream::Plain(tcp);
+                send(&mut s, wire).await.map_err(io)?;
+                Ok(s)
+            }
+            OriginLeg::Tls(mut tls, login_only) => {
+                let sent = async {
+                    tls.write_all(wire).await?;
+                    tls.flush().await
+                };
+                sent.await.map_err(io)?;
+                if !login_only {
+                    return Ok(Stream::Layered(tls));
+                }
+                let (prelogin_io, _) = tls.into_inner();
+                Ok(tls::downgrade(prelogin_io, obuf))
+            }
+        }
+    }
+}
+
+/// Connects to the origin and exchanges PRELOGINs (and TLS, as the cache's mode and
+/// the origin's answer say); no MARS.
+async fn connect(
+    ctx: &TdsContext,
+    cache: &CacheCtx,
+) -> Result<(OriginLeg, BytesMut), SessionError> {
+    let mut tcp = crate::protocol::origin::connect_tcp(cache).await?;
+    let origin_tls = ctx.tls.origin(&cache.id);
+    let mode = origin_tls.map_or(OriginTlsMode::Disable, |t| t.mode);
     let mut obuf = BytesMut::with_capacity(8192);
-    let hello = codec::message(Kind::PreLogin, &prelogin::request(), codec::DEFAULT_PACKET);
-    send(&mut origin, &hello)
+    let asked = prelogin::request_with(tls::origin_request(mode));
+    let hello = codec::message(Kind::PreLogin, &asked, codec::DEFAULT_PACKET);
+    tcp.write_all(&hello)
         .await
         .map_err(SessionError::io(Side::Origin))?;
-    let read = read_message(&mut origin, &mut obuf, Side::Origin);
+    let read = read_message(&mut tcp, &mut obuf, Side::Origin);
     let reply = tokio::time::timeout(cache.connect_timeout, read)
         .await
         .map_err(|_| {
             crate::protocol::origin::silent(cache, "no PRELOGIN answer from the origin")
         })??;
-    match prelogin::encryption(&reply.payload) {
-        Some(Encryption::Off | Encryption::NotSupported) => Ok((origin, obuf)),
-        Some(_) => Err(SessionError::Unsupported(
-            "the origin requires encryption, and TLS towards a SQL Server origin is not supported yet",
-        )),
-        None => Err(SessionError::Origin("malformed PRELOGIN answer")),
-    }
+    let answered = prelogin::encryption(&reply.payload)
+        .ok_or(SessionError::Origin("malformed PRELOGIN answer"))?;
+    let refused = |reason: &str| SessionError::OriginTls {
+        origin: cache.origin.clone(),
+        mode: mode.as_str(),
+        reason: format!("{reason} (its PRELOGIN said {})", answered.as_str()),
+    };
+    let plan = tls::origin_plan(mode, answered).map_err(refused)?;
+    tracing::debug!(encryption = plan.as_str(), "mssql origin PRELOGIN answered");
+    let Some(origin_tls) = origin_tls.filter(|_| plan.uses_tls()) else {
+        return Ok((OriginLeg::Plain(tcp), obuf));
+    };
+    let upgraded = tls::connect(cache, origin_tls, tcp, obuf.split()).await?;
+    let leg = OriginLeg::Tls(Box::new(upgraded), plan == Encrypt::LoginOnly);
+    Ok((leg, obuf))
 }

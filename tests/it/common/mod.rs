@@ -14,6 +14,7 @@ mod pg_cluster;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
+pub mod tds_origin_tls;
 mod tds_sql;
 pub mod tds_wire;
 pub mod tls;

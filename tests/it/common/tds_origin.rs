@@ -1,4 +1,5 @@
-//! A test SQL Server: speaks TDS 7.4 (plaintext, ENCRYPT_NOT_SUP) and really executes
+//! A test SQL Server: speaks TDS 7.4 (with TLS inside PRELOGIN when started with a
+//! certificate, `tds_origin_tls`; plaintext by default) and really executes
 //! a T-SQL subset on the private PostgreSQL, so tests through wirecache read and
 //! write real data. No SQL Server can run here; this stands in for one.
 //!
@@ -16,12 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::types::Type;
 use wirecache::protocol::Side;
 use wirecache::protocol::tds::codec::{self, Assembler, Kind, Message};
 
+use super::tds_origin_tls::{OriginSocket, OriginTls};
 use super::tds_sql::{Verb, is_catalog, statements, translate, verb};
 use super::tds_wire::{self as wire, ColType, Value};
 
@@ -59,20 +60,28 @@ pub struct TdsOrigin {
     pub addr: SocketAddr,
     pg_port: u16,
     counters: Arc<Counters>,
+    /// Its encryption setting and what each connection used.
+    pub tls: Arc<OriginTls>,
 }
 
 impl TdsOrigin {
     /// Listens on an ephemeral port in front of the PostgreSQL on `pg_port`.
     pub async fn start(pg_port: u16) -> TdsOrigin {
+        TdsOrigin::start_tls(pg_port, OriginTls::plain()).await
+    }
+
+    /// Like [`TdsOrigin::start`], with `tls` deciding encryption.
+    pub async fn start_tls(pg_port: u16, tls: Arc<OriginTls>) -> TdsOrigin {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
+        let t = tls.clone();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                let c = c.clone();
+                let (c, t) = (c.clone(), t.clone());
                 tokio::spawn(async move {
-                    let _ = Connection::serve(socket, pg_port, c).await;
+                    let _ = Connection::serve(socket, pg_port, c, &t).await;
                 });
             }
         });
@@ -80,6 +89,7 @@ impl TdsOrigin {
             addr,
             pg_port,
             counters,
+            tls,
         }
     }
 
@@ -108,7 +118,7 @@ impl TdsOrigin {
 }
 
 struct Connection {
-    socket: TcpStream,
+    socket: OriginSocket,
     buf: BytesMut,
     asm: Assembler,
     packet_size: usize,
@@ -124,10 +134,18 @@ struct Connection {
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 impl Connection {
-    async fn serve(socket: TcpStream, pg_port: u16, counters: Arc<Counters>) -> Res<()> {
+    async fn serve(
+        socket: TcpStream,
+        pg_port: u16,
+        counters: Arc<Counters>,
+        tls: &OriginTls,
+    ) -> Res<()> {
+        let Some((socket, buf, login)) = super::tds_origin_tls::greet(socket, tls).await? else {
+            return Ok(());
+        };
         let mut c = Connection {
             socket,
-            buf: BytesMut::new(),
+            buf,
             asm: Assembler::new(Side::Client, 64 << 20),
             packet_size: codec::DEFAULT_PACKET,
             pg: None,
@@ -136,11 +154,6 @@ impl Connection {
             next_txn: 1,
             modern: true,
         };
-        let hello = c.read().await?.ok_or("closed")?;
-        assert_eq!(hello.kind, Kind::PreLogin);
-        let answer = wirecache::protocol::tds::prelogin::answer();
-        c.send(&answer).await?;
-        let login = c.read().await?.ok_or("closed")?;
         assert_eq!(login.kind, Kind::Login7);
         if !c.login(&login.payload, pg_port).await? {
             return Ok(());
