@@ -1,6 +1,6 @@
 //! The errors a proxied session can end with, and which side caused them. Each protocol
 //! turns them into its own wire error in exactly one place (`postgres::errors`,
-//! `mysql::errors`); errors from the origin are relayed byte for byte instead.
+//! `mysql::errors`, `tds::errors`); errors from the origin are relayed byte for byte instead.
 
 use super::pipes::{IoFailure, Side};
 use crate::stats::Refusal;
@@ -29,7 +29,7 @@ pub enum SessionError {
     AuthRejected,
     /// `tls.client = "require"` and the client did not start TLS.
     #[error(
-        "this wirecache requires TLS (tls.client = \"require\"): connect with TLS, for example sslmode=require or --ssl"
+        "this wirecache requires TLS (tls.client = \"require\"): connect with TLS (PostgreSQL sslmode=require, MySQL --ssl, SQL Server Encrypt=true)"
     )]
     TlsRequired,
     /// A password wirecache must see in clear, over a connection without TLS.
