@@ -3,13 +3,15 @@
 //!
 //! `startup` answers PRELOGIN, resolves the cache from the LOGIN7 login name
 //! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin;
-//! `session` reads requests (a SQLBatch that missed goes through `miss`), `relay`
+//! `session` reads requests (a SQLBatch that missed goes through `miss`; an RPC is
+//! decoded by `rpc`, judged by `rpc_call` and `rpc_sql`, acted on in `rpc_session`), `relay`
 //! passes the origin's answers back with `tokens` telling what each holds (`types`:
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages.
 //!
-//! This slice: plaintext TDS (no TLS inside PRELOGIN), SQLBatch reads cached, RPC and
-//! bulk loads forwarded as writes of their whole database, Attention relayed.
+//! This slice: plaintext TDS (no TLS inside PRELOGIN); SQLBatch reads and
+//! `sp_executesql` / prepared `sp_execute` reads cached; other procedures judged as
+//! `EXEC`; bulk loads forwarded as writes of their whole database; Attention relayed.
 
 mod catalog;
 pub mod codec;
@@ -18,6 +20,12 @@ pub mod login;
 mod miss;
 pub mod prelogin;
 mod relay;
+pub mod rpc;
+mod rpc_call;
+#[cfg(test)]
+mod rpc_proptests;
+mod rpc_session;
+mod rpc_sql;
 pub mod session;
 mod startup;
 pub mod tokens;
