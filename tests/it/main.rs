@@ -50,6 +50,7 @@ mod shutdown;
 mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
+mod tds_rpc;
 mod tds_secrets;
 mod transactions;
 mod txn_reads;

@@ -14,6 +14,8 @@ mod pg_cluster;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
+pub mod tds_rpc;
+mod tds_rpc_types;
 mod tds_sql;
 pub mod tds_wire;
 pub mod tls;

@@ -1,0 +1,426 @@
+//! RPC requests through wirecache to the test TDS origin (which runs them on the
+//! private PostgreSQL with real bound parameters): tiberius's parameterized queries
+//! (`sp_executesql`), python-tds and pymssql with parameters, the prepare family by
+//! hand (`sp_prepare`, `sp_execute`, `sp_prepexec`, `sp_unprepare`) on raw
+//! connections, and hostile RPC packets. Hits are proven by the origin's own count
+//! of the SELECTs it ran. SQL Server itself is not tested here.
+
+use std::path::Path;
+use std::process::Command;
+
+use bytes::{BufMut, BytesMut};
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+use wirecache::protocol::Side;
+use wirecache::protocol::tds::codec::{Assembler, Kind, Message, message};
+
+use crate::common::PgOrigin;
+use crate::common::mysql::run_blocking;
+use crate::common::pg::password_for;
+use crate::common::proxy::{Protocol, Proxy};
+use crate::common::tds_origin::{TdsOrigin, USER, database};
+
+type Tds = Client<Compat<TcpStream>>;
+
+async fn setup() -> (String, TdsOrigin, Proxy) {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    (db, origin, proxy)
+}
+
+async fn tiberius(proxy: &Proxy, db: &str) -> Tds {
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut config = Config::new();
+    config.host("127.0.0.1");
+    config.port(port);
+    config.database(db);
+    config.authentication(AuthMethod::sql_server(
+        format!("sq-{USER}"),
+        password_for(USER),
+    ));
+    config.encryption(EncryptionLevel::NotSupported);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    Client::connect(config, tcp.compat_write()).await.unwrap()
+}
+
+/// `SELECT id, name FROM t WHERE id = @P1` through sp_executesql.
+async fn by_id(c: &mut Tds, id: i32) -> Vec<(i32, Option<String>)> {
+    let rows = c
+        .query("SELECT id, name FROM t WHERE id = @P1", &[&id])
+        .await
+        .unwrap()
+        .into_first_result()
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<i32, _>(0).unwrap(),
+                r.get::<&str, _>(1).map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn tiberius_parameterized_reads_are_cached_per_value() {
+    let (db, origin, proxy) = setup().await;
+    let mut a = tiberius(&proxy, &db).await;
+    let mut b = tiberius(&proxy, &db).await;
+    assert_eq!(by_id(&mut a, 2).await, vec![(2, Some("two".into()))]);
+    let selects = origin.selects();
+    assert_eq!(by_id(&mut a, 2).await, vec![(2, Some("two".into()))]);
+    assert_eq!(by_id(&mut b, 2).await, vec![(2, Some("two".into()))]);
+    assert_eq!(origin.selects(), selects, "served from the cache");
+    assert!(origin.rpcs() >= 1, "tiberius sent RPC requests");
+    // Another value is another key.
+    assert_eq!(by_id(&mut b, 1).await, vec![(1, Some("one".into()))]);
+    assert_eq!(origin.selects(), selects + 1);
+    // A text parameter, and a NULL column in the answer.
+    for _ in 0..2 {
+        let rows = a
+            .query(
+                "SELECT id FROM t WHERE name = @P1 OR id = @P2",
+                &[&"one", &3i32],
+            )
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        let ids: Vec<i32> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+        assert_eq!(ids.len(), 2);
+    }
+    assert_eq!(origin.selects(), selects + 2);
+    assert!(proxy.hits_of("sq").await >= 3.0);
+}
+
+#[tokio::test]
+async fn a_write_through_rpc_invalidates_and_the_read_sees_it() {
+    let (db, origin, proxy) = setup().await;
+    let mut a = tiberius(&proxy, &db).await;
+    let mut w = tiberius(&proxy, &db).await;
+    assert_eq!(by_id(&mut a, 2).await, vec![(2, Some("two".into()))]);
+    assert_eq!(by_id(&mut a, 2).await, vec![(2, Some("two".into()))]);
+    let selects = origin.selects();
+    let done = w
+        .execute("UPDATE t SET name = @P1 WHERE id = @P2", &[&"dos", &2i32])
+        .await
+        .unwrap();
+    assert_eq!(done.total(), 1);
+    assert_eq!(by_id(&mut a, 2).await, vec![(2, Some("dos".into()))]);
+    assert_eq!(origin.selects(), selects + 1, "the entry was invalidated");
+    let inserted = w
+        .execute("INSERT INTO t VALUES (@P1, @P2)", &[&7i32, &"seven"])
+        .await
+        .unwrap();
+    assert_eq!(inserted.total(), 1);
+    assert_eq!(by_id(&mut a, 7).await, vec![(7, Some("seven".into()))]);
+}
+
+async fn python(driver: &str) {
+    let (db, origin, proxy) = setup().await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/tds_rpc_check.py");
+    let port = proxy.addr(Protocol::MsSql).port().to_string();
+    let login = format!("sq-{USER}");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .args([driver, "127.0.0.1", &port, &login, &password_for(USER), &db]);
+    let (ok, out, err) = run_blocking(cmd).await;
+    assert!(ok && out.ends_with("ok"), "{driver}:\n{out}\n{err}");
+    // 7 reads: 3 of one value, 2 of another, one more, one after the write.
+    assert_eq!(origin.selects(), 4, "{driver}: the repeats were hits");
+    assert!(proxy.hits_of("sq").await >= 3.0);
+    // python-tds sends parameters as sp_executesql RPCs (the 4 reads that missed and
+    // the write reached the origin); pymssql substitutes them into a SQLBatch.
+    let rpcs = if driver == "pytds" { 5 } else { 0 };
+    assert_eq!(origin.rpcs(), rpcs, "{driver}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tds_with_parameters() {
+    python("pytds").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymssql_with_parameters() {
+    python("pymssql").await;
+}
+
+/// A raw TDS 7.4 connection that sends hand-built RPC requests.
+struct Raw {
+    s: TcpStream,
+    buf: BytesMut,
+}
+
+fn utf16(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// A LOGIN7 payload (TDS 7.4) for `user` on `db`.
+fn login7(user: &str, password: &str, db: &str) -> Vec<u8> {
+    let pw: Vec<u8> = utf16(password)
+        .into_iter()
+        .map(|b| b.rotate_left(4) ^ 0xA5)
+        .collect();
+    let fields = [
+        (36, utf16("h")),
+        (40, utf16(user)),
+        (44, pw),
+        (68, utf16(db)),
+    ];
+    let mut p = vec![0u8; 94];
+    p[4..8].copy_from_slice(&0x7400_0004u32.to_le_bytes());
+    p[8..12].copy_from_slice(&4096u32.to_le_bytes());
+    for off in [48, 52, 56, 60, 64, 78, 82, 86] {
+        p[off..off + 2].copy_from_slice(&94u16.to_le_bytes());
+    }
+    for (off, data) in fields {
+        let at = p.len() as u16;
+        p[off..off + 2].copy_from_slice(&at.to_le_bytes());
+        p[off + 2..off + 4].copy_from_slice(&((data.len() / 2) as u16).to_le_bytes());
+        p.extend(data);
+    }
+    let len = p.len() as u32;
+    p[..4].copy_from_slice(&len.to_le_bytes());
+    p
+}
+
+impl Raw {
+    async fn connect(proxy: &Proxy, db: &str) -> Raw {
+        let s = TcpStream::connect(proxy.addr(Protocol::MsSql))
+            .await
+            .unwrap();
+        let mut r = Raw {
+            s,
+            buf: BytesMut::new(),
+        };
+        let hello = wirecache::protocol::tds::prelogin::request();
+        r.send(Kind::PreLogin, &hello).await;
+        let l = login7(&format!("sq-{USER}"), &password_for(USER), db);
+        r.send(Kind::Login7, &l).await;
+        let ack = r.answer().await;
+        assert!(ack.payload.contains(&0xAD), "LOGINACK");
+        r
+    }
+
+    /// Sends a message; for a PRELOGIN, also reads its answer.
+    async fn send(&mut self, kind: Kind, payload: &[u8]) {
+        self.s
+            .write_all(&message(kind, payload, 4096))
+            .await
+            .unwrap();
+        if kind == Kind::PreLogin {
+            self.answer().await;
+        }
+    }
+
+    async fn answer(&mut self) -> Message {
+        let mut asm = Assembler::new(Side::Origin, 1 << 24);
+        loop {
+            if let Some(m) = asm.next(&mut self.buf).unwrap() {
+                return m;
+            }
+            let n = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                self.s.read_buf(&mut self.buf),
+            )
+            .await
+            .expect("an answer in time")
+            .unwrap();
+            assert!(n > 0, "closed");
+        }
+    }
+
+    async fn rpc(&mut self, payload: &[u8]) -> Vec<u8> {
+        self.send(Kind::Rpc, payload).await;
+        self.answer().await.payload.to_vec()
+    }
+}
+
+/// Hand-built RPC payloads: ALL_HEADERS, a procedure by ID, parameters.
+struct Req(BytesMut);
+
+impl Req {
+    fn new(proc_id: u16) -> Req {
+        let mut b = BytesMut::new();
+        b.put_u32_le(22);
+        b.put_u32_le(18);
+        b.put_u16_le(2);
+        b.put_u64_le(0);
+        b.put_u32_le(1);
+        b.put_u16_le(0xFFFF);
+        b.put_u16_le(proc_id);
+        b.put_u16_le(0);
+        Req(b)
+    }
+
+    fn name(&mut self, name: &str, status: u8) {
+        self.0.put_u8(name.encode_utf16().count() as u8);
+        self.0.put_slice(&utf16(name));
+        self.0.put_u8(status);
+    }
+
+    fn int(mut self, name: &str, v: Option<i32>, output: bool) -> Req {
+        self.name(name, output as u8);
+        self.0.put_slice(&[0x26, 4]);
+        match v {
+            Some(v) => {
+                self.0.put_u8(4);
+                self.0.put_i32_le(v);
+            }
+            None => self.0.put_u8(0),
+        }
+        self
+    }
+
+    fn text(mut self, name: &str, v: &str) -> Req {
+        self.name(name, 0);
+        self.0.put_slice(&[0xE7, 0x40, 0x1F, 9, 4, 0xD0, 0, 0x34]);
+        let b = utf16(v);
+        self.0.put_u16_le(b.len() as u16);
+        self.0.put_slice(&b);
+        self
+    }
+}
+
+const STMT: &str = "SELECT id, name FROM t WHERE id = @P1";
+
+/// The handle in the test origin's answer to a prepare: its RETURNVALUE is the last
+/// token before DONEPROC (13 bytes), and its value the last four bytes of it.
+fn handle_of(answer: &[u8]) -> i32 {
+    let end = answer.len() - 13;
+    assert_eq!(answer[end], 0xFE, "DONEPROC last: {answer:?}");
+    i32::from_le_bytes(answer[end - 4..end].try_into().unwrap())
+}
+
+fn has_text(answer: &[u8], text: &str) -> bool {
+    let t = utf16(text);
+    answer.windows(t.len()).any(|w| w == t)
+}
+
+fn is_error(answer: &[u8]) -> bool {
+    answer.first() == Some(&0xAA)
+}
+
+fn execute(h: i32, id: i32) -> BytesMut {
+    Req::new(12)
+        .int("", Some(h), false)
+        .int("", Some(id), false)
+        .0
+}
+
+fn prepare() -> BytesMut {
+    Req::new(11)
+        .int("@handle", None, true)
+        .text("", "@P1 int")
+        .text("", STMT)
+        .int("", Some(1), false)
+        .0
+}
+
+#[tokio::test]
+async fn prepared_handles_are_tracked_per_session_and_their_executions_cached() {
+    let (db, origin, proxy) = setup().await;
+    let mut a = Raw::connect(&proxy, &db).await;
+    let mut b = Raw::connect(&proxy, &db).await;
+    let ha = handle_of(&a.rpc(&prepare()).await);
+    let hb = handle_of(&b.rpc(&prepare()).await);
+    assert_ne!(ha, hb, "each connection has its own handles");
+    let selects = origin.selects();
+    for _ in 0..3 {
+        let got = a.rpc(&execute(ha, 2)).await;
+        assert!(has_text(&got, "two") && !is_error(&got), "{got:?}");
+    }
+    assert_eq!(
+        origin.selects(),
+        selects + 1,
+        "executions 2 and 3 were hits"
+    );
+    // The other session's own handle for the same statement: the same entry.
+    let got = b.rpc(&execute(hb, 2)).await;
+    assert!(has_text(&got, "two"));
+    assert_eq!(origin.selects(), selects + 1);
+    // Another value; then a write through sp_executesql invalidates.
+    assert!(has_text(&b.rpc(&execute(hb, 1)).await, "one"));
+    assert_eq!(origin.selects(), selects + 2);
+    let write = Req::new(10)
+        .text("", "UPDATE t SET name = @P1 WHERE id = @P2")
+        .text("", "@P1 nvarchar(20), @P2 int")
+        .text("@P1", "zwei")
+        .int("@P2", Some(2), false)
+        .0;
+    assert!(!is_error(&a.rpc(&write).await));
+    assert!(has_text(&a.rpc(&execute(ha, 2)).await, "zwei"));
+    assert_eq!(origin.selects(), selects + 3);
+    // sp_prepexec on the other session: prepares and runs; its handle's executions
+    // are answered from the entry filled above.
+    let prepexec = Req::new(13)
+        .int("@handle", None, true)
+        .text("", "@P1 int")
+        .text("", STMT)
+        .int("", Some(1), false)
+        .0;
+    let first = b.rpc(&prepexec).await;
+    assert!(has_text(&first, "one"));
+    let hc = handle_of(&first);
+    assert_ne!(hc, hb);
+    let before = origin.selects();
+    for _ in 0..2 {
+        assert!(has_text(&b.rpc(&execute(hc, 2)).await, "zwei"));
+    }
+    assert_eq!(origin.selects(), before, "hits of the entry filled above");
+    // sp_unprepare: the handle is gone at the origin, and the cache does not answer
+    // for it.
+    let unprep = Req::new(15).int("", Some(ha), false).0;
+    assert!(!is_error(&a.rpc(&unprep).await));
+    let gone = a.rpc(&execute(ha, 2)).await;
+    assert!(is_error(&gone), "the origin's error for an unknown handle");
+    assert_eq!(origin.selects(), before);
+}
+
+#[tokio::test]
+async fn hostile_rpc_packets_get_an_error_and_the_session_goes_on() {
+    let (db, origin, proxy) = setup().await;
+    let mut a = Raw::connect(&proxy, &db).await;
+    let good = Req::new(10)
+        .text("", STMT)
+        .text("", "@P1 int")
+        .int("@P1", Some(2), false)
+        .0;
+    let mut hostile: Vec<Vec<u8>> = Vec::new();
+    // ALL_HEADERS longer than the request; shorter than itself.
+    hostile.push([&[0xFF, 0xFF, 0, 0][..], &good[4..]].concat());
+    hostile.push([&[2, 0, 0, 0][..], &good[4..]].concat());
+    // A parameter value cut short; a PLP total past the end; a bad INTN width.
+    hostile.push(good[..good.len() - 2].to_vec());
+    let mut plp = Req::new(10).0;
+    plp.put_slice(&[0, 0, 0xE7, 0xFF, 0xFF, 9, 4, 0xD0, 0, 0x34]);
+    plp.put_u64_le(1 << 40);
+    plp.put_u32_le(2);
+    hostile.push(plp.to_vec());
+    let mut width = Req::new(10).0;
+    width.put_slice(&[0, 0, 0x26, 3, 3, 1, 2, 3]);
+    hostile.push(width.to_vec());
+    let rpcs = origin.rpcs();
+    for h in &hostile {
+        let got = a.rpc(h).await;
+        assert!(is_error(&got), "{h:?}: {got:?}");
+        assert!(has_text(&got, "malformed RPC"), "{got:?}");
+    }
+    assert_eq!(origin.rpcs(), rpcs, "none reached the origin");
+    // The same session goes on.
+    for _ in 0..2 {
+        assert!(has_text(&a.rpc(&good).await, "two"));
+    }
+    // And the daemon serves others.
+    let mut b = tiberius(&proxy, &db).await;
+    assert_eq!(by_id(&mut b, 1).await, vec![(1, Some("one".into()))]);
+}
