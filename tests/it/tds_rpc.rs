@@ -424,3 +424,48 @@ async fn hostile_rpc_packets_get_an_error_and_the_session_goes_on() {
     let mut b = tiberius(&proxy, &db).await;
     assert_eq!(by_id(&mut b, 1).await, vec![(1, Some("one".into()))]);
 }
+
+fn batch(sql: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    p.extend(22u32.to_le_bytes());
+    p.extend(18u32.to_le_bytes());
+    p.extend(2u16.to_le_bytes());
+    p.extend(0u64.to_le_bytes());
+    p.extend(1u32.to_le_bytes());
+    p.extend(utf16(sql));
+    p
+}
+
+/// A request marked RESETCONNECTION may not be answered from the cache, and its
+/// answer is never stored under the key of the request before it.
+#[tokio::test]
+async fn a_request_that_resets_the_connection_fills_its_own_key() {
+    let (db, _origin, proxy) = setup().await;
+    let mut a = Raw::connect(&proxy, &db).await;
+    let one = "SELECT id, name FROM t WHERE id = 1";
+    a.send(Kind::SqlBatch, &batch(one)).await;
+    assert!(has_text(&a.answer().await.payload, "one"));
+    for (kind, payload) in [
+        (Kind::SqlBatch, batch("SELECT id, name FROM t WHERE id = 2")),
+        (
+            Kind::Rpc,
+            Req::new(10)
+                .text("", STMT)
+                .text("", "@P1 int")
+                .int("@P1", Some(2), false)
+                .0
+                .to_vec(),
+        ),
+    ] {
+        let mut wire = message(kind, &payload, 4096).to_vec();
+        wire[1] |= 0x08; // RESETCONNECTION
+        a.s.write_all(&wire).await.unwrap();
+        assert!(has_text(&a.answer().await.payload, "two"));
+    }
+    let mut b = Raw::connect(&proxy, &db).await;
+    for _ in 0..2 {
+        b.send(Kind::SqlBatch, &batch(one)).await;
+        let got = b.answer().await.payload;
+        assert!(has_text(&got, "one") && !has_text(&got, "two"), "{got:?}");
+    }
+}
