@@ -262,6 +262,16 @@ impl Req {
         Req(b)
     }
 
+    /// A call of a procedure by name.
+    fn named(proc: &str) -> Req {
+        let mut r = Req::new(0);
+        r.0.truncate(22);
+        r.0.put_u16_le(proc.encode_utf16().count() as u16);
+        r.0.put_slice(&utf16(proc));
+        r.0.put_u16_le(0);
+        r
+    }
+
     fn name(&mut self, name: &str, status: u8) {
         self.0.put_u8(name.encode_utf16().count() as u8);
         self.0.put_slice(&utf16(name));
@@ -468,4 +478,29 @@ async fn a_request_that_resets_the_connection_fills_its_own_key() {
         let got = b.answer().await.payload;
         assert!(has_text(&got, "one") && !has_text(&got, "two"), "{got:?}");
     }
+}
+
+/// A procedure called by name through RPC (here PostgreSQL's procedure of that name)
+/// may write anything: what was cached from its database is invalidated.
+#[tokio::test]
+async fn a_procedure_called_through_rpc_invalidates_its_database() {
+    let (db, origin, proxy) = setup().await;
+    PgOrigin::shared().psql(
+        &db,
+        &format!(
+            "CREATE PROCEDURE bump(i int) LANGUAGE sql AS $$ UPDATE t SET name = 'bumped' WHERE id = i $$;
+             GRANT EXECUTE ON PROCEDURE bump(int) TO {USER};"
+        ),
+    );
+    let mut c = tiberius(&proxy, &db).await;
+    assert_eq!(by_id(&mut c, 2).await, vec![(2, Some("two".into()))]);
+    assert_eq!(by_id(&mut c, 2).await, vec![(2, Some("two".into()))]);
+    let selects = origin.selects();
+    let mut raw = Raw::connect(&proxy, &db).await;
+    let called = raw
+        .rpc(&Req::named("bump").int("@i", Some(2), false).0)
+        .await;
+    assert!(!is_error(&called), "{called:?}");
+    assert_eq!(by_id(&mut c, 2).await, vec![(2, Some("bumped".into()))]);
+    assert_eq!(origin.selects(), selects + 1);
 }

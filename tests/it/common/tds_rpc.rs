@@ -4,14 +4,16 @@
 //! PostgreSQL with the typed parameters bound as real parameters (`@P1` becomes `$1`;
 //! a type PostgreSQL has no binding for here is sent as text and cast). Answers as
 //! SQL Server does: the statement's result and DONEINPROC, then RETURNSTATUS, a
-//! RETURNVALUE for an OUTPUT handle, and DONEPROC. Handles are per connection and
-//! start at a per-connection offset, so two connections' numbers differ.
+//! RETURNVALUE for an OUTPUT handle, and DONEPROC. Any other procedure by name is
+//! PostgreSQL's procedure of that name, called with the arguments in order. Handles
+//! are per connection and start at a per-connection offset, so two connections'
+//! numbers differ.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, BytesMut};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::tds_origin::{col_type, value};
 use super::tds_rpc_types::{Cur, R, Typed, typed};
@@ -152,6 +154,13 @@ async fn run(
                 .remove(&handle(0)?)
                 .ok_or("sp_unprepare: no such handle")?;
         }
+        other
+            if other
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c)) =>
+        {
+            procedure(pg, modern, other, &args, counters[0], out).await?;
+        }
         other => return Err(format!("the test origin does not know procedure {other}")),
     }
     // RETURNSTATUS 0, the OUTPUT handle, DONEPROC.
@@ -196,6 +205,36 @@ fn declared(decl: &str) -> Vec<String> {
         .filter_map(|p| p.split_whitespace().next())
         .map(str::to_lowercase)
         .collect()
+}
+
+/// Another procedure: PostgreSQL's procedure of that name, called with the arguments
+/// in order (`CALL name($1, …)`); a DONEINPROC with its row count.
+async fn procedure(
+    pg: &tokio_postgres::Client,
+    modern: bool,
+    name: &str,
+    args: &[Arg],
+    statements: &AtomicU64,
+    out: &mut BytesMut,
+) -> R<()> {
+    let slots: Vec<String> = (1..=args.len()).map(|k| format!("${k}")).collect();
+    let sql = format!("CALL {name}({})", slots.join(", "));
+    let types: Vec<Type> = args.iter().map(|a| a.value.pg().0).collect();
+    let values: Vec<_> = args.iter().map(|a| a.value.sql()).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|v| v.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    statements.fetch_add(1, Ordering::SeqCst);
+    let stmt = pg
+        .prepare_typed(&sql, &types)
+        .await
+        .map_err(|e| e.to_string())?;
+    pg.execute(&stmt, &params)
+        .await
+        .map_err(|e| e.to_string())?;
+    wire::done(out, modern, 0xFF, wire::DONE_MORE, 0);
+    Ok(())
 }
 
 /// `stmt` with `@name` (outside quotes) replaced by its PostgreSQL placeholder.
