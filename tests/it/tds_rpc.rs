@@ -504,3 +504,64 @@ async fn a_procedure_called_through_rpc_invalidates_its_database() {
     assert_eq!(by_id(&mut c, 2).await, vec![(2, Some("bumped".into()))]);
     assert_eq!(origin.selects(), selects + 1);
 }
+
+/// A request whose ALL_HEADERS transaction descriptor is not the one the origin
+/// reported (none is open here) is not answered from the cache.
+#[tokio::test]
+async fn a_request_out_of_step_with_the_transaction_reaches_the_origin() {
+    let (db, origin, proxy) = setup().await;
+    let mut a = Raw::connect(&proxy, &db).await;
+    let read = || {
+        Req::new(10)
+            .text("", STMT)
+            .text("", "@P1 int")
+            .int("@P1", Some(2), false)
+            .0
+    };
+    for _ in 0..2 {
+        assert!(has_text(&a.rpc(&read()).await, "two"));
+    }
+    let selects = origin.selects();
+    let mut odd = read();
+    odd[10..18].copy_from_slice(&5u64.to_le_bytes());
+    assert!(has_text(&a.rpc(&odd).await, "two"));
+    assert_eq!(origin.selects(), selects + 1, "not a hit");
+    assert!(has_text(&a.rpc(&read()).await, "two"));
+    assert_eq!(origin.selects(), selects + 1, "in step again: a hit");
+}
+
+/// tiberius inside a transaction: its RPCs carry the transaction's descriptor; a read
+/// after the transaction's write reaches the origin and sees it; others see the old
+/// value from the cache until the commit, and the new one after.
+#[tokio::test]
+async fn rpc_reads_in_a_transaction_see_its_writes_and_the_commit_invalidates() {
+    let (db, origin, proxy) = setup().await;
+    let mut w = tiberius(&proxy, &db).await;
+    let mut r = tiberius(&proxy, &db).await;
+    assert_eq!(by_id(&mut r, 2).await, vec![(2, Some("two".into()))]);
+    assert_eq!(by_id(&mut w, 2).await, vec![(2, Some("two".into()))]);
+    w.simple_query("BEGIN TRAN")
+        .await
+        .unwrap()
+        .into_results()
+        .await
+        .unwrap();
+    w.execute("UPDATE t SET name = @P1 WHERE id = @P2", &[&"tx", &2i32])
+        .await
+        .unwrap();
+    let selects = origin.selects();
+    assert_eq!(by_id(&mut w, 2).await, vec![(2, Some("tx".into()))]);
+    assert_eq!(
+        origin.selects(),
+        selects + 1,
+        "read in the transaction: origin"
+    );
+    assert_eq!(by_id(&mut r, 2).await, vec![(2, Some("two".into()))]);
+    w.simple_query("COMMIT TRAN")
+        .await
+        .unwrap()
+        .into_results()
+        .await
+        .unwrap();
+    assert_eq!(by_id(&mut r, 2).await, vec![(2, Some("tx".into()))]);
+}

@@ -111,8 +111,12 @@ impl Session {
     fn on_envs(&mut self, envs: &[Env]) {
         for env in envs {
             match env {
-                Env::Begin(_) => self.core.set_txn(TxnState::Open),
+                Env::Begin(descriptor) => {
+                    self.txn_descriptor = *descriptor;
+                    self.core.set_txn(TxnState::Open);
+                }
                 Env::Commit | Env::Rollback => {
+                    self.txn_descriptor = 0;
                     self.core.transaction_ended(matches!(env, Env::Commit));
                     self.core.set_txn(TxnState::Idle);
                 }

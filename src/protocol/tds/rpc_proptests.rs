@@ -340,3 +340,26 @@ fn prepared_handles_resolve_to_their_statement() {
     };
     assert!(r.uncacheable.is_some());
 }
+
+/// A prepare's answer (RETURNSTATUS, the handle's RETURNVALUE, DONEPROC), fed in
+/// pieces of every size: the scanner keeps the handle and counts the status.
+#[test]
+fn the_scanner_keeps_a_returned_handle() {
+    let mut a = vec![0x79, 0, 0, 0, 0, 0xAC, 0, 0, 2];
+    a.extend_from_slice(&to_utf16("@h"));
+    a.extend_from_slice(&[1, 0, 0, 0, 0, 9, 0, 0x26, 4, 4]);
+    a.extend_from_slice(&4242i32.to_le_bytes());
+    a.extend_from_slice(&[0xFE, 0, 0, 0xE0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for step in 1..=a.len() {
+        let mut s = super::tokens::Scanner::default();
+        for piece in a.chunks(step) {
+            s.feed(piece).unwrap();
+        }
+        assert!(s.at_boundary());
+        assert_eq!(s.summary.returned_int, Some(4242));
+        assert_eq!(
+            (s.summary.statuses, s.summary.extras, s.summary.dones),
+            (1, 2, 1)
+        );
+    }
+}

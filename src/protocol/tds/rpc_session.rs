@@ -23,8 +23,15 @@ const CLASS_REQUEST: u8 = 16;
 impl Session {
     pub async fn on_rpc(&mut self, m: Message) -> Result<(), SessionError> {
         let started = Instant::now();
+        let mut in_step = true;
         let call = match rpc::decode(&m.payload, self.all_headers) {
-            Ok(Decoded::One(r)) => rpc_call::call(&r, &self.handles),
+            Ok(Decoded::One(r)) => {
+                // A request whose transaction descriptor is not the one the origin
+                // reported is out of step with what the session followed: the
+                // origin judges it, the cache does not answer it.
+                in_step = !self.all_headers || r.txn == self.txn_descriptor;
+                rpc_call::call(&r, &self.handles)
+            }
             Ok(Decoded::Batch | Decoded::Unsupported(_)) => Call::Unknown,
             Err(e) => {
                 tracing::debug!(error = %e, "RPC request refused");
@@ -37,7 +44,12 @@ impl Session {
         };
         tracing::trace!(call = call.as_str(), "RPC request");
         match call {
-            Call::Run(run) => self.on_run(m, run, started).await,
+            Call::Run(mut run) => {
+                if !in_step {
+                    run.uncacheable = Some(BypassReason::InTransaction);
+                }
+                self.on_run(m, run, started).await
+            }
             Call::Prepare { prepared, run } => {
                 let answer = self.rpc_answer(Some(prepared));
                 match run {

@@ -67,6 +67,9 @@ pub struct Session {
     pub admitted: Option<Admitted>,
     /// The statements this session prepared, by the origin's handle.
     pub handles: Handles,
+    /// The descriptor of the transaction the origin last reported begun (0: none
+    /// open), which the client's requests must carry.
+    pub txn_descriptor: u64,
 }
 
 impl Session {
@@ -87,6 +90,7 @@ impl Session {
             stray: Scanner::for_version(tds_version),
             admitted: None,
             handles: Handles::default(),
+            txn_descriptor: 0,
         }
     }
 
