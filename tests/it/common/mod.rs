@@ -9,6 +9,7 @@
 
 pub mod mysql;
 pub mod origin;
+pub mod origin_tds;
 pub mod pg;
 mod pg_cluster;
 pub mod proxy;

@@ -36,7 +36,7 @@ pub enum Verb {
     Select,
     /// `SET <option> …`: SQL Server's session options (ANSI_NULLS, TEXTSIZE, …), which
     /// drivers send at connect, have no PostgreSQL equivalent: accepted, and without
-    /// effect on this origin's results.
+    /// effect on this origin's results (`SET search_path` is run, as `Other`).
     SetOption,
     Other,
 }
@@ -57,6 +57,8 @@ pub fn verb(stmt: &str) -> Verb {
         Some("COMMIT") if second_is_tran => Verb::Commit,
         Some("ROLLBACK") if second_is_tran => Verb::Rollback,
         Some("SELECT" | "WITH") => Verb::Select,
+        // PostgreSQL's schema search path (the shared suite's namespaces) runs.
+        Some("SET") if words.get(1).is_some_and(|w| w.starts_with("SEARCH_PATH")) => Verb::Other,
         Some("SET") => Verb::SetOption,
         _ => Verb::Other,
     }
