@@ -15,6 +15,7 @@ mod pg_cluster;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
+pub mod tds_raw;
 pub mod tds_rpc;
 mod tds_rpc_types;
 mod tds_sql;
