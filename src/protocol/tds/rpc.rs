@@ -30,6 +30,10 @@ const PLP_NULL: u64 = u64::MAX;
 const PLP_UNKNOWN: u64 = u64::MAX - 1;
 /// ALL_HEADERS' header type of the transaction descriptor.
 const TXN_DESCRIPTOR: u16 = 2;
+/// SQL Server takes at most 2100 parameters in a request (and the procedures'
+/// own, such as `@stmt`); past this many the request is relayed undecoded, so a
+/// request of many tiny parameters costs no more memory than its bytes.
+const MAX_PARAMS: usize = 2_110;
 
 /// Which procedure an RPC calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +50,9 @@ pub enum Value<'a> {
     Null,
     /// A value of one piece (its length prefix excluded).
     Bytes(&'a [u8]),
-    /// A PLP value's chunks in order (their length prefixes excluded).
-    Chunks(Vec<&'a [u8]>),
+    /// A PLP value's chunks as sent (each after its four-byte length, checked when
+    /// decoded), without the total before them and the terminator after them.
+    Chunks(&'a [u8]),
 }
 
 impl Value<'_> {
@@ -56,7 +61,17 @@ impl Value<'_> {
         match self {
             Value::Null => None,
             Value::Bytes(b) => Some(b.to_vec()),
-            Value::Chunks(c) => Some(c.concat()),
+            Value::Chunks(chunks) => {
+                let mut c: &[u8] = chunks;
+                let mut out = Vec::with_capacity(c.len());
+                while let Some((len, rest)) = c.split_first_chunk::<4>() {
+                    let n = usize::try_from(u32::from_le_bytes(*len)).unwrap_or(usize::MAX);
+                    let (chunk, rest) = rest.split_at_checked(n)?;
+                    out.extend_from_slice(chunk);
+                    c = rest;
+                }
+                Some(out)
+            }
         }
     }
 }
@@ -147,6 +162,11 @@ pub fn decode(payload: &[u8], all_headers: bool) -> Result<Decoded<'_>, Malforme
         };
         if separator {
             return Ok(Decoded::Batch);
+        }
+        if params.len() == MAX_PARAMS {
+            return Ok(Decoded::Unsupported(
+                "more parameters than SQL Server takes",
+            ));
         }
         match param(&mut r).map_err(bad)? {
             Ok(p) => params.push(p),
@@ -336,18 +356,19 @@ fn plp<'a>(r: &mut Reader<'a>) -> Result<Value<'a>, Stop> {
     if total != PLP_UNKNOWN && total > r.rest() as u64 {
         return Err(Stop::More);
     }
-    let mut chunks = Vec::new();
+    let start = r.at;
     let mut sum: u64 = 0;
-    loop {
+    let end = loop {
+        let at = r.at;
         let n = r.u32()?;
         if n == 0 {
-            break;
+            break at;
         }
-        chunks.push(r.take(usize::try_from(n).map_err(|_| Stop::Bad("overflow"))?)?);
+        r.take(usize::try_from(n).map_err(|_| Stop::Bad("overflow"))?)?;
         sum += u64::from(n);
-    }
+    };
     if total != PLP_UNKNOWN && sum != total {
         return Err(Stop::Bad("PLP chunks differ from their total"));
     }
-    Ok(Value::Chunks(chunks))
+    Ok(Value::Chunks(r.bytes.get(start..end).unwrap_or_default()))
 }

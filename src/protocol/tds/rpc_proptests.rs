@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::rpc::{Decoded, Proc, Rpc, decode};
 use super::rpc_call::{Call, Handles, Prepared, call};
+use super::rpc_sql::for_classifier;
 use super::types::to_utf16;
 
 const COLL: [u8; 5] = [9, 4, 0xD0, 0, 0x34];
@@ -210,6 +211,18 @@ proptest! {
     }
 
     #[test]
+    fn the_classifier_text_changes_only_declared_parameters(text in "[@a-zP1'\\[\\]\\-/* ü\n]{0,40}") {
+        prop_assert_eq!(for_classifier(&text, &[]), text.clone());
+        // With a declared name: no panic, and nothing but names replaced, so the text
+        // without any `@` is unchanged.
+        let names = vec!["@p1".to_string()];
+        let out = for_classifier(&text, &names);
+        if !text.contains('@') {
+            prop_assert_eq!(out, text);
+        }
+    }
+
+    #[test]
     fn a_changed_value_is_a_different_key(a in any::<i32>(), b in any::<i32>()) {
         let req = |n| encode(true, 0, Ok(10), 0, &[
             nvarchar("@stmt", "SELECT name FROM t WHERE id = @P1"),
@@ -247,6 +260,15 @@ fn batches_unknown_types_and_encrypted_parameters_are_told_apart() {
         call(&r, &Handles::default()),
         Call::Procedure("EXEC dbo.proc".into())
     );
+}
+
+#[test]
+fn more_parameters_than_sql_server_takes_are_relayed_undecoded() {
+    let tiny = p("", 0, vec![0x28], vec![0], None);
+    let w = encode(true, 0, Ok(10), 0, &vec![tiny.clone(); 2_110]);
+    assert!(matches!(decode(&w, true), Ok(Decoded::One(_))));
+    let w = encode(true, 0, Ok(10), 0, &vec![tiny; 100_000]);
+    assert!(matches!(decode(&w, true), Ok(Decoded::Unsupported(_))));
 }
 
 #[test]

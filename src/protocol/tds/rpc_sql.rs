@@ -68,44 +68,54 @@ fn is_name_char(c: char) -> bool {
 
 /// `stmt` with each declared parameter (outside quotes, brackets and comments)
 /// replaced by `0`, for the classifier. Undeclared variables stay (and are refused).
+/// Every delimiter is ASCII, so the text is scanned by bytes and copied in slices.
 pub fn for_classifier(stmt: &str, names: &[String]) -> String {
+    let b = stmt.as_bytes();
     let mut out = String::with_capacity(stmt.len());
-    let chars: Vec<char> = stmt.chars().collect();
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        let skip = match c {
-            '\'' => quoted(&chars, i, '\''),
-            '"' => quoted(&chars, i, '"'),
-            '[' => quoted(&chars, i, ']'),
-            '-' if chars.get(i + 1) == Some(&'-') => until(&chars, i, "\n"),
-            '/' if chars.get(i + 1) == Some(&'*') => until(&chars, i, "*/"),
-            '@' if i == 0 || !chars.get(i - 1).copied().is_some_and(is_name_char) => {
-                let mut end = i + 1;
-                while chars.get(end).copied().is_some_and(is_name_char) {
-                    end += 1;
-                }
-                let name: String = chars.get(i..end).unwrap_or_default().iter().collect();
-                if names.contains(&name.to_ascii_lowercase()) {
+    let (mut i, mut copied) = (0, 0);
+    while let Some(&c) = b.get(i) {
+        let next = b.get(i + 1).copied();
+        i = match c {
+            b'\'' | b'"' => quoted(b, i, c),
+            b'[' => quoted(b, i, b']'),
+            b'-' if next == Some(b'-') => until(b, i, b"\n"),
+            b'/' if next == Some(b'*') => until(b, i, b"*/"),
+            b'@' if i == 0 || !b.get(i - 1).copied().is_some_and(is_name_byte) => {
+                let end = name_end(b, i + 1);
+                let name = stmt.get(i..end).unwrap_or_default().to_ascii_lowercase();
+                if names.contains(&name) {
+                    out.push_str(stmt.get(copied..i).unwrap_or_default());
                     out.push('0');
-                    i = end;
-                    continue;
+                    copied = end;
                 }
                 end
             }
             _ => i + 1,
         };
-        out.extend(chars.get(i..skip).unwrap_or_default());
-        i = skip.max(i + 1);
     }
+    out.push_str(stmt.get(copied..).unwrap_or_default());
     out
 }
 
+/// A byte of a name: ASCII alphanumerics and `_@#$`, and any byte of a non-ASCII
+/// character (T-SQL names may be Unicode letters).
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'@' | b'#' | b'$') || c >= 0x80
+}
+
+fn name_end(b: &[u8], mut j: usize) -> usize {
+    while b.get(j).copied().is_some_and(is_name_byte) {
+        j += 1;
+    }
+    j
+}
+
 /// The end of a quoted part starting at `i` (a doubled closing quote is part of it).
-fn quoted(chars: &[char], i: usize, close: char) -> usize {
+fn quoted(b: &[u8], i: usize, close: u8) -> usize {
     let mut j = i + 1;
-    while let Some(&c) = chars.get(j) {
+    while let Some(&c) = b.get(j) {
         if c == close {
-            if chars.get(j + 1) == Some(&close) {
+            if b.get(j + 1) == Some(&close) {
                 j += 2;
                 continue;
             }
@@ -113,20 +123,15 @@ fn quoted(chars: &[char], i: usize, close: char) -> usize {
         }
         j += 1;
     }
-    chars.len()
+    b.len()
 }
 
 /// The end of a comment starting at `i`, through `end`.
-fn until(chars: &[char], i: usize, end: &str) -> usize {
-    let end: Vec<char> = end.chars().collect();
-    let mut j = i + 2;
-    while j < chars.len() {
-        if chars.get(j..j + end.len()) == Some(&end[..]) {
-            return j + end.len();
-        }
-        j += 1;
-    }
-    chars.len()
+fn until(b: &[u8], i: usize, end: &[u8]) -> usize {
+    let from = i + 2;
+    b.get(from..)
+        .and_then(|rest| rest.windows(end.len()).position(|w| w == end))
+        .map_or(b.len(), |p| from + p + end.len())
 }
 
 #[cfg(test)]
