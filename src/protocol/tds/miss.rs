@@ -1,7 +1,7 @@
-//! A SQLBatch or a statement's RPC that missed the cache (design §2 steps 5 and 6): planned by the engine,
-//! then filled (leading, or first waiting for, an identical miss of another session:
-//! single-flight) or forwarded with the statement's effects. Entered through a boxed
-//! future, so a hit never builds this path's large future.
+//! A SQLBatch or a statement's RPC that missed the cache (design §2 steps 5 and 6):
+//! planned by the engine, then filled (leading, or first waiting for, an identical
+//! miss of another session: single-flight) or forwarded with the statement's effects.
+//! Entered through a boxed future, so a hit never builds this path's large future.
 
 use std::time::Instant;
 
