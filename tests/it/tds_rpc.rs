@@ -390,3 +390,40 @@ async fn rpc_reads_in_a_transaction_see_its_writes_and_the_commit_invalidates() 
         .unwrap();
     assert_eq!(by_id(&mut r, 2).await, vec![(2, Some("tx".into()))]);
 }
+
+/// Parameters of the types tiberius sends (bit, float, NVARCHAR(MAX) in PLP chunks,
+/// a NULL int, uniqueidentifier, decimal, varbinary) are decoded, keyed by their
+/// bytes, and bound at the origin: the read is cached, and a change in any one value
+/// is another entry.
+#[tokio::test]
+async fn parameters_of_every_type_tiberius_sends_are_keyed_and_bound() {
+    use tiberius::numeric::Numeric;
+    use tiberius::{ToSql, Uuid};
+    let (db, origin, proxy) = setup().await;
+    let mut c = tiberius(&proxy, &db).await;
+    let sql = "SELECT id, name FROM t WHERE id = @P1 AND @P2 = true AND @P3 > 0.5 \
+               AND @P4 LIKE 'x%' AND @P5 IS NULL \
+               AND CAST(@P6 AS text) = '67e55044-10b1-426f-9247-bb680e5fe0c8' \
+               AND @P7 = 12.34 AND @P8 IS NOT NULL";
+    let uuid = Uuid::parse_str("67e55044-10b1-426f-9247-bb680e5fe0c8").unwrap();
+    let dec = Numeric::new_with_scale(1234, 2);
+    let bytes = vec![1u8, 2, 3];
+    let none: Option<i32> = None;
+    let mut selects = Vec::new();
+    for last in ['x', 'x', 'y', 'y'] {
+        let long = format!("{}{last}", "x".repeat(5000));
+        let params: [&dyn ToSql; 8] = [&2i32, &true, &0.75f64, &long, &none, &uuid, &dec, &bytes];
+        let rows = c
+            .query(sql, &params)
+            .await
+            .unwrap()
+            .into_first_result()
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<&str, _>(1), Some("two"));
+        selects.push(origin.selects());
+    }
+    let first = selects[0];
+    assert_eq!(selects, vec![first, first, first + 1, first + 1]);
+}

@@ -41,6 +41,10 @@ impl Typed {
 
     pub(super) fn sql(&self) -> Box<dyn ToSql + Sync + Send> {
         match self.clone() {
+            Typed::Null(t) if t == Type::INT8 => Box::new(None::<i64>),
+            Typed::Null(t) if t == Type::BOOL => Box::new(None::<bool>),
+            Typed::Null(t) if t == Type::FLOAT8 => Box::new(None::<f64>),
+            Typed::Null(t) if t == Type::BYTEA => Box::new(None::<Vec<u8>>),
             Typed::Null(_) => Box::new(None::<String>),
             Typed::I16(v) => Box::new(v),
             Typed::I32(v) => Box::new(v),
