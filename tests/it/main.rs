@@ -51,6 +51,7 @@ mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
 mod tds_rpc;
+mod tds_rpc_raw;
 mod tds_secrets;
 mod transactions;
 mod txn_reads;
