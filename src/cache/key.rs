@@ -21,6 +21,9 @@ pub enum KeyKind {
     MySqlBinary = 5,
     /// TDS SQLBatch (its UTF-16 text, ALL_HEADERS excluded).
     TdsBatch = 6,
+    /// TDS RPC: `sp_executesql` or a prepared `sp_execute` (statement, declarations,
+    /// the parameters' exact bytes).
+    TdsRpc = 7,
 }
 
 /// Builds key material into a reusable buffer.

@@ -25,6 +25,22 @@ for_each_origin!(
     different_namespaces_do_not_share_results,
 );
 
+/// The same promises on SQL Server's protocol (`common::origin_tds`), where its test
+/// origin can run them: not those about views, routines, or (in `transactions`)
+/// isolation levels and two-phase commit.
+mod tds {
+    crate::for_tds!(
+        write_on_one_connection_is_seen_by_another,
+        concurrent_readers_never_see_a_value_older_than_an_acknowledged_write,
+        trigger_writes_to_a_second_table_invalidate_it,
+        cascading_delete_invalidates_the_child_table,
+        reads_inside_a_transaction_are_not_served_from_cache,
+        a_rolled_back_write_changes_nothing,
+        users_with_different_grants_do_not_share_results,
+        different_namespaces_do_not_share_results,
+    );
+}
+
 /// A fresh database holding `schema`, and a wirecache in front of the origin.
 pub async fn setup<O: Origin>(prefix: &str, schema: &str) -> (&'static O, String, Proxy) {
     let origin = O::shared();

@@ -50,6 +50,8 @@ mod shutdown;
 mod tds_clients;
 mod tds_hostile;
 mod tds_protocol;
+mod tds_rpc;
+mod tds_rpc_raw;
 mod tds_secrets;
 mod tds_tls;
 mod tds_tls_hostile;

@@ -21,6 +21,19 @@ for_each_origin!(
     prepared_transaction_committed_by_another_session,
 );
 
+/// The same on SQL Server's protocol (`common::origin_tds`), except `COMMIT AND
+/// CHAIN` and two-phase commit, which T-SQL (and the test origin) does not have.
+mod tds {
+    crate::for_tds!(
+        begin_and_the_write_in_one_text_string,
+        begin_then_a_prepared_write_with_parameters,
+        savepoints_keep_what_was_not_rolled_back,
+        a_commit_followed_by_another_transaction_in_the_same_string,
+        rollback_in_every_form_leaves_the_committed_value,
+        a_disconnect_rolls_back,
+    );
+}
+
 pub const READ: &str = "SELECT v FROM t WHERE id = 1";
 pub const UPDATE: &str = "UPDATE t SET v = 2 WHERE id = 1";
 

@@ -1,7 +1,7 @@
-//! A SQLBatch that missed the cache (design §2 steps 5 and 6): planned by the engine,
-//! then filled (leading, or first waiting for, an identical miss of another session:
-//! single-flight) or forwarded with the statement's effects. Entered through a boxed
-//! future, so a hit never builds this path's large future.
+//! A SQLBatch or a statement's RPC that missed the cache (design §2 steps 5 and 6):
+//! planned by the engine, then filled (leading, or first waiting for, an identical
+//! miss of another session: single-flight) or forwarded with the statement's effects.
+//! Entered through a boxed future, so a hit never builds this path's large future.
 
 use std::time::Instant;
 
@@ -12,31 +12,35 @@ use crate::protocol::SessionError;
 use crate::session::{self, Lead};
 
 impl Session {
-    pub async fn batch_miss(
+    /// `rpc`: the request is an RPC (`sql` is its statement as the classifier sees it).
+    pub async fn miss(
         &mut self,
         m: Message,
         sql: String,
         blocked: Option<BypassReason>,
         started: Instant,
+        rpc: bool,
     ) -> Result<(), SessionError> {
         let decision = session::decide(self, &sql, blocked).await?;
         match decision {
             Decision::Fill(ticket) => {
                 let flight = match self.core.lead_or_follow().await? {
                     Lead::Leader(guard) => Some(guard),
-                    Lead::Followed if self.try_hit(started, None) => return Ok(()),
+                    Lead::Followed if self.try_hit(started, None, rpc) => return Ok(()),
                     Lead::Followed => None,
                 };
                 self.forward(&m);
                 self.core.start_fill(ticket, flight);
-                self.expect(Effects::default(), true);
+                let answer = self.answer_to(rpc);
+                self.core.expect(answer, Effects::default(), true);
             }
             Decision::Forward { effects, .. } => {
                 // Transaction ends are followed from the origin's ENVCHANGE tokens,
                 // not from the text.
                 self.forward(&m);
                 let effects = self.core.session_effects(effects, &sql);
-                self.expect(effects, false);
+                let answer = self.answer_to(rpc);
+                self.core.expect(answer, effects, false);
             }
             Decision::NeedCatalog(_) => self.forward_unknown(&m),
         }

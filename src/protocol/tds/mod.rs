@@ -5,14 +5,16 @@
 //! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin,
 //! with TLS inside PRELOGIN on either leg as `tls` decides (`tls_io`: the packets the
 //! handshake travels in);
-//! `session` reads requests (a SQLBatch that missed goes through `miss`), `relay`
+//! `session` reads requests (a SQLBatch that missed goes through `miss`; an RPC is
+//! decoded by `rpc`, judged by `rpc_call` and `rpc_sql`, acted on in `rpc_session`), `relay`
 //! passes the origin's answers back with `tokens` telling what each holds (`types`:
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages.
 //!
 //! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
-//! (TLS first) from clients, SQLBatch reads cached, RPC and bulk loads forwarded as writes of their
-//! whole database, Attention relayed.
+//! (TLS first) from clients; SQLBatch reads and `sp_executesql` / prepared `sp_execute`
+//! reads cached; other procedures judged as `EXEC`; bulk loads forwarded as writes of
+//! their whole database; Attention relayed.
 
 mod catalog;
 pub mod codec;
@@ -21,6 +23,12 @@ pub mod login;
 mod miss;
 pub mod prelogin;
 mod relay;
+pub mod rpc;
+mod rpc_call;
+#[cfg(test)]
+mod rpc_proptests;
+mod rpc_session;
+mod rpc_sql;
 pub mod session;
 mod startup;
 pub mod tls;

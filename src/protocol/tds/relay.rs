@@ -12,11 +12,13 @@ use crate::protocol::SessionError;
 use crate::session::{Part, TxnState};
 
 /// What a packet of an answer is for the cache: only one plain result, with nothing
-/// else in its answer (no message, no second result, no environment change), is kept.
-fn part(s: &Summary, last: bool) -> Part {
+/// else in its answer (no message, no second result, no environment change), is kept;
+/// in an answer to an RPC (`rpc`), with the procedure's RETURNSTATUS.
+fn part(s: &Summary, last: bool, rpc: bool) -> Part {
+    let statuses = if rpc { s.statuses.min(1) } else { 0 };
     if s.error || s.attention {
         Part::Error
-    } else if s.results > 1 || s.extras > 0 || !s.envs.is_empty() {
+    } else if s.results > 1 || s.extras > statuses || !s.envs.is_empty() {
         Part::NotPlain
     } else if last && s.results == 1 {
         Part::Result
@@ -41,7 +43,7 @@ impl Session {
         if let Some(a) = self.core.refresh_answer() {
             // A refresh ahead of expiry was sent before anything now pending.
             scan(&mut a.scanner, p)?;
-            let part = part(&a.scanner.summary, p.is_eom());
+            let part = part(&a.scanner.summary, p.is_eom(), a.rpc);
             self.core.tee_refresh(p.payload(), part, p.is_eom());
             return Ok(());
         }
@@ -52,8 +54,18 @@ impl Session {
         let a: &mut Answer = &mut owed.answer;
         scan(&mut a.scanner, p)?;
         let summary = std::mem::take(&mut a.scanner.summary.envs);
-        let part = part(&a.scanner.summary, p.is_eom());
+        let part = part(&a.scanner.summary, p.is_eom(), a.rpc);
         let attention = a.scanner.summary.attention;
+        // A prepare's answer: its handle now stands for the statement.
+        let learned = match (&a.prepare, a.scanner.summary.returned_int) {
+            (Some(_), Some(h)) if p.is_eom() && !a.scanner.summary.error => {
+                a.prepare.take().map(|s| (h, s))
+            }
+            _ => None,
+        };
+        if let Some((handle, stmt)) = learned {
+            self.handles.insert(handle, stmt);
+        }
         if tee {
             self.core.tee(p.payload(), part);
         }
@@ -99,8 +111,12 @@ impl Session {
     fn on_envs(&mut self, envs: &[Env]) {
         for env in envs {
             match env {
-                Env::Begin(_) => self.core.set_txn(TxnState::Open),
+                Env::Begin(descriptor) => {
+                    self.txn_descriptor = *descriptor;
+                    self.core.set_txn(TxnState::Open);
+                }
                 Env::Commit | Env::Rollback => {
+                    self.txn_descriptor = 0;
                     self.core.transaction_ended(matches!(env, Env::Commit));
                     self.core.set_txn(TxnState::Idle);
                 }

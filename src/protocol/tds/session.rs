@@ -10,11 +10,13 @@
 //! rollback), never from the SQL text.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::codec::{self, Assembler, Kind, Message, Packet};
+use super::rpc_call::{Handles, Prepared};
 use super::tokens::Scanner;
 use crate::cache::KeyKind;
 use crate::classify::Isolation;
@@ -39,6 +41,10 @@ pub enum Unit {
 #[derive(Debug, Default)]
 pub struct Answer {
     pub scanner: Scanner,
+    /// An answer to an RPC: its RETURNSTATUS belongs to a plain result.
+    pub rpc: bool,
+    /// A prepare: the handle the answer returns maps to this statement.
+    pub prepare: Option<Arc<Prepared>>,
 }
 
 pub struct Session {
@@ -59,6 +65,11 @@ pub struct Session {
     pub stray: Scanner,
     /// The places this session holds under the connection limits.
     pub admitted: Option<Admitted>,
+    /// The statements this session prepared, by the origin's handle.
+    pub handles: Handles,
+    /// The descriptor of the transaction the origin last reported begun (0: none
+    /// open), which the client's requests must carry.
+    pub txn_descriptor: u64,
 }
 
 impl Session {
@@ -78,6 +89,8 @@ impl Session {
             attention: false,
             stray: Scanner::for_version(tds_version),
             admitted: None,
+            handles: Handles::default(),
+            txn_descriptor: 0,
         }
     }
 
@@ -85,6 +98,26 @@ impl Session {
     pub fn answer(&self) -> Answer {
         Answer {
             scanner: Scanner::for_version(self.tds_version),
+            rpc: false,
+            prepare: None,
+        }
+    }
+
+    /// How an answer to an RPC is followed; `prepare`: the statement its handle is for.
+    pub fn rpc_answer(&self, prepare: Option<Arc<Prepared>>) -> Answer {
+        Answer {
+            rpc: true,
+            prepare,
+            ..self.answer()
+        }
+    }
+
+    /// How an answer to a batch (`rpc` false) or to a statement's RPC is followed.
+    pub fn answer_to(&self, rpc: bool) -> Answer {
+        if rpc {
+            self.rpc_answer(None)
+        } else {
+            self.answer()
         }
     }
 
@@ -102,9 +135,9 @@ impl Session {
         }
         match m.kind {
             Kind::SqlBatch => self.on_batch(m).await,
-            Kind::Rpc | Kind::BulkLoad => {
-                // Procedures and bulk loads may write anything in the database; a
-                // procedure's SET options end with it.
+            Kind::Rpc => self.on_rpc(m).await,
+            Kind::BulkLoad => {
+                // Bulk loads may write anything in the database.
                 self.forward(&m);
                 let effects = Effects {
                     whole_database: true,
@@ -140,6 +173,9 @@ impl Session {
     fn reset_namespace(&mut self) {
         self.core.reset_session(self.base.clone());
         self.core.default_isolation_known(Isolation::ReadCommitted);
+        // Whether the origin keeps prepared handles across a reset is not relied on:
+        // their executions are forwarded, judged unknown, until prepared again.
+        self.handles.clear();
     }
 
     async fn on_batch(&mut self, m: Message) -> Result<(), SessionError> {
@@ -149,29 +185,32 @@ impl Session {
         };
         let blocked = self.core.blocked();
         let reset = m.status & codec::STATUS_RESETCONNECTION != 0;
-        // While an Attention awaits its acknowledgement, a local answer would overtake it.
-        if blocked.is_none() && !reset && !self.attention {
+        if blocked.is_none() {
+            // The key is set even when no hit may be tried: a fill is stored under it.
             self.core.key(KeyKind::TdsBatch, &[text]);
-            if self.try_hit(started, Some(&m)) {
+            // While an Attention awaits its acknowledgement, a local answer would
+            // overtake it.
+            if !reset && !self.attention && self.try_hit(started, Some(&m), false) {
                 return Ok(());
             }
         }
         let sql = super::types::utf16(text);
         // Boxed: the miss path's future is large, and inline it would make every hit
         // build and copy it.
-        Box::pin(self.batch_miss(m, sql, blocked, started)).await
+        Box::pin(self.miss(m, sql, blocked, started, false)).await
     }
 
     /// Looks the current key up; on a hit queues the stored answer in this session's
-    /// packets. With the request, a hot entry may be refreshed ahead of expiry.
-    pub fn try_hit(&mut self, started: Instant, request: Option<&Message>) -> bool {
+    /// packets. With the request, a hot entry may be refreshed ahead of expiry; `rpc`:
+    /// the request is an RPC.
+    pub fn try_hit(&mut self, started: Instant, request: Option<&Message>, rpc: bool) -> bool {
         let Some(hit) = self.core.hit(started) else {
             return false;
         };
         let bytes = codec::message(Kind::TabularResult, &hit.entry.payload, self.packet_size);
         self.core.local(bytes, false);
         if let (Some(claim), Some(m)) = (hit.refresh, request)
-            && self.core.begin_refresh(claim, self.answer(), true)
+            && self.core.begin_refresh(claim, self.answer_to(rpc), true)
         {
             self.forward(m);
         }

@@ -56,6 +56,10 @@ pub struct Summary {
     pub attention: bool,
     /// DONE/DONEPROC tokens without DONE_MORE: statements completed.
     pub dones: u32,
+    /// RETURNSTATUS tokens (also counted in `extras`): a procedure's end.
+    pub statuses: u32,
+    /// The first four-byte integer a RETURNVALUE carried (a prepared handle).
+    pub returned_int: Option<i32>,
 }
 
 /// Where the scan stands between pieces.
@@ -260,6 +264,7 @@ impl Scanner {
             0x79 => {
                 r.u32()?;
                 self.summary.extras += 1;
+                self.summary.statuses += 1;
                 Ok(0)
             }
             0xAC => self.return_value(r),
@@ -306,7 +311,19 @@ impl Scanner {
         r.u8()?;
         r.u32()?;
         r.u16()?;
-        self.retval = type_info(r, false)?;
+        let framing = type_info(r, false)?;
+        if framing == Framing::Byte {
+            // A small value (an output handle is an INTN): read here, whole.
+            let n = usize::from(r.u8()?);
+            let v = r.take(n)?;
+            if let (None, Ok(b)) = (self.summary.returned_int, <[u8; 4]>::try_from(v)) {
+                self.summary.returned_int = Some(i32::from_le_bytes(b));
+            }
+            self.summary.extras += 1;
+            self.state = State::Token;
+            return Ok(0);
+        }
+        self.retval = framing;
         self.summary.extras += 1;
         self.bitmap.clear();
         self.state = State::Row { col: 0, ret: true };

@@ -9,12 +9,16 @@
 
 pub mod mysql;
 pub mod origin;
+pub mod origin_tds;
 pub mod pg;
 mod pg_cluster;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
 pub mod tds_origin_tls;
+pub mod tds_raw;
+pub mod tds_rpc;
+mod tds_rpc_types;
 mod tds_sql;
 pub mod tds_wire;
 pub mod tls;

@@ -10,7 +10,7 @@
 //! anything else answers with its row count. An error ends the batch (and rolls back an
 //! open transaction, as with XACT_ABORT ON). `statements()` counts the statements
 //! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
-//! RPC requests are refused with an error; an Attention is acknowledged.
+//! RPC requests run in `tds_rpc`; an Attention is acknowledged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +53,7 @@ struct Counters {
     statements: AtomicU64,
     selects: AtomicU64,
     logins: AtomicU64,
+    rpcs: AtomicU64,
 }
 
 /// A running test origin; it stops with the test's runtime.
@@ -111,6 +112,11 @@ impl TdsOrigin {
         self.counters.selects.load(Ordering::SeqCst)
     }
 
+    /// RPC requests received so far.
+    pub fn rpcs(&self) -> u64 {
+        self.counters.rpcs.load(Ordering::SeqCst)
+    }
+
     /// Logins accepted so far.
     pub fn logins(&self) -> u64 {
         self.counters.logins.load(Ordering::SeqCst)
@@ -158,9 +164,18 @@ impl Connection {
         if !c.login(&login.payload, pg_port).await? {
             return Ok(());
         }
+        let mut rpc = super::tds_rpc::RpcState::default();
         while let Some(m) = c.read().await? {
             match m.kind {
                 Kind::SqlBatch => c.batch(&m.payload).await?,
+                Kind::Rpc => {
+                    c.counters.rpcs.fetch_add(1, Ordering::SeqCst);
+                    let pg = c.pg.as_ref().ok_or("no session")?;
+                    let counters = [&c.counters.statements, &c.counters.selects];
+                    let out =
+                        super::tds_rpc::rpc(&mut rpc, pg, c.modern, &m.payload, counters).await;
+                    c.send(&out).await?;
+                }
                 Kind::Attention => {
                     let mut out = BytesMut::new();
                     wire::done(&mut out, c.modern, 0xFD, wire::DONE_ATTN, 0);
@@ -173,7 +188,7 @@ impl Connection {
                         c.modern,
                         50000,
                         16,
-                        "the test origin runs SQLBatch only",
+                        "the test origin runs SQLBatch and RPC only",
                     );
                     wire::done(&mut out, c.modern, 0xFD, wire::DONE_ERROR, 0);
                     c.send(&out).await?;
@@ -341,7 +356,7 @@ impl Connection {
     }
 }
 
-fn col_type(t: &Type, modern: bool) -> ColType {
+pub(super) fn col_type(t: &Type, modern: bool) -> ColType {
     match *t {
         Type::INT2 | Type::INT4 => ColType::Int4,
         Type::INT8 => ColType::Int8,
@@ -350,7 +365,7 @@ fn col_type(t: &Type, modern: bool) -> ColType {
     }
 }
 
-fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
+pub(super) fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
     let v = match ty {
         ColType::Int4 => row
             .try_get::<_, Option<i32>>(i)

@@ -1,7 +1,7 @@
 //! The T-SQL subset the test TDS origin (`tds_origin`) runs on PostgreSQL: a batch
 //! split into statements, the transaction statements recognised, session options
 //! (`SET …`) accepted without effect, `N'…'` literals made plain, and SQL Server's
-//! catalog views emulated over pg_catalog.
+//! catalog views (and `sys.dm_exec_sessions`' isolation level) emulated over pg_catalog.
 
 /// SQL Server's catalog views that wirecache asks, as PostgreSQL views over
 /// pg_catalog, for the database the origin serves (run as the superuser at setup).
@@ -18,6 +18,11 @@ CREATE VIEW sys.foreign_keys AS
          CASE confdeltype WHEN 'c' THEN 1 WHEN 'n' THEN 2 WHEN 'd' THEN 3 ELSE 0 END AS delete_referential_action,
          CASE confupdtype WHEN 'c' THEN 1 WHEN 'n' THEN 2 WHEN 'd' THEN 3 ELSE 0 END AS update_referential_action
   FROM pg_constraint WHERE contype = 'f';
+CREATE VIEW sys.dm_exec_sessions AS
+  SELECT pg_backend_pid() AS session_id,
+         CASE current_setting('transaction_isolation') WHEN 'read uncommitted' THEN 1
+              WHEN 'read committed' THEN 2 WHEN 'repeatable read' THEN 3 ELSE 4 END
+           AS transaction_isolation_level;
 GRANT USAGE ON SCHEMA sys TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA sys TO PUBLIC;
 ";
@@ -31,7 +36,7 @@ pub enum Verb {
     Select,
     /// `SET <option> …`: SQL Server's session options (ANSI_NULLS, TEXTSIZE, …), which
     /// drivers send at connect, have no PostgreSQL equivalent: accepted, and without
-    /// effect on this origin's results.
+    /// effect on this origin's results (`SET search_path` is run, as `Other`).
     SetOption,
     Other,
 }
@@ -52,6 +57,8 @@ pub fn verb(stmt: &str) -> Verb {
         Some("COMMIT") if second_is_tran => Verb::Commit,
         Some("ROLLBACK") if second_is_tran => Verb::Rollback,
         Some("SELECT" | "WITH") => Verb::Select,
+        // PostgreSQL's schema search path (the shared suite's namespaces) runs.
+        Some("SET") if words.get(1).is_some_and(|w| w.starts_with("SEARCH_PATH")) => Verb::Other,
         Some("SET") => Verb::SetOption,
         _ => Verb::Other,
     }
@@ -79,9 +86,12 @@ pub fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-/// T-SQL's `N'…'` literals are plain strings to PostgreSQL.
+/// T-SQL's `N'…'` literals are plain strings to PostgreSQL; `@@SPID` is the backend's
+/// process ID.
 pub fn translate(stmt: &str) -> String {
-    stmt.replace(" N'", " '").replace("(N'", "('")
+    stmt.replace(" N'", " '")
+        .replace("(N'", "('")
+        .replace("@@SPID", "pg_backend_pid()")
 }
 
 /// Whether a SELECT only reads the emulated catalog (not counted as a SELECT of data).
