@@ -19,7 +19,6 @@ const GENERAL: i32 = 50000;
 const CLASS_LOGIN: u8 = 14;
 const CLASS_FATAL: u8 = 20;
 
-/// An ERROR token (MS-TDS 2.2.7.10).
 /// An ERROR token (MS-TDS 2.2.7.10); `narrow`: TDS 7.0/7.1, whose line number is two
 /// bytes, not four.
 pub fn error_token(out: &mut BytesMut, number: i32, class: u8, text: &str, narrow: bool) {
