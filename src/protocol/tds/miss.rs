@@ -22,7 +22,7 @@ impl Session {
         let decision = session::decide(self, &sql, blocked).await?;
         match decision {
             Decision::Fill(ticket) => {
-                let flight = match self.core.lead_or_follow().await? {
+                let flight = match self.core.lead_or_follow(&ticket).await? {
                     Lead::Leader(guard) => Some(guard),
                     Lead::Followed if self.try_hit(started, None) => return Ok(()),
                     Lead::Followed => None,
