@@ -105,36 +105,45 @@ fn per_label(out: &mut String, label: &str, m: PerLabel<'_>) {
     }
 }
 
+/// The shared result tier's plain counters and gauge: name, type, help, where.
+type L2Plain = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&L2Figures) -> &AtomicU64,
+);
+
+const L2_PLAIN: [L2Plain; 3] = [
+    (
+        "wirecache_cluster_l2_hits_total",
+        "counter",
+        "Misses answered from the shared result tier.",
+        |f| &f.hits,
+    ),
+    (
+        "wirecache_cluster_l2_writes_total",
+        "counter",
+        "Results written to the shared result tier.",
+        |f| &f.writes,
+    ),
+    (
+        "wirecache_cluster_l2_queued",
+        "gauge",
+        "Results waiting to be written to the shared result tier.",
+        |f| &f.queued,
+    ),
+];
+
 /// The shared result tier's metrics.
 fn render_l2(out: &mut String, label: &str, f: &L2Figures) {
-    let plain = [
-        (
-            "wirecache_cluster_l2_hits_total",
-            "counter",
-            "Misses answered from the shared result tier.",
-            &f.hits,
-        ),
-        (
-            "wirecache_cluster_l2_writes_total",
-            "counter",
-            "Results written to the shared result tier.",
-            &f.writes,
-        ),
-        (
-            "wirecache_cluster_l2_queued",
-            "gauge",
-            "Results waiting to be written to the shared result tier.",
-            &f.queued,
-        ),
-    ];
-    for (name, kind, help, v) in plain {
+    for (name, kind, help, read) in L2_PLAIN {
         head(out, name, kind, help);
-        let _ = writeln!(out, "{name}{{{label}}} {}", v.load(Ordering::Relaxed));
+        let _ = writeln!(out, "{name}{{{label}}} {}", read(f).load(Ordering::Relaxed));
     }
     let misses = L2Miss::ALL.map(L2Miss::as_str);
-    per_label(
-        out,
-        label,
+    let drops = L2Drop::ALL.map(L2Drop::as_str);
+    let errors = L2Error::ALL.map(L2Error::as_str);
+    let labelled = [
         PerLabel {
             name: "wirecache_cluster_l2_misses_total",
             help: "Shared result tier lookups that did not answer, by reason.",
@@ -142,11 +151,6 @@ fn render_l2(out: &mut String, label: &str, f: &L2Figures) {
             values: &misses,
             counters: &f.misses,
         },
-    );
-    let drops = L2Drop::ALL.map(L2Drop::as_str);
-    per_label(
-        out,
-        label,
         PerLabel {
             name: "wirecache_cluster_l2_dropped_total",
             help: "Results not written to the shared result tier, by reason.",
@@ -154,11 +158,6 @@ fn render_l2(out: &mut String, label: &str, f: &L2Figures) {
             values: &drops,
             counters: &f.dropped,
         },
-    );
-    let errors = L2Error::ALL.map(L2Error::as_str);
-    per_label(
-        out,
-        label,
         PerLabel {
             name: "wirecache_cluster_l2_errors_total",
             help: "Redis errors of the shared result tier, by kind.",
@@ -166,7 +165,10 @@ fn render_l2(out: &mut String, label: &str, f: &L2Figures) {
             values: &errors,
             counters: &f.errors,
         },
-    );
+    ];
+    for m in labelled {
+        per_label(out, label, m);
+    }
     let name = "wirecache_cluster_l2_lookup_seconds";
     head(
         out,

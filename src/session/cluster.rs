@@ -70,7 +70,7 @@ impl<A> Core<A> {
     /// write to the tier, stamped with the shared generations read now, before the
     /// origin query (as the local ticket was), so a write racing the fill can never
     /// leave a pre-write result looking current there.
-    pub(super) async fn from_shared_tier(&mut self, ticket: &FillTicket) -> bool {
+    pub(super) async fn ask_shared_tier(&mut self, ticket: &FillTicket) -> bool {
         let Some(cluster) = self.engine.cluster().cloned() else {
             return false;
         };

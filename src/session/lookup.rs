@@ -58,7 +58,7 @@ impl<A> Core<A> {
             return Ok(Lead::Followed);
         };
         if self.engine.cluster().is_some_and(|c| c.l2().is_some())
-            && self.from_shared_tier(ticket).await
+            && self.ask_shared_tier(ticket).await
         {
             // Stored locally: followers find it as this session does.
             drop(guard);
