@@ -4,12 +4,13 @@
 #   sudo scripts/bench/cluster_l2.sh        # about 3 minutes
 #
 # Starts a private PostgreSQL 15 and redis-server on free 127.0.0.1 ports under a
-# temp dir, and two wirecache processes (release build) in one cluster (bounded,
-# `l2 = true`). For two queries — a primary-key lookup (cheap) and an aggregate over
+# temp dir, and three wirecache processes (release build) in one cluster (bounded):
+# A and B with `l2 = true`, C without. For two queries — a primary-key lookup (cheap) and an aggregate over
 # a table of ROWS rows (expensive) — it measures, per read, from one psycopg2
 # connection (cluster_l2_probe.py):
 #   origin   the query straight at PostgreSQL (no wirecache);
 #   miss     through B, a key the tier does not hold (tier asked, then the origin);
+#   plain    through C (no tier), a key never read (what a miss costs without it);
 #   l2       through B, a key A filled (answered from Redis, then stored in B);
 #   l1       through B again, the same keys (local hits).
 # Writes results/cluster-l2-<date>/results.md and raw.jsonl. Stops only what it
@@ -30,9 +31,10 @@ N=${N:-2000} NX=${NX:-200} ROWS=${ROWS:-1000000}
 OUT=${OUT:-$ROOT/results/cluster-l2-$(date +%Y-%m-%d)}
 PY=python3
 
-# start_instance NAME — one wirecache with the tier; sets PORT_<NAME>, ADMIN_<NAME>.
+# start_instance NAME L2 — one wirecache, with the tier if L2 is true; sets
+# PORT_<NAME>, ADMIN_<NAME>.
 start_instance() {
-    local name=$1 pg admin cfg
+    local name=$1 l2=$2 pg admin cfg
     pg=$(free_port) admin=$(free_port) cfg=$WORK/$name.toml
     cat >"$cfg" <<TOML
 [listen]
@@ -52,7 +54,7 @@ origin = "127.0.0.1:$PGPORT"
 url = "redis://127.0.0.1:$REDIS_PORT"
 mode = "bounded"
 instance = "$name"
-l2 = true
+l2 = $l2
 l2_max_ttl = "10m"
 TOML
     launch_wirecache "$cfg" "$WORK/$name.log" "$pg" "$admin"
@@ -90,12 +92,13 @@ CREATE TABLE l2_big (id int PRIMARY KEY, g int, v bigint);
 INSERT INTO l2_big SELECT i, i % 1000, (i * 31) % 10007 FROM generate_series(1, $ROWS) i;
 VACUUM ANALYZE;
 SQL
-    start_instance a
-    start_instance b
+    start_instance a true
+    start_instance b true
+    start_instance c false
     sleep 1
     for kind in cheap expensive; do
         log "$kind: origin, miss, l2 and l1 reads"
-        "$PY" "$HERE/cluster_l2_probe.py" --kind "$kind" --origin "$PGPORT" --a "$PORT_a" --b "$PORT_b" \
+        "$PY" "$HERE/cluster_l2_probe.py" --kind "$kind" --origin "$PGPORT" --a "$PORT_a" --b "$PORT_b" --c "$PORT_c" \
             --admin-a "$ADMIN_a" --n "$([[ $kind == cheap ]] && echo "$N" || echo "$NX")" >>"$RAW"
     done
     curl -fsS "http://127.0.0.1:$ADMIN_b/metrics" | grep '^wirecache_cluster_l2_' >"$OUT/metrics-b.txt" || true

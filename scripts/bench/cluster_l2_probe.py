@@ -2,13 +2,14 @@
 """cluster_l2_probe.py — client side of scripts/bench/cluster_l2.sh (issue 14, L2).
 
   cluster_l2_probe.py --kind cheap|expensive --origin PORT --a PORT --b PORT
-                      --admin-a PORT --n N
+                      --c PORT --admin-a PORT --n N
 
 Keys 1..N of the kind's query are read through A (filling L1 there and the shared
 tier), then, once A's writes reached Redis, every key is timed on one connection
 each way: `origin` (PostgreSQL directly), `l2` (through B: answered from the
 tier), `l1` (through B again: local hits), and `miss` (keys N+1..2N through B: the
-tier holds nothing, so it is asked and then the origin). Prints one JSON line.
+tier holds nothing, so it is asked and then the origin) and `plain` (the same keys
+through C, which has no tier). Prints one JSON line.
 """
 import argparse
 import json
@@ -68,6 +69,7 @@ def main():
     p.add_argument("--origin", type=int, required=True)
     p.add_argument("--a", type=int, required=True)
     p.add_argument("--b", type=int, required=True)
+    p.add_argument("--c", type=int, required=True)
     p.add_argument("--admin-a", type=int, required=True)
     p.add_argument("--n", type=int, required=True)
     a = p.parse_args()
@@ -93,6 +95,8 @@ def main():
     out["l2"] = summary([timed(cb, q.format(k=k)) for k in keys])
     out["l1"] = summary([timed(cb, q.format(k=k)) for k in keys])
     out["miss"] = summary([timed(cb, q.format(k=k)) for k in cold])
+    cc = connect(a.c, True)
+    out["plain"] = summary([timed(cc, q.format(k=k)) for k in cold])
     print(json.dumps(out))
 
 
