@@ -3,7 +3,9 @@
 //! (the origin's own statement counter proves it); a write through one instance is
 //! never hidden by the tier on the others, in both modes; a corrupt value, another
 //! version's, and another key's entry under the same Redis key are misses; an entry
-//! over the size bound is not written; with Redis killed, reads stay correct.
+//! over the size bound is not written; with Redis killed, reads stay correct; the
+//! writing instance never takes the pre-write entry from the tier while its own bump
+//! is on its way back to it.
 
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,7 @@ for_each_origin!(
     corrupt_foreign_version_and_other_key_values_are_misses,
     an_entry_over_the_size_bound_is_not_written,
     with_redis_killed_reads_stay_correct_through_the_origin,
+    bounded_the_writer_reads_its_write_at_once_through_its_own_instance,
 );
 
 const SCHEMA: &str = "CREATE TABLE l2_items (id int PRIMARY KEY, v bigint);
@@ -369,4 +372,37 @@ async fn with_redis_killed_reads_stay_correct_through_the_origin<O: Origin>() {
         "{}",
         c.metrics().await
     );
+}
+
+/// Bounded mode promises read-your-writes on the writer's own instance without any
+/// delay: right after the acknowledgement, the tier holds B's pre-write entry
+/// stamped with the generations A's view still shows until A's own bump comes back
+/// through the subscription. A must not take it meanwhile.
+async fn bounded_the_writer_reads_its_write_at_once_through_its_own_instance<O: Origin>() {
+    let redis = Redis::start();
+    let (origin, db) = fresh::<O>("l2_own").await;
+    let a = instance(origin, &redis, "bounded", "a").await;
+    let b = instance(origin, &redis, "bounded", "b").await;
+    let mut writer = O::connect(&a, &db).await;
+    let mut rb = O::connect(&b, &db).await;
+    for v in 1..=30 {
+        // B holds the current row and the tier gets it (or B took it from there).
+        let before = l2(&b, "b", "writes_total", "").await + l2(&b, "b", "hits_total", "").await;
+        until(&mut rb, v - 1, Duration::from_secs(2)).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while l2(&b, "b", "writes_total", "").await + l2(&b, "b", "hits_total", "").await == before
+        {
+            assert!(
+                Instant::now() < deadline,
+                "B neither wrote nor read the tier"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        exec(&mut writer, Via::Text, &update(v)).await;
+        assert_eq!(
+            int(&mut writer, Via::Text, READ).await,
+            v,
+            "A after its write {v}"
+        );
+    }
 }
