@@ -52,6 +52,12 @@ impl KeyBuilder {
     pub fn as_slice(&self) -> &[u8] {
         &self.buf
     }
+
+    /// The key without its namespace ID (which only this process knows): kind and
+    /// parts, for a key shared between instances.
+    pub fn request(&self) -> &[u8] {
+        self.buf.get(8..).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -9,12 +9,19 @@
 //! - `subscribe`: the subscription that applies other instances' bumps to the local
 //!   counters, re-reading the shared generations whenever messages may have been
 //!   missed (resubscribe, sequence gap, new epoch, lag);
-//! - `state`: the bus's state and figures.
+//! - `state`: the bus's state and figures;
+//! - [`l2`] (with `l2_codec`, `l2_view`, `l2_figures`, `l2_write`): the optional shared result
+//!   tier, results kept in Redis with the shared generations they were read at.
 //!
 //! Modes: `bounded` serves local hits while the bus is up (and for `stale_window`
 //! after it went down); `strict` asks Redis for the current sequence before a client
 //! request's hits and waits until this instance has applied every bump up to it.
 
+pub mod l2;
+mod l2_codec;
+mod l2_figures;
+mod l2_view;
+mod l2_write;
 mod publish;
 mod state;
 mod subscribe;
@@ -26,6 +33,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use tokio::sync::{oneshot, watch};
 
+pub use l2::{Found, L2, L2Limits, Pending, Want};
+pub use l2_figures::{L2Drop, L2Error, L2Figures, L2Miss};
 pub use state::{BusState, Figures, Resync};
 
 use crate::config::{ClusterMode, ClusterSettings};
@@ -65,6 +74,10 @@ pub struct Cluster {
     registry: Arc<GenerationRegistry>,
     applied: watch::Sender<Applied>,
     owed: publish::Owed,
+    /// The shared generations as applied here (what the result tier checks against).
+    view: l2_view::View,
+    /// The shared result tier, with `cluster.l2`.
+    l2: Option<L2>,
     pub figures: Figures,
 }
 
@@ -98,6 +111,13 @@ impl Cluster {
             Some(name) => name.as_str().into(),
             None => default_instance().into(),
         };
+        let (l2, queue) = match settings.l2 {
+            true => {
+                let (l2, rx) = L2::new(&settings.prefix, l2_limits(settings));
+                (Some(l2), Some(rx))
+            }
+            false => (None, None),
+        };
         let cluster = Arc::new(Cluster {
             names: wire::Names::new(&settings.prefix),
             settings: settings.clone(),
@@ -107,10 +127,15 @@ impl Cluster {
             registry,
             applied: watch::Sender::new(Applied::default()),
             owed: publish::Owed::default(),
+            view: l2_view::View::default(),
+            l2,
             figures: Figures::default(),
         });
         tokio::spawn(subscribe::run(Arc::downgrade(&cluster)));
         tokio::spawn(publish::repay(Arc::downgrade(&cluster)));
+        if let Some(rx) = queue {
+            tokio::spawn(l2_write::run(Arc::downgrade(&cluster), rx));
+        }
         tracing::info!(
             url = %crate::config::redact_url(&settings.url),
             instance = %cluster.instance,
@@ -141,12 +166,14 @@ impl Cluster {
     }
 
     /// Records a write's invalidation of `cache`/`db` in Redis; `None` if it moves
-    /// nothing.
+    /// nothing. Call it before the local counters move: from then until the bump is
+    /// back in this instance's view, the shared result tier is not read here.
     pub fn share(self: &Arc<Self>, cache: &str, db: &str, effects: &Effects) -> Option<Recording> {
         let fields = fields(effects);
         if fields.is_empty() {
             return None;
         }
+        self.view.own_started();
         Some(publish::spawn(self.clone(), cache, db, fields))
     }
 
@@ -242,6 +269,15 @@ pub fn fields(effects: &Effects) -> Vec<String> {
         f.push(format!("{}{}", wire::TABLE, table_key(t)));
     }
     f
+}
+
+/// The result tier's bounds.
+fn l2_limits(s: &ClusterSettings) -> L2Limits {
+    L2Limits {
+        max_entry_size: s.l2_max_entry_size,
+        max_ttl: s.l2_max_ttl,
+        timeout: s.l2_timeout,
+    }
 }
 
 /// The URL with `username` and `password` applied over its own.

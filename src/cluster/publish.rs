@@ -78,11 +78,12 @@ pub(super) fn spawn(c: Arc<Cluster>, cache: &str, db: &str, fields: Vec<String>)
     let (tx, rx) = oneshot::channel();
     let (cache, db) = (cache.to_owned(), db.to_owned());
     tokio::spawn(async move {
-        let ok = record(&c, &cache, &db, &fields).await;
-        if !ok {
+        let seq = record(&c, &cache, &db, &fields).await;
+        if seq.is_none() {
             owe(&c, &cache, &db, fields);
         }
-        let _ = tx.send(ok);
+        c.view.own_ended(seq);
+        let _ = tx.send(seq.is_some());
     });
     rx
 }
@@ -93,11 +94,10 @@ fn owe(c: &Cluster, cache: &str, db: &str, fields: Vec<String>) {
     c.figures.owed.store(n as u64, Ordering::Relaxed);
 }
 
-/// Runs the script once, within `ack_timeout`.
-async fn record(c: &Cluster, cache: &str, db: &str, fields: &[String]) -> bool {
-    let Some(mut conn) = c.connection() else {
-        return false;
-    };
+/// Runs the script once, within `ack_timeout`: the bump's sequence number, or
+/// `None` if it was not recorded.
+async fn record(c: &Cluster, cache: &str, db: &str, fields: &[String]) -> Option<u64> {
+    let mut conn = c.connection()?;
     let bump = Bump {
         i: c.instance.to_string(),
         c: cache.to_owned(),
@@ -105,9 +105,7 @@ async fn record(c: &Cluster, cache: &str, db: &str, fields: &[String]) -> bool {
         f: fields.to_vec(),
         at: wire::now_micros(),
     };
-    let Ok(json) = serde_json::to_string(&bump) else {
-        return false;
-    };
+    let json = serde_json::to_string(&bump).ok()?;
     let member = wire::member(cache, db);
     let names = &c.names;
     let mut inv = SCRIPT.prepare_invoke();
@@ -125,17 +123,18 @@ async fn record(c: &Cluster, cache: &str, db: &str, fields: &[String]) -> bool {
     }
     let run = inv.invoke_async::<u64>(&mut conn);
     match tokio::time::timeout(c.settings.ack_timeout, run).await {
-        Ok(Ok(_)) => {
+        Ok(Ok(seq)) => {
             c.figures.published.fetch_add(1, Ordering::Relaxed);
-            true
+            c.view.own_recorded(seq);
+            Some(seq)
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "cluster: could not record an invalidation");
-            false
+            None
         }
         Err(_) => {
             tracing::warn!("cluster: recording an invalidation timed out");
-            false
+            None
         }
     }
 }
@@ -150,7 +149,7 @@ pub(super) async fn repay(c: Weak<Cluster>) {
         }
         for (key, fields) in c.owed.snapshot() {
             let list: Vec<String> = fields.iter().cloned().collect();
-            if !record(&c, &key.0, &key.1, &list).await {
+            if record(&c, &key.0, &key.1, &list).await.is_none() {
                 // Still down: try again later.
                 break;
             }

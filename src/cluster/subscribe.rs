@@ -6,7 +6,6 @@
 //! epoch (Redis lost its data) voids everything local. Reconnects with backoff until
 //! the cluster is dropped.
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::l2_view::Seen;
 use super::wire::{self, Message};
 use super::{Applied, Cluster, Resync};
 
@@ -41,9 +41,6 @@ const HEALTH_EVERY: Duration = Duration::from_millis(500);
 /// How long Redis's sequence may stay ahead before the generations are re-read.
 const LAG_LIMIT: Duration = Duration::from_secs(1);
 
-/// Shared field values last seen, per `dbs` member.
-type Seen = HashMap<String, HashMap<String, i64>>;
-
 /// Why a subscription ended.
 #[derive(Debug)]
 enum End {
@@ -54,10 +51,9 @@ enum End {
 
 /// Runs the subscription until the cluster is dropped.
 pub(super) async fn run(c: Weak<Cluster>) {
-    let mut seen = Seen::new();
     let mut backoff = MIN_BACKOFF;
     loop {
-        match subscription(&c, &mut seen, &mut backoff).await {
+        match subscription(&c, &mut backoff).await {
             End::Dropped => return,
             End::Failed(why) => {
                 let Some(cl) = c.upgrade() else { return };
@@ -81,7 +77,7 @@ async fn timed<T>(f: impl Future<Output = redis::RedisResult<T>>) -> Result<T, E
 }
 
 /// One subscription: connect, subscribe, re-read, then apply messages until it fails.
-async fn subscription(c: &Weak<Cluster>, seen: &mut Seen, backoff: &mut Duration) -> End {
+async fn subscription(c: &Weak<Cluster>, backoff: &mut Duration) -> End {
     let Some(cl) = c.upgrade() else {
         return End::Dropped;
     };
@@ -96,7 +92,7 @@ async fn subscription(c: &Weak<Cluster>, seen: &mut Seen, backoff: &mut Duration
     if let Err(end) = timed(pubsub.subscribe(&cl.names.channel)).await {
         return end;
     }
-    if let Err(end) = resync(&cl, conn.clone(), seen, Resync::Subscribed).await {
+    if let Err(end) = resync(&cl, conn.clone(), Resync::Subscribed).await {
         return end;
     }
     if cl.state() != super::BusState::Up {
@@ -115,13 +111,13 @@ async fn subscription(c: &Weak<Cluster>, seen: &mut Seen, backoff: &mut Duration
                     return End::Failed("subscription closed".to_owned());
                 };
                 let Some(cl) = c.upgrade() else { return End::Dropped };
-                if let Err(end) = on_message(&cl, &conn, seen, msg.get_payload_bytes()).await {
+                if let Err(end) = on_message(&cl, &conn, msg.get_payload_bytes()).await {
                     return end;
                 }
             }
             _ = tick.tick() => {
                 let Some(cl) = c.upgrade() else { return End::Dropped };
-                if let Err(end) = health(&cl, &conn, seen, &mut behind_since).await {
+                if let Err(end) = health(&cl, &conn, &mut behind_since).await {
                     return end;
                 }
             }
@@ -145,12 +141,7 @@ async fn connection(c: &Cluster) -> Result<ConnectionManager, End> {
 }
 
 /// One message: applied if it is the next in sequence; otherwise re-read.
-async fn on_message(
-    c: &Cluster,
-    conn: &ConnectionManager,
-    seen: &mut Seen,
-    payload: &[u8],
-) -> Result<(), End> {
+async fn on_message(c: &Cluster, conn: &ConnectionManager, payload: &[u8]) -> Result<(), End> {
     c.figures.received.fetch_add(1, Ordering::Relaxed);
     let Some(m) = wire::decode(payload) else {
         // A lost bump shows up as a gap in the sequence of the next one.
@@ -159,26 +150,25 @@ async fn on_message(
     };
     let applied = c.applied.borrow().clone();
     if applied.epoch.as_deref() != Some(m.epoch.as_str()) {
-        return resync(c, conn.clone(), seen, Resync::Epoch).await;
+        return resync(c, conn.clone(), Resync::Epoch).await;
     }
     if m.seq <= applied.seq {
         return Ok(());
     }
     if m.seq != applied.seq + 1 {
-        return resync(c, conn.clone(), seen, Resync::Gap).await;
+        return resync(c, conn.clone(), Resync::Gap).await;
     }
-    apply(c, seen, &m);
+    apply(c, &m);
     c.applied.send_modify(|a| a.seq = m.seq);
     Ok(())
 }
 
-/// Applies the next bump (another instance's: this one applied its own already).
-fn apply(c: &Cluster, seen: &mut Seen, m: &Message) {
+/// Applies the next bump to the view (before its sequence number is taken as
+/// applied), and to the local counters if it is another instance's (this one
+/// applied its own already).
+fn apply(c: &Cluster, m: &Message) {
     let b = &m.bump;
-    let fields = seen.entry(wire::member(&b.c, &b.d)).or_default();
-    for f in &b.f {
-        *fields.entry(f.clone()).or_default() += 1;
-    }
+    c.view.bumped(&wire::member(&b.c, &b.d), &b.f);
     if *b.i != *c.instance {
         c.apply_local(&b.c, &b.d, &b.f);
         let lag = wire::now_micros().saturating_sub(b.at);
@@ -190,7 +180,6 @@ fn apply(c: &Cluster, seen: &mut Seen, m: &Message) {
 async fn health(
     c: &Cluster,
     conn: &ConnectionManager,
-    seen: &mut Seen,
     behind_since: &mut Option<Instant>,
 ) -> Result<(), End> {
     let mut conn2 = conn.clone();
@@ -204,7 +193,7 @@ async fn health(
     match behind_since {
         Some(since) if since.elapsed() > LAG_LIMIT => {
             *behind_since = None;
-            resync(c, conn.clone(), seen, Resync::Lag).await
+            resync(c, conn.clone(), Resync::Lag).await
         }
         Some(_) => Ok(()),
         None => {
@@ -220,12 +209,7 @@ type Shared = (String, u64, Vec<redis::Value>);
 
 /// Re-reads the shared generations and bumps whatever moved since last seen; a new
 /// epoch voids everything local.
-async fn resync(
-    c: &Cluster,
-    mut conn: ConnectionManager,
-    seen: &mut Seen,
-    why: Resync,
-) -> Result<(), End> {
+async fn resync(c: &Cluster, mut conn: ConnectionManager, why: Resync) -> Result<(), End> {
     c.figures.resynced(why);
     let candidate = format!("{}-{}", c.instance, wire::now_micros());
     let hash_prefix = c.names.hash("");
@@ -233,30 +217,24 @@ async fn resync(
     inv.key(&c.names.epoch).key(&c.names.seq).key(&c.names.dbs);
     inv.arg(candidate).arg(hash_prefix);
     let (epoch, seq, dbs): Shared = timed(inv.invoke_async(&mut conn)).await?;
-    let now = parse_dbs(dbs);
     let known = c.applied.borrow().epoch.clone();
-    if known.as_deref() != Some(epoch.as_str()) {
-        if known.is_some() {
-            tracing::warn!(
-                "cluster: Redis has a new epoch (it lost its data): every entry is void"
-            );
+    match c.view.replace(&epoch, parse_dbs(dbs)) {
+        Some(moved) if known.as_deref() == Some(epoch.as_str()) => {
+            for (member, fields) in &moved {
+                if let Some((cache, db)) = wire::split_member(member) {
+                    c.apply_local(cache, db, fields);
+                }
+            }
         }
-        c.void_all();
-    } else {
-        for (member, fields) in &now {
-            let Some((cache, db)) = wire::split_member(member) else {
-                continue;
-            };
-            let before = seen.get(member);
-            let moved: Vec<String> = fields
-                .iter()
-                .filter(|(f, v)| before.and_then(|b| b.get(*f)) != Some(*v))
-                .map(|(f, _)| f.clone())
-                .collect();
-            c.apply_local(cache, db, &moved);
+        _ => {
+            if known.is_some() {
+                tracing::warn!(
+                    "cluster: Redis has a new epoch (it lost its data): every entry is void"
+                );
+            }
+            c.void_all();
         }
     }
-    *seen = now;
     let epoch: Arc<str> = epoch.into();
     c.applied.send_replace(Applied {
         epoch: Some(epoch),

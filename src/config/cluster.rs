@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer};
 use toml::Value;
 
-use super::kinds::{Dur, FilePath, Kind, Opt, Positive, text};
+use super::kinds::{Bool, Dur, FilePath, Kind, Opt, Positive, Size, text};
 use super::read::Ctx;
 use super::types::ClusterMode;
 
@@ -19,6 +19,12 @@ pub const DEFAULT_PREFIX: &str = "wirecache";
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(2);
 /// `cluster.stale_window` when absent.
 pub const DEFAULT_STALE_WINDOW: Duration = Duration::from_secs(1);
+/// `cluster.l2_max_entry_size` when absent.
+pub const DEFAULT_L2_MAX_ENTRY_SIZE: u64 = 1 << 20;
+/// `cluster.l2_max_ttl` when absent.
+pub const DEFAULT_L2_MAX_TTL: Duration = Duration::from_secs(300);
+/// `cluster.l2_timeout` when absent.
+pub const DEFAULT_L2_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// The section as written; every key optional (`url` decides whether it is on).
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -41,6 +47,14 @@ pub(super) struct ClusterSection {
     pub stale_window: Option<Duration>,
     #[serde(with = "Opt::<FilePath>")]
     pub tls_ca_file: Option<PathBuf>,
+    #[serde(with = "Opt::<Bool>")]
+    pub l2: Option<bool>,
+    #[serde(with = "Opt::<Size>")]
+    pub l2_max_entry_size: Option<u64>,
+    #[serde(with = "Opt::<Positive>")]
+    pub l2_max_ttl: Option<Duration>,
+    #[serde(with = "Opt::<Positive>")]
+    pub l2_timeout: Option<Duration>,
 }
 
 /// The cluster bus settings, once checked. Neither `Debug` nor `Serialize` shows a
@@ -69,6 +83,17 @@ pub struct ClusterSettings {
     /// `rediss://`: PEM CA certificates to verify the server with; `None`: the
     /// system's store (which verifies ElastiCache).
     pub tls_ca_file: Option<PathBuf>,
+    /// The shared result tier: results also kept in Redis.
+    pub l2: bool,
+    /// Largest entry (encoded: key, generations and result) written to the tier.
+    #[serde(with = "Size")]
+    pub l2_max_entry_size: u64,
+    /// Longest an entry lives in the tier (its own TTL if shorter).
+    #[serde(with = "Positive")]
+    pub l2_max_ttl: Duration,
+    /// How long a miss waits for the tier before it goes to the origin.
+    #[serde(with = "Positive")]
+    pub l2_timeout: Duration,
 }
 
 impl fmt::Debug for ClusterSettings {
@@ -83,6 +108,10 @@ impl fmt::Debug for ClusterSettings {
             .field("ack_timeout", &self.ack_timeout)
             .field("stale_window", &self.stale_window)
             .field("tls_ca_file", &self.tls_ca_file)
+            .field("l2", &self.l2)
+            .field("l2_max_entry_size", &self.l2_max_entry_size)
+            .field("l2_max_ttl", &self.l2_max_ttl)
+            .field("l2_timeout", &self.l2_timeout)
             .finish()
     }
 }
@@ -98,6 +127,10 @@ pub(super) fn settings(s: ClusterSection, ctx: &mut Ctx) -> Option<ClusterSettin
             "mode",
             "prefix",
             "tls_ca_file",
+            "l2",
+            "l2_max_entry_size",
+            "l2_max_ttl",
+            "l2_timeout",
         ];
         if !ctx.is_invalid("cluster.url")
             && let Some(k) = keys.iter().find(|k| ctx.given(&format!("cluster.{k}")))
@@ -117,6 +150,10 @@ pub(super) fn settings(s: ClusterSection, ctx: &mut Ctx) -> Option<ClusterSettin
         ack_timeout: s.ack_timeout.unwrap_or(DEFAULT_ACK_TIMEOUT),
         stale_window: s.stale_window.unwrap_or(DEFAULT_STALE_WINDOW),
         tls_ca_file: s.tls_ca_file,
+        l2: s.l2.unwrap_or(false),
+        l2_max_entry_size: s.l2_max_entry_size.unwrap_or(DEFAULT_L2_MAX_ENTRY_SIZE),
+        l2_max_ttl: s.l2_max_ttl.unwrap_or(DEFAULT_L2_MAX_TTL),
+        l2_timeout: s.l2_timeout.unwrap_or(DEFAULT_L2_TIMEOUT),
     })
 }
 

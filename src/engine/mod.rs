@@ -18,6 +18,7 @@ mod namespace;
 mod plan;
 mod reason;
 mod rules;
+mod shared;
 mod templates;
 mod txn;
 
@@ -88,6 +89,8 @@ pub struct FillTicket {
     ttl: Ttl,
     template: Arc<TemplateStats>,
     started: Instant,
+    /// The tables it depends on, when they are all known (for the shared tier).
+    shared_deps: Option<Vec<Box<str>>>,
 }
 
 impl FillTicket {
@@ -280,7 +283,13 @@ impl Engine {
     /// Stores a completed result if none of its tables moved while it ran, and learns
     /// from it: origin latency, and whether the result changed since the last fill of
     /// the same key (design §5).
-    pub fn complete_fill(&self, scope: &Scope, ticket: FillTicket, key: &[u8], payload: &[u8]) {
+    pub fn complete_fill(
+        &self,
+        scope: &Scope,
+        ticket: FillTicket,
+        key: &[u8],
+        payload: &[u8],
+    ) -> FillOutcome {
         let template = ticket.template.clone();
         template.origin_latency.record(ticket.started.elapsed());
         let outcome = if payload.len() as u64 > self.store.max_entry_size() {
@@ -307,6 +316,7 @@ impl Engine {
             FillOutcome::Stored
         };
         scope.cache.metrics.fill(outcome);
+        outcome
     }
 
     /// Compares a result with the previous one for the same key and tells the template.
@@ -355,6 +365,7 @@ impl Engine {
             },
             template: entry.template.clone(),
             started: now,
+            shared_deps: None,
         })
     }
 
@@ -367,6 +378,11 @@ impl Engine {
     /// with a cluster, the acknowledgement waits for the returned recording too.
     #[must_use = "the acknowledgement must wait for the cluster's recording"]
     pub fn apply(&self, scope: &Scope, effects: &Effects) -> Option<Recording> {
+        // Shared first: the result tier stops reading here before the counters move.
+        let recording = self
+            .cluster
+            .as_ref()
+            .and_then(|c| c.share(&scope.cache.id, &scope.db_name, effects));
         let m = &scope.cache.metrics;
         if effects.schema_change {
             scope.db.bump_schema();
@@ -379,8 +395,7 @@ impl Engine {
             scope.db.bump_tables(effects.tables.iter().map(|t| &**t));
             m.invalidation(InvalidationScope::Table);
         }
-        let cluster = self.cluster.as_ref()?;
-        cluster.share(&scope.cache.id, &scope.db_name, effects)
+        recording
     }
 
     /// Remembers catalog answers for a namespace.

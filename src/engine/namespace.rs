@@ -106,14 +106,23 @@ impl SessionNamespace {
 
     /// The namespace ID for the current state.
     pub fn id(&self, registry: &NamespaceRegistry) -> u64 {
+        match self.material() {
+            Some(m) => registry.intern(&m),
+            None => registry.private(),
+        }
+    }
+
+    /// The material of the current state, the same in every instance for the same
+    /// login and statements; `None` once the session shares its namespace with none.
+    pub fn material(&self) -> Option<NamespaceMaterial> {
         if self.tainted {
-            return registry.private();
+            return None;
         }
         let mut m = self.base.clone();
         for s in &self.sets {
             m.push(s);
         }
-        registry.intern(&m)
+        Some(m)
     }
 }
 

@@ -235,6 +235,8 @@ impl Engine {
                     ttl,
                     template: stats,
                     started: Instant::now(),
+                    // Dependencies the shared tier can name (not after a rule's override).
+                    shared_deps: v.reason.is_none().then_some(v.deps),
                 })
             }
             Err(reason) => {

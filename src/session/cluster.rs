@@ -5,8 +5,9 @@
 //! arrived, that every bump recorded before is applied here).
 
 use super::Core;
-use crate::cluster::BusState;
+use crate::cluster::{BusState, Found, L2Miss, Want, l2, wire};
 use crate::config::ClusterMode;
+use crate::engine::FillTicket;
 use crate::protocol::SessionError;
 
 impl<A> Core<A> {
@@ -61,6 +62,51 @@ impl<A> Core<A> {
                 ClusterMode::Bounded => c.bounded_allows_hits(),
             },
         }
+    }
+
+    /// The leader of a fill, before it asks the origin: asks the shared result tier
+    /// (where the session could be served a local hit) and stores a current answer
+    /// locally (true: look the key up again). Otherwise keeps what the fill will
+    /// write to the tier, stamped with the shared generations read now, before the
+    /// origin query (as the local ticket was), so a write racing the fill can never
+    /// leave a pre-write result looking current there.
+    pub(super) async fn ask_shared_tier(&mut self, ticket: &FillTicket) -> bool {
+        let Some(cluster) = self.engine.cluster().cloned() else {
+            return false;
+        };
+        let (Some(deps), Some(material)) = (ticket.shared_deps(), self.namespace.material()) else {
+            return false;
+        };
+        let (cache, db) = (&*self.scope.cache.id, &*self.scope.db_name);
+        let fields = l2::fields_of(deps.iter().map(|d| &**d));
+        let member = wire::member(cache, db);
+        let want = Want {
+            member: &member,
+            fields: &fields,
+        };
+        let key = l2::shared_key(cache, db, material.as_bytes(), self.key.request());
+        let Some(pending) = cluster.l2_pending(self.key.as_slice(), key, &want) else {
+            return false;
+        };
+        let Some(l2) = cluster.l2() else {
+            return false;
+        };
+        if !self.cluster_allows_hits() {
+            l2.figures.miss(L2Miss::Unavailable);
+        } else if let Found::Hit(entry) = cluster.l2_lookup(pending.key(), &want).await {
+            let (scope, local) = (&self.scope, self.key.as_slice());
+            if self
+                .engine
+                .install_shared(scope, ticket, local, entry.payload(), entry.ttl)
+            {
+                l2.figures.hit();
+                return true;
+            }
+            // A write moved this instance's counters meanwhile.
+            l2.figures.miss(L2Miss::Stale);
+        }
+        self.l2_pending = Some(pending);
+        false
     }
 
     /// At the session's end: waits for what is being recorded; a strict session

@@ -4,6 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::cluster::Pending;
 use crate::engine::{Engine, FillOutcome, FillTicket, FlightGuard, Scope};
 
 /// What one message of an answer is, for the cache.
@@ -27,6 +28,8 @@ pub(super) struct Fill {
     collected: Collected,
     /// Held while filling so identical misses elsewhere wait for this one.
     _flight: Option<FlightGuard>,
+    /// Written to the cluster's shared result tier too, once stored locally.
+    shared: Option<Pending>,
 }
 
 /// The bytes of an answer so far, or why it will not be stored.
@@ -67,7 +70,13 @@ impl Fill {
             key: Bytes::copy_from_slice(key),
             collected: Collected::default(),
             _flight: flight,
+            shared: None,
         }
+    }
+
+    /// Once stored locally, the result goes to the shared tier as `pending` says.
+    pub fn share(&mut self, pending: Pending) {
+        self.shared = Some(pending);
     }
 
     /// Copies one message of the answer, or marks the fill failed.
@@ -86,7 +95,14 @@ impl Fill {
         match c.failed {
             Some(outcome) => engine.abandon_fill(scope, outcome),
             None if c.results != 1 => engine.abandon_fill(scope, FillOutcome::NotPlain),
-            None => engine.complete_fill(scope, self.ticket, &self.key, &c.buf),
+            None => {
+                let ttl = self.ticket.ttl();
+                let outcome = engine.complete_fill(scope, self.ticket, &self.key, &c.buf);
+                let l2 = engine.cluster().and_then(|cl| cl.l2());
+                if let (FillOutcome::Stored, Some(p), Some(l2)) = (outcome, self.shared, l2) {
+                    l2.put(p, c.buf.freeze(), ttl);
+                }
+            }
         }
     }
 }

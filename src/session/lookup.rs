@@ -46,22 +46,36 @@ impl<A> Core<A> {
             .lookup(&self.scope, self.key.as_slice(), started, ctx, link)
     }
 
-    /// Before filling the current key: lead its fill, or, if another session is
-    /// filling it already, wait (bounded) until that one is done. What was queued is
-    /// written out first, so no client waits on this session's wait.
-    pub async fn lead_or_follow(&mut self) -> Result<Lead, SessionError> {
+    /// Before filling the current key (planned as `ticket`): lead its fill, or, if
+    /// another session is filling it already, wait (bounded) until that one is done.
+    /// What was queued is written out first, so no client waits on this session's
+    /// wait. A leader asks the cluster's shared result tier first; what it finds there
+    /// is stored locally, and the leader then looks it up like a follower.
+    pub async fn lead_or_follow(&mut self, ticket: &FillTicket) -> Result<Lead, SessionError> {
         self.flush().await?;
-        Ok(
-            match self.engine.lead_or_follow(self.key.as_slice()).await {
-                Some(guard) => Lead::Leader(guard),
-                None => Lead::Followed,
-            },
-        )
+        self.l2_pending = None;
+        let Some(guard) = self.engine.lead_or_follow(self.key.as_slice()).await else {
+            return Ok(Lead::Followed);
+        };
+        if self.engine.cluster().is_some_and(|c| c.l2().is_some())
+            && self.ask_shared_tier(ticket).await
+        {
+            // Stored locally: followers find it as this session does.
+            drop(guard);
+            return Ok(Lead::Followed);
+        }
+        Ok(Lead::Leader(guard))
     }
 
     /// Starts collecting the answer of the request at hand for the current key.
     pub fn start_fill(&mut self, ticket: FillTicket, flight: Option<FlightGuard>) {
-        self.fill = Some(Fill::new(ticket, self.key.as_slice(), flight));
+        let mut fill = Fill::new(ticket, self.key.as_slice(), flight);
+        if let Some(p) = self.l2_pending.take()
+            && p.local_key == self.key.as_slice()
+        {
+            fill.share(p);
+        }
+        self.fill = Some(fill);
     }
 
     /// Copies one message of the answer into the current fill.

@@ -81,6 +81,8 @@ pub struct Core<A> {
     /// Strict cluster mode: the bus vouched for the local counters since the client's
     /// bytes at hand arrived.
     vouched: bool,
+    /// What the leader of the fill about to start writes to the shared result tier.
+    l2_pending: Option<crate::cluster::Pending>,
 }
 
 impl<A> Core<A> {
@@ -112,6 +114,7 @@ impl<A> Core<A> {
             terminated: false,
             recordings: Vec::new(),
             vouched: false,
+            l2_pending: None,
         }
     }
 

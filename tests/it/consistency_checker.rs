@@ -160,6 +160,27 @@ async fn mariadb_three_strict_instances_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Cluster).await).await;
 }
 
+/// The same with the shared result tier (L2): a miss on one instance may be answered
+/// from what another stored in Redis, and still nothing is stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_three_strict_instances_with_the_shared_tier_read_nothing_stale() {
+    answered_by_the_tier(clean_run(PgTarget::start(Rig::ClusterL2).await).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_three_strict_instances_with_the_shared_tier_read_nothing_stale() {
+    answered_by_the_tier(clean_run(MyTarget::start(Rig::ClusterL2).await).await);
+}
+
+/// The tier answered some of the run's misses (so the run did test it).
+fn answered_by_the_tier(out: Outcome) {
+    let hits: f64 = (out.metrics.lines())
+        .filter_map(|l| l.trim().strip_prefix("wirecache_cluster_l2_hits_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(hits > 0.0, "the tier never answered:\n{}", out.metrics);
+}
+
 /// The same three instances without the bus: the checker reports the stale reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_instances_without_the_bus() {

@@ -19,6 +19,7 @@ mod cli;
 mod cluster;
 mod cluster_auth;
 mod cluster_gaps;
+mod cluster_l2;
 mod consistency;
 mod consistency_checker;
 mod dashboard;

@@ -71,6 +71,10 @@ const EVERY_KEY: &str = r#"
         ack_timeout = "1s"
         stale_window = "3s"
         tls_ca_file = "/c/redis-ca.pem"
+        l2 = true
+        l2_max_entry_size = "256KiB"
+        l2_max_ttl = "2m"
+        l2_timeout = "15ms"
     "#;
 
 /// Every key of the schema, printed, then set from the environment alone:
@@ -123,7 +127,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("tls", false, 4),
         ("caches", true, 13),
         ("rules", true, 7),
-        ("cluster", false, 9),
+        ("cluster", false, 13),
     ];
     assert_eq!(found, expected);
     assert_eq!(schema[1].keys[..2], ["max_memory", "max_entry_size"]);

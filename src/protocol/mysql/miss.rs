@@ -60,7 +60,7 @@ impl Session {
         match decision {
             Decision::Fill(ticket) => {
                 let flight = if miss.may_follow {
-                    let Followed::Fill(flight) = self.lead_or_serve(started).await? else {
+                    let Followed::Fill(flight) = self.lead_or_serve(started, &ticket).await? else {
                         return Ok(());
                     };
                     flight
@@ -88,8 +88,12 @@ impl Session {
 
     /// Before filling the current key: lead its fill, or wait for the session
     /// already filling it and answer from the cache (single-flight).
-    pub async fn lead_or_serve(&mut self, started: Instant) -> Result<Followed, MyError> {
-        Ok(match self.core.lead_or_follow().await? {
+    pub async fn lead_or_serve(
+        &mut self,
+        started: Instant,
+        ticket: &crate::engine::FillTicket,
+    ) -> Result<Followed, MyError> {
+        Ok(match self.core.lead_or_follow(ticket).await? {
             Lead::Leader(guard) => Followed::Fill(Some(guard)),
             Lead::Followed if self.try_hit(started, None) => Followed::Served,
             Lead::Followed => Followed::Fill(None),

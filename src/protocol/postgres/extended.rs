@@ -266,7 +266,7 @@ impl Session {
         match session::decide(self, &stmt.sql, blocked).await? {
             Decision::Fill(ticket) => {
                 let rest = Bytes::copy_from_slice(rest);
-                let flight = match self.core.lead_or_follow().await? {
+                let flight = match self.core.lead_or_follow(&ticket).await? {
                     Lead::Followed if self.serve_bound(started, None) => return Ok(()),
                     Lead::Followed => None,
                     Lead::Leader(guard) => Some(guard),

@@ -191,7 +191,7 @@ impl Session {
     ) -> Result<(), PgError> {
         let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
-            let flight = match self.core.lead_or_follow().await? {
+            let flight = match self.core.lead_or_follow(&ticket).await? {
                 Lead::Followed if self.serve_simple(started, &frame) => return Ok(()),
                 Lead::Followed => None,
                 Lead::Leader(guard) => Some(guard),

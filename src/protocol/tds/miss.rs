@@ -24,7 +24,7 @@ impl Session {
         let decision = session::decide(self, &sql, blocked).await?;
         match decision {
             Decision::Fill(ticket) => {
-                let flight = match self.core.lead_or_follow().await? {
+                let flight = match self.core.lead_or_follow(&ticket).await? {
                     Lead::Leader(guard) => Some(guard),
                     Lead::Followed if self.try_hit(started, None, rpc) => return Ok(()),
                     Lead::Followed => None,

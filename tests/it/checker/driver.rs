@@ -23,6 +23,8 @@ pub enum Rig {
     /// Three instances sharing a private Redis in strict mode; client connection `n`
     /// goes through instance `n % 3`.
     Cluster,
+    /// The same three instances with the shared result tier on (`cluster.l2`).
+    ClusterL2,
     /// Three instances with no bus between them (a self-test: stale reads across
     /// instances).
     Apart,
@@ -33,7 +35,7 @@ impl Rig {
     pub fn cache_lines(self) -> &'static str {
         match self {
             Rig::ServeSnapshots => "transactions = \"always\"",
-            Rig::Plain | Rig::WritesBehind | Rig::Cluster | Rig::Apart => "",
+            Rig::Plain | Rig::WritesBehind | Rig::Cluster | Rig::ClusterL2 | Rig::Apart => "",
         }
     }
 }

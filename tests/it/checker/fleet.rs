@@ -16,7 +16,7 @@ impl Fleet {
     /// `builder` is the one instance's; `rig` says how many and how joined.
     pub async fn start(builder: ProxyBuilder, rig: Rig) -> Fleet {
         let (count, redis) = match rig {
-            Rig::Cluster => (3, Some(Redis::start())),
+            Rig::Cluster | Rig::ClusterL2 => (3, Some(Redis::start())),
             Rig::Apart => (3, None),
             Rig::Plain | Rig::WritesBehind | Rig::ServeSnapshots => (1, None),
         };
@@ -24,7 +24,13 @@ impl Fleet {
         for i in 0..count {
             let mut b = builder.clone();
             if let Some(r) = &redis {
-                b = b.toml(&r.cluster_table("strict", &format!("i{i}")));
+                let mut table = r.cluster_table("strict", &format!("i{i}"));
+                if rig == Rig::ClusterL2 {
+                    // Generous: a lookup that times out is only a miss, but rarer
+                    // ones exercise the tier more.
+                    table.push_str("l2 = true\nl2_timeout = \"1s\"\n");
+                }
+                b = b.toml(&table);
             }
             let p = b.start().await;
             if let Some(c) = p.engine().cluster() {

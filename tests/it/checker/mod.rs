@@ -241,7 +241,7 @@ pub async fn run<T: Target>(target: Arc<T>, cfg: &Config) -> Outcome {
 }
 
 /// The lines of `/metrics` text about cache `cache` that say what happened to reads
-/// and writes.
+/// and writes (and the shared result tier's answers, with `cluster.l2`).
 pub fn cache_lines(metrics: &str, cache: &str) -> String {
     let label = format!("cache=\"{cache}\"");
     let names = [
@@ -254,7 +254,11 @@ pub fn cache_lines(metrics: &str, cache: &str) -> String {
     ];
     metrics
         .lines()
-        .filter(|l| l.contains(&label) && names.iter().any(|n| l.contains(n)))
+        .filter(|l| {
+            (l.contains(&label) && names.iter().any(|n| l.contains(n)))
+                || l.starts_with("wirecache_cluster_l2_hits_total")
+                || (l.starts_with("wirecache_cluster_l2_misses_total") && !l.ends_with(" 0"))
+        })
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
