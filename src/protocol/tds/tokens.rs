@@ -56,6 +56,10 @@ pub struct Summary {
     pub attention: bool,
     /// DONE/DONEPROC tokens without DONE_MORE: statements completed.
     pub dones: u32,
+    /// ROW and NBCROW tokens.
+    pub rows: u64,
+    /// The first ERROR token's number and message.
+    pub first_error: Option<(i32, String)>,
 }
 
 /// Where the scan stands between pieces.
@@ -221,6 +225,7 @@ impl Scanner {
             let bits = r.take(self.columns.len().div_ceil(8))?;
             self.bitmap.extend_from_slice(bits);
         }
+        self.summary.rows += 1;
         self.state = self.next_col(0, false);
         Ok(0)
     }
@@ -243,7 +248,10 @@ impl Scanner {
                 Ok(0)
             }
             0xAA => {
-                sized(r, 2)?;
+                let body = sized(r, 2)?;
+                if self.summary.first_error.is_none() {
+                    self.summary.first_error = error_of(body);
+                }
                 self.summary.error = true;
                 Ok(0)
             }
@@ -331,6 +339,14 @@ fn sized<'a>(r: &mut Reader<'a>, width: usize) -> Result<&'a [u8], Stop> {
         return Err(Stop::Bad("token too long"));
     }
     r.take(n)
+}
+
+/// An ERROR token's number and message (MS-TDS 2.2.7.10), if its body holds them.
+fn error_of(body: &[u8]) -> Option<(i32, String)> {
+    let mut r = Reader::new(body);
+    let number = i32::from_le_bytes(r.take(4).ok()?.try_into().ok()?);
+    r.take(2).ok()?;
+    Some((number, utf16(r.us_varchar().ok()?)))
 }
 
 fn feature_ext_ack(r: &mut Reader<'_>) -> Result<(), Stop> {
