@@ -175,17 +175,25 @@ impl Client {
                     statement,
                 })
             }
-            Some(Kind::MsSql) => {
-                check_url(side, url, prepared)?;
-                let parsed = MsSqlUrl::parse(url).map_err(|e| connect_err(e.to_string()))?;
-                let conn = super::mssql::connect(&parsed).await.map_err(connect_err)?;
-                Ok(Client::MsSql(Box::new(conn)))
-            }
+            Some(Kind::MsSql) => Self::connect_mssql(side, url, prepared).await,
             None => Err(LatencyError::Url {
                 side,
                 url: redact(url),
             }),
         }
+    }
+
+    /// Connects to an `mssql://` URL with wirecache's own TDS client.
+    async fn connect_mssql(side: Side, url: &str, prepared: bool) -> Result<Client, LatencyError> {
+        check_url(side, url, prepared)?;
+        let connect_err = |message: String| LatencyError::Connect {
+            side,
+            url: redact(url),
+            message,
+        };
+        let parsed = MsSqlUrl::parse(url).map_err(|e| connect_err(e.to_string()))?;
+        let conn = super::mssql::connect(&parsed).await.map_err(connect_err)?;
+        Ok(Client::MsSql(Box::new(conn)))
     }
 
     /// Runs `query` once (or the prepared statement), reads the whole answer and
