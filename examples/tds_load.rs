@@ -105,7 +105,11 @@ async fn main() {
         warmup: a[6].parse().unwrap(),
         keys: a[7].parse().unwrap(),
     });
-    let seq = Arc::new(AtomicU64::new(0));
+    // Miss mode: texts unique across runs too (no hit on an earlier run's entry).
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let seq = Arc::new(AtomicU64::new(epoch << 8));
     let tasks: Vec<_> = (0..clients)
         .map(|i| tokio::spawn(client(plan.clone(), i, seq.clone())))
         .collect();

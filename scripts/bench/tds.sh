@@ -5,6 +5,7 @@
 # examples/tds_test_origin.rs) that executes a T-SQL subset on a private PostgreSQL.
 #
 #   sudo scripts/bench/tds.sh                 # 3 repetitions x 10 s per cell (~6 min + build)
+#   REPS=5 sudo scripts/bench/tds.sh          # the run in results/tds-2026-11-30 (~10 min)
 #   DURATION=3 REPS=1 scripts/bench/tds.sh    # a quick look
 #
 # Starts a private PostgreSQL 15 (lib/servers.sh), loads table t (ROWS rows, id
@@ -17,6 +18,7 @@
 #   hot       examples/tds_load.rs, CLIENTS connections, a PK lookup over HOT_KEYS
 #             keys (all hits through `tds` after the warm-up);
 #   miss      the same lookup made unique per execution (every one a miss);
+#   hot, 1    the hot lookup from one connection;
 # each straight to the test origin, through `tds` and through `tdsoff`. Writes
 # results/tds-<date>/: results.md (medians of the repetitions), raw.jsonl,
 # latency-<rep>.json, origin-counters.txt, loadavg.log. Stops only what it started.
@@ -113,12 +115,12 @@ addr() {
 
 hits() { metric "$WC_ADMIN" "wirecache_hits_total{cache=\"tds\"}"; }
 
-# load REP TARGET MODE — one tds_load run, appended to raw.jsonl.
+# load REP TARGET MODE CLIENTS — one tds_load run, appended to raw.jsonl.
 load() {
-    local rep=$1 target=$2 mode=$3 a u line h0 h1
+    local rep=$1 target=$2 mode=$3 clients=$4 a u line h0 h1
     read -r a u < <(addr "$target")
     h0=$(hits)
-    line=$(TDS_PASSWORD=$PASSWORD "$LOAD_BIN" "$a" "$u" "$TDSDB" "$mode" "$CLIENTS" "$DURATION" "$WARMUP" "$HOT_KEYS") ||
+    line=$(TDS_PASSWORD=$PASSWORD "$LOAD_BIN" "$a" "$u" "$TDSDB" "$mode" "$clients" "$DURATION" "$WARMUP" "$HOT_KEYS") ||
         die "tds_load $target $mode failed"
     h1=$(hits)
     echo "{\"rep\":$rep,\"target\":\"$target\",\"hits\":$(awk -v a="$h0" -v b="$h1" 'BEGIN {print b - a}'),${line#\{}" >>"$OUT/raw.jsonl"
@@ -130,9 +132,10 @@ for rep in $(seq "$REPS"); do
         --direct "mssql://$LOGIN:$PASSWORD@127.0.0.1:$OPORT/$TDSDB?encrypt=disable" \
         --via "mssql://tds-$LOGIN:$PASSWORD@127.0.0.1:$WC_TDS/$TDSDB?encrypt=disable" \
         --query "SELECT id, name FROM t WHERE id = 42" -n "$LT_N" --json >"$OUT/latency-$rep.json"
-    for mode in hot miss; do
+    for cell in "hot $CLIENTS" "miss $CLIENTS" "hot 1"; do
         for target in direct wirecache caching-off; do
-            load "$rep" "$target" "$mode"
+            # shellcheck disable=SC2086 # "MODE CLIENTS"
+            load "$rep" "$target" $cell
         done
     done
     cat /proc/loadavg >>"$OUT/loadavg.log"

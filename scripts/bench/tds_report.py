@@ -22,22 +22,23 @@ def med(xs):
 def main(out):
     rows = [json.loads(l) for l in open(os.path.join(out, "raw.jsonl")) if l.strip()]
     reps = sorted({r["rep"] for r in rows})
-    clients = rows[0]["clients"] if rows else 0
     print("# TDS benchmark: TDS test origin on PostgreSQL, not SQL Server\n")
     print(
         "Origin: the integration tests' TDS 7.4 test origin (`tests/it/common/tds_origin.rs`, "
         "run by `examples/tds_test_origin.rs`), which executes each statement on a private "
         "PostgreSQL 15. **No SQL Server was measured.** Driver: `examples/tds_load.rs` "
-        "(wirecache's own TDS client, SQLBatch), %d connections, %d repetitions of %s s; "
-        "every figure is the median over the repetitions.\n"
-        % (clients, len(reps), rows[0]["seconds"] if rows else "?")
+        "(wirecache's own TDS client, SQLBatch; every execution timed), %d repetitions "
+        "of %s s per cell after a warm-up, the targets visited in turn; every figure is "
+        "the median over the repetitions.\n"
+        % (len(reps), rows[0]["seconds"] if rows else "?")
     )
-    print("| workload (%d clients) | target | throughput | p50 | p99 | vs direct | hits |" % clients)
+    print("| workload (clients) | target | throughput | p50 | p99 | vs direct | wirecache hits |")
     print("|---|---|---:|---:|---:|---:|---:|")
-    for mode, label in MODES.items():
+    cells = sorted({(r["mode"], r["clients"]) for r in rows}, key=lambda c: (-c[1], c[0]))
+    for mode, n in cells:
         base = None
         for t in TARGETS:
-            sel = [r for r in rows if r["mode"] == mode and r["target"] == t]
+            sel = [r for r in rows if r["mode"] == mode and r["clients"] == n and r["target"] == t]
             if not sel:
                 continue
             ops = med([r["ops_per_s"] for r in sel])
@@ -50,10 +51,14 @@ def main(out):
             ratio = "%.2fx" % (ops / base) if base else "–"
             err = " (%d errors)" % errors if errors else ""
             print(
-                "| %s | %s | %s ops/s%s | %.3f ms | %.3f ms | %s | %s |"
-                % (label, t, format(round(ops), ","), err, p50, p99, ratio,
+                "| %s (%d) | %s | %s ops/s%s | %.3f ms | %.3f ms | %s | %s |"
+                % (MODES[mode], n, t, format(round(ops), ","), err, p50, p99, ratio,
                    format(round(hits), ",") if t == "wirecache" else "–")
             )
+    print(
+        "\nHits: wirecache_hits_total of cache `tds` during the run, warm-up included "
+        "(median over the repetitions)."
+    )
     lts = sorted(glob.glob(os.path.join(out, "latency-*.json")))
     if lts:
         reports = [json.load(open(p)) for p in lts]
