@@ -1,9 +1,13 @@
-//! The two client kinds of `wirecache latency-test`: PostgreSQL (tokio-postgres) and
-//! MySQL/MariaDB (mysql_async), behind one `Client` that runs a query and reports
-//! how many rows came back. Also URL parsing and password redaction.
+//! The client kinds of `wirecache latency-test`: PostgreSQL (tokio-postgres),
+//! MySQL/MariaDB (mysql_async) and SQL Server (wirecache's own TDS client, `mssql`),
+//! behind one `Client` that runs a query and reports how many rows came back. Also
+//! URL checks and password redaction.
 
 use mysql_async::prelude::Queryable;
 use tokio::task::JoinHandle;
+
+use super::mssql::MsSqlUrl;
+use crate::protocol::tds::client as tds;
 
 /// Which side of the comparison a client is on, for messages.
 pub type Side = &'static str;
@@ -11,8 +15,16 @@ pub type Side = &'static str;
 /// Why a latency test could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LatencyError {
-    #[error("{side}: unsupported URL {url:?} (expected postgres://… or mysql://…)")]
+    #[error("{side}: unsupported URL {url:?} (expected postgres://…, mysql://… or mssql://…)")]
     Url { side: Side, url: String },
+    #[error("{side}: invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        side: Side,
+        url: String,
+        reason: String,
+    },
+    #[error("{side}: --prepared is not supported for mssql:// URLs (queries go as SQLBatch)")]
+    NotPrepared { side: Side },
     #[error("{side}: cannot connect to {url}: {message}")]
     Connect {
         side: Side,
@@ -30,6 +42,7 @@ pub enum LatencyError {
 pub enum Kind {
     Postgres,
     MySql,
+    MsSql,
 }
 
 impl Kind {
@@ -37,6 +50,7 @@ impl Kind {
         match self {
             Kind::Postgres => "postgres",
             Kind::MySql => "mysql",
+            Kind::MsSql => "mssql",
         }
     }
 
@@ -46,6 +60,7 @@ impl Kind {
         match scheme.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => Some(Kind::Postgres),
             "mysql" | "mariadb" => Some(Kind::MySql),
+            "mssql" | "sqlserver" => Some(Kind::MsSql),
             _ => None,
         }
     }
@@ -66,6 +81,25 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Checks that `url` can be used with these options before anything connects.
+pub fn check_url(side: Side, url: &str, prepared: bool) -> Result<Kind, LatencyError> {
+    let kind = Kind::of_url(url).ok_or_else(|| LatencyError::Url {
+        side,
+        url: redact(url),
+    })?;
+    if kind == Kind::MsSql {
+        MsSqlUrl::parse(url).map_err(|e| LatencyError::InvalidUrl {
+            side,
+            url: redact(url),
+            reason: e.to_string(),
+        })?;
+        if prepared {
+            return Err(LatencyError::NotPrepared { side });
+        }
+    }
+    Ok(kind)
+}
+
 /// One connection of either kind, optionally with the query prepared once.
 pub enum Client {
     Postgres {
@@ -77,6 +111,7 @@ pub enum Client {
         conn: Box<mysql_async::Conn>,
         statement: Option<mysql_async::Statement>,
     },
+    MsSql(Box<tds::Connection>),
 }
 
 impl Client {
@@ -140,11 +175,25 @@ impl Client {
                     statement,
                 })
             }
+            Some(Kind::MsSql) => Self::connect_mssql(side, url, prepared).await,
             None => Err(LatencyError::Url {
                 side,
                 url: redact(url),
             }),
         }
+    }
+
+    /// Connects to an `mssql://` URL with wirecache's own TDS client.
+    async fn connect_mssql(side: Side, url: &str, prepared: bool) -> Result<Client, LatencyError> {
+        check_url(side, url, prepared)?;
+        let connect_err = |message: String| LatencyError::Connect {
+            side,
+            url: redact(url),
+            message,
+        };
+        let parsed = MsSqlUrl::parse(url).map_err(|e| connect_err(e.to_string()))?;
+        let conn = super::mssql::connect(&parsed).await.map_err(connect_err)?;
+        Ok(Client::MsSql(Box::new(conn)))
     }
 
     /// Runs `query` once (or the prepared statement), reads the whole answer and
@@ -186,6 +235,9 @@ impl Client {
                     .map_err(|e| query_err(&e))?;
                 Ok(rows)
             }
+            Client::MsSql(conn) => super::mssql::run(conn, query)
+                .await
+                .map_err(|message| LatencyError::Query { side, message }),
             Client::MySql { conn, .. } => {
                 let mut rows = 0u64;
                 let result = conn.query_iter(query).await.map_err(|e| query_err(&e))?;
@@ -208,6 +260,7 @@ impl Client {
             Client::MySql { conn, .. } => {
                 let _ = conn.disconnect().await;
             }
+            Client::MsSql(conn) => conn.close().await,
         }
     }
 }
@@ -240,6 +293,8 @@ mod tests {
             ("POSTGRES://u@h/d", Some(Kind::Postgres)),
             ("mysql://u:p@h:3306/d", Some(Kind::MySql)),
             ("mariadb://u:p@h:3306/d", Some(Kind::MySql)),
+            ("mssql://u:p@h:1433/d", Some(Kind::MsSql)),
+            ("sqlserver://u:p@h/d", Some(Kind::MsSql)),
             ("redis://h", None),
             ("host=h port=1", None),
             ("", None),
@@ -255,6 +310,7 @@ mod tests {
             ("mysql://demo-u:p@ss@h/d", "mysql://demo-u:***@h/d"),
             ("postgres://u@h:1/d", "postgres://u@h:1/d"),
             ("postgres://h:1/d", "postgres://h:1/d"),
+            ("mssql://sq-u:s3cret@h:1433/d", "mssql://sq-u:***@h:1433/d"),
             ("nonsense", "nonsense"),
         ] {
             assert_eq!(redact(url), want, "{url}");

@@ -4,9 +4,11 @@
 //! max, a text histogram on shared buckets — and the ratio of the medians, as text
 //! or JSON. Needs no configuration file.
 //!
-//! [`stats`] holds the pure arithmetic, [`client`] the PostgreSQL and MySQL clients.
+//! [`stats`] holds the pure arithmetic, [`client`] the PostgreSQL, MySQL and SQL
+//! Server clients ([`mssql`]: its URLs and wirecache's own TDS client).
 
 pub mod client;
+pub mod mssql;
 pub mod stats;
 
 use std::fmt::Write as _;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-pub use client::{Client, Kind, LatencyError, redact};
+pub use client::{Client, Kind, LatencyError, check_url, redact};
 use stats::{Bucket, Summary};
 
 /// Buckets of the text histogram.
@@ -26,7 +28,8 @@ const BAR_WIDTH: usize = 40;
 /// Command-line arguments of `wirecache latency-test`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The origin itself: postgres://user:pw@host:port/db or mysql://user:pw@host:port/db.
+    /// The origin itself: postgres://user:pw@host:port/db, mysql://… or
+    /// mssql://user:pw@host:port/db[?encrypt=disable|prefer|require|verify-ca|verify-full&ca=FILE].
     #[arg(long)]
     pub direct: String,
     /// The same database through wirecache (cache ID in front of the user name).
@@ -38,7 +41,8 @@ pub struct Args {
     /// Executions per side (after one warm-up each).
     #[arg(short = 'n', default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub n: u32,
-    /// Prepare the query once and execute the prepared statement (default: simple query).
+    /// Prepare the query once and execute the prepared statement (default: simple query;
+    /// not for mssql://).
     #[arg(long)]
     pub prepared: bool,
     /// Print JSON instead of text.
@@ -84,10 +88,7 @@ struct Samples {
 
 /// Connects, warms up once, then times `n` sequential executions.
 async fn measure(side: client::Side, url: &str, args: &Args) -> Result<Samples, LatencyError> {
-    let kind = Kind::of_url(url).ok_or_else(|| LatencyError::Url {
-        side,
-        url: redact(url),
-    })?;
+    let kind = check_url(side, url, args.prepared)?;
     let mut client = Client::connect(side, url, &args.query, args.prepared).await?;
     let expected = client.run(side, &args.query).await?;
     let mut latencies = Vec::with_capacity(args.n as usize);
@@ -228,14 +229,8 @@ const EXIT_USAGE: u8 = 64;
 /// The subcommand: runs the test on a single-threaded runtime and prints the report.
 pub fn main(args: &Args) -> ExitCode {
     for (side, url) in [("direct", &args.direct), ("via", &args.via)] {
-        if Kind::of_url(url).is_none() {
-            eprintln!(
-                "wirecache: {}",
-                LatencyError::Url {
-                    side,
-                    url: redact(url)
-                }
-            );
+        if let Err(e) = check_url(side, url, args.prepared) {
+            eprintln!("wirecache: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     }

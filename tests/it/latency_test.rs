@@ -225,3 +225,190 @@ async fn mysql_json_report_through_wirecache_counts_every_execution() {
     assert_eq!(hits, 20.0, "hits through wirecache");
     proxy.running.shutdown().await;
 }
+
+/// Runs `latency-test` with `args` off the test's runtime (the test origin and
+/// wirecache run on it).
+async fn latency_test_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        latency_test(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join")
+}
+
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `mssql://` straight at the TDS test origin (on the private PostgreSQL; not a SQL
+/// Server) and through wirecache's TDS listener: the report has the promised shape,
+/// the origin's own counter shows every timed execution through wirecache was a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_json_report_through_wirecache_hits_the_cache() {
+    use common::pg::password_for;
+    use common::proxy::Protocol;
+    use common::tds_origin::{TdsOrigin, USER, database};
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    let password = password_for(USER);
+    let direct = format!("mssql://{USER}:{password}@127.0.0.1:{}/{db}", origin.port());
+    let via = format!(
+        "sqlserver://sq-{USER}:{password}@127.0.0.1:{}/{db}?encrypt=prefer",
+        proxy.addr(Protocol::MsSql).port()
+    );
+    let query = "SELECT id, name FROM t ORDER BY id";
+    let out = latency_test_async(strings(&[
+        "--direct", &direct, "--via", &via, "--query", query, "-n", "20", "--json",
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON report");
+    assert_eq!(report["query"], query);
+    assert_eq!(report["n"], 20);
+    check_side(&report["direct"], 3, "mssql");
+    check_side(&report["via"], 3, "mssql");
+    for side in ["direct", "via"] {
+        let url = report[side]["url"].as_str().expect("url");
+        assert!(url.contains(":***@") && !url.contains(&password), "{url}");
+    }
+    // Direct: the warm-up and 20 executions; via: the warm-up filled the cache and
+    // the 20 timed executions never reached the origin.
+    assert_eq!(origin.selects(), 21 + 1, "SELECTs the test origin executed");
+    assert_eq!(origin.logins(), 2);
+    assert_eq!(proxy.hits_of("sq").await, 20.0, "hits through wirecache");
+    proxy.running.shutdown().await;
+}
+
+/// A wrong password is refused with the server's own message (straight and through
+/// wirecache), a failing query reports the server's ERROR text, the password is
+/// never printed, and a prepared mssql run or a malformed mssql URL is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_errors_carry_the_servers_message_never_the_password() {
+    use common::pg::password_for;
+    use common::proxy::Protocol;
+    use common::tds_origin::{TdsOrigin, USER, database};
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .start()
+        .await;
+    let via_port = proxy.addr(Protocol::MsSql).port();
+    let wrong = "Wr0ng-hunter2";
+    for url in [
+        format!("mssql://{USER}:{wrong}@127.0.0.1:{}/{db}", origin.port()),
+        format!("mssql://sq-{USER}:{wrong}@127.0.0.1:{via_port}/{db}"),
+    ] {
+        let out = latency_test_async(strings(&[
+            "--direct", &url, "--via", &url, "--query", "SELECT 1", "-n", "1",
+        ]))
+        .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("direct: cannot connect"), "{stderr}");
+        assert!(stderr.contains("Login failed for user"), "{stderr}");
+        assert!(!stderr.contains(wrong), "password printed: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    assert_eq!(origin.logins(), 0);
+    let password = password_for(USER);
+    let good = format!("mssql://{USER}:{password}@127.0.0.1:{}/{db}", origin.port());
+    let out = latency_test_async(strings(&[
+        "--direct",
+        &good,
+        "--via",
+        &good,
+        "--query",
+        "SELECT x FROM no_such_table",
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("direct: query failed: server error"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no_such_table"), "{stderr}");
+    assert!(!stderr.contains(&password), "{stderr}");
+    for (args, needle) in [
+        (
+            vec!["--prepared"],
+            "--prepared is not supported for mssql://",
+        ),
+        (vec![], "invalid URL"),
+    ] {
+        let bad = if args.is_empty() {
+            format!("mssql://u:{password}@127.0.0.1:notaport/db")
+        } else {
+            good.clone()
+        };
+        let mut all = strings(&["--direct", &bad, "--via", &good, "--query", "SELECT 1"]);
+        all.extend(strings(&args));
+        let out = latency_test_async(all).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(!stderr.contains(&password), "{stderr}");
+    }
+    proxy.running.shutdown().await;
+}
+
+/// `encrypt=verify-full` against the test origin with a certificate: the whole
+/// connection is encrypted (the origin's own record says so) and the certificate is
+/// checked against `ca=`; without the CA the handshake fails and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_encrypt_parameter_encrypts_and_verifies() {
+    use common::pg::password_for;
+    use common::tds_origin::{TdsOrigin, USER, database};
+    use common::tds_origin_tls::{OriginEncryption, OriginTls, Seen};
+    use common::tls::Pki;
+    let db = database();
+    let pki = Pki::new();
+    let tls = OriginTls::new(OriginEncryption::Off, &pki);
+    let origin = TdsOrigin::start_tls(PgOrigin::shared().port, tls).await;
+    let password = password_for(USER);
+    let ca = pki.file("ca.pem");
+    let base = format!("mssql://{USER}:{password}@localhost:{}/{db}", origin.port());
+    let full = format!("{base}?encrypt=verify-full&ca={ca}");
+    let login_only = format!("{base}?encrypt=prefer");
+    let out = latency_test_async(strings(&[
+        "--direct",
+        &full,
+        "--via",
+        &login_only,
+        "--query",
+        "SELECT id FROM t",
+        "-n",
+        "2",
+        "--json",
+    ]))
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{:?}", out.stderr);
+    assert_eq!(origin.tls.seen(), vec![Seen::Full, Seen::LoginOnly]);
+    let unverifiable = format!("{base}?encrypt=verify-full");
+    let out = latency_test_async(strings(&[
+        "--direct",
+        &unverifiable,
+        "--via",
+        &full,
+        "--query",
+        "SELECT 1",
+        "-n",
+        "1",
+    ]))
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("direct: cannot connect") && stderr.contains("TLS"),
+        "{stderr}"
+    );
+    assert_eq!(origin.logins(), 2);
+}

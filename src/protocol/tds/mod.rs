@@ -9,7 +9,9 @@
 //! decoded by `rpc`, judged by `rpc_call` and `rpc_sql`, acted on in `rpc_session`), `relay`
 //! passes the origin's answers back with `tokens` telling what each holds (`types`:
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
-//! frames packets and messages.
+//! frames packets and messages. `client` is wirecache as a TDS client: the origin
+//! leg's PRELOGIN and TLS (for `startup`), and a standalone login (`client_login`
+//! builds the LOGIN7) and SQLBatch for `wirecache latency-test`.
 //!
 //! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
 //! (TLS first) from clients; SQLBatch reads and `sp_executesql` / prepared `sp_execute`
@@ -17,6 +19,8 @@
 //! their whole database; Attention relayed.
 
 mod catalog;
+pub mod client;
+pub mod client_login;
 pub mod codec;
 pub mod errors;
 pub mod login;

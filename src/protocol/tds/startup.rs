@@ -12,14 +12,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::TdsContext;
+use super::client::{self, OriginLeg, Target};
 use super::codec::{self, Assembler, Kind, Message};
 use super::login::Login;
 use super::prelogin::{self, Encryption};
 use super::session::Session;
-use super::tls::{self, Encrypt, OriginSide};
+use super::tls::{self, Encrypt};
 use super::tokens::{Env, Scanner};
 use crate::classify::Isolation;
-use crate::config::{ClientTls, OriginTlsMode, Protocol};
+use crate::config::{ClientTls, Protocol};
 use crate::engine::{CacheCtx, NamespaceMaterial, SessionNamespace};
 use crate::protocol::{Pipes, SessionError, Side};
 use crate::server::admission::Admitted;
@@ -30,7 +31,7 @@ use crate::session::{Core, TxnState};
 const MAX_LOGIN_MESSAGE: usize = 1 << 20;
 
 /// Reads one whole message from `stream`.
-async fn read_message<S: AsyncRead + Unpin>(
+pub(super) async fn read_message<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut BytesMut,
     side: Side,
@@ -262,74 +263,17 @@ fn namespace(cache: &str, user: &str, login: &Login, envs: &[Env]) -> (Namespace
     (base, packet_size)
 }
 
-/// The origin's connection after PRELOGIN, before the LOGIN7.
-enum OriginLeg {
-    Plain(TcpStream),
-    /// TLS agreed; `true`: for the LOGIN7 only.
-    Tls(Box<OriginSide>, bool),
-}
-
-impl OriginLeg {
-    /// Sends the LOGIN7 and returns the connection the login answer comes on (in clear
-    /// again after login-only encryption).
-    async fn send_login(self, wire: &[u8], obuf: &mut BytesMut) -> Result<Stream, SessionError> {
-        let io = SessionError::io(Side::Origin);
-        match self {
-            OriginLeg::Plain(tcp) => {
-                let mut s = Stream::Plain(tcp);
-                send(&mut s, wire).await.map_err(io)?;
-                Ok(s)
-            }
-            OriginLeg::Tls(mut tls, login_only) => {
-                let sent = async {
-                    tls.write_all(wire).await?;
-                    tls.flush().await
-                };
-                sent.await.map_err(io)?;
-                if !login_only {
-                    return Ok(Stream::Layered(tls));
-                }
-                let (prelogin_io, _) = tls.into_inner();
-                Ok(tls::downgrade(prelogin_io, obuf))
-            }
-        }
-    }
-}
-
 /// Connects to the origin and exchanges PRELOGINs (and TLS, as the cache's mode and
 /// the origin's answer say); no MARS.
 async fn connect(
     ctx: &TdsContext,
     cache: &CacheCtx,
 ) -> Result<(OriginLeg, BytesMut), SessionError> {
-    let mut tcp = crate::protocol::origin::connect_tcp(cache).await?;
-    let origin_tls = ctx.tls.origin(&cache.id);
-    let mode = origin_tls.map_or(OriginTlsMode::Disable, |t| t.mode);
-    let mut obuf = BytesMut::with_capacity(8192);
-    let asked = prelogin::request_with(tls::origin_request(mode));
-    let hello = codec::message(Kind::PreLogin, &asked, codec::DEFAULT_PACKET);
-    tcp.write_all(&hello)
-        .await
-        .map_err(SessionError::io(Side::Origin))?;
-    let read = read_message(&mut tcp, &mut obuf, Side::Origin);
-    let reply = tokio::time::timeout(cache.connect_timeout, read)
-        .await
-        .map_err(|_| {
-            crate::protocol::origin::silent(cache, "no PRELOGIN answer from the origin")
-        })??;
-    let answered = prelogin::encryption(&reply.payload)
-        .ok_or(SessionError::Origin("malformed PRELOGIN answer"))?;
-    let refused = |reason: &str| SessionError::OriginTls {
-        origin: cache.origin.clone(),
-        mode: mode.as_str(),
-        reason: format!("{reason} (its PRELOGIN said {})", answered.as_str()),
+    let tcp = crate::protocol::origin::connect_tcp(cache).await?;
+    let target = Target {
+        origin: &cache.origin,
+        tls: ctx.tls.origin(&cache.id),
+        timeout: cache.connect_timeout,
     };
-    let plan = tls::origin_plan(mode, answered).map_err(refused)?;
-    tracing::debug!(encryption = plan.as_str(), "mssql origin PRELOGIN answered");
-    let Some(origin_tls) = origin_tls.filter(|_| plan.uses_tls()) else {
-        return Ok((OriginLeg::Plain(tcp), obuf));
-    };
-    let upgraded = tls::connect(cache, origin_tls, tcp, obuf.split()).await?;
-    let leg = OriginLeg::Tls(Box::new(upgraded), plan == Encrypt::LoginOnly);
-    Ok((leg, obuf))
+    client::prelogin(tcp, &target).await
 }

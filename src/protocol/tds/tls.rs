@@ -29,6 +29,8 @@
 //! inside it; wirecache answers ENCRYPT_NOT_SUP there (no second handshake), as the
 //! client expects. Refused when `tls.client = "off"`.
 
+use std::time::Duration;
+
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio_rustls::{client, server};
@@ -37,7 +39,6 @@ use super::TdsContext;
 use super::prelogin::Encryption;
 use super::tls_io::PreloginIo;
 use crate::config::{ClientTls, OriginTlsMode};
-use crate::engine::CacheCtx;
 use crate::protocol::{SessionError, Side};
 use crate::server::origin_tls::OriginTls;
 use crate::server::stream::{Layered, Stream};
@@ -174,16 +175,17 @@ pub async fn accept_strict(
         .map_err(SessionError::io(Side::Client))
 }
 
-/// Runs the handshake with `cache`'s origin as its mode says, within its connect
-/// timeout. TLS records pass directly afterwards.
+/// Runs the handshake with `origin` as `tls`'s mode says, within `timeout`. TLS
+/// records pass directly afterwards.
 pub async fn connect(
-    cache: &CacheCtx,
+    origin: &str,
+    timeout: Duration,
     tls: &OriginTls,
     tcp: TcpStream,
     read_ahead: BytesMut,
 ) -> Result<OriginSide, SessionError> {
     let refused = |reason: String| SessionError::OriginTls {
-        origin: cache.origin.clone(),
+        origin: origin.to_string(),
         mode: tls.mode.as_str(),
         reason,
     };
@@ -191,7 +193,7 @@ pub async fn connect(
         .connector()
         .ok_or_else(|| refused("no TLS connector for this mode".into()))?;
     let io = PreloginIo::new(tcp, read_ahead, FROM_ORIGIN);
-    let mut tls = tokio::time::timeout(cache.connect_timeout, connector.connect(name, io))
+    let mut tls = tokio::time::timeout(timeout, connector.connect(name, io))
         .await
         .map_err(|_| refused("TLS handshake timed out".into()))?
         .map_err(|e| refused(e.to_string()))?;

@@ -60,6 +60,10 @@ pub struct Summary {
     pub statuses: u32,
     /// The first four-byte integer a RETURNVALUE carried (a prepared handle).
     pub returned_int: Option<i32>,
+    /// ROW and NBCROW tokens.
+    pub rows: u64,
+    /// The first ERROR token's number and message.
+    pub first_error: Option<(i32, String)>,
 }
 
 /// Where the scan stands between pieces.
@@ -225,6 +229,7 @@ impl Scanner {
             let bits = r.take(self.columns.len().div_ceil(8))?;
             self.bitmap.extend_from_slice(bits);
         }
+        self.summary.rows += 1;
         self.state = self.next_col(0, false);
         Ok(0)
     }
@@ -247,7 +252,10 @@ impl Scanner {
                 Ok(0)
             }
             0xAA => {
-                sized(r, 2)?;
+                let body = sized(r, 2)?;
+                if self.summary.first_error.is_none() {
+                    self.summary.first_error = error_of(body);
+                }
                 self.summary.error = true;
                 Ok(0)
             }
@@ -348,6 +356,14 @@ fn sized<'a>(r: &mut Reader<'a>, width: usize) -> Result<&'a [u8], Stop> {
         return Err(Stop::Bad("token too long"));
     }
     r.take(n)
+}
+
+/// An ERROR token's number and message (MS-TDS 2.2.7.10), if its body holds them.
+fn error_of(body: &[u8]) -> Option<(i32, String)> {
+    let mut r = Reader::new(body);
+    let number = i32::from_le_bytes(r.take(4).ok()?.try_into().ok()?);
+    r.take(2).ok()?;
+    Some((number, utf16(r.us_varchar().ok()?)))
 }
 
 fn feature_ext_ack(r: &mut Reader<'_>) -> Result<(), Stop> {
