@@ -42,6 +42,7 @@ mod pg_faults;
 mod pg_hangs;
 mod pg_intelligence;
 mod pg_pgbench;
+mod pg_pooled;
 mod pg_protocol;
 mod pg_tls;
 mod pg_transactions;

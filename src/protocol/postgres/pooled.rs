@@ -1,0 +1,312 @@
+//! A pooled PostgreSQL session (`pool = "session"`): the client's login is checked
+//! here (`client_login`), an origin connection is leased from the pool of (origin
+//! user, database) (opened with the stored secret by `origin_login` when the pool has
+//! none idle), the client's startup parameters are set on it, and the client is
+//! greeted with the connection's parameter statuses and a cancel key of wirecache's
+//! own. When the session ends at rest (no transaction, nothing owed), the connection
+//! is reset with `DISCARD ALL` and given back; otherwise it is closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tracing::Instrument;
+
+use super::errors::{self, PgError};
+use super::logins::{LoginError, Logins};
+use super::origin_login::{self, LoginFailure, OriginConn};
+use super::session::Session;
+use super::startup::{self, Resolved};
+use super::{PgContext, Route, client_login, messages};
+use crate::config::{Config, PoolMode, Protocol};
+use crate::engine::SessionNamespace;
+use crate::pool::userlist::{Userlist, UserlistError};
+use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::protocol::{Pipes, ProxySession};
+use crate::server::stream::{Stream, send};
+use crate::session::{Core, Gauge, TxnState};
+
+/// One pooled cache: its logins and its pools.
+pub struct PooledCache {
+    logins: Logins,
+    pools: Arc<Pools<(String, String), OriginConn>>,
+}
+
+/// Why pooled mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PooledError {
+    #[error("cache {cache}: {source}")]
+    Userlist {
+        cache: String,
+        source: UserlistError,
+    },
+    #[error("cache {cache}: {source}")]
+    Login { cache: String, source: LoginError },
+}
+
+/// The pooled PostgreSQL caches of `config`, by cache ID. Runs inside the runtime.
+pub fn build(
+    config: &Config,
+    caches: &crate::engine::Caches,
+) -> Result<HashMap<String, Arc<PooledCache>>, PooledError> {
+    let mut out = HashMap::new();
+    for def in &config.caches {
+        let p = &def.pool;
+        if p.pool == PoolMode::Off || def.protocol != Protocol::Postgres {
+            continue;
+        }
+        let Some(ctx) = caches.by_id(&def.id) else {
+            continue;
+        };
+        let user = p.user.as_deref().zip(p.password.as_deref());
+        let list = Userlist::load(p.auth_file.as_deref(), user).map_err(|source| {
+            PooledError::Userlist {
+                cache: def.id.clone(),
+                source,
+            }
+        })?;
+        let logins = Logins::new(&list).map_err(|source| PooledError::Login {
+            cache: def.id.clone(),
+            source,
+        })?;
+        let limits = Limits {
+            size: p.pool_size,
+            min_idle: p.pool_min_idle,
+            max_lifetime: p.pool_max_lifetime,
+            idle_timeout: p.pool_idle_timeout,
+            queue_timeout: p.pool_queue_timeout,
+        };
+        let pools = Pools::new(limits, ctx.metrics.pool.clone());
+        out.insert(def.id.clone(), Arc::new(PooledCache { logins, pools }));
+    }
+    Ok(out)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// `SET` statements for the client's startup parameters, in one query text.
+fn startup_sets(params: &[(String, String)]) -> Result<String, PgError> {
+    let mut sql = String::new();
+    for (k, v) in params {
+        match k.as_str() {
+            "user" | "database" => continue,
+            "replication" => {
+                return Err(PgError::Unsupported(
+                    "replication connections in pooled mode",
+                ));
+            }
+            "options" if !v.trim().is_empty() => {
+                return Err(PgError::Unsupported(
+                    "the startup parameter \"options\" in pooled mode",
+                ));
+            }
+            "options" => continue,
+            _ => {}
+        }
+        let name = k.replace('"', "\"\"");
+        let value = v.replace('\\', "\\\\").replace('\'', "\\'");
+        sql.push_str(&format!("SET \"{name}\" TO E'{value}';"));
+    }
+    Ok(sql)
+}
+
+/// A session's lease and what its client is greeted with.
+struct Leased {
+    lease: Lease<OriginConn>,
+    conn: OriginConn,
+}
+
+/// Checks the login, leases a connection and sets the client's parameters on it.
+async fn login(
+    ctx: &PgContext,
+    client: &mut Stream,
+    cbuf: &mut BytesMut,
+    (cache, params): &Resolved,
+    pooled: &PooledCache,
+) -> Result<Leased, PgError> {
+    let user = param(params, "user");
+    let login = pooled.logins.get(user);
+    let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
+    let Some(login) = login else {
+        return Err(PgError::AuthRejected);
+    };
+    login.learn(key);
+    let secret = login
+        .secret()
+        .ok_or(PgError::Origin("no secret to log in to the origin with"))?;
+    let sets = startup_sets(params)?;
+    let target = (user, param(params, "database"));
+    let tls = ctx.tls.origin(&cache.id);
+    let pool = pooled
+        .pools
+        .get(&(target.0.to_owned(), target.1.to_owned()));
+    let open = || async {
+        let conn = origin_login::open(cache, tls, target, &secret).await;
+        if let Err(LoginFailure::Session(e)) = &conn {
+            crate::session::connect_failed(cache, e);
+        }
+        conn
+    };
+    let mut lease = match pool.lease(open).await {
+        Ok(l) => l,
+        Err(LeaseError::QueueTimeout(_)) => {
+            return Err(PgError::TooManyConnections(
+                crate::stats::Refusal::QueueTimeout,
+            ));
+        }
+        Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
+        Err(LeaseError::Open(LoginFailure::Refused(error))) => {
+            let _ = send(client, &error).await;
+            return Err(PgError::AuthRejected);
+        }
+    };
+    cache.metrics.origin.up();
+    let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
+    if !sets.is_empty()
+        && let Some(error) = origin_login::run(&mut conn, &sets).await?
+    {
+        let _ = send(client, &error).await;
+        give_back(lease, conn).await;
+        return Err(PgError::AuthRejected);
+    }
+    Ok(Leased { lease, conn })
+}
+
+/// Resets a connection a session is done with and gives it back to its pool.
+async fn give_back(lease: Lease<OriginConn>, mut conn: OriginConn) {
+    match origin_login::run(&mut conn, "DISCARD ALL").await {
+        Ok(None) if conn.end.alive() => lease.give_back(conn),
+        _ => drop(lease),
+    }
+}
+
+/// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
+fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
+    let mut out = BytesMut::new();
+    for (k, v) in &conn.statuses {
+        let mut body = Vec::with_capacity(k.len() + v.len() + 2);
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+        messages::put_message(&mut out, b'S', &body);
+    }
+    messages::put_message(&mut out, b'K', key);
+    out.extend_from_slice(&messages::ready_for_query(b'I'));
+    out
+}
+
+/// Runs a pooled session from its login to its end.
+pub async fn run(
+    ctx: &Arc<PgContext>,
+    mut client: Stream,
+    mut cbuf: BytesMut,
+    resolved: Resolved,
+    pooled: &PooledCache,
+    deadline: tokio::time::Instant,
+) -> Result<(), PgError> {
+    let cache = resolved.0.clone();
+    let admitted = ctx.admission.admit(&cache).await;
+    let admitted = admitted.map_err(PgError::TooManyConnections);
+    let leased = match admitted {
+        Ok(a) => tokio::time::timeout_at(
+            deadline,
+            login(ctx, &mut client, &mut cbuf, &resolved, pooled),
+        )
+        .await
+        .unwrap_or(Err(PgError::Client("login timed out")))
+        .map(|l| (a, l)),
+        Err(e) => Err(e),
+    };
+    let (admitted, Leased { lease, conn }) = match leased {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(wire) = errors::to_wire(&e) {
+                let _ = send(&mut client, &wire).await;
+            }
+            return Err(e);
+        }
+    };
+    let own_key = Bytes::from(super::scram::random_bytes(8));
+    send(&mut client, &greeting(&conn, &own_key))
+        .await
+        .map_err(PgError::io(super::errors::Side::Client))?;
+    let peer = client.tcp().peer_addr().ok();
+    let OriginConn { end, statuses, key } = conn;
+    let mut session = session(ctx, (client, cbuf), &resolved, end, &statuses);
+    session.admitted = Some(admitted);
+    session.cancel = Some(super::cancel::CancelTarget {
+        cache: cache.clone(),
+        key: key.clone(),
+    });
+    let route = Route {
+        origin: cache.origin.clone(),
+        key: key.clone(),
+    };
+    super::lock(&ctx.cancels).insert(own_key.clone(), route);
+    let result = drive(ctx, &mut session, peer).await;
+    super::lock(&ctx.cancels).remove(&own_key);
+    let at_rest = session.at_rest() && session.core.txn() == TxnState::Idle;
+    if result.is_ok()
+        && at_rest
+        && !session.origin_fatal
+        && let Some(end) = session.core.into_io().into_origin()
+    {
+        give_back(lease, OriginConn { end, statuses, key }).await;
+    }
+    result
+}
+
+/// The proxied session over a leased connection.
+fn session(
+    ctx: &PgContext,
+    (client, cbuf): (Stream, BytesMut),
+    (cache, params): &Resolved,
+    origin: crate::protocol::End,
+    statuses: &[(String, String)],
+) -> Session {
+    let namespace = SessionNamespace::new(startup::namespace(&cache.id, params, statuses));
+    let io = Pipes::with_origin(client, cbuf, origin);
+    let database = param(params, "database");
+    let core = Core::new(
+        ctx.engine.clone(),
+        cache.clone(),
+        database,
+        namespace,
+        io,
+        TxnState::Idle,
+    );
+    let mut session = Session::new(core);
+    session.pooled = true;
+    session
+}
+
+/// Drives the session in its span, counting an idle timeout.
+async fn drive(
+    ctx: &PgContext,
+    session: &mut Session,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(), PgError> {
+    let cache = session.core.cache().clone();
+    let cache = &cache;
+    let _gauge = Gauge::open(cache);
+    let span = crate::session::span(Protocol::Postgres, cache, peer);
+    let result = async {
+        tracing::debug!(pooled = true, "postgres session started");
+        crate::protocol::drive_ref(session, ctx.drain.clone()).await
+    }
+    .instrument(span)
+    .await;
+    if matches!(result, Err(PgError::IdleTimeout)) {
+        cache
+            .metrics
+            .idle_closed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    result
+}
