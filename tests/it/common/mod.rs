@@ -11,6 +11,7 @@ pub mod mysql;
 pub mod origin;
 pub mod pg;
 mod pg_cluster;
+pub mod pg_pooled_origin;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
