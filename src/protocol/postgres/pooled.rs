@@ -171,16 +171,18 @@ async fn login(
         && let Some(error) = origin_login::run(&mut conn, &sets).await?
     {
         let _ = send(client, &error).await;
-        give_back(lease, conn).await;
+        give_back(lease, conn, cache.connect_timeout).await;
         return Err(PgError::AuthRejected);
     }
     Ok(Leased { lease, conn })
 }
 
 /// Resets a connection a session is done with and gives it back to its pool.
-async fn give_back(lease: Lease<OriginConn>, mut conn: OriginConn) {
-    match origin_login::run(&mut conn, "DISCARD ALL").await {
-        Ok(None) if conn.end.alive() => lease.give_back(conn),
+/// An origin that does not answer the reset within `within` loses the connection.
+async fn give_back(lease: Lease<OriginConn>, mut conn: OriginConn, within: std::time::Duration) {
+    let reset = tokio::time::timeout(within, origin_login::run(&mut conn, "DISCARD ALL")).await;
+    match reset {
+        Ok(Ok(None)) if conn.end.alive() => lease.give_back(conn),
         _ => drop(lease),
     }
 }
@@ -257,7 +259,8 @@ pub async fn run(
         && !session.origin_fatal
         && let Some(end) = session.core.into_io().into_origin()
     {
-        give_back(lease, OriginConn { end, statuses, key }).await;
+        let conn = OriginConn { end, statuses, key };
+        give_back(lease, conn, cache.connect_timeout).await;
     }
     result
 }
@@ -309,4 +312,32 @@ async fn drive(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn startup_parameters_become_quoted_sets() {
+        let sql = startup_sets(&params(&[
+            ("user", "app"),
+            ("database", "db"),
+            ("application_name", "it's a \\ test"),
+            ("we\"ird", "x"),
+            ("options", " "),
+        ]));
+        assert_eq!(
+            sql.ok().as_deref(),
+            Some("SET \"application_name\" TO E'it\\'s a \\\\ test';SET \"we\"\"ird\" TO E'x';")
+        );
+        let refused = |p: &[(&str, &str)]| startup_sets(&params(p)).is_err();
+        assert!(refused(&[("replication", "database")]));
+        assert!(refused(&[("options", "-c search_path=x")]));
+        assert_eq!(startup_sets(&params(&[("user", "u")])).ok().as_deref(), Some(""));
+    }
 }
