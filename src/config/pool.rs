@@ -1,7 +1,8 @@
 //! Pooled mode of a `[[caches]]` entry: `pool` (`"off"`, the default, or
 //! `"session"`), where the logins wirecache checks itself come from (`auth_file`, a
 //! PgBouncer-style userlist; `user` + `password`, which the environment can set as
-//! `WIRECACHE_CACHES_<N>_PASSWORD`), and the pool's limits (`pool_size`,
+//! `WIRECACHE_CACHES_<N>_PASSWORD`; `auth_user` + `auth_query` look up users the
+//! others do not name), and the pool's limits (`pool_size`,
 //! `pool_min_idle`, `pool_max_lifetime`, `pool_idle_timeout`, `pool_queue_timeout`).
 //! The password is never printed: `Debug` and `check-config` show `<redacted>`.
 
@@ -14,6 +15,8 @@ use toml::Value;
 
 use super::kinds::{Amount, Count, FilePath, Kind, Opt, Positive, Secret, text};
 
+/// `auth_query` when absent (PgBouncer's): `$1` is the user name, as a literal.
+pub const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
 /// `pool_size` when absent.
 pub const DEFAULT_POOL_SIZE: usize = 20;
 /// `pool_max_lifetime` when absent.
@@ -86,6 +89,11 @@ pub struct PoolSettings {
     pub user: Option<String>,
     #[serde(with = "Opt::<Secret>")]
     pub password: Option<String>,
+    /// A user (with a login of its own) that looks up the verifier of a user the
+    /// userlist does not name, with `auth_query`.
+    pub auth_user: Option<String>,
+    /// Returns (name, verifier) of the user `$1`; run as `auth_user`.
+    pub auth_query: String,
     /// Origin connections per (user, database) at most.
     #[serde(with = "Count")]
     pub pool_size: usize,
@@ -110,6 +118,8 @@ impl Default for PoolSettings {
             auth_file: None,
             user: None,
             password: None,
+            auth_user: None,
+            auth_query: DEFAULT_AUTH_QUERY.to_owned(),
             pool_size: DEFAULT_POOL_SIZE,
             pool_min_idle: 0,
             pool_max_lifetime: DEFAULT_MAX_LIFETIME,
@@ -126,6 +136,8 @@ impl fmt::Debug for PoolSettings {
             .field("auth_file", &self.auth_file)
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("auth_user", &self.auth_user)
+            .field("auth_query", &self.auth_query)
             .field("pool_size", &self.pool_size)
             .field("pool_min_idle", &self.pool_min_idle)
             .field("pool_max_lifetime", &self.pool_max_lifetime)
@@ -143,6 +155,8 @@ pub(super) fn settings(e: &super::schema::CacheEntry) -> PoolSettings {
         auth_file: e.auth_file.clone(),
         user: e.user.clone(),
         password: e.password.clone(),
+        auth_user: e.auth_user.clone(),
+        auth_query: e.auth_query.clone().unwrap_or(d.auth_query),
         pool_size: e.pool_size.unwrap_or(d.pool_size),
         pool_min_idle: e.pool_min_idle.unwrap_or(d.pool_min_idle),
         pool_max_lifetime: e.pool_max_lifetime.unwrap_or(d.pool_max_lifetime),
@@ -168,6 +182,9 @@ pub(super) fn problems(p: &PoolSettings, postgres: bool) -> Vec<(&'static str, S
     if p.auth_file.is_none() && p.user.is_none() {
         let message = "pooled mode checks logins itself: set auth_file, or user and password";
         out.push(("pool", message.to_owned()));
+    }
+    if p.auth_user.is_some() && !p.auth_query.contains("$1") {
+        out.push(("auth_query", "must name the user as $1".to_owned()));
     }
     if p.pool_min_idle > p.pool_size {
         out.push(("pool_min_idle", "must not exceed pool_size".to_owned()));

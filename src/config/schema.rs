@@ -74,6 +74,8 @@ pub(super) struct CacheEntry {
     pub user: Option<String>,
     #[serde(with = "Opt::<Secret>")]
     pub password: Option<String>,
+    pub auth_user: Option<String>,
+    pub auth_query: Option<String>,
     #[serde(with = "Opt::<Count>")]
     pub pool_size: Option<usize>,
     #[serde(with = "Opt::<Amount>")]

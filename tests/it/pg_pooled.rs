@@ -352,3 +352,58 @@ async fn psql_and_psycopg2_log_in_with_scram() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_query_looks_up_users_the_userlist_does_not_name() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_auth_query");
+    // Only the lookup user is in the userlist (the origin trusts it).
+    let dir = common::test_dir("pooled-auth-query");
+    let list = dir.join("userlist.txt");
+    std::fs::write(&list, "\"postgres\" \"lookup-pw\"\n").unwrap();
+    let lines = format!(
+        "pool = \"session\"\nauth_file = \"{}\"\nauth_user = \"postgres\"\nauth_query = \"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1\"",
+        list.display()
+    );
+    let proxy = Proxy::builder()
+        .cache_with(
+            "demo",
+            common::proxy::Protocol::Postgres,
+            origin.port,
+            &lines,
+        )
+        .start()
+        .await;
+    let pw = password_for(USER);
+    for _ in 0..2 {
+        let client = proxy
+            .try_connect("demo", &db, USER, Some(&pw))
+            .await
+            .unwrap();
+        let row = client
+            .query_one("SELECT current_user::text", &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), USER);
+    }
+    let wrong = proxy.try_connect("demo", &db, USER, Some("nope")).await;
+    assert_eq!(code(&wrong.err().unwrap()), "28P01");
+    let unknown = proxy.try_connect("demo", &db, "nobody", Some("x")).await;
+    assert_eq!(code(&unknown.err().unwrap()), "28P01");
+    // An MD5 hash cannot check a SCRAM login: refused as an unknown user.
+    let md5 = proxy
+        .try_connect("demo", &db, "md5_user", Some(&password_for("md5_user")))
+        .await;
+    assert_eq!(code(&md5.err().unwrap()), "28P01");
+    // The user name reaches the query only as a quoted literal.
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(proxy.pg_addr().port())
+        .dbname(&db)
+        .user("demo-x' OR rolname = 'scram_user")
+        .password(&pw);
+    let hostile = config.connect(tokio_postgres::NoTls).await;
+    assert_eq!(code(&hostile.err().unwrap()), "28P01");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -56,6 +56,8 @@ const EVERY_KEY: &str = r#"
         auth_file = "/c/userlist.txt"
         user = "app"
         password = "pw"
+        auth_user = "pgbouncer"
+        auth_query = "SELECT usename, passwd FROM user_lookup($1)"
         [[rules]]
         template = "9f86d081884c7d65"
         pattern = "select *"
@@ -129,7 +131,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("log", false, 2),
         ("limits", false, 4),
         ("tls", false, 4),
-        ("caches", true, 22),
+        ("caches", true, 24),
         ("rules", true, 7),
         ("cluster", false, 9),
     ];

@@ -48,6 +48,16 @@ impl Login {
         })
     }
 
+    /// A login from a verifier the origin holds (`auth_query`); `None` for anything
+    /// but a SCRAM-SHA-256 verifier.
+    pub fn verifier_only(secret: &str) -> Option<Login> {
+        Verifier::parse(secret).map(|verifier| Login {
+            verifier,
+            password: None,
+            client_key: Mutex::new(None),
+        })
+    }
+
     /// Remembers the ClientKey a good proof revealed (only needed without a password).
     pub fn learn(&self, key: Key) {
         if self.password.is_none() {

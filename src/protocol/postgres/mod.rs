@@ -8,6 +8,7 @@
 
 mod ahead;
 mod auth;
+mod auth_query;
 mod batch;
 mod cancel;
 mod catalog;

@@ -232,11 +232,20 @@ fn utf8(bytes: &[u8]) -> Result<&str, PgError> {
 /// reads its answer to ReadyForQuery, recording parameter statuses. Returns the
 /// origin's ErrorResponse, if it sent one. The connection must be idle (`I`) after.
 pub async fn run(conn: &mut OriginConn, sql: &str) -> Result<Option<Bytes>, PgError> {
+    run_for_row(conn, sql).await.map(|(error, _)| error)
+}
+
+/// [`run`], also returning the body of the first DataRow, if any.
+pub async fn run_for_row(
+    conn: &mut OriginConn,
+    sql: &str,
+) -> Result<(Option<Bytes>, Option<Bytes>), PgError> {
     conn.end.send(&messages::query(sql)).await?;
-    let mut error = None;
+    let (mut error, mut row) = (None, None);
     loop {
         let frame = loop {
-            if let Some(f) = codec::decode(&mut conn.end.inbox, MAX_ORIGIN_MESSAGE, Side::Origin)? {
+            let inbox = &mut conn.end.inbox;
+            if let Some(f) = codec::decode(inbox, MAX_ORIGIN_MESSAGE, Side::Origin)? {
                 break f;
             }
             if conn.end.read().await? == 0 {
@@ -246,7 +255,8 @@ pub async fn run(conn: &mut OriginConn, sql: &str) -> Result<Option<Bytes>, PgEr
         match frame.tag() {
             b'S' => conn.status(frame.body()),
             b'E' => error = error.or(Some(frame.bytes)),
-            b'Z' if frame.body() == b"I" => return Ok(error),
+            b'D' if row.is_none() => row = Some(Bytes::copy_from_slice(frame.body())),
+            b'Z' if frame.body() == b"I" => return Ok((error, row)),
             b'Z' => return Err(PgError::Origin("not idle after wirecache's own query")),
             _ => {}
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use tracing::Instrument;
 
+use super::auth_query::AuthQuery;
 use super::errors::{self, PgError};
 use super::logins::{LoginError, Logins};
 use super::origin_login::{self, LoginFailure, OriginConn};
@@ -30,6 +31,8 @@ use crate::session::{Core, Gauge, TxnState};
 pub struct PooledCache {
     logins: Logins,
     pools: Arc<Pools<(String, String), OriginConn>>,
+    /// `auth_user` + `auth_query`, and auth_user's own login.
+    auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
 }
 
 /// Why pooled mode could not start.
@@ -42,6 +45,10 @@ pub enum PooledError {
     },
     #[error("cache {cache}: {source}")]
     Login { cache: String, source: LoginError },
+    #[error(
+        "cache {cache}: auth_user {user:?} needs a login of its own (auth_file or user/password)"
+    )]
+    AuthUser { cache: String, user: String },
 }
 
 /// The pooled PostgreSQL caches of `config`, by cache ID. Runs inside the runtime.
@@ -76,8 +83,30 @@ pub fn build(
             idle_timeout: p.pool_idle_timeout,
             queue_timeout: p.pool_queue_timeout,
         };
+        let auth = match &p.auth_user {
+            None => None,
+            Some(user) => {
+                let login = logins.get(user).ok_or_else(|| PooledError::AuthUser {
+                    cache: def.id.clone(),
+                    user: user.clone(),
+                })?;
+                let query = p.auth_query.clone();
+                Some((
+                    AuthQuery {
+                        user: user.clone(),
+                        query,
+                    },
+                    login,
+                ))
+            }
+        };
         let pools = Pools::new(limits, ctx.metrics.pool.clone());
-        out.insert(def.id.clone(), Arc::new(PooledCache { logins, pools }));
+        let pooled = PooledCache {
+            logins,
+            pools,
+            auth,
+        };
+        out.insert(def.id.clone(), Arc::new(pooled));
     }
     Ok(out)
 }
@@ -130,7 +159,7 @@ async fn login(
     pooled: &PooledCache,
 ) -> Result<Leased, PgError> {
     let user = param(params, "user");
-    let login = pooled.logins.get(user);
+    let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
     let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
     let Some(login) = login else {
         return Err(PgError::AuthRejected);
@@ -175,6 +204,29 @@ async fn login(
         return Err(PgError::AuthRejected);
     }
     Ok(Leased { lease, conn })
+}
+
+/// The login of `user`: from the userlist, else from `auth_query` if configured.
+async fn lookup(
+    ctx: &PgContext,
+    cache: &Arc<crate::engine::CacheCtx>,
+    pooled: &PooledCache,
+    (user, database): (&str, &str),
+) -> Result<Option<Arc<super::logins::Login>>, PgError> {
+    if let Some(login) = pooled.logins.get(user) {
+        return Ok(Some(login));
+    }
+    let Some((query, auth_login)) = &pooled.auth else {
+        return Ok(None);
+    };
+    let at = super::auth_query::Place {
+        cache,
+        tls: ctx.tls.origin(&cache.id),
+        pools: &pooled.pools,
+        database,
+    };
+    let found = query.lookup(&at, auth_login, user).await?;
+    Ok(found.map(Arc::new))
 }
 
 /// Resets a connection a session is done with and gives it back to its pool.
@@ -319,7 +371,10 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -338,6 +393,9 @@ mod tests {
         let refused = |p: &[(&str, &str)]| startup_sets(&params(p)).is_err();
         assert!(refused(&[("replication", "database")]));
         assert!(refused(&[("options", "-c search_path=x")]));
-        assert_eq!(startup_sets(&params(&[("user", "u")])).ok().as_deref(), Some(""));
+        assert_eq!(
+            startup_sets(&params(&[("user", "u")])).ok().as_deref(),
+            Some("")
+        );
     }
 }
