@@ -15,6 +15,7 @@ use common::pg::password_for;
 use common::proxy::Proxy;
 
 const USER: &str = "scram_user";
+const IDLE: &str = "wirecache_pool_connections{cache=\"demo\",state=\"idle\"}";
 
 /// A proxy whose cache `demo` pools connections for `user` with its password.
 async fn pooled(origin: &PgOrigin, user: &str, extra: &str) -> Proxy {
@@ -65,7 +66,7 @@ async fn short_connections_share_one_origin_backend() {
         pids.push(pid(&client).await);
         drop(client);
         // The session gives its connection back once the client has gone.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        proxy.wait_for_metric(IDLE, 1.0).await;
     }
     pids.dedup();
     assert_eq!(
@@ -406,4 +407,40 @@ async fn auth_query_looks_up_users_the_userlist_does_not_name() {
     let hostile = config.connect(tokio_postgres::NoTls).await;
     assert_eq!(code(&hostile.err().unwrap()), "28P01");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Startup parameters follow each client onto a reused connection: the same value,
+/// another value, none at all (reset), whatever the client before had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_parameters_follow_each_client() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_params");
+    let proxy = pooled(origin, USER, "pool_size = 1").await;
+    let pw = password_for(USER);
+    let base = proxy.conn_str("demo", &db, USER, Some(&pw));
+    let cases = [
+        (" application_name=one options=''", "one"),
+        (" application_name=one", "one"),
+        (" application_name=two", "two"),
+        ("", ""),
+    ];
+    let mut pids = Vec::new();
+    for (extra, app) in cases {
+        let conn = format!("{base}{extra}");
+        let (client, c) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(c);
+        let name: String = client
+            .query_one("SHOW application_name", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(name, app, "{extra:?}");
+        pids.push(pid(&client).await);
+        drop(client);
+        proxy.wait_for_metric(IDLE, 1.0).await;
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1, "pool_size = 1 used backends {pids:?}");
 }

@@ -51,11 +51,15 @@ async fn script(prefix: &str, mut cmd: impl FnMut(&str) -> Command + Send + 'sta
         .unwrap();
     assert!(out.contains(ok), "{out}");
     assert!(proxy.hits().await > 0.0);
+    // The script's last session gives its connection back once the script is gone.
+    let idle = "wirecache_pool_connections{cache=\"demo\",state=\"idle\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proxy.metric(idle).await < 1.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(
-        proxy
-            .metric("wirecache_pool_connections{cache=\"demo\",state=\"idle\"}")
-            .await
-            >= 1.0
+        proxy.metric(idle).await >= 1.0,
+        "no connection went back to the pool"
     );
 }
 

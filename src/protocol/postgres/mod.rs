@@ -24,6 +24,7 @@ pub mod messages;
 mod offline;
 mod origin_login;
 pub mod pooled;
+mod pooled_params;
 #[cfg(test)]
 mod proptests;
 mod relay;

@@ -27,6 +27,8 @@ pub struct OriginConn {
     pub statuses: Vec<(String, String)>,
     /// Its BackendKeyData body (process ID and secret).
     pub key: Bytes,
+    /// The client startup parameters it has (set after its last reset).
+    pub applied: super::pooled_params::Params,
 }
 
 impl Conn for OriginConn {
@@ -92,6 +94,7 @@ pub async fn open(
         end: End::for_origin(origin, buf),
         statuses,
         key,
+        applied: Vec::new(),
     })
 }
 
@@ -241,6 +244,27 @@ pub async fn run_for_row(
     sql: &str,
 ) -> Result<(Option<Bytes>, Option<Bytes>), PgError> {
     conn.end.send(&messages::query(sql)).await?;
+    answers(conn, 1).await
+}
+
+/// Sends every query of `sqls` at once (each its own transaction) and reads their
+/// answers: true if none failed.
+pub async fn run_all(conn: &mut OriginConn, sqls: &[&str]) -> Result<bool, PgError> {
+    let mut out = BytesMut::new();
+    for sql in sqls {
+        out.extend_from_slice(&messages::query(sql));
+    }
+    conn.end.send(&out).await?;
+    let (error, _) = answers(conn, sqls.len()).await?;
+    Ok(error.is_none())
+}
+
+/// Reads the answers of `queries` simple queries: the first error and the first
+/// DataRow's body.
+async fn answers(
+    conn: &mut OriginConn,
+    mut queries: usize,
+) -> Result<(Option<Bytes>, Option<Bytes>), PgError> {
     let (mut error, mut row) = (None, None);
     loop {
         let frame = loop {
@@ -256,8 +280,11 @@ pub async fn run_for_row(
             b'S' => conn.status(frame.body()),
             b'E' => error = error.or(Some(frame.bytes)),
             b'D' if row.is_none() => row = Some(Bytes::copy_from_slice(frame.body())),
-            b'Z' if frame.body() == b"I" => return Ok((error, row)),
-            b'Z' => return Err(PgError::Origin("not idle after wirecache's own query")),
+            b'Z' if frame.body() != b"I" => {
+                return Err(PgError::Origin("not idle after wirecache's own query"));
+            }
+            b'Z' if queries <= 1 => return Ok((error, row)),
+            b'Z' => queries -= 1,
             _ => {}
         }
     }

@@ -16,6 +16,7 @@ use super::auth_query::AuthQuery;
 use super::errors::{self, PgError};
 use super::logins::{LoginError, Logins};
 use super::origin_login::{self, LoginFailure, OriginConn};
+use super::pooled_params::{self, Params};
 use super::session::Session;
 use super::startup::{self, Resolved};
 use super::{PgContext, Route, client_login, messages};
@@ -118,36 +119,11 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// `SET` statements for the client's startup parameters, in one query text.
-fn startup_sets(params: &[(String, String)]) -> Result<String, PgError> {
-    let mut sql = String::new();
-    for (k, v) in params {
-        match k.as_str() {
-            "user" | "database" => continue,
-            "replication" => {
-                return Err(PgError::Unsupported(
-                    "replication connections in pooled mode",
-                ));
-            }
-            "options" if !v.trim().is_empty() => {
-                return Err(PgError::Unsupported(
-                    "the startup parameter \"options\" in pooled mode",
-                ));
-            }
-            "options" => continue,
-            _ => {}
-        }
-        let name = k.replace('"', "\"\"");
-        let value = v.replace('\\', "\\\\").replace('\'', "\\'");
-        sql.push_str(&format!("SET \"{name}\" TO E'{value}';"));
-    }
-    Ok(sql)
-}
-
-/// A session's lease and what its client is greeted with.
+/// A session's lease and the startup parameters set on it.
 struct Leased {
     lease: Lease<OriginConn>,
     conn: OriginConn,
+    want: Params,
 }
 
 /// Checks the login, leases a connection and sets the client's parameters on it.
@@ -168,7 +144,7 @@ async fn login(
     let secret = login
         .secret()
         .ok_or(PgError::Origin("no secret to log in to the origin with"))?;
-    let sets = startup_sets(params)?;
+    let want = pooled_params::settable(params)?;
     let target = (user, param(params, "database"));
     let tls = ctx.tls.origin(&cache.id);
     let pool = pooled
@@ -196,14 +172,17 @@ async fn login(
     };
     cache.metrics.origin.up();
     let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
-    if !sets.is_empty()
-        && let Some(error) = origin_login::run(&mut conn, &sets).await?
-    {
-        let _ = send(client, &error).await;
-        give_back(lease, conn, cache.connect_timeout).await;
-        return Err(PgError::AuthRejected);
+    let sets = pooled_params::diff(&want, &conn.applied);
+    if !sets.is_empty() {
+        conn.applied.clear();
+        if let Some(error) = origin_login::run(&mut conn, &sets).await? {
+            let _ = send(client, &error).await;
+            give_back(lease, conn, &[], cache.connect_timeout).await;
+            return Err(PgError::AuthRejected);
+        }
+        conn.applied.clone_from(&want);
     }
-    Ok(Leased { lease, conn })
+    Ok(Leased { lease, conn, want })
 }
 
 /// The login of `user`: from the userlist, else from `auth_query` if configured.
@@ -229,12 +208,28 @@ async fn lookup(
     Ok(found.map(Arc::new))
 }
 
-/// Resets a connection a session is done with and gives it back to its pool.
-/// An origin that does not answer the reset within `within` loses the connection.
-async fn give_back(lease: Lease<OriginConn>, mut conn: OriginConn, within: std::time::Duration) {
-    let reset = tokio::time::timeout(within, origin_login::run(&mut conn, "DISCARD ALL")).await;
+/// Resets a connection a session is done with (`DISCARD ALL`), sets the session's
+/// startup parameters `want` again in the same round trip (the next client most
+/// likely has the same: then its login sends nothing), and gives it back to its
+/// pool. An origin that does not answer within `within` loses the connection.
+async fn give_back(
+    lease: Lease<OriginConn>,
+    mut conn: OriginConn,
+    want: &[(String, String)],
+    within: std::time::Duration,
+) {
+    let sets = pooled_params::diff(want, &[]);
+    let queries: &[&str] = match sets.is_empty() {
+        true => &["DISCARD ALL"],
+        false => &["DISCARD ALL", &sets],
+    };
+    conn.applied.clear();
+    let reset = tokio::time::timeout(within, origin_login::run_all(&mut conn, queries)).await;
     match reset {
-        Ok(Ok(None)) if conn.end.alive() => lease.give_back(conn),
+        Ok(Ok(true)) if conn.end.alive() => {
+            conn.applied = want.to_vec();
+            lease.give_back(conn);
+        }
         _ => drop(lease),
     }
 }
@@ -277,7 +272,7 @@ pub async fn run(
         .map(|l| (a, l)),
         Err(e) => Err(e),
     };
-    let (admitted, Leased { lease, conn }) = match leased {
+    let (admitted, Leased { lease, conn, want }) = match leased {
         Ok(l) => l,
         Err(e) => {
             if let Some(wire) = errors::to_wire(&e) {
@@ -291,7 +286,9 @@ pub async fn run(
         .await
         .map_err(PgError::io(super::errors::Side::Client))?;
     let peer = client.tcp().peer_addr().ok();
-    let OriginConn { end, statuses, key } = conn;
+    let OriginConn {
+        end, statuses, key, ..
+    } = conn;
     let mut session = session(ctx, (client, cbuf), &resolved, end, &statuses);
     session.admitted = Some(admitted);
     session.cancel = Some(super::cancel::CancelTarget {
@@ -311,8 +308,14 @@ pub async fn run(
         && !session.origin_fatal
         && let Some(end) = session.core.into_io().into_origin()
     {
-        let conn = OriginConn { end, statuses, key };
-        give_back(lease, conn, cache.connect_timeout).await;
+        let applied = Vec::new();
+        let conn = OriginConn {
+            end,
+            statuses,
+            key,
+            applied,
+        };
+        give_back(lease, conn, &want, cache.connect_timeout).await;
     }
     result
 }
@@ -364,38 +367,4 @@ async fn drive(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn startup_parameters_become_quoted_sets() {
-        let sql = startup_sets(&params(&[
-            ("user", "app"),
-            ("database", "db"),
-            ("application_name", "it's a \\ test"),
-            ("we\"ird", "x"),
-            ("options", " "),
-        ]));
-        assert_eq!(
-            sql.ok().as_deref(),
-            Some("SET \"application_name\" TO E'it\\'s a \\\\ test';SET \"we\"\"ird\" TO E'x';")
-        );
-        let refused = |p: &[(&str, &str)]| startup_sets(&params(p)).is_err();
-        assert!(refused(&[("replication", "database")]));
-        assert!(refused(&[("options", "-c search_path=x")]));
-        assert_eq!(
-            startup_sets(&params(&[("user", "u")])).ok().as_deref(),
-            Some("")
-        );
-    }
 }
