@@ -302,12 +302,26 @@ pub async fn run(
     super::lock(&ctx.cancels).insert(own_key.clone(), route);
     let result = drive(ctx, &mut session, peer).await;
     super::lock(&ctx.cancels).remove(&own_key);
+    if result.is_ok() {
+        finish(session, lease, (statuses, key), &want).await;
+    }
+    result
+}
+
+/// A session that ended well at rest (outside a transaction, nothing owed, its origin
+/// never lost or gone FATAL) gives its connection back; any other drops it.
+async fn finish(
+    session: Session,
+    lease: Lease<OriginConn>,
+    (statuses, key): (Params, Bytes),
+    want: &[(String, String)],
+) {
     let at_rest = session.at_rest() && session.core.txn() == TxnState::Idle;
-    if result.is_ok()
-        && at_rest
-        && !session.origin_fatal
-        && let Some(end) = session.core.into_io().into_origin()
-    {
+    if !at_rest || session.origin_fatal {
+        return;
+    }
+    let within = session.core.cache().connect_timeout;
+    if let Some(end) = session.core.into_io().into_origin() {
         let applied = Vec::new();
         let conn = OriginConn {
             end,
@@ -315,11 +329,9 @@ pub async fn run(
             key,
             applied,
         };
-        give_back(lease, conn, &want, cache.connect_timeout).await;
+        give_back(lease, conn, want, within).await;
     }
-    result
 }
-
 /// The proxied session over a leased connection.
 fn session(
     ctx: &PgContext,
