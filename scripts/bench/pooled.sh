@@ -116,7 +116,7 @@ run() {
     conn=$(awk '/average connection time/ {print $5; exit}' "$out")
     failed=$(awk '/number of failed transactions/ {print $5; exit}' "$out")
     # Per-transaction latency (µs, third column of pgbench's log).
-    read -r p50 p99 < <(cat "$prefix".* 2>/dev/null | awk '{print $3}' | sort -n |
+    read -r p50 p99 < <(cat "$prefix".[0-9]* 2>/dev/null | awk '{print $3}' | sort -n |
         awk '{a[NR] = $1} END {
             if (!NR) { print "- -"; exit }
             i = int(NR * 0.5); j = int(NR * 0.99); if (i < 1) i = 1; if (j < 1) j = 1

@@ -85,6 +85,8 @@ impl<C> Clone for Pool<C> {
 /// ends). Dropped without [`Lease::give_back`], its connection is closed.
 pub struct Lease<C> {
     conn: Option<C>,
+    /// Given back: its connection is in the pool again.
+    returned: bool,
     born: Instant,
     shared: Arc<Shared<C>>,
     _permit: OwnedSemaphorePermit,
@@ -135,6 +137,7 @@ impl<C: Conn> Pool<C> {
         m.active.up();
         Ok(Lease {
             conn: Some(conn),
+            returned: false,
             born,
             shared: shared.clone(),
             _permit: permit,
@@ -209,9 +212,9 @@ impl<C: Conn> Lease<C> {
         self.conn = None;
         let now = Instant::now();
         if now.duration_since(self.born) >= shared.limits.max_lifetime {
-            shared.metrics.closed();
             return;
         }
+        self.returned = true;
         lock(&shared.idle).push(Idle {
             conn,
             born: self.born,
@@ -222,9 +225,11 @@ impl<C: Conn> Lease<C> {
 }
 
 impl<C> Drop for Lease<C> {
+    /// A lease that ends without its connection going back closes it (dropped here,
+    /// or already by whoever took it out).
     fn drop(&mut self) {
         self.shared.metrics.active.down();
-        if self.conn.take().is_some() {
+        if !self.returned {
             self.shared.metrics.closed();
         }
     }

@@ -75,6 +75,7 @@ async fn a_full_pool_makes_clients_wait_then_refuses_them() {
     let _b = lease(&pool).await;
     let third = pool.lease(open).await;
     assert!(matches!(third, Err(LeaseError::QueueTimeout(_))));
+    assert_eq!(m.closed.load(Ordering::Relaxed), 0);
     assert_eq!(m.queue_timeouts.load(Ordering::Relaxed), 1);
     // A place freed while a client waits is its.
     let waiting = tokio::spawn({
