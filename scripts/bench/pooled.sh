@@ -7,9 +7,9 @@
 #
 # Every target makes the client log in with SCRAM-SHA-256 as role `bench` (the origin
 # asks SCRAM of it over TCP; PgBouncer and wirecache's pooled mode check it
-# themselves, from a userlist / the `password` key). The workload reads one of
-# HOT_KEYS rows of pgbench_accounts by primary key (scale SCALE), 8 clients, 2 pgbench
-# threads (as scripts/bench/run.sh). Writes results/pooled-<date>/: raw.csv (one line
+# themselves, both from a userlist holding the origin's own verifier). The workload
+# reads one of HOT_KEYS rows of pgbench_accounts by primary key (scale SCALE), 8
+# clients, 2 pgbench threads (as scripts/bench/run.sh). Writes results/pooled-<date>/: raw.csv (one line
 # per run), results.md (medians). Needs a release build (target/release/wirecache,
 # built here if missing) and runs as root (the servers run as postgres). Stops only
 # the processes it started.
@@ -38,13 +38,18 @@ secure_origin() {
     { echo "host all bench 127.0.0.1/32 scram-sha-256"; cat "$hba"; } >"$hba.new" && mv "$hba.new" "$hba"
     chown postgres:postgres "$hba"
     psql_pg -d postgres -c "SELECT pg_reload_conf()" >/dev/null
+    # PgBouncer and wirecache both hold the origin's own verifier (no PBKDF2 per
+    # login on their side; they log in to the origin with the client's ClientKey).
+    VERIFIER=$(psql_pg -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")
+    printf '"bench" "%s"\n' "$VERIFIER" >"$WORK/userlist.txt"
+    chmod 644 "$WORK/userlist.txt"
 }
 
 start_bouncer_txn() {
     local dir=$WORK/pgbouncer
     BOUNCER_PORT=$(free_port)
     mkdir -p "$dir"
-    echo "\"bench\" \"$PASSWORD\"" >"$dir/userlist.txt"
+    cp "$WORK/userlist.txt" "$dir/userlist.txt"
     cat >"$dir/pgbouncer.ini" <<EOF
 [databases]
 $DB = host=127.0.0.1 port=$PGPORT dbname=$DB
@@ -84,12 +89,10 @@ id = "pooled"
 protocol = "postgres"
 origin = "127.0.0.1:$PGPORT"
 pool = "session"
-user = "bench"
+auth_file = "$WORK/userlist.txt"
 pool_size = 20
 EOF
-    # The password comes from the environment, as ECS injects a secret.
-    WIRECACHE_CACHES_1_PASSWORD=$PASSWORD "$WIRECACHE" --config "$WORK/wirecache.toml" \
-        </dev/null >"$WORK/wirecache.log" 2>&1 &
+    "$WIRECACHE" --config "$WORK/wirecache.toml" </dev/null >"$WORK/wirecache.log" 2>&1 &
     started $! wirecache
     wait_port "$WC_PG" 30 || die "wirecache did not start: $(tail -5 "$WORK/wirecache.log")"
 }

@@ -193,6 +193,12 @@ impl<C: Conn> Pool<C> {
     pub fn idle_count(&self) -> usize {
         lock(&self.shared.idle).len()
     }
+
+    /// No idle connection, and no lease, waiting client or caller of [`Pools::get`]
+    /// holds the pool (the map's is the only handle): it can be forgotten.
+    fn unused(&self) -> bool {
+        Arc::strong_count(&self.shared) == 1 && self.idle_count() == 0
+    }
 }
 
 impl<C: Conn> Lease<C> {
@@ -268,11 +274,23 @@ impl<K: Hash + Eq + Clone + Send + 'static, C: Conn> Pools<K, C> {
         pool
     }
 
+    /// Sweeps every pool, and forgets those left unused (a key a client chose, such
+    /// as a database name given to `auth_query`, cannot make the map grow for ever).
     fn sweep(&self) {
         let pools: Vec<Pool<C>> = lock(&self.map).values().cloned().collect();
         for p in pools {
             p.sweep();
         }
+        lock(&self.map).retain(|_, p| !p.unused());
+    }
+
+    /// Pools held now.
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -153,4 +153,11 @@ async fn pools_are_per_key() {
     assert_ne!(id(&mut b), first);
     let mut c = lease(&pools.get(&key("alice"))).await;
     assert_eq!(id(&mut c), first);
+    // A pool whose connections are all gone is forgotten by the sweep.
+    drop(b);
+    pools.sweep();
+    assert_eq!(pools.len(), 1, "bob's empty pool was kept");
+    drop(c);
+    pools.sweep();
+    assert!(pools.is_empty());
 }
