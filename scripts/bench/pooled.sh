@@ -14,7 +14,8 @@
 # built here if missing) and runs as root (the servers run as postgres). Stops only
 # the processes it started.
 #
-# Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, OUT, KEEP_WORK=1.
+# Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, SSLMODE (the
+# client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +29,11 @@ DURATION=${DURATION:-10} REPS=${REPS:-3} CLIENTS=${CLIENTS:-8} SCALE=${SCALE:-10
 OUT=${OUT:-$ROOT/results/pooled-$(date +%Y-%m-%d)}
 PASSWORD=bench-pooled-pw
 export PGCONNECT_TIMEOUT=30
+# The client leg in clear for every target: the bench PostgreSQL and PgBouncer offer
+# no TLS, while wirecache offers it by default (a self-signed certificate), so with
+# libpq's default (prefer) only the wirecache targets would pay a TLS handshake per
+# connection. SSLMODE=prefer measures that.
+export PGSSLMODE=${SSLMODE:-disable}
 
 # SCRAM for `bench` over TCP; the superuser stays trusted (setup).
 secure_origin() {
@@ -134,7 +140,8 @@ report() {
         echo "# pgbench -C, hot PK lookup ($HOT_KEYS keys of pgbench_accounts, scale $SCALE)"
         echo
         echo "$CLIENTS clients, 2 threads, ${DURATION} s per run, $REPS repetitions interleaved; medians."
-        echo "Every client logs in with SCRAM-SHA-256. $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores,"
+        echo "Every client logs in with SCRAM-SHA-256, PGSSLMODE=$PGSSLMODE."
+        echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wirecache $(git -C "$ROOT" rev-parse --short HEAD),"
         echo "load before the run: $LOAD_START."
         echo
         echo "| target | tps (with connecting) | latency p50 (ms) | latency p99 (ms) | avg connection time (ms) | failed |"
