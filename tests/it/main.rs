@@ -43,6 +43,7 @@ mod pg_hangs;
 mod pg_intelligence;
 mod pg_pgbench;
 mod pg_pooled;
+mod pg_pooled_auth;
 mod pg_pooled_clients;
 mod pg_pooled_secrets;
 mod pg_protocol;
