@@ -47,6 +47,8 @@ pub enum AppError {
     Tls(#[from] TlsError),
     #[error("cluster: {0}")]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("pooled mode: {0}")]
+    Pooled(#[from] crate::protocol::postgres::pooled::PooledError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -106,7 +108,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
     let mut tasks = Vec::new();
     tasks.extend(start_reloader(&shared));
     let postgres = match config.listen.postgres {
-        Some(addr) => start_postgres(&shared, addr, &mut tasks).await?,
+        Some(addr) => start_postgres(&shared, config, addr, &mut tasks).await?,
         None => None,
     };
     let mysql = match config.listen.mysql {
@@ -170,17 +172,22 @@ fn start_reloader(shared: &Shared) -> Option<JoinHandle<()>> {
 
 async fn start_postgres(
     shared: &Shared,
+    config: &Config,
     addr: SocketAddr,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<Option<SocketAddr>, AppError> {
     let listener = bind("postgres", addr).await?;
     let local = listener.local_addr().ok();
-    let ctx = Arc::new(PgContext::new(
-        shared.engine.clone(),
-        shared.shutdown.clone(),
-        shared.tls.clone(),
-        shared.admission.clone(),
-    ));
+    let pooled = postgres::pooled::build(config, shared.engine.caches())?;
+    let ctx = Arc::new(
+        PgContext::new(
+            shared.engine.clone(),
+            shared.shutdown.clone(),
+            shared.tls.clone(),
+            shared.admission.clone(),
+        )
+        .with_pooled(pooled),
+    );
     tasks.push(spawn_accept_loop(
         "postgres",
         listener,

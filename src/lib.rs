@@ -55,6 +55,7 @@ pub mod health;
 pub mod invalidate;
 pub mod latency;
 pub mod metrics;
+pub mod pool;
 pub mod protocol;
 pub mod server;
 pub mod session;

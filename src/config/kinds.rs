@@ -140,6 +140,11 @@ kind!(Token: String, "a string", |s| match s {
     "" => Err(bad("token", s, "empty (omit the key to refuse mutating endpoints)")),
     s => Ok(s.to_owned()),
 }, |_v| "<redacted>");
+// A password: never empty, always written redacted, never echoed in an error.
+kind!(Secret: String, "a string", |s| match s {
+    "" => Err("invalid password: empty".to_owned()),
+    s => Ok(s.to_owned()),
+}, |_v| "<redacted>");
 kind!(FilePath: PathBuf, "a file path string", |s| match s.trim() {
     "" => Err(bad("file path", s, "empty")),
     _ => Ok(PathBuf::from(s)),

@@ -189,6 +189,7 @@ mod tests {
             transactions: TxnPolicy::ReadCommitted,
             serve_stale: None,
             tls: Default::default(),
+            pool: Default::default(),
         };
         assert_eq!(config.tls, Default::default());
         assert_eq!(config.caches, vec![demo.clone()]);

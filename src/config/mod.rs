@@ -20,6 +20,7 @@ mod error;
 mod kinds;
 mod limits;
 mod load;
+mod pool;
 mod print;
 mod read;
 mod rules;
@@ -34,6 +35,7 @@ pub use cluster::{ClusterSettings, redact_url};
 pub use error::{ConfigError, ConfigErrors};
 pub use limits::LimitSettings;
 pub use load::{from_str, load};
+pub use pool::{PoolMode, PoolSettings};
 pub use rules::{
     RuleAction, RuleDef, format_template_id, parse_rule_action, parse_rule_action_with,
     parse_template_id,

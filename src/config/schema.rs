@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::kinds::{Action, Bool, CacheId, Dur, FilePath, Kind, Opt, Origin, Pattern, Positive};
-use super::kinds::{ServerName, TableName, TemplateId};
+use super::kinds::{Amount, Count, Secret, ServerName, TableName, TemplateId};
 use super::limits::LimitSettings;
+use super::pool::PoolMode;
 use super::types::{AdminSettings, CacheMode, CacheSettings, ClientTls, Listen};
 use super::types::{LogSettings, OriginTlsMode, Protocol, TxnPolicy};
 
@@ -67,6 +68,24 @@ pub(super) struct CacheEntry {
     pub tls_client_cert: Option<PathBuf>,
     #[serde(with = "Opt::<FilePath>")]
     pub tls_client_key: Option<PathBuf>,
+    pub pool: PoolMode,
+    #[serde(with = "Opt::<FilePath>")]
+    pub auth_file: Option<PathBuf>,
+    pub user: Option<String>,
+    #[serde(with = "Opt::<Secret>")]
+    pub password: Option<String>,
+    pub auth_user: Option<String>,
+    pub auth_query: Option<String>,
+    #[serde(with = "Opt::<Count>")]
+    pub pool_size: Option<usize>,
+    #[serde(with = "Opt::<Amount>")]
+    pub pool_min_idle: Option<usize>,
+    #[serde(with = "Opt::<Positive>")]
+    pub pool_max_lifetime: Option<Duration>,
+    #[serde(with = "Opt::<Positive>")]
+    pub pool_idle_timeout: Option<Duration>,
+    #[serde(with = "Opt::<Positive>")]
+    pub pool_queue_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

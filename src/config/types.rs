@@ -231,6 +231,9 @@ pub struct CacheDef {
     /// TLS towards this cache's origin.
     #[serde(flatten)]
     pub tls: OriginTlsSettings,
+    /// Pooled mode (`pool`, logins, limits).
+    #[serde(flatten)]
+    pub pool: super::pool::PoolSettings,
 }
 
 /// One cache's origin TLS settings (`tls`, `tls_ca_file`, `tls_server_name`,

@@ -9,6 +9,7 @@ pub use cluster::render_cluster;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::pool::metrics::ConnState;
 use crate::stats::{
     BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope, OriginFault, Refusal,
 };
@@ -62,7 +63,7 @@ fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'st
 }
 
 /// Every metric, in the order of the exposition.
-const METRICS: [Metric; 27] = [
+const METRICS: [Metric; 30] = [
     Metric {
         name: "wirecache_refreshes_total",
         kind: "counter",
@@ -256,6 +257,32 @@ const METRICS: [Metric; 27] = [
         kind: "gauge",
         help: "Configured max_memory.",
         samples: Samples::Store(|s| s.max_bytes),
+    },
+    Metric {
+        name: "wirecache_pool_connections",
+        kind: "gauge",
+        help: "Pooled mode's origin connections, by state.",
+        samples: Samples::PerLabel {
+            label: "state",
+            count: ConnState::ALL.len(),
+            value: |i| label_at(&ConnState::ALL, i, ConnState::as_str),
+            read: |m, i| {
+                let state = ConnState::ALL.get(i).copied();
+                state.map_or(0, |s| u64::try_from(m.pool.connections(s)).unwrap_or(0))
+            },
+        },
+    },
+    Metric {
+        name: "wirecache_pool_waiting",
+        kind: "gauge",
+        help: "Clients waiting for an origin connection of a full pool.",
+        samples: Samples::PerCache(|m| m.pool.waiting.get()),
+    },
+    Metric {
+        name: "wirecache_pool_wait_seconds",
+        kind: "histogram",
+        help: "How long clients waited for a place in their pool.",
+        samples: Samples::Histogram(|m| &m.pool.wait),
     },
 ];
 

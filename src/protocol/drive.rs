@@ -79,7 +79,16 @@ pub trait ProxySession: Send {
 /// Runs `session` to its end; a failure is reported to the client where the protocol
 /// allows, and a session closed by shutdown leaves its origin as a client would.
 pub async fn drive<S: ProxySession>(mut session: S, drain: Shutdown) -> Result<(), SessionError> {
-    let result = run_loop(&mut session, drain).await;
+    drive_ref(&mut session, drain).await
+}
+
+/// [`drive`], leaving the session to the caller (a pooled session's origin
+/// connection goes back to its pool afterwards).
+pub async fn drive_ref<S: ProxySession>(
+    session: &mut S,
+    drain: Shutdown,
+) -> Result<(), SessionError> {
+    let result = run_loop(session, drain).await;
     if matches!(
         &result,
         Ok(())

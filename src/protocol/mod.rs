@@ -12,6 +12,6 @@ mod pipes;
 pub mod postgres;
 pub mod tds;
 
-pub use drive::{FLUSH_AT, ProxySession, drive};
+pub use drive::{FLUSH_AT, ProxySession, drive, drive_ref};
 pub use error::SessionError;
-pub use pipes::{IoFailure, Pipes, READ_AHEAD, Side, write_out};
+pub use pipes::{End, IoFailure, Pipes, READ_AHEAD, Side, write_out};

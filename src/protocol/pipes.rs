@@ -73,8 +73,29 @@ impl End {
         }
     }
 
+    /// An origin connection's end, for a pool to keep between sessions.
+    pub fn for_origin(stream: Stream, inbox: BytesMut) -> Self {
+        End::new(stream, inbox, Side::Origin, 4 * 1024)
+    }
+
+    /// False if the peer has closed this connection or sent bytes nobody asked for
+    /// (checked without waiting; a TLS connection is only checked for being closed
+    /// by a failed write later, since its records cannot be peeked at).
+    pub fn alive(&mut self) -> bool {
+        if !self.inbox.is_empty() || !self.outbox.is_empty() {
+            return false;
+        }
+        let ReadHalf::Tcp(tcp) = &mut self.rd else {
+            return true;
+        };
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        matches!(tcp.poll_peek(&mut cx, &mut buf), std::task::Poll::Pending)
+    }
+
     /// Reads what arrives into `inbox`; 0: this end closed.
-    async fn read(&mut self) -> Result<usize, IoFailure> {
+    pub async fn read(&mut self) -> Result<usize, IoFailure> {
         let n = self.rd.read_buf(&mut self.inbox).await;
         n.map_err(|e| self.failure(e))
     }
@@ -115,6 +136,20 @@ impl Pipes {
             origin: End::new(origin, oin, Side::Origin, 4 * 1024),
             origin_lost: false,
         }
+    }
+
+    /// Both ends, the origin's already split (an origin connection from a pool).
+    pub fn with_origin(client: Stream, cin: BytesMut, origin: End) -> Self {
+        Self {
+            client: End::new(client, cin, Side::Client, 16 * 1024),
+            origin,
+            origin_lost: false,
+        }
+    }
+
+    /// The origin's end, to give back to its pool; `None` if it was lost.
+    pub fn into_origin(self) -> Option<End> {
+        (!self.origin_lost).then_some(self.origin)
     }
 
     /// The session goes on without its origin connection (see `session::outage`).

@@ -122,6 +122,11 @@ impl<A> Core<A> {
         &mut self.io
     }
 
+    /// The session's connections, once it is over.
+    pub fn into_io(self) -> Pipes {
+        self.io
+    }
+
     /// The engine, for what a login needs (resolving a cache ID).
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine

@@ -45,6 +45,8 @@ pub struct CacheMetrics {
     /// Cancellations sent to the origin by wirecache (query timeout, a client gone
     /// mid-answer).
     pub cancellations: AtomicU64,
+    /// Pooled mode's origin connections (`pool`).
+    pub pool: std::sync::Arc<crate::pool::PoolMetrics>,
 }
 
 impl CacheMetrics {

@@ -13,6 +13,7 @@ use crate::common::proxy::Proxy;
 use crate::for_each_origin;
 
 for_each_origin!(
+    with_pooled:
     write_on_one_connection_is_seen_by_another,
     concurrent_readers_never_see_a_value_older_than_an_acknowledged_write,
     trigger_writes_to_a_second_table_invalidate_it,

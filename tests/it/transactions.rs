@@ -11,6 +11,7 @@ use crate::common::proxy::Proxy;
 use crate::for_each_origin;
 
 for_each_origin!(
+    with_pooled:
     begin_and_the_write_in_one_text_string,
     begin_then_a_prepared_write_with_parameters,
     savepoints_keep_what_was_not_rolled_back,

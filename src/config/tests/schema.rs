@@ -53,6 +53,11 @@ const EVERY_KEY: &str = r#"
         tls_server_name = "db.internal"
         tls_client_cert = "/c/client.pem"
         tls_client_key = "/c/client.key"
+        auth_file = "/c/userlist.txt"
+        user = "app"
+        password = "pw"
+        auth_user = "pgbouncer"
+        auth_query = "SELECT usename, passwd FROM user_lookup($1)"
         [[rules]]
         template = "9f86d081884c7d65"
         pattern = "select *"
@@ -104,9 +109,14 @@ fn every_key_from_the_environment_alone() {
         password: token.clone(),
         ..c
     });
+    let mut caches = config.caches.clone();
+    for c in &mut caches {
+        c.pool.password = token.clone();
+    }
     let expected = Config {
         admin: AdminSettings { token },
         cluster,
+        caches,
         ..config
     };
     assert_eq!(from_env, expected);
@@ -125,7 +135,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("log", false, 2),
         ("limits", false, 4),
         ("tls", false, 4),
-        ("caches", true, 13),
+        ("caches", true, 24),
         ("rules", true, 7),
         ("cluster", false, 13),
     ];

@@ -88,7 +88,7 @@ impl Challenge {
 }
 
 /// The PasswordMessage answering an MD5 challenge: `md5` + md5(md5(password + user) + salt).
-fn md5_password_message(password: &[u8], user: &[u8], salt: &[u8]) -> Bytes {
+pub(super) fn md5_password_message(password: &[u8], user: &[u8], salt: &[u8]) -> Bytes {
     use md5::{Digest, Md5};
     let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
     let inner = hex(&Md5::new()

@@ -8,20 +8,28 @@
 
 mod ahead;
 mod auth;
+mod auth_query;
 mod batch;
 mod cancel;
 mod catalog;
+mod client_login;
 pub mod codec;
 mod copy;
 pub mod errors;
 mod extended;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
+mod logins;
 pub mod messages;
 mod offline;
+mod origin_login;
+pub mod pooled;
+mod pooled_params;
 #[cfg(test)]
 mod proptests;
 mod relay;
+mod scram;
+mod scram_client;
 mod session;
 mod startup;
 mod tls;
@@ -47,8 +55,10 @@ use crate::session::Gauge;
 /// Shared by every PostgreSQL connection.
 pub struct PgContext {
     pub engine: Arc<Engine>,
-    /// Origin cancel keys of live sessions → the origin to send a CancelRequest to.
-    cancels: Mutex<HashMap<Bytes, String>>,
+    /// Cancel keys given to live sessions' clients → where a CancelRequest goes.
+    cancels: Mutex<HashMap<Bytes, Route>>,
+    /// The caches in pooled mode, by ID.
+    pooled: HashMap<String, Arc<pooled::PooledCache>>,
     /// Fires when wirecache shuts down: sessions close once at rest.
     drain: Shutdown,
     /// TLS towards clients and origins.
@@ -67,10 +77,26 @@ impl PgContext {
         Self {
             engine,
             cancels: Mutex::default(),
+            pooled: HashMap::new(),
             drain,
             tls,
             admission,
         }
+    }
+}
+
+/// Where a client's CancelRequest goes: the origin, and its backend's key (the same
+/// key in pass-through; the leased connection's in pooled mode).
+pub struct Route {
+    origin: String,
+    key: Bytes,
+}
+
+impl PgContext {
+    /// Serves the caches of `pooled` in pooled mode.
+    pub fn with_pooled(mut self, pooled: HashMap<String, Arc<pooled::PooledCache>>) -> Self {
+        self.pooled = pooled;
+        self
     }
 }
 
@@ -118,6 +144,17 @@ async fn run_session(
     params: Vec<(String, String)>,
     deadline: tokio::time::Instant,
 ) -> Result<(), PgError> {
+    if !ctx.pooled.is_empty() {
+        let resolved = startup::resolve(ctx, &params);
+        let pooled = resolved
+            .as_ref()
+            .ok()
+            .and_then(|(c, _)| ctx.pooled.get(&c.id));
+        if let (Some(pooled), Ok(resolved)) = (pooled, resolved.as_ref()) {
+            let resolved = resolved.clone();
+            return pooled::run(ctx, client, buf, resolved, pooled, deadline).await;
+        }
+    }
     let peer = client.tcp().peer_addr().ok();
     let tls = client.is_tls();
     let login = startup::establish(ctx, client, buf, version, params);
@@ -131,7 +168,11 @@ async fn run_session(
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     if let Some(key) = &cancel_key {
-        lock(&ctx.cancels).insert(key.clone(), cache.origin.clone());
+        let route = Route {
+            origin: cache.origin.clone(),
+            key: key.clone(),
+        };
+        lock(&ctx.cancels).insert(key.clone(), route);
     }
     let span = crate::session::span(Protocol::Postgres, &cache, peer);
     let run = crate::protocol::drive(session, ctx.drain.clone());
@@ -156,9 +197,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Forwards a CancelRequest to the origin whose backend holds that key.
 async fn cancel(ctx: &PgContext, key: &[u8]) -> Result<(), PgError> {
-    let origin = lock(&ctx.cancels).get(key).cloned();
-    let Some(origin) = origin else {
+    let route = lock(&ctx.cancels)
+        .get(key)
+        .map(|r| (r.origin.clone(), r.key.clone()));
+    let Some((origin, key)) = route else {
         return Ok(());
     };
-    cancel::send(&origin, key, std::time::Duration::from_secs(10)).await
+    cancel::send(&origin, &key, std::time::Duration::from_secs(10)).await
 }

@@ -71,6 +71,9 @@ pub struct Session {
     /// Where to send a CancelRequest for this session's backend (`query_timeout`, a
     /// client gone mid-answer).
     pub cancel: Option<super::cancel::CancelTarget>,
+    /// The origin connection is leased from a pool: the client's Terminate is not
+    /// passed on (the connection outlives the session).
+    pub pooled: bool,
 }
 
 /// ReadyForQuery's status byte for a transaction state.
@@ -102,6 +105,7 @@ impl Session {
             origin_fatal: false,
             held_fatal: None,
             cancel: None,
+            pooled: false,
         }
     }
 
@@ -139,7 +143,9 @@ impl Session {
                 Ok(())
             }
             tag::TERMINATE => {
-                self.forward(&frame);
+                if !self.pooled {
+                    self.forward(&frame);
+                }
                 self.core.terminate();
                 Ok(())
             }

@@ -185,7 +185,7 @@ async fn relay_auth(
 }
 
 /// The next whole message `side` sends on `stream`.
-async fn read_frame(
+pub(super) async fn read_frame(
     stream: &mut Stream,
     buf: &mut BytesMut,
     max: usize,
@@ -203,7 +203,7 @@ async fn read_frame(
 
 /// The namespace material of a fresh session: cache, startup parameters and the
 /// origin's reported settings (application_name excluded: it cannot change results).
-fn namespace(
+pub(super) fn namespace(
     cache: &str,
     params: &[(String, String)],
     statuses: &[(String, String)],

@@ -12,6 +12,7 @@ pub mod origin;
 pub mod origin_tds;
 pub mod pg;
 mod pg_cluster;
+pub mod pg_pooled_origin;
 pub mod proxy;
 pub mod redis;
 pub mod tds_origin;

@@ -619,6 +619,20 @@ impl Origin for MyOrigin {
 /// `NAME::mariadb`.
 #[macro_export]
 macro_rules! for_each_origin {
+    // Also through a wirecache in pooled mode (`common::pg_pooled_origin`).
+    (with_pooled: $($name:ident),* $(,)?) => {
+        $crate::for_each_origin!($($name),*);
+        mod pooled {
+            $(
+                mod $name {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres_pooled() {
+                        super::super::$name::<$crate::common::pg_pooled_origin::PgPooled>().await;
+                    }
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {

@@ -1,0 +1,382 @@
+//! A pooled PostgreSQL session (`pool = "session"`): the client's login is checked
+//! here (`client_login`), an origin connection is leased from the pool of (origin
+//! user, database) (opened with the stored secret by `origin_login` when the pool has
+//! none idle), the client's startup parameters are set on it, and the client is
+//! greeted with the connection's parameter statuses and a cancel key of wirecache's
+//! own. When the session ends at rest (no transaction, nothing owed), the connection
+//! is reset with `DISCARD ALL` and given back; otherwise it is closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tracing::Instrument;
+
+use super::auth_query::AuthQuery;
+use super::errors::{self, PgError};
+use super::logins::{LoginError, Logins};
+use super::origin_login::{self, LoginFailure, OriginConn};
+use super::pooled_params::{self, Params};
+use super::session::Session;
+use super::startup::{self, Resolved};
+use super::{PgContext, Route, client_login, messages};
+use crate::config::{Config, PoolMode, Protocol};
+use crate::engine::SessionNamespace;
+use crate::pool::userlist::{Userlist, UserlistError};
+use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::protocol::{Pipes, ProxySession};
+use crate::server::stream::{Stream, send};
+use crate::session::{Core, Gauge, TxnState};
+
+/// One pooled cache: its logins and its pools.
+pub struct PooledCache {
+    logins: Logins,
+    pools: Arc<Pools<(String, String), OriginConn>>,
+    /// `auth_user` + `auth_query`, and auth_user's own login.
+    auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
+}
+
+/// Why pooled mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PooledError {
+    #[error("cache {cache}: {source}")]
+    Userlist {
+        cache: String,
+        source: UserlistError,
+    },
+    #[error("cache {cache}: {source}")]
+    Login { cache: String, source: LoginError },
+    #[error(
+        "cache {cache}: auth_user {user:?} needs a login of its own (auth_file or user/password)"
+    )]
+    AuthUser { cache: String, user: String },
+}
+
+/// The pooled PostgreSQL caches of `config`, by cache ID. Runs inside the runtime.
+pub fn build(
+    config: &Config,
+    caches: &crate::engine::Caches,
+) -> Result<HashMap<String, Arc<PooledCache>>, PooledError> {
+    let mut out = HashMap::new();
+    for def in &config.caches {
+        let p = &def.pool;
+        if p.pool == PoolMode::Off || def.protocol != Protocol::Postgres {
+            continue;
+        }
+        let Some(ctx) = caches.by_id(&def.id) else {
+            continue;
+        };
+        let user = p.user.as_deref().zip(p.password.as_deref());
+        let list = Userlist::load(p.auth_file.as_deref(), user).map_err(|source| {
+            PooledError::Userlist {
+                cache: def.id.clone(),
+                source,
+            }
+        })?;
+        let logins = Logins::new(&list).map_err(|source| PooledError::Login {
+            cache: def.id.clone(),
+            source,
+        })?;
+        let limits = Limits {
+            size: p.pool_size,
+            min_idle: p.pool_min_idle,
+            max_lifetime: p.pool_max_lifetime,
+            idle_timeout: p.pool_idle_timeout,
+            queue_timeout: p.pool_queue_timeout,
+        };
+        let auth = match &p.auth_user {
+            None => None,
+            Some(user) => {
+                let login = logins.get(user).ok_or_else(|| PooledError::AuthUser {
+                    cache: def.id.clone(),
+                    user: user.clone(),
+                })?;
+                let query = p.auth_query.clone();
+                Some((
+                    AuthQuery {
+                        user: user.clone(),
+                        query,
+                    },
+                    login,
+                ))
+            }
+        };
+        let pools = Pools::new(limits, ctx.metrics.pool.clone());
+        let pooled = PooledCache {
+            logins,
+            pools,
+            auth,
+        };
+        out.insert(def.id.clone(), Arc::new(pooled));
+    }
+    Ok(out)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// A session's lease and the startup parameters set on it.
+struct Leased {
+    lease: Lease<OriginConn>,
+    conn: OriginConn,
+    want: Params,
+}
+
+/// Checks the login, leases a connection and sets the client's parameters on it.
+async fn login(
+    ctx: &PgContext,
+    client: &mut Stream,
+    cbuf: &mut BytesMut,
+    (cache, params): &Resolved,
+    pooled: &PooledCache,
+) -> Result<Leased, PgError> {
+    let user = param(params, "user");
+    let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
+    let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
+    let Some(login) = login else {
+        return Err(PgError::AuthRejected);
+    };
+    login.learn(key);
+    let secret = login
+        .secret()
+        .ok_or(PgError::Origin("no secret to log in to the origin with"))?;
+    let want = pooled_params::settable(params)?;
+    let target = (user, param(params, "database"));
+    let tls = ctx.tls.origin(&cache.id);
+    let pool = pooled
+        .pools
+        .get(&(target.0.to_owned(), target.1.to_owned()));
+    let open = || async {
+        let conn = origin_login::open(cache, tls, target, &secret).await;
+        if let Err(LoginFailure::Session(e)) = &conn {
+            crate::session::connect_failed(cache, e);
+        }
+        conn
+    };
+    let mut lease = match pool.lease(open).await {
+        Ok(l) => l,
+        Err(LeaseError::QueueTimeout(_)) => {
+            return Err(PgError::TooManyConnections(
+                crate::stats::Refusal::QueueTimeout,
+            ));
+        }
+        Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
+        Err(LeaseError::Open(LoginFailure::Refused(error))) => {
+            let _ = send(client, &error).await;
+            return Err(PgError::AuthRejected);
+        }
+    };
+    cache.metrics.origin.up();
+    let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
+    let sets = pooled_params::diff(&want, &conn.applied);
+    if !sets.is_empty() {
+        conn.applied.clear();
+        if let Some(error) = origin_login::run(&mut conn, &sets).await? {
+            let _ = send(client, &error).await;
+            give_back(lease, conn, &[], cache.connect_timeout).await;
+            return Err(PgError::AuthRejected);
+        }
+        conn.applied.clone_from(&want);
+    }
+    Ok(Leased { lease, conn, want })
+}
+
+/// The login of `user`: from the userlist, else from `auth_query` if configured.
+async fn lookup(
+    ctx: &PgContext,
+    cache: &Arc<crate::engine::CacheCtx>,
+    pooled: &PooledCache,
+    (user, database): (&str, &str),
+) -> Result<Option<Arc<super::logins::Login>>, PgError> {
+    if let Some(login) = pooled.logins.get(user) {
+        return Ok(Some(login));
+    }
+    let Some((query, auth_login)) = &pooled.auth else {
+        return Ok(None);
+    };
+    let at = super::auth_query::Place {
+        cache,
+        tls: ctx.tls.origin(&cache.id),
+        pools: &pooled.pools,
+        database,
+    };
+    let found = query.lookup(&at, auth_login, user).await?;
+    Ok(found.map(Arc::new))
+}
+
+/// Resets a connection a session is done with (`DISCARD ALL`), sets the session's
+/// startup parameters `want` again in the same round trip (the next client most
+/// likely has the same: then its login sends nothing), and gives it back to its
+/// pool. An origin that does not answer within `within` loses the connection.
+async fn give_back(
+    lease: Lease<OriginConn>,
+    mut conn: OriginConn,
+    want: &[(String, String)],
+    within: std::time::Duration,
+) {
+    let sets = pooled_params::diff(want, &[]);
+    let queries: &[&str] = match sets.is_empty() {
+        true => &["DISCARD ALL"],
+        false => &["DISCARD ALL", &sets],
+    };
+    conn.applied.clear();
+    let reset = tokio::time::timeout(within, origin_login::run_all(&mut conn, queries)).await;
+    match reset {
+        Ok(Ok(true)) if conn.end.alive() => {
+            conn.applied = want.to_vec();
+            lease.give_back(conn);
+        }
+        _ => drop(lease),
+    }
+}
+
+/// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
+fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
+    let mut out = BytesMut::new();
+    for (k, v) in &conn.statuses {
+        let mut body = Vec::with_capacity(k.len() + v.len() + 2);
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+        messages::put_message(&mut out, b'S', &body);
+    }
+    messages::put_message(&mut out, b'K', key);
+    out.extend_from_slice(&messages::ready_for_query(b'I'));
+    out
+}
+
+/// Runs a pooled session from its login to its end.
+pub async fn run(
+    ctx: &Arc<PgContext>,
+    mut client: Stream,
+    mut cbuf: BytesMut,
+    resolved: Resolved,
+    pooled: &PooledCache,
+    deadline: tokio::time::Instant,
+) -> Result<(), PgError> {
+    let cache = resolved.0.clone();
+    let admitted = ctx.admission.admit(&cache).await;
+    let admitted = admitted.map_err(PgError::TooManyConnections);
+    let leased = match admitted {
+        Ok(a) => tokio::time::timeout_at(
+            deadline,
+            login(ctx, &mut client, &mut cbuf, &resolved, pooled),
+        )
+        .await
+        .unwrap_or(Err(PgError::Client("login timed out")))
+        .map(|l| (a, l)),
+        Err(e) => Err(e),
+    };
+    let (admitted, Leased { lease, conn, want }) = match leased {
+        Ok(l) => l,
+        Err(e) => {
+            if let Some(wire) = errors::to_wire(&e) {
+                let _ = send(&mut client, &wire).await;
+            }
+            return Err(e);
+        }
+    };
+    let own_key = Bytes::from(super::scram::random_bytes(8));
+    send(&mut client, &greeting(&conn, &own_key))
+        .await
+        .map_err(PgError::io(super::errors::Side::Client))?;
+    let peer = client.tcp().peer_addr().ok();
+    let OriginConn {
+        end, statuses, key, ..
+    } = conn;
+    let mut session = session(ctx, (client, cbuf), &resolved, end, &statuses);
+    session.admitted = Some(admitted);
+    session.cancel = Some(super::cancel::CancelTarget {
+        cache: cache.clone(),
+        key: key.clone(),
+    });
+    let route = Route {
+        origin: cache.origin.clone(),
+        key: key.clone(),
+    };
+    super::lock(&ctx.cancels).insert(own_key.clone(), route);
+    let result = drive(ctx, &mut session, peer).await;
+    super::lock(&ctx.cancels).remove(&own_key);
+    if result.is_ok() {
+        finish(session, lease, (statuses, key), &want).await;
+    }
+    result
+}
+
+/// A session that ended well at rest (outside a transaction, nothing owed, its origin
+/// never lost or gone FATAL) gives its connection back; any other drops it.
+async fn finish(
+    session: Session,
+    lease: Lease<OriginConn>,
+    (statuses, key): (Params, Bytes),
+    want: &[(String, String)],
+) {
+    let at_rest = session.at_rest() && session.core.txn() == TxnState::Idle;
+    if !at_rest || session.origin_fatal {
+        return;
+    }
+    let within = session.core.cache().connect_timeout;
+    if let Some(end) = session.core.into_io().into_origin() {
+        let applied = Vec::new();
+        let conn = OriginConn {
+            end,
+            statuses,
+            key,
+            applied,
+        };
+        give_back(lease, conn, want, within).await;
+    }
+}
+/// The proxied session over a leased connection.
+fn session(
+    ctx: &PgContext,
+    (client, cbuf): (Stream, BytesMut),
+    (cache, params): &Resolved,
+    origin: crate::protocol::End,
+    statuses: &[(String, String)],
+) -> Session {
+    let namespace = SessionNamespace::new(startup::namespace(&cache.id, params, statuses));
+    let io = Pipes::with_origin(client, cbuf, origin);
+    let database = param(params, "database");
+    let core = Core::new(
+        ctx.engine.clone(),
+        cache.clone(),
+        database,
+        namespace,
+        io,
+        TxnState::Idle,
+    );
+    let mut session = Session::new(core);
+    session.pooled = true;
+    session
+}
+
+/// Drives the session in its span, counting an idle timeout.
+async fn drive(
+    ctx: &PgContext,
+    session: &mut Session,
+    peer: Option<std::net::SocketAddr>,
+) -> Result<(), PgError> {
+    let cache = session.core.cache().clone();
+    let cache = &cache;
+    let _gauge = Gauge::open(cache);
+    let span = crate::session::span(Protocol::Postgres, cache, peer);
+    let result = async {
+        tracing::debug!(pooled = true, "postgres session started");
+        crate::protocol::drive_ref(session, ctx.drain.clone()).await
+    }
+    .instrument(span)
+    .await;
+    if matches!(result, Err(PgError::IdleTimeout)) {
+        cache
+            .metrics
+            .idle_closed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    result
+}
