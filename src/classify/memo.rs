@@ -46,6 +46,14 @@ const TEMPLATE_MEMO_ENTRIES: u64 = 20_000;
 /// is not immutable), so texts holding them are never classified by their template.
 const MEANINGFUL_LITERALS: [&str; 5] = ["now", "today", "tomorrow", "yesterday", "infinity"];
 
+/// Whether `sql` may hold one of [`MEANINGFUL_LITERALS`] inside a literal. The
+/// literals a template replaces start with a quote or a dollar sign (or are numbers),
+/// so a text with neither holds none: one pass over the bytes, not one per word.
+fn meaningful_literal(sql: &str) -> bool {
+    sql.bytes().any(|b| b == b'\'' || b == b'$')
+        && MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w))
+}
+
 /// Classifies SQL texts of one dialect, memoizing by text and by template: texts that
 /// differ only in constants (`… WHERE id = 7`, `… id = 8`) share a classification, so
 /// a stream of distinct literals is parsed once, not once per text.
@@ -57,9 +65,18 @@ pub struct Classifier {
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
 pub fn lower_contains(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    // Compare only where the first byte matches: most positions fail on one byte.
+    hay.iter().enumerate().any(|(i, &b)| {
+        (b == lower || b == upper)
+            && hay
+                .get(i..i + needle.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 impl Classifier {
@@ -80,32 +97,38 @@ impl Classifier {
         self.dialect
     }
 
-    /// The classification and template of `sql`, from the memo when the same text
-    /// was seen.
+    /// The classification and template of `sql`: from the memo by template when a
+    /// text of the same template was seen (the template is computed every time, far
+    /// cheaper than parsing), else by text for the texts never shared by template.
+    ///
+    /// A text classified by its template is not remembered by text as well: texts
+    /// that differ in constants (lookups by unique keys, TPC-B's UPDATEs) would fill
+    /// the text memo with entries that never repeat, each an insert, a lookup that
+    /// misses and later an eviction.
     pub fn classify(&self, sql: &str) -> Arc<Analysis> {
         if sql.len() > MEMO_MAX_TEXT {
             return Arc::new(analyze(self.dialect, sql));
         }
-        if let Some(hit) = self.memo.get(sql) {
-            return hit;
-        }
         let template = fingerprint::template(self.dialect, sql);
-        let by_template = template.text.len() < fingerprint::MAX_TEXT
-            && !MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w));
-        if by_template
-            && let Some(hit) = self.by_template.get(&template.id)
-            && hit.template == template
-        {
+        let by_template = template.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
+        if by_template {
+            if let Some(hit) = self.by_template.get(&template.id)
+                && hit.template == template
+            {
+                return hit;
+            }
+        } else if let Some(hit) = self.memo.get(sql) {
             return hit;
         }
         let analysis = Arc::new(Analysis {
             classification: visitor::classify(self.dialect, sql),
             template,
         });
-        self.memo.insert(sql.into(), Arc::clone(&analysis));
         if by_template {
             self.by_template
                 .insert(analysis.template.id, Arc::clone(&analysis));
+        } else {
+            self.memo.insert(sql.into(), Arc::clone(&analysis));
         }
         analysis
     }

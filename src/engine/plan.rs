@@ -216,7 +216,15 @@ impl Engine {
             &v.analysis.template,
             &scope.cache.bounds,
         );
-        match self.policy_where(scope, &v, &stats, req.context) {
+        let policy = self.policy_where(scope, &v, &stats, req.context);
+        // A rule's pinned TTL is the operator's word: only learned ones are judged.
+        let policy = match policy {
+            Ok(Ttl::Learned(_)) if !stats.worth_filling(Instant::now()) => {
+                Err(BypassReason::NotRepeating)
+            }
+            p => p,
+        };
+        match policy {
             Ok(ttl) => {
                 scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
                 stats.on_miss();
