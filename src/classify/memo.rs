@@ -2,7 +2,8 @@
 //! [`Classification`], so a cache hit never pays for parsing (design §3). Shared by
 //! every session of a cache behind an `Arc`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use moka::sync::Cache;
 
@@ -40,7 +41,7 @@ const MEMO_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
 const ENTRY_OVERHEAD: usize = 256;
 
 /// Templates remembered for classification by template.
-const TEMPLATE_MEMO_ENTRIES: u64 = 20_000;
+const TEMPLATE_MEMO_ENTRIES: usize = 20_000;
 
 /// Words that, inside a literal, change what a statement means (`'now'::timestamptz`
 /// is not immutable), so texts holding them are never classified by their template.
@@ -60,7 +61,39 @@ fn meaningful_literal(sql: &str) -> bool {
 pub struct Classifier {
     dialect: Dialect,
     memo: Cache<Box<str>, Arc<Analysis>>,
-    by_template: Cache<u64, Arc<Analysis>>,
+    by_template: TemplateMemo,
+}
+
+/// Classifications by template ID: read on every classified request (every miss and
+/// every write), so a plain map under a read lock rather than a cache with an
+/// eviction policy's bookkeeping on each read. Bounded: past
+/// [`TEMPLATE_MEMO_ENTRIES`], inserting drops an arbitrary entry (a memo: a dropped
+/// template is parsed again, nothing else changes).
+#[derive(Default)]
+struct TemplateMemo {
+    map: RwLock<HashMap<u64, Arc<Analysis>>>,
+}
+
+impl TemplateMemo {
+    fn get(&self, id: u64) -> Option<Arc<Analysis>> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&id).cloned()
+    }
+
+    fn insert(&self, id: u64, analysis: Arc<Analysis>) {
+        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= TEMPLATE_MEMO_ENTRIES && !map.contains_key(&id) {
+            let victim = map.keys().next().copied();
+            if let Some(victim) = victim {
+                map.remove(&victim);
+            }
+        }
+        map.insert(id, analysis);
+    }
+
+    fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
@@ -85,11 +118,10 @@ impl Classifier {
             .max_capacity(MEMO_CAPACITY_BYTES)
             .weigher(entry_weight)
             .build();
-        let by_template = Cache::new(TEMPLATE_MEMO_ENTRIES);
         Self {
             dialect,
             memo,
-            by_template,
+            by_template: TemplateMemo::default(),
         }
     }
 
@@ -112,7 +144,7 @@ impl Classifier {
         let template = fingerprint::template(self.dialect, sql);
         let by_template = template.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
         if by_template {
-            if let Some(hit) = self.by_template.get(&template.id)
+            if let Some(hit) = self.by_template.get(template.id)
                 && hit.template == template
             {
                 return hit;
@@ -139,6 +171,7 @@ impl std::fmt::Debug for Classifier {
         f.debug_struct("Classifier")
             .field("dialect", &self.dialect)
             .field("memoized", &self.memo.entry_count())
+            .field("templates", &self.by_template.len())
             .finish()
     }
 }

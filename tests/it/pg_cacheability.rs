@@ -89,7 +89,7 @@ async fn unique_keys_stop_filling_repeating_keys_keep_hitting_and_probes_recover
 
     // Unique keys: filled until the template is judged (8,192 calls), then skipped.
     run(&proxy, &db, 4, 0..9_000, unique).await;
-    assert_eq!(storing(&proxy, "SELECT name"), Some(Storing::Skipping));
+    assert_eq!(storing(&proxy, "select name"), Some(Storing::Skipping));
     let (stored0, skipped0) = (proxy.metric(STORED).await, proxy.metric(SKIPPED).await);
     run(&proxy, &db, 4, 9_000..12_000, unique).await;
     let stored = proxy.metric(STORED).await - stored0;
@@ -104,7 +104,7 @@ async fn unique_keys_stop_filling_repeating_keys_keep_hitting_and_probes_recover
     // A repeating template alongside keeps filling and hitting.
     let hits0 = proxy.hits().await;
     run(&proxy, &db, 4, 0..9_000, hot).await;
-    assert_eq!(storing(&proxy, "SELECT qty"), Some(Storing::Filling));
+    assert_eq!(storing(&proxy, "select qty"), Some(Storing::Filling));
     assert!(proxy.hits().await - hits0 >= 8_900.0);
 
     // Skipped or not, a write invalidates what the template stored: id 1 was filled
@@ -122,7 +122,7 @@ async fn unique_keys_stop_filling_repeating_keys_keep_hitting_and_probes_recover
     // they hit, and the next window turns filling back on.
     let hits0 = proxy.hits().await;
     let answers = run(&proxy, &db, 4, 0..3_000, |i| unique(i % 8)).await;
-    assert_eq!(storing(&proxy, "SELECT name"), Some(Storing::Filling));
+    assert_eq!(storing(&proxy, "select name"), Some(Storing::Filling));
     assert!(proxy.hits().await - hits0 >= 2_000.0);
     assert!(answers.iter().all(|a| a != "item1"), "stale row 1 served");
     assert!(answers.iter().any(|a| a == "renamed"));
