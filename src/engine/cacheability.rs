@@ -16,9 +16,12 @@
 //! The judgement reads the template's own counters (hits, misses and the calls this
 //! skipped): a hit costs nothing extra. It runs on the miss path, once per window.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use super::{BypassReason, Decision, Effects, Engine, QueryRequest, Scope};
+use crate::classify::{Analysis, StatementKind};
 
 /// When a template is judged and probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +175,52 @@ impl Cacheability {
             self.window_end
                 .store(calls.looked_up.saturating_add(t.window), Ordering::Relaxed);
         }
+    }
+}
+
+impl Engine {
+    /// A miss of a plain read whose template is skipped, judged on its
+    /// classification alone: nothing of it would be stored, and a plain read (no
+    /// write, no function the catalog must judge, no locking) has no effects beyond
+    /// its session's, so the catalog facts, rules and TTL policy a fill needs are not
+    /// looked at. `Err(probe)` when it must be planned in full; `probe`: this miss
+    /// was already chosen as a probe (to be filled, not judged again).
+    ///
+    /// Only while no rule is configured: a rule may pin a TTL, which is the
+    /// operator's word and is never skipped.
+    pub(super) fn skip_unrepeating(
+        &self,
+        scope: &Scope,
+        req: QueryRequest<'_>,
+        analysis: &Arc<Analysis>,
+    ) -> Result<Decision, bool> {
+        let c = &analysis.classification;
+        let plain_read = c.kind == StatementKind::Read
+            && c.uncacheable.is_none()
+            && c.writes.is_empty()
+            && !c.writes_unknown
+            && c.unknown_functions.is_empty()
+            && req.blocked.is_none();
+        if !plain_read || !self.rules.list().is_empty() {
+            return Err(false);
+        }
+        let stats = self.templates.get_or_register(
+            &scope.cache.key,
+            &analysis.template,
+            &scope.cache.bounds,
+        );
+        if stats.storing() == Storing::Filling {
+            return Err(false);
+        }
+        if stats.worth_filling(Instant::now()) {
+            return Err(true);
+        }
+        let reason = BypassReason::NotRepeating;
+        scope.cache.metrics.bypass(reason);
+        stats.on_bypass(reason);
+        let mut effects = Effects::default();
+        super::effects::session_control(scope, req.sql, &mut effects);
+        Ok(Decision::Forward { reason, effects })
     }
 }
 

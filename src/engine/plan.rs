@@ -133,6 +133,16 @@ impl Engine {
     /// Classifies a request and judges it against what the catalog told us.
     pub fn judge(&self, scope: &Scope, req: QueryRequest<'_>) -> Verdict {
         let analysis = scope.cache.classifier.classify(req.sql);
+        self.judge_analysis(scope, req, analysis)
+    }
+
+    /// [`Engine::judge`] once the text is classified.
+    fn judge_analysis(
+        &self,
+        scope: &Scope,
+        req: QueryRequest<'_>,
+        analysis: Arc<Analysis>,
+    ) -> Verdict {
         let c = &analysis.classification;
         let mut r = Resolver {
             engine: self,
@@ -200,7 +210,12 @@ impl Engine {
                 effects: Effects::default(),
             };
         }
-        let mut v = self.judge(scope, req);
+        let analysis = scope.cache.classifier.classify(req.sql);
+        let probe = match self.skip_unrepeating(scope, req, &analysis) {
+            Ok(decision) => return decision,
+            Err(probe) => probe,
+        };
+        let mut v = self.judge_analysis(scope, req, analysis);
         let missing = std::mem::take(&mut v.missing);
         match req.catalog {
             CatalogAccess::Now if !missing.is_empty() || !deferred.is_empty() => {
@@ -219,7 +234,7 @@ impl Engine {
         let policy = self.policy_where(scope, &v, &stats, req.context);
         // A rule's pinned TTL is the operator's word: only learned ones are judged.
         let policy = match policy {
-            Ok(Ttl::Learned(_)) if !stats.worth_filling(Instant::now()) => {
+            Ok(Ttl::Learned(_)) if !probe && !stats.worth_filling(Instant::now()) => {
                 Err(BypassReason::NotRepeating)
             }
             p => p,
