@@ -54,6 +54,14 @@ const PLACEHOLDER: Piece<'static> = Piece {
 
 /// The template of `sql`.
 pub fn template(dialect: Dialect, sql: &str) -> Template {
+    template_and_literals(dialect, sql).0
+}
+
+/// The template of `sql`, and whether it replaced literal constants (a text without
+/// any, such as a prepared statement's `… WHERE id = $1`, is likely to be seen again
+/// as it is; one with constants may never be).
+pub fn template_and_literals(dialect: Dialect, sql: &str) -> (Template, bool) {
+    let mut literals = false;
     let mut parts: Vec<Piece<'_>> = Vec::with_capacity(32);
     let mut tokens = Scanner::new(dialect, sql).peekable();
     let mut literal_ended_at = None;
@@ -80,7 +88,10 @@ pub fn template(dialect: Dialect, sql: &str) -> Template {
                 PLACEHOLDER
             }
             TokenKind::Other if t.text.starts_with(':') && t.text.len() > 1 => PLACEHOLDER,
-            TokenKind::Other if is_literal(t.text) => PLACEHOLDER,
+            TokenKind::Other if is_literal(t.text) => {
+                literals = true;
+                PLACEHOLDER
+            }
             _ => Piece {
                 text: t.text,
                 fold: false,
@@ -97,10 +108,11 @@ pub fn template(dialect: Dialect, sql: &str) -> Template {
         }
         text.truncate(cut);
     }
-    Template {
+    let template = Template {
         id,
         text: text.into(),
-    }
+    };
+    (template, literals)
 }
 
 /// Joins tokens with single spaces, turning `( ? , ? , … )` into `( ... )` and runs of

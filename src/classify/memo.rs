@@ -2,12 +2,10 @@
 //! [`Classification`], so a cache hit never pays for parsing (design §3). Shared by
 //! every session of a cache behind an `Arc`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
-use moka::sync::Cache;
+use std::sync::Arc;
 
 use super::fingerprint::{self, Template};
+use super::memo_maps::{TemplateMemo, TextMemo};
 use super::{Classification, Dialect, visitor};
 
 /// A classification together with the text's template.
@@ -36,7 +34,7 @@ fn analyze(dialect: Dialect, sql: &str) -> Analysis {
 const MEMO_MAX_TEXT: usize = 64 * 1024;
 /// Memo budget in weighted bytes (text length plus an estimate of the result), so
 /// that many long texts cannot hold much memory.
-const MEMO_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+const MEMO_CAPACITY_BYTES: usize = 32 * 1024 * 1024;
 /// Fixed cost charged per entry on top of the text and the names it lists.
 const ENTRY_OVERHEAD: usize = 256;
 
@@ -60,40 +58,8 @@ fn meaningful_literal(sql: &str) -> bool {
 /// a stream of distinct literals is parsed once, not once per text.
 pub struct Classifier {
     dialect: Dialect,
-    memo: Cache<Box<str>, Arc<Analysis>>,
+    memo: TextMemo,
     by_template: TemplateMemo,
-}
-
-/// Classifications by template ID: read on every classified request (every miss and
-/// every write), so a plain map under a read lock rather than a cache with an
-/// eviction policy's bookkeeping on each read. Bounded: past
-/// [`TEMPLATE_MEMO_ENTRIES`], inserting drops an arbitrary entry (a memo: a dropped
-/// template is parsed again, nothing else changes).
-#[derive(Default)]
-struct TemplateMemo {
-    map: RwLock<HashMap<u64, Arc<Analysis>>>,
-}
-
-impl TemplateMemo {
-    fn get(&self, id: u64) -> Option<Arc<Analysis>> {
-        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&id).cloned()
-    }
-
-    fn insert(&self, id: u64, analysis: Arc<Analysis>) {
-        let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= TEMPLATE_MEMO_ENTRIES && !map.contains_key(&id) {
-            let victim = map.keys().next().copied();
-            if let Some(victim) = victim {
-                map.remove(&victim);
-            }
-        }
-        map.insert(id, analysis);
-    }
-
-    fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
@@ -114,14 +80,10 @@ pub fn lower_contains(hay: &str, needle: &str) -> bool {
 
 impl Classifier {
     pub fn new(dialect: Dialect) -> Self {
-        let memo = Cache::builder()
-            .max_capacity(MEMO_CAPACITY_BYTES)
-            .weigher(entry_weight)
-            .build();
         Self {
             dialect,
-            memo,
-            by_template: TemplateMemo::default(),
+            memo: TextMemo::new(MEMO_CAPACITY_BYTES),
+            by_template: TemplateMemo::new(TEMPLATE_MEMO_ENTRIES),
         }
     }
 
@@ -129,27 +91,30 @@ impl Classifier {
         self.dialect
     }
 
-    /// The classification and template of `sql`: from the memo by template when a
-    /// text of the same template was seen (the template is computed every time, far
-    /// cheaper than parsing), else by text for the texts never shared by template.
+    /// The classification and template of `sql`: from the memo by text when this
+    /// very text was seen, else by template when a text of the same template was
+    /// (the template is computed, far cheaper than parsing), else parsed.
     ///
-    /// A text classified by its template is not remembered by text as well: texts
-    /// that differ in constants (lookups by unique keys, TPC-B's UPDATEs) would fill
-    /// the text memo with entries that never repeat, each an insert, a lookup that
-    /// misses and later an eviction.
+    /// Only texts without literal constants are remembered by text (a prepared
+    /// statement's, `BEGIN`, …: they come again as they are). Texts that differ in
+    /// constants (lookups by unique keys, TPC-B's UPDATEs) are found by template: by
+    /// text they would fill the memo with entries that never repeat.
     pub fn classify(&self, sql: &str) -> Arc<Analysis> {
         if sql.len() > MEMO_MAX_TEXT {
             return Arc::new(analyze(self.dialect, sql));
         }
-        let template = fingerprint::template(self.dialect, sql);
+        if let Some(hit) = self.memo.get(sql) {
+            return hit;
+        }
+        let (template, literals) = fingerprint::template_and_literals(self.dialect, sql);
         let by_template = template.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
-        if by_template {
-            if let Some(hit) = self.by_template.get(template.id)
-                && hit.template == template
-            {
-                return hit;
+        if by_template
+            && let Some(hit) = self.by_template.get(template.id)
+            && hit.template == template
+        {
+            if !literals {
+                self.remember_text(sql, &hit);
             }
-        } else if let Some(hit) = self.memo.get(sql) {
             return hit;
         }
         let analysis = Arc::new(Analysis {
@@ -159,10 +124,16 @@ impl Classifier {
         if by_template {
             self.by_template
                 .insert(analysis.template.id, Arc::clone(&analysis));
-        } else {
-            self.memo.insert(sql.into(), Arc::clone(&analysis));
+        }
+        if !literals || !by_template {
+            self.remember_text(sql, &analysis);
         }
         analysis
+    }
+
+    fn remember_text(&self, sql: &str, analysis: &Arc<Analysis>) {
+        let weight = weight(sql, &analysis.classification) + analysis.template.text.len();
+        self.memo.insert(sql, Arc::clone(analysis), weight);
     }
 }
 
@@ -170,16 +141,10 @@ impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Classifier")
             .field("dialect", &self.dialect)
-            .field("memoized", &self.memo.entry_count())
+            .field("memoized", &self.memo.len())
             .field("templates", &self.by_template.len())
             .finish()
     }
-}
-
-/// The memo's weigher (moka hands it the key as stored).
-#[allow(clippy::borrowed_box)]
-fn entry_weight(text: &Box<str>, a: &Arc<Analysis>) -> u32 {
-    u32::try_from(weight(text, &a.classification) + a.template.text.len()).unwrap_or(u32::MAX)
 }
 
 fn weight(text: &str, c: &Classification) -> usize {

@@ -132,7 +132,11 @@ impl Cacheability {
         if !self.skipping.load(Ordering::Relaxed) {
             return true;
         }
-        if self.skipped.fetch_add(1, Ordering::Relaxed) % t.probe_every != 0 {
+        if !self
+            .skipped
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(t.probe_every)
+        {
             return false;
         }
         // A sampled probe; the time probe is looked at only then (one lock per

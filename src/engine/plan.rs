@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::rules::{self, RuleSubject};
 use super::{
     BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
-    ReadContext, RelationFacts, Scope, Volatility,
+    ReadContext, RelationFacts, Scope, TemplateStats, Volatility,
 };
 use crate::cache::ttl::TtlState;
 use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};
@@ -240,26 +240,7 @@ impl Engine {
             p => p,
         };
         match policy {
-            Ok(ttl) => {
-                scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
-                stats.on_miss();
-                self.templates.note_tables(&stats, &v.deps);
-                let mut snapshot = scope.db.snapshot(v.deps.iter().map(|d| &**d));
-                snapshot.push(&stats.generation);
-                if v.reason.is_some() {
-                    // A rule overrode a refusal: what the read depends on may be
-                    // unknown, so any write to the database invalidates it.
-                    let named = v.analysis.reads.iter().map(|t| &*t.name);
-                    snapshot.extend(&scope.db.snapshot(named));
-                    snapshot.push(scope.db.any_write());
-                }
-                Decision::Fill(FillTicket {
-                    snapshot,
-                    ttl,
-                    template: stats,
-                    started: Instant::now(),
-                })
-            }
+            Ok(ttl) => self.fill(scope, &v, stats, ttl),
             Err(reason) => {
                 scope.cache.metrics.bypass(reason);
                 stats.on_bypass(reason);
@@ -278,6 +259,28 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A miss to fill: counted, with the generations of what it reads.
+    fn fill(&self, scope: &Scope, v: &Verdict, stats: Arc<TemplateStats>, ttl: Ttl) -> Decision {
+        scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
+        stats.on_miss();
+        self.templates.note_tables(&stats, &v.deps);
+        let mut snapshot = scope.db.snapshot(v.deps.iter().map(|d| &**d));
+        snapshot.push(&stats.generation);
+        if v.reason.is_some() {
+            // A rule overrode a refusal: what the read depends on may be
+            // unknown, so any write to the database invalidates it.
+            let named = v.analysis.reads.iter().map(|t| &*t.name);
+            snapshot.extend(&scope.db.snapshot(named));
+            snapshot.push(scope.db.any_write());
+        }
+        Decision::Fill(FillTicket {
+            snapshot,
+            ttl,
+            template: stats,
+            started: Instant::now(),
+        })
     }
 
     /// The TTL to cache a judged request with, or why not: the cache's mode, the
