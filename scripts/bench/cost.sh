@@ -15,7 +15,9 @@
 # Targets: direct, old:bench, new:bench, old:nocache, new:nocache, pgbouncer-txn,
 # pgbouncer-session. pgbench -M simple -c CLIENTS -j 2 -T DURATION. Prints the
 # median tps per target and workload, with ratios of the new caching cache to
-# PgBouncer (transaction pooling) and to the new binary's mode off; writes
+# PgBouncer (transaction pooling) and to the new binary's mode off, and the proxy's
+# CPU time per transaction (user + system from /proc, all threads: what the proxy
+# costs, which other load on the machine disturbs far less than throughput); writes
 # $OUT/cost.md and $OUT/cost.csv. Settings: DURATION (10), REPS (3), CLIENTS (8),
 # SCALE (10), WORKLOADS ("select-only tpcb pk-hot"), OUT (results/cost-<date>).
 set -euo pipefail
@@ -50,14 +52,14 @@ psql_pg -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
 printf '\\set aid random(1, 1000)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n' >"$WORK/pk.sql"
 start_pgbouncer
 
-declare -A PORT=()
+declare -A PORT=() PID=()
 for side in old new; do
     bin=$OLD
     [[ $side == new ]] && bin=$NEW
     pg=$(free_port) admin=$(free_port)
     WIRECACHE=$bin write_wirecache_config "$WORK/$side.toml" "$pg" "$admin"
     WIRECACHE=$bin launch_wirecache "$WORK/$side.toml" "$WORK/$side.log" "$pg" "$admin"
-    PORT[$side]=$pg
+    PORT[$side]=$pg PID[$side]=$LAUNCHED
     log "$side: $bin on 127.0.0.1:$pg"
 done
 
@@ -79,17 +81,37 @@ args() {
     esac
 }
 
+# cpu_ticks PID — user + system CPU time of a process (all its threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# proxy_pid TARGET — the pid of the proxy a target runs through, if any.
+proxy_pid() {
+    case $1 in
+    old:* | new:*) echo "${PID[${1%%:*}]}" ;;
+    pgbouncer-*) echo "$BOUNCER_PID" ;;
+    *) echo "" ;;
+    esac
+}
+
 TARGETS=(direct old:bench new:bench old:nocache new:nocache pgbouncer-txn pgbouncer-session)
-declare -A TPS=()
+declare -A TPS=() CPU=()
 for w in $WORKLOADS; do
     for ((rep = 1; rep <= REPS; rep++)); do
         for target in "${TARGETS[@]}"; do
             read -r port user db <<<"$(conn "$target")"
             out=$WORK/pgbench-$w-${target//:/-}-$rep.out
+            pid=$(proxy_pid "$target") t0=0
+            [[ -n $pid ]] && t0=$(cpu_ticks "$pid")
             # shellcheck disable=SC2046 # args is meant to split
             "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U "$user" -n -T "$DURATION" -c "$CLIENTS" -j 2 \
                 -M simple $(args "$w") "$db" >"$out" 2>&1 || true
             tps=$(awk '/^tps = / {print $3; exit}' "$out")
+            n=$(awk -F': ' '/^number of transactions actually processed/ {split($2, a, "/"); print a[1]; exit}' "$out")
+            if [[ -n $pid && -n $n && $n -gt 0 ]]; then
+                # Proxy CPU per transaction: what the proxy costs, whatever else loads the machine.
+                CPU[$w/$target]+="$(awk -v t=$(($(cpu_ticks "$pid") - t0)) -v u="$TICK_US" -v n="$n" 'BEGIN {printf "%.1f", t * u / n}') "
+            fi
             [[ -n $tps ]] || {
                 log "pgbench $w -> $target failed: $(tail -3 "$out" | tr '\n' ' ')"
                 tps=0
@@ -129,6 +151,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b; else 
         done
         echo "| $w | ${M[direct]} | ${M[old:bench]} | ${M[new:bench]} | ${M[old:nocache]} | ${M[new:nocache]} | ${M[pgbouncer-txn]} | ${M[pgbouncer-session]} | $(ratio "${M[new:bench]}" "${M[pgbouncer-txn]}") | $(ratio "${M[new:bench]}" "${M[new:nocache]}") |"
         unset M
+    done
+    echo
+    echo "Proxy CPU time per transaction (user + system, all threads, from /proc; µs, medians):"
+    echo
+    echo "| workload | old caching | new caching | old mode off | new mode off | PgBouncer txn | PgBouncer session | new caching / new mode off | new caching / PgBouncer txn |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for w in $WORKLOADS; do
+        declare -A C=()
+        for target in "${TARGETS[@]}"; do
+            [[ $target == direct ]] && continue
+            # shellcheck disable=SC2086 # the list is meant to split
+            C[$target]=$(printf '%.1f' "$(median ${CPU[$w/$target]:-0})")
+        done
+        echo "| $w | ${C[old:bench]} | ${C[new:bench]} | ${C[old:nocache]} | ${C[new:nocache]} | ${C[pgbouncer-txn]} | ${C[pgbouncer-session]} | $(ratio "${C[new:bench]}" "${C[new:nocache]}") | $(ratio "${C[new:bench]}" "${C[pgbouncer-txn]}") |"
+        unset C
     done
     echo
     echo "Every run (tps):"

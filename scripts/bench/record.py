@@ -51,7 +51,9 @@ def weighted_percentile(pairs: list[tuple[float, int]], p: float) -> float | Non
 
 def parse_pgbench(stdout: str, prefix: str) -> dict:
     out: dict = {}
-    m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", stdout, re.M)
+    # "(without initial connection time)"; with -C, "(including reconnection times)".
+    m = re.search(r"^tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)",
+                  stdout, re.M)
     out["tps"] = float(m.group(1)) if m else None
     m = re.search(r"number of transactions actually processed: (\d+)", stdout)
     out["transactions"] = int(m.group(1)) if m else None
