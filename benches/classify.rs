@@ -1,7 +1,8 @@
 //! Micro-benchmarks of classification: parsing a statement every time
 //! (`classify::classify`, what a first sight of a text costs) against the memoized
 //! `Classifier::classify` (what every later sight costs), for a primary-key lookup,
-//! pgbench's select, the employees join and an UPDATE.
+//! pgbench's select, the employees join and an UPDATE; and the miss path of a lookup
+//! by a unique key (`unique constants`): every text new, its template known.
 
 // Test and benchmark code may unwrap, index and run long.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
@@ -49,5 +50,34 @@ fn bench_classify(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_classify);
+/// Texts that differ only in a constant, each seen once (a stream of lookups by
+/// unique keys, or TPC-B's UPDATEs): what the classifier costs on a miss.
+fn bench_unique_constants(c: &mut Criterion) {
+    const TEXTS: usize = 1_000_000;
+    let mut group = c.benchmark_group("classify");
+    for (name, pattern) in [
+        (
+            "pgbench select",
+            "SELECT abalance FROM pgbench_accounts WHERE aid = ",
+        ),
+        (
+            "update",
+            "UPDATE pgbench_accounts SET abalance = abalance + 17 WHERE aid = ",
+        ),
+    ] {
+        let texts: Vec<String> = (0..TEXTS).map(|i| format!("{pattern}{i};")).collect();
+        let memo = Classifier::new(Dialect::Postgres);
+        memo.classify(&texts[0]);
+        let mut i = 0;
+        group.bench_function(format!("{name}/unique constants"), |b| {
+            b.iter(|| {
+                i = (i + 1) % TEXTS;
+                black_box(memo.classify(black_box(&texts[i])))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_classify, bench_unique_constants);
 criterion_main!(benches);

@@ -6,11 +6,13 @@ results file of scripts/bench/run.sh. Standard library only.
   record.py sysbench OUT.jsonl --stdout FILE [--meta k=v ...]
   record.py redis    OUT.jsonl --csv FILE [--meta k=v ...]
   record.py note     OUT.jsonl --status "not available: …" [--meta k=v ...]
+  record.py driver   OUT.jsonl --stdout FILE [--meta k=v ...]
 
 pgbench: tps from its report ("without initial connection time"); latencies from the
 per-transaction logs (`-l`, every transaction), nearest-rank percentiles; the logs
 are deleted once read. sysbench: tps and percentiles from `--histogram=on`.
-redis-benchmark: its `--csv` line. Latencies are in milliseconds.
+redis-benchmark: its `--csv` line. driver: the JSON object connect_driver.py printed.
+Latencies are in milliseconds.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ def weighted_percentile(pairs: list[tuple[float, int]], p: float) -> float | Non
 
 def parse_pgbench(stdout: str, prefix: str) -> dict:
     out: dict = {}
-    m = re.search(r"^tps = ([0-9.]+) \(without initial connection time\)", stdout, re.M)
+    # "(without initial connection time)"; with -C, "(including reconnection times)".
+    m = re.search(r"^tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)",
+                  stdout, re.M)
     out["tps"] = float(m.group(1)) if m else None
     m = re.search(r"number of transactions actually processed: (\d+)", stdout)
     out["transactions"] = int(m.group(1)) if m else None
@@ -70,7 +74,10 @@ def parse_pgbench(stdout: str, prefix: str) -> dict:
     out["p50_ms"] = percentile(lat, 50)
     out["p99_ms"] = percentile(lat, 99)
     if out["tps"] is None:
-        out["status"] = "failed: no tps in pgbench output"
+        err = re.search(r"^pgbench: error: (.*)$", stdout, re.M)
+        detail = re.search(r"FATAL:\s*(.*)$", stdout, re.M)
+        why = (detail or err).group(1).strip() if (detail or err) else "no tps in pgbench output"
+        out["status"] = f"failed: {why}"
     elif out["failed"]:
         out["status"] = f"{out['failed']} failed transactions"
     else:
@@ -138,7 +145,7 @@ def meta(pairs: list[str]) -> dict:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", choices=("pgbench", "sysbench", "redis", "note"))
+    p.add_argument("kind", choices=("pgbench", "sysbench", "redis", "note", "driver"))
     p.add_argument("out")
     p.add_argument("--stdout")
     p.add_argument("--log-prefix")
@@ -153,6 +160,11 @@ def main(argv: list[str]) -> int:
         rec = parse_sysbench(read(a.stdout))
     elif a.kind == "redis":
         rec = parse_redis(read(a.csv))
+    elif a.kind == "driver":
+        try:
+            rec = json.loads(read(a.stdout))
+        except json.JSONDecodeError:
+            rec = {"tps": None, "status": "failed: no output from connect_driver.py"}
     else:
         rec = {"tps": None, "status": a.status or "not available"}
     rec = {**meta(a.meta), **rec}

@@ -16,8 +16,9 @@ import statistics
 import sys
 from collections import defaultdict
 
-TARGET_ORDER = ["direct", "wirecache", "wirecache-nocache", "pgbouncer-session",
-                "pgbouncer-txn", "pgpool", "redis"]
+TARGET_ORDER = ["direct", "wirecache", "wirecache-nocache", "wirecache-pooled", "pgbouncer-session",
+                "pgbouncer-txn", "pgpool", "redis", "direct-limited", "pgbouncer-limited",
+                "wirecache-limited", "wirecache-limited-nocache", "wirecache-pooled-limited"]
 GroupKey = tuple  # (suite, workload, mode, clients)
 
 
@@ -144,12 +145,44 @@ def targets_section(summary: dict, latency: dict, out_dir: str) -> list[str]:
             row(f"caching-off loss vs direct ≤ PgBouncer {mode_name}'s ({w}, 8 clients)",
                 f"{off * 100:.1f}% vs {b * 100:.1f}%" if b is not None else f"{off * 100:.1f}%",
                 None if b is None else off <= b)
-    for key in sorted(k for k in summary if k[0] == "postgres"):
+    cost_targets(summary, row)
+    # Read workloads only: on TPC-B and new connections neither side's cache is the point.
+    no_cache_rows = ("tpcb", "pk-hot-connect", "pk-limited")
+    for key in sorted(k for k in summary if k[0] == "postgres" and k[1] not in no_cache_rows):
         w, p = get(summary, key, "wirecache", "tps"), get(summary, key, "pgpool", "tps")
         if w is not None and p is not None:
             row(f"ahead of Pgpool-II's query cache: {group_title(key)}",
                 f"{fmt(w)} vs {fmt(p)} tps ({fmt(ratio(w, p), 2)}×)", w > p)
     return lines
+
+
+def cost_targets(summary: dict, row) -> None:
+    """The targets where caching cannot help (lib/connect.sh's rows)."""
+    pg = lambda w, c: ("postgres", w, "simple", c)  # noqa: E731
+    for w in ("select-only", "tpcb"):
+        key = pg(w, 8)
+        wc, off, txn = (get(summary, key, t, "tps") for t in ("wirecache", "wirecache-nocache", "pgbouncer-txn"))
+        x = ratio(wc, txn)
+        row(f"caching on ≥ 1.0× PgBouncer transaction pooling ({w}, 8 clients)",
+            f"{fmt(wc)} vs {fmt(txn)} tps ({fmt(x, 3)}×)", None if x is None else x >= 1.0)
+        x = ratio(wc, off)
+        row(f"caching on within 3 % of mode off ({w}, 8 clients)",
+            f"{fmt(wc)} vs {fmt(off)} tps ({fmt(x, 3)}×)", None if x is None else x >= 0.97)
+    key = pg("pk-hot-connect", 8)
+    bouncer = get(summary, key, "pgbouncer-txn", "p50_ms")
+    for t in ("wirecache-pooled", "wirecache-nocache"):
+        p50 = get(summary, key, t, "p50_ms")
+        row(f"new connection per transaction: {t} p50 ≤ PgBouncer transaction pooling's",
+            f"{fmt(p50)} ms vs {fmt(bouncer)} ms", None if p50 is None or bouncer is None else p50 <= bouncer)
+    key = pg("pk-limited", int(os.environ.get("LIMITED_CLIENTS", "500")))
+    for t in ("wirecache-pooled-limited", "wirecache-limited", "pgbouncer-limited"):
+        c = summary.get(key, {}).get(t)
+        if c is None:
+            continue
+        ok = c["status"] == "ok" and not c["failed"]
+        measured = f"{fmt(c['tps'])} tps, {c['failed']} failed" if c["status"] == "ok" else c["status"]
+        row(f"{key[3]} clients on a 50-connection origin with zero errors: {t}", measured,
+            None if c["status"].startswith("not available") else ok)
 
 
 def latency_section(out_dir: str) -> tuple[list[str], dict]:

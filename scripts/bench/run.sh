@@ -14,7 +14,8 @@
 #
 # Settings (environment): DURATION (s per run), REPS, SCALE (pgbench), EMPLOYEES,
 # HOT_KEYS, OUT (results dir), SKIP_INSTALL=1, KEEP_WORK=1 (keep the temp dir),
-# SUITES (default "postgres mysql redis latency memory profile").
+# SUITES (default "postgres tpcb connect limited mysql redis latency memory
+# profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +28,8 @@ source "$HERE/lib/servers.sh"
 source "$HERE/lib/workloads.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/extras.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/connect.sh"
 
 if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=${DURATION:-3} REPS=${REPS:-1} SCALE=${SCALE:-2} EMPLOYEES=${EMPLOYEES:-50000}
@@ -99,7 +102,9 @@ main() {
     EMP_DIR=$WORK/employees
     "$PY" "$HERE/gen_employees.py" data --out "$EMP_DIR" --employees "$EMPLOYEES"
     chmod -R a+rX "$EMP_DIR"
+    local suites=" ${SUITES:-postgres tpcb connect limited mysql redis latency memory profile} "
     start_postgres
+    [[ $suites == *" limited "* ]] && start_limited_postgres
     load_postgres
     start_mariadb
     load_mariadb
@@ -119,8 +124,10 @@ main() {
     start_redis
     write_scripts
 
-    local suites=" ${SUITES:-postgres mysql redis latency memory profile} "
     [[ $suites == *" postgres "* ]] && run_postgres_suite
+    [[ $suites == *" tpcb "* ]] && run_tpcb_suite
+    [[ $suites == *" connect "* ]] && run_connect_suite
+    [[ $suites == *" limited "* ]] && run_limited_suite
     [[ $suites == *" mysql "* ]] && run_mysql_suite
     [[ $suites == *" redis "* ]] && run_redis
     [[ $suites == *" latency "* ]] && run_latency_tests

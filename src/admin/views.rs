@@ -99,6 +99,9 @@ pub fn reason_words(r: BypassReason) -> &'static str {
         BypassReason::IsolationSerializable => "a SERIALIZABLE transaction reads one snapshot",
         BypassReason::IsolationReadUncommitted => "READ UNCOMMITTED may read uncommitted rows",
         BypassReason::IsolationUnknown => "the session's isolation level was not known yet",
+        BypassReason::NotRepeating => {
+            "its results hardly ever repeat: not stored (probed now and then)"
+        }
     }
 }
 
@@ -162,6 +165,7 @@ pub fn template(t: &TemplateStats, rules: &[RuleDef]) -> Value {
         "tables": tables,
         "ttl_seconds": state.ttl.as_secs_f64(),
         "paused": !state.cacheable(std::time::Instant::now()),
+        "storing": t.storing().as_str(),
         "entries": t.entries.load(Ordering::Relaxed),
         "bytes": t.bytes.load(Ordering::Relaxed),
         "refreshes": t.refreshes.load(Ordering::Relaxed),

@@ -5,7 +5,6 @@
 //! Computed once per distinct text on the miss path (memoized with the
 //! classification), never on a hit.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::Dialect;
@@ -39,9 +38,31 @@ fn is_literal(text: &str) -> bool {
     }
 }
 
+/// One token of a template: its text as written, or folded to lower case (PostgreSQL
+/// words) when it is pushed. Borrowed from the SQL text: nothing is allocated per
+/// token.
+#[derive(Debug, Clone, Copy)]
+struct Piece<'a> {
+    text: &'a str,
+    fold: bool,
+}
+
+const PLACEHOLDER: Piece<'static> = Piece {
+    text: "?",
+    fold: false,
+};
+
 /// The template of `sql`.
 pub fn template(dialect: Dialect, sql: &str) -> Template {
-    let mut parts: Vec<String> = Vec::new();
+    template_and_literals(dialect, sql).0
+}
+
+/// The template of `sql`, and whether it replaced literal constants (a text without
+/// any, such as a prepared statement's `… WHERE id = $1`, is likely to be seen again
+/// as it is; one with constants may never be).
+pub fn template_and_literals(dialect: Dialect, sql: &str) -> (Template, bool) {
+    let mut literals = false;
+    let mut parts: Vec<Piece<'_>> = Vec::with_capacity(32);
     let mut tokens = Scanner::new(dialect, sql).peekable();
     let mut literal_ended_at = None;
     while let Some(t) = tokens.next() {
@@ -52,8 +73,10 @@ pub fn template(dialect: Dialect, sql: &str) -> Template {
         }
         literal_ended_at = (t.kind == TokenKind::Other && is_literal(t.text)).then_some(t.end);
         let piece = match t.kind {
-            TokenKind::Word if dialect == Dialect::Postgres => t.text.to_lowercase(),
-            TokenKind::Word => t.text.to_string(),
+            TokenKind::Word => Piece {
+                text: t.text,
+                fold: dialect == Dialect::Postgres,
+            },
             TokenKind::Other if t.text == "$" || t.text == "?" => {
                 // `$1` placeholders (the digits follow as their own token) and `?`.
                 if tokens
@@ -62,33 +85,40 @@ pub fn template(dialect: Dialect, sql: &str) -> Template {
                 {
                     tokens.next();
                 }
-                "?".to_string()
+                PLACEHOLDER
             }
-            TokenKind::Other if t.text.starts_with(':') && t.text.len() > 1 => "?".to_string(),
-            TokenKind::Other if is_literal(t.text) => "?".to_string(),
-            _ => t.text.to_string(),
+            TokenKind::Other if t.text.starts_with(':') && t.text.len() > 1 => PLACEHOLDER,
+            TokenKind::Other if is_literal(t.text) => {
+                literals = true;
+                PLACEHOLDER
+            }
+            _ => Piece {
+                text: t.text,
+                fold: false,
+            },
         };
         parts.push(piece);
     }
-    let text = collapse_lists(&parts);
+    let mut text = collapse_lists(&parts, sql.len());
     let id = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
-    let mut kept = String::with_capacity(text.len().min(MAX_TEXT));
-    for ch in text.chars() {
-        if kept.len() + ch.len_utf8() > MAX_TEXT {
-            break;
+    if text.len() > MAX_TEXT {
+        let mut cut = MAX_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
         }
-        kept.push(ch);
+        text.truncate(cut);
     }
-    Template {
+    let template = Template {
         id,
-        text: kept.into(),
-    }
+        text: text.into(),
+    };
+    (template, literals)
 }
 
 /// Joins tokens with single spaces, turning `( ? , ? , … )` into `( ... )` and runs of
 /// such lists separated by commas (multi-row VALUES) into one.
-fn collapse_lists(parts: &[String]) -> String {
-    let mut out = String::new();
+fn collapse_lists(parts: &[Piece<'_>], capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
     let mut i = 0;
     let mut last_was_list = false;
     while i < parts.len() {
@@ -98,40 +128,56 @@ fn collapse_lists(parts: &[String]) -> String {
                 // `(…) , (…)`: drop the comma, the list is already there.
                 out.truncate(out.len() - 2);
             } else {
-                push(&mut out, "( ... )");
+                push(
+                    &mut out,
+                    Piece {
+                        text: "( ... )",
+                        fold: false,
+                    },
+                );
             }
             last_was_list = true;
             i = end;
             continue;
         }
         let Some(part) = parts.get(i) else { break };
-        if part != "," {
+        if part.text != "," {
             last_was_list = false;
         }
-        push(&mut out, part);
+        push(&mut out, *part);
         i += 1;
     }
     out
 }
 
-fn push(out: &mut String, piece: &str) {
+fn push(out: &mut String, piece: Piece<'_>) {
     if !out.is_empty() {
         out.push(' ');
     }
-    let _ = write!(out, "{piece}");
+    if !piece.fold {
+        out.push_str(piece.text);
+    } else if piece.text.is_ascii() {
+        let start = out.len();
+        out.push_str(piece.text);
+        if let Some(pushed) = out.get_mut(start..) {
+            pushed.make_ascii_lowercase();
+        }
+    } else {
+        out.push_str(&piece.text.to_lowercase());
+    }
 }
 
 /// If `parts[i..]` starts with `( ? [, ?]* )`, the index after the `)`.
-fn placeholder_list(parts: &[String], i: usize) -> Option<usize> {
-    if parts.get(i)? != "(" {
+fn placeholder_list(parts: &[Piece<'_>], i: usize) -> Option<usize> {
+    if parts.get(i)?.text != "(" {
         return None;
     }
     let mut j = i + 1;
     loop {
-        if parts.get(j)? != "?" {
+        if parts.get(j)?.text != "?" {
             return None;
         }
-        match parts.get(j + 1)?.as_str() {
+        match parts.get(j + 1)?.text {
             ")" => return Some(j + 2),
             "," => j += 2,
             _ => return None,

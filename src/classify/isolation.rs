@@ -93,8 +93,14 @@ pub enum IsolationChange {
 /// What `sql` does to isolation, if anything.
 pub fn isolation_change(sql: &str, dialect: Dialect) -> Option<IsolationChange> {
     let text = sql.trim().trim_end_matches(';').trim_end();
+    let several = text.contains(';');
+    if !several && !leading_keyword(text) {
+        // The common case (every query, on every miss): decided by the first word
+        // alone, without scanning the rest of the text.
+        return None;
+    }
     let names_isolation = lower_contains(text, "isolation");
-    if text.contains(';') {
+    if several {
         let resets = lower_contains(text, "reset") || lower_contains(text, "discard");
         return (names_isolation || resets).then_some(IsolationChange::Unknown);
     }
@@ -108,6 +114,19 @@ pub fn isolation_change(sql: &str, dialect: Dialect) -> Option<IsolationChange> 
         Some("set") if names_isolation => Some(set(text, &words, dialect)),
         _ => None,
     }
+}
+
+/// Whether the first word of `text` is one a lone statement changing isolation can
+/// start with (the words `Words::lower(0)` is matched against below).
+fn leading_keyword(text: &str) -> bool {
+    let first = text
+        .split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '=')
+        .find(|w| !w.is_empty());
+    first.is_some_and(|w| {
+        ["reset", "discard", "begin", "start", "set"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k))
+    })
 }
 
 /// `BEGIN [WORK | TRANSACTION] [modes]`, `START TRANSACTION [modes]`: a transaction,

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use moka::sync::Cache;
-
 use super::fingerprint::{self, Template};
+use super::memo_maps::{TemplateMemo, TextMemo};
 use super::{Classification, Dialect, visitor};
 
 /// A classification together with the text's template.
@@ -35,44 +34,56 @@ fn analyze(dialect: Dialect, sql: &str) -> Analysis {
 const MEMO_MAX_TEXT: usize = 64 * 1024;
 /// Memo budget in weighted bytes (text length plus an estimate of the result), so
 /// that many long texts cannot hold much memory.
-const MEMO_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+const MEMO_CAPACITY_BYTES: usize = 32 * 1024 * 1024;
 /// Fixed cost charged per entry on top of the text and the names it lists.
 const ENTRY_OVERHEAD: usize = 256;
 
 /// Templates remembered for classification by template.
-const TEMPLATE_MEMO_ENTRIES: u64 = 20_000;
+const TEMPLATE_MEMO_ENTRIES: usize = 20_000;
 
 /// Words that, inside a literal, change what a statement means (`'now'::timestamptz`
 /// is not immutable), so texts holding them are never classified by their template.
 const MEANINGFUL_LITERALS: [&str; 5] = ["now", "today", "tomorrow", "yesterday", "infinity"];
+
+/// Whether `sql` may hold one of [`MEANINGFUL_LITERALS`] inside a literal. The
+/// literals a template replaces start with a quote or a dollar sign (or are numbers),
+/// so a text with neither holds none: one pass over the bytes, not one per word.
+fn meaningful_literal(sql: &str) -> bool {
+    sql.bytes().any(|b| b == b'\'' || b == b'$')
+        && MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w))
+}
 
 /// Classifies SQL texts of one dialect, memoizing by text and by template: texts that
 /// differ only in constants (`… WHERE id = 7`, `… id = 8`) share a classification, so
 /// a stream of distinct literals is parsed once, not once per text.
 pub struct Classifier {
     dialect: Dialect,
-    memo: Cache<Box<str>, Arc<Analysis>>,
-    by_template: Cache<u64, Arc<Analysis>>,
+    memo: TextMemo,
+    by_template: TemplateMemo,
 }
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
 pub fn lower_contains(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    // Compare only where the first byte matches: most positions fail on one byte.
+    hay.iter().enumerate().any(|(i, &b)| {
+        (b == lower || b == upper)
+            && hay
+                .get(i..i + needle.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 impl Classifier {
     pub fn new(dialect: Dialect) -> Self {
-        let memo = Cache::builder()
-            .max_capacity(MEMO_CAPACITY_BYTES)
-            .weigher(entry_weight)
-            .build();
-        let by_template = Cache::new(TEMPLATE_MEMO_ENTRIES);
         Self {
             dialect,
-            memo,
-            by_template,
+            memo: TextMemo::new(MEMO_CAPACITY_BYTES),
+            by_template: TemplateMemo::new(TEMPLATE_MEMO_ENTRIES),
         }
     }
 
@@ -80,8 +91,14 @@ impl Classifier {
         self.dialect
     }
 
-    /// The classification and template of `sql`, from the memo when the same text
-    /// was seen.
+    /// The classification and template of `sql`: from the memo by text when this
+    /// very text was seen, else by template when a text of the same template was
+    /// (the template is computed, far cheaper than parsing), else parsed.
+    ///
+    /// Only texts without literal constants are remembered by text (a prepared
+    /// statement's, `BEGIN`, …: they come again as they are). Texts that differ in
+    /// constants (lookups by unique keys, TPC-B's UPDATEs) are found by template: by
+    /// text they would fill the memo with entries that never repeat.
     pub fn classify(&self, sql: &str) -> Arc<Analysis> {
         if sql.len() > MEMO_MAX_TEXT {
             return Arc::new(analyze(self.dialect, sql));
@@ -89,25 +106,34 @@ impl Classifier {
         if let Some(hit) = self.memo.get(sql) {
             return hit;
         }
-        let template = fingerprint::template(self.dialect, sql);
-        let by_template = template.text.len() < fingerprint::MAX_TEXT
-            && !MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w));
+        let (template, literals) = fingerprint::template_and_literals(self.dialect, sql);
+        let by_template = template.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
         if by_template
-            && let Some(hit) = self.by_template.get(&template.id)
+            && let Some(hit) = self.by_template.get(template.id)
             && hit.template == template
         {
+            if !literals {
+                self.remember_text(sql, &hit);
+            }
             return hit;
         }
         let analysis = Arc::new(Analysis {
             classification: visitor::classify(self.dialect, sql),
             template,
         });
-        self.memo.insert(sql.into(), Arc::clone(&analysis));
         if by_template {
             self.by_template
                 .insert(analysis.template.id, Arc::clone(&analysis));
         }
+        if !literals || !by_template {
+            self.remember_text(sql, &analysis);
+        }
         analysis
+    }
+
+    fn remember_text(&self, sql: &str, analysis: &Arc<Analysis>) {
+        let weight = weight(sql, &analysis.classification) + analysis.template.text.len();
+        self.memo.insert(sql, Arc::clone(analysis), weight);
     }
 }
 
@@ -115,15 +141,10 @@ impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Classifier")
             .field("dialect", &self.dialect)
-            .field("memoized", &self.memo.entry_count())
+            .field("memoized", &self.memo.len())
+            .field("templates", &self.by_template.len())
             .finish()
     }
-}
-
-/// The memo's weigher (moka hands it the key as stored).
-#[allow(clippy::borrowed_box)]
-fn entry_weight(text: &Box<str>, a: &Arc<Analysis>) -> u32 {
-    u32::try_from(weight(text, &a.classification) + a.template.text.len()).unwrap_or(u32::MAX)
 }
 
 fn weight(text: &str, c: &Classification) -> usize {

@@ -14,6 +14,7 @@ pub mod fuzz;
 mod isolation;
 mod lexer;
 mod memo;
+mod memo_maps;
 mod names;
 mod statement;
 mod tsql;

@@ -21,6 +21,9 @@ pub struct Explanation {
     pub invalidates_whole_database: bool,
     /// The TTL a result would get now, in seconds.
     pub ttl_seconds: Option<f64>,
+    /// Whether the template's misses are being filled (`filling`), or not because its
+    /// results hardly ever repeat (`skipping`); `None` before its first miss.
+    pub storing: Option<&'static str>,
     /// Relations and functions whose nature only the origin's catalog can tell; a live
     /// session asks it once and remembers the answer.
     pub needs_catalog: Vec<String>,
@@ -57,11 +60,13 @@ impl Engine {
         if v.reason == Some(super::BypassReason::CatalogUnknown) {
             v.reason = None;
         }
-        let state = self
+        let stats = self
             .templates
             .find(v.analysis.template.id)
             .into_iter()
-            .find(|t| *t.cache == *cache.id)
+            .find(|t| *t.cache == *cache.id);
+        let state = stats
+            .as_ref()
             .map(|t| t.ttl_state())
             .unwrap_or_else(|| TtlState::new(&cache.bounds));
         let (policy, _) = self.policy(&scope, &v, &state);
@@ -84,6 +89,7 @@ impl Engine {
             tables_written: c.writes.iter().map(name).collect(),
             invalidates_whole_database: v.effects.whole_database || v.effects.schema_change,
             ttl_seconds: policy.ok().map(|t| t.duration().as_secs_f64()),
+            storing: stats.map(|t| t.storing().as_str()),
             needs_catalog,
         }
     }

@@ -7,6 +7,7 @@
 //!   answers [`Decision`].
 //! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
 
+mod cacheability;
 mod caches;
 pub mod catalog;
 mod effects;
@@ -27,6 +28,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use cacheability::Storing;
 pub use caches::{CacheCtx, Caches};
 pub use effects::Effects;
 pub use entry::Entry;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::rules::{self, RuleSubject};
 use super::{
     BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
-    ReadContext, RelationFacts, Scope, Volatility,
+    ReadContext, RelationFacts, Scope, TemplateStats, Volatility,
 };
 use crate::cache::ttl::TtlState;
 use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};
@@ -133,6 +133,16 @@ impl Engine {
     /// Classifies a request and judges it against what the catalog told us.
     pub fn judge(&self, scope: &Scope, req: QueryRequest<'_>) -> Verdict {
         let analysis = scope.cache.classifier.classify(req.sql);
+        self.judge_analysis(scope, req, analysis)
+    }
+
+    /// [`Engine::judge`] once the text is classified.
+    fn judge_analysis(
+        &self,
+        scope: &Scope,
+        req: QueryRequest<'_>,
+        analysis: Arc<Analysis>,
+    ) -> Verdict {
         let c = &analysis.classification;
         let mut r = Resolver {
             engine: self,
@@ -200,7 +210,12 @@ impl Engine {
                 effects: Effects::default(),
             };
         }
-        let mut v = self.judge(scope, req);
+        let analysis = scope.cache.classifier.classify(req.sql);
+        let probe = match self.skip_unrepeating(scope, req, &analysis) {
+            Ok(decision) => return decision,
+            Err(probe) => probe,
+        };
+        let mut v = self.judge_analysis(scope, req, analysis);
         let missing = std::mem::take(&mut v.missing);
         match req.catalog {
             CatalogAccess::Now if !missing.is_empty() || !deferred.is_empty() => {
@@ -216,29 +231,16 @@ impl Engine {
             &v.analysis.template,
             &scope.cache.bounds,
         );
-        match self.policy_where(scope, &v, &stats, req.context) {
-            Ok(ttl) => {
-                scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
-                stats.on_miss();
-                self.templates.note_tables(&stats, &v.deps);
-                let mut snapshot = scope.db.snapshot(v.deps.iter().map(|d| &**d));
-                snapshot.push(&stats.generation);
-                if v.reason.is_some() {
-                    // A rule overrode a refusal: what the read depends on may be
-                    // unknown, so any write to the database invalidates it.
-                    let named = v.analysis.reads.iter().map(|t| &*t.name);
-                    snapshot.extend(&scope.db.snapshot(named));
-                    snapshot.push(scope.db.any_write());
-                }
-                Decision::Fill(FillTicket {
-                    snapshot,
-                    ttl,
-                    template: stats,
-                    started: Instant::now(),
-                    // Dependencies the shared tier can name (not after a rule's override).
-                    shared_deps: v.reason.is_none().then_some(v.deps),
-                })
+        let policy = self.policy_where(scope, &v, &stats, req.context);
+        // A rule's pinned TTL is the operator's word: only learned ones are judged.
+        let policy = match policy {
+            Ok(Ttl::Learned(_)) if !probe && !stats.worth_filling(Instant::now()) => {
+                Err(BypassReason::NotRepeating)
             }
+            p => p,
+        };
+        match policy {
+            Ok(ttl) => self.fill(scope, v, stats, ttl),
             Err(reason) => {
                 scope.cache.metrics.bypass(reason);
                 stats.on_bypass(reason);
@@ -257,6 +259,30 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A miss to fill: counted, with the generations of what it reads.
+    fn fill(&self, scope: &Scope, v: Verdict, stats: Arc<TemplateStats>, ttl: Ttl) -> Decision {
+        scope.cache.metrics.misses.fetch_add(1, Ordering::Relaxed);
+        stats.on_miss();
+        self.templates.note_tables(&stats, &v.deps);
+        let mut snapshot = scope.db.snapshot(v.deps.iter().map(|d| &**d));
+        snapshot.push(&stats.generation);
+        if v.reason.is_some() {
+            // A rule overrode a refusal: what the read depends on may be
+            // unknown, so any write to the database invalidates it.
+            let named = v.analysis.reads.iter().map(|t| &*t.name);
+            snapshot.extend(&scope.db.snapshot(named));
+            snapshot.push(scope.db.any_write());
+        }
+        Decision::Fill(FillTicket {
+            snapshot,
+            ttl,
+            template: stats,
+            started: Instant::now(),
+            // Dependencies the shared tier can name (not after a rule's override).
+            shared_deps: v.reason.is_none().then_some(v.deps),
+        })
     }
 
     /// The TTL to cache a judged request with, or why not: the cache's mode, the

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::BypassReason;
+use super::cacheability::{Cacheability, Calls, Storing, Thresholds};
 use crate::cache::ttl::{self, TtlBounds, TtlEvent, TtlState};
 use crate::classify::Template;
 use crate::config::TxnPolicy;
@@ -62,6 +63,8 @@ pub struct TemplateStats {
     /// The `transactions` policy of the rule matching it, if one sets it: 0 none,
     /// else 1 + the policy's index in [`TxnPolicy::ALL`].
     txn_policy: AtomicU8,
+    /// Whether its results repeat enough to be filled.
+    cacheability: Cacheability,
 }
 
 impl TemplateStats {
@@ -90,6 +93,34 @@ impl TemplateStats {
             ttl: Mutex::new(state),
             ttl_history: Mutex::new(VecDeque::from([first])),
             txn_policy: AtomicU8::new(0),
+            cacheability: Cacheability::default(),
+        }
+    }
+
+    /// Whether the miss at hand (of a result whose TTL is learned) is worth filling:
+    /// false while its results do not repeat, except for probes. Counts nothing; a
+    /// miss not filled is counted as a bypass [`BypassReason::NotRepeating`].
+    pub fn worth_filling(&self, now: Instant) -> bool {
+        self.cacheability
+            .fill(self.looked_up(), now, &Thresholds::DEFAULT)
+    }
+
+    /// Whether its misses are being filled.
+    pub fn storing(&self) -> Storing {
+        self.cacheability.storing()
+    }
+
+    /// Its calls that were looked up in the cache: hits, misses, and misses not
+    /// filled because its results do not repeat.
+    fn looked_up(&self) -> Calls {
+        let hits = self.hits.load(Ordering::Relaxed);
+        let skipped = self
+            .bypasses
+            .get(BypassReason::NotRepeating.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        Calls {
+            looked_up: hits + self.misses.load(Ordering::Relaxed) + skipped,
+            hits,
         }
     }
 
@@ -183,8 +214,9 @@ impl TemplateStats {
 }
 
 type TemplateKey = (Arc<str>, u64);
-/// (cache, table) → the templates that read it.
-type Readers = HashMap<(Arc<str>, Box<str>), Vec<Weak<TemplateStats>>>;
+/// cache → table → the templates that read it (nested, so a write looks its tables
+/// up by `&str` without building a key).
+type Readers = HashMap<Arc<str>, HashMap<Box<str>, Vec<Weak<TemplateStats>>>>;
 
 /// All templates, and which templates read each table.
 #[derive(Default)]
@@ -231,10 +263,9 @@ impl Templates {
             known.extend(tables.iter().cloned());
         }
         let mut by_table = self.by_table.lock().unwrap_or_else(|e| e.into_inner());
+        let of_cache = by_table.entry(stats.cache.clone()).or_default();
         for t in tables {
-            let readers = by_table
-                .entry((stats.cache.clone(), t.clone()))
-                .or_default();
+            let readers = of_cache.entry(t.clone()).or_default();
             readers.retain(|w| w.strong_count() > 0);
             readers.push(Arc::downgrade(stats));
         }
@@ -243,9 +274,12 @@ impl Templates {
     /// A write through wirecache touched `tables` of `cache`.
     pub fn write_seen(&self, cache: &Arc<str>, tables: &[Box<str>], bounds: &TtlBounds) {
         let by_table = self.by_table.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(of_cache) = by_table.get(cache) else {
+            return;
+        };
         for t in tables {
-            for stats in by_table
-                .get(&(cache.clone(), t.clone()))
+            for stats in of_cache
+                .get(&**t)
                 .into_iter()
                 .flatten()
                 .filter_map(Weak::upgrade)

@@ -58,6 +58,17 @@ pub async fn decide<S: Catalog>(
     sql: &str,
     blocked: Option<BypassReason>,
 ) -> Result<Decision, SessionError> {
+    let core = s.core();
+    if core.scope.cache.mode == CacheMode::Off {
+        // A plain relay: no isolation level or catalog fact is ever needed, and the
+        // engine judges nothing (it counts the bypass).
+        return Ok(core.plan(QueryRequest {
+            sql,
+            blocked,
+            catalog: CatalogAccess::Later,
+            context: ReadContext::Autocommit(None),
+        }));
+    }
     let may_ask = s.may_ask();
     let core = s.core();
     let quiet = may_ask && !core.txn.is_open() && core.origin_quiet() && !core.io.origin_lost();

@@ -45,6 +45,9 @@ pub enum BypassReason {
     IsolationReadUncommitted,
     /// The session's isolation level is not known (yet): not served in a transaction.
     IsolationUnknown,
+    /// Its template's results do not repeat (almost no hits after many calls): its
+    /// misses are not filled, save probes (see `engine::cacheability`).
+    NotRepeating,
 }
 
 /// How an attempt to store a result ended.
@@ -136,6 +139,7 @@ mod tests {
                 "isolation_serializable",
                 "isolation_read_uncommitted",
                 "isolation_unknown",
+                "not_repeating",
             ]
         );
         let fill: Vec<_> = FillOutcome::ALL.iter().map(|o| o.as_str()).collect();

@@ -36,6 +36,7 @@ mod mysql_protocol;
 mod mysql_tls;
 mod mysql_transactions;
 mod outage;
+mod pg_cacheability;
 mod pg_caching;
 mod pg_clients;
 mod pg_consistency;

@@ -60,3 +60,23 @@ ir_per_hit() {
     IR_MEDIAN=$(printf '%.0f' "$(median "${IR_LIST[@]}")")
     FIXED_KIR=$(printf '%.0f' "$(median "${fixed[@]}")")
 }
+
+# ir_per_request PID ADMIN HITS MISSES LABEL RUN... — as ir_per_hit, but per request
+# of the client run (its COUNT, the last argument RUN... gets) rather than per hit:
+# for runs that miss, write or pass through. Sets IR_MEDIAN, IR_LIST, FIXED_KIR,
+# HITS_LIST and MISSES_LIST (per run: N1/N2).
+ir_per_request() {
+    local pid=$1 admin=$2 hits=$3 misses=$4 label=$5 rep a b ha hb ma mb fixed=()
+    shift 5
+    IR_LIST=() HITS_LIST=() MISSES_LIST=()
+    for ((rep = 1; rep <= REPS; rep++)); do
+        read -r a ha ma <<<"$(measured "$pid" "$admin" "$hits" "$misses" "$@" "$N1")"
+        read -r b hb mb <<<"$(measured "$pid" "$admin" "$hits" "$misses" "$@" "$N2")"
+        IR_LIST+=("$(awk -v a="$a" -v b="$b" -v n=$((N2 - N1)) 'BEGIN {printf "%.0f", (b - a) / n}')")
+        fixed+=("$(awk -v a="$a" -v n="$N1" -v p="${IR_LIST[-1]}" 'BEGIN {printf "%.0f", (a - n * p) / 1000}')")
+        HITS_LIST+=("$ha/$hb") MISSES_LIST+=("$ma/$mb")
+        log "$label rep $rep: Ir $a ($ha hits, $ma misses), $b ($hb hits, $mb misses): ${IR_LIST[-1]} per request"
+    done
+    IR_MEDIAN=$(printf '%.0f' "$(median "${IR_LIST[@]}")")
+    FIXED_KIR=$(printf '%.0f' "$(median "${fixed[@]}")")
+}

@@ -106,8 +106,10 @@ start_redis() {
 
 # write_wirecache_config FILE PG_PORT ADMIN_PORT [MARIADB_PORT] — caches `bench`
 # (caching, TTLs learned from 10 minutes up), `nocache` (`mode = "off"`: every
-# read is classified, forwarded and streamed back, never stored — what the proxy
-# itself costs) and, with a MariaDB listener port, `my` in front of MariaDB.
+# read is forwarded and streamed back, never stored — what the proxy itself
+# costs), with a MariaDB listener port `my` and `mynocache` (mode off) in front
+# of MariaDB, and with LIM_PORT set `limited` and `limitednocache` in front of
+# the PostgreSQL limited to 50 connections.
 write_wirecache_config() {
     local file=$1 pg=$2 admin=$3 mport=${4:-}
     {
@@ -136,6 +138,12 @@ mode = "off"
 EOF
         if [[ -n $mport ]]; then
             printf '[[caches]]\nid = "my"\nprotocol = "mariadb"\norigin = "127.0.0.1:%s"\n' "$MPORT"
+            printf '[[caches]]\nid = "mynocache"\nprotocol = "mariadb"\norigin = "127.0.0.1:%s"\nmode = "off"\n' "$MPORT"
+        fi
+        # The origin limited to 50 connections (lib/connect.sh), when this run has one.
+        if [[ -n ${LIM_PORT:-} ]]; then
+            printf '[[caches]]\nid = "limited"\nprotocol = "postgres"\norigin = "127.0.0.1:%s"\n' "$LIM_PORT"
+            printf '[[caches]]\nid = "limitednocache"\nprotocol = "postgres"\norigin = "127.0.0.1:%s"\nmode = "off"\n' "$LIM_PORT"
         fi
     } >"$file"
 }
@@ -180,6 +188,7 @@ start_pgbouncer() {
 [databases]
 ${DB}_session = host=127.0.0.1 port=$PGPORT dbname=$DB pool_mode=session
 ${DB}_txn = host=127.0.0.1 port=$PGPORT dbname=$DB pool_mode=transaction
+${LIM_PORT:+${DB}_limited = host=127.0.0.1 port=$LIM_PORT dbname=$DB pool_mode=transaction pool_size=40}
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $BOUNCER_PORT

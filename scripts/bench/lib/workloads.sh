@@ -24,6 +24,15 @@ target_conn() {
     pgbouncer-session) echo "$BOUNCER_PORT postgres ${DB}_session" ;;
     pgbouncer-txn) echo "$BOUNCER_PORT postgres ${DB}_txn" ;;
     pgpool) echo "$POOL_PORT postgres $DB" ;;
+    # The pooled-mode column (scripts/bench/pooled.sh sets WC_POOLED_PORT and
+    # WC_POOLED_USER when wirecache has a pooled cache); absent, its rows are notes.
+    wirecache-pooled) echo "${WC_POOLED_PORT:-0} ${WC_POOLED_USER:-pooled-postgres} $DB" ;;
+    # In front of the origin limited to 50 connections (lib/connect.sh).
+    wirecache-limited) echo "$WC_PG limited-postgres $DB" ;;
+    wirecache-limited-nocache) echo "$WC_PG limitednocache-postgres $DB" ;;
+    wirecache-pooled-limited) echo "${WC_POOLED_LIMITED_PORT:-0} ${WC_POOLED_LIMITED_USER:-pooledlimited-postgres} $DB" ;;
+    pgbouncer-limited) echo "$BOUNCER_PORT postgres ${DB}_limited" ;;
+    direct-limited) echo "$LIM_PORT postgres $DB" ;;
     *) die "unknown target $1" ;;
     esac
 }
@@ -33,6 +42,12 @@ workload_args() {
     select-only) echo "-S" ;;
     pk-hot) echo "-f $WORK/pk-hot.sql" ;;
     join) echo "-f $WORK/join.sql" ;;
+    # A new connection per transaction (serverless functions, PHP, CGI workers).
+    pk-hot-connect) echo "-C -f $WORK/pk-hot.sql" ;;
+    # pgbench's TPC-B-like read-write transaction: nothing cacheable.
+    tpcb) echo "-b tpcb-like" ;;
+    # The limited origin holds pgbench's tables at scale 1 (100,000 accounts).
+    pk-limited) echo "-f $WORK/pk-limited.sql" ;;
     *) die "unknown workload $1" ;;
     esac
 }
@@ -48,7 +63,13 @@ run_pgbench() {
     case $target in
     wirecache) cache=bench admin=$WC_ADMIN ;;
     wirecache-nocache) cache=nocache admin=$WC_ADMIN ;;
+    wirecache-limited) cache=limited admin=$WC_ADMIN ;;
     esac
+    if [[ $port == 0 ]]; then
+        note "not available: no pooled-mode wirecache in this run (scripts/bench/pooled.sh)" suite=postgres \
+            "workload=$workload" "mode=$mode" "clients=$clients" "target=$target" "rep=$rep"
+        return
+    fi
     if [[ -n $cache ]]; then
         hits0=$(metric "$admin" "wirecache_hits_total{cache=\"$cache\"}")
         misses0=$(metric "$admin" "wirecache_misses_total{cache=\"$cache\"}")

@@ -1,0 +1,330 @@
+//! A template's cacheability: whether its results repeat often enough to be worth
+//! storing. A template whose calls almost never hit (its key space far larger than
+//! what repeats while entries live: a lookup by a unique key, a timestamp in the text)
+//! pays for a fill on every call (single flight, copying the answer, inserting and
+//! evicting entries) and gets nothing back, so it stops being filled. Its calls are
+//! still looked up (the key is looked up before the template is known), so hits on
+//! entries it still has keep counting, and it is probed again now and then: one miss
+//! in [`Thresholds::probe_every`] is still filled, and after
+//! [`Thresholds::probe_after`] it is filled again for a whole window. Whichever window
+//! sees hits again turns filling back on.
+//!
+//! Never a correctness matter: a template that is not filled is still classified, and
+//! its writes (and the writes to the tables it reads) invalidate exactly as before;
+//! not storing a result is always safe.
+//!
+//! The judgement reads the template's own counters (hits, misses and the calls this
+//! skipped): a hit costs nothing extra. It runs on the miss path, once per window.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{BypassReason, Decision, Effects, Engine, QueryRequest, Scope};
+use crate::classify::{Analysis, StatementKind};
+
+/// When a template is judged and probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Looked-up calls (hits, misses, skipped) per judgement.
+    pub window: u64,
+    /// Looked-up calls before filling can first be turned off.
+    pub min_calls: u64,
+    /// A window with fewer hits than one in this many calls turns filling off; one
+    /// with at least as many turns it back on.
+    pub min_hit_one_in: u64,
+    /// While not filling, one miss in this many is still filled.
+    pub probe_every: u64,
+    /// While not filling, after this long a whole window is filled again.
+    pub probe_after: Duration,
+}
+
+impl Thresholds {
+    /// What the engine uses.
+    pub const DEFAULT: Thresholds = Thresholds {
+        window: 2048,
+        min_calls: 8192,
+        min_hit_one_in: 64,
+        probe_every: 64,
+        probe_after: Duration::from_secs(60),
+    };
+
+    /// Whether `hits` of `calls` are too few to be worth filling.
+    fn too_few(&self, hits: u64, calls: u64) -> bool {
+        hits.saturating_mul(self.min_hit_one_in) < calls
+    }
+}
+
+/// Whether a template is being filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storing {
+    /// Misses are filled.
+    Filling,
+    /// Its results do not repeat: misses are forwarded unfilled (but probed).
+    Skipping,
+}
+
+impl Storing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Storing::Filling => "filling",
+            Storing::Skipping => "skipping",
+        }
+    }
+}
+
+/// The counters of a template, as the judgement reads them (running totals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Calls {
+    /// Hits, misses and calls skipped: every call that was looked up.
+    pub looked_up: u64,
+    pub hits: u64,
+}
+
+/// The judgement's state, touched once per window (or per time probe).
+#[derive(Debug)]
+struct Judge {
+    /// The counters when the current window started.
+    mark: Calls,
+    /// Skipping since then, if skipping.
+    skipping_since: Option<Instant>,
+}
+
+/// One template's cacheability.
+#[derive(Debug)]
+pub struct Cacheability {
+    skipping: AtomicBool,
+    /// `looked_up` at which the current window ends.
+    window_end: AtomicU64,
+    /// Misses seen while skipping (which of them are probes).
+    skipped: AtomicU64,
+    judge: Mutex<Judge>,
+}
+
+impl Default for Cacheability {
+    fn default() -> Self {
+        Self {
+            skipping: AtomicBool::new(false),
+            window_end: AtomicU64::new(Thresholds::DEFAULT.window),
+            skipped: AtomicU64::new(0),
+            judge: Mutex::new(Judge {
+                mark: Calls::default(),
+                skipping_since: None,
+            }),
+        }
+    }
+}
+
+impl Cacheability {
+    pub fn storing(&self) -> Storing {
+        if self.skipping.load(Ordering::Relaxed) {
+            Storing::Skipping
+        } else {
+            Storing::Filling
+        }
+    }
+
+    /// Whether the miss at hand is filled, given the template's counters before it.
+    pub fn fill(&self, calls: Calls, now: Instant, t: &Thresholds) -> bool {
+        if calls.looked_up >= self.window_end.load(Ordering::Relaxed) {
+            self.judge(calls, now, t);
+        }
+        if !self.skipping.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !self
+            .skipped
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(t.probe_every)
+        {
+            return false;
+        }
+        // A sampled probe; the time probe is looked at only then (one lock per
+        // `probe_every` skipped misses).
+        self.time_probe(calls, now, t);
+        true
+    }
+
+    /// Ends the window that `calls` completed: turns filling off or on.
+    fn judge(&self, calls: Calls, now: Instant, t: &Thresholds) {
+        let mut j = self.judge.lock().unwrap_or_else(|e| e.into_inner());
+        if calls.looked_up < self.window_end.load(Ordering::Relaxed) {
+            return; // another session judged this window
+        }
+        let seen = calls.looked_up.saturating_sub(j.mark.looked_up);
+        let hits = calls.hits.saturating_sub(j.mark.hits);
+        let too_few = t.too_few(hits, seen);
+        match j.skipping_since {
+            None if too_few && calls.looked_up >= t.min_calls => j.skipping_since = Some(now),
+            Some(_) if !too_few => j.skipping_since = None,
+            _ => {}
+        }
+        j.mark = calls;
+        self.skipping
+            .store(j.skipping_since.is_some(), Ordering::Relaxed);
+        self.window_end
+            .store(calls.looked_up.saturating_add(t.window), Ordering::Relaxed);
+    }
+
+    /// Skipping for `probe_after` already: fill a whole window again.
+    fn time_probe(&self, calls: Calls, now: Instant, t: &Thresholds) {
+        let mut j = self.judge.lock().unwrap_or_else(|e| e.into_inner());
+        let due = j
+            .skipping_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= t.probe_after);
+        if due {
+            j.skipping_since = None;
+            j.mark = calls;
+            self.skipping.store(false, Ordering::Relaxed);
+            self.window_end
+                .store(calls.looked_up.saturating_add(t.window), Ordering::Relaxed);
+        }
+    }
+}
+
+impl Engine {
+    /// A miss of a plain read whose template is skipped, judged on its
+    /// classification alone: nothing of it would be stored, and a plain read (no
+    /// write, no function the catalog must judge, no locking) has no effects beyond
+    /// its session's, so the catalog facts, rules and TTL policy a fill needs are not
+    /// looked at. `Err(probe)` when it must be planned in full; `probe`: this miss
+    /// was already chosen as a probe (to be filled, not judged again).
+    ///
+    /// Only while no rule is configured: a rule may pin a TTL, which is the
+    /// operator's word and is never skipped.
+    pub(super) fn skip_unrepeating(
+        &self,
+        scope: &Scope,
+        req: QueryRequest<'_>,
+        analysis: &Arc<Analysis>,
+    ) -> Result<Decision, bool> {
+        let c = &analysis.classification;
+        let plain_read = c.kind == StatementKind::Read
+            && c.uncacheable.is_none()
+            && c.writes.is_empty()
+            && !c.writes_unknown
+            && c.unknown_functions.is_empty()
+            && req.blocked.is_none();
+        if !plain_read || !self.rules.list().is_empty() {
+            return Err(false);
+        }
+        let stats = self.templates.get_or_register(
+            &scope.cache.key,
+            &analysis.template,
+            &scope.cache.bounds,
+        );
+        if stats.storing() == Storing::Filling {
+            return Err(false);
+        }
+        if stats.worth_filling(Instant::now()) {
+            return Err(true);
+        }
+        let reason = BypassReason::NotRepeating;
+        scope.cache.metrics.bypass(reason);
+        stats.on_bypass(reason);
+        let mut effects = Effects::default();
+        super::effects::session_control(scope, req.sql, &mut effects);
+        Ok(Decision::Forward { reason, effects })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds {
+        window: 100,
+        min_calls: 400,
+        min_hit_one_in: 20,
+        probe_every: 10,
+        probe_after: Duration::from_secs(60),
+    };
+
+    /// Drives `n` calls; `hit(i)` says whether call `i` hits (hits are not planned,
+    /// so only misses ask). Returns how many misses were filled.
+    fn run(
+        c: &Cacheability,
+        calls: &mut Calls,
+        n: u64,
+        now: Instant,
+        hit: impl Fn(u64) -> bool,
+    ) -> u64 {
+        let mut filled = 0;
+        for i in 0..n {
+            if hit(i) {
+                calls.hits += 1;
+            } else if c.fill(*calls, now, &T) {
+                filled += 1;
+            }
+            calls.looked_up += 1;
+        }
+        filled
+    }
+
+    fn cacheability() -> Cacheability {
+        let c = Cacheability::default();
+        c.window_end.store(T.window, Ordering::Relaxed);
+        c
+    }
+
+    #[test]
+    fn unique_keys_stop_filling_after_min_calls_and_are_probed() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        assert_eq!(
+            run(&c, &mut calls, T.min_calls, now, |_| false),
+            T.min_calls
+        );
+        assert_eq!(c.storing(), Storing::Filling, "judged only past min_calls");
+        let filled = run(&c, &mut calls, 1000, now, |_| false);
+        assert_eq!(c.storing(), Storing::Skipping);
+        // One miss in probe_every is still filled once skipping (after call 400).
+        assert!((100..=110).contains(&filled), "{filled}");
+    }
+
+    #[test]
+    fn repeating_keys_keep_filling() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        // One call in ten hits: above one in twenty.
+        run(&c, &mut calls, 5000, now, |i| i % 10 == 0);
+        assert_eq!(c.storing(), Storing::Filling);
+    }
+
+    #[test]
+    fn hits_while_skipping_turn_filling_back_on() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        run(&c, &mut calls, 600, now, |_| false);
+        assert_eq!(c.storing(), Storing::Skipping);
+        // The workload changes: its keys repeat, probes filled them, they hit.
+        run(&c, &mut calls, 250, now, |i| i % 2 == 0);
+        assert_eq!(c.storing(), Storing::Filling);
+    }
+
+    #[test]
+    fn a_time_probe_fills_a_whole_window_again() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        run(&c, &mut calls, 600, now, |_| false);
+        assert_eq!(c.storing(), Storing::Skipping);
+        let later = now + T.probe_after;
+        // The first sampled miss past probe_after starts a window of filling.
+        let filled = run(&c, &mut calls, T.window / 2, later, |_| false);
+        assert_eq!(c.storing(), Storing::Filling);
+        assert!(filled >= T.window / 2 - T.probe_every, "{filled}");
+        // Still unique: skipping again at the end of that window.
+        run(&c, &mut calls, T.window, later, |_| false);
+        assert_eq!(c.storing(), Storing::Skipping);
+    }
+
+    #[test]
+    fn storing_labels() {
+        assert_eq!(Storing::Filling.as_str(), "filling");
+        assert_eq!(Storing::Skipping.as_str(), "skipping");
+    }
+}
