@@ -44,6 +44,10 @@ OUT=${OUT:-$ROOT/results/bench-$(date +%Y-%m-%d)$SUFFIX}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 PY=python3
 export PGCONNECT_TIMEOUT=30
+# The private PostgreSQL, PgBouncer and Pgpool-II offer no TLS and wirecache does: with
+# libpq's default (prefer) only wirecache's rows would pay a handshake per connection.
+# Every target is measured in clear unless PGSSLMODE says otherwise (TLS: tls.sh).
+export PGSSLMODE=${PGSSLMODE:-disable}
 
 install_missing() {
     local missing=() pkg
