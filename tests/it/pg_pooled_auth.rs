@@ -140,3 +140,40 @@ async fn auth_query_looks_up_users_the_userlist_does_not_name() {
     assert_eq!(code(&hostile.err().unwrap()), "28P01");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client not yet logged in that announces a SASL message far larger than SCRAM's
+/// is refused at once (PostgreSQL allows 65535 bytes), not waited for until the
+/// login timeout while wirecache buffers up to 64 MiB of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_sasl_message_is_refused_before_login() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_sasl_size");
+    let proxy = pooled(origin, USER, "").await;
+    let mut s = tokio::net::TcpStream::connect(proxy.pg_addr())
+        .await
+        .unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for (k, v) in [("user", format!("demo-{USER}")), ("database", db.clone())] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut startup = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    s.write_all(&startup).await.unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!((head[0], &head[5..9]), (b'R', &10i32.to_be_bytes()[..]));
+    // SASLInitialResponse announcing 1 MB, of which a little is sent.
+    let mut p = vec![b'p'];
+    p.extend_from_slice(&1_000_000i32.to_be_bytes());
+    p.extend_from_slice(b"SCRAM-SHA-256\0");
+    s.write_all(&p).await.unwrap();
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "still waiting for the 1 MB message");
+}
