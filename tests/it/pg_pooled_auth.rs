@@ -177,3 +177,58 @@ async fn an_oversized_sasl_message_is_refused_before_login() {
         tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "still waiting for the 1 MB message");
 }
+
+/// auth_user's pooled connection keeps the startup parameters of a client that logged
+/// in as auth_user, client_encoding among them. In SJIS, the UTF-8 of "\u{101}" (C4 81)
+/// and the backslash that escapes a quote (5C) read as C4 and the pair 81 5C: an
+/// `E'…\'…'` literal would end early and the rest of an unauthenticated client's user
+/// name would run as SQL, as auth_user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_query_is_not_injectable_through_a_client_only_encoding() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_auth_sjis");
+    let dir = common::test_dir("pooled-auth-sjis");
+    let list = dir.join("userlist.txt");
+    std::fs::write(&list, "\"postgres\" \"lookup-pw\"\n").unwrap();
+    let lines = format!(
+        "pool = \"session\"\nauth_file = \"{}\"\nauth_user = \"postgres\"\nauth_query = \"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1\"\npool_size = 1",
+        list.display()
+    );
+    let proxy = Proxy::builder()
+        .cache_with(
+            "demo",
+            common::proxy::Protocol::Postgres,
+            origin.port,
+            &lines,
+        )
+        .start()
+        .await;
+    let port = proxy.pg_addr().port().to_string();
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port])
+        .args([
+            "-U",
+            "demo-postgres",
+            "-d",
+            &db,
+            "-c",
+            "SHOW client_encoding",
+        ])
+        .env("PGPASSWORD", "lookup-pw")
+        .env("PGCLIENTENCODING", "SJIS")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SJIS");
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(proxy.pg_addr().port())
+        .dbname(&db)
+        .user("demo-\u{101}'; CREATE TABLE pwned_by_sjis (); --")
+        .password("x");
+    let hostile = config.connect(tokio_postgres::NoTls).await;
+    assert_eq!(code(&hostile.err().unwrap()), "28P01");
+    let made = origin.psql(&db, "SELECT to_regclass('pwned_by_sjis') IS NOT NULL");
+    assert_eq!(made.trim(), "f", "the user name ran as SQL");
+    let _ = std::fs::remove_dir_all(&dir);
+}
