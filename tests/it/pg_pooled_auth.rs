@@ -140,3 +140,95 @@ async fn auth_query_looks_up_users_the_userlist_does_not_name() {
     assert_eq!(code(&hostile.err().unwrap()), "28P01");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client not yet logged in that announces a SASL message far larger than SCRAM's
+/// is refused at once (PostgreSQL allows 65535 bytes), not waited for until the
+/// login timeout while wirecache buffers up to 64 MiB of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_sasl_message_is_refused_before_login() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_sasl_size");
+    let proxy = pooled(origin, USER, "").await;
+    let mut s = tokio::net::TcpStream::connect(proxy.pg_addr())
+        .await
+        .unwrap();
+    let mut body = 196608i32.to_be_bytes().to_vec();
+    for (k, v) in [("user", format!("demo-{USER}")), ("database", db.clone())] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut startup = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+    startup.extend_from_slice(&body);
+    s.write_all(&startup).await.unwrap();
+    let mut head = [0u8; 9];
+    s.read_exact(&mut head).await.unwrap();
+    assert_eq!((head[0], &head[5..9]), (b'R', &10i32.to_be_bytes()[..]));
+    // SASLInitialResponse announcing 1 MB, of which a little is sent.
+    let mut p = vec![b'p'];
+    p.extend_from_slice(&1_000_000i32.to_be_bytes());
+    p.extend_from_slice(b"SCRAM-SHA-256\0");
+    s.write_all(&p).await.unwrap();
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "still waiting for the 1 MB message");
+}
+
+/// auth_user's pooled connection keeps the startup parameters of a client that logged
+/// in as auth_user, client_encoding among them. In SJIS, the UTF-8 of "\u{101}" (C4 81)
+/// and the backslash that escapes a quote (5C) read as C4 and the pair 81 5C: an
+/// `E'…\'…'` literal would end early and the rest of an unauthenticated client's user
+/// name would run as SQL, as auth_user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_query_is_not_injectable_through_a_client_only_encoding() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("pooled_auth_sjis");
+    let dir = common::test_dir("pooled-auth-sjis");
+    let list = dir.join("userlist.txt");
+    std::fs::write(&list, "\"postgres\" \"lookup-pw\"\n").unwrap();
+    let lines = format!(
+        "pool = \"session\"\nauth_file = \"{}\"\nauth_user = \"postgres\"\nauth_query = \"SELECT rolname, rolpassword FROM pg_authid WHERE rolname = $1\"\npool_size = 1",
+        list.display()
+    );
+    let proxy = Proxy::builder()
+        .cache_with(
+            "demo",
+            common::proxy::Protocol::Postgres,
+            origin.port,
+            &lines,
+        )
+        .start()
+        .await;
+    let port = proxy.pg_addr().port().to_string();
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &port])
+        .args([
+            "-U",
+            "demo-postgres",
+            "-d",
+            &db,
+            "-c",
+            "SHOW client_encoding",
+        ])
+        .env("PGPASSWORD", "lookup-pw")
+        .env("PGCLIENTENCODING", "SJIS")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SJIS");
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(proxy.pg_addr().port())
+        .dbname(&db)
+        .user("demo-\u{101}'; CREATE TABLE pwned_by_sjis (); --")
+        .password("x");
+    let hostile = config.connect(tokio_postgres::NoTls).await;
+    assert_eq!(code(&hostile.err().unwrap()), "28P01");
+    let made = origin.psql(&db, "SELECT to_regclass('pwned_by_sjis') IS NOT NULL");
+    assert_eq!(made.trim(), "f", "the user name ran as SQL");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,9 +19,18 @@ pub struct AuthQuery {
     pub query: String,
 }
 
-/// `s` as an escaped string literal (`E'…'`, whatever standard_conforming_strings is).
+/// `s` as a string literal, whatever standard_conforming_strings and the connection's
+/// client_encoding are. An ASCII name is an escaped `E'…'`; any other is spelled in
+/// hex digits (`convert_from(decode('…', 'hex'), 'UTF8')`), because in a client-only
+/// encoding (SJIS, BIG5, GBK, …, set by a client of auth_user's pool or by the role)
+/// a non-ASCII byte can swallow the backslash that escapes a quote, ending the literal
+/// early: SQL of an unauthenticated client's choosing run as auth_user.
 pub fn literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+    if s.is_ascii() {
+        return format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    }
+    let hex: String = s.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("convert_from(decode('{hex}', 'hex'), 'UTF8')")
 }
 
 /// The second column of a DataRow body, as text (`None`: NULL or malformed).
@@ -92,6 +101,22 @@ mod tests {
     #[test]
     fn user_names_are_quoted() {
         assert_eq!(literal("o'neil\\x"), "E'o\\'neil\\\\x'");
+        assert_eq!(
+            literal("\u{e9}"),
+            "convert_from(decode('c3a9', 'hex'), 'UTF8')"
+        );
+    }
+
+    /// In SJIS, "\u{101}" (UTF-8 C4 81) followed by the backslash of an escaped quote
+    /// reads as C4, then the pair 81 5C: the quote after it ends the literal.
+    #[test]
+    fn a_non_ascii_name_cannot_end_the_literal_in_any_client_encoding() {
+        for name in ["\u{101}' OR true --", "\u{101}\\' OR true --", "\u{3042}'"] {
+            let sql = literal(name);
+            assert!(sql.is_ascii(), "{sql}");
+            assert!(!sql.contains('\\'), "{sql}");
+            assert_eq!(sql.matches('\'').count(), 6, "{sql}");
+        }
     }
 
     #[test]

@@ -6,13 +6,17 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::codec::MAX_CLIENT_MESSAGE;
 use super::errors::{PgError, Side};
 use super::logins::Login;
 use super::messages::{self, Body};
 use super::scram::{Key, MECHANISM, ScramError, ServerExchange, Verifier, random_b64};
 use super::startup::read_frame;
 use crate::server::stream::{Stream, send};
+
+/// Largest SASL message accepted from a client not yet logged in (PostgreSQL's
+/// `PG_MAX_AUTH_TOKEN_LENGTH`): SCRAM's messages are a few hundred bytes, and a
+/// client nobody has authenticated must not make wirecache hold 64 MiB for it.
+pub const MAX_SASL_MESSAGE: usize = 65_535;
 
 /// An Authentication message of `code` with `data` after it.
 fn auth_message(code: i32, data: &[u8]) -> BytesMut {
@@ -50,7 +54,7 @@ pub async fn check(
     let mut mechanisms = MECHANISM.as_bytes().to_vec();
     mechanisms.extend_from_slice(b"\0\0");
     say(client, &auth_message(10, &mechanisms)).await?;
-    let answer = read_frame(client, buf, MAX_CLIENT_MESSAGE, Side::Client).await?;
+    let answer = read_frame(client, buf, MAX_SASL_MESSAGE, Side::Client).await?;
     if answer.tag() != b'p' {
         return Err(PgError::Client("expected SASLInitialResponse"));
     }
@@ -68,7 +72,7 @@ pub async fn check(
         Err(_) => return Err(PgError::Client("malformed SCRAM client-first-message")),
     };
     say(client, &auth_message(11, server_first.as_bytes())).await?;
-    let answer = read_frame(client, buf, MAX_CLIENT_MESSAGE, Side::Client).await?;
+    let answer = read_frame(client, buf, MAX_SASL_MESSAGE, Side::Client).await?;
     if answer.tag() != b'p' {
         return Err(PgError::Client("expected SASLResponse"));
     }

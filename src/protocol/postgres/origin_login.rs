@@ -159,6 +159,13 @@ impl Step<'_> {
             ))
         };
         Ok(Some(match code {
+            // AuthenticationOk in the middle of SCRAM: the origin never proved (with
+            // its server signature) that it holds the verifier.
+            0 if self.scram.is_some() || self.expected.is_some() => {
+                return Err(PgError::Origin(
+                    "the origin ended SCRAM without its server signature",
+                ));
+            }
             0 => return Ok(None),
             3 => {
                 let mut body = need_password()?.as_bytes().to_vec();
@@ -287,5 +294,49 @@ async fn answers(
             b'Z' => queries -= 1,
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(code: i32) -> Frame {
+        let mut out = BytesMut::new();
+        messages::put_message(&mut out, b'R', &code.to_be_bytes());
+        Frame {
+            bytes: out.freeze(),
+        }
+    }
+
+    /// An origin (or whoever answers in its place) that skips SASLFinal and says
+    /// AuthenticationOk is refused, as libpq refuses it.
+    #[test]
+    fn authentication_ok_before_the_server_signature_is_refused() {
+        let secret = OriginSecret::Password("pw".to_owned());
+        let (mut scram, mut expected) = (None, Some([0; 32]));
+        let step = Step {
+            user: "app",
+            secret: &secret,
+            scram: &mut scram,
+            expected: &mut expected,
+        };
+        assert!(step.on_auth(&auth(0)).is_err());
+        let (mut scram, mut expected) = (Some(ClientExchange::new().0), None);
+        let step = Step {
+            user: "app",
+            secret: &secret,
+            scram: &mut scram,
+            expected: &mut expected,
+        };
+        assert!(step.on_auth(&auth(0)).is_err());
+        let (mut scram, mut expected) = (None, None);
+        let step = Step {
+            user: "app",
+            secret: &secret,
+            scram: &mut scram,
+            expected: &mut expected,
+        };
+        assert!(matches!(step.on_auth(&auth(0)), Ok(None)), "trust");
     }
 }

@@ -95,8 +95,11 @@ pub fn client_key(salted: &Key) -> Key {
 /// `n` random bytes.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
-    // SystemRandom fails only where the OS has no randomness at all.
-    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    // SystemRandom fails only where the OS has no randomness at all; a nonce, salt or
+    // cancel key of zeros would then be worse than no login at all.
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        panic!("the operating system has no randomness for SCRAM nonces and salts");
+    }
     bytes
 }
 
@@ -137,13 +140,18 @@ impl Verifier {
     }
 
     /// A verifier no proof matches, for a user wirecache does not know: the exchange
-    /// runs to its end as for a real user and fails there, as PostgreSQL's does.
+    /// runs to its end as for a real user and fails there, as PostgreSQL's does. Its
+    /// salt is the same for every attempt at `user` but derived with a key of this
+    /// process's (as PostgreSQL's mock nonce): a salt anyone could compute from the
+    /// name would tell an unknown user from a known one.
     pub fn mock(user: &str) -> Verifier {
-        let salt = sha256(user.as_bytes());
+        static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| random_bytes(32));
+        let salt = hmac(key, &[b"salt\0", user.as_bytes()]);
         Verifier {
             iterations: ITERATIONS,
             salt: salt.get(..16).unwrap_or_default().to_vec(),
-            stored_key: sha256(&salt),
+            stored_key: hmac(key, &[b"stored key\0", user.as_bytes()]),
             server_key: [0; 32],
         }
     }
@@ -186,6 +194,11 @@ impl ServerExchange {
         let (Some(cb), Some(authzid), Some(bare)) = (cb, authzid, bare) else {
             return Err(ScramError::Malformed);
         };
+        // An authorization identity (`a=`) is refused, as PostgreSQL refuses it: the
+        // session's user is the startup packet's.
+        if !authzid.is_empty() {
+            return Err(ScramError::Malformed);
+        }
         match cb {
             "n" | "y" => {}
             c if c.starts_with("p=") => return Err(ScramError::ChannelBinding),
@@ -290,7 +303,16 @@ mod tests {
             start("p=tls-server-end-point,,n=,r=a"),
             Some(ScramError::ChannelBinding)
         );
-        for bad in ["", "n,,", "n,,n=user", "q,,r=a", "n,,m=x,r=a", "n,,r="] {
+        for bad in [
+            "",
+            "n,,",
+            "n,,n=user",
+            "q,,r=a",
+            "n,,m=x,r=a",
+            "n,,r=",
+            "n,a=admin,n=,r=a",
+            "y,x,n=,r=a",
+        ] {
             assert_eq!(start(bad), Some(ScramError::Malformed), "{bad:?}");
         }
     }
@@ -313,6 +335,19 @@ mod tests {
         ] {
             assert_eq!(Verifier::parse(bad), None, "{bad}");
         }
+    }
+
+    /// PostgreSQL derives its mock salt with a secret of the server's; one computed
+    /// from the name alone (as SHA-256 of it) tells a prober the user is unknown.
+    #[test]
+    fn a_mock_salt_cannot_be_computed_from_the_user_name() {
+        let mock = Verifier::mock("alice");
+        assert_eq!(mock, Verifier::mock("alice"), "the same salt every attempt");
+        assert_ne!(mock.salt, Verifier::mock("bob").salt);
+        let named = sha256(b"alice");
+        assert_ne!(mock.salt.as_slice(), named.get(..16).unwrap_or_default());
+        assert_ne!(mock.stored_key, sha256(&named));
+        assert_eq!(mock.salt.len(), rfc_verifier().salt.len());
     }
 
     #[test]
