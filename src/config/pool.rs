@@ -16,7 +16,8 @@ use toml::Value;
 use super::kinds::{Amount, Count, FilePath, Kind, Opt, Positive, Secret, text};
 
 /// `auth_query` when absent (PgBouncer's): `$1` is the user name, as a literal.
-pub const DEFAULT_AUTH_QUERY: &str = "SELECT usename, passwd FROM pg_shadow WHERE usename = $1";
+pub const DEFAULT_AUTH_QUERY: &str =
+    "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
 /// `pool_size` when absent.
 pub const DEFAULT_POOL_SIZE: usize = 20;
 /// `pool_max_lifetime` when absent.

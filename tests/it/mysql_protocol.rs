@@ -307,9 +307,9 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
         &db,
         "CREATE TABLE t (id int PRIMARY KEY, v varchar(20)); INSERT INTO t VALUES (1, 'one'), (2, 'two');",
     );
-    // A rule pins a 6 s TTL (a `[[rules]]` table may follow the `[cache]` keys); its
-    // refresh window is the last fifth, 4.8 s to 6 s.
-    let rule = "\n[[rules]]\npattern = \"*from t where id*\"\nttl = \"6s\"\n";
+    // A rule pins a 10 s TTL (a `[[rules]]` table may follow the `[cache]` keys); its
+    // refresh window is the last fifth, 8 s to 10 s after the entry was stored.
+    let rule = "\n[[rules]]\npattern = \"*from t where id*\"\nttl = \"10s\"\n";
     let proxy = Proxy::builder()
         .mysql_demo(origin.port)
         .toml(rule)
@@ -334,10 +334,17 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     let refreshes = "wirecache_refreshes_total{cache=\"demo\"} ";
     let stored = "wirecache_fills_total{cache=\"demo\",outcome=\"stored\"} ";
     let stored_before = proxy.metric(stored).await;
-    tokio::time::sleep_until((filled + std::time::Duration::from_millis(5000)).into()).await;
-    for _ in 0..2 {
+    // The entries were stored some time after `filled` (a loaded machine may take a
+    // while to answer the first queries): hit from 8.3 s on until the window has
+    // opened, which it does before the entry's end at 10 s after its store.
+    tokio::time::sleep_until((filled + std::time::Duration::from_millis(8300)).into()).await;
+    for _ in 0..15 {
         let again: Option<String> = c.query_first(q).await.unwrap();
         assert_eq!(again.as_deref(), Some("one"));
+        if proxy.metric(refreshes).await >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     proxy.wait_for_metric(refreshes, 1.0).await;
     proxy.wait_for_metric(stored, stored_before + 1.0).await;
@@ -345,7 +352,7 @@ async fn hot_entries_are_refreshed_ahead_of_expiry() {
     assert_eq!(bin.as_deref(), Some("two"));
     proxy.wait_for_metric(refreshes, 2.0).await;
     proxy.wait_for_metric(stored, stored_before + 2.0).await;
-    tokio::time::sleep_until((filled + std::time::Duration::from_millis(6500)).into()).await;
+    tokio::time::sleep_until((filled + std::time::Duration::from_millis(10500)).into()).await;
     // Past the first entries' expiry both are still hits, served from the refreshes.
     let hits = proxy.hits().await;
     let selects = origin.selects(&db);
