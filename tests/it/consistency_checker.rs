@@ -16,6 +16,7 @@ use checker::judge::Verdict;
 use checker::model::Level;
 use checker::mysql::MyTarget;
 use checker::postgres::PgTarget;
+use checker::tds::TdsTarget;
 use checker::{Config, Outcome, Workload};
 
 /// Runs the checker on `target` and asserts it found nothing wrong.
@@ -124,6 +125,24 @@ async fn postgres_random_programs_read_nothing_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_random_programs_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Plain).await).await;
+}
+
+/// Issue 17: SQL Server's protocol, against the test TDS origin (T-SQL on the private
+/// PostgreSQL; see `checker::tds` for what it emulates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_random_programs_read_nothing_stale() {
+    clean_run(TdsTarget::start(Rig::Plain).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_writes_behind_wirecache() {
+    catches_writes_behind_the_proxy(TdsTarget::start(Rig::WritesBehind).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_snapshots_served_from_the_cache() {
+    let always = TdsTarget::start(Rig::ServeSnapshots).await;
+    catches_served_snapshots(always, TdsTarget::start(Rig::Plain).await, 1500).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
