@@ -179,6 +179,11 @@ async fn mariadb_three_strict_instances_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Cluster).await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_three_strict_instances_read_nothing_stale() {
+    clean_run(TdsTarget::start(Rig::Cluster).await).await;
+}
+
 /// The same three instances without the bus: the checker reports the stale reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_instances_without_the_bus() {

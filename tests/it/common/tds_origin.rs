@@ -52,9 +52,9 @@ pub fn database() -> String {
 }
 
 #[derive(Default)]
-struct Counters {
-    statements: AtomicU64,
-    selects: AtomicU64,
+pub(super) struct Counters {
+    pub(super) statements: AtomicU64,
+    pub(super) selects: AtomicU64,
     logins: AtomicU64,
     rpcs: AtomicU64,
 }
@@ -126,23 +126,23 @@ impl TdsOrigin {
     }
 }
 
-struct Connection {
-    socket: OriginSocket,
-    buf: BytesMut,
-    asm: Assembler,
-    packet_size: usize,
-    pg: Option<tokio_postgres::Client>,
-    counters: Arc<Counters>,
+pub(super) struct Connection {
+    pub(super) socket: OriginSocket,
+    pub(super) buf: BytesMut,
+    pub(super) asm: Assembler,
+    pub(super) packet_size: usize,
+    pub(super) pg: Option<tokio_postgres::Client>,
+    pub(super) counters: Arc<Counters>,
     /// The open transaction's descriptor, if one is open.
-    txn: Option<u64>,
+    pub(super) txn: Option<u64>,
     /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
-    modern: bool,
-    next_txn: u64,
+    pub(super) modern: bool,
+    pub(super) next_txn: u64,
     /// `SET IMPLICIT_TRANSACTIONS ON`: data statements open a transaction.
-    implicit: bool,
+    pub(super) implicit: bool,
 }
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 impl Connection {
     async fn serve(
@@ -302,93 +302,7 @@ impl Connection {
         self.send(&out).await
     }
 
-    /// One statement of a batch; inside a transaction a data statement runs under
-    /// its savepoint (`tds_origin_txn`). On failure: the error, and whether the
-    /// statement had its savepoint.
-    async fn run_one(
-        &mut self,
-        stmt: &str,
-        last: bool,
-        out: &mut BytesMut,
-    ) -> Result<(), (Failed, bool)> {
-        let data = matches!(verb(stmt), Verb::Select | Verb::Output | Verb::Other);
-        let guarded = self.txn.is_some() && data;
-        let pg = self.pg.as_ref().expect("logged in");
-        let unguarded = |e: tokio_postgres::Error| (Failed::from_pg(&e), false);
-        txn::guard(pg, guarded).await.map_err(unguarded)?;
-        let failed = |e: tokio_postgres::Error| (Failed::from_pg(&e), guarded);
-        self.statement(stmt, last, out).await.map_err(failed)?;
-        let pg = self.pg.as_ref().expect("logged in");
-        txn::release(pg, guarded).await.map_err(failed)
-    }
-
-    /// An RPC request (`tds_rpc`), under a savepoint inside a transaction; a failure
-    /// ends what SQL Server's would.
-    async fn rpc(&mut self, state: &mut RpcState, payload: &[u8]) -> Res<BytesMut> {
-        let mut begun = BytesMut::new();
-        self.implicit_begin(None, &mut begun).await?;
-        let mut out = self.rpc_run(state, payload).await?;
-        begun.extend_from_slice(&out);
-        std::mem::swap(&mut begun, &mut out);
-        Ok(out)
-    }
-
-    async fn rpc_run(&mut self, state: &mut RpcState, payload: &[u8]) -> Res<BytesMut> {
-        let in_txn = self.txn.is_some();
-        let pg = self.pg.as_ref().ok_or("no session")?;
-        let counters = [&self.counters.statements, &self.counters.selects];
-        txn::guard(pg, in_txn).await?;
-        let failed = match super::tds_rpc::rpc(state, pg, self.modern, payload, counters).await {
-            Ok(out) => match txn::release(pg, in_txn).await {
-                Ok(()) => return Ok(out),
-                Err(e) => Failed::from_pg(&e),
-            },
-            Err(f) => f,
-        };
-        let rolled_back = txn::undo(pg, in_txn, in_txn, &failed).await;
-        let mut out = BytesMut::new();
-        wire::error(&mut out, self.modern, failed.number, 16, &failed.message);
-        if rolled_back {
-            self.end_txn(&mut out, 10);
-        }
-        wire::done(&mut out, self.modern, 0xFE, wire::DONE_ERROR, 0);
-        Ok(out)
-    }
-
-    /// Under `SET IMPLICIT_TRANSACTIONS ON`, a data statement (`None`: an RPC) outside a
-    /// transaction opens one first, as SQL Server does (not a read of the emulated
-    /// catalog, which stands for wirecache's own questions).
-    async fn implicit_begin(
-        &mut self,
-        stmt: Option<&str>,
-        out: &mut BytesMut,
-    ) -> Result<(), tokio_postgres::Error> {
-        let data = stmt.is_none_or(|s| {
-            matches!(verb(s), Verb::Select | Verb::Output | Verb::Other) && !is_catalog(s)
-        });
-        if self.implicit && self.txn.is_none() && data {
-            self.begin(out).await?;
-        }
-        Ok(())
-    }
-
-    async fn begin(&mut self, out: &mut BytesMut) -> Result<(), tokio_postgres::Error> {
-        let pg = self.pg.as_ref().expect("logged in");
-        pg.batch_execute("BEGIN").await?;
-        let d = self.next_txn;
-        self.next_txn += 1;
-        self.txn = Some(d);
-        wire::env_change(out, 8, &d.to_le_bytes(), &[], true);
-        Ok(())
-    }
-
-    fn end_txn(&mut self, out: &mut BytesMut, kind: u8) {
-        if let Some(d) = self.txn.take() {
-            wire::env_change(out, kind, &[], &d.to_le_bytes(), true);
-        }
-    }
-
-    async fn statement(
+    pub(super) async fn statement(
         &mut self,
         stmt: &str,
         last: bool,
