@@ -194,3 +194,8 @@ async fn postgres_checker_catches_instances_without_the_bus() {
 async fn mariadb_checker_catches_instances_without_the_bus() {
     catches_writes_behind_the_proxy(MyTarget::start(Rig::Apart).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_instances_without_the_bus() {
+    catches_writes_behind_the_proxy(TdsTarget::start(Rig::Apart).await).await;
+}
