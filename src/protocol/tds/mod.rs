@@ -19,6 +19,8 @@
 mod catalog;
 pub mod codec;
 pub mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod login;
 mod miss;
 pub mod prelogin;

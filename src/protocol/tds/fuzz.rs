@@ -1,0 +1,232 @@
+//! Fuzzing entry points for the TDS decoders, one per thing a peer's bytes go through:
+//! packets assembled into messages, PRELOGIN (its options, and the packets a TLS
+//! handshake travels in), LOGIN7 (parsed and rewritten), the token scanner that
+//! finds the end of an origin's answer, and RPC requests (decoded and judged) and
+//! SQLBatch headers. Each takes arbitrary bytes, runs what the proxy runs in that
+//! state, and checks the laws that must hold on the way (framing does not depend on
+//! how the bytes arrive; what is built parses back). A panic is a finding. Built for
+//! unit tests and the `fuzzing` feature (`fuzz/`).
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+
+use super::codec::{self, Assembler, Message};
+use super::login::Login;
+use super::prelogin;
+use super::rpc::{self, Decoded};
+use super::rpc_call::{Handles, call};
+use super::rpc_sql::{declared, for_classifier, text};
+use super::session::batch_text;
+use super::tls_io::Unframer;
+use super::tokens::{MAX_TOKEN, Scanner};
+use crate::protocol::Side;
+
+/// The largest message the entry points assemble.
+const MAX_MESSAGE: usize = 1 << 20;
+
+/// TDS 7.4 and 7.1: DONE counts of eight and of four bytes.
+const VERSIONS: [u32; 2] = [0x7400_0004, 0x7100_0001];
+
+/// Messages of `data` fed whole and again in pieces of `chunk` bytes: both must agree
+/// (the same messages, or an error at the same message).
+pub fn messages(data: &[u8], chunk: usize, side: Side) -> Vec<Message> {
+    let whole = message_pieces(data, data.len().max(1), side);
+    let pieces = message_pieces(data, chunk.max(1), side);
+    assert_eq!(whole, pieces, "framing depends on how the bytes arrive");
+    whole.0
+}
+
+fn message_pieces(data: &[u8], chunk: usize, side: Side) -> (Vec<Message>, bool) {
+    let mut asm = Assembler::new(side, MAX_MESSAGE);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in data.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match asm.next(&mut buf) {
+                Ok(Some(m)) => out.push(m),
+                Ok(None) => break,
+                Err(_) => return (out, true),
+            }
+        }
+    }
+    (out, false)
+}
+
+/// Packets from either side: assembled (whole and in pieces, which must agree); each
+/// message's payload, sent again in packets of another size, assembles back.
+pub fn packets(data: &[u8]) {
+    let chunk = usize::from(data.first().copied().unwrap_or(1));
+    for side in [Side::Client, Side::Origin] {
+        for m in messages(data, chunk, side) {
+            let size = 512 + usize::from(m.payload.first().copied().unwrap_or(0)) * 7;
+            let again = codec::message(m.kind, &m.payload, size);
+            let mut buf = BytesMut::from(&again[..]);
+            let back = Assembler::new(side, MAX_MESSAGE).next(&mut buf);
+            let back = back.ok().flatten().map(|b| (b.kind, b.payload));
+            assert_eq!(
+                back,
+                Some((m.kind, m.payload.clone())),
+                "re-sent message differs"
+            );
+        }
+    }
+}
+
+/// A PRELOGIN payload: its options and ENCRYPTION; options built again parse back.
+/// The same bytes as the packets of a TLS handshake, unwrapped in pieces.
+pub fn prelogin(data: &[u8]) {
+    black_box(prelogin::encryption(data));
+    if let Some(opts) = prelogin::options(data) {
+        let total = opts.len() * 5 + 1 + opts.iter().map(|(_, d)| d.len()).sum::<usize>();
+        if total <= usize::from(u16::MAX) {
+            let built = prelogin::build(&opts);
+            assert_eq!(
+                prelogin::options(&built),
+                Some(opts),
+                "PRELOGIN does not round-trip"
+            );
+        }
+    }
+    let chunk = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut unframer = Unframer::new(&[0x12]);
+    let mut raw = BytesMut::new();
+    let mut out = vec![0u8; 300];
+    for piece in data.chunks(chunk) {
+        raw.extend_from_slice(piece);
+        loop {
+            match unframer.take(&mut raw, &mut out) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => assert!(n <= out.len()),
+            }
+        }
+    }
+}
+
+/// A LOGIN7 payload; a parsed one, given another login name, parses back with that
+/// name and everything else unchanged.
+pub fn login(data: &[u8]) {
+    let Ok(l) = Login::parse(data) else {
+        return;
+    };
+    for user in ["u", "a-much-longer-login-name-than-before", ""] {
+        let Ok(rewritten) = l.with_user(user) else {
+            continue;
+        };
+        let again = Login::parse(&rewritten).expect("a rewritten LOGIN7 parses");
+        assert_eq!(again.user, user, "the rewritten login name");
+        let same = (
+            again.tds_version,
+            again.packet_size,
+            &again.database,
+            again.options,
+            again.lcid,
+        );
+        assert_eq!(
+            same,
+            (l.tds_version, l.packet_size, &l.database, l.options, l.lcid)
+        );
+    }
+}
+
+/// An origin's token stream (after a first byte giving the size of the pieces),
+/// scanned whole and in pieces, at TDS 7.4 and 7.1: the scans must agree.
+pub fn tokens(data: &[u8]) {
+    let Some((&chunk, data)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(chunk).max(1);
+    for version in VERSIONS {
+        let mut whole = Scanner::for_version(version);
+        let whole_ok = whole.feed(data).is_ok();
+        let mut pieces = Scanner::for_version(version);
+        let pieces_ok = data.chunks(chunk).all(|p| pieces.feed(p).is_ok());
+        if data.len() > MAX_TOKEN {
+            continue;
+        }
+        assert_eq!(
+            whole_ok, pieces_ok,
+            "the scan depends on how the bytes arrive"
+        );
+        if whole_ok {
+            assert_eq!(whole.summary, pieces.summary, "summaries differ");
+            assert_eq!(whole.at_boundary(), pieces.at_boundary());
+        }
+    }
+}
+
+/// An RPC payload, with and without ALL_HEADERS: decoded, judged, and each parameter
+/// read as text and as an integer; and the same bytes as a SQLBatch's.
+pub fn rpc(data: &[u8]) {
+    for headers in [true, false] {
+        black_box(batch_text(data, headers));
+        let Ok(Decoded::One(r)) = rpc::decode(data, headers) else {
+            continue;
+        };
+        black_box(call(&r, &Handles::default()));
+        for p in &r.params {
+            if let Some(t) = text(p) {
+                let names = declared(&t).unwrap_or_default();
+                black_box(for_classifier(&t, &names));
+            }
+            black_box(super::rpc_sql::int(p));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::protocol::tds::codec::Kind;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600)) {
+            packets(&data);
+            prelogin(&data);
+            login(&data);
+            tokens(&data);
+            rpc(&data);
+        }
+    }
+
+    #[test]
+    fn well_formed_inputs_keep_the_laws() {
+        let hello = prelogin::request();
+        prelogin(&hello);
+        let wire = codec::message(Kind::PreLogin, &hello, 512);
+        packets(&wire);
+        prelogin(&wire);
+        // A DONE (TDS 7.4), whole and one byte at a time.
+        let done = [0xFD, 0, 0, 0xC1, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+        tokens(&[&[1u8][..], &done].concat());
+        let mut s = Scanner::for_version(VERSIONS[0]);
+        s.feed(&done).unwrap();
+        assert_eq!(s.summary.dones, 1);
+        login(&login7("demo-app", "sales"));
+        let rewritten = Login::parse(&login7("demo-app", "sales")).unwrap();
+        assert_eq!(rewritten.user, "demo-app");
+    }
+
+    /// A TDS 7.4 LOGIN7 with only a login name and a database.
+    fn login7(user: &str, db: &str) -> Vec<u8> {
+        let mut p = vec![0u8; 94];
+        p[4..8].copy_from_slice(&0x7400_0004u32.to_le_bytes());
+        p[8..12].copy_from_slice(&4096u32.to_le_bytes());
+        for (off, text) in [(40, user), (68, db)] {
+            let at = u16::try_from(p.len()).unwrap();
+            let units = u16::try_from(text.encode_utf16().count()).unwrap();
+            p[off..off + 2].copy_from_slice(&at.to_le_bytes());
+            p[off + 2..off + 4].copy_from_slice(&units.to_le_bytes());
+            p.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        }
+        let len = u32::try_from(p.len()).unwrap();
+        p[..4].copy_from_slice(&len.to_le_bytes());
+        p
+    }
+}
