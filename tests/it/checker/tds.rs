@@ -229,6 +229,10 @@ impl Session for TdsSession {
                 let rows = prepared(&mut self.client, &q, &p).await?;
                 pairs(&rows).map(Reply::Rows)
             }
+            Stmt::Read(shape, Path::Text) => {
+                let sets = batch(&mut self.client, &sql::read_text(*shape)).await?;
+                pairs(&sets.into_iter().flatten().collect::<Vec<_>>()).map(Reply::Rows)
+            }
             Stmt::Write(kind, key, path) => {
                 let c = self.behind.as_mut().unwrap_or(&mut self.client);
                 write(c, *kind, *key, *path).await
@@ -261,19 +265,12 @@ impl Session for TdsSession {
                 first_int(&rows).map(Reply::Wrote)
             }
             Stmt::Begin(_, Some(_)) => Err(other("only an update travels with a BEGIN".into())),
-            other => match text(other, self.index) {
-                Some(q) => {
-                    let sets = batch(&mut self.client, &q).await?;
-                    Ok(match other {
-                        Stmt::Read(..) => {
-                            let rows: Vec<Row> = sets.into_iter().flatten().collect();
-                            Reply::Rows(pairs(&rows)?)
-                        }
-                        _ => Reply::Done,
-                    })
+            other => {
+                if let Some(q) = text(other, self.index) {
+                    batch(&mut self.client, &q).await?;
                 }
-                None => Ok(Reply::Done),
-            },
+                Ok(Reply::Done)
+            }
         }
     }
 
