@@ -213,6 +213,34 @@ mod tests {
         assert_eq!(rewritten.user, "demo-app");
     }
 
+    /// Found by `tds_login`: a login name placed inside the fixed part (or over
+    /// another field) made a rewrite that no longer parsed; it is refused now.
+    #[test]
+    fn a_login_name_inside_the_fixed_part_is_not_rewritten() {
+        let mut p = login7("", "sales");
+        p[40..44].fill(0);
+        assert!(Login::parse(&p).is_ok());
+        login(&p);
+        assert!(Login::parse(&p).unwrap().with_user("u").is_err());
+        let mut p = login7("demo-app", "sales");
+        p[68..70].copy_from_slice(&94u16.to_le_bytes());
+        login(&p);
+        assert!(Login::parse(&p).unwrap().with_user("u").is_err());
+        // The input as found: zeros but for these bytes.
+        let mut crash = vec![0u8; 102];
+        for (at, b) in [
+            (0, 0x5E),
+            (9, 0x40),
+            (25, 0x40),
+            (28, 0x02),
+            (48, 0x5E),
+            (76, 0x5E),
+        ] {
+            crash[at] = b;
+        }
+        login(&crash);
+    }
+
     /// A TDS 7.4 LOGIN7 with only a login name and a database.
     fn login7(user: &str, db: &str) -> Vec<u8> {
         let mut p = vec![0u8; 94];

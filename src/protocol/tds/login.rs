@@ -185,10 +185,30 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
+/// Whether a field other than the user name has bytes in `start..start + len`.
+fn overlaps(p: &[u8], version: u32, start: usize, len: usize) -> bool {
+    fields(version)
+        .iter()
+        .filter(|(off, _)| *off != USER)
+        .any(|&(off, units)| {
+            let (Some(at), Some(n)) = (u16_at(p, off), u16_at(p, off + 2)) else {
+                return true;
+            };
+            let n = n * if units { 2 } else { 1 };
+            n > 0 && at < start + len && at + n > start
+        })
+}
+
 /// Replaces the user name's bytes and moves every offset that points past them.
 fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     let start = u16_at(p, USER)?;
     let old = u16_at(p, USER + 2)? * 2;
+    // The splice must land in the variable part and replace the name alone: a name
+    // inside the fixed part, or overlapping another field, is refused (found by the
+    // `tds_login` fuzz target).
+    if start < fixed(version) || overlaps(p, version, start, old) {
+        return None;
+    }
     let new: Vec<u8> = super::types::to_utf16(user);
     let units = new.len() / 2;
     let mut out = Vec::with_capacity(p.len() + new.len());
@@ -208,6 +228,9 @@ fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     if flags3 & HAS_EXTENSION != 0 {
         let ext = u16_at(&out, EXTENSION)?;
         let target = usize::try_from(u32_at(&out, ext)?).ok()?;
+        if target > start && target < start + old {
+            return None;
+        }
         if target >= start + old {
             put_u32(&mut out, ext, moved(target))?;
         }
