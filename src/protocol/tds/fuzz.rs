@@ -239,6 +239,12 @@ mod tests {
             crash[at] = b;
         }
         login(&crash);
+        // An empty field pointing inside the old name would be left pointing past
+        // the end of a shorter one.
+        let mut p = login7("demo-app", "sales");
+        p[78..80].copy_from_slice(&108u16.to_le_bytes());
+        login(&p);
+        assert!(Login::parse(&p).unwrap().with_user("u").is_err());
     }
 
     /// A TDS 7.4 LOGIN7 with only a login name and a database.

@@ -185,7 +185,8 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
-/// Whether a field other than the user name has bytes in `start..start + len`.
+/// Whether a field other than the user name has bytes in `start..start + len`, or
+/// (empty) points strictly inside it.
 fn overlaps(p: &[u8], version: u32, start: usize, len: usize) -> bool {
     fields(version)
         .iter()
@@ -195,7 +196,8 @@ fn overlaps(p: &[u8], version: u32, start: usize, len: usize) -> bool {
                 return true;
             };
             let n = n * if units { 2 } else { 1 };
-            n > 0 && at < start + len && at + n > start
+            let inside = at > start && at < start + len;
+            (n > 0 && at < start + len && at + n > start) || inside
         })
 }
 
