@@ -245,6 +245,10 @@ mod tests {
         p[78..80].copy_from_slice(&108u16.to_le_bytes());
         login(&p);
         assert!(Login::parse(&p).unwrap().with_user("u").is_err());
+        // A database name read from the fixed part (third finding): refused.
+        let mut p = login7("demo-app", "sales");
+        p[68..70].copy_from_slice(&0u16.to_le_bytes());
+        assert!(Login::parse(&p).is_err());
     }
 
     /// A TDS 7.4 LOGIN7 with only a login name and a database.

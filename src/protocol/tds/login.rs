@@ -115,7 +115,11 @@ impl Login {
             return Err(Refusal::Malformed);
         }
         for &(off, units) in fields(version) {
-            field(p, off, units).ok_or(Refusal::Malformed)?;
+            let f = field(p, off, units).ok_or(Refusal::Malformed)?;
+            // A field's bytes lie past the fixed part (a rewrite moves only those).
+            if !f.is_empty() && u16_at(p, off).is_none_or(|at| at < fixed(version)) {
+                return Err(Refusal::Malformed);
+            }
         }
         let flags2 = p.get(25).copied().unwrap_or(0);
         let sspi = field(p, SSPI, false).map_or(0, <[u8]>::len);
