@@ -245,6 +245,46 @@ mod tests {
         p[78..80].copy_from_slice(&108u16.to_le_bytes());
         login(&p);
         assert!(Login::parse(&p).unwrap().with_user("u").is_err());
+        // The login name inside the FeatureExt block (fourth finding, as found).
+        let mut crash = vec![0u8; 178];
+        for (at, b) in [
+            (0, 0x76),
+            (1, 0x04),
+            (4, 0x04),
+            (7, 0x74),
+            (11, 0x10),
+            (20, 0x04),
+            (23, 0x74),
+            (27, 0x10),
+            (32, 0x04),
+            (40, 0x96),
+            (56, 0x5E),
+            (58, 0x08),
+            (72, 0x32),
+            (73, 0x73),
+            (76, 0x67),
+            (78, 0x08),
+            (90, 0xFF),
+            (91, 0x07),
+            (93, 0x52),
+            (94, 0x6F),
+            (131, 0x39),
+            (151, 0xFF),
+            (152, 0xFF),
+            (161, 0x94),
+            (162, 0x3F),
+            (163, 0xFF),
+            (164, 0x97),
+            (165, 0x90),
+            (166, 0xFF),
+            (167, 0xFF),
+            (175, 0x67),
+            (176, 0xFF),
+            (177, 0xFF),
+        ] {
+            crash[at] = b;
+        }
+        login(&crash);
         // A database name read from the fixed part (third finding): refused.
         let mut p = login7("demo-app", "sales");
         p[68..70].copy_from_slice(&0u16.to_le_bytes());

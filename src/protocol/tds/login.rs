@@ -189,6 +189,23 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
+/// Where the FeatureExt block starts and ends, if there is one.
+fn feature_span(p: &[u8]) -> Option<(usize, usize)> {
+    if p.get(27).copied().unwrap_or(0) & HAS_EXTENSION == 0 {
+        return None;
+    }
+    let ext = field(p, EXTENSION, false)?;
+    let at = usize::try_from(Reader::new(ext).u32().ok()?).ok()?;
+    let mut r = Reader::new(p.get(at..)?);
+    loop {
+        if r.u8().ok()? == 0xFF {
+            return Some((at, p.len() - r.rest()));
+        }
+        let n = usize::try_from(r.u32().ok()?).ok()?;
+        r.take(n).ok()?;
+    }
+}
+
 /// Whether a field other than the user name has bytes in `start..start + len`, or
 /// (empty) points strictly inside it.
 fn overlaps(p: &[u8], version: u32, start: usize, len: usize) -> bool {
@@ -213,6 +230,12 @@ fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     // inside the fixed part, or overlapping another field, is refused (found by the
     // `tds_login` fuzz target).
     if start < fixed(version) || overlaps(p, version, start, old) {
+        return None;
+    }
+    if let Some((a, b)) = feature_span(p)
+        && start < b
+        && (start > a || start + old > a)
+    {
         return None;
     }
     let new: Vec<u8> = super::types::to_utf16(user);
