@@ -285,6 +285,76 @@ mod tests {
             crash[at] = b;
         }
         login(&crash);
+        // A FeatureExt block at offset 0, in the fixed part (fifth finding, as found).
+        let mut crash = vec![0u8; 553];
+        for (at, b) in [
+            (0, 0xFF),
+            (1, 0xFF),
+            (2, 0xFF),
+            (3, 0x6B),
+            (4, 0x04),
+            (7, 0x74),
+            (11, 0x10),
+            (20, 0x04),
+            (23, 0x74),
+            (27, 0x10),
+            (33, 0x04),
+            (40, 0x7A),
+            (56, 0x5E),
+            (58, 0x08),
+            (73, 0x8E),
+            (76, 0x67),
+            (77, 0x07),
+            (78, 0xF8),
+            (171, 0xFF),
+            (172, 0x07),
+            (173, 0x72),
+            (174, 0x09),
+            (176, 0x01),
+            (185, 0x94),
+            (186, 0xB7),
+            (187, 0x3F),
+            (188, 0xFF),
+            (189, 0x97),
+            (190, 0x90),
+            (191, 0xFF),
+            (192, 0x32),
+            (193, 0xFF),
+            (228, 0x01),
+            (234, 0x01),
+            (235, 0x83),
+            (258, 0x67),
+            (259, 0xFF),
+            (260, 0xFF),
+            (261, 0x56),
+            (262, 0xFF),
+            (263, 0xFF),
+            (264, 0xFF),
+            (265, 0xFF),
+            (266, 0xD6),
+            (274, 0xFF),
+            (275, 0xFF),
+            (276, 0xFF),
+            (277, 0xFF),
+            (278, 0xFF),
+            (279, 0xFF),
+            (280, 0x56),
+            (284, 0x04),
+            (287, 0x74),
+            (289, 0x10),
+            (293, 0x20),
+            (304, 0x32),
+            (309, 0x78),
+            (319, 0x10),
+            (322, 0xFF),
+            (325, 0x5E),
+            (521, 0xFE),
+            (552, 0xFF),
+        ] {
+            crash[at] = b;
+        }
+        login(&crash);
+        assert!(Login::parse(&crash).is_err());
         // A database name read from the fixed part (third finding): refused.
         let mut p = login7("demo-app", "sales");
         p[68..70].copy_from_slice(&0u16.to_le_bytes());

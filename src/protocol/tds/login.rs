@@ -175,6 +175,10 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     let mut r = Reader::new(ext);
     let at = r.u32().map_err(|_| Refusal::Malformed)?;
     let at = usize::try_from(at).map_err(|_| Refusal::Malformed)?;
+    // Past the fixed part, which a rewrite changes (fifth `tds_login` finding).
+    if at < FIXED {
+        return Err(Refusal::Malformed);
+    }
     let mut r = Reader::new(p.get(at..).ok_or(Refusal::Malformed)?);
     let mut ids = Vec::new();
     loop {
