@@ -210,12 +210,12 @@ fn feature_span(p: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Whether a field other than the user name has bytes in `start..start + len`, or
-/// (empty) points strictly inside it.
-fn overlaps(p: &[u8], version: u32, start: usize, len: usize) -> bool {
+/// Whether a field other than `own` and the user name has bytes in
+/// `start..start + len`, or (empty) points strictly inside it.
+fn overlaps(p: &[u8], version: u32, start: usize, len: usize, own: usize) -> bool {
     fields(version)
         .iter()
-        .filter(|(off, _)| *off != USER)
+        .filter(|(off, _)| *off != own && *off != USER)
         .any(|&(off, units)| {
             let (Some(at), Some(n)) = (u16_at(p, off), u16_at(p, off + 2)) else {
                 return true;
@@ -233,7 +233,12 @@ fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     // The splice must land in the variable part and replace the name alone: a name
     // inside the fixed part, or overlapping another field, is refused (found by the
     // `tds_login` fuzz target).
-    if start < fixed(version) || overlaps(p, version, start, old) {
+    if start < fixed(version) || overlaps(p, version, start, old, USER) {
+        return None;
+    }
+    // The FeatureExt offset is rewritten in place: no other field may share its bytes.
+    let flags3 = p.get(27).copied().unwrap_or(0);
+    if flags3 & HAS_EXTENSION != 0 && overlaps(p, version, u16_at(p, EXTENSION)?, 4, EXTENSION) {
         return None;
     }
     if let Some((a, b)) = feature_span(p)
@@ -257,7 +262,6 @@ fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
         }
     }
     put_u16(&mut out, USER + 2, units)?;
-    let flags3 = p.get(27).copied().unwrap_or(0);
     if flags3 & HAS_EXTENSION != 0 {
         let ext = u16_at(&out, EXTENSION)?;
         let target = usize::try_from(u32_at(&out, ext)?).ok()?;
