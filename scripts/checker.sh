@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The long run of the randomized consistency checker (issue 8; tests/it/checker/).
 #
-#   scripts/checker.sh --ops N | --seconds S [--seed X] [--protocol postgres|mariadb|both]
+#   scripts/checker.sh --ops N | --seconds S [--seed X] [--protocol postgres|mariadb|mssql|both|all]
 #                      [--conns C] [--debug] [--cluster]
 #
-# --ops and --seconds are per protocol (with both, whichever ends first). --cluster:
+# --ops and --seconds are per protocol (with both, whichever ends first). both is
+# PostgreSQL and MariaDB; all adds mssql: SQL Server's protocol against the test TDS
+# origin (T-SQL on a private PostgreSQL; no SQL Server runs here). --cluster:
 # three wirecache instances sharing a private redis-server in strict mode, client
 # connection n through instance n % 3 (issue 14). Each
 # protocol runs against its own private origin started by the test harness, with
@@ -20,7 +22,7 @@ usage() {
     exit 64
 }
 
-ops="" seconds="" seed="" protocol="both" conns="" profile="--release" runs="random_programs"
+ops="" seconds="" seed="" protocol="both" conns="" skip="" profile="--release" runs="random_programs"
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ops) ops="${2:?}"; shift 2 ;;
@@ -38,8 +40,10 @@ done
 case "$protocol" in
     postgres) filter="consistency_checker::postgres_$runs" ;;
     mariadb) filter="consistency_checker::mariadb_$runs" ;;
-    both) filter="$runs" ;;
-    *) echo "--protocol must be postgres, mariadb or both" >&2; exit 64 ;;
+    mssql) filter="consistency_checker::mssql_$runs" ;;
+    both) filter="$runs"; skip="mssql_" ;;
+    all) filter="$runs" ;;
+    *) echo "--protocol must be postgres, mariadb, mssql, both or all" >&2; exit 64 ;;
 esac
 
 cd "$(dirname "$0")/.."
@@ -52,6 +56,8 @@ started=$(date +%s)
 # One protocol at a time, so each has the machine to itself.
 status=0
 # The checker is part of the one test crate (tests/it/); the filter picks its runs.
-cargo test $profile --test it "$filter" -- --nocapture --test-threads=1 || status=$?
+skip_args=()
+[[ -n "$skip" ]] && skip_args=(--skip "$skip")
+cargo test $profile --test it "$filter" -- --nocapture --test-threads=1 "${skip_args[@]}" || status=$?
 echo "checker.sh: wall time $(( $(date +%s) - started )) s, exit status $status"
 exit "$status"

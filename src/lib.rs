@@ -68,4 +68,5 @@ pub mod fuzzing {
     pub use crate::classify::fuzz::{classifier, fingerprint};
     pub use crate::protocol::mysql::fuzz as mysql;
     pub use crate::protocol::postgres::fuzz as postgres;
+    pub use crate::protocol::tds::fuzz as tds;
 }

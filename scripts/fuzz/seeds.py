@@ -34,6 +34,51 @@ binary_rs = [b"\x02", coldef, coldef, b"\x00\x00\x08" + b"\x00" * 8 + lenenc_str
              b"\xfe\x00\x00\x02\x00\x00\x00"]
 prepare_ok = [b"\x00\x01\x00\x00\x00\x01\x00\x01\x00\x00\x00", coldef, coldef]
 
+def tds(kind, payload, size=4096):
+    """payload as one TDS message of `kind` in packets of `size` bytes."""
+    out, room, pid = b"", size - 8, 1
+    chunks = [payload[i:i + room] for i in range(0, len(payload), room)] or [b""]
+    for i, c in enumerate(chunks):
+        status = 1 if i == len(chunks) - 1 else 0
+        out += struct.pack(">BBHHBB", kind, status, len(c) + 8, 0, pid, 0) + c
+        pid = (pid + 1) % 256
+    return out
+
+
+def u16le(s):
+    return s.encode("utf-16-le")
+
+
+tds_prelogin = (b"\x00\x00\x1a\x00\x06\x01\x00\x20\x00\x01\x02\x00\x21\x00\x01"
+                b"\x03\x00\x22\x00\x04\x04\x00\x26\x00\x01\xff"
+                b"\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00")
+
+
+def tds_login7(user, db):
+    p = bytearray(94)
+    p[4:8] = struct.pack("<I", 0x74000004)
+    p[8:12] = struct.pack("<I", 4096)
+    for off, text in ((40, user), (68, db)):
+        p[off:off + 4] = struct.pack("<HH", len(p), len(text))
+        p += u16le(text)
+    p[0:4] = struct.pack("<I", len(p))
+    return bytes(p)
+
+
+tds_result = (b"\x81\x01\x00" + b"\x00" * 4 + b"\x01\x00\x26\x04\x01" + u16le("a")
+              + b"\xd1\x04\x2a\x00\x00\x00" + b"\xfd\x10\x00\xc1\x00" + struct.pack("<Q", 1))
+tds_text_result = (b"\x81\x01\x00" + b"\x00" * 4 + b"\x01\x00\xe7\xff\xff\x09\x04\xd0\x00\x34\x01"
+                   + u16le("t") + b"\xd1" + struct.pack("<Q", 4) + struct.pack("<I", 4) + u16le("hi")
+                   + b"\x00\x00\x00\x00" + b"\xe3\x0b\x00\x08\x08" + b"\x01" * 8 + b"\x00"
+                   + b"\xfd\x00\x00\xc1\x00" + struct.pack("<Q", 0))
+all_headers = struct.pack("<IIHQI", 22, 18, 2, 0, 1)
+sql = u16le("SELECT id FROM t WHERE id = @P1")
+decl = u16le("@P1 int")
+tds_rpc_call = (all_headers + b"\xff\xff\x0a\x00\x00\x00"
+                + b"\x00\x00\xe7\x40\x1f\x09\x04\xd0\x00\x34" + struct.pack("<H", len(sql)) + sql
+                + b"\x00\x00\xe7\x40\x1f\x09\x04\xd0\x00\x34" + struct.pack("<H", len(decl)) + decl
+                + b"\x03" + u16le("@P1") + b"\x00\x26\x04\x04" + struct.pack("<i", 7))
+
 SEEDS = {
     "pg_startup": [b"\x00\x00\x00\x08\x04\xd2\x16\x2f", struct.pack(">i", len(startup) + 4) + startup,
                    b"\x00\x00\x00\x10\x04\xd2\x16\x2e\x00\x00\x00\x01\x00\x00\x00\x02"],
@@ -57,6 +102,12 @@ SEEDS = {
     "my_answer": [b"\x00" + b"".join(my(i + 1, p) for i, p in enumerate(text_rs)),
                   b"\x08" + b"".join(my(i + 1, p) for i, p in enumerate(binary_rs)),
                   b"\x03" + b"".join(my(i + 1, p) for i, p in enumerate(prepare_ok))],
+    "tds_packets": [tds(0x12, tds_prelogin), tds(0x01, all_headers + u16le("SELECT 1"), 512)
+                    + tds(0x06, b"", 512), tds(0x04, tds_result * 40, 512)],
+    "tds_prelogin": [tds_prelogin, tds(0x12, b"\x16\x03\x01\x00\x05hello", 512)],
+    "tds_login": [tds_login7("demo-app", "shop"), tds_login7("", "")],
+    "tds_tokens": [b"\x03" + tds_result, b"\x07" + tds_text_result],
+    "tds_rpc": [tds_rpc_call, all_headers + u16le("SELECT 1")],
     "sql_fingerprint": [b"SELECT a, 'it''s', $1 FROM t WHERE b IN (1, 2, 3) -- c",
                         b"select $tag$x$tag$, E'\\n', /* c */ `q` from t for update"],
     "sql_classify": [b"WITH w AS (DELETE FROM t RETURNING *) SELECT * FROM w",

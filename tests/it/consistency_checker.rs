@@ -16,6 +16,7 @@ use checker::judge::Verdict;
 use checker::model::Level;
 use checker::mysql::MyTarget;
 use checker::postgres::PgTarget;
+use checker::tds::TdsTarget;
 use checker::{Config, Outcome, Workload};
 
 /// Runs the checker on `target` and asserts it found nothing wrong.
@@ -126,6 +127,24 @@ async fn mariadb_random_programs_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Plain).await).await;
 }
 
+/// Issue 17: SQL Server's protocol, against the test TDS origin (T-SQL on the private
+/// PostgreSQL; see `checker::tds` for what it emulates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_random_programs_read_nothing_stale() {
+    clean_run(TdsTarget::start(Rig::Plain).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_writes_behind_wirecache() {
+    catches_writes_behind_the_proxy(TdsTarget::start(Rig::WritesBehind).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_snapshots_served_from_the_cache() {
+    let always = TdsTarget::start(Rig::ServeSnapshots).await;
+    catches_served_snapshots(always, TdsTarget::start(Rig::Plain).await, 1500).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_writes_behind_wirecache() {
     catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
@@ -181,6 +200,11 @@ fn answered_by_the_tier(out: Outcome) {
     assert!(hits > 0.0, "the tier never answered:\n{}", out.metrics);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_three_strict_instances_read_nothing_stale() {
+    clean_run(TdsTarget::start(Rig::Cluster).await).await;
+}
+
 /// The same three instances without the bus: the checker reports the stale reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_instances_without_the_bus() {
@@ -190,4 +214,9 @@ async fn postgres_checker_catches_instances_without_the_bus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_checker_catches_instances_without_the_bus() {
     catches_writes_behind_the_proxy(MyTarget::start(Rig::Apart).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mssql_checker_catches_instances_without_the_bus() {
+    catches_writes_behind_the_proxy(TdsTarget::start(Rig::Apart).await).await;
 }

@@ -55,6 +55,7 @@ mod secrets_in_logs;
 mod shutdown;
 mod tds_clients;
 mod tds_hostile;
+mod tds_origin_semantics;
 mod tds_protocol;
 mod tds_rpc;
 mod tds_rpc_raw;

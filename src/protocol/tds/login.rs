@@ -115,7 +115,11 @@ impl Login {
             return Err(Refusal::Malformed);
         }
         for &(off, units) in fields(version) {
-            field(p, off, units).ok_or(Refusal::Malformed)?;
+            let f = field(p, off, units).ok_or(Refusal::Malformed)?;
+            // A field's bytes lie past the fixed part (a rewrite moves only those).
+            if !f.is_empty() && u16_at(p, off).is_none_or(|at| at < fixed(version)) {
+                return Err(Refusal::Malformed);
+            }
         }
         let flags2 = p.get(25).copied().unwrap_or(0);
         let sspi = field(p, SSPI, false).map_or(0, <[u8]>::len);
@@ -171,6 +175,10 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     let mut r = Reader::new(ext);
     let at = r.u32().map_err(|_| Refusal::Malformed)?;
     let at = usize::try_from(at).map_err(|_| Refusal::Malformed)?;
+    // Past the fixed part, which a rewrite changes (fifth `tds_login` finding).
+    if at < FIXED {
+        return Err(Refusal::Malformed);
+    }
     let mut r = Reader::new(p.get(at..).ok_or(Refusal::Malformed)?);
     let mut ids = Vec::new();
     loop {
@@ -185,10 +193,60 @@ fn features(p: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
+/// Where the FeatureExt block starts and ends, if there is one.
+fn feature_span(p: &[u8]) -> Option<(usize, usize)> {
+    if p.get(27).copied().unwrap_or(0) & HAS_EXTENSION == 0 {
+        return None;
+    }
+    let ext = field(p, EXTENSION, false)?;
+    let at = usize::try_from(Reader::new(ext).u32().ok()?).ok()?;
+    let mut r = Reader::new(p.get(at..)?);
+    loop {
+        if r.u8().ok()? == 0xFF {
+            return Some((at, p.len() - r.rest()));
+        }
+        let n = usize::try_from(r.u32().ok()?).ok()?;
+        r.take(n).ok()?;
+    }
+}
+
+/// Whether a field other than `own` and the user name has bytes in
+/// `start..start + len`, or (empty) points strictly inside it.
+fn overlaps(p: &[u8], version: u32, start: usize, len: usize, own: usize) -> bool {
+    fields(version)
+        .iter()
+        .filter(|(off, _)| *off != own && *off != USER)
+        .any(|&(off, units)| {
+            let (Some(at), Some(n)) = (u16_at(p, off), u16_at(p, off + 2)) else {
+                return true;
+            };
+            let n = n * if units { 2 } else { 1 };
+            let inside = at > start && at < start + len;
+            (n > 0 && at < start + len && at + n > start) || inside
+        })
+}
+
 /// Replaces the user name's bytes and moves every offset that points past them.
 fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
     let start = u16_at(p, USER)?;
     let old = u16_at(p, USER + 2)? * 2;
+    // The splice must land in the variable part and replace the name alone: a name
+    // inside the fixed part, or overlapping another field, is refused (found by the
+    // `tds_login` fuzz target).
+    if start < fixed(version) || overlaps(p, version, start, old, USER) {
+        return None;
+    }
+    // The FeatureExt offset is rewritten in place: no other field may share its bytes.
+    let flags3 = p.get(27).copied().unwrap_or(0);
+    if flags3 & HAS_EXTENSION != 0 && overlaps(p, version, u16_at(p, EXTENSION)?, 4, EXTENSION) {
+        return None;
+    }
+    if let Some((a, b)) = feature_span(p)
+        && start < b
+        && (start > a || start + old > a)
+    {
+        return None;
+    }
     let new: Vec<u8> = super::types::to_utf16(user);
     let units = new.len() / 2;
     let mut out = Vec::with_capacity(p.len() + new.len());
@@ -204,10 +262,12 @@ fn rewrite(p: &[u8], user: &str, version: u32) -> Option<Vec<u8>> {
         }
     }
     put_u16(&mut out, USER + 2, units)?;
-    let flags3 = p.get(27).copied().unwrap_or(0);
     if flags3 & HAS_EXTENSION != 0 {
         let ext = u16_at(&out, EXTENSION)?;
         let target = usize::try_from(u32_at(&out, ext)?).ok()?;
+        if target > start && target < start + old {
+            return None;
+        }
         if target >= start + old {
             put_u32(&mut out, ext, moved(target))?;
         }

@@ -23,6 +23,8 @@ pub mod client;
 pub mod client_login;
 pub mod codec;
 pub mod errors;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod login;
 mod miss;
 pub mod prelogin;

@@ -9,7 +9,7 @@
 //! replay script.
 //!
 //! The core (grammar, runner, history, judge, report) knows no protocol; a
-//! protocol plugs in through [`driver::Target`] ([`postgres`], [`mysql`]).
+//! protocol plugs in through [`driver::Target`] ([`postgres`], [`mysql`], [`tds`]).
 //!
 //! The run is cut into rounds: all connections run a slice of their programs, then
 //! the round is judged and the origin's true state (read directly) becomes the next
@@ -34,6 +34,8 @@ pub mod rng;
 pub mod runner;
 pub mod sql;
 pub mod stats;
+pub mod tds;
+pub mod tds_sql;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -17,6 +17,7 @@ pub mod proxy;
 pub mod redis;
 pub mod tds_origin;
 pub mod tds_origin_tls;
+mod tds_origin_txn;
 pub mod tds_raw;
 pub mod tds_rpc;
 mod tds_rpc_types;

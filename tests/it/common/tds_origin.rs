@@ -6,9 +6,11 @@
 //! Each TDS connection logs in to PostgreSQL with the TDS login's name and password
 //! (PostgreSQL checks them). A SQLBatch is split at `;` and each statement run on its
 //! own: `BEGIN TRAN[SACTION]`, `COMMIT [TRAN]`, `ROLLBACK [TRAN]` become PostgreSQL's and
-//! are reported with ENVCHANGE like SQL Server's; a SELECT answers with typed columns;
-//! anything else answers with its row count. An error ends the batch (and rolls back an
-//! open transaction, as with XACT_ABORT ON). `statements()` counts the statements
+//! are reported with ENVCHANGE like SQL Server's; savepoints and isolation levels are
+//! mapped (`tds_sql`); a SELECT (or a write with `OUTPUT`) answers with typed columns;
+//! anything else answers with its row count. An error ends what it ends in SQL Server
+//! with `XACT_ABORT OFF` (`tds_origin_txn`): a constraint violation the statement
+//! alone, a deadlock the transaction. `statements()` counts the statements
 //! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
 //! RPC requests run in `tds_rpc`; an Attention is acknowledged.
 
@@ -18,13 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_postgres::types::Type;
 use wirecache::protocol::Side;
 use wirecache::protocol::tds::codec::{self, Assembler, Kind, Message};
 
 use super::tds_origin_tls::{OriginSocket, OriginTls};
-use super::tds_sql::{Verb, is_catalog, statements, translate, verb};
-use super::tds_wire::{self as wire, ColType, Value};
+use super::tds_origin_txn::{self as txn, Ends, Failed};
+use super::tds_rpc::RpcState;
+use super::tds_sql::{Verb, control, implicit, is_catalog, statements, translate, verb};
+use super::tds_wire as wire;
 
 pub use super::tds_sql::SYS_CATALOG;
 
@@ -49,9 +52,9 @@ pub fn database() -> String {
 }
 
 #[derive(Default)]
-struct Counters {
-    statements: AtomicU64,
-    selects: AtomicU64,
+pub(super) struct Counters {
+    pub(super) statements: AtomicU64,
+    pub(super) selects: AtomicU64,
     logins: AtomicU64,
     rpcs: AtomicU64,
 }
@@ -123,21 +126,23 @@ impl TdsOrigin {
     }
 }
 
-struct Connection {
-    socket: OriginSocket,
-    buf: BytesMut,
-    asm: Assembler,
-    packet_size: usize,
-    pg: Option<tokio_postgres::Client>,
-    counters: Arc<Counters>,
+pub(super) struct Connection {
+    pub(super) socket: OriginSocket,
+    pub(super) buf: BytesMut,
+    pub(super) asm: Assembler,
+    pub(super) packet_size: usize,
+    pub(super) pg: Option<tokio_postgres::Client>,
+    pub(super) counters: Arc<Counters>,
     /// The open transaction's descriptor, if one is open.
-    txn: Option<u64>,
+    pub(super) txn: Option<u64>,
     /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
-    modern: bool,
-    next_txn: u64,
+    pub(super) modern: bool,
+    pub(super) next_txn: u64,
+    /// `SET IMPLICIT_TRANSACTIONS ON`: data statements open a transaction.
+    pub(super) implicit: bool,
 }
 
-type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(super) type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 impl Connection {
     async fn serve(
@@ -159,21 +164,19 @@ impl Connection {
             txn: None,
             next_txn: 1,
             modern: true,
+            implicit: false,
         };
         assert_eq!(login.kind, Kind::Login7);
         if !c.login(&login.payload, pg_port).await? {
             return Ok(());
         }
-        let mut rpc = super::tds_rpc::RpcState::default();
+        let mut rpc = RpcState::default();
         while let Some(m) = c.read().await? {
             match m.kind {
                 Kind::SqlBatch => c.batch(&m.payload).await?,
                 Kind::Rpc => {
                     c.counters.rpcs.fetch_add(1, Ordering::SeqCst);
-                    let pg = c.pg.as_ref().ok_or("no session")?;
-                    let counters = [&c.counters.statements, &c.counters.selects];
-                    let out =
-                        super::tds_rpc::rpc(&mut rpc, pg, c.modern, &m.payload, counters).await;
+                    let out = c.rpc(&mut rpc, &m.payload).await?;
                     c.send(&out).await?;
                 }
                 Kind::Attention => {
@@ -273,30 +276,33 @@ impl Connection {
         for (i, stmt) in stmts.iter().enumerate() {
             let last = i + 1 == stmts.len();
             self.counters.statements.fetch_add(1, Ordering::SeqCst);
-            if let Err(e) = self.statement(stmt, last, &mut out).await {
-                let text = e
-                    .as_db_error()
-                    .map_or(e.to_string(), |d| d.message().to_string());
-                wire::error(&mut out, self.modern, 50000, 16, &text);
-                if self.txn.is_some() {
-                    let pg = self.pg.as_ref().ok_or("no session")?;
-                    let _ = pg.batch_execute("ROLLBACK").await;
-                    self.end_txn(&mut out, 10);
-                }
-                wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR, 0);
+            let mut step = BytesMut::new();
+            let opened = self.implicit_begin(Some(stmt), &mut out).await;
+            let run = match opened {
+                Ok(()) => self.run_one(stmt, last, &mut step).await,
+                Err(e) => Err((Failed::from_pg(&e), false)),
+            };
+            let Err((failed, guarded)) = run else {
+                out.extend_from_slice(&step);
+                continue;
+            };
+            let pg = self.pg.as_ref().ok_or("no session")?;
+            let rolled_back = txn::undo(pg, self.txn.is_some(), guarded, &failed).await;
+            wire::error(&mut out, self.modern, failed.number, 16, &failed.message);
+            if rolled_back {
+                self.end_txn(&mut out, 10);
+            }
+            let go_on = failed.ends == Ends::Statement && !rolled_back && !last;
+            let more = if go_on { wire::DONE_MORE } else { 0 };
+            wire::done(&mut out, self.modern, 0xFD, wire::DONE_ERROR | more, 0);
+            if !go_on {
                 break;
             }
         }
         self.send(&out).await
     }
 
-    fn end_txn(&mut self, out: &mut BytesMut, kind: u8) {
-        if let Some(d) = self.txn.take() {
-            wire::env_change(out, kind, &[], &d.to_le_bytes(), true);
-        }
-    }
-
-    async fn statement(
+    pub(super) async fn statement(
         &mut self,
         stmt: &str,
         last: bool,
@@ -306,11 +312,7 @@ impl Connection {
         let pg = self.pg.as_ref().expect("logged in");
         match verb(stmt) {
             Verb::Begin => {
-                pg.batch_execute("BEGIN").await?;
-                let d = self.next_txn;
-                self.next_txn += 1;
-                self.txn = Some(d);
-                wire::env_change(out, 8, &d.to_le_bytes(), &[], true);
+                self.begin(out).await?;
                 wire::done(out, self.modern, 0xFD, more, 0);
             }
             Verb::Commit | Verb::Rollback => {
@@ -320,33 +322,22 @@ impl Connection {
                 self.end_txn(out, if commit { 9 } else { 10 });
                 wire::done(out, self.modern, 0xFD, more, 0);
             }
-            Verb::Select => {
-                if !is_catalog(stmt) {
+            Verb::Select | Verb::Output => {
+                if verb(stmt) == Verb::Select && !is_catalog(stmt) {
                     self.counters.selects.fetch_add(1, Ordering::SeqCst);
                 }
                 let stmt = pg.prepare(&translate(stmt)).await?;
                 let rows = pg.query(&stmt, &[]).await?;
-                let cols: Vec<(String, ColType)> = stmt
-                    .columns()
-                    .iter()
-                    .map(|c| (c.name().to_string(), col_type(c.type_(), self.modern)))
-                    .collect();
-                let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
-                wire::col_metadata(out, &cols);
-                for r in &rows {
-                    let values: Vec<Value> =
-                        (0..types.len()).map(|i| value(r, i, types[i])).collect();
-                    wire::row(out, &types, &values);
-                }
-                wire::done(
-                    out,
-                    self.modern,
-                    0xFD,
-                    more | wire::DONE_COUNT,
-                    rows.len() as u64,
-                );
+                wire::result(out, self.modern, 0xFD, more, stmt.columns(), &rows);
             }
-            Verb::SetOption => wire::done(out, self.modern, 0xFD, more, 0),
+            Verb::Control => {
+                pg.batch_execute(&control(stmt).unwrap_or_default()).await?;
+                wire::done(out, self.modern, 0xFD, more, 0);
+            }
+            Verb::SetOption => {
+                self.implicit = implicit(stmt).unwrap_or(self.implicit);
+                wire::done(out, self.modern, 0xFD, more, 0);
+            }
             Verb::Other => {
                 let n = pg.execute(&translate(stmt), &[]).await?;
                 wire::done(out, self.modern, 0xFD, more | wire::DONE_COUNT, n);
@@ -354,45 +345,4 @@ impl Connection {
         }
         Ok(())
     }
-}
-
-pub(super) fn col_type(t: &Type, modern: bool) -> ColType {
-    match *t {
-        Type::INT2 | Type::INT4 => ColType::Int4,
-        Type::INT8 => ColType::Int8,
-        _ if modern => ColType::Text,
-        _ => ColType::ShortText,
-    }
-}
-
-pub(super) fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
-    let v = match ty {
-        ColType::Int4 => row
-            .try_get::<_, Option<i32>>(i)
-            .ok()
-            .flatten()
-            .map(|n| Value::Int(n.into()))
-            .or_else(|| {
-                row.try_get::<_, Option<i16>>(i)
-                    .ok()
-                    .flatten()
-                    .map(|n| Value::Int(n.into()))
-            }),
-        ColType::Int8 => row.get::<_, Option<i64>>(i).map(Value::Int),
-        ColType::Text | ColType::ShortText => text_of(row, i).map(Value::Text),
-    };
-    v.unwrap_or(Value::Null)
-}
-
-/// A non-integer column as text: text types as they are, others through their
-/// PostgreSQL text form is not available on the binary protocol, so only text-like
-/// and boolean columns are supported.
-fn text_of(row: &tokio_postgres::Row, i: usize) -> Option<String> {
-    if let Ok(v) = row.try_get::<_, Option<String>>(i) {
-        return v;
-    }
-    if let Ok(v) = row.try_get::<_, Option<bool>>(i) {
-        return v.map(|b| if b { "1" } else { "0" }.to_string());
-    }
-    panic!("test origin: unsupported column type of column {i}")
 }

@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{BufMut, BytesMut};
 use tokio_postgres::types::{ToSql, Type};
 
-use super::tds_origin::{col_type, value};
+use super::tds_origin_txn::Failed;
 use super::tds_rpc_types::{Cur, R, Typed, typed};
 use super::tds_sql::{Verb, translate, verb};
-use super::tds_wire::{self as wire, ColType, Value};
+use super::tds_wire as wire;
 
 /// A connection's prepared statements: handle → (statement, declarations).
 pub struct RpcState {
@@ -82,21 +82,18 @@ fn parse(payload: &[u8], modern: bool) -> R<(String, Vec<Arg>)> {
     Ok((proc, args))
 }
 
-/// Runs one RPC request; its answer's tokens (an error answer if it failed).
+/// Runs one RPC request: its answer's tokens, or why it failed (the caller answers
+/// the error, and undoes what SQL Server's would, `tds_origin_txn`).
 pub async fn rpc(
     state: &mut RpcState,
     pg: &tokio_postgres::Client,
     modern: bool,
     payload: &[u8],
     counters: [&AtomicU64; 2],
-) -> BytesMut {
+) -> Result<BytesMut, Failed> {
     let mut out = BytesMut::new();
-    if let Err(text) = run(state, pg, modern, payload, counters, &mut out).await {
-        out.clear();
-        wire::error(&mut out, modern, 50000, 16, &text);
-        wire::done(&mut out, modern, 0xFE, wire::DONE_ERROR, 0);
-    }
-    out
+    run(state, pg, modern, payload, counters, &mut out).await?;
+    Ok(out)
 }
 
 async fn run(
@@ -106,7 +103,7 @@ async fn run(
     payload: &[u8],
     counters: [&AtomicU64; 2],
     out: &mut BytesMut,
-) -> R<()> {
+) -> Result<(), Failed> {
     let (proc, args) = parse(payload, modern)?;
     let text = |i: usize| -> R<String> {
         let a = args
@@ -161,7 +158,7 @@ async fn run(
         {
             procedure(pg, modern, other, &args, counters[0], out).await?;
         }
-        other => return Err(format!("the test origin does not know procedure {other}")),
+        other => return Err(format!("the test origin does not know procedure {other}").into()),
     }
     // RETURNSTATUS 0, the OUTPUT handle, DONEPROC.
     out.put_u8(0x79);
@@ -216,7 +213,7 @@ async fn procedure(
     args: &[Arg],
     statements: &AtomicU64,
     out: &mut BytesMut,
-) -> R<()> {
+) -> Result<(), Failed> {
     let slots: Vec<String> = (1..=args.len()).map(|k| format!("${k}")).collect();
     let sql = format!("CALL {name}({})", slots.join(", "));
     let types: Vec<Type> = args.iter().map(|a| a.value.pg().0).collect();
@@ -229,10 +226,10 @@ async fn procedure(
     let stmt = pg
         .prepare_typed(&sql, &types)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failed::from_pg(&e))?;
     pg.execute(&stmt, &params)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failed::from_pg(&e))?;
     wire::done(out, modern, 0xFF, wire::DONE_MORE, 0);
     Ok(())
 }
@@ -276,7 +273,7 @@ async fn execute(
     args: &[Arg],
     counters: [&AtomicU64; 2],
     out: &mut BytesMut,
-) -> R<()> {
+) -> Result<(), Failed> {
     let names = declared(decl);
     let mut slots = HashMap::new();
     let mut types = Vec::new();
@@ -305,34 +302,28 @@ async fn execute(
         .map(|v| v.as_ref() as &(dyn ToSql + Sync))
         .collect();
     counters[0].fetch_add(1, Ordering::SeqCst);
-    let db = |e: tokio_postgres::Error| {
-        e.as_db_error()
-            .map_or(e.to_string(), |d| d.message().to_string())
-    };
+    let db = |e: tokio_postgres::Error| Failed::from_pg(&e);
     let prepared = pg.prepare_typed(&sql, &types).await.map_err(db)?;
     match verb(stmt) {
-        Verb::Select => {
-            counters[1].fetch_add(1, Ordering::SeqCst);
-            let rows = pg.query(&prepared, &params).await.map_err(db)?;
-            let cols: Vec<(String, ColType)> = prepared
-                .columns()
-                .iter()
-                .map(|c| (c.name().to_string(), col_type(c.type_(), modern)))
-                .collect();
-            let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
-            wire::col_metadata(out, &cols);
-            for r in &rows {
-                let vals: Vec<Value> = (0..types.len()).map(|i| value(r, i, types[i])).collect();
-                wire::row(out, &types, &vals);
+        Verb::Select | Verb::Output => {
+            if verb(stmt) == Verb::Select {
+                counters[1].fetch_add(1, Ordering::SeqCst);
             }
-            let status = wire::DONE_MORE | wire::DONE_COUNT;
-            wire::done(out, modern, 0xFF, status, rows.len() as u64);
+            let rows = pg.query(&prepared, &params).await.map_err(db)?;
+            wire::result(
+                out,
+                modern,
+                0xFF,
+                wire::DONE_MORE,
+                prepared.columns(),
+                &rows,
+            );
         }
         Verb::Other => {
             let n = pg.execute(&prepared, &params).await.map_err(db)?;
             wire::done(out, modern, 0xFF, wire::DONE_MORE | wire::DONE_COUNT, n);
         }
-        v => return Err(format!("{v:?} through RPC is not run by the test origin")),
+        v => return Err(format!("{v:?} through RPC is not run by the test origin").into()),
     }
     Ok(())
 }
