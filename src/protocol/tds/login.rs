@@ -146,8 +146,28 @@ impl Login {
 
     /// The payload with the login name `user` instead of the client's, offsets and
     /// lengths recomputed.
+    /// Whatever the layout the client chose, the rewrite must parse back as the same
+    /// login with only the name changed, or the login is refused as malformed (a
+    /// guard over the layout checks in `rewrite`, which fuzzing found gaps in).
     pub fn with_user(&self, user: &str) -> Result<Vec<u8>, Refusal> {
-        rewrite(&self.payload, user, self.tds_version).ok_or(Refusal::Malformed)
+        let out = rewrite(&self.payload, user, self.tds_version).ok_or(Refusal::Malformed)?;
+        let again = Login::parse(&out).map_err(|_| Refusal::Malformed)?;
+        let same_fields = fields(self.tds_version)
+            .iter()
+            .filter(|(off, _)| *off != USER && *off != EXTENSION)
+            .all(|&(off, units)| field(&self.payload, off, units) == field(&out, off, units));
+        let same = again.user == user
+            && again.tds_version == self.tds_version
+            && again.packet_size == self.packet_size
+            && again.database == self.database
+            && again.options == self.options
+            && again.lcid == self.lcid
+            && features(&out).ok() == features(&self.payload).ok();
+        if same && same_fields {
+            Ok(out)
+        } else {
+            Err(Refusal::Malformed)
+        }
     }
 }
 
