@@ -10,11 +10,11 @@ use std::process::Command;
 use common::PgOrigin;
 use common::proxy::Proxy;
 
-fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
-fn run(cmd: &mut Command, what: &str) -> String {
+pub(crate) fn run(cmd: &mut Command, what: &str) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
@@ -95,10 +95,18 @@ async fn pgjdbc() {
         "jdbc:postgresql://127.0.0.1:{}/{db}",
         proxy.pg_addr().port()
     );
+    let out = pgjdbc_check(jdbc_url, "jdbc").await;
+    assert!(out.contains("jdbc ok"));
+    assert!(proxy.hits().await > 0.0);
+}
+
+/// Compiles and runs tests/clients/jdbc/Check.java against `jdbc_url` as
+/// `demo-postgres` (classes in a test directory named after `tag`); its output.
+pub(crate) async fn pgjdbc_check(jdbc_url: String, tag: &'static str) -> String {
     let src = clients_dir().join("jdbc/Check.java");
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let jar = "/usr/share/java/postgresql.jar";
-        let classes = common::test_dir("jdbc");
+        let classes = common::test_dir(tag);
         run(
             Command::new("javac")
                 .args(["-cp", jar, "-d"])
@@ -115,7 +123,5 @@ async fn pgjdbc() {
         out
     })
     .await
-    .unwrap();
-    assert!(out.contains("jdbc ok"));
-    assert!(proxy.hits().await > 0.0);
+    .unwrap()
 }

@@ -5,28 +5,15 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::PgOrigin;
 use common::proxy::{Protocol, Proxy};
 
+use crate::pg_clients::{clients_dir, pgjdbc_check, run};
+
 /// The superuser's password in these tests' pooled cache (the origin trusts it).
 const PW: &str = "pooled-clients-pw";
-
-fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-fn run(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what} failed:\n{stdout}\n{stderr}");
-    stdout
-}
 
 async fn setup(prefix: &str) -> (String, Proxy, String) {
     let origin = PgOrigin::shared();
@@ -101,27 +88,7 @@ async fn pgjdbc_pooled() {
         "jdbc:postgresql://127.0.0.1:{}/{db}?password={PW}",
         proxy.pg_addr().port()
     );
-    let src = clients_dir().join("jdbc/Check.java");
-    let out = tokio::task::spawn_blocking(move || {
-        let jar = "/usr/share/java/postgresql.jar";
-        let classes = common::test_dir("jdbc-pooled");
-        run(
-            Command::new("javac")
-                .args(["-cp", jar, "-d"])
-                .arg(&classes)
-                .arg(&src),
-            "javac",
-        );
-        let cp = format!("{jar}:{}", classes.display());
-        let out = run(
-            Command::new("java").args(["-cp", &cp, "Check", &jdbc_url, "demo-postgres"]),
-            "pgjdbc",
-        );
-        let _ = std::fs::remove_dir_all(&classes);
-        out
-    })
-    .await
-    .unwrap();
+    let out = pgjdbc_check(jdbc_url, "jdbc-pooled").await;
     assert!(out.contains("jdbc ok"), "{out}");
     assert!(proxy.hits().await > 0.0);
 }
