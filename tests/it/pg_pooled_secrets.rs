@@ -7,35 +7,11 @@
 use crate::common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::PgOrigin;
-use common::pg::password_for;
+use common::pg::{password_for, psql_logs_in, wait_for_port};
 
 const WRONG: &str = "wrong-Pooled-pw-41";
-
-fn psql(port: u16, db: &str, user: &str, password: &str, ssl: &str) -> bool {
-    let bin = std::env::var("WIRECACHE_PG_BIN").unwrap_or("/usr/lib/postgresql/15/bin".into());
-    let conninfo = format!("host=127.0.0.1 port={port} dbname={db} user={user} {ssl}");
-    Command::new(format!("{bin}/psql"))
-        .args(["-X", "-A", "-t", "-c", "SELECT 1", &conninfo])
-        .env_clear()
-        .env("PGPASSWORD", password)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "wirecache did not open port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The environment of a wirecache with two pooled caches: `env` (password from the
 /// environment) and `list` (the userlist at `userlist`).
@@ -117,9 +93,9 @@ async fn pooled_mode_logs_no_password_or_verifier() {
             ("list-md5_user", "md5_user"),
         ] {
             for ssl in ["sslmode=require channel_binding=disable", "sslmode=disable"] {
-                got_in.push(psql(pg_port, &db2, user, &password_for(role), ssl));
+                got_in.push(psql_logs_in(pg_port, &db2, user, &password_for(role), ssl));
                 assert!(
-                    !psql(pg_port, &db2, user, WRONG, ssl),
+                    !psql_logs_in(pg_port, &db2, user, WRONG, ssl),
                     "{user} with a wrong password"
                 );
             }

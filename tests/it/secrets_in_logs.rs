@@ -8,37 +8,12 @@
 use crate::common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::PgOrigin;
 use common::mysql::{self, ED25519_USER, MyOrigin, NATIVE_USER, ROOT_PASSWORD, ROOT_USER};
-use common::pg::password_for;
+use common::pg::{password_for, psql_logs_in, wait_for_port};
 
 const WRONG: &str = "wrong-Passw0rd-zq";
-
-/// psql as `demo-<role>` with `password` and `ssl` settings; true if it got in.
-fn psql(port: u16, db: &str, role: &str, password: &str, ssl: &str) -> bool {
-    let bin = std::env::var("WIRECACHE_PG_BIN").unwrap_or("/usr/lib/postgresql/15/bin".into());
-    let conninfo = format!("host=127.0.0.1 port={port} dbname={db} user=demo-{role} {ssl}");
-    Command::new(format!("{bin}/psql"))
-        .args(["-X", "-A", "-t", "-c", "SELECT 1", &conninfo])
-        .env_clear()
-        .env("PGPASSWORD", password)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "wirecache did not open port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_reaches_the_log_at_trace_level() {
@@ -88,9 +63,15 @@ async fn no_password_reaches_the_log_at_trace_level() {
         let mut got_in = Vec::new();
         for role in ["pw_user", "md5_user", "scram_user"] {
             for ssl in ["sslmode=require channel_binding=disable", "sslmode=disable"] {
-                got_in.push(psql(pg_port, &db2, role, &password_for(role), ssl));
+                got_in.push(psql_logs_in(
+                    pg_port,
+                    &db2,
+                    &format!("demo-{role}"),
+                    &password_for(role),
+                    ssl,
+                ));
                 assert!(
-                    !psql(pg_port, &db2, role, WRONG, ssl),
+                    !psql_logs_in(pg_port, &db2, &format!("demo-{role}"), WRONG, ssl),
                     "{role} with a wrong password"
                 );
             }

@@ -351,3 +351,29 @@ fn halt(mut child: Child, signal: libc::c_int, grace: Duration) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// psql as `user` with `password` and `ssl` settings (`sslmode=…`), running `SELECT 1`
+/// with nothing from the environment but the password; true if it got in.
+pub fn psql_logs_in(port: u16, db: &str, user: &str, password: &str, ssl: &str) -> bool {
+    let bin = std::env::var("WIRECACHE_PG_BIN").unwrap_or("/usr/lib/postgresql/15/bin".into());
+    let conninfo = format!("host=127.0.0.1 port={port} dbname={db} user={user} {ssl}");
+    Command::new(format!("{bin}/psql"))
+        .args(["-X", "-A", "-t", "-c", "SELECT 1", &conninfo])
+        .env_clear()
+        .env("PGPASSWORD", password)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Waits (up to 20 s) until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "wirecache did not open port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
