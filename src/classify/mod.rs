@@ -18,6 +18,9 @@ mod memo_maps;
 mod names;
 mod statement;
 mod tsql;
+mod tsql_output;
+#[cfg(test)]
+mod tsql_output_tests;
 mod visitor;
 mod walker;
 
