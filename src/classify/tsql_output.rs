@@ -250,19 +250,19 @@ fn is(w: &Word, k: &str) -> bool {
 
 /// Byte offsets of the tokenizer's locations (line and column, both from 1, the
 /// column counted in characters).
-struct Offsets<'a> {
+pub(super) struct Offsets<'a> {
     sql: &'a str,
     line_starts: Vec<usize>,
 }
 
 impl<'a> Offsets<'a> {
-    fn of(sql: &'a str) -> Self {
+    pub(super) fn of(sql: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
         Offsets { sql, line_starts }
     }
 
-    fn at(&self, loc: Location) -> Option<usize> {
+    pub(super) fn at(&self, loc: Location) -> Option<usize> {
         let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
         let column = usize::try_from(loc.column).ok()?.checked_sub(1)?;
         let start = *self.line_starts.get(line)?;
