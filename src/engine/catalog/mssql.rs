@@ -82,6 +82,8 @@ pub fn facts_from_rows(
             side_effects: false,
             base: vec![t.name.to_lowercase().into_boxed_str()],
         };
+        let mut view = false;
+        let mut references = Vec::new();
         for cols in rows.iter().filter(|c| index(c) == Some(i)) {
             let text = |n: usize| cols.get(n).cloned().flatten().unwrap_or_default();
             let count = |n: usize| text(n).trim().parse::<u64>().unwrap_or(u64::MAX);
@@ -91,15 +93,21 @@ pub fn facts_from_rows(
                     f.exists = true;
                     f.side_effects |= !table || count(3) > 0 || count(4) > 0;
                     if !table {
+                        view = true;
                         view_query_facts(&mut f, &text(5), classify);
                     }
                 }
-                Some("d") if table && !text(5).is_empty() => {
-                    f.base.push(text(5).to_lowercase().into_boxed_str());
-                }
-                // A view, function or object not resolved in this database.
-                Some("d") => f.volatile_view = true,
+                Some("d") => references.push((table, text(5))),
                 _ => f.volatile_view = true,
+            }
+        }
+        // A table's own references (computed columns, constraints) are not reads.
+        for (table, name) in references.into_iter().filter(|_| view) {
+            if table && !name.is_empty() {
+                f.base.push(name.to_lowercase().into_boxed_str());
+            } else {
+                // A view, function or object not resolved in this database.
+                f.volatile_view = true;
             }
         }
         f.base.sort();
@@ -176,11 +184,13 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("sys.sql_expression_dependencies"), "{sql}");
-        let rows = vec![
+        let mut rows = vec![
             row(&["r", "0", "U ", "0", "0"]),
             row(&["r", "1", "U ", "2", "0"]),
             row(&["r", "9", "U ", "0", "0"]),
         ];
+        // A table's computed column calling a function is no read of it.
+        rows.push(row(&["d", "0", "?", "0", "0", "f"]));
         let facts = facts_from_rows(&q, &rows, &classify);
         assert!(rel(&facts, 0).exists && !rel(&facts, 0).side_effects);
         assert!(!rel(&facts, 0).volatile_view);

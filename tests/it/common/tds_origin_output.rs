@@ -6,7 +6,7 @@
 //! `DELETE`'s `deleted.c`), a real table as the target. `OUTPUT` without `INTO` is
 //! `tds_sql::translate`'s.
 
-use super::tds_sql::translate;
+use crate::common::tds_sql::translate;
 
 /// The PostgreSQL form of `stmt` when it has an `OUTPUT … INTO` clause.
 pub fn output_into(stmt: &str) -> Option<String> {

@@ -14,7 +14,7 @@ CREATE SCHEMA sys;
 CREATE VIEW sys.schemas AS SELECT oid::int AS schema_id, nspname::text AS name FROM pg_namespace;
 CREATE VIEW sys.objects AS
   SELECT c.oid::int AS object_id, c.relname::text AS name, c.relnamespace::int AS schema_id,
-         CASE WHEN c.relkind IN ('v', 'm') THEN 'V ' ELSE 'U ' END AS type
+         (CASE WHEN c.relkind IN ('v', 'm') THEN 'V ' ELSE 'U ' END)::char(2) AS type
   FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm');
 CREATE VIEW sys.triggers AS SELECT tgrelid::int AS parent_id FROM pg_trigger WHERE NOT tgisinternal;
 CREATE VIEW sys.foreign_keys AS
