@@ -121,15 +121,23 @@ pub(super) fn strip(sql: &str) -> Option<Stripped> {
     if cuts.is_empty() {
         return None;
     }
+    Some(Stripped {
+        text: cut(sql, &cuts)?,
+        into_tables,
+    })
+}
+
+/// `sql` without the byte ranges `cuts` (in order), each replaced by a space.
+fn cut(sql: &str, cuts: &[(usize, usize)]) -> Option<String> {
     let mut text = String::with_capacity(sql.len());
     let mut at = 0;
-    for (from, to) in cuts {
+    for &(from, to) in cuts {
         text.push_str(sql.get(at..from)?);
         text.push(' ');
         at = to;
     }
     text.push_str(sql.get(at..)?);
-    Some(Stripped { text, into_tables })
+    Some(text)
 }
 
 /// One clause: where it ends (the index of the first token after it, in `code`),
