@@ -61,3 +61,22 @@ async fn autocommit_reads_of_a_snapshot_session_are_cached() {
     assert_eq!(rows(&mut b, Q).await, one("one"));
     assert_eq!(origin.selects(), s, "stored by a's read, served to b");
 }
+
+#[tokio::test]
+async fn a_level_set_inside_a_transaction_stops_serving_it() {
+    let (db, origin, proxy) = setup("SELECT 1").await;
+    let rr = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+    let mut a = connect(&proxy, &db).await;
+    let mut b = connect(&proxy, &db).await;
+    exec(&mut a, "BEGIN TRAN").await;
+    // SQL Server applies it to the open transaction too: its level is not followed.
+    exec(&mut a, rr).await;
+    exec(&mut b, rr).await;
+    assert_eq!(rows(&mut b, Q).await, one("one"));
+    let s = origin.selects();
+    assert_eq!(rows(&mut b, Q).await, one("one"));
+    assert_eq!(origin.selects(), s, "cached for the namespace both share");
+    assert_eq!(rows(&mut a, Q).await, one("one"));
+    assert_eq!(origin.selects(), s + 1, "not served inside a's transaction");
+    exec(&mut a, "COMMIT TRAN").await;
+}
