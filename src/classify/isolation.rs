@@ -24,7 +24,9 @@ pub enum Isolation {
 
 impl Isolation {
     /// A level as PostgreSQL (`read committed`) or MySQL (`READ-COMMITTED`) writes it,
-    /// in any case, quoted or not.
+    /// in any case, quoted or not; SQL Server's `SNAPSHOT` is followed as REPEATABLE
+    /// READ (its READ_COMMITTED_SNAPSHOT database option changes no level: it is
+    /// READ COMMITTED, a snapshot per statement).
     pub fn parse(value: &str, dialect: Dialect) -> Option<Self> {
         let words = value
             .trim()
@@ -46,6 +48,10 @@ impl Isolation {
             Isolation::RepeatableRead
         } else if is(0, "serializable") && n == 1 {
             Isolation::Serializable
+        } else if is(0, "snapshot") && n == 1 && dialect == Dialect::MsSql {
+            // SQL Server's SNAPSHOT: one snapshot for the whole transaction, taken
+            // at its first data access, as PostgreSQL's REPEATABLE READ.
+            Isolation::RepeatableRead
         } else {
             return None;
         };

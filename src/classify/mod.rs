@@ -18,6 +18,10 @@ mod memo_maps;
 mod names;
 mod statement;
 mod tsql;
+mod tsql_output;
+#[cfg(test)]
+mod tsql_output_tests;
+mod tsql_view;
 mod visitor;
 mod walker;
 
@@ -28,6 +32,7 @@ pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
 pub use isolation::{Isolation, IsolationChange, isolation_change};
 pub use memo::{Analysis, Classifier, lower_contains};
+pub use tsql_view::view_query;
 pub use visitor::classify;
 
 /// SQL dialect, chosen by the cache's protocol.

@@ -57,6 +57,15 @@ fn guarded(dialect: Dialect, sql: &str) -> Classification {
 }
 
 fn classify_text(dialect: Dialect, sql: &str) -> Classification {
+    if dialect == Dialect::MsSql
+        && let Some(stripped) = super::tsql_output::strip(sql)
+    {
+        return super::tsql_output::classification(&stripped, |text| parsed(dialect, text));
+    }
+    parsed(dialect, sql)
+}
+
+fn parsed(dialect: Dialect, sql: &str) -> Classification {
     match parse(dialect, sql) {
         Ok(statements) => combine(dialect, &statements, false),
         Err(_) => recover(dialect, sql),

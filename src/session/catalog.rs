@@ -23,7 +23,7 @@ pub async fn ask<S: Catalog>(
     };
     if sql.is_none() && dialect == Dialect::MsSql {
         // Only functions: SQL Server's are all taken as volatile, unasked.
-        return Ok(mssql::facts_from_rows(q, &[]));
+        return Ok(mssql::facts_from_rows(q, &[], &|_| None));
     }
     let Some(sql) = sql else {
         return Ok(Vec::new());
@@ -40,7 +40,9 @@ pub async fn ask<S: Catalog>(
         }
         Dialect::MsSql => {
             let rows = results.into_iter().next().unwrap_or_default();
-            Ok(mssql::facts_from_rows(q, &rows))
+            let classifier = &s.core().scope.cache.classifier;
+            let classify = |d: &str| view_tables(classifier, d);
+            Ok(mssql::facts_from_rows(q, &rows, &classify))
         }
     }
 }

@@ -3,7 +3,9 @@
 //! session's default level (asked of the origin once, at a moment that cannot disturb
 //! the client's transaction), the level set for the next transaction alone, the level
 //! of the open one, and whether the open one has written. Anything not followed
-//! exactly makes the level unknown, and an unknown level is never served.
+//! exactly makes the level unknown, and an unknown level is never served. SQL
+//! Server's SNAPSHOT is followed as PostgreSQL's REPEATABLE READ (one snapshot, taken
+//! at the transaction's first statement at the origin).
 
 use super::Core;
 use crate::classify::{Dialect, Isolation, IsolationChange, isolation_change};
@@ -167,6 +169,7 @@ impl<A> Core<A> {
     pub(super) fn isolation_changes(&mut self, change: IsolationChange, exact: bool) {
         use IsolationChange::*;
         let open = self.txn.is_open();
+        let dialect = self.scope.cache.classifier.dialect();
         let t = &mut self.isolation;
         match change {
             Unknown => t.unknown(),
@@ -185,8 +188,18 @@ impl<A> Core<A> {
             ThisTransaction(level) if open => t.current = Some(level),
             NextTransaction(level) if !open => t.next = Next::Level(level),
             ThisTransaction(_) | NextTransaction(_) => {}
+            Session(_) if !exact => t.default = None,
+            // SQL Server's SET TRANSACTION ISOLATION LEVEL is the session's from now
+            // on, the open transaction's included (no rollback undoes it): that one
+            // is not followed (a switch to SNAPSHOT inside it even fails).
+            Session(level) if open && dialect == Dialect::MsSql => {
+                t.default = Some(level);
+                if t.current != Some(level) {
+                    t.current = None;
+                }
+            }
             // A PostgreSQL SET inside a transaction is undone by its rollback.
-            Session(_) if open || !exact => t.default = None,
+            Session(_) if open => t.default = None,
             Session(level) => t.default = Some(level),
         }
     }

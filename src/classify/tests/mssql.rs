@@ -123,6 +123,18 @@ fn isolation_is_set_for_the_session() {
     );
     assert_eq!(
         isolation_change("SET TRANSACTION ISOLATION LEVEL SNAPSHOT", MS),
+        Some(IsolationChange::Session(Isolation::RepeatableRead))
+    );
+    assert_eq!(
+        isolation_change("set transaction isolation level snapshot;", MS),
+        Some(IsolationChange::Session(Isolation::RepeatableRead))
+    );
+    // Only SQL Server has it.
+    assert_eq!(
+        isolation_change(
+            "SET TRANSACTION ISOLATION LEVEL SNAPSHOT",
+            Dialect::Postgres
+        ),
         Some(IsolationChange::Unknown)
     );
 }

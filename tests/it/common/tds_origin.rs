@@ -12,7 +12,8 @@
 //! with `XACT_ABORT OFF` (`tds_origin_txn`): a constraint violation the statement
 //! alone, a deadlock the transaction. `statements()` counts the statements
 //! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
-//! RPC requests run in `tds_rpc`; an Attention is acknowledged.
+//! RPC requests run in `tds_rpc`; an Attention is acknowledged. `OUTPUT … INTO` runs
+//! as `tds_origin_output` translates it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
 use wirecache::protocol::Side;
 use wirecache::protocol::tds::codec::{self, Assembler, Kind, Message};
+
+#[path = "tds_origin_output.rs"]
+mod output;
 
 use super::tds_origin_tls::{OriginSocket, OriginTls};
 use super::tds_origin_txn::{self as txn, Ends, Failed};
@@ -310,6 +314,11 @@ impl Connection {
     ) -> Result<(), tokio_postgres::Error> {
         let more = if last { 0 } else { wire::DONE_MORE };
         let pg = self.pg.as_ref().expect("logged in");
+        if let Some(sql) = output::output_into(stmt) {
+            let n = pg.execute(&sql, &[]).await?;
+            wire::done(out, self.modern, 0xFD, more | wire::DONE_COUNT, n);
+            return Ok(());
+        }
         match verb(stmt) {
             Verb::Begin => {
                 self.begin(out).await?;

@@ -4,7 +4,8 @@
 //! PostgreSQL's, other session options (`SET …`) accepted without effect, `N'…'`
 //! literals made plain, `OUTPUT inserted.c` / `deleted.c` made `RETURNING c`, and SQL
 //! Server's catalog views (and `sys.dm_exec_sessions`' isolation level) emulated over
-//! pg_catalog.
+//! pg_catalog: a view's dependencies (`sys.sql_expression_dependencies`) from
+//! pg_rewrite and pg_depend, its definition (`sys.sql_modules`) from pg_get_viewdef.
 
 /// SQL Server's catalog views that wirecache asks, as PostgreSQL views over
 /// pg_catalog, for the database the origin serves (run as the superuser at setup).
@@ -13,7 +14,7 @@ CREATE SCHEMA sys;
 CREATE VIEW sys.schemas AS SELECT oid::int AS schema_id, nspname::text AS name FROM pg_namespace;
 CREATE VIEW sys.objects AS
   SELECT c.oid::int AS object_id, c.relname::text AS name, c.relnamespace::int AS schema_id,
-         CASE WHEN c.relkind IN ('v', 'm') THEN 'V ' ELSE 'U ' END AS type
+         (CASE WHEN c.relkind IN ('v', 'm') THEN 'V ' ELSE 'U ' END)::char(2) AS type
   FROM pg_class c WHERE c.relkind IN ('r', 'p', 'v', 'm');
 CREATE VIEW sys.triggers AS SELECT tgrelid::int AS parent_id FROM pg_trigger WHERE NOT tgisinternal;
 CREATE VIEW sys.foreign_keys AS
@@ -28,6 +29,20 @@ CREATE VIEW sys.dm_exec_sessions AS
               ELSE CASE current_setting('transaction_isolation') WHEN 'read uncommitted' THEN 1
               WHEN 'read committed' THEN 2 WHEN 'repeatable read' THEN 3 ELSE 4 END END
            AS transaction_isolation_level;
+CREATE VIEW sys.sql_expression_dependencies AS
+  SELECT DISTINCT r.ev_class::int AS referencing_id, d.refobjid::int AS referenced_id,
+         COALESCE(c.relname, p.proname)::text AS referenced_entity_name,
+         n.nspname::text AS referenced_schema_name, NULL::text AS referenced_database_name
+  FROM pg_rewrite r
+  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+   AND d.refobjid <> r.ev_class AND d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass)
+  LEFT JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid
+  LEFT JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+  LEFT JOIN pg_namespace n ON n.oid = COALESCE(c.relnamespace, p.pronamespace);
+CREATE VIEW sys.sql_modules AS
+  SELECT c.oid::int AS object_id,
+         'CREATE VIEW ' || c.relname || ' AS ' || pg_get_viewdef(c.oid) AS definition
+  FROM pg_class c WHERE c.relkind = 'v';
 GRANT USAGE ON SCHEMA sys TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA sys TO PUBLIC;
 ";
