@@ -15,6 +15,7 @@ use checker::driver::{Rig, Target};
 use checker::judge::Verdict;
 use checker::model::Level;
 use checker::mysql::MyTarget;
+use checker::pooled::Pool;
 use checker::postgres::PgTarget;
 use checker::tds::TdsTarget;
 use checker::{Config, Outcome, Workload};
@@ -122,6 +123,36 @@ async fn postgres_random_programs_read_nothing_stale() {
     clean_run(PgTarget::start(Rig::Plain).await).await;
 }
 
+/// Issue 18: the random programs through a cache in pooled mode (`pool = "session"`;
+/// `WIRECACHE_CHECKER_POOL=transaction` asks for leasing per transaction), clients
+/// ending sessions at rest now and then so that backends change hands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pooled_random_programs_read_nothing_stale() {
+    let pool = Pool::from_env();
+    let conns = Config::from_env().conns;
+    let out = clean_run(PgTarget::start_pooled(Rig::Plain, pool, conns).await).await;
+    // The sessions did end and log in again, and on pooled backends: the cache's pool
+    // holds some connections, never more than its size.
+    assert!(
+        out.stats.connects > conns as u64,
+        "no client logged in again:\n{}",
+        out.summary()
+    );
+    let pooled: f64 = (out.metrics.lines())
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("wirecache_pool_connections{cache=\"demo\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        pooled > 0.0 && pooled <= pool.size(conns) as f64,
+        "pool connections {pooled}, size {}:\n{}",
+        pool.size(conns),
+        out.metrics
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_random_programs_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Plain).await).await;
@@ -148,6 +179,13 @@ async fn mssql_checker_catches_snapshots_served_from_the_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_writes_behind_wirecache() {
     catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
+}
+
+/// In pooled mode too, writes behind wirecache's back are reported as stale reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pooled_checker_catches_writes_behind_wirecache() {
+    let target = PgTarget::start_pooled(Rig::WritesBehind, Pool::Session, 3).await;
+    catches_writes_behind_the_proxy(target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

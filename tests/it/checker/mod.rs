@@ -27,6 +27,7 @@ pub mod judge;
 pub mod model;
 pub mod mysql;
 pub mod mysql_sql;
+pub mod pooled;
 pub mod postgres;
 pub mod postgres_sql;
 pub mod report;
@@ -253,6 +254,8 @@ pub fn cache_lines(metrics: &str, cache: &str) -> String {
         "fills_total",
         "bypasses_total",
         "invalidations_total",
+        "pool_connections",
+        "pool_wait_seconds_count",
     ];
     metrics
         .lines()
