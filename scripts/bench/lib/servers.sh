@@ -104,6 +104,20 @@ start_redis() {
     wait_port "$REDIS_PORT" 20 || die "redis did not start: $(tail -5 "$WORK/redis.log")"
 }
 
+# cache_settings — the [cache] and [log] tables of every wirecache of the run.
+cache_settings() {
+    cat <<EOF
+[cache]
+max_memory = "2GiB"
+max_entry_size = "4MiB"
+default_ttl = "10m"
+max_ttl = "1h"
+max_connections = 10000
+[log]
+level = "warn"
+EOF
+}
+
 # write_wirecache_config FILE PG_PORT ADMIN_PORT [MARIADB_PORT] — caches `bench`
 # (caching, TTLs learned from 10 minutes up), `nocache` (`mode = "off"`: every
 # read is forwarded and streamed back, never stored — what the proxy itself
@@ -117,15 +131,8 @@ write_wirecache_config() {
         echo "postgres = \"127.0.0.1:$pg\""
         [[ -n $mport ]] && echo "mariadb = \"127.0.0.1:$mport\""
         echo "admin = \"127.0.0.1:$admin\""
+        cache_settings
         cat <<EOF
-[cache]
-max_memory = "2GiB"
-max_entry_size = "4MiB"
-default_ttl = "10m"
-max_ttl = "1h"
-max_connections = 10000
-[log]
-level = "warn"
 [[caches]]
 id = "bench"
 protocol = "postgres"
