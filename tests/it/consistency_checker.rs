@@ -123,26 +123,20 @@ async fn postgres_random_programs_read_nothing_stale() {
     clean_run(PgTarget::start(Rig::Plain).await).await;
 }
 
-/// Issue 18: the random programs through a cache in pooled mode (`pool = "session"`;
-/// `WIRECACHE_CHECKER_POOL=transaction` asks for leasing per transaction), clients
-/// ending sessions at rest now and then so that backends change hands.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_pooled_random_programs_read_nothing_stale() {
-    let pool = Pool::from_env();
-    let conns = Config::from_env().conns;
-    let out = clean_run(PgTarget::start_pooled(Rig::Plain, pool, conns).await).await;
-    // The sessions did end and log in again, and on pooled backends: the cache's pool
-    // holds some connections, never more than its size.
+/// Runs the checker on `target`, whose cache is in pooled mode `pool` sized for
+/// `conns` clients, and asserts, beyond [`clean_run`], that sessions ended and logged
+/// in again, and on pooled backends: the cache's pool holds some connections at the
+/// end, never more than its size.
+async fn pooled_clean_run<T: Target>(target: T, pool: Pool, conns: usize) {
+    let out = clean_run(target).await;
     assert!(
         out.stats.connects > conns as u64,
         "no client logged in again:\n{}",
         out.summary()
     );
+    // `metrics` holds only the checker's cache's lines.
     let pooled: f64 = (out.metrics.lines())
-        .filter_map(|l| {
-            l.trim()
-                .strip_prefix("wirecache_pool_connections{cache=\"demo\"")
-        })
+        .filter_map(|l| l.trim().strip_prefix("wirecache_pool_connections{"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert!(
@@ -151,6 +145,20 @@ async fn postgres_pooled_random_programs_read_nothing_stale() {
         pool.size(conns),
         out.metrics
     );
+}
+
+/// Issue 18: the random programs through a cache in pooled mode (`pool = "session"`;
+/// `WIRECACHE_CHECKER_POOL=transaction` asks for leasing per transaction), clients
+/// ending sessions at rest now and then so that backends change hands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pooled_random_programs_read_nothing_stale() {
+    let (pool, conns) = (Pool::from_env(), Config::from_env().conns);
+    pooled_clean_run(
+        PgTarget::start_pooled(Rig::Plain, pool, conns).await,
+        pool,
+        conns,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,7 +17,9 @@
 //!
 //! Environment: `WIRECACHE_CHECKER_OPS` (statements per protocol),
 //! `WIRECACHE_CHECKER_SECONDS` (run for this long instead), `WIRECACHE_CHECKER_SEED`,
-//! `WIRECACHE_CHECKER_CONNS`, `WIRECACHE_CHECKER_DDL=0` (no DDL on scratch tables).
+//! `WIRECACHE_CHECKER_CONNS`, `WIRECACHE_CHECKER_DDL=0` (no DDL on scratch tables),
+//! `WIRECACHE_CHECKER_POOL` (`session` or `transaction`: the pooled runs' mode, see
+//! [`pooled`]).
 
 pub mod driver;
 pub mod fleet;

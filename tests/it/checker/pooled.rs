@@ -22,8 +22,8 @@ pub enum Pool {
     Transaction,
 }
 
-/// The password of every pooled login of the checker (the PostgreSQL origin trusts
-/// wirecache's own login, which uses it too).
+/// The password of the PostgreSQL checker's pooled logins (its origin trusts
+/// wirecache's own login).
 pub const PASSWORD: &str = "checker-pooled-pw";
 
 impl Pool {
@@ -59,13 +59,16 @@ impl Pool {
     }
 
     /// The lines the cache's table gets: the mode, a userlist granting `user` the
-    /// checker's password, the pool's size for `conns` clients. Empty when off.
-    pub fn cache_lines(self, user: &str, conns: usize) -> String {
+    /// `password` (the clients log in with it, and wirecache logs in to the origin with
+    /// it: the origin's own, unless the origin trusts), the pool's size for `conns`
+    /// clients. Empty when off.
+    pub fn cache_lines(self, user: &str, password: &str, conns: usize) -> String {
         if self == Pool::Off {
             return String::new();
         }
         let path = test_dir("checker-pooled").join("userlist.txt");
-        let line = format!("\"{}\" \"{PASSWORD}\"\n", user.replace('"', "\"\""));
+        let quote = |s: &str| s.replace('"', "\"\"");
+        let line = format!("\"{}\" \"{}\"\n", quote(user), quote(password));
         std::fs::write(&path, line)
             .unwrap_or_else(|e| panic!("write the userlist {}: {e}", path.display()));
         format!(
@@ -76,7 +79,7 @@ impl Pool {
         )
     }
 
-    /// The password a client logs in with (none in pass-through).
+    /// The password a PostgreSQL client logs in with (none in pass-through).
     pub fn password(self) -> Option<&'static str> {
         match self {
             Pool::Off => None,

@@ -66,7 +66,10 @@ impl PgTarget {
         let proxy = crate::common::proxy::Proxy::builder()
             .postgres_demo(origin.port)
             .cache_lines("demo", rig.cache_lines())
-            .cache_lines("demo", &pool.cache_lines("postgres", conns));
+            .cache_lines(
+                "demo",
+                &pool.cache_lines("postgres", super::pooled::PASSWORD, conns),
+            );
         let proxy = Fleet::start(proxy, rig).await;
         let direct = match direct(origin.port, &db).await {
             Ok(c) => c,
