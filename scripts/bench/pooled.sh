@@ -16,7 +16,8 @@
 #
 # Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, SSLMODE (the
 # client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1, WC_POOL_MODE (session,
-# the default, or transaction; lib/pooled.sh).
+# the default, or transaction; lib/pooled.sh), WC_BINARY (measure this binary rather
+# than target/release/wirecache).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -155,8 +156,10 @@ main() {
     chmod 755 "$WORK"
     trap cleanup EXIT
     mkdir -p "$OUT" "$WORK/logs" && : >"$OUT/raw.csv"
-    [[ -x $ROOT/target/release/wirecache ]] || (cd "$ROOT" && cargo build --release -q)
-    cp "$ROOT/target/release/wirecache" "$WORK/wirecache"
+    if [[ -z ${WC_BINARY:-} ]]; then
+        [[ -x $ROOT/target/release/wirecache ]] || (cd "$ROOT" && cargo build --release -q)
+    fi
+    cp "${WC_BINARY:-$ROOT/target/release/wirecache}" "$WORK/wirecache"
     WIRECACHE=$WORK/wirecache
     start_postgres
     log "pgbench -i -s $SCALE"
