@@ -92,15 +92,23 @@ impl<T: Target> Runner<T> {
         if percent == 0 || self.session.is_none() || !self.churn.chance(percent) {
             return;
         }
+        self.disconnect(
+            "-- disconnect at rest (the next statement logs in again)",
+            None,
+        );
+    }
+
+    /// Drops the session (the next statement logs in again) and records it.
+    fn disconnect(&mut self, note: &str, tx: Option<u64>) {
         self.session = None;
         self.log.events.push(Event {
             conn: self.conn,
             send: self.clock.tick(),
             ack: self.clock.tick(),
-            sql: "-- disconnect at rest (the next statement logs in again)".into(),
+            sql: note.into(),
             answer: String::new(),
             keys: Vec::new(),
-            tx: None,
+            tx,
         });
     }
 
@@ -324,16 +332,10 @@ impl<T: Target> Runner<T> {
         }
         let restore = plan.kind == BeginKind::AutocommitOff;
         if plan.end == EndKind::Disconnect {
-            self.session = None;
-            self.log.events.push(Event {
-                conn: self.conn,
-                send: self.clock.tick(),
-                ack: self.clock.tick(),
-                sql: "-- disconnect (the client drops the connection)".into(),
-                answer: String::new(),
-                keys: Vec::new(),
-                tx: Some(tx.id),
-            });
+            self.disconnect(
+                "-- disconnect (the client drops the connection)",
+                Some(tx.id),
+            );
             return Ending::Disconnected;
         }
         if tx.dead {
