@@ -18,11 +18,13 @@
 # profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500),
 # WC_BINARY (measure this binary: no release build), WC_POOL_MODE (`session`,
 # the default, or `transaction`: the pooled wirecache's mode, lib/pooled.sh),
-# POOL_SIZE (20) and POOL_SIZE_LIMITED (40), its pools' sizes, as PgBouncer's.
+# POOL_SIZE (20) and POOL_SIZE_LIMITED (40), its pools' sizes, as PgBouncer's,
+# BOUNCER_AUTH (`trust`, the default, or `scram`: PgBouncer checks SCRAM logins too).
 #
 # The column `wirecache-pooled` is a second wirecache, in pooled mode, that this run
 # starts and stops itself; its clients log in with SCRAM-SHA-256 (pooled mode checks
-# every login itself) where PgBouncer's and Pgpool-II's trust them. A column the
+# every login itself) where PgBouncer's (unless BOUNCER_AUTH=scram) and Pgpool-II's
+# trust them. A column the
 # daemon cannot serve (pooled MariaDB, `transaction` before it lands) records why.
 set -euo pipefail
 

@@ -63,15 +63,21 @@ POOL_SIZE=${POOL_SIZE:-20} POOL_SIZE_LIMITED=${POOL_SIZE_LIMITED:-40}
 # 50 connections (with LIM_PORT; pool_size $POOL_SIZE_LIMITED) and `pooledmy` in front
 # of MariaDB when the daemon accepts pooled mode on a MariaDB cache. Clients log in as
 # pooled-postgres, pooledlimited-postgres and pooledmy-bench with $POOLED_PASSWORD
-# (SCRAM-SHA-256 against the userlist's password; wirecache logs in to the trusting
-# PostgreSQL and to MariaDB as `bench` with the stored password). Sets POOLED_PG,
+# (SCRAM-SHA-256 against the userlist's verifier of that password, which the origin
+# made, so no side derives a key per login but the client; wirecache logs in to the
+# trusting PostgreSQL, and to MariaDB as `bench` with the stored password; the
+# userlist also serves PgBouncer with BOUNCER_AUTH=scram). Sets POOLED_PG, POOLED_SECRET,
 # POOLED_ADMIN, POOLED_MARIA, POOLED_PID; a column it cannot serve gets its reason in
 # POOLED_WHY (PostgreSQL) or POOLED_MARIA_WHY.
 start_wirecache_pooled() {
     local cfg=$WORK/wirecache-pooled.toml dir=$WORK/pooled why wc_maria=""
-    POOLED_PG="" POOLED_ADMIN="" POOLED_MARIA="" POOLED_PID="" POOLED_WHY="" POOLED_MARIA_WHY=""
+    POOLED_PG="" POOLED_ADMIN="" POOLED_MARIA="" POOLED_PID="" POOLED_WHY="" POOLED_MARIA_WHY="" POOLED_SECRET=""
     mkdir -p "$dir"
-    write_userlist "$dir/userlist-pg.txt" postgres "$POOLED_PASSWORD"
+    # The origin trusts 127.0.0.1: the password it now holds is never asked for.
+    psql_pg -d postgres -c "SET password_encryption = 'scram-sha-256'" \
+        -c "ALTER ROLE postgres PASSWORD '$POOLED_PASSWORD'" >/dev/null
+    POOLED_SECRET=$(psql_pg -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'")
+    write_userlist "$dir/userlist-pg.txt" postgres "$POOLED_SECRET"
     write_userlist "$dir/userlist-my.txt" bench bench
     why=$(pool_refusal postgres "$PGPORT")
     if [[ -n $why ]]; then
