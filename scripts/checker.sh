@@ -2,13 +2,16 @@
 # The long run of the randomized consistency checker (issue 8; tests/it/checker/).
 #
 #   scripts/checker.sh --ops N | --seconds S [--seed X] [--protocol postgres|mariadb|mssql|both|all]
-#                      [--conns C] [--debug] [--cluster]
+#                      [--conns C] [--debug] [--cluster] [--pooled[=session|transaction]]
 #
 # --ops and --seconds are per protocol (with both, whichever ends first). both is
 # PostgreSQL and MariaDB; all adds mssql: SQL Server's protocol against the test TDS
 # origin (T-SQL on a private PostgreSQL; no SQL Server runs here). --cluster:
 # three wirecache instances sharing a private redis-server in strict mode, client
-# connection n through instance n % 3 (issue 14). Each
+# connection n through instance n % 3 (issue 14). --pooled (PostgreSQL only so far):
+# the cache in pooled mode (`pool = "session"`, the default, or "transaction"), its
+# clients logging in with a password from a userlist and ending sessions at rest
+# now and then, so backends change hands (issue 18). Each
 # protocol runs against its own private origin started by the test harness, with
 # wirecache in-process; nothing touches the system database services. Prints per
 # protocol: operations run (reads, writes, transactions by how they began and
@@ -22,7 +25,7 @@ usage() {
     exit 64
 }
 
-ops="" seconds="" seed="" protocol="both" conns="" skip="" profile="--release" runs="random_programs"
+ops="" seconds="" seed="" protocol="both" conns="" skip=() profile="--release" runs="random_programs" pool=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --ops) ops="${2:?}"; shift 2 ;;
@@ -32,16 +35,31 @@ while [[ $# -gt 0 ]]; do
         --conns) conns="${2:?}"; shift 2 ;;
         --debug) profile=""; shift ;;
         --cluster) runs="three_strict_instances"; shift ;;
+        --pooled) pool="session"; shift ;;
+        --pooled=*) pool="${1#--pooled=}"; shift ;;
         -h|--help) usage ;;
         *) echo "unknown argument: $1" >&2; usage ;;
     esac
 done
 [[ -n "$ops" || -n "$seconds" ]] || usage
+if [[ -n "$pool" ]]; then
+    case "$pool" in
+        session|transaction) ;;
+        *) echo "--pooled takes session or transaction" >&2; exit 64 ;;
+    esac
+    [[ "$runs" == random_programs ]] || { echo "--pooled and --cluster do not combine yet" >&2; exit 64; }
+    # Pooled mode is PostgreSQL's so far: with MySQL's, add a mariadb_pooled_… test
+    # and let --protocol mariadb|both through here.
+    [[ "$protocol" == postgres || "$protocol" == both ]] ||
+        { echo "--pooled: PostgreSQL only so far (--protocol postgres)" >&2; exit 64; }
+    protocol=postgres runs="pooled_random_programs"
+    export WIRECACHE_CHECKER_POOL="$pool"
+fi
 case "$protocol" in
     postgres) filter="consistency_checker::postgres_$runs" ;;
     mariadb) filter="consistency_checker::mariadb_$runs" ;;
     mssql) filter="consistency_checker::mssql_$runs" ;;
-    both) filter="$runs"; skip="mssql_" ;;
+    both) filter="$runs"; skip=(--skip mssql_) ;;
     all) filter="$runs" ;;
     *) echo "--protocol must be postgres, mariadb, mssql, both or all" >&2; exit 64 ;;
 esac
@@ -55,9 +73,9 @@ cd "$(dirname "$0")/.."
 started=$(date +%s)
 # One protocol at a time, so each has the machine to itself.
 status=0
-# The checker is part of the one test crate (tests/it/); the filter picks its runs.
-skip_args=()
-[[ -n "$skip" ]] && skip_args=(--skip "$skip")
-cargo test $profile --test it "$filter" -- --nocapture --test-threads=1 "${skip_args[@]}" || status=$?
+# The checker is part of the one test crate (tests/it/); the filter picks its runs
+# (the pooled ones only with --pooled: their names contain the others').
+[[ -z "$pool" ]] && skip+=(--skip pooled_)
+cargo test $profile --test it "$filter" -- --nocapture --test-threads=1 "${skip[@]}" || status=$?
 echo "checker.sh: wall time $(( $(date +%s) - started )) s, exit status $status"
 exit "$status"

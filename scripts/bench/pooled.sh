@@ -15,7 +15,9 @@
 # the processes it started.
 #
 # Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, SSLMODE (the
-# client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1.
+# client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1, WC_POOL_MODE (session,
+# the default, or transaction; lib/pooled.sh), WC_BINARY (measure this binary rather
+# than target/release/wirecache).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,6 +26,8 @@ ROOT=$(cd "$HERE/../.." && pwd)
 source "$HERE/lib/common.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/servers.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/pooled.sh"
 
 DURATION=${DURATION:-10} REPS=${REPS:-3} CLIENTS=${CLIENTS:-8} SCALE=${SCALE:-10} HOT_KEYS=${HOT_KEYS:-1000}
 OUT=${OUT:-$ROOT/results/pooled-$(date +%Y-%m-%d)}
@@ -47,8 +51,7 @@ secure_origin() {
     # PgBouncer and wirecache both hold the origin's own verifier (no PBKDF2 per
     # login on their side; they log in to the origin with the client's ClientKey).
     VERIFIER=$(psql_pg -d postgres -Atc "SELECT rolpassword FROM pg_authid WHERE rolname = 'bench'")
-    printf '"bench" "%s"\n' "$VERIFIER" >"$WORK/userlist.txt"
-    chmod 644 "$WORK/userlist.txt"
+    write_userlist "$WORK/userlist.txt" bench "$VERIFIER"
 }
 
 start_bouncer_txn() {
@@ -78,29 +81,17 @@ EOF
     wait_port "$BOUNCER_PORT" 20 || die "pgbouncer did not start: $(tail -5 "$dir/pgbouncer.log")"
 }
 
-start_wirecache_pooled() {
+# start_wirecache_pass_and_pooled — one wirecache: cache `pass` (pass-through) and
+# `pooled` (pool = $WC_POOL_MODE, lib/pooled.sh), both in front of the origin.
+start_wirecache_pass_and_pooled() {
     WC_PG=$(free_port) WC_ADMIN=$(free_port)
-    cat >"$WORK/wirecache.toml" <<EOF
-[listen]
-postgres = "127.0.0.1:$WC_PG"
-admin = "127.0.0.1:$WC_ADMIN"
-[log]
-level = "warn"
-[[caches]]
-id = "pass"
-protocol = "postgres"
-origin = "127.0.0.1:$PGPORT"
-[[caches]]
-id = "pooled"
-protocol = "postgres"
-origin = "127.0.0.1:$PGPORT"
-pool = "session"
-auth_file = "$WORK/userlist.txt"
-pool_size = 20
-EOF
-    "$WIRECACHE" --config "$WORK/wirecache.toml" </dev/null >"$WORK/wirecache.log" 2>&1 &
-    started $! wirecache
-    wait_port "$WC_PG" 30 || die "wirecache did not start: $(tail -5 "$WORK/wirecache.log")"
+    {
+        printf '[listen]\npostgres = "127.0.0.1:%s"\nadmin = "127.0.0.1:%s"\n' "$WC_PG" "$WC_ADMIN"
+        printf '[log]\nlevel = "warn"\n'
+        printf '[[caches]]\nid = "pass"\nprotocol = "postgres"\norigin = "127.0.0.1:%s"\n' "$PGPORT"
+        pooled_cache pooled postgres "$PGPORT" 20 "$WORK/userlist.txt"
+    } >"$WORK/wirecache.toml"
+    launch_wirecache "$WORK/wirecache.toml" "$WORK/wirecache.log" "$WC_PG" "$WC_ADMIN"
 }
 
 target_conn() {
@@ -140,7 +131,7 @@ report() {
         echo "# pgbench -C, hot PK lookup ($HOT_KEYS keys of pgbench_accounts, scale $SCALE)"
         echo
         echo "$CLIENTS clients, 2 threads, ${DURATION} s per run, $REPS repetitions interleaved; medians."
-        echo "Every client logs in with SCRAM-SHA-256, PGSSLMODE=$PGSSLMODE."
+        echo "Every client logs in with SCRAM-SHA-256, PGSSLMODE=$PGSSLMODE; wirecache-pooled: pool = \"$WC_POOL_MODE\"."
         echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wirecache $(git -C "$ROOT" rev-parse --short HEAD),"
         echo "load before the run: $LOAD_START."
         echo
@@ -165,8 +156,10 @@ main() {
     chmod 755 "$WORK"
     trap cleanup EXIT
     mkdir -p "$OUT" "$WORK/logs" && : >"$OUT/raw.csv"
-    [[ -x $ROOT/target/release/wirecache ]] || (cd "$ROOT" && cargo build --release -q)
-    cp "$ROOT/target/release/wirecache" "$WORK/wirecache"
+    if [[ -z ${WC_BINARY:-} ]]; then
+        [[ -x $ROOT/target/release/wirecache ]] || (cd "$ROOT" && cargo build --release -q)
+    fi
+    cp "${WC_BINARY:-$ROOT/target/release/wirecache}" "$WORK/wirecache"
     WIRECACHE=$WORK/wirecache
     start_postgres
     log "pgbench -i -s $SCALE"
@@ -175,7 +168,7 @@ main() {
     secure_origin
     printf '\\set id random(1, %d)\nSELECT abalance, filler FROM pgbench_accounts WHERE aid = :id;\n' \
         "$HOT_KEYS" >"$WORK/pk-hot.sql"
-    start_wirecache_pooled
+    start_wirecache_pass_and_pooled
     start_bouncer_txn
     local rep t
     for ((rep = 1; rep <= REPS; rep++)); do

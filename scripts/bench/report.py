@@ -79,27 +79,41 @@ def group_title(key: GroupKey) -> str:
     return f"{workload} ({mode}, {clients} client{'s' if clients != 1 else ''})"
 
 
+def bouncer_of(cell: dict) -> dict:
+    """The PgBouncer a row is compared with: transaction pooling where it ran (the
+    limited origin's pool there), else session pooling."""
+    for t in ("pgbouncer-txn", "pgbouncer-limited", "pgbouncer-session"):
+        if cell.get(t, {}).get("tps") is not None:
+            return cell[t]
+    return {}
+
+
 def results_table(summary: dict) -> tuple[list[str], list[dict]]:
-    lines = ["| workload | target | tps | × direct tps | p50 ms | p99 ms | direct p50 / p50 | hit ratio |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | target | tps | × direct tps | × PgBouncer tps | p50 ms | p99 ms | direct p50 / p50 "
+             "| PgBouncer p50 / p50 | hit ratio |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     rows = []
     for key in sorted(summary, key=lambda k: (str(k[0]), str(k[1]), str(k[2]), -(k[3] or 0))):
         cell = summary[key]
-        base = cell.get("direct", {})
+        base = cell.get("direct", cell.get("direct-limited", {}))
+        bouncer = bouncer_of(cell)
         for target in ordered(cell):
             c = cell[target]
             tps_x = ratio(c["tps"], base.get("tps"))
             lat_x = ratio(base.get("p50_ms"), c["p50_ms"])
+            tps_b = ratio(c["tps"], bouncer.get("tps"))
+            lat_b = ratio(bouncer.get("p50_ms"), c["p50_ms"])
             hr = f"{c['hit_ratio'] * 100:.1f}%" if c["hit_ratio"] is not None else ""
             if c["status"] != "ok":
-                lines.append(f"| {group_title(key)} | {target} | {c['status']} | | | | | |")
+                lines.append(f"| {group_title(key)} | {target} | {c['status']} | | | | | | | |")
             else:
                 note = f" ({c['failed']} failed)" if c["failed"] else ""
                 lines.append(f"| {group_title(key)} | {target} | {fmt(c['tps'])}{note} | "
-                             f"{fmt(tps_x, 2)} | {fmt(c['p50_ms'])} | {fmt(c['p99_ms'])} | "
-                             f"{fmt(lat_x, 2)} | {hr} |")
+                             f"{fmt(tps_x, 2)} | {fmt(tps_b, 2)} | {fmt(c['p50_ms'])} | {fmt(c['p99_ms'])} | "
+                             f"{fmt(lat_x, 2)} | {fmt(lat_b, 2)} | {hr} |")
             rows.append({"suite": key[0], "workload": key[1], "mode": key[2], "clients": key[3],
-                         "target": target, **c, "tps_vs_direct": tps_x, "p50_speedup": lat_x})
+                         "target": target, **c, "tps_vs_direct": tps_x, "p50_speedup": lat_x,
+                         "tps_vs_pgbouncer": tps_b})
     return lines, rows
 
 
@@ -182,7 +196,7 @@ def cost_targets(summary: dict, row) -> None:
         ok = c["status"] == "ok" and not c["failed"]
         measured = f"{fmt(c['tps'])} tps, {c['failed']} failed" if c["status"] == "ok" else c["status"]
         row(f"{key[3]} clients on a 50-connection origin with zero errors: {t}", measured,
-            None if c["status"].startswith("not available") else ok)
+            None if c["status"].startswith(("not available", "n/a")) else ok)
 
 
 def latency_section(out_dir: str) -> tuple[list[str], dict]:
@@ -282,7 +296,7 @@ def main(argv: list[str]) -> int:
     summary = summarise(records)
     table, rows = results_table(summary)
     with open(os.path.join(out_dir, "results.csv"), "w", newline="", encoding="utf-8") as f:
-        fields = ["suite", "workload", "mode", "clients", "target", "runs", "ok", "tps", "tps_vs_direct",
+        fields = ["suite", "workload", "mode", "clients", "target", "runs", "ok", "tps", "tps_vs_direct", "tps_vs_pgbouncer",
                   "p50_ms", "p99_ms", "p50_speedup", "hit_ratio", "failed", "status"]
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()

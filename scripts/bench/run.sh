@@ -15,7 +15,17 @@
 # Settings (environment): DURATION (s per run), REPS, SCALE (pgbench), EMPLOYEES,
 # HOT_KEYS, OUT (results dir), SKIP_INSTALL=1, KEEP_WORK=1 (keep the temp dir),
 # SUITES (default "postgres tpcb connect limited mysql redis latency memory
-# profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500).
+# profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500),
+# WC_BINARY (measure this binary: no release build), WC_POOL_MODE (`session`,
+# the default, or `transaction`: the pooled wirecache's mode, lib/pooled.sh),
+# POOL_SIZE (20) and POOL_SIZE_LIMITED (40), its pools' sizes, as PgBouncer's,
+# BOUNCER_AUTH (`trust`, the default, or `scram`: PgBouncer checks SCRAM logins too).
+#
+# The column `wirecache-pooled` is a second wirecache, in pooled mode, that this run
+# starts and stops itself; its clients log in with SCRAM-SHA-256 (pooled mode checks
+# every login itself) where PgBouncer's (unless BOUNCER_AUTH=scram) and Pgpool-II's
+# trust them. A column the
+# daemon cannot serve (pooled MariaDB, `transaction` before it lands) records why.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +40,8 @@ source "$HERE/lib/workloads.sh"
 source "$HERE/lib/extras.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/connect.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/pooled.sh"
 
 if [[ ${QUICK:-0} == 1 ]]; then
     DURATION=${DURATION:-3} REPS=${REPS:-1} SCALE=${SCALE:-2} EMPLOYEES=${EMPLOYEES:-50000}
@@ -99,8 +111,14 @@ main() {
     RAW=$OUT/raw.jsonl
     log "results: $OUT (runs of ${DURATION}s x $REPS); temp: $WORK"
 
-    log "building wirecache (release) in the background"
-    (cd "$ROOT" && cargo build --release --quiet) >"$WORK/build.log" 2>&1 &
+    if [[ -n ${WC_BINARY:-} ]]; then
+        [[ -x $WC_BINARY ]] || die "WC_BINARY=$WC_BINARY is not an executable"
+        log "measuring $WC_BINARY (no build)"
+        true &
+    else
+        log "building wirecache (release) in the background"
+        (cd "$ROOT" && cargo build --release --quiet) >"$WORK/build.log" 2>&1 &
+    fi
     build_pid=$!
 
     EMP_DIR=$WORK/employees
@@ -116,13 +134,14 @@ main() {
     wait "$build_pid" || die "cargo build --release failed: $(tail -20 "$WORK/build.log")"
     # Run a copy: a rebuild in the work tree during the run must not replace the
     # binary under the running servers (nor hide its symbols from perf).
-    cp "$ROOT/target/release/wirecache" "$WORK/wirecache"
+    cp "${WC_BINARY:-$ROOT/target/release/wirecache}" "$WORK/wirecache"
     WIRECACHE=$WORK/wirecache
     log "setup done in $((SECONDS - t_start)) s"
 
     psql_pg -d "$DB" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
         -c "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
     start_wirecache
+    start_wirecache_pooled
     start_pgbouncer
     start_pgpool
     start_redis

@@ -76,18 +76,10 @@ OPORT=$(sed -n 's/^port=//p' "$WORK/origin.out")
 log "TDS test origin on 127.0.0.1:$OPORT (pid $ORIGIN_PID), on PostgreSQL :$PGPORT"
 
 WC_TDS=$(free_port) WC_ADMIN=$(free_port)
-cat >"$WORK/wirecache.toml" <<EOF
-[listen]
-mssql = "127.0.0.1:$WC_TDS"
-admin = "127.0.0.1:$WC_ADMIN"
-[cache]
-max_memory = "2GiB"
-max_entry_size = "4MiB"
-default_ttl = "10m"
-max_ttl = "1h"
-max_connections = 10000
-[log]
-level = "warn"
+{
+    printf '[listen]\nmssql = "127.0.0.1:%s"\nadmin = "127.0.0.1:%s"\n' "$WC_TDS" "$WC_ADMIN"
+    cache_settings
+    cat <<EOF
 [[caches]]
 id = "tds"
 protocol = "mssql"
@@ -100,6 +92,7 @@ origin = "127.0.0.1:$OPORT"
 tls = "disable"
 mode = "off"
 EOF
+} >"$WORK/wirecache.toml"
 launch_wirecache "$WORK/wirecache.toml" "$WORK/wirecache.log" "$WC_TDS" "$WC_ADMIN"
 WC_PID=$LAUNCHED
 log "wirecache on 127.0.0.1:$WC_TDS (pid $WC_PID)"

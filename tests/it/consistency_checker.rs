@@ -15,6 +15,7 @@ use checker::driver::{Rig, Target};
 use checker::judge::Verdict;
 use checker::model::Level;
 use checker::mysql::MyTarget;
+use checker::pooled::Pool;
 use checker::postgres::PgTarget;
 use checker::tds::TdsTarget;
 use checker::{Config, Outcome, Workload};
@@ -122,6 +123,44 @@ async fn postgres_random_programs_read_nothing_stale() {
     clean_run(PgTarget::start(Rig::Plain).await).await;
 }
 
+/// Runs the checker on `target`, whose cache is in pooled mode `pool` sized for
+/// `conns` clients, and asserts, beyond [`clean_run`], that sessions ended and logged
+/// in again, and on pooled backends: the cache's pool holds some connections at the
+/// end, never more than its size.
+async fn pooled_clean_run<T: Target>(target: T, pool: Pool, conns: usize) {
+    let out = clean_run(target).await;
+    assert!(
+        out.stats.connects > conns as u64,
+        "no client logged in again:\n{}",
+        out.summary()
+    );
+    // `metrics` holds only the checker's cache's lines.
+    let pooled: f64 = (out.metrics.lines())
+        .filter_map(|l| l.trim().strip_prefix("wirecache_pool_connections{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        pooled > 0.0 && pooled <= pool.size(conns) as f64,
+        "pool connections {pooled}, size {}:\n{}",
+        pool.size(conns),
+        out.metrics
+    );
+}
+
+/// Issue 18: the random programs through a cache in pooled mode (`pool = "session"`;
+/// `WIRECACHE_CHECKER_POOL=transaction` asks for leasing per transaction), clients
+/// ending sessions at rest now and then so that backends change hands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pooled_random_programs_read_nothing_stale() {
+    let (pool, conns) = (Pool::from_env(), Config::from_env().conns);
+    pooled_clean_run(
+        PgTarget::start_pooled(Rig::Plain, pool, conns).await,
+        pool,
+        conns,
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_random_programs_read_nothing_stale() {
     clean_run(MyTarget::start(Rig::Plain).await).await;
@@ -148,6 +187,13 @@ async fn mssql_checker_catches_snapshots_served_from_the_cache() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_checker_catches_writes_behind_wirecache() {
     catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
+}
+
+/// In pooled mode too, writes behind wirecache's back are reported as stale reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pooled_checker_catches_writes_behind_wirecache() {
+    let target = PgTarget::start_pooled(Rig::WritesBehind, Pool::Session, 3).await;
+    catches_writes_behind_the_proxy(target).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,7 +90,7 @@ describe_machine() {
         echo "| kernel | $(uname -r) |"
         echo "| OS | $(. /etc/os-release && echo "$PRETTY_NAME") |"
         echo "| load average at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) |"
-        echo "| wirecache | $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)'), release build |"
+        echo "| wirecache | $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (+ uncommitted changes)'), ${WC_BINARY:-release build}; pooled column: pool = \"$WC_POOL_MODE\" |"
         echo "| rustc | $(rustc --version | awk '{print $2}') |"
         echo "| PostgreSQL | $("$PGBIN/postgres" --version | awk '{print $3}') |"
         echo "| pgbench | $("$PGBIN/pgbench" --version | awk '{print $3}') |"

@@ -104,6 +104,20 @@ start_redis() {
     wait_port "$REDIS_PORT" 20 || die "redis did not start: $(tail -5 "$WORK/redis.log")"
 }
 
+# cache_settings — the [cache] and [log] tables of every wirecache of the run.
+cache_settings() {
+    cat <<EOF
+[cache]
+max_memory = "2GiB"
+max_entry_size = "4MiB"
+default_ttl = "10m"
+max_ttl = "1h"
+max_connections = 10000
+[log]
+level = "warn"
+EOF
+}
+
 # write_wirecache_config FILE PG_PORT ADMIN_PORT [MARIADB_PORT] — caches `bench`
 # (caching, TTLs learned from 10 minutes up), `nocache` (`mode = "off"`: every
 # read is forwarded and streamed back, never stored — what the proxy itself
@@ -117,15 +131,8 @@ write_wirecache_config() {
         echo "postgres = \"127.0.0.1:$pg\""
         [[ -n $mport ]] && echo "mariadb = \"127.0.0.1:$mport\""
         echo "admin = \"127.0.0.1:$admin\""
+        cache_settings
         cat <<EOF
-[cache]
-max_memory = "2GiB"
-max_entry_size = "4MiB"
-default_ttl = "10m"
-max_ttl = "1h"
-max_connections = 10000
-[log]
-level = "warn"
 [[caches]]
 id = "bench"
 protocol = "postgres"
@@ -179,11 +186,20 @@ start_wirecache() {
     log "wirecache on 127.0.0.1:$WC_PG (pid $WC_PID), mariadb listener: ${MARIA_VIA:-not available}"
 }
 
+# start_pgbouncer — trusting its clients, or with BOUNCER_AUTH=scram checking their
+# SCRAM-SHA-256 logins against the verifier of the pooled wirecache's userlist
+# (lib/pooled.sh; after start_wirecache_pooled), as the pooled wirecache does: what
+# a new connection costs then compares like with like (the `-C` rows).
 start_pgbouncer() {
-    local dir=$WORK/pgbouncer
+    local dir=$WORK/pgbouncer auth=trust
     BOUNCER_PORT=$(free_port)
     mkdir -p "$dir"
     echo '"postgres" ""' >"$dir/userlist.txt"
+    if [[ ${BOUNCER_AUTH:-trust} == scram ]]; then
+        auth=scram-sha-256
+        [[ -n ${POOLED_SECRET:-} ]] || die "BOUNCER_AUTH=scram: no verifier (start_wirecache_pooled first)"
+        write_userlist "$dir/userlist.txt" postgres "$POOLED_SECRET"
+    fi
     cat >"$dir/pgbouncer.ini" <<EOF
 [databases]
 ${DB}_session = host=127.0.0.1 port=$PGPORT dbname=$DB pool_mode=session
@@ -193,7 +209,7 @@ ${LIM_PORT:+${DB}_limited = host=127.0.0.1 port=$LIM_PORT dbname=$DB pool_mode=t
 listen_addr = 127.0.0.1
 listen_port = $BOUNCER_PORT
 unix_socket_dir =
-auth_type = trust
+auth_type = $auth
 auth_file = $dir/userlist.txt
 pool_mode = session
 max_client_conn = 1000
@@ -207,7 +223,7 @@ EOF
     BOUNCER_PID=$!
     started "$BOUNCER_PID" pgbouncer
     wait_port "$BOUNCER_PORT" 20 || die "pgbouncer did not start: $(tail -5 "$dir/pgbouncer.log")"
-    log "pgbouncer $(pgbouncer --version | head -1 | awk '{print $2}') on 127.0.0.1:$BOUNCER_PORT"
+    log "pgbouncer $(pgbouncer --version | head -1 | awk '{print $2}') on 127.0.0.1:$BOUNCER_PORT ($auth)"
 }
 
 start_pgpool() {

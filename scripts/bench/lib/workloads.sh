@@ -24,13 +24,13 @@ target_conn() {
     pgbouncer-session) echo "$BOUNCER_PORT postgres ${DB}_session" ;;
     pgbouncer-txn) echo "$BOUNCER_PORT postgres ${DB}_txn" ;;
     pgpool) echo "$POOL_PORT postgres $DB" ;;
-    # The pooled-mode column (scripts/bench/pooled.sh sets WC_POOLED_PORT and
-    # WC_POOLED_USER when wirecache has a pooled cache); absent, its rows are notes.
-    wirecache-pooled) echo "${WC_POOLED_PORT:-0} ${WC_POOLED_USER:-pooled-postgres} $DB" ;;
+    # The pooled wirecache (lib/pooled.sh); port 0 when it could not start, and its
+    # rows are notes saying why.
+    wirecache-pooled) echo "${POOLED_PG:-0} pooled-postgres $DB" ;;
     # In front of the origin limited to 50 connections (lib/connect.sh).
     wirecache-limited) echo "$WC_PG limited-postgres $DB" ;;
     wirecache-limited-nocache) echo "$WC_PG limitednocache-postgres $DB" ;;
-    wirecache-pooled-limited) echo "${WC_POOLED_LIMITED_PORT:-0} ${WC_POOLED_LIMITED_USER:-pooledlimited-postgres} $DB" ;;
+    wirecache-pooled-limited) echo "${POOLED_PG:-0} pooledlimited-postgres $DB" ;;
     pgbouncer-limited) echo "$BOUNCER_PORT postgres ${DB}_limited" ;;
     direct-limited) echo "$LIM_PORT postgres $DB" ;;
     *) die "unknown target $1" ;;
@@ -64,9 +64,11 @@ run_pgbench() {
     wirecache) cache=bench admin=$WC_ADMIN ;;
     wirecache-nocache) cache=nocache admin=$WC_ADMIN ;;
     wirecache-limited) cache=limited admin=$WC_ADMIN ;;
+    wirecache-pooled) cache=pooled admin=${POOLED_ADMIN:-} ;;
+    wirecache-pooled-limited) cache=pooledlimited admin=${POOLED_ADMIN:-} ;;
     esac
     if [[ $port == 0 ]]; then
-        note "not available: no pooled-mode wirecache in this run (scripts/bench/pooled.sh)" suite=postgres \
+        note "${POOLED_WHY:-n/a (no pooled wirecache in this run)}" suite=postgres \
             "workload=$workload" "mode=$mode" "clients=$clients" "target=$target" "rep=$rep"
         return
     fi
@@ -76,7 +78,9 @@ run_pgbench() {
     fi
     log "pgbench $workload -M $mode -c $clients -> $target (rep $rep/$REPS)"
     # shellcheck disable=SC2046 # workload_args is meant to split
-    "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U "$user" -n -T "$DURATION" -c "$clients" -j "$jobs" \
+    # The password is asked only by the pooled wirecache (the others trust 127.0.0.1).
+    PGPASSWORD=$POOLED_PASSWORD "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U "$user" -n -T "$DURATION" \
+        -c "$clients" -j "$jobs" \
         -M "$mode" -l --log-prefix "$prefix" $(workload_args "$workload") "$db" >"$out" 2>&1 || true
     local extra=()
     if [[ -n $cache ]]; then
@@ -105,15 +109,15 @@ matrix() {
 }
 
 run_postgres_suite() {
-    local all=(direct wirecache wirecache-nocache pgbouncer-session pgbouncer-txn pgpool)
+    local all=(direct wirecache wirecache-nocache wirecache-pooled pgbouncer-session pgbouncer-txn pgpool)
     matrix select-only simple 8 "${all[@]}"
     matrix pk-hot simple 8 "${all[@]}"
-    matrix pk-hot simple 1 direct wirecache wirecache-nocache pgbouncer-txn pgpool
-    matrix join simple 1 direct wirecache pgpool
-    matrix join simple 8 direct wirecache pgpool
+    matrix pk-hot simple 1 direct wirecache wirecache-nocache wirecache-pooled pgbouncer-txn pgpool
+    matrix join simple 1 direct wirecache wirecache-pooled pgpool
+    matrix join simple 8 direct wirecache wirecache-pooled pgpool
     # PgBouncer's transaction pooling (1.18) cannot keep named prepared statements.
-    matrix pk-hot extended 8 direct wirecache pgbouncer-txn pgpool
-    matrix pk-hot prepared 8 direct wirecache pgbouncer-session pgpool
+    matrix pk-hot extended 8 direct wirecache wirecache-pooled pgbouncer-txn pgpool
+    matrix pk-hot prepared 8 direct wirecache wirecache-pooled pgbouncer-session pgpool
 }
 
 note() {
@@ -123,7 +127,7 @@ note() {
 run_mysql_suite() {
     local sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-password=bench --mysql-db=sbtest
         --tables=4 --table-size="$SB_TABLE_SIZE" --db-ps-mode=disable)
-    local w target rep port user out hits0 misses0 hits1 misses1 extra
+    local w target rep port user out hits0 misses0 hits1 misses1 extra cache admin
     if [[ -z ${MARIA_VIA:-} ]]; then
         log "MySQL side: wirecache has no MariaDB listener: recorded as not available"
         for w in oltp_point_select oltp_read_only; do
@@ -137,18 +141,29 @@ run_mysql_suite() {
         >"$WORK/sysbench-prepare.log" 2>&1 || die "sysbench prepare failed: $(tail -3 "$WORK/sysbench-prepare.log")"
     for w in oltp_point_select oltp_read_only; do
         for ((rep = 1; rep <= REPS; rep++)); do
-            for target in direct wirecache; do
-                if [[ $target == direct ]]; then port=$MPORT user=bench; else port=$MARIA_VIA user=my-bench; fi
+            for target in direct wirecache wirecache-pooled; do
+                case $target in
+                direct) port=$MPORT user=bench cache="" ;;
+                wirecache) port=$MARIA_VIA user=my-bench cache=my admin=$WC_ADMIN ;;
+                wirecache-pooled) port=${POOLED_MARIA:-} user=pooledmy-bench cache=pooledmy admin=${POOLED_ADMIN:-} ;;
+                esac
+                if [[ -z $port ]]; then
+                    note "${POOLED_MARIA_WHY:-n/a (no pooled wirecache in this run)}" suite=mysql "workload=$w" \
+                        mode=text clients=8 "target=$target" "rep=$rep"
+                    continue
+                fi
                 out=$WORK/logs/sysbench.out
-                hits0=$(metric "$WC_ADMIN" 'wirecache_hits_total{cache="my"}')
-                misses0=$(metric "$WC_ADMIN" 'wirecache_misses_total{cache="my"}')
+                if [[ -n $cache ]]; then
+                    hits0=$(metric "$admin" "wirecache_hits_total{cache=\"$cache\"}")
+                    misses0=$(metric "$admin" "wirecache_misses_total{cache=\"$cache\"}")
+                fi
                 log "sysbench $w -> $target (rep $rep/$REPS)"
                 sysbench "$w" "${sb[@]}" --mysql-port="$port" --mysql-user="$user" --threads=8 \
                     --time="$DURATION" --histogram=on --skip_trx=on --report-interval=0 run >"$out" 2>&1 || true
                 extra=()
-                if [[ $target == wirecache ]]; then
-                    hits1=$(metric "$WC_ADMIN" 'wirecache_hits_total{cache="my"}')
-                    misses1=$(metric "$WC_ADMIN" 'wirecache_misses_total{cache="my"}')
+                if [[ -n $cache ]]; then
+                    hits1=$(metric "$admin" "wirecache_hits_total{cache=\"$cache\"}")
+                    misses1=$(metric "$admin" "wirecache_misses_total{cache=\"$cache\"}")
                     extra=("hits=$((${hits1%.*} - ${hits0%.*}))" "misses=$((${misses1%.*} - ${misses0%.*}))")
                 fi
                 "$PY" "$HERE/record.py" sysbench "$RAW" --stdout "$out" --meta suite=mysql \

@@ -79,4 +79,10 @@ pub trait Target: Send + Sync + 'static {
     /// The SQL text of a statement as this protocol sends it (for histories and
     /// replay scripts; prepared statements show their parameters).
     fn render(&self, stmt: &Stmt) -> String;
+
+    /// The chance, in percent, that a client ends its session at rest before its next
+    /// statement and logs in again (pooled mode: backends change hands); 0 by default.
+    fn reconnect_percent(&self) -> u64 {
+        0
+    }
 }

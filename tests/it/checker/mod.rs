@@ -17,7 +17,9 @@
 //!
 //! Environment: `WIRECACHE_CHECKER_OPS` (statements per protocol),
 //! `WIRECACHE_CHECKER_SECONDS` (run for this long instead), `WIRECACHE_CHECKER_SEED`,
-//! `WIRECACHE_CHECKER_CONNS`, `WIRECACHE_CHECKER_DDL=0` (no DDL on scratch tables).
+//! `WIRECACHE_CHECKER_CONNS`, `WIRECACHE_CHECKER_DDL=0` (no DDL on scratch tables),
+//! `WIRECACHE_CHECKER_POOL` (`session` or `transaction`: the pooled runs' mode, see
+//! [`pooled`]).
 
 pub mod driver;
 pub mod fleet;
@@ -27,6 +29,7 @@ pub mod judge;
 pub mod model;
 pub mod mysql;
 pub mod mysql_sql;
+pub mod pooled;
 pub mod postgres;
 pub mod postgres_sql;
 pub mod report;
@@ -253,6 +256,8 @@ pub fn cache_lines(metrics: &str, cache: &str) -> String {
         "fills_total",
         "bypasses_total",
         "invalidations_total",
+        "pool_connections",
+        "pool_wait_seconds_count",
     ];
     metrics
         .lines()

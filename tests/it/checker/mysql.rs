@@ -22,6 +22,7 @@ use super::model::{
     BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt, WriteKind,
 };
 use super::mysql_sql::{inline, text, write_prepared, write_steps};
+use super::pooled::Pool;
 use super::sql::{self, Param};
 use crate::common::mysql::{self as harness, MyOrigin, ROOT_PASSWORD, ROOT_USER};
 
@@ -47,17 +48,25 @@ pub struct MyTarget {
     db: String,
     direct: Mutex<Conn>,
     behind: bool,
+    pool: Pool,
 }
 
 impl MyTarget {
     pub async fn start(rig: Rig) -> MyTarget {
+        MyTarget::start_pooled(rig, Pool::Off, 0).await
+    }
+
+    /// The same with the cache in pooled mode `pool` (refused by the daemon so far).
+    pub async fn start_pooled(rig: Rig, pool: Pool, conns: usize) -> MyTarget {
         let origin = MyOrigin::shared();
         let db = origin.create_db("checker");
         origin.sql(&db, SCHEMA);
         origin.sql(&db, &sql::kv_tables(" ENGINE=InnoDB"));
         origin.sql(&db, &sql::seed_data());
-        let proxy = crate::common::proxy::Proxy::builder().mysql_demo(origin.port);
-        let proxy = Fleet::start(proxy.cache_lines(CACHE, rig.cache_lines()), rig).await;
+        let proxy = (crate::common::proxy::Proxy::builder().mysql_demo(origin.port))
+            .cache_lines(CACHE, rig.cache_lines())
+            .cache_lines(CACHE, &pool.cache_lines(ROOT_USER, ROOT_PASSWORD, conns));
+        let proxy = Fleet::start(proxy, rig).await;
         let direct = harness::connect(&origin.url(&db, ROOT_USER, ROOT_PASSWORD)).await;
         MyTarget {
             proxy,
@@ -65,6 +74,7 @@ impl MyTarget {
             db,
             direct: Mutex::new(direct),
             behind: rig == Rig::WritesBehind,
+            pool,
         }
     }
 }
@@ -150,6 +160,10 @@ impl Target for MyTarget {
 
     async fn cache_metrics(&self) -> String {
         super::cache_lines(&self.proxy.metrics().await, CACHE)
+    }
+
+    fn reconnect_percent(&self) -> u64 {
+        self.pool.reconnect_percent()
     }
 
     fn render(&self, stmt: &Stmt) -> String {

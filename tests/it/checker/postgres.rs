@@ -16,6 +16,7 @@ use super::fleet::Fleet;
 use super::model::{
     BeginKind, Caps, FailClass, Failure, Level, Path, Reply, SnapshotRule, State, Stmt,
 };
+use super::pooled::Pool;
 use super::postgres_sql::{text, write_prepared, write_text};
 use super::sql::{self, Param};
 use crate::common::PgOrigin;
@@ -42,10 +43,17 @@ pub struct PgTarget {
     direct: Client,
     /// Writes go straight to the origin, behind wirecache's back (self-test).
     behind: bool,
+    /// Pass-through, or pooled (the clients log in with the checker's password).
+    pool: Pool,
 }
 
 impl PgTarget {
     pub async fn start(rig: Rig) -> PgTarget {
+        PgTarget::start_pooled(rig, Pool::Off, 0).await
+    }
+
+    /// The same with the cache in pooled mode `pool`, sized for `conns` clients.
+    pub async fn start_pooled(rig: Rig, pool: Pool, conns: usize) -> PgTarget {
         let origin = PgOrigin::shared();
         let db = origin.create_db("checker");
         origin.psql(&db, SCHEMA);
@@ -55,8 +63,14 @@ impl PgTarget {
             &db,
             &format!("ALTER DATABASE {db} SET deadlock_timeout = '100ms'; ALTER DATABASE {db} SET lock_timeout = '5s';"),
         );
-        let proxy = crate::common::proxy::Proxy::builder().postgres_demo(origin.port);
-        let proxy = Fleet::start(proxy.cache_lines("demo", rig.cache_lines()), rig).await;
+        let proxy = crate::common::proxy::Proxy::builder()
+            .postgres_demo(origin.port)
+            .cache_lines("demo", rig.cache_lines())
+            .cache_lines(
+                "demo",
+                &pool.cache_lines("postgres", super::pooled::PASSWORD, conns),
+            );
+        let proxy = Fleet::start(proxy, rig).await;
         let direct = match direct(origin.port, &db).await {
             Ok(c) => c,
             Err(f) => panic!("connect to the origin: {}", f.message),
@@ -67,6 +81,7 @@ impl PgTarget {
             db,
             direct,
             behind: rig == Rig::WritesBehind,
+            pool,
         }
     }
 }
@@ -104,7 +119,7 @@ impl Target for PgTarget {
         let client = self
             .proxy
             .pick(conn)
-            .try_connect("demo", &self.db, "postgres", None)
+            .try_connect("demo", &self.db, "postgres", self.pool.password())
             .await
             .map_err(fail)?;
         let behind = if self.behind {
@@ -145,6 +160,10 @@ impl Target for PgTarget {
 
     async fn cache_metrics(&self) -> String {
         super::cache_lines(&self.proxy.metrics().await, "demo")
+    }
+
+    fn reconnect_percent(&self) -> u64 {
+        self.pool.reconnect_percent()
     }
 
     fn render(&self, stmt: &Stmt) -> String {

@@ -29,6 +29,9 @@ pub struct Runner<T: Target> {
     session: Option<T::Session>,
     clock: Clock,
     rng: Rng,
+    /// Draws the reconnects at rest ([`Target::reconnect_percent`]), apart from
+    /// `rng` so that the programs stay those of the seed.
+    churn: Rng,
     grammar: Grammar,
     pub log: ConnLog,
     pub stats: Stats,
@@ -54,6 +57,7 @@ impl<T: Target> Runner<T> {
             session: None,
             clock,
             rng: Rng::for_stream(seed, conn, 0),
+            churn: Rng::for_stream(seed, conn, u64::MAX),
             grammar: Grammar {
                 home: conn as i64 % GROUPS,
                 ..grammar
@@ -72,11 +76,40 @@ impl<T: Target> Runner<T> {
             && self.fatal.is_none()
             && deadline.is_none_or(|d| Instant::now() < d)
         {
+            self.maybe_reconnect();
             match self.grammar.unit(&mut self.rng) {
                 Unit::Auto(stmt) => self.autocommit(&stmt).await,
                 Unit::Tx(tx) => self.transaction(&tx).await,
             }
         }
+    }
+
+    /// Between units (outside any transaction) the client may end its session, so
+    /// that its next statement logs in again: in pooled mode the connection goes back
+    /// to the pool and another session gets it.
+    fn maybe_reconnect(&mut self) {
+        let percent = self.target.reconnect_percent();
+        if percent == 0 || self.session.is_none() || !self.churn.chance(percent) {
+            return;
+        }
+        self.disconnect(
+            "-- disconnect at rest (the next statement logs in again)",
+            None,
+        );
+    }
+
+    /// Drops the session (the next statement logs in again) and records it.
+    fn disconnect(&mut self, note: &str, tx: Option<u64>) {
+        self.session = None;
+        self.log.events.push(Event {
+            conn: self.conn,
+            send: self.clock.tick(),
+            ack: self.clock.tick(),
+            sql: note.into(),
+            answer: String::new(),
+            keys: Vec::new(),
+            tx,
+        });
     }
 
     async fn send(&mut self, stmt: &Stmt, tx: Option<u64>) -> Sent {
@@ -299,16 +332,10 @@ impl<T: Target> Runner<T> {
         }
         let restore = plan.kind == BeginKind::AutocommitOff;
         if plan.end == EndKind::Disconnect {
-            self.session = None;
-            self.log.events.push(Event {
-                conn: self.conn,
-                send: self.clock.tick(),
-                ack: self.clock.tick(),
-                sql: "-- disconnect (the client drops the connection)".into(),
-                answer: String::new(),
-                keys: Vec::new(),
-                tx: Some(tx.id),
-            });
+            self.disconnect(
+                "-- disconnect (the client drops the connection)",
+                Some(tx.id),
+            );
             return Ending::Disconnected;
         }
         if tx.dead {
