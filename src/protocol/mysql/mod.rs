@@ -12,6 +12,7 @@
 //! errors become ERR packets. `codec` frames packets.
 
 mod catalog;
+mod client_auth;
 pub mod codec;
 mod command;
 pub mod errors;
@@ -22,15 +23,20 @@ mod kill;
 mod miss;
 mod namespace;
 mod offline;
+pub mod pooled;
+mod pooled_logins;
+mod pooled_origin;
 mod prepared;
 #[cfg(test)]
 mod proptests;
 mod relay;
 pub mod response;
+mod scramble;
 mod session;
 mod startup;
 mod tls;
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -64,6 +70,8 @@ pub struct MyContext {
     pub tls: Arc<TlsContext>,
     /// The connection limits every session is admitted under.
     pub admission: Arc<Admission>,
+    /// The caches in pooled mode, by ID.
+    pooled: HashMap<String, Arc<pooled::PooledCache>>,
 }
 
 impl MyContext {
@@ -86,7 +94,14 @@ impl MyContext {
             drain,
             tls,
             admission,
+            pooled: HashMap::new(),
         }
+    }
+
+    /// Serves the caches of `pooled` in pooled mode.
+    pub fn with_pooled(mut self, pooled: HashMap<String, Arc<pooled::PooledCache>>) -> Self {
+        self.pooled = pooled;
+        self
     }
 
     fn template(&self) -> Option<Greeting> {
@@ -129,15 +144,23 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     let span = crate::session::span(ctx.protocol, &cache, peer);
-    let run = crate::protocol::drive(session, ctx.drain.clone());
+    let mut session = session;
+    let pooled = session.pooled.is_some();
     async {
-        tracing::debug!("mysql session started");
-        if let Err(e) = run.await {
+        tracing::debug!(pooled, "mysql session started");
+        let result = crate::protocol::drive_ref(&mut session, ctx.drain.clone()).await;
+        if let Err(e) = &result {
             if matches!(e, MyError::IdleTimeout) {
                 cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
             }
             tracing::debug!(error = %e, "mysql connection ended");
+            // A pooled connection goes back only after a session that ended well (or
+            // whose client just went away, at rest: `finish` checks).
+            if !matches!(e, MyError::Closed(errors::Side::Client)) {
+                session.pooled = None;
+            }
         }
+        pooled::finish(session).await;
     }
     .instrument(span)
     .await;
