@@ -33,6 +33,7 @@ mod mysql_clients;
 mod mysql_consistency;
 mod mysql_kill;
 mod mysql_pooled;
+mod mysql_pooled_auth;
 mod mysql_protocol;
 mod mysql_tls;
 mod mysql_transactions;

@@ -97,7 +97,8 @@ pub enum Checked {
     Sha2Full,
 }
 
-/// Checks the client's login: `resp` answered a greeting with `greeting_scramble`.
+/// Checks the client's login: `resp` answered a greeting with `greeting_scramble`
+/// naming the plugin `default`.
 /// On success, the exchange is ready for the OK (its `seq`). On failure the client
 /// has been sent ERR 1045, and the error is [`MyError::AuthRejected`].
 pub async fn check(
@@ -122,13 +123,26 @@ pub async fn check(
         _ => None,
     };
     let tls = ex.client.is_tls();
+    // caching_sha2_password with only a hash stored works over TLS only.
+    let sha2_ok = login.has_password() || tls;
     let (plugin, token, nonce) = match started {
+        // A client whose plugin is not the greeting's had no scramble for it: it sends
+        // no data and expects a switch to its own plugin (libmariadb's --default-auth).
+        Some(p) if p != default && resp.auth.is_empty() => {
+            let to = if p == Plugin::Sha2 && !sha2_ok {
+                Plugin::Native
+            } else {
+                p
+            };
+            let (token, nonce) = ex.switch(to).await?;
+            (to, token, nonce)
+        }
         Some(Plugin::Native) => (
             Plugin::Native,
             resp.auth.clone(),
             greeting_scramble.to_vec(),
         ),
-        Some(Plugin::Sha2) if login.has_password() || tls => {
+        Some(Plugin::Sha2) if sha2_ok => {
             (Plugin::Sha2, resp.auth.clone(), greeting_scramble.to_vec())
         }
         _ => {

@@ -6,7 +6,7 @@
 //! mysql_native_password).
 
 use super::mysql::MyOrigin;
-use super::proxy::{Protocol, Proxy};
+use super::proxy::{Protocol, Proxy, ProxyBuilder};
 
 /// One test's origin user: `name` with `password`, all privileges.
 pub struct PoolUser {
@@ -73,10 +73,21 @@ pub fn userlist(lines: &[(&str, &str)]) -> String {
 /// A proxy with the pooled caches `demo` (MySQL listener) and `demo-maria` (MariaDB
 /// listener) reading `auth_file`, with `extra` lines in both.
 pub async fn pooled_proxy(origin: &MyOrigin, auth_file: &str, extra: &str) -> Proxy {
+    pooled_builder(origin, auth_file, extra).start().await
+}
+
+/// [`pooled_proxy`]'s builder, for more settings.
+pub fn pooled_builder(origin: &MyOrigin, auth_file: &str, extra: &str) -> ProxyBuilder {
     let lines = format!("pool = \"session\"\nauth_file = \"{auth_file}\"\n{extra}");
     Proxy::builder()
         .cache_with("demo", Protocol::MySql, origin.port, &lines)
         .cache_with("demo-maria", Protocol::MariaDb, origin.port, &lines)
-        .start()
-        .await
+}
+
+/// The server error code of a failed login or query.
+pub fn server_code(e: &mysql_async::Error) -> Option<u16> {
+    match e {
+        mysql_async::Error::Server(s) => Some(s.code),
+        _ => None,
+    }
 }
