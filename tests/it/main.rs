@@ -34,6 +34,8 @@ mod mysql_consistency;
 mod mysql_kill;
 mod mysql_pooled;
 mod mysql_pooled_auth;
+mod mysql_pooled_clients;
+mod mysql_pooled_secrets;
 mod mysql_protocol;
 mod mysql_tls;
 mod mysql_transactions;
