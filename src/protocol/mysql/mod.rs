@@ -10,6 +10,10 @@
 //! origin's answers back in order with `response` telling where each ends, `catalog`
 //! asks the origin what SQL text alone cannot tell, and `errors` is the one place
 //! errors become ERR packets. `codec` frames packets.
+//!
+//! Pooled mode (`pool = "session"`): `pooled` checks the login itself (`client_auth`,
+//! with `scramble`'s arithmetic, against `pooled_logins`) and leases an origin
+//! connection that `pooled_origin` opened with the stored secret.
 
 mod catalog;
 mod client_auth;
