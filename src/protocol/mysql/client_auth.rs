@@ -116,6 +116,34 @@ pub async fn check(
             &nobody
         }
     };
+    let (plugin, token, nonce) = answer(ex, resp, greeting_scramble, login, default).await?;
+    let checked = match plugin {
+        Plugin::Native => login
+            .check_native(&nonce, &token)
+            .then_some(Checked::Native),
+        Plugin::Sha2 => sha2(ex, login, &nonce, &token).await?,
+    };
+    match checked {
+        Some(c) => Ok(c),
+        None => {
+            let using = if token.is_empty() { "NO" } else { "YES" };
+            let message = format!("Access denied for user '{user}' (using password: {using})");
+            let err = err_packet(ex.seq, ER_ACCESS_DENIED, "28000", &message);
+            write(ex.client, &err, Side::Client).await?;
+            Err(MyError::AuthRejected)
+        }
+    }
+}
+
+/// The plugin the client's login is checked with, its token and the scramble it
+/// signed: the first answer as it is, or the answer to one AuthSwitchRequest.
+async fn answer(
+    ex: &mut Exchange<'_>,
+    resp: &Response,
+    greeting_scramble: &[u8],
+    login: &Login,
+    default: Plugin,
+) -> Result<(Plugin, Vec<u8>, Vec<u8>), MyError> {
     let started = match resp.auth_plugin.as_deref() {
         Some(NATIVE) => Some(Plugin::Native),
         Some(SHA2) => Some(Plugin::Sha2),
@@ -125,7 +153,7 @@ pub async fn check(
     let tls = ex.client.is_tls();
     // caching_sha2_password with only a hash stored works over TLS only.
     let sha2_ok = login.has_password() || tls;
-    let (plugin, token, nonce) = match started {
+    Ok(match started {
         // A client whose plugin is not the greeting's had no scramble for it: it sends
         // no data and expects a switch to its own plugin (libmariadb's --default-auth).
         Some(p) if p != default && resp.auth.is_empty() => {
@@ -154,23 +182,7 @@ pub async fn check(
             let (token, nonce) = ex.switch(to).await?;
             (to, token, nonce)
         }
-    };
-    let checked = match plugin {
-        Plugin::Native => login
-            .check_native(&nonce, &token)
-            .then_some(Checked::Native),
-        Plugin::Sha2 => sha2(ex, login, &nonce, &token).await?,
-    };
-    match checked {
-        Some(c) => Ok(c),
-        None => {
-            let using = if token.is_empty() { "NO" } else { "YES" };
-            let message = format!("Access denied for user '{user}' (using password: {using})");
-            let err = err_packet(ex.seq, ER_ACCESS_DENIED, "28000", &message);
-            write(ex.client, &err, Side::Client).await?;
-            Err(MyError::AuthRejected)
-        }
-    }
+    })
 }
 
 /// caching_sha2_password after the client's token: the fast path with a stored

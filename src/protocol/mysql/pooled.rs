@@ -21,7 +21,7 @@ use super::errors::{MyError, Side};
 use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
 use super::kill::ClientId;
 use super::namespace::base_namespace;
-use super::pooled_logins::{LoginError, Logins};
+use super::pooled_logins::{LoginError, Logins, OriginSecret};
 use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
 use super::session::txn_state;
 use super::session::{Identity, Session};
@@ -244,6 +244,41 @@ async fn login(
     ))?;
     let resp = hello.resp;
     let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
+    let (mut lease, key) =
+        lease(ctx, &mut ex, (cache, user), (resp, caps), (pooled, &secret)).await?;
+    cache.metrics.origin.up();
+    let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    let ok = ok_packet(conn.status);
+    write(ex.client, &super::codec::packet(ex.seq, &ok), Side::Client).await?;
+    let identity = Identity {
+        user: user.as_bytes().to_vec(),
+        database: key.database.clone(),
+        charset: resp.charset,
+        caps,
+    };
+    Ok(PooledLogin {
+        admitted,
+        status: conn.status,
+        thread_id: conn.thread_id,
+        held: Held {
+            lease,
+            key,
+            thread_id: conn.thread_id,
+        },
+        origin: conn.end,
+        identity,
+    })
+}
+
+/// A connection from the pool of the client's key, opened for it if none is idle.
+/// The origin's own refusal of the login is relayed to the client.
+async fn lease(
+    ctx: &MyContext,
+    ex: &mut Exchange<'_>,
+    (cache, user): (&Arc<CacheCtx>, &str),
+    (resp, caps): (&Response, u32),
+    (pooled, secret): (&PooledCache, &OriginSecret),
+) -> Result<(Lease<OriginConn>, Key), MyError> {
     let database = resp.database.clone().filter(|d| !d.is_empty());
     let key = Key {
         user: user.to_owned(),
@@ -261,13 +296,13 @@ async fn login(
     };
     let tls = ctx.tls.origin(&cache.id);
     let open = || async {
-        let conn = pooled_origin::open(cache, tls, &target, &secret).await;
+        let conn = pooled_origin::open(cache, tls, &target, secret).await;
         if let Err(LoginFailure::Session(e)) = &conn {
             crate::session::connect_failed(cache, e);
         }
         conn
     };
-    let mut lease = match pooled.pools.get(&key).lease(open).await {
+    let lease = match pooled.pools.get(&key).lease(open).await {
         Ok(l) => l,
         Err(LeaseError::QueueTimeout(_)) => {
             return Err(MyError::TooManyConnections(
@@ -281,28 +316,7 @@ async fn login(
             return Err(MyError::AuthRejected);
         }
     };
-    cache.metrics.origin.up();
-    let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
-    let ok = ok_packet(conn.status);
-    write(ex.client, &super::codec::packet(ex.seq, &ok), Side::Client).await?;
-    let identity = Identity {
-        user: user.as_bytes().to_vec(),
-        database,
-        charset: resp.charset,
-        caps,
-    };
-    Ok(PooledLogin {
-        admitted,
-        status: conn.status,
-        thread_id: conn.thread_id,
-        held: Held {
-            lease,
-            key,
-            thread_id: conn.thread_id,
-        },
-        origin: conn.end,
-        identity,
-    })
+    Ok((lease, key))
 }
 
 /// An OK packet with `status` flags.
