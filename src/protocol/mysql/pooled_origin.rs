@@ -166,14 +166,14 @@ async fn rounds(
                 let data = r.rest();
                 let nonce = data.strip_suffix(&[0]).unwrap_or(data);
                 if plugin != NATIVE && plugin != SHA2 {
-                    return Err(MyError::Origin(
+                    return Err(MyError::Unsupported(
                         "the origin asks for an auth plugin pooled mode cannot log in with (only mysql_native_password and caching_sha2_password)",
                     )
                     .into());
                 }
                 let (auth, used) = token(plugin, secret, nonce);
                 if used != plugin {
-                    return Err(MyError::Origin(
+                    return Err(MyError::Unsupported(
                         "the origin asks for caching_sha2_password, and only a mysql_native_password hash is stored: store the password",
                     )
                     .into());
@@ -200,11 +200,11 @@ fn full_auth(origin_tls: bool, secret: &OriginSecret) -> Result<Vec<u8>, LoginFa
             out.push(0);
             Ok(out)
         }
-        OriginSecret::Password(_) => Err(MyError::Origin(
+        OriginSecret::Password(_) => Err(MyError::Unsupported(
             "the origin asks for caching_sha2_password full authentication, which pooled mode does only over TLS to the origin (set origin_tls)",
         )
         .into()),
-        OriginSecret::NativeKey(_) => Err(MyError::Origin(
+        OriginSecret::NativeKey(_) => Err(MyError::Unsupported(
             "the origin asks for caching_sha2_password full authentication, and only a mysql_native_password hash is stored: store the password",
         )
         .into()),
