@@ -3,7 +3,8 @@
 //! connection counters), a connection given back carries no session state (user
 //! variables, temporary tables, character set, default database), hits are answered
 //! without the origin, `KILL QUERY <the id the client sees>` reaches the backend the
-//! session leases, and COM_CHANGE_USER is refused cleanly. The logins themselves are
+//! session leases, and COM_CHANGE_USER logs in again (a wrong password: 1045) and moves
+//! the session to the new user's pool. The logins themselves are
 //! `mysql_pooled_auth`; real clients `mysql_pooled_clients`.
 
 use crate::common;
@@ -198,18 +199,50 @@ async fn kill_query_names_the_leased_backend() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn change_user_is_refused_and_the_session_goes_on() {
+async fn change_user_logs_in_again_and_switches_pool() {
     let origin = MyOrigin::shared();
-    let user = PoolUser::create(origin, "pool_cu");
-    let list = userlist(&[(&user.name, &user.password)]);
+    let first = PoolUser::create(origin, "pool_cu_a");
+    let second = PoolUser::create(origin, "pool_cu_b");
+    let db = origin.create_db("pooled_cu");
+    let list = userlist(&[
+        (&first.name, &first.password),
+        (&second.name, &second.password),
+    ]);
     let proxy = pooled_proxy(origin, &list, "").await;
-    let url = proxy.mysql_url("demo-maria", "", &user.name, &user.password);
-    let mut c = mysql::connect(&url).await;
-    let opts = mysql_async::ChangeUserOpts::default();
-    let changed = c.change_user(opts).await;
-    let code = match changed {
-        Err(mysql_async::Error::Server(s)) => s.code,
-        other => panic!("COM_CHANGE_USER accepted: {other:?}"),
-    };
-    assert_eq!(code, 1235);
+    for cache in ["demo", "demo-maria"] {
+        let url = proxy.mysql_url(cache, "", &first.name, &first.password);
+        let mut c = mysql::connect(&url).await;
+        let before = backend(&mut c).await;
+        c.query_drop("SET @mine = 1").await.unwrap();
+        let opts = mysql_async::ChangeUserOpts::default()
+            .with_user(Some(format!("{cache}-{}", second.name)))
+            .with_pass(Some(second.password.clone()))
+            .with_db_name(Some(db.clone()));
+        c.change_user(opts).await.unwrap();
+        let who: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
+        assert!(
+            who.unwrap().starts_with(&format!("{}@", second.name)),
+            "{cache}"
+        );
+        let current: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
+        assert_eq!(current.as_deref(), Some(db.as_str()));
+        assert_ne!(
+            backend(&mut c).await,
+            before,
+            "{cache}: another pool's connection"
+        );
+        let mine: Option<Option<i64>> = c.query_first("SELECT @mine").await.unwrap();
+        assert_eq!(mine, Some(None), "{cache}: no state of the first user");
+        // The first user's connection went back to its pool.
+        proxy.wait_for_metric(&idle(cache), 1.0).await;
+        // A wrong password is refused with 1045 and the session ends.
+        let opts = mysql_async::ChangeUserOpts::default()
+            .with_user(Some(format!("{cache}-{}", first.name)))
+            .with_pass(Some("wrong".to_owned()));
+        let code = match c.change_user(opts).await {
+            Err(mysql_async::Error::Server(s)) => s.code,
+            other => panic!("{cache}: a wrong password was accepted: {other:?}"),
+        };
+        assert_eq!(code, 1045);
+    }
 }

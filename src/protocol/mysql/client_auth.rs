@@ -24,6 +24,7 @@ use super::pooled_logins::Login;
 use super::scramble;
 use super::startup::read_packet;
 use super::tls::write;
+use crate::protocol::End;
 use crate::server::stream::Stream;
 
 pub const NATIVE: &[u8] = b"mysql_native_password";
@@ -49,24 +50,46 @@ impl Plugin {
     }
 }
 
-/// The client's side of a login in progress: its stream and the next sequence id.
+/// Where the client is: its stream during the login, its session end at
+/// COM_CHANGE_USER.
+pub enum ClientIo<'a> {
+    Login(&'a mut Stream, &'a mut BytesMut),
+    Session(&'a mut End),
+}
+
+/// The client's side of a login in progress: its connection and the next sequence id.
 pub struct Exchange<'a> {
-    pub client: &'a mut Stream,
-    pub cbuf: &'a mut BytesMut,
+    pub client: ClientIo<'a>,
     /// Sequence id of wirecache's next packet.
     pub seq: u8,
+    /// The client's leg is TLS.
+    pub tls: bool,
 }
 
 impl Exchange<'_> {
-    async fn send(&mut self, payload: &[u8]) -> Result<(), MyError> {
+    /// Sends `payload` as wirecache's next packet.
+    pub async fn send(&mut self, payload: &[u8]) -> Result<(), MyError> {
         let p = super::codec::packet(self.seq, payload);
-        write(self.client, &p, Side::Client).await?;
+        match &mut self.client {
+            ClientIo::Login(stream, _) => write(stream, &p, Side::Client).await?,
+            ClientIo::Session(end) => end.send(&p).await?,
+        }
         self.seq = self.seq.wrapping_add(1);
         Ok(())
     }
 
     async fn receive(&mut self) -> Result<Vec<u8>, MyError> {
-        let p = read_packet(self.client, self.cbuf, Side::Client).await?;
+        let p = match &mut self.client {
+            ClientIo::Login(stream, buf) => read_packet(stream, buf, Side::Client).await?,
+            ClientIo::Session(end) => loop {
+                if let Some(p) = super::codec::decode(&mut end.inbox)? {
+                    break p;
+                }
+                if end.read().await? == 0 {
+                    return Err(MyError::Closed(Side::Client));
+                }
+            },
+        };
         if p.seq() != self.seq {
             return Err(MyError::Client("auth packet out of sequence"));
         }
@@ -129,7 +152,7 @@ pub async fn check(
             let using = if token.is_empty() { "NO" } else { "YES" };
             let message = format!("Access denied for user '{user}' (using password: {using})");
             let err = err_packet(ex.seq, ER_ACCESS_DENIED, "28000", &message);
-            write(ex.client, &err, Side::Client).await?;
+            ex.send(err.get(4..).unwrap_or_default()).await?;
             Err(MyError::AuthRejected)
         }
     }
@@ -150,7 +173,7 @@ async fn answer(
         None if resp.capabilities & CLIENT_PLUGIN_AUTH == 0 => Some(Plugin::Native),
         _ => None,
     };
-    let tls = ex.client.is_tls();
+    let tls = ex.tls;
     // caching_sha2_password with only a hash stored works over TLS only.
     let sha2_ok = login.has_password() || tls;
     Ok(match started {
@@ -203,7 +226,7 @@ async fn sha2(
         }
         return Ok(Some(Checked::Sha2Fast));
     }
-    if !ex.client.is_tls() {
+    if !ex.tls {
         return Ok(None);
     }
     ex.send(&[0x01, PERFORM_FULL_AUTH]).await?;

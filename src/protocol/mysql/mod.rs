@@ -28,6 +28,7 @@ mod miss;
 mod namespace;
 mod offline;
 pub mod pooled;
+mod pooled_change_user;
 mod pooled_logins;
 mod pooled_origin;
 mod prepared;

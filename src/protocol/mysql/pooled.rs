@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::MyContext;
-use super::client_auth::{self, Exchange, Plugin};
+use super::client_auth::{self, ClientIo, Exchange, Plugin};
 use super::command::{COM_INIT_DB, COM_RESET_CONNECTION};
 use super::errors::{MyError, Side};
 use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
@@ -34,6 +34,7 @@ use crate::pool::{Lease, LeaseError, Limits, Pools};
 use crate::protocol::End;
 use crate::protocol::Pipes;
 use crate::server::admission::Admitted;
+use crate::server::origin_tls::OriginTls;
 use crate::server::stream::Stream;
 use crate::session::Core;
 use crate::session::TxnState;
@@ -59,7 +60,7 @@ const KEYED: u32 = SUPPORTED
 
 /// One pooled cache: its logins and its pools.
 pub struct PooledCache {
-    logins: Logins,
+    pub(super) logins: Logins,
     pools: Arc<Pools<Key, OriginConn>>,
 }
 
@@ -132,11 +133,19 @@ pub fn default_plugin(protocol: Protocol) -> Plugin {
     }
 }
 
-/// A pooled session's hold on its connection, until it is given back.
+/// A pooled session's hold on its connection, until it is given back, and what a
+/// COM_CHANGE_USER needs to check a login and lease another one.
 pub struct Held {
-    lease: Lease<OriginConn>,
-    key: Key,
-    thread_id: u32,
+    pub(super) lease: Lease<OriginConn>,
+    pub(super) key: Key,
+    pub(super) thread_id: u32,
+    pub(super) pooled: Arc<PooledCache>,
+    /// The scramble of the client's greeting (COM_CHANGE_USER's first answer signs it).
+    pub(super) scramble: Vec<u8>,
+    pub(super) default: Plugin,
+    pub(super) tls: Arc<crate::server::tls_context::TlsContext>,
+    /// The connection id the client sees.
+    pub(super) client_id: u32,
 }
 
 /// A pooled login that succeeded: the client has its OK.
@@ -205,7 +214,9 @@ pub async fn establish(
     );
     let mut session = Session::new(core, a.identity, a.status, ctx.ids.clone(), auth);
     session.admitted = Some(a.admitted);
-    session.pooled = Some(a.held);
+    let mut held = a.held;
+    held.client_id = id.get();
+    session.pooled = Some(held);
     Ok(session)
 }
 
@@ -216,15 +227,16 @@ async fn login(
     (client, cbuf, seq): (&mut Stream, &mut BytesMut, &mut u8),
     hello: Hello<'_>,
     (cache, user): (&Arc<CacheCtx>, &str),
-    pooled: &PooledCache,
+    pooled: &Arc<PooledCache>,
 ) -> Result<PooledLogin, MyError> {
     let admitted = ctx.admission.admit(cache).await;
     let admitted = admitted.map_err(MyError::TooManyConnections)?;
     let login = pooled.logins.get(user);
+    let tls = client.is_tls();
     let mut ex = Exchange {
-        client,
-        cbuf,
+        client: ClientIo::Login(client, cbuf),
         seq: hello.seq,
+        tls,
     };
     let default = default_plugin(ctx.protocol);
     let how = client_auth::check(
@@ -244,12 +256,12 @@ async fn login(
     ))?;
     let resp = hello.resp;
     let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
-    let (mut lease, key) =
-        lease(ctx, &mut ex, (cache, user), (resp, caps), (pooled, &secret)).await?;
+    let tls = ctx.tls.origin(&cache.id);
+    let target = (cache, user, tls);
+    let (mut lease, key) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
     cache.metrics.origin.up();
     let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
-    let ok = ok_packet(conn.status);
-    write(ex.client, &super::codec::packet(ex.seq, &ok), Side::Client).await?;
+    ex.send(&ok_packet(conn.status)).await?;
     let identity = Identity {
         user: user.as_bytes().to_vec(),
         database: key.database.clone(),
@@ -264,6 +276,11 @@ async fn login(
             lease,
             key,
             thread_id: conn.thread_id,
+            pooled: pooled.clone(),
+            scramble: hello.scramble.to_vec(),
+            default,
+            tls: ctx.tls.clone(),
+            client_id: 0,
         },
         origin: conn.end,
         identity,
@@ -272,10 +289,9 @@ async fn login(
 
 /// A connection from the pool of the client's key, opened for it if none is idle.
 /// The origin's own refusal of the login is relayed to the client.
-async fn lease(
-    ctx: &MyContext,
+pub(super) async fn lease(
     ex: &mut Exchange<'_>,
-    (cache, user): (&Arc<CacheCtx>, &str),
+    (cache, user, tls): (&Arc<CacheCtx>, &str, Option<&OriginTls>),
     (resp, caps): (&Response, u32),
     (pooled, secret): (&PooledCache, &OriginSecret),
 ) -> Result<(Lease<OriginConn>, Key), MyError> {
@@ -294,7 +310,6 @@ async fn lease(
         max_packet: resp.max_packet,
         attrs: resp.attrs.as_deref(),
     };
-    let tls = ctx.tls.origin(&cache.id);
     let open = || async {
         let conn = pooled_origin::open(cache, tls, &target, secret).await;
         if let Err(LoginFailure::Session(e)) = &conn {
@@ -311,8 +326,7 @@ async fn lease(
         }
         Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
         Err(LeaseError::Open(LoginFailure::Refused(err))) => {
-            let wire = super::codec::packet(ex.seq, &err);
-            let _ = write(ex.client, &wire, Side::Client).await;
+            let _ = ex.send(&err).await;
             return Err(MyError::AuthRejected);
         }
     };
@@ -320,7 +334,7 @@ async fn lease(
 }
 
 /// An OK packet with `status` flags.
-fn ok_packet(status: u16) -> Vec<u8> {
+pub(super) fn ok_packet(status: u16) -> Vec<u8> {
     let mut p = vec![0x00, 0, 0];
     p.extend_from_slice(&status.to_le_bytes());
     p.extend_from_slice(&[0, 0]);
@@ -343,15 +357,23 @@ pub async fn finish(mut session: Session) {
     let Some(end) = session.core.into_io().into_origin() else {
         return;
     };
+    give_back(held, end, session.status, within).await;
+}
+
+/// Resets a connection a session is done with (`COM_RESET_CONNECTION`, and
+/// `COM_INIT_DB` back to its pool's database) and gives it back; an origin that does
+/// not answer within `within`, or refuses, loses it.
+pub(super) async fn give_back(held: Held, end: End, status: u16, within: std::time::Duration) {
     let Held {
         lease,
         key,
         thread_id,
+        ..
     } = held;
     let mut conn = OriginConn {
         end,
         thread_id,
-        status: session.status,
+        status,
     };
     let mut commands = vec![vec![COM_RESET_CONNECTION]];
     if let Some(db) = &key.database {

@@ -161,13 +161,7 @@ impl Session {
                 self.on_statement(p);
                 Ok(())
             }
-            Some(COM_CHANGE_USER) if self.pooled.is_some() => {
-                let e = MyError::Unsupported(
-                    "COM_CHANGE_USER in pooled mode: reconnect as the other user (COM_RESET_CONNECTION resets a session)",
-                );
-                self.reply_error(&e);
-                Ok(())
-            }
+            Some(COM_CHANGE_USER) if self.pooled.is_some() => self.on_pooled_change_user(p).await,
             Some(COM_CHANGE_USER) => {
                 self.on_change_user(p);
                 Ok(())
