@@ -11,36 +11,17 @@ use super::codec::Packet;
 use super::errors::MyError;
 use super::handshake::Response;
 use super::pooled::{self, Held};
+use super::pooled_origin::OriginConn;
 use super::session::{Identity, Session, txn_state};
 
 impl Session {
     pub async fn on_pooled_change_user(&mut self, p: Packet) -> Result<(), MyError> {
-        if !self.core.origin_quiet() || self.core.txn().is_open() {
-            let e = MyError::Unsupported(
-                "COM_CHANGE_USER while answers are owed or a transaction is open",
-            );
-            self.reply_error(&e);
-            return Ok(());
-        }
-        let body = p.payload().get(1..).unwrap_or_default();
-        let caps = self.identity.caps;
-        let Some(req) = Response::parse_change_user(body, caps) else {
-            self.reply_error(&MyError::Client("malformed COM_CHANGE_USER"));
+        let Some(req) = self.change_user_request(&p).await? else {
             return Ok(());
         };
-        // Everything answered so far goes out before the exchange.
-        self.core.flush().await?;
+        let caps = self.identity.caps;
         let cache = self.core.cache().clone();
-        let named = String::from_utf8_lossy(&req.user).into_owned();
-        let user = self
-            .core
-            .engine()
-            .caches()
-            .resolve(cache.protocol, &named)
-            .filter(|(c, _)| c.id == cache.id)
-            .map(|(_, u)| u.to_string())
-            // Another cache's name is checked as an unknown user: ERR 1045.
-            .unwrap_or_default();
+        let user = self.origin_user(&req);
         let Some(held) = self.pooled.as_ref() else {
             return Err(MyError::Origin("no pooled connection"));
         };
@@ -52,32 +33,21 @@ impl Session {
         );
         let client_id = held.client_id;
         let login = pooled.logins.get(&user);
-        let client_tls = self.auth.client_tls;
         let mut ex = Exchange {
             client: ClientIo::Session(&mut self.core.io().client),
             seq: 1,
-            tls: client_tls,
+            tls: self.auth.client_tls,
         };
         let checked =
             client_auth::check(&mut ex, &req, &scramble, login.as_deref(), (&user, default)).await;
-        match checked {
-            Ok(how) => {
-                tracing::debug!(cache = %cache.id, checked = ?how, "mysql pooled COM_CHANGE_USER checked")
-            }
-            Err(MyError::AuthRejected) => {
-                self.core.terminate();
-                return Ok(());
-            }
-            Err(e) => return Err(e),
+        if let Err(MyError::AuthRejected) = checked {
+            self.core.terminate();
+            return Ok(());
         }
+        checked?;
         let secret = login
             .and_then(|l| l.secret())
             .ok_or(MyError::Origin("no secret to log in to the origin with"))?;
-        let mut req = req;
-        if req.charset == 0 {
-            req.charset = self.identity.charset;
-        }
-        req.max_packet = 1 << 24;
         let target = (&cache, user.as_str(), tls.origin(&cache.id));
         let leased = pooled::lease(&mut ex, target, (&req, caps), (&pooled, &secret)).await;
         let (mut lease, key) = match leased {
@@ -92,21 +62,67 @@ impl Session {
         };
         let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
         ex.send(&pooled::ok_packet(conn.status)).await?;
-        let thread_id = conn.thread_id;
-        let old_end = std::mem::replace(&mut self.core.io().origin, conn.end);
         let held = Held {
             lease,
             key,
-            thread_id,
+            thread_id: conn.thread_id,
             pooled,
             scramble,
             default,
             tls,
             client_id,
         };
+        self.switch(held, conn, (user, req)).await;
+        Ok(())
+    }
+
+    /// The COM_CHANGE_USER request, once everything answered before it went out;
+    /// `None` if it was refused (an ERR is queued).
+    async fn change_user_request(&mut self, p: &Packet) -> Result<Option<Response>, MyError> {
+        if !self.core.origin_quiet() || self.core.txn().is_open() {
+            let e = MyError::Unsupported(
+                "COM_CHANGE_USER while answers are owed or a transaction is open",
+            );
+            self.reply_error(&e);
+            return Ok(None);
+        }
+        let body = p.payload().get(1..).unwrap_or_default();
+        let caps = self.identity.caps;
+        let Some(mut req) = Response::parse_change_user(body, caps) else {
+            self.reply_error(&MyError::Client("malformed COM_CHANGE_USER"));
+            return Ok(None);
+        };
+        // Everything answered so far goes out before the exchange.
+        self.core.flush().await?;
+        if req.charset == 0 {
+            req.charset = self.identity.charset;
+        }
+        req.max_packet = 1 << 24;
+        Ok(Some(req))
+    }
+
+    /// The origin user a COM_CHANGE_USER names: empty (an unknown user) unless the
+    /// name is of this session's cache.
+    fn origin_user(&mut self, req: &Response) -> String {
+        let cache = self.core.cache().clone();
+        let named = String::from_utf8_lossy(&req.user).into_owned();
+        self.core
+            .engine()
+            .caches()
+            .resolve(cache.protocol, &named)
+            .filter(|(c, _)| c.id == cache.id)
+            .map(|(_, u)| u.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The session goes on over `conn` (held by `held`) as `user`; its old connection
+    /// goes back to its pool, reset.
+    async fn switch(&mut self, held: Held, conn: OriginConn, (user, req): (String, Response)) {
+        let cache = self.core.cache().clone();
+        let (client_id, thread_id) = (held.client_id, conn.thread_id);
+        let old_end = std::mem::replace(&mut self.core.io().origin, conn.end);
         if let Some(old) = self.pooled.replace(held) {
-            let within = cache.connect_timeout;
-            pooled::give_back(old, old_end, self.status, within).await;
+            pooled::give_back(old, old_end, self.status, cache.connect_timeout).await;
         }
         self.ids.rebind(client_id, &cache.origin, thread_id);
         self.status = conn.status;
@@ -115,9 +131,8 @@ impl Session {
             user: user.into_bytes(),
             database: req.database.filter(|d| !d.is_empty()),
             charset: req.charset,
-            caps,
+            caps: self.identity.caps,
         };
         self.reset_state(identity);
-        Ok(())
     }
 }
