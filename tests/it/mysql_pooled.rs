@@ -104,7 +104,18 @@ async fn a_given_back_connection_carries_no_session_state() {
             .await
             .unwrap();
         a.query_drop("SET NAMES latin1").await.unwrap();
+        a.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS `{other}`.left_open (x INT)"
+        ))
+        .await
+        .unwrap();
+        a.query_drop("SET autocommit = 0").await.unwrap();
+        a.query_drop(format!("INSERT INTO `{other}`.left_open VALUES (1)"))
+            .await
+            .unwrap();
+        a.query_drop("COMMIT").await.unwrap();
         a.query_drop(format!("USE `{other}`")).await.unwrap();
+        // Leaves with autocommit off, outside a transaction.
         a.disconnect().await.unwrap();
         proxy.wait_for_metric(&idle(cache), 1.0).await;
 
@@ -245,4 +256,79 @@ async fn change_user_logs_in_again_and_switches_pool() {
         };
         assert_eq!(code, 1045);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_character_set_and_attributes_reach_the_leased_connection() {
+    let origin = MyOrigin::shared();
+    let user = PoolUser::create(origin, "pool_cs");
+    let list = userlist(&[(&user.name, &user.password)]);
+    let proxy = pooled_proxy(origin, &list, "").await;
+    let port = proxy.mariadb_addr().port().to_string();
+    let login = format!("demo-maria-{}", user.name);
+    let script = "import sys, pymysql\n\
+        c = pymysql.connect(host='127.0.0.1', port=int(sys.argv[1]), user=sys.argv[2], password=sys.argv[3], charset=sys.argv[4], program_name='pooled-attrs-test')\n\
+        cur = c.cursor(); cur.execute('SELECT @@character_set_client, CONNECTION_ID()')\n\
+        print('%s %s' % cur.fetchone()); c.close()\n";
+    let mut backends = Vec::new();
+    for charset in ["latin1", "utf8mb4", "latin1"] {
+        let mut cmd = std::process::Command::new("python3");
+        cmd.args(["-c", script, &port, &login, &user.password, charset]);
+        let (ok, out, err) = mysql::run_blocking(cmd).await;
+        assert!(ok, "{charset}: {err}");
+        let (got, backend) = out.split_once(' ').unwrap();
+        assert_eq!(got, charset, "the session's character set");
+        backends.push(backend.to_owned());
+        proxy
+            .wait_for_metric(&idle("demo-maria"), backends.len().min(2) as f64)
+            .await;
+    }
+    assert_eq!(
+        backends[0], backends[2],
+        "latin1 sessions share their pool's connection"
+    );
+    assert_ne!(
+        backends[0], backends[1],
+        "another character set, another pool"
+    );
+    // The opening client's connection attributes went to the origin with the login.
+    let attrs = origin.sql(
+        "",
+        &format!(
+            "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs \
+             WHERE PROCESSLIST_ID = {} AND ATTR_NAME = 'program_name'",
+            backends[0]
+        ),
+    );
+    assert_eq!(attrs, "pooled-attrs-test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_refuses_a_login_after_the_queue_timeout() {
+    let origin = MyOrigin::shared();
+    let user = PoolUser::create(origin, "pool_full");
+    let list = userlist(&[(&user.name, &user.password)]);
+    let proxy = pooled_proxy(
+        origin,
+        &list,
+        "pool_size = 1\npool_queue_timeout = \"300ms\"",
+    )
+    .await;
+    let url = proxy.mysql_url("demo", "", &user.name, &user.password);
+    let mut holder = mysql::connect(&url).await;
+    let e = mysql::try_connect(&url)
+        .await
+        .expect_err("a second session in a pool of one");
+    assert_eq!(
+        common::mysql_pooled_origin::server_code(&e),
+        Some(1040),
+        "{e}"
+    );
+    let n: Option<i64> = holder.query_first("SELECT 3").await.unwrap();
+    assert_eq!(n, Some(3));
+    holder.disconnect().await.unwrap();
+    proxy.wait_for_metric(&idle("demo"), 1.0).await;
+    let mut next = mysql::connect(&url).await;
+    let n: Option<i64> = next.query_first("SELECT 4").await.unwrap();
+    assert_eq!(n, Some(4));
 }

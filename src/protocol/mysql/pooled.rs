@@ -5,8 +5,8 @@
 //! the client's database, character set and connection attributes — and the client
 //! gets wirecache's own OK. The session's connection id is bound to the leased
 //! connection's, so `KILL` names the right backend. When the session ends at rest
-//! (no transaction, nothing owed), the connection is reset with
-//! `COM_RESET_CONNECTION` (and `COM_INIT_DB` back to the pool's database) and given
+//! (nothing owed, no transaction open), the connection is reset with
+//! `COM_RESET_CONNECTION` and `COM_INIT_DB` back to the pool's database, and given
 //! back; otherwise, or if the reset fails, it is closed.
 
 use std::collections::HashMap;
@@ -37,7 +37,6 @@ use crate::server::admission::Admitted;
 use crate::server::origin_tls::OriginTls;
 use crate::server::stream::Stream;
 use crate::session::Core;
-use crate::session::TxnState;
 
 /// Which pool a session's connection comes from. The capabilities are those that
 /// change what the origin does or sends (not the login's own).
@@ -341,14 +340,19 @@ pub(super) fn ok_packet(status: u16) -> Vec<u8> {
     p
 }
 
-/// After a pooled session: a session that ended at rest (outside a transaction,
-/// nothing owed, its origin never lost) has its connection reset and given back; any
-/// other drops it (closing it).
+/// After a pooled session: a session that ended at rest (nothing owed by the origin,
+/// no transaction open; autocommit off is fine, `COM_RESET_CONNECTION` restores it)
+/// has its connection reset and given back; any other drops it (closing it, so the
+/// origin rolls back what was left open, and an XA transaction prepared in it stays
+/// for another session to commit).
 pub async fn finish(mut session: Session) {
     let Some(held) = session.pooled.take() else {
         return;
     };
-    let at_rest = session.core.at_rest() && session.core.txn() == TxnState::Idle;
+    let at_rest = session.core.origin_quiet()
+        && !session.core.txn().is_open()
+        && !session.origin_cont
+        && !session.client_cont;
     if !at_rest {
         tracing::debug!("mysql pooled session ended outside rest: its origin connection is closed");
         return;
