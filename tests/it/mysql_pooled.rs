@@ -246,6 +246,21 @@ async fn change_user_logs_in_again_and_switches_pool() {
         assert_eq!(mine, Some(None), "{cache}: no state of the first user");
         // The first user's connection went back to its pool.
         proxy.wait_for_metric(&idle(cache), 1.0).await;
+        // KILL QUERY with the id the client sees reaches its new backend.
+        let killer_url = proxy.mysql_url(cache, "", &second.name, &second.password);
+        let mut killer = mysql::connect(&killer_url).await;
+        let seen = c.id();
+        let sleep = c.query_first::<i64, _>("SELECT SLEEP(20)");
+        let kill = async {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            killer.query_drop(format!("KILL QUERY {seen}")).await
+        };
+        let (slept, killed) = tokio::join!(sleep, kill);
+        killed.unwrap();
+        assert!(matches!(slept, Ok(Some(1)) | Err(_)), "{cache}: {slept:?}");
+        killer.disconnect().await.unwrap();
+        // The killer's connection (the second user, no database) is idle too.
+        proxy.wait_for_metric(&idle(cache), 2.0).await;
         // A wrong password is refused with 1045 and the session ends.
         let opts = mysql_async::ChangeUserOpts::default()
             .with_user(Some(format!("{cache}-{}", first.name)))
