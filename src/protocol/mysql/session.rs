@@ -88,7 +88,8 @@ pub struct Session {
     /// 1, or that of a refused COM_CHANGE_USER auth round the ERR stands for.
     pub err_seq: u8,
     /// Pooled mode: the lease of the origin connection, given back when the session
-    /// ends at rest. COM_QUIT is then not forwarded, and COM_CHANGE_USER is refused.
+    /// ends at rest. COM_QUIT is then not forwarded, and COM_CHANGE_USER is checked
+    /// by wirecache (`pooled_change_user`).
     pub pooled: Option<super::pooled::Held>,
 }
 

@@ -122,8 +122,7 @@ pub async fn establish(
     greeting.scramble = super::scramble::random_scramble();
     greeting.connection_id = id.get();
     if !ctx.pooled.is_empty() {
-        let plugin = super::pooled::default_plugin(ctx.protocol);
-        greeting.auth_plugin = plugin.name().to_vec();
+        greeting.auth_plugin = super::pooled::default_plugin(ctx.protocol).name().to_vec();
     }
     let mut client = Stream::Plain(client);
     let hello = codec::packet(0, &greeting.build(ctx.tls.offered()));
