@@ -49,6 +49,8 @@ pub enum AppError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("pooled mode: {0}")]
     Pooled(#[from] crate::protocol::postgres::pooled::PooledError),
+    #[error("pooled mode: {0}")]
+    MyPooled(#[from] crate::protocol::mysql::pooled::PooledError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -112,11 +114,11 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         None => None,
     };
     let mysql = match config.listen.mysql {
-        Some(addr) => start_mysql(&shared, Protocol::MySql, addr, &mut tasks).await?,
+        Some(addr) => start_mysql(&shared, config, Protocol::MySql, addr, &mut tasks).await?,
         None => None,
     };
     let mariadb = match config.listen.mariadb {
-        Some(addr) => start_mysql(&shared, Protocol::MariaDb, addr, &mut tasks).await?,
+        Some(addr) => start_mysql(&shared, config, Protocol::MariaDb, addr, &mut tasks).await?,
         None => None,
     };
     let mssql = match config.listen.mssql {
@@ -202,6 +204,7 @@ async fn start_postgres(
 /// A MySQL-protocol listener: port 9000 (`Protocol::MySql`) or 9001 (MariaDB).
 async fn start_mysql(
     shared: &Shared,
+    config: &Config,
     proto: Protocol,
     addr: SocketAddr,
     tasks: &mut Vec<JoinHandle<()>>,
@@ -209,13 +212,17 @@ async fn start_mysql(
     let name = proto.as_str();
     let listener = bind(name, addr).await?;
     let local = listener.local_addr().ok();
-    let ctx = Arc::new(MyContext::new(
-        shared.engine.clone(),
-        proto,
-        shared.shutdown.clone(),
-        shared.tls.clone(),
-        shared.admission.clone(),
-    ));
+    let pooled = mysql::pooled::build(config, shared.engine.caches(), proto)?;
+    let ctx = Arc::new(
+        MyContext::new(
+            shared.engine.clone(),
+            proto,
+            shared.shutdown.clone(),
+            shared.tls.clone(),
+            shared.admission.clone(),
+        )
+        .with_pooled(pooled),
+    );
     tasks.push(spawn_accept_loop(
         name,
         listener,

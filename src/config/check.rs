@@ -133,7 +133,7 @@ fn cache_def(ctx: &mut Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
     let (id, origin, protocol) = (e.id.clone()?, e.origin.clone()?, e.protocol?);
     let (default, ttl, mode, transactions) = (e.default, e.ttl, e.mode, e.transactions);
     let pool = super::pool::settings(e);
-    for (key, message) in super::pool::problems(&pool, e.protocol == Some(Protocol::Postgres)) {
+    for (key, message) in super::pool::problems(&pool, e.protocol != Some(Protocol::MsSql)) {
         ctx.invalid(&join(at, key), message);
     }
     Some(CacheDef {

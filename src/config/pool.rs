@@ -167,7 +167,8 @@ pub(super) fn settings(e: &super::schema::CacheEntry) -> PoolSettings {
 }
 
 /// The cross-key checks of one entry's pool settings: `(key, message)` per problem.
-pub(super) fn problems(p: &PoolSettings, postgres: bool) -> Vec<(&'static str, String)> {
+/// `poolable`: the cache's protocol has a pooled mode (PostgreSQL, MySQL, MariaDB).
+pub(super) fn problems(p: &PoolSettings, poolable: bool) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if p.user.is_some() != p.password.is_some() {
         let key = if p.user.is_some() { "user" } else { "password" };
@@ -176,8 +177,10 @@ pub(super) fn problems(p: &PoolSettings, postgres: bool) -> Vec<(&'static str, S
     if p.pool == PoolMode::Off {
         return out;
     }
-    if !postgres {
-        let message = "pooled mode is only available for PostgreSQL caches so far".to_owned();
+    if !poolable {
+        let message =
+            "pooled mode is only available for PostgreSQL, MySQL and MariaDB caches so far"
+                .to_owned();
         out.push(("pool", message));
     }
     if p.auth_file.is_none() && p.user.is_none() {

@@ -1,8 +1,10 @@
 //! The logins pooled mode checks itself: a PgBouncer-style userlist (`auth_file`,
 //! one `"user" "secret"` per line, `""` a quote inside quotes, other lines ignored)
 //! plus a cache's `user` / `password` keys (the environment's way in). A secret is a
-//! password or a protocol's stored verifier (PostgreSQL: `SCRAM-SHA-256$…`); which is
-//! the protocol's to tell. [`Secret`] never shows its text in `Debug` or `Display`.
+//! password or a protocol's stored verifier (PostgreSQL: `SCRAM-SHA-256$…`;
+//! MySQL/MariaDB: the mysql_native_password hash `*` + 40 hex digits, as `mysql.user`
+//! shows it); which is the protocol's to tell. The line format is the same for every
+//! protocol. [`Secret`] never shows its text in `Debug` or `Display`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -144,6 +146,17 @@ mod tests {
         ] {
             assert_eq!(Userlist::parse(bad).err(), Some(1), "{bad}");
         }
+    }
+
+    #[test]
+    fn mysql_userlists_hold_passwords_and_native_hashes() {
+        let text =
+            "# MySQL\n\"app\" \"*14E65567ABDB5135D0CFD9A70B3032C179A49EE7\"\n\"svc\" \"pw\"\n";
+        let list = Userlist::parse(text).expect("valid");
+        assert_eq!(list.len(), 2);
+        let app = list.get("app").map(Secret::expose);
+        assert_eq!(app, Some("*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"));
+        assert_eq!(list.get("svc").map(Secret::expose), Some("pw"));
     }
 
     #[test]

@@ -92,6 +92,17 @@ impl ConnectionIds {
         self.live().get(&id).cloned().flatten()
     }
 
+    /// Records that live id `id` now uses another origin connection (a pooled
+    /// session's COM_CHANGE_USER); an id no longer live stays gone.
+    pub fn rebind(&self, id: u32, origin: &str, origin_id: u32) {
+        if let Some(thread) = self.live().get_mut(&id) {
+            *thread = Some(OriginThread {
+                origin: origin.to_string(),
+                id: origin_id,
+            });
+        }
+    }
+
     /// `sql` with the id of a `KILL` that names a live session of `origin` replaced by
     /// that session's origin id; `None` when nothing is to be rewritten.
     pub fn translate(&self, sql: &[u8], origin: &str) -> Option<Vec<u8>> {

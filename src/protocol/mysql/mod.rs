@@ -10,8 +10,13 @@
 //! origin's answers back in order with `response` telling where each ends, `catalog`
 //! asks the origin what SQL text alone cannot tell, and `errors` is the one place
 //! errors become ERR packets. `codec` frames packets.
+//!
+//! Pooled mode (`pool = "session"`): `pooled` checks the login itself (`client_auth`,
+//! with `scramble`'s arithmetic, against `pooled_logins`) and leases an origin
+//! connection that `pooled_origin` opened with the stored secret.
 
 mod catalog;
+mod client_auth;
 pub mod codec;
 mod command;
 pub mod errors;
@@ -22,15 +27,21 @@ mod kill;
 mod miss;
 mod namespace;
 mod offline;
+pub mod pooled;
+mod pooled_change_user;
+mod pooled_logins;
+mod pooled_origin;
 mod prepared;
 #[cfg(test)]
 mod proptests;
 mod relay;
 pub mod response;
+mod scramble;
 mod session;
 mod startup;
 mod tls;
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -64,6 +75,8 @@ pub struct MyContext {
     pub tls: Arc<TlsContext>,
     /// The connection limits every session is admitted under.
     pub admission: Arc<Admission>,
+    /// The caches in pooled mode, by ID.
+    pooled: HashMap<String, Arc<pooled::PooledCache>>,
 }
 
 impl MyContext {
@@ -86,7 +99,14 @@ impl MyContext {
             drain,
             tls,
             admission,
+            pooled: HashMap::new(),
         }
+    }
+
+    /// Serves the caches of `pooled` in pooled mode.
+    pub fn with_pooled(mut self, pooled: HashMap<String, Arc<pooled::PooledCache>>) -> Self {
+        self.pooled = pooled;
+        self
     }
 
     fn template(&self) -> Option<Greeting> {
@@ -129,15 +149,23 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     let cache = session.core.cache().clone();
     let _gauge = Gauge::open(&cache);
     let span = crate::session::span(ctx.protocol, &cache, peer);
-    let run = crate::protocol::drive(session, ctx.drain.clone());
+    let mut session = session;
+    let pooled = session.pooled.is_some();
     async {
-        tracing::debug!("mysql session started");
-        if let Err(e) = run.await {
+        tracing::debug!(pooled, "mysql session started");
+        let result = crate::protocol::drive_ref(&mut session, ctx.drain.clone()).await;
+        if let Err(e) = &result {
             if matches!(e, MyError::IdleTimeout) {
                 cache.metrics.idle_closed.fetch_add(1, Ordering::Relaxed);
             }
             tracing::debug!(error = %e, "mysql connection ended");
+            // A pooled connection goes back only after a session that ended well (or
+            // whose client just went away, at rest: `finish` checks).
+            if !matches!(e, MyError::Closed(errors::Side::Client)) {
+                session.pooled = None;
+            }
         }
+        pooled::finish(session).await;
     }
     .instrument(span)
     .await;

@@ -87,6 +87,10 @@ pub struct Session {
     /// Sequence id of the ERR a client awaiting an answer gets if the session ends:
     /// 1, or that of a refused COM_CHANGE_USER auth round the ERR stands for.
     pub err_seq: u8,
+    /// Pooled mode: the lease of the origin connection, given back when the session
+    /// ends at rest. COM_QUIT is then not forwarded, and COM_CHANGE_USER is checked
+    /// by wirecache (`pooled_change_user`).
+    pub pooled: Option<super::pooled::Held>,
 }
 
 /// The transaction state MySQL status flags report.
@@ -119,6 +123,7 @@ impl Session {
             origin_cont: false,
             auth,
             err_seq: 1,
+            pooled: None,
         }
     }
 
@@ -157,6 +162,7 @@ impl Session {
                 self.on_statement(p);
                 Ok(())
             }
+            Some(COM_CHANGE_USER) if self.pooled.is_some() => self.on_pooled_change_user(p).await,
             Some(COM_CHANGE_USER) => {
                 self.on_change_user(p);
                 Ok(())
@@ -175,12 +181,16 @@ impl Session {
 
     /// Commands whose answer is one packet or a plain result, and COM_QUIT.
     fn on_simple(&mut self, cmd: u8, p: Packet) {
+        if cmd == COM_QUIT {
+            // A pooled connection outlives its session: the origin is not told.
+            if self.pooled.is_none() {
+                self.forward(&p);
+            }
+            self.core.terminate();
+            return;
+        }
         self.forward(&p);
         let (shape, effects, after) = match cmd {
-            COM_QUIT => {
-                self.core.terminate();
-                return;
-            }
             COM_INIT_DB => {
                 let mut text = b"\0init_db ".to_vec();
                 text.extend_from_slice(p.payload().get(1..).unwrap_or_default());

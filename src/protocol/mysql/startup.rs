@@ -62,15 +62,6 @@ pub async fn read_packet(
     }
 }
 
-/// A scramble the client signs but nobody checks: printable, no NUL.
-fn throwaway_scramble() -> Vec<u8> {
-    use std::hash::BuildHasher;
-    let state = std::collections::hash_map::RandomState::new();
-    (0..20u8)
-        .map(|i| 33 + (state.hash_one(i) % 94) as u8)
-        .collect()
-}
-
 /// A greeting for a listener none of whose origins answered yet.
 fn fallback_greeting(protocol: Protocol) -> Greeting {
     let version: &[u8] = match protocol {
@@ -88,7 +79,7 @@ fn fallback_greeting(protocol: Protocol) -> Greeting {
     }
 }
 
-async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyError> {
+pub(super) async fn connect(cache: &CacheCtx) -> Result<(Stream, BytesMut, Greeting), MyError> {
     let tcp = crate::protocol::origin::connect_tcp(cache).await?;
     let mut origin = Stream::Plain(tcp);
     let mut obuf = BytesMut::with_capacity(8192);
@@ -127,8 +118,12 @@ pub async fn establish(
     id: &ClientId,
 ) -> Result<Session, MyError> {
     let mut greeting = template(ctx).await;
-    greeting.scramble = throwaway_scramble();
+    // Random: in pooled mode wirecache checks the client's answer to it.
+    greeting.scramble = super::scramble::random_scramble();
     greeting.connection_id = id.get();
+    if !ctx.pooled.is_empty() {
+        greeting.auth_plugin = super::pooled::default_plugin(ctx.protocol).name().to_vec();
+    }
     let mut client = Stream::Plain(client);
     let hello = codec::packet(0, &greeting.build(ctx.tls.offered()));
     write(&mut client, &hello, Side::Client).await?;
@@ -142,7 +137,20 @@ pub async fn establish(
     let answered = if client.is_tls() { 2 } else { 1 };
     let result = match first {
         Ok(p) => match Response::parse(p.payload()) {
-            Some(resp) => authenticate(ctx, &mut client, &mut cbuf, resp, &greeting).await,
+            Some(resp) => {
+                if let Some((cache, user, pooled)) = pooled_cache(ctx, &resp) {
+                    let hello = super::pooled::Hello {
+                        resp: &resp,
+                        scramble: &greeting.scramble,
+                        offered: greeting.capabilities,
+                        seq: answered + 1,
+                    };
+                    let login = (cache, user.as_str(), pooled);
+                    // Its errors are reported to the client by the pooled login itself.
+                    return super::pooled::establish(ctx, (client, cbuf), hello, login, id).await;
+                }
+                authenticate(ctx, &mut client, &mut cbuf, resp, &greeting).await
+            }
             None => Err(MyError::Client("malformed or pre-4.1 handshake response")),
         },
         Err(e) => Err(e),
@@ -167,6 +175,20 @@ pub async fn establish(
             Err(e)
         }
     }
+}
+
+/// The pooled cache a client's user name resolves to, with the origin user name.
+fn pooled_cache(
+    ctx: &MyContext,
+    resp: &Response,
+) -> Option<(Arc<CacheCtx>, String, Arc<super::pooled::PooledCache>)> {
+    if ctx.pooled.is_empty() {
+        return None;
+    }
+    let user = String::from_utf8_lossy(&resp.user);
+    let (cache, origin_user) = ctx.engine.caches().resolve(ctx.protocol, &user)?;
+    let pooled = ctx.pooled.get(&cache.id)?.clone();
+    Some((cache, origin_user.to_string(), pooled))
 }
 
 /// A session authenticated at its origin.

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod mysql;
+pub mod mysql_pooled_origin;
 pub mod origin;
 pub mod origin_tds;
 pub mod pg;

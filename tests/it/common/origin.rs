@@ -619,7 +619,8 @@ impl Origin for MyOrigin {
 /// `NAME::mariadb`.
 #[macro_export]
 macro_rules! for_each_origin {
-    // Also through a wirecache in pooled mode (`common::pg_pooled_origin`).
+    // Also through a wirecache in pooled mode (`common::pg_pooled_origin`,
+    // `common::mysql_pooled_origin`).
     (with_pooled: $($name:ident),* $(,)?) => {
         $crate::for_each_origin!($($name),*);
         mod pooled {
@@ -628,6 +629,12 @@ macro_rules! for_each_origin {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn postgres_pooled() {
                         super::super::$name::<$crate::common::pg_pooled_origin::PgPooled>().await;
+                    }
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn mariadb_pooled() {
+                        super::super::$name::<$crate::common::mysql_pooled_origin::MyPooled>()
+                            .await;
                     }
                 }
             )*

@@ -1,0 +1,393 @@
+//! A pooled MySQL/MariaDB session (`pool = "session"`): the client's login is checked
+//! here (`client_auth`, against the cache's `pooled_logins`), an origin connection is
+//! leased from the pool of (origin user, database, character set, capabilities) —
+//! opened with the stored secret by `pooled_origin` when the pool has none idle, with
+//! the client's database, character set and connection attributes — and the client
+//! gets wirecache's own OK. The session's connection id is bound to the leased
+//! connection's, so `KILL` names the right backend. When the session ends at rest
+//! (nothing owed, no transaction open), the connection is reset with
+//! `COM_RESET_CONNECTION` and `COM_INIT_DB` back to the pool's database, and given
+//! back; otherwise, or if the reset fails, it is closed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::MyContext;
+use super::client_auth::{self, ClientIo, Exchange, Plugin};
+use super::command::{COM_INIT_DB, COM_RESET_CONNECTION};
+use super::errors::{MyError, Side};
+use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
+use super::kill::ClientId;
+use super::namespace::base_namespace;
+use super::pooled_logins::{LoginError, Logins, OriginSecret};
+use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
+use super::session::txn_state;
+use super::session::{Identity, Session};
+use super::tls::{AuthLegs, write};
+use crate::config::{Config, PoolMode, Protocol};
+use crate::engine::CacheCtx;
+use crate::engine::SessionNamespace;
+use crate::pool::userlist::{Userlist, UserlistError};
+use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::protocol::End;
+use crate::protocol::Pipes;
+use crate::server::admission::Admitted;
+use crate::server::origin_tls::OriginTls;
+use crate::server::stream::Stream;
+use crate::session::Core;
+
+/// Which pool a session's connection comes from. The capabilities are those that
+/// change what the origin does or sends (not the login's own).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    user: String,
+    database: Option<Vec<u8>>,
+    charset: u8,
+    caps: u32,
+}
+
+/// Capabilities a pooled connection must share with the session it serves.
+const KEYED: u32 = SUPPORTED
+    & !(super::handshake::CLIENT_CONNECT_WITH_DB
+        | super::handshake::CLIENT_CONNECT_ATTRS
+        | super::handshake::CLIENT_PLUGIN_AUTH
+        | super::handshake::CLIENT_PLUGIN_AUTH_LENENC
+        | super::handshake::CLIENT_SECURE_CONNECTION
+        | super::handshake::CLIENT_LONG_PASSWORD);
+
+/// One pooled cache: its logins and its pools.
+pub struct PooledCache {
+    pub(super) logins: Logins,
+    pools: Arc<Pools<Key, OriginConn>>,
+}
+
+/// Why pooled mode could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum PooledError {
+    #[error("cache {cache}: {source}")]
+    Userlist {
+        cache: String,
+        source: UserlistError,
+    },
+    #[error("cache {cache}: {source}")]
+    Login { cache: String, source: LoginError },
+    #[error(
+        "cache {cache}: auth_user / auth_query are not supported for MySQL/MariaDB caches (list the users in auth_file)"
+    )]
+    AuthQuery { cache: String },
+}
+
+/// The pooled caches of `config` served by the `protocol` listener, by cache ID.
+/// Runs inside the runtime.
+pub fn build(
+    config: &Config,
+    caches: &crate::engine::Caches,
+    protocol: Protocol,
+) -> Result<HashMap<String, Arc<PooledCache>>, PooledError> {
+    let mut out = HashMap::new();
+    for def in &config.caches {
+        let p = &def.pool;
+        if p.pool == PoolMode::Off || def.protocol != protocol {
+            continue;
+        }
+        let Some(ctx) = caches.by_id(&def.id) else {
+            continue;
+        };
+        let cache = || def.id.clone();
+        if p.auth_user.is_some() {
+            return Err(PooledError::AuthQuery { cache: cache() });
+        }
+        let user = p.user.as_deref().zip(p.password.as_deref());
+        let list = Userlist::load(p.auth_file.as_deref(), user).map_err(|source| {
+            PooledError::Userlist {
+                cache: cache(),
+                source,
+            }
+        })?;
+        let logins = Logins::new(&list).map_err(|source| PooledError::Login {
+            cache: cache(),
+            source,
+        })?;
+        let limits = Limits {
+            size: p.pool_size,
+            min_idle: p.pool_min_idle,
+            max_lifetime: p.pool_max_lifetime,
+            idle_timeout: p.pool_idle_timeout,
+            queue_timeout: p.pool_queue_timeout,
+        };
+        let pools = Pools::new(limits, ctx.metrics.pool.clone());
+        out.insert(def.id.clone(), Arc::new(PooledCache { logins, pools }));
+    }
+    Ok(out)
+}
+
+/// The plugin a listener with pooled caches greets with and switches to: MySQL 8's
+/// default on the MySQL listener, MariaDB's on the MariaDB one.
+pub fn default_plugin(protocol: Protocol) -> Plugin {
+    match protocol {
+        Protocol::MariaDb => Plugin::Native,
+        _ => Plugin::Sha2,
+    }
+}
+
+/// A pooled session's hold on its connection, until it is given back, and what a
+/// COM_CHANGE_USER needs to check a login and lease another one.
+pub struct Held {
+    pub(super) lease: Lease<OriginConn>,
+    pub(super) key: Key,
+    pub(super) thread_id: u32,
+    pub(super) pooled: Arc<PooledCache>,
+    /// The scramble of the client's greeting (COM_CHANGE_USER's first answer signs it).
+    pub(super) scramble: Vec<u8>,
+    pub(super) default: Plugin,
+    pub(super) tls: Arc<crate::server::tls_context::TlsContext>,
+    /// The connection id the client sees.
+    pub(super) client_id: u32,
+}
+
+/// A pooled login that succeeded: the client has its OK.
+pub struct PooledLogin {
+    pub admitted: Admitted,
+    pub origin: End,
+    pub held: Held,
+    pub identity: Identity,
+    pub status: u16,
+    pub thread_id: u32,
+}
+
+/// The client's handshake as far as a pooled login needs it.
+pub struct Hello<'a> {
+    pub resp: &'a Response,
+    /// The scramble the client was greeted with.
+    pub scramble: &'a [u8],
+    /// Capabilities offered in the greeting.
+    pub offered: u32,
+    /// Sequence id of wirecache's next packet.
+    pub seq: u8,
+}
+
+/// A pooled session from the client's HandshakeResponse: login, lease, and the
+/// session over the leased connection. Every failure is reported to the client here.
+pub async fn establish(
+    ctx: &Arc<MyContext>,
+    (mut client, mut cbuf): (Stream, BytesMut),
+    hello: Hello<'_>,
+    (cache, user, pooled): (Arc<CacheCtx>, &str, Arc<PooledCache>),
+    id: &ClientId,
+) -> Result<Session, MyError> {
+    let mut seq = hello.seq;
+    let login = login(
+        ctx,
+        (&mut client, &mut cbuf, &mut seq),
+        hello,
+        (&cache, user),
+        &pooled,
+    )
+    .await;
+    let a = match login {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(wire) = super::errors::to_wire(&e, seq) {
+                let _ = write(&mut client, &wire, Side::Client).await;
+            }
+            return Err(e);
+        }
+    };
+    id.bind(&cache.origin, a.thread_id);
+    let namespace = SessionNamespace::new(base_namespace(&cache.id, &a.identity));
+    let auth = AuthLegs {
+        client_tls: client.is_tls(),
+        origin_tls: false,
+        tls: ctx.tls.clone(),
+    };
+    let io = Pipes::with_origin(client, cbuf, a.origin);
+    let core = Core::new(
+        ctx.engine.clone(),
+        cache,
+        "",
+        namespace,
+        io,
+        txn_state(a.status),
+    );
+    let mut session = Session::new(core, a.identity, a.status, ctx.ids.clone(), auth);
+    session.admitted = Some(a.admitted);
+    let mut held = a.held;
+    held.client_id = id.get();
+    session.pooled = Some(held);
+    Ok(session)
+}
+
+/// Checks the client's login, leases a connection and sends the client its OK.
+/// `seq` follows the sequence id of wirecache's next packet (for an error).
+async fn login(
+    ctx: &MyContext,
+    (client, cbuf, seq): (&mut Stream, &mut BytesMut, &mut u8),
+    hello: Hello<'_>,
+    (cache, user): (&Arc<CacheCtx>, &str),
+    pooled: &Arc<PooledCache>,
+) -> Result<PooledLogin, MyError> {
+    let admitted = ctx.admission.admit(cache).await;
+    let admitted = admitted.map_err(MyError::TooManyConnections)?;
+    let login = pooled.logins.get(user);
+    let tls = client.is_tls();
+    let mut ex = Exchange {
+        client: ClientIo::Login(client, cbuf),
+        seq: hello.seq,
+        tls,
+    };
+    let default = default_plugin(ctx.protocol);
+    let how = client_auth::check(
+        &mut ex,
+        hello.resp,
+        hello.scramble,
+        login.as_deref(),
+        (user, default),
+    )
+    .await;
+    *seq = ex.seq;
+    let how = how?;
+    tracing::debug!(cache = %cache.id, checked = ?how, "mysql pooled login checked");
+    let login = login.ok_or(MyError::AuthRejected)?;
+    let secret = login.secret().ok_or(MyError::Origin(
+        "no secret to log in to the origin with (a stored *HEX hash: the user's first login must use mysql_native_password)",
+    ))?;
+    let resp = hello.resp;
+    let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
+    let tls = ctx.tls.origin(&cache.id);
+    let target = (cache, user, tls);
+    let (mut lease, key) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
+    cache.metrics.origin.up();
+    let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    ex.send(&ok_packet(conn.status)).await?;
+    let identity = Identity {
+        user: user.as_bytes().to_vec(),
+        database: key.database.clone(),
+        charset: resp.charset,
+        caps,
+    };
+    Ok(PooledLogin {
+        admitted,
+        status: conn.status,
+        thread_id: conn.thread_id,
+        held: Held {
+            lease,
+            key,
+            thread_id: conn.thread_id,
+            pooled: pooled.clone(),
+            scramble: hello.scramble.to_vec(),
+            default,
+            tls: ctx.tls.clone(),
+            client_id: 0,
+        },
+        origin: conn.end,
+        identity,
+    })
+}
+
+/// A connection from the pool of the client's key, opened for it if none is idle.
+/// The origin's own refusal of the login is relayed to the client.
+pub(super) async fn lease(
+    ex: &mut Exchange<'_>,
+    (cache, user, tls): (&Arc<CacheCtx>, &str, Option<&OriginTls>),
+    (resp, caps): (&Response, u32),
+    (pooled, secret): (&PooledCache, &OriginSecret),
+) -> Result<(Lease<OriginConn>, Key), MyError> {
+    let database = resp.database.clone().filter(|d| !d.is_empty());
+    let key = Key {
+        user: user.to_owned(),
+        database: database.clone(),
+        charset: resp.charset,
+        caps: caps & KEYED,
+    };
+    let target = Target {
+        user,
+        database: database.as_deref(),
+        charset: resp.charset,
+        caps,
+        max_packet: resp.max_packet,
+        attrs: resp.attrs.as_deref(),
+    };
+    let open = || async {
+        let conn = pooled_origin::open(cache, tls, &target, secret).await;
+        if let Err(LoginFailure::Session(e)) = &conn {
+            crate::session::connect_failed(cache, e);
+        }
+        conn
+    };
+    let lease = match pooled.pools.get(&key).lease(open).await {
+        Ok(l) => l,
+        Err(LeaseError::QueueTimeout(_)) => {
+            return Err(MyError::TooManyConnections(
+                crate::stats::Refusal::QueueTimeout,
+            ));
+        }
+        Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
+        Err(LeaseError::Open(LoginFailure::Refused(err))) => {
+            let _ = ex.send(&err).await;
+            return Err(MyError::AuthRejected);
+        }
+    };
+    Ok((lease, key))
+}
+
+/// An OK packet with `status` flags.
+pub(super) fn ok_packet(status: u16) -> Vec<u8> {
+    let mut p = vec![0x00, 0, 0];
+    p.extend_from_slice(&status.to_le_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p
+}
+
+/// After a pooled session: a session that ended at rest (nothing owed by the origin,
+/// no transaction open; autocommit off is fine, `COM_RESET_CONNECTION` restores it)
+/// has its connection reset and given back; any other drops it (closing it, so the
+/// origin rolls back what was left open, and an XA transaction prepared in it stays
+/// for another session to commit).
+pub async fn finish(mut session: Session) {
+    let Some(held) = session.pooled.take() else {
+        return;
+    };
+    let at_rest = session.core.origin_quiet()
+        && !session.core.txn().is_open()
+        && !session.origin_cont
+        && !session.client_cont;
+    if !at_rest {
+        tracing::debug!("mysql pooled session ended outside rest: its origin connection is closed");
+        return;
+    }
+    let within = session.core.cache().connect_timeout;
+    let Some(end) = session.core.into_io().into_origin() else {
+        return;
+    };
+    give_back(held, end, session.status, within).await;
+}
+
+/// Resets a connection a session is done with (`COM_RESET_CONNECTION`, and
+/// `COM_INIT_DB` back to its pool's database) and gives it back; an origin that does
+/// not answer within `within`, or refuses, loses it.
+pub(super) async fn give_back(held: Held, end: End, status: u16, within: std::time::Duration) {
+    let Held {
+        lease,
+        key,
+        thread_id,
+        ..
+    } = held;
+    let mut conn = OriginConn {
+        end,
+        thread_id,
+        status,
+    };
+    let mut commands = vec![vec![COM_RESET_CONNECTION]];
+    if let Some(db) = &key.database {
+        let mut init = vec![COM_INIT_DB];
+        init.extend_from_slice(db);
+        commands.push(init);
+    }
+    let reset = tokio::time::timeout(within, pooled_origin::run(&mut conn, &commands)).await;
+    match reset {
+        Ok(Ok(None)) if conn.end.alive() => lease.give_back(conn),
+        _ => tracing::debug!("mysql pooled connection not reset: closed"),
+    }
+}
