@@ -123,3 +123,63 @@ async fn the_mariadb_client_with_either_plugin() {
         assert!(!ok && err.contains("1045"), "{plugin}: {err}");
     }
 }
+
+/// The first answer to a raw caching_sha2_password login (a wrong 32-byte token) by
+/// `user` on `port`: its first payload byte (0xFE switch, 0x01 more data, 0xFF error).
+async fn first_answer_to_sha2_login(port: u16, user: &str) -> u8 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).await.expect("greeting header");
+    let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+    let mut greeting = vec![0u8; len];
+    s.read_exact(&mut greeting).await.expect("greeting");
+    // PROTOCOL_41 | SECURE_CONNECTION | PLUGIN_AUTH | LONG_PASSWORD
+    let caps: u32 = 0x200 | 0x8000 | 0x8_0000 | 1;
+    let mut body = Vec::new();
+    body.extend_from_slice(&caps.to_le_bytes());
+    body.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    body.push(33);
+    body.extend_from_slice(&[0; 23]);
+    body.extend_from_slice(user.as_bytes());
+    body.push(0);
+    body.push(32);
+    body.extend_from_slice(&[0x5a; 32]);
+    body.extend_from_slice(b"caching_sha2_password\0");
+    let mut packet = (body.len() as u32).to_le_bytes()[..3].to_vec();
+    packet.push(1);
+    packet.extend_from_slice(&body);
+    s.write_all(&packet).await.expect("login");
+    s.read_exact(&mut head).await.expect("answer header");
+    let mut first = [0u8; 1];
+    s.read_exact(&mut first).await.expect("answer");
+    first[0]
+}
+
+/// With a list holding both stored passwords and `*HEX` hashes, a plaintext
+/// caching_sha2 client gets the same exchange whoever it names: a known password
+/// user, a hash-only user and an unknown user are all switched to
+/// mysql_native_password, so the exchange does not tell who exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_exchange_does_not_tell_who_exists() {
+    let origin = MyOrigin::shared();
+    let user = PoolUser::create(origin, "pool_enum");
+    let hashed = PoolUser::create(origin, "pool_enum_h");
+    let hash = hashed.native_hash(origin);
+    let list = userlist(&[(&user.name, &user.password), (&hashed.name, &hash)]);
+    let proxy = pooled_proxy(origin, &list, "").await;
+    let url = proxy.mysql_url("demo", "", "x", "y");
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("port");
+    let mut answers = Vec::new();
+    for name in [user.name.as_str(), hashed.name.as_str(), "nobody_here"] {
+        answers.push(first_answer_to_sha2_login(port, &format!("demo-{name}")).await);
+    }
+    assert_eq!(answers, vec![0xfe; 3], "first answers differ by user");
+    assert_eq!(user.total_connections(origin), 0, "no origin connection");
+}

@@ -129,7 +129,7 @@ pub async fn check(
     resp: &Response,
     greeting_scramble: &[u8],
     login: Option<&Login>,
-    (user, default): (&str, Plugin),
+    (user, default, all_passwords): (&str, Plugin, bool),
 ) -> Result<Checked, MyError> {
     let nobody;
     let login = match login {
@@ -139,12 +139,13 @@ pub async fn check(
             &nobody
         }
     };
-    let (plugin, token, nonce) = answer(ex, resp, greeting_scramble, login, default).await?;
+    let (plugin, token, nonce) =
+        answer(ex, resp, greeting_scramble, (default, all_passwords)).await?;
     let checked = match plugin {
         Plugin::Native => login
             .check_native(&nonce, &token)
             .then_some(Checked::Native),
-        Plugin::Sha2 => sha2(ex, login, &nonce, &token).await?,
+        Plugin::Sha2 => sha2(ex, login, (&nonce, &token), all_passwords).await?,
     };
     match checked {
         Some(c) => Ok(c),
@@ -164,8 +165,7 @@ async fn answer(
     ex: &mut Exchange<'_>,
     resp: &Response,
     greeting_scramble: &[u8],
-    login: &Login,
-    default: Plugin,
+    (default, all_passwords): (Plugin, bool),
 ) -> Result<(Plugin, Vec<u8>, Vec<u8>), MyError> {
     let started = match resp.auth_plugin.as_deref() {
         Some(NATIVE) => Some(Plugin::Native),
@@ -174,8 +174,10 @@ async fn answer(
         _ => None,
     };
     let tls = ex.tls;
-    // caching_sha2_password with only a hash stored works over TLS only.
-    let sha2_ok = login.has_password() || tls;
+    // caching_sha2_password with only a hash stored works over TLS only. Whether a
+    // plaintext client keeps it depends on the whole list, never on this login, so
+    // the exchange does not tell a hash-only user from an unknown one.
+    let sha2_ok = all_passwords || tls;
     Ok(match started {
         // A client whose plugin is not the greeting's had no scramble for it: it sends
         // no data and expects a switch to its own plugin (libmariadb's --default-auth).
@@ -197,27 +199,24 @@ async fn answer(
             (Plugin::Sha2, resp.auth.clone(), greeting_scramble.to_vec())
         }
         _ => {
-            let to = if login.has_password() {
-                default
-            } else {
-                Plugin::Native
-            };
+            let to = if sha2_ok { default } else { Plugin::Native };
             let (token, nonce) = ex.switch(to).await?;
             (to, token, nonce)
         }
     })
 }
 
-/// caching_sha2_password after the client's token: the fast path with a stored
-/// password, else full authentication (over TLS only: the caller switched a
-/// plaintext client to mysql_native_password).
+/// caching_sha2_password after the client's token: the fast path when every login
+/// stores a password, else full authentication for every user alike (over TLS only:
+/// `answer` switched a plaintext client to mysql_native_password), so the exchange
+/// does not tell a hash-only user from a password user or an unknown one.
 async fn sha2(
     ex: &mut Exchange<'_>,
     login: &Login,
-    nonce: &[u8],
-    token: &[u8],
+    (nonce, token): (&[u8], &[u8]),
+    all_passwords: bool,
 ) -> Result<Option<Checked>, MyError> {
-    if login.has_password() {
+    if all_passwords {
         if !login.check_sha2(nonce, token) {
             return Ok(None);
         }

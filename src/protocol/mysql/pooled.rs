@@ -243,7 +243,7 @@ async fn login(
         hello.resp,
         hello.scramble,
         login.as_deref(),
-        (user, default),
+        (user, default, pooled.logins.all_passwords()),
     )
     .await;
     *seq = ex.seq;

@@ -38,8 +38,8 @@ impl Session {
             seq: 1,
             tls: self.auth.client_tls,
         };
-        let checked =
-            client_auth::check(&mut ex, &req, &scramble, login.as_deref(), (&user, default)).await;
+        let who = (user.as_str(), default, pooled.logins.all_passwords());
+        let checked = client_auth::check(&mut ex, &req, &scramble, login.as_deref(), who).await;
         if let Err(MyError::AuthRejected) = checked {
             self.core.terminate();
             return Ok(());

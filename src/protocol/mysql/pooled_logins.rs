@@ -164,6 +164,9 @@ impl Login {
 #[derive(Default)]
 pub struct Logins {
     users: HashMap<String, Arc<Login>>,
+    /// Every login stores a password (none only a `*HEX` hash): caching_sha2_password's
+    /// fast path can then be offered to plaintext clients.
+    all_passwords: bool,
 }
 
 impl Logins {
@@ -175,7 +178,16 @@ impl Logins {
             })?;
             users.insert(user.to_owned(), Arc::new(login));
         }
-        Ok(Logins { users })
+        let all_passwords = users.values().all(|l| l.has_password());
+        Ok(Logins {
+            users,
+            all_passwords,
+        })
+    }
+
+    /// Whether every login stores a password (see the field).
+    pub fn all_passwords(&self) -> bool {
+        self.all_passwords
     }
 
     pub fn get(&self, user: &str) -> Option<Arc<Login>> {
