@@ -8,7 +8,7 @@
 # PostgreSQL and MariaDB; all adds mssql: SQL Server's protocol against the test TDS
 # origin (T-SQL on a private PostgreSQL; no SQL Server runs here). --cluster:
 # three wirecache instances sharing a private redis-server in strict mode, client
-# connection n through instance n % 3 (issue 14). --pooled (PostgreSQL only so far):
+# connection n through instance n % 3 (issue 14). --pooled (PostgreSQL and MariaDB):
 # the cache in pooled mode (`pool = "session"`, the default, or "transaction"), its
 # clients logging in with a password from a userlist and ending sessions at rest
 # now and then, so backends change hands (issue 18). Each
@@ -48,11 +48,9 @@ if [[ -n "$pool" ]]; then
         *) echo "--pooled takes session or transaction" >&2; exit 64 ;;
     esac
     [[ "$runs" == random_programs ]] || { echo "--pooled and --cluster do not combine yet" >&2; exit 64; }
-    # Pooled mode is PostgreSQL's so far: with MySQL's, add a mariadb_pooled_… test
-    # and let --protocol mariadb|both through here.
-    [[ "$protocol" == postgres || "$protocol" == both ]] ||
-        { echo "--pooled: PostgreSQL only so far (--protocol postgres)" >&2; exit 64; }
-    protocol=postgres runs="pooled_random_programs"
+    [[ "$protocol" == postgres || "$protocol" == mariadb || "$protocol" == both ]] ||
+        { echo "--pooled: PostgreSQL and MariaDB (--protocol postgres|mariadb|both)" >&2; exit 64; }
+    runs="pooled_random_programs"
     export WIRECACHE_CHECKER_POOL="$pool"
 fi
 case "$protocol" in

@@ -189,6 +189,18 @@ async fn postgres_checker_catches_writes_behind_wirecache() {
     catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
 }
 
+/// The same on MariaDB (pooled mode per session for MySQL/MariaDB caches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_pooled_random_programs_read_nothing_stale() {
+    let (pool, conns) = (Pool::from_env(), Config::from_env().conns);
+    pooled_clean_run(
+        MyTarget::start_pooled(Rig::Plain, pool, conns).await,
+        pool,
+        conns,
+    )
+    .await;
+}
+
 /// In pooled mode too, writes behind wirecache's back are reported as stale reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_pooled_checker_catches_writes_behind_wirecache() {

@@ -56,7 +56,7 @@ impl MyTarget {
         MyTarget::start_pooled(rig, Pool::Off, 0).await
     }
 
-    /// The same with the cache in pooled mode `pool` (refused by the daemon so far).
+    /// The same with the cache in pooled mode `pool`.
     pub async fn start_pooled(rig: Rig, pool: Pool, conns: usize) -> MyTarget {
         let origin = MyOrigin::shared();
         let db = origin.create_db("checker");
