@@ -1,5 +1,5 @@
-//! Pooled mode of a `[[caches]]` entry: `pool` (`"off"`, the default, or
-//! `"session"`), where the logins wirecache checks itself come from (`auth_file`, a
+//! Pooled mode of a `[[caches]]` entry: `pool` (`"off"`, the default, `"session"`
+//! or `"transaction"`), where the logins wirecache checks itself come from (`auth_file`, a
 //! PgBouncer-style userlist; `user` + `password`, which the environment can set as
 //! `WIRECACHE_CACHES_<N>_PASSWORD`; `auth_user` + `auth_query` look up users the
 //! others do not name), and the pool's limits (`pool_size`,
@@ -37,15 +37,20 @@ pub enum PoolMode {
     /// wirecache checks the client's password itself and lends it a pooled origin
     /// connection for the whole session, reset (`DISCARD ALL`) when it is returned.
     Session,
+    /// As `Session`, but the origin connection is leased per transaction: a session
+    /// holds none while idle, its settings and named prepared statements follow it to
+    /// whichever connection it gets, and state that cannot move pins it.
+    Transaction,
 }
 
 impl PoolMode {
-    pub const ALL: [PoolMode; 2] = [PoolMode::Off, PoolMode::Session];
+    pub const ALL: [PoolMode; 3] = [PoolMode::Off, PoolMode::Session, PoolMode::Transaction];
 
     pub fn as_str(self) -> &'static str {
         match self {
             PoolMode::Off => "off",
             PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
         }
     }
 }
@@ -59,14 +64,13 @@ impl fmt::Display for PoolMode {
 impl<'de> Deserialize<'de> for PoolMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        let s = text(&value, "\"off\" or \"session\"").map_err(serde::de::Error::custom)?;
+        let expected = "\"off\", \"session\" or \"transaction\"";
+        let s = text(&value, expected).map_err(serde::de::Error::custom)?;
         let found = PoolMode::ALL
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(s));
         found.ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid pool mode {s:?}: expected \"off\" or \"session\""
-            ))
+            serde::de::Error::custom(format!("invalid pool mode {s:?}: expected {expected}"))
         })
     }
 }
@@ -261,6 +265,20 @@ pool_queue_timeout = "2s"
         assert!(printed.contains("password = \"<redacted>\""), "{printed}");
         assert!(printed.contains("pool = \"session\""), "{printed}");
         assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn transaction_pooling_is_read_and_printed() {
+        let config = POOLED.replace("\"session\"", "\"Transaction\"");
+        let config = config.replace("user = \"app\"", "user = \"app\"\npassword = \"x\"");
+        match crate::config::from_str(&config, Vec::new()) {
+            Ok(c) => {
+                let cache = &c.caches[0];
+                assert_eq!(cache.pool.pool, PoolMode::Transaction);
+                assert!(c.to_toml_string().contains("pool = \"transaction\""));
+            }
+            Err(e) => panic!("refused: {e}"),
+        }
     }
 
     #[test]

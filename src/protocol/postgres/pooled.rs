@@ -5,6 +5,11 @@
 //! greeted with the connection's parameter statuses and a cancel key of wirecache's
 //! own. When the session ends at rest (no transaction, nothing owed), the connection
 //! is reset with `DISCARD ALL` and given back; otherwise it is closed.
+//!
+//! Under `pool = "transaction"` the session gives that first connection back as soon
+//! as it is idle, and leases one per transaction from then on (`pooled_txn`,
+//! `pooled_lender`); at its end, a connection it still holds (pinned, or between
+//! statements) is reset and given back the same way.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,10 +35,14 @@ use crate::session::{Core, Gauge, TxnState};
 
 /// One pooled cache: its logins and its pools.
 pub struct PooledCache {
-    logins: Logins,
+    pub(super) logins: Logins,
     pools: Arc<Pools<(String, String), OriginConn>>,
     /// `auth_user` + `auth_query`, and auth_user's own login.
     auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
+    /// Session or transaction pooling.
+    pub(super) mode: PoolMode,
+    /// Server-side names of named statements (transaction pooling).
+    pub(super) names: Arc<super::pooled_stmts::StmtNames>,
 }
 
 /// Why pooled mode could not start.
@@ -106,24 +115,29 @@ pub fn build(
             logins,
             pools,
             auth,
+            mode: p.pool,
+            names: Arc::default(),
         };
         out.insert(def.id.clone(), Arc::new(pooled));
     }
     Ok(out)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
     params
         .iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// A session's lease and the startup parameters set on it.
-struct Leased {
-    lease: Lease<OriginConn>,
-    conn: OriginConn,
-    want: Params,
+/// A session's lease and the startup parameters set on it; with the secret and the
+/// pool, for transaction pooling's next leases.
+pub(super) struct Leased {
+    pub lease: Lease<OriginConn>,
+    pub conn: OriginConn,
+    pub want: Params,
+    pub secret: super::logins::OriginSecret,
+    pub pool: crate::pool::Pool<OriginConn>,
 }
 
 /// Checks the login, leases a connection and sets the client's parameters on it.
@@ -182,7 +196,13 @@ async fn login(
         }
         conn.applied.clone_from(&want);
     }
-    Ok(Leased { lease, conn, want })
+    Ok(Leased {
+        lease,
+        conn,
+        want,
+        secret,
+        pool,
+    })
 }
 
 /// The login of `user`: from the userlist, else from `auth_query` if configured.
@@ -212,7 +232,7 @@ async fn lookup(
 /// startup parameters `want` again in the same round trip (the next client most
 /// likely has the same: then its login sends nothing), and gives it back to its
 /// pool. An origin that does not answer within `within` loses the connection.
-async fn give_back(
+pub(super) async fn give_back(
     lease: Lease<OriginConn>,
     mut conn: OriginConn,
     want: &[(String, String)],
@@ -224,6 +244,7 @@ async fn give_back(
         false => &["DISCARD ALL", &sets],
     };
     conn.applied.clear();
+    conn.txn = Default::default();
     let reset = tokio::time::timeout(within, origin_login::run_all(&mut conn, queries)).await;
     match reset {
         Ok(Ok(true)) if conn.end.alive() => {
@@ -235,7 +256,7 @@ async fn give_back(
 }
 
 /// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
-fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
+pub(super) fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
     let mut out = BytesMut::new();
     for (k, v) in &conn.statuses {
         let mut body = Vec::with_capacity(k.len() + v.len() + 2);
@@ -272,7 +293,7 @@ pub async fn run(
         .map(|l| (a, l)),
         Err(e) => Err(e),
     };
-    let (admitted, Leased { lease, conn, want }) = match leased {
+    let (admitted, leased) = match leased {
         Ok(l) => l,
         Err(e) => {
             if let Some(wire) = errors::to_wire(&e) {
@@ -281,6 +302,13 @@ pub async fn run(
             return Err(e);
         }
     };
+    if pooled.mode == PoolMode::Transaction {
+        let start = (admitted, leased);
+        return super::pooled_run::run(ctx, (client, cbuf), &resolved, pooled, start).await;
+    }
+    let Leased {
+        lease, conn, want, ..
+    } = leased;
     let own_key = Bytes::from(super::scram::random_bytes(8));
     send(&mut client, &greeting(&conn, &own_key))
         .await
@@ -328,12 +356,13 @@ async fn finish(
             statuses,
             key,
             applied,
+            txn: Default::default(),
         };
         give_back(lease, conn, want, within).await;
     }
 }
 /// The proxied session over a leased connection.
-fn session(
+pub(super) fn session(
     ctx: &PgContext,
     (client, cbuf): (Stream, BytesMut),
     (cache, params): &Resolved,
@@ -357,7 +386,7 @@ fn session(
 }
 
 /// Drives the session in its span, counting an idle timeout.
-async fn drive(
+pub(super) async fn drive(
     ctx: &PgContext,
     session: &mut Session,
     peer: Option<std::net::SocketAddr>,

@@ -74,6 +74,9 @@ pub struct Session {
     /// The origin connection is leased from a pool: the client's Terminate is not
     /// passed on (the connection outlives the session).
     pub pooled: bool,
+    /// Transaction pooling: the origin connection is leased per transaction
+    /// (`pooled_txn`).
+    pub txn_pooled: bool,
 }
 
 /// ReadyForQuery's status byte for a transaction state.
@@ -106,6 +109,7 @@ impl Session {
             held_fatal: None,
             cancel: None,
             pooled: false,
+            txn_pooled: false,
         }
     }
 
@@ -195,6 +199,10 @@ impl Session {
         blocked: Option<crate::engine::BypassReason>,
         started: Instant,
     ) -> Result<(), PgError> {
+        if self.txn_pooled {
+            self.txn_note(&sql);
+            self.ensure_origin().await?;
+        }
         let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
             let flight = match self.core.lead_or_follow(&ticket).await? {
@@ -214,6 +222,7 @@ impl Session {
             Decision::Forward { effects, .. } => {
                 if effects.drops_prepared {
                     self.ext.clear_statements();
+                    self.txn_statements_dropped();
                 }
                 let effects = self.core.session_effects(effects, &sql);
                 self.expect(Expect::Query, effects, false);
@@ -297,7 +306,17 @@ impl ProxySession for Session {
     }
 
     fn flush(&mut self) -> impl Future<Output = Result<(), PgError>> + Send {
-        self.core.flush()
+        async move {
+            if !self.txn_pooled {
+                return self.core.flush().await;
+            }
+            if !self.core.io().origin.outbox.is_empty() {
+                self.ensure_origin().await?;
+            }
+            self.core.flush().await?;
+            self.release_if_done().await;
+            Ok(())
+        }
     }
 
     fn terminated(&self) -> bool {

@@ -629,6 +629,11 @@ macro_rules! for_each_origin {
                     async fn postgres_pooled() {
                         super::super::$name::<$crate::common::pg_pooled_origin::PgPooled>().await;
                     }
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres_txn_pooled() {
+                        super::super::$name::<$crate::common::pg_pooled_origin::PgTxnPooled>().await;
+                    }
                 }
             )*
         }
