@@ -110,6 +110,16 @@ impl End {
         self.conn = other.conn.take();
     }
 
+    /// An origin end with no connection attached yet (transaction pooling).
+    pub fn detached_origin() -> Self {
+        End {
+            conn: None,
+            side: Side::Origin,
+            inbox: BytesMut::new(),
+            outbox: BytesMut::with_capacity(4 * 1024),
+        }
+    }
+
     /// An origin connection's end, for a pool to keep between sessions.
     pub fn for_origin(stream: Stream, inbox: BytesMut) -> Self {
         End::new(stream, inbox, Side::Origin, 4 * 1024)

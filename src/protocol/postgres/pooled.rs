@@ -43,6 +43,9 @@ pub struct PooledCache {
     pub(super) mode: PoolMode,
     /// Server-side names of named statements (transaction pooling).
     pub(super) names: Arc<super::pooled_stmts::StmtNames>,
+    /// What clients are greeted with, per login and startup parameters (transaction
+    /// pooling: a login that has one needs no connection).
+    pub(super) greetings: super::pooled_run::Greetings,
 }
 
 /// Why pooled mode could not start.
@@ -117,6 +120,7 @@ pub fn build(
             auth,
             mode: p.pool,
             names: Arc::default(),
+            greetings: Default::default(),
         };
         out.insert(def.id.clone(), Arc::new(pooled));
     }
@@ -140,14 +144,30 @@ pub(super) struct Leased {
     pub pool: crate::pool::Pool<OriginConn>,
 }
 
-/// Checks the login, leases a connection and sets the client's parameters on it.
+/// A login under transaction pooling that needed no connection: what the client is
+/// greeted with came from an earlier login with the same parameters.
+pub(super) struct Greeted {
+    pub statuses: Params,
+    pub want: Params,
+    pub secret: super::logins::OriginSecret,
+    pub pool: crate::pool::Pool<OriginConn>,
+}
+
+/// A checked login: with a leased connection, or (transaction pooling) without.
+pub(super) enum LoggedIn {
+    Leased(Leased),
+    Greeted(Greeted),
+}
+
+/// Checks the login, leases a connection and sets the client's parameters on it
+/// (under transaction pooling, only if no earlier login had those parameters).
 async fn login(
     ctx: &PgContext,
     client: &mut Stream,
     cbuf: &mut BytesMut,
     (cache, params): &Resolved,
     pooled: &PooledCache,
-) -> Result<Leased, PgError> {
+) -> Result<LoggedIn, PgError> {
     let user = param(params, "user");
     let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
     let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
@@ -164,6 +184,17 @@ async fn login(
     let pool = pooled
         .pools
         .get(&(target.0.to_owned(), target.1.to_owned()));
+    if pooled.mode == PoolMode::Transaction
+        && let Some(statuses) = pooled.greetings.get(target, &want)
+    {
+        let greeted = Greeted {
+            statuses,
+            want,
+            secret,
+            pool,
+        };
+        return Ok(LoggedIn::Greeted(greeted));
+    }
     let open = || async {
         let conn = origin_login::open(cache, tls, target, &secret).await;
         if let Err(LoginFailure::Session(e)) = &conn {
@@ -196,13 +227,13 @@ async fn login(
         }
         conn.applied.clone_from(&want);
     }
-    Ok(Leased {
+    Ok(LoggedIn::Leased(Leased {
         lease,
         conn,
         want,
         secret,
         pool,
-    })
+    }))
 }
 
 /// The login of `user`: from the userlist, else from `auth_query` if configured.
@@ -256,9 +287,9 @@ pub(super) async fn give_back(
 }
 
 /// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
-pub(super) fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
+pub(super) fn greeting(statuses: &[(String, String)], key: &[u8]) -> BytesMut {
     let mut out = BytesMut::new();
-    for (k, v) in &conn.statuses {
+    for (k, v) in statuses {
         let mut body = Vec::with_capacity(k.len() + v.len() + 2);
         body.extend_from_slice(k.as_bytes());
         body.push(0);
@@ -306,11 +337,16 @@ pub async fn run(
         let start = (admitted, leased);
         return super::pooled_run::run(ctx, (client, cbuf), &resolved, pooled, start).await;
     }
-    let Leased {
+    let LoggedIn::Leased(Leased {
         lease, conn, want, ..
-    } = leased;
+    }) = leased
+    else {
+        return Err(PgError::Origin(
+            "a session-pooled login without a connection",
+        ));
+    };
     let own_key = Bytes::from(super::scram::random_bytes(8));
-    send(&mut client, &greeting(&conn, &own_key))
+    send(&mut client, &greeting(&conn.statuses, &own_key))
         .await
         .map_err(PgError::io(super::errors::Side::Client))?;
     let peer = client.tcp().peer_addr().ok();

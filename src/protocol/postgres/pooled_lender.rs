@@ -58,13 +58,11 @@ pub struct TxnLender {
     pub failure: Option<PgError>,
 }
 
-/// What a lender starts with: the connection the login leased, already attached.
+/// What a lender starts with: the connection the login leased (its lease, backend
+/// key and state), already attached to the session, if it leased one.
 pub struct Start {
-    pub lease: Lease<OriginConn>,
+    pub first: Option<(Lease<OriginConn>, Bytes, ConnState)>,
     pub statuses: Params,
-    pub key: Bytes,
-    /// What the first connection carries (its prepared statements).
-    pub state: ConnState,
     pub tracked: Tracked,
     pub own_key: Bytes,
     pub secret: OriginSecret,
@@ -75,15 +73,19 @@ pub struct Start {
 
 impl TxnLender {
     pub fn new(ctx: Arc<PgContext>, cache: Arc<CacheCtx>, start: Start) -> Self {
-        let held = Parts {
-            lease: start.lease,
-            statuses: start.statuses,
-            key: start.key,
-            applied: start.tracked.want.clone(),
-            state: ConnState {
-                prepared: Default::default(),
-                ..start.state.clone()
-            },
+        let (held, prepared) = match start.first {
+            Some((lease, key, mut state)) => {
+                let prepared = std::mem::take(&mut state.prepared);
+                let parts = Parts {
+                    lease,
+                    statuses: start.statuses,
+                    key,
+                    applied: start.tracked.want.clone(),
+                    state,
+                };
+                (Some(parts), prepared)
+            }
+            None => (None, HashSet::new()),
         };
         let mut lender = TxnLender {
             ctx,
@@ -94,15 +96,15 @@ impl TxnLender {
             own_key: start.own_key,
             held: None,
             tracked: start.tracked,
-            prepared: start.state.prepared,
+            prepared,
             batch_parsed: Vec::new(),
             queued: Vec::new(),
             names: start.names,
             pin: None,
             failure: None,
         };
-        lender.route(Some(&held.key));
-        lender.held = Some(held);
+        lender.route(held.as_ref().map(|p| &p.key));
+        lender.held = held;
         lender
     }
 

@@ -133,6 +133,7 @@ pub fn notes(sql: &str) -> Vec<(Note, &str)> {
 }
 
 /// The strongest note of `sql`: a pin, else a setting, else nothing.
+#[cfg(test)]
 pub fn note(sql: &str) -> Note {
     let all = notes(sql);
     let pick = |f: fn(&Note) -> bool| all.iter().map(|(n, _)| *n).find(f);

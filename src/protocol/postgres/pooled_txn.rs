@@ -154,14 +154,18 @@ impl Session {
         self.ext.batch_forwarded = true;
     }
 
-    /// The client's Parse of named statement `stmt`: answered here if the attached
-    /// connection has it, else sent under its server-side name. False outside
-    /// transaction pooling.
+    /// The client's Parse of named statement `stmt`: answered here if no connection
+    /// is attached or the attached one has it, else sent under its server-side
+    /// name. False outside transaction pooling.
     pub fn txn_parse(&mut self, stmt: &Prepared) -> bool {
         let Some(id) = self.server_id(stmt) else {
             return false;
         };
-        if self.known_or_sent(id) {
+        // Without a connection the Parse is answered here and the statement
+        // prepared where it is first used (as the unnamed statement's is): preparing
+        // needs no lease (pgbench -M prepared prepares while holding no
+        // transaction, and may block on it while another of its clients holds one).
+        if !self.core.io().origin_attached() || self.known_or_sent(id) {
             self.core.reply(&[&super::messages::PARSE_COMPLETE]);
         } else {
             self.prepare_server(id, stmt, false);
