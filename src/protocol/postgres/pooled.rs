@@ -155,7 +155,7 @@ pub(super) struct Greeted {
 
 /// A checked login: with a leased connection, or (transaction pooling) without.
 pub(super) enum LoggedIn {
-    Leased(Leased),
+    Leased(Box<Leased>),
     Greeted(Greeted),
 }
 
@@ -195,8 +195,28 @@ async fn login(
         };
         return Ok(LoggedIn::Greeted(greeted));
     }
+    let (lease, conn) = lease_first(client, cache, tls, target, &secret, &pool, &want).await?;
+    Ok(LoggedIn::Leased(Box::new(Leased {
+        lease,
+        conn,
+        want,
+        secret,
+        pool,
+    })))
+}
+
+/// Leases the login's connection and sets the client's parameters on it.
+async fn lease_first(
+    client: &mut Stream,
+    cache: &Arc<crate::engine::CacheCtx>,
+    tls: Option<&crate::server::origin_tls::OriginTls>,
+    target: (&str, &str),
+    secret: &super::logins::OriginSecret,
+    pool: &crate::pool::Pool<OriginConn>,
+    want: &Params,
+) -> Result<(Lease<OriginConn>, OriginConn), PgError> {
     let open = || async {
-        let conn = origin_login::open(cache, tls, target, &secret).await;
+        let conn = origin_login::open(cache, tls, target, secret).await;
         if let Err(LoginFailure::Session(e)) = &conn {
             crate::session::connect_failed(cache, e);
         }
@@ -217,7 +237,7 @@ async fn login(
     };
     cache.metrics.origin.up();
     let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
-    let sets = pooled_params::diff(&want, &conn.applied);
+    let sets = pooled_params::diff(want, &conn.applied);
     if !sets.is_empty() {
         conn.applied.clear();
         if let Some(error) = origin_login::run(&mut conn, &sets).await? {
@@ -225,15 +245,9 @@ async fn login(
             give_back(lease, conn, &[], cache.connect_timeout).await;
             return Err(PgError::AuthRejected);
         }
-        conn.applied.clone_from(&want);
+        conn.applied.clone_from(want);
     }
-    Ok(LoggedIn::Leased(Leased {
-        lease,
-        conn,
-        want,
-        secret,
-        pool,
-    }))
+    Ok((lease, conn))
 }
 
 /// The login of `user`: from the userlist, else from `auth_query` if configured.
@@ -325,7 +339,11 @@ pub async fn run(
         Err(e) => Err(e),
     };
     let (admitted, leased) = match leased {
-        Ok(l) => l,
+        Ok(start) if pooled.mode == PoolMode::Transaction => {
+            return super::pooled_run::run(ctx, (client, cbuf), &resolved, pooled, start).await;
+        }
+        Ok((a, LoggedIn::Leased(l))) => (a, *l),
+        Ok((_, LoggedIn::Greeted(_))) => return Err(PgError::Origin("no connection leased")),
         Err(e) => {
             if let Some(wire) = errors::to_wire(&e) {
                 let _ = send(&mut client, &wire).await;
@@ -333,18 +351,9 @@ pub async fn run(
             return Err(e);
         }
     };
-    if pooled.mode == PoolMode::Transaction {
-        let start = (admitted, leased);
-        return super::pooled_run::run(ctx, (client, cbuf), &resolved, pooled, start).await;
-    }
-    let LoggedIn::Leased(Leased {
+    let Leased {
         lease, conn, want, ..
-    }) = leased
-    else {
-        return Err(PgError::Origin(
-            "a session-pooled login without a connection",
-        ));
-    };
+    } = leased;
     let own_key = Bytes::from(super::scram::random_bytes(8));
     send(&mut client, &greeting(&conn.statuses, &own_key))
         .await

@@ -66,7 +66,7 @@ pub async fn run(
     );
     let (first, greeted) = match login {
         LoggedIn::Leased(leased) => {
-            let (first, greeted) = first_connection(leased).await?;
+            let (first, greeted) = first_connection(*leased).await?;
             let (want, statuses) = (greeted.want.clone(), greeted.statuses.clone());
             pooled.greetings.put(target.clone(), want, statuses);
             (Some(first), greeted)

@@ -92,6 +92,17 @@ impl Session {
         }
     }
 
+    /// Writes out what is owed (leasing a connection first if something must reach
+    /// the origin), then gives the connection back if the session is done with it.
+    pub async fn txn_flush(&mut self) -> Result<(), PgError> {
+        if !self.core.io().origin.outbox.is_empty() {
+            self.ensure_origin().await?;
+        }
+        self.core.flush().await?;
+        self.release_if_done().await;
+        Ok(())
+    }
+
     /// Gives the origin connection back when the session is idle there, unpinned.
     pub async fn release_if_done(&mut self) {
         let done = crate::protocol::ProxySession::at_rest(self)

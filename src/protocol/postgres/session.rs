@@ -305,18 +305,12 @@ impl ProxySession for Session {
         Session::on_origin(self, frame)
     }
 
-    fn flush(&mut self) -> impl Future<Output = Result<(), PgError>> + Send {
-        async move {
-            if !self.txn_pooled {
-                return self.core.flush().await;
-            }
-            if !self.core.io().origin.outbox.is_empty() {
-                self.ensure_origin().await?;
-            }
-            self.core.flush().await?;
-            self.release_if_done().await;
-            Ok(())
+    async fn flush(&mut self) -> Result<(), PgError> {
+        if self.txn_pooled {
+            // Boxed: keeps the common path's future as small as before.
+            return Box::pin(self.txn_flush()).await;
         }
+        self.core.flush().await
     }
 
     fn terminated(&self) -> bool {
