@@ -273,3 +273,45 @@ async fn a_cancel_reaches_the_backend_serving_the_client() {
         .unwrap();
     assert_eq!(super::pg_pooled::code(&error), "57014");
 }
+
+/// 500 clients connected at once share 50 connections of a database that allows 55,
+/// each running transactions with no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_clients_on_fifty_connections() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("txn_500");
+    origin.psql(
+        &db,
+        &format!(
+            "CREATE TABLE t (c int); GRANT ALL ON t TO {USER}; ALTER DATABASE {db} CONNECTION LIMIT 55"
+        ),
+    );
+    let proxy = txn_pooled(origin, USER, "pool_size = 50\npool_queue_timeout = \"60s\"").await;
+    let mut clients = Vec::new();
+    for _ in 0..500 {
+        clients.push(connect(&proxy, &db).await);
+    }
+    let mut tasks = Vec::new();
+    for (c, client) in clients.into_iter().enumerate() {
+        let c = i32::try_from(c).unwrap_or_default();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..2 {
+                client
+                    .batch_execute(&format!("BEGIN; INSERT INTO t VALUES ({c}); COMMIT"))
+                    .await
+                    .unwrap();
+            }
+            let n: i64 = client
+                .query_one("SELECT count(*) FROM t WHERE c = $1", &[&c])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(n, 2);
+        }));
+    }
+    for t in tasks {
+        t.await.expect("a client failed");
+    }
+    assert_eq!(origin.psql(&db, "SELECT count(*) FROM t").trim(), "1000");
+    assert!(super::pg_pooled::backends(origin, &db) <= 50);
+}
