@@ -25,6 +25,7 @@ mod offline;
 mod origin_login;
 pub mod pooled;
 mod pooled_lender;
+mod pooled_login;
 mod pooled_params;
 mod pooled_run;
 mod pooled_state;

@@ -1,5 +1,5 @@
 //! A pooled PostgreSQL session (`pool = "session"`): the client's login is checked
-//! here (`client_login`), an origin connection is leased from the pool of (origin
+//! (`pooled_login`, `client_login`), an origin connection is leased from the pool of (origin
 //! user, database) (opened with the stored secret by `origin_login` when the pool has
 //! none idle), the client's startup parameters are set on it, and the client is
 //! greeted with the connection's parameter statuses and a cancel key of wirecache's
@@ -20,15 +20,17 @@ use tracing::Instrument;
 use super::auth_query::AuthQuery;
 use super::errors::{self, PgError};
 use super::logins::{LoginError, Logins};
-use super::origin_login::{self, LoginFailure, OriginConn};
+use super::origin_login::{self, OriginConn};
+use super::pooled_login::login;
+pub(super) use super::pooled_login::{Greeted, Leased, LoggedIn};
 use super::pooled_params::{self, Params};
 use super::session::Session;
 use super::startup::{self, Resolved};
-use super::{PgContext, Route, client_login, messages};
+use super::{PgContext, Route, messages};
 use crate::config::{Config, PoolMode, Protocol};
 use crate::engine::SessionNamespace;
 use crate::pool::userlist::{Userlist, UserlistError};
-use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::pool::{Lease, Limits, Pools};
 use crate::protocol::{Pipes, ProxySession};
 use crate::server::stream::{Stream, send};
 use crate::session::{Core, Gauge, TxnState};
@@ -36,9 +38,9 @@ use crate::session::{Core, Gauge, TxnState};
 /// One pooled cache: its logins and its pools.
 pub struct PooledCache {
     pub(super) logins: Logins,
-    pools: Arc<Pools<(String, String), OriginConn>>,
+    pub(super) pools: Arc<Pools<(String, String), OriginConn>>,
     /// `auth_user` + `auth_query`, and auth_user's own login.
-    auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
+    pub(super) auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
     /// Session or transaction pooling.
     pub(super) mode: PoolMode,
     /// Server-side names of named statements (transaction pooling).
@@ -132,145 +134,6 @@ pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
         .iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
-}
-
-/// A session's lease and the startup parameters set on it; with the secret and the
-/// pool, for transaction pooling's next leases.
-pub(super) struct Leased {
-    pub lease: Lease<OriginConn>,
-    pub conn: OriginConn,
-    pub want: Params,
-    pub secret: super::logins::OriginSecret,
-    pub pool: crate::pool::Pool<OriginConn>,
-}
-
-/// A login under transaction pooling that needed no connection: what the client is
-/// greeted with came from an earlier login with the same parameters.
-pub(super) struct Greeted {
-    pub statuses: Params,
-    pub want: Params,
-    pub secret: super::logins::OriginSecret,
-    pub pool: crate::pool::Pool<OriginConn>,
-}
-
-/// A checked login: with a leased connection, or (transaction pooling) without.
-pub(super) enum LoggedIn {
-    Leased(Box<Leased>),
-    Greeted(Greeted),
-}
-
-/// Checks the login, leases a connection and sets the client's parameters on it
-/// (under transaction pooling, only if no earlier login had those parameters).
-async fn login(
-    ctx: &PgContext,
-    client: &mut Stream,
-    cbuf: &mut BytesMut,
-    (cache, params): &Resolved,
-    pooled: &PooledCache,
-) -> Result<LoggedIn, PgError> {
-    let user = param(params, "user");
-    let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
-    let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
-    let Some(login) = login else {
-        return Err(PgError::AuthRejected);
-    };
-    login.learn(key);
-    let secret = login
-        .secret()
-        .ok_or(PgError::Origin("no secret to log in to the origin with"))?;
-    let want = pooled_params::settable(params)?;
-    let target = (user, param(params, "database"));
-    let tls = ctx.tls.origin(&cache.id);
-    let pool = pooled
-        .pools
-        .get(&(target.0.to_owned(), target.1.to_owned()));
-    if pooled.mode == PoolMode::Transaction
-        && let Some(statuses) = pooled.greetings.get(target, &want)
-    {
-        let greeted = Greeted {
-            statuses,
-            want,
-            secret,
-            pool,
-        };
-        return Ok(LoggedIn::Greeted(greeted));
-    }
-    let (lease, conn) = lease_first(client, cache, tls, target, &secret, &pool, &want).await?;
-    Ok(LoggedIn::Leased(Box::new(Leased {
-        lease,
-        conn,
-        want,
-        secret,
-        pool,
-    })))
-}
-
-/// Leases the login's connection and sets the client's parameters on it.
-async fn lease_first(
-    client: &mut Stream,
-    cache: &Arc<crate::engine::CacheCtx>,
-    tls: Option<&crate::server::origin_tls::OriginTls>,
-    target: (&str, &str),
-    secret: &super::logins::OriginSecret,
-    pool: &crate::pool::Pool<OriginConn>,
-    want: &Params,
-) -> Result<(Lease<OriginConn>, OriginConn), PgError> {
-    let open = || async {
-        let conn = origin_login::open(cache, tls, target, secret).await;
-        if let Err(LoginFailure::Session(e)) = &conn {
-            crate::session::connect_failed(cache, e);
-        }
-        conn
-    };
-    let mut lease = match pool.lease(open).await {
-        Ok(l) => l,
-        Err(LeaseError::QueueTimeout(_)) => {
-            return Err(PgError::TooManyConnections(
-                crate::stats::Refusal::QueueTimeout,
-            ));
-        }
-        Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
-        Err(LeaseError::Open(LoginFailure::Refused(error))) => {
-            let _ = send(client, &error).await;
-            return Err(PgError::AuthRejected);
-        }
-    };
-    cache.metrics.origin.up();
-    let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
-    let sets = pooled_params::diff(want, &conn.applied);
-    if !sets.is_empty() {
-        conn.applied.clear();
-        if let Some(error) = origin_login::run(&mut conn, &sets).await? {
-            let _ = send(client, &error).await;
-            give_back(lease, conn, &[], cache.connect_timeout).await;
-            return Err(PgError::AuthRejected);
-        }
-        conn.applied.clone_from(want);
-    }
-    Ok((lease, conn))
-}
-
-/// The login of `user`: from the userlist, else from `auth_query` if configured.
-async fn lookup(
-    ctx: &PgContext,
-    cache: &Arc<crate::engine::CacheCtx>,
-    pooled: &PooledCache,
-    (user, database): (&str, &str),
-) -> Result<Option<Arc<super::logins::Login>>, PgError> {
-    if let Some(login) = pooled.logins.get(user) {
-        return Ok(Some(login));
-    }
-    let Some((query, auth_login)) = &pooled.auth else {
-        return Ok(None);
-    };
-    let at = super::auth_query::Place {
-        cache,
-        tls: ctx.tls.origin(&cache.id),
-        pools: &pooled.pools,
-        database,
-    };
-    let found = query.lookup(&at, auth_login, user).await?;
-    Ok(found.map(Arc::new))
 }
 
 /// Resets a connection a session is done with (`DISCARD ALL`), sets the session's
