@@ -126,8 +126,9 @@ impl End {
     }
 
     /// False if the peer has closed this connection or sent bytes nobody asked for
-    /// (checked without waiting; a TLS connection is only checked for being closed
-    /// by a failed write later, since its records cannot be peeked at).
+    /// (checked without waiting: a plain socket is peeked at; a TLS connection is
+    /// polled for a record once, and any record, such as an origin's FATAL on
+    /// shutdown, means it cannot be used).
     pub fn alive(&mut self) -> bool {
         if !self.inbox.is_empty() || !self.outbox.is_empty() {
             return false;
@@ -135,13 +136,14 @@ impl End {
         let Some((rd, _)) = &mut self.conn else {
             return false;
         };
-        let ReadHalf::Tcp(tcp) = rd else {
-            return true;
-        };
         let mut byte = [0u8; 1];
         let mut buf = tokio::io::ReadBuf::new(&mut byte);
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        matches!(tcp.poll_peek(&mut cx, &mut buf), std::task::Poll::Pending)
+        let polled = match rd {
+            ReadHalf::Tcp(tcp) => tcp.poll_peek(&mut cx, &mut buf).map_ok(|_| ()),
+            ReadHalf::Tls(_) => tokio::io::AsyncRead::poll_read(Pin::new(rd), &mut cx, &mut buf),
+        };
+        matches!(polled, std::task::Poll::Pending)
     }
 
     /// Reads what arrives into `inbox`; 0: this end closed.

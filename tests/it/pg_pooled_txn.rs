@@ -315,3 +315,43 @@ async fn five_hundred_clients_on_fifty_connections() {
     assert_eq!(origin.psql(&db, "SELECT count(*) FROM t").trim(), "1000");
     assert!(super::pg_pooled::backends(origin, &db) <= 50);
 }
+
+/// With the origin down, a transaction-pooled session goes on: hits are answered (they
+/// need no connection), a miss gets the retryable "unavailable" error, and the
+/// session stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hits_go_on_while_the_origin_is_down() {
+    let origin = PgOrigin::private();
+    let db = origin.create_db("txn_down");
+    origin.psql(
+        &db,
+        &format!("CREATE TABLE k (id int primary key, v text); INSERT INTO k VALUES (1, 'one'); GRANT ALL ON k TO {USER}"),
+    );
+    let proxy = txn_pooled(&origin, USER, "").await;
+    let client = connect(&proxy, &db).await;
+    let sql = "SELECT v FROM k WHERE id = 1";
+    client.simple_query(sql).await.unwrap();
+    proxy.wait_for_metric(IDLE, 1.0).await;
+    origin.stop();
+    client
+        .simple_query(sql)
+        .await
+        .expect("a hit with the origin down");
+    // The pooled connection the shutdown closed (with a FATAL 57P01, over TLS) is
+    // never lent: each miss gets wirecache's own 57P03, and the session goes on.
+    for id in 2..4 {
+        let miss = client
+            .simple_query(&format!("SELECT v FROM k WHERE id = {id}"))
+            .await;
+        let Err(error) = miss else {
+            panic!("a miss was answered with the origin down");
+        };
+        assert_eq!(super::pg_pooled::code(&error), "57P03", "{error}");
+        client
+            .simple_query(sql)
+            .await
+            .expect("a hit after the miss");
+    }
+    let error = client.simple_query("SELECT 1 FROM k").await.err();
+    assert!(error.is_some_and(|e| super::pg_pooled::code(&e) == "57P03"));
+}

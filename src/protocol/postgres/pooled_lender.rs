@@ -174,7 +174,13 @@ impl TxnLender {
             (self.target.0.as_str(), self.target.1.as_str()),
             &self.secret,
         );
-        let open = || origin_login::open(cache, tls, target, secret);
+        let open = || async move {
+            let conn = origin_login::open(cache, tls, target, secret).await;
+            if let Err(LoginFailure::Session(e)) = &conn {
+                crate::session::connect_failed(cache, e);
+            }
+            conn
+        };
         let mut lease = match self.pool.lease(open).await {
             Ok(l) => l,
             Err(LeaseError::QueueTimeout(_)) => {

@@ -24,6 +24,7 @@ use super::pooled_state::{self, Note};
 use super::pooled_stmts;
 use super::session::{Answer, Expect, Session};
 use crate::engine::Effects;
+use crate::stats::OriginFault;
 
 /// CloseComplete.
 const CLOSE_COMPLETE: [u8; 5] = [b'3', 0, 0, 0, 4];
@@ -38,16 +39,25 @@ impl Session {
         lender.as_any().downcast_mut::<TxnLender>()
     }
 
-    /// Leases an origin connection now if the session has none attached.
+    /// Leases an origin connection now if the session has none attached; if the
+    /// origin cannot be reached, the session goes on without it.
     pub async fn ensure_origin(&mut self) -> Result<(), PgError> {
         if !self.txn_pooled || self.core.io().origin_attached() {
             return Ok(());
         }
-        if let Err(failure) = self.core.io().ensure_origin().await {
-            let cause = self.lender().and_then(|l| l.failure.take());
-            return Err(cause.unwrap_or_else(|| failure.into()));
+        let Err(failure) = self.core.io().ensure_origin().await else {
+            return Ok(());
+        };
+        let cause = self.lender().and_then(|l| l.failure.take());
+        let cause = cause.unwrap_or_else(|| failure.into());
+        // The origin is unreachable: the session goes on answering from the cache
+        // (`session::outage`), as one that lost its connection at rest does.
+        if let PgError::OriginConnect { source, .. } = &cause
+            && self.lose_origin(OriginFault::of_io(source))
+        {
+            return Ok(());
         }
-        Ok(())
+        Err(cause)
     }
 
     /// A statement about to go to the origin: its settings are tracked, or it pins.
