@@ -355,3 +355,30 @@ async fn hits_go_on_while_the_origin_is_down() {
     let error = client.simple_query("SELECT 1 FROM k").await.err();
     assert!(error.is_some_and(|e| super::pg_pooled::code(&e) == "57P03"));
 }
+
+/// A named statement whose text fails is reported to the client (at its Describe,
+/// since the Parse is prepared where it is first used), is not taken as prepared on
+/// the connection, and the session and the next statements go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_statement_is_reported_and_forgotten() {
+    let origin = PgOrigin::shared();
+    let db = origin.create_db("txn_badparse");
+    let proxy = txn_pooled(origin, USER, "pool_size = 1").await;
+    let client = connect(&proxy, &db).await;
+    proxy.wait_for_metric(IDLE, 1.0).await;
+    let bad = client.prepare("SELEC 1").await;
+    let Err(error) = bad else {
+        panic!("a syntax error was prepared");
+    };
+    assert_eq!(super::pg_pooled::code(&error), "42601", "{error}");
+    for _ in 0..3 {
+        let good = client.prepare("SELECT $1::int + 1").await.unwrap();
+        let row = client.query_one(&good, &[&1i32]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), 2);
+    }
+    let again = client.prepare("SELEC 1").await;
+    assert!(
+        again.is_err(),
+        "the failed statement passed the second time"
+    );
+}

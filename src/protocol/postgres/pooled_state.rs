@@ -143,6 +143,22 @@ pub fn note(sql: &str) -> Note {
         .unwrap_or(Note::Nothing)
 }
 
+/// Which setting a tracked `SET`/`RESET` is about: its first word after `SET`
+/// (`SESSION` skipped) or `RESET`.
+fn setting_key(sql: &str) -> String {
+    let w: Vec<String> = sql
+        .split(|c: char| c.is_whitespace() || c == '=')
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let at = if w.get(1).is_some_and(|x| x == "session") {
+        2
+    } else {
+        1
+    };
+    w.get(at).cloned().unwrap_or_default()
+}
+
 /// The settings a client's session has, as replayed on a leased connection.
 #[derive(Debug, Default, Clone)]
 pub struct Tracked {
@@ -202,7 +218,12 @@ impl Tracked {
         if reset {
             self.sets.clear();
         }
-        self.sets.extend(pending);
+        for sql in pending {
+            // The last word on a setting is all that is replayed of it.
+            let key = setting_key(&sql);
+            self.sets.retain(|s| setting_key(s) != key);
+            self.sets.push(sql);
+        }
         reset
     }
 
@@ -307,16 +328,23 @@ mod tests {
         assert!(!t.ready(false, true));
         assert!(!t.ready(true, true));
         assert_eq!(t.sets, ["SET a.b = 1"]);
+        t.sent("SET a.b = 5", Note::Track);
+        t.sent("SET SESSION search_path = x", Note::Track);
+        t.ready(true, true);
+        t.sent("RESET search_path", Note::Track);
+        t.sent("SET a.b=1", Note::Track);
+        t.ready(true, true);
+        assert_eq!(t.sets, ["RESET search_path", "SET a.b=1"]);
         t.sent("SET a.c = 2", Note::Track);
         assert!(
             t.ready(true, false),
             "a rollback leaves the connection unsure"
         );
-        assert_eq!(t.sets, ["SET a.b = 1"]);
+        assert_eq!(t.sets, ["RESET search_path", "SET a.b=1"]);
         t.sent("SET a.d = 3", Note::Track);
         t.error();
         t.ready(true, true);
-        assert_eq!(t.sets, ["SET a.b = 1"]);
+        assert_eq!(t.sets, ["RESET search_path", "SET a.b=1"]);
         t.sent("RESET ALL", Note::ResetAll);
         assert!(t.ready(true, true));
         assert!(t.sets.is_empty());
