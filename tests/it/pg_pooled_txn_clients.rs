@@ -170,3 +170,27 @@ async fn pgjdbc_txn_pooled() {
     assert!(out.contains("jdbc ok"), "{out}");
     assert!(proxy.hits().await > 0.0);
 }
+
+/// psycopg 3's server-side statements (`_pg3_<n>`), deallocated with SQL: answered
+/// by wirecache, and a statement deallocated is gone (26000) while another runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg3_deallocate_txn_pooled() {
+    let (_db, _proxy, url) = setup("txn_dealloc").await;
+    let script = "import psycopg,sys\nc=psycopg.connect(sys.argv[1],autocommit=True)\nprint(c.execute('SELECT %s::int + 1',(1,),prepare=True).fetchone()[0])\nprint(c.execute('SELECT %s::int * 3',(1,),prepare=True).fetchone()[0])\nc.execute('DEALLOCATE _pg3_0')\ntry:\n    c.execute('SELECT %s::int + 1',(1,),prepare=True)\n    print('ran')\nexcept psycopg.Error as e:\n    print(e.sqlstate)\nprint(c.execute('SELECT %s::int * 3',(2,),prepare=True).fetchone()[0])\n";
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("python3")
+            .args(["-c", script, &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        ["2", "3", "26000", "6"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -67,11 +67,17 @@ impl Session {
             self.core.reply(&[&PARSE_COMPLETE]);
             return;
         }
-        if !self.ext.statements.contains_key(name) && self.ext.statements.len() < MAX_TRACKED {
+        let known = self.ext.statements.contains_key(name);
+        if self.txn_pooled && (known || self.ext.statements.len() < MAX_TRACKED) {
+            // Transaction pooling: the name is the client's alone (a Parse that
+            // reuses it replaces the statement, where the origin would refuse it).
             self.ext.statements.insert(name.to_vec(), prepared.clone());
-            if self.txn_pooled && self.txn_parse(&prepared) {
+            if self.txn_parse(&prepared) {
                 return;
             }
+        }
+        if !known && self.ext.statements.len() < MAX_TRACKED {
+            self.ext.statements.insert(name.to_vec(), prepared);
         }
         self.send(&frame, Expect::Parse, Effects::default(), false);
     }

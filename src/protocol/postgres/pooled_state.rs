@@ -159,6 +159,31 @@ fn setting_key(sql: &str) -> String {
     w.get(at).cloned().unwrap_or_default()
 }
 
+/// The statement name of a lone `DEALLOCATE [PREPARE] name` (not `ALL`), as the
+/// client named it (a quoted name keeps its case, an unquoted one is lower-cased).
+pub fn deallocated(sql: &str) -> Option<String> {
+    let sql = sql.trim().trim_end_matches(';').trim();
+    let mut rest = strip_word(sql, "deallocate")?;
+    if let Some(r) = strip_word(rest, "prepare") {
+        rest = r;
+    }
+    let name = rest.trim();
+    if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        return (!quoted.contains('"')).then(|| quoted.to_owned());
+    }
+    let plain = name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (plain && !name.is_empty() && !name.eq_ignore_ascii_case("all"))
+        .then(|| name.to_ascii_lowercase())
+}
+
+/// `s` without its first word if that is `word` (any case), followed by a space.
+fn strip_word<'a>(s: &'a str, word: &str) -> Option<&'a str> {
+    let s = s.trim_start();
+    let head = s.get(..word.len())?;
+    let rest = s.get(word.len()..)?;
+    (head.eq_ignore_ascii_case(word) && rest.starts_with(char::is_whitespace)).then_some(rest)
+}
+
 /// The settings a client's session has, as replayed on a leased connection.
 #[derive(Debug, Default, Clone)]
 pub struct Tracked {
@@ -319,6 +344,16 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(note(sql), *want, "{sql}");
         }
+    }
+
+    #[test]
+    fn deallocate_names_a_statement() {
+        assert_eq!(deallocated("DEALLOCATE s1"), Some("s1".into()));
+        assert_eq!(deallocated("deallocate prepare S1;"), Some("s1".into()));
+        assert_eq!(deallocated("DEALLOCATE \"_pg3_0\""), Some("_pg3_0".into()));
+        assert_eq!(deallocated("DEALLOCATE ALL"), None);
+        assert_eq!(deallocated("DEALLOCATE s1; SELECT 1"), None);
+        assert_eq!(deallocated("DEALLOCATEx s1"), None);
     }
 
     #[test]

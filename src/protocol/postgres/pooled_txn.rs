@@ -244,6 +244,23 @@ impl Session {
         true
     }
 
+    /// `DEALLOCATE [PREPARE] name` of one of the client's named statements: answered
+    /// here (the server-side statement stays for whoever needs it next). False for
+    /// anything else, such as a statement of SQL `PREPARE` (pinned, at the origin).
+    pub fn txn_deallocate(&mut self, sql: &str) -> bool {
+        let Some(name) = pooled_state::deallocated(sql) else {
+            return false;
+        };
+        if self.ext.statements.remove(name.as_bytes()).is_none() {
+            return false;
+        }
+        let mut out = bytes::BytesMut::new();
+        super::messages::put_message(&mut out, b'C', b"DEALLOCATE\0");
+        let ready = super::messages::ready_for_query(super::session::status_byte(self.core.txn()));
+        self.core.reply(&[&out, &ready]);
+        true
+    }
+
     /// The server-side statement a (rewritten) Bind names, to prepare it first.
     pub fn txn_bound(&mut self, bind: &Frame, stmt: &Prepared) {
         if !self.txn_pooled {

@@ -200,6 +200,9 @@ impl Session {
         started: Instant,
     ) -> Result<(), PgError> {
         if self.txn_pooled {
+            if self.txn_deallocate(&sql) {
+                return Ok(());
+            }
             self.txn_note(&sql);
             self.ensure_origin().await?;
         }
