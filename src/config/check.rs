@@ -10,7 +10,7 @@ use super::read::Ctx;
 use super::rules::{MATCHER_KEYS, NO_MATCHER, RuleDef, rule_action_with};
 use super::schema::{CacheEntry, File, RuleEntry};
 use super::size::format_duration;
-use super::types::{CacheDef, Config, Listen, OriginTlsSettings, Protocol, TlsSettings};
+use super::types::{CacheDef, Config, Listen, OriginTlsSettings, TlsSettings};
 
 /// Checks `file` and builds the config, or returns every problem `ctx` holds.
 pub(super) fn config(file: File, mut ctx: Ctx) -> Result<Config, ConfigErrors> {
@@ -133,7 +133,7 @@ fn cache_def(ctx: &mut Ctx, at: &str, e: &CacheEntry) -> Option<CacheDef> {
     let (id, origin, protocol) = (e.id.clone()?, e.origin.clone()?, e.protocol?);
     let (default, ttl, mode, transactions) = (e.default, e.ttl, e.mode, e.transactions);
     let pool = super::pool::settings(e);
-    for (key, message) in super::pool::problems(&pool, e.protocol != Some(Protocol::MsSql)) {
+    for (key, message) in super::pool::problems(&pool, e.protocol) {
         ctx.invalid(&join(at, key), message);
     }
     Some(CacheDef {

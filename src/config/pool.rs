@@ -1,5 +1,5 @@
-//! Pooled mode of a `[[caches]]` entry: `pool` (`"off"`, the default, or
-//! `"session"`), where the logins wirecache checks itself come from (`auth_file`, a
+//! Pooled mode of a `[[caches]]` entry: `pool` (`"off"`, the default, `"session"`
+//! or `"transaction"`), where the logins wirecache checks itself come from (`auth_file`, a
 //! PgBouncer-style userlist; `user` + `password`, which the environment can set as
 //! `WIRECACHE_CACHES_<N>_PASSWORD`; `auth_user` + `auth_query` look up users the
 //! others do not name), and the pool's limits (`pool_size`,
@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use toml::Value;
 
 use super::kinds::{Amount, Count, FilePath, Kind, Opt, Positive, Secret, text};
+use super::types::Protocol;
 
 /// `auth_query` when absent (PgBouncer's): `$1` is the user name, as a literal.
 pub const DEFAULT_AUTH_QUERY: &str =
@@ -37,15 +38,20 @@ pub enum PoolMode {
     /// wirecache checks the client's password itself and lends it a pooled origin
     /// connection for the whole session, reset (`DISCARD ALL`) when it is returned.
     Session,
+    /// As `Session`, but the origin connection is leased per transaction: a session
+    /// holds none while idle, its settings and named prepared statements follow it to
+    /// whichever connection it gets, and state that cannot move pins it.
+    Transaction,
 }
 
 impl PoolMode {
-    pub const ALL: [PoolMode; 2] = [PoolMode::Off, PoolMode::Session];
+    pub const ALL: [PoolMode; 3] = [PoolMode::Off, PoolMode::Session, PoolMode::Transaction];
 
     pub fn as_str(self) -> &'static str {
         match self {
             PoolMode::Off => "off",
             PoolMode::Session => "session",
+            PoolMode::Transaction => "transaction",
         }
     }
 }
@@ -59,14 +65,13 @@ impl fmt::Display for PoolMode {
 impl<'de> Deserialize<'de> for PoolMode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(d)?;
-        let s = text(&value, "\"off\" or \"session\"").map_err(serde::de::Error::custom)?;
+        let expected = "\"off\", \"session\" or \"transaction\"";
+        let s = text(&value, expected).map_err(serde::de::Error::custom)?;
         let found = PoolMode::ALL
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(s));
         found.ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid pool mode {s:?}: expected \"off\" or \"session\""
-            ))
+            serde::de::Error::custom(format!("invalid pool mode {s:?}: expected {expected}"))
         })
     }
 }
@@ -167,8 +172,12 @@ pub(super) fn settings(e: &super::schema::CacheEntry) -> PoolSettings {
 }
 
 /// The cross-key checks of one entry's pool settings: `(key, message)` per problem.
-/// `poolable`: the cache's protocol has a pooled mode (PostgreSQL, MySQL, MariaDB).
-pub(super) fn problems(p: &PoolSettings, poolable: bool) -> Vec<(&'static str, String)> {
+/// `protocol`: the cache's; PostgreSQL, MySQL and MariaDB have a pooled mode, only
+/// PostgreSQL leases per transaction so far.
+pub(super) fn problems(
+    p: &PoolSettings,
+    protocol: Option<Protocol>,
+) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if p.user.is_some() != p.password.is_some() {
         let key = if p.user.is_some() { "user" } else { "password" };
@@ -177,11 +186,14 @@ pub(super) fn problems(p: &PoolSettings, poolable: bool) -> Vec<(&'static str, S
     if p.pool == PoolMode::Off {
         return out;
     }
-    if !poolable {
+    if protocol == Some(Protocol::MsSql) {
         let message =
             "pooled mode is only available for PostgreSQL, MySQL and MariaDB caches so far"
                 .to_owned();
         out.push(("pool", message));
+    } else if p.pool == PoolMode::Transaction && protocol != Some(Protocol::Postgres) {
+        let message = "pool = \"transaction\" is only available for PostgreSQL caches so far (MySQL and MariaDB: \"session\")";
+        out.push(("pool", message.to_owned()));
     }
     if p.auth_file.is_none() && p.user.is_none() {
         let message = "pooled mode checks logins itself: set auth_file, or user and password";
@@ -217,15 +229,28 @@ mod tests {
             pool: PoolMode::Session,
             ..PoolSettings::default()
         };
-        assert_eq!(problems(&p, true).len(), 1);
+        assert_eq!(problems(&p, Some(Protocol::Postgres)).len(), 1);
         p.user = Some("app".to_owned());
-        assert_eq!(problems(&p, true).first().map(|(k, _)| *k), Some("user"));
+        assert_eq!(
+            problems(&p, Some(Protocol::Postgres))
+                .first()
+                .map(|(k, _)| *k),
+            Some("user")
+        );
         p.password = Some("x".to_owned());
-        assert!(problems(&p, true).is_empty());
-        assert_eq!(problems(&p, false).first().map(|(k, _)| *k), Some("pool"));
+        assert!(problems(&p, Some(Protocol::Postgres)).is_empty());
+        assert_eq!(
+            problems(&p, Some(Protocol::MsSql)).first().map(|(k, _)| *k),
+            Some("pool")
+        );
+        p.pool = PoolMode::Transaction;
+        assert!(problems(&p, Some(Protocol::Postgres)).is_empty());
+        assert_eq!(problems(&p, Some(Protocol::MySql)).len(), 1);
+        p.pool = PoolMode::Session;
+        assert!(problems(&p, Some(Protocol::MariaDb)).is_empty());
         p.pool_min_idle = 50;
         assert!(
-            problems(&p, true)
+            problems(&p, Some(Protocol::Postgres))
                 .iter()
                 .any(|(k, _)| *k == "pool_min_idle")
         );
@@ -264,6 +289,20 @@ pool_queue_timeout = "2s"
         assert!(printed.contains("password = \"<redacted>\""), "{printed}");
         assert!(printed.contains("pool = \"session\""), "{printed}");
         assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn transaction_pooling_is_read_and_printed() {
+        let config = POOLED.replace("\"session\"", "\"Transaction\"");
+        let config = config.replace("user = \"app\"", "user = \"app\"\npassword = \"x\"");
+        match crate::config::from_str(&config, Vec::new()) {
+            Ok(c) => {
+                let cache = &c.caches[0];
+                assert_eq!(cache.pool.pool, PoolMode::Transaction);
+                assert!(c.to_toml_string().contains("pool = \"transaction\""));
+            }
+            Err(e) => panic!("refused: {e}"),
+        }
     }
 
     #[test]

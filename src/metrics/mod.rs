@@ -9,7 +9,7 @@ pub use cluster::render_cluster;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pool::metrics::ConnState;
+use crate::pool::metrics::{ConnState, PinReason};
 use crate::stats::{
     BypassReason, CacheMetrics, FillOutcome, Histogram, InvalidationScope, OriginFault, Refusal,
 };
@@ -63,7 +63,7 @@ fn label_at<T: Copy>(all: &[T], i: usize, as_str: fn(T) -> &'static str) -> &'st
 }
 
 /// Every metric, in the order of the exposition.
-const METRICS: [Metric; 30] = [
+const METRICS: [Metric; 31] = [
     Metric {
         name: "wirecache_refreshes_total",
         kind: "counter",
@@ -269,6 +269,20 @@ const METRICS: [Metric; 30] = [
             read: |m, i| {
                 let state = ConnState::ALL.get(i).copied();
                 state.map_or(0, |s| u64::try_from(m.pool.connections(s)).unwrap_or(0))
+            },
+        },
+    },
+    Metric {
+        name: "wirecache_pool_pinned_sessions",
+        kind: "gauge",
+        help: "Sessions in transaction pooling pinned to their origin connection, by reason.",
+        samples: Samples::PerLabel {
+            label: "reason",
+            count: PinReason::ALL.len(),
+            value: |i| label_at(&PinReason::ALL, i, PinReason::as_str),
+            read: |m, i| {
+                let reason = PinReason::ALL.get(i).copied();
+                reason.map_or(0, |r| u64::try_from(m.pool.pinned.get(r)).unwrap_or(0))
             },
         },
     },

@@ -44,6 +44,78 @@ impl ConnState {
     }
 }
 
+/// Why a session in transaction pooling keeps its origin connection for the rest of
+/// its life (state that cannot move to another connection), for
+/// `wirecache_pool_pinned_sessions{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinReason {
+    /// `CREATE TEMP …`, `SELECT … INTO TEMP`: a table of this backend's.
+    TempTable,
+    /// A session-level advisory lock (`pg_advisory_lock`, `pg_try_advisory_lock`).
+    AdvisoryLock,
+    /// `LISTEN`: notifications arrive on this backend.
+    Listen,
+    /// A cursor `WITH HOLD` outlives its transaction on this backend.
+    HoldCursor,
+    /// SQL `PREPARE` (the protocol's named statements move; SQL ones do not).
+    SqlPrepare,
+    /// `SET SESSION AUTHORIZATION`, `set_config(…, false)` and other session state
+    /// that is not followed.
+    UntrackedState,
+    /// MySQL user variables (`@x`), for the MySQL pool.
+    UserVariables,
+}
+
+impl PinReason {
+    pub const ALL: [PinReason; 7] = [
+        PinReason::TempTable,
+        PinReason::AdvisoryLock,
+        PinReason::Listen,
+        PinReason::HoldCursor,
+        PinReason::SqlPrepare,
+        PinReason::UntrackedState,
+        PinReason::UserVariables,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinReason::TempTable => "temp_table",
+            PinReason::AdvisoryLock => "advisory_lock",
+            PinReason::Listen => "listen",
+            PinReason::HoldCursor => "hold_cursor",
+            PinReason::SqlPrepare => "sql_prepare",
+            PinReason::UntrackedState => "untracked_state",
+            PinReason::UserVariables => "user_variables",
+        }
+    }
+
+    fn index(self) -> usize {
+        PinReason::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// Sessions pinned now, by reason.
+#[derive(Debug, Default)]
+pub struct Pinned([Gauge; PinReason::ALL.len()]);
+
+impl Pinned {
+    pub fn up(&self, reason: PinReason) {
+        if let Some(g) = self.0.get(reason.index()) {
+            g.up();
+        }
+    }
+
+    pub fn down(&self, reason: PinReason) {
+        if let Some(g) = self.0.get(reason.index()) {
+            g.down();
+        }
+    }
+
+    pub fn get(&self, reason: PinReason) -> i64 {
+        self.0.get(reason.index()).map_or(0, Gauge::get)
+    }
+}
+
 /// One cache's pool figures.
 #[derive(Debug, Default)]
 pub struct PoolMetrics {
@@ -58,6 +130,8 @@ pub struct PoolMetrics {
     pub closed: AtomicU64,
     /// Clients refused after `pool_queue_timeout`.
     pub queue_timeouts: AtomicU64,
+    /// Sessions pinned to their connection now, by reason (transaction pooling).
+    pub pinned: Pinned,
 }
 
 impl PoolMetrics {

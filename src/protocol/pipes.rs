@@ -2,6 +2,14 @@
 //! origin), each a connection split into halves with a read buffer and an output
 //! buffer that is written out in one go (so a burst of small messages costs one
 //! system call).
+//!
+//! The origin's connection can be detached from its end (transaction pooling): the
+//! end's buffers stay with the session while the connection goes back to a pool
+//! between transactions, and a [`Lender`] attaches one again when bytes must reach
+//! the origin.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,8 +55,8 @@ pub struct IoFailure {
 /// from it not yet decoded (`inbox`), and the bytes to write to it (`outbox`),
 /// written out in one go.
 pub struct End {
-    rd: ReadHalf,
-    wr: WriteHalf,
+    /// The connection's halves; `None` while detached (see [`Lender`]).
+    conn: Option<(ReadHalf, WriteHalf)>,
     side: Side,
     pub inbox: BytesMut,
     pub outbox: BytesMut,
@@ -56,10 +64,8 @@ pub struct End {
 
 impl End {
     fn new(stream: Stream, inbox: BytesMut, side: Side, out_capacity: usize) -> Self {
-        let (rd, wr) = split(stream);
         End {
-            rd,
-            wr,
+            conn: Some(split(stream)),
             side,
             inbox,
             outbox: BytesMut::with_capacity(out_capacity),
@@ -73,36 +79,88 @@ impl End {
         }
     }
 
+    fn detached_failure(&self) -> IoFailure {
+        self.failure(std::io::ErrorKind::NotConnected.into())
+    }
+
+    /// Its connection is attached (not lent back to a pool).
+    pub fn attached(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    /// Takes the connection out, as an end of its own with empty buffers; `None` if
+    /// already detached or if bytes are still buffered either way (a connection only
+    /// leaves in a clean state).
+    pub fn detach(&mut self) -> Option<End> {
+        if !self.inbox.is_empty() || !self.outbox.is_empty() {
+            return None;
+        }
+        let conn = self.conn.take()?;
+        Some(End {
+            conn: Some(conn),
+            side: self.side,
+            inbox: BytesMut::new(),
+            outbox: BytesMut::with_capacity(4 * 1024),
+        })
+    }
+
+    /// Takes `other`'s connection (and anything it has read) as this end's own.
+    pub fn attach(&mut self, mut other: End) {
+        self.inbox.extend_from_slice(&other.inbox);
+        self.conn = other.conn.take();
+    }
+
+    /// An origin end with no connection attached yet (transaction pooling).
+    pub fn detached_origin() -> Self {
+        End {
+            conn: None,
+            side: Side::Origin,
+            inbox: BytesMut::new(),
+            outbox: BytesMut::with_capacity(4 * 1024),
+        }
+    }
+
     /// An origin connection's end, for a pool to keep between sessions.
     pub fn for_origin(stream: Stream, inbox: BytesMut) -> Self {
         End::new(stream, inbox, Side::Origin, 4 * 1024)
     }
 
     /// False if the peer has closed this connection or sent bytes nobody asked for
-    /// (checked without waiting; a TLS connection is only checked for being closed
-    /// by a failed write later, since its records cannot be peeked at).
+    /// (checked without waiting: a plain socket is peeked at; a TLS connection is
+    /// polled for a record once, and any record, such as an origin's FATAL on
+    /// shutdown, means it cannot be used).
     pub fn alive(&mut self) -> bool {
         if !self.inbox.is_empty() || !self.outbox.is_empty() {
             return false;
         }
-        let ReadHalf::Tcp(tcp) = &mut self.rd else {
-            return true;
+        let Some((rd, _)) = &mut self.conn else {
+            return false;
         };
         let mut byte = [0u8; 1];
         let mut buf = tokio::io::ReadBuf::new(&mut byte);
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        matches!(tcp.poll_peek(&mut cx, &mut buf), std::task::Poll::Pending)
+        let polled = match rd {
+            ReadHalf::Tcp(tcp) => tcp.poll_peek(&mut cx, &mut buf).map_ok(|_| ()),
+            ReadHalf::Tls(_) => tokio::io::AsyncRead::poll_read(Pin::new(rd), &mut cx, &mut buf),
+        };
+        matches!(polled, std::task::Poll::Pending)
     }
 
     /// Reads what arrives into `inbox`; 0: this end closed.
     pub async fn read(&mut self) -> Result<usize, IoFailure> {
-        let n = self.rd.read_buf(&mut self.inbox).await;
+        let Some((rd, _)) = &mut self.conn else {
+            return Err(self.detached_failure());
+        };
+        let n = rd.read_buf(&mut self.inbox).await;
         n.map_err(|e| self.failure(e))
     }
 
     /// Writes `bytes` now, past the outbox.
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), IoFailure> {
-        let sent = write_out(&mut self.wr, bytes).await;
+        let Some((_, wr)) = &mut self.conn else {
+            return Err(self.detached_failure());
+        };
+        let sent = write_out(wr, bytes).await;
         sent.map_err(|e| self.failure(e))
     }
 
@@ -111,11 +169,27 @@ impl End {
         if self.outbox.is_empty() {
             return Ok(());
         }
-        let sent = write_out(&mut self.wr, &self.outbox).await;
+        let Some((_, wr)) = &mut self.conn else {
+            return Err(self.detached_failure());
+        };
+        let sent = write_out(wr, &self.outbox).await;
         sent.map_err(|e| self.failure(e))?;
         self.outbox.clear();
         Ok(())
     }
+}
+
+/// A future a [`Lender`] returns.
+pub type LendFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a session's origin connections come from when they are leased per
+/// transaction: the protocol's pool. `lease` returns a connection in the state the
+/// session expects (its settings replayed); `release` takes one back, clean and idle.
+pub trait Lender: Send + std::any::Any {
+    fn lease(&mut self) -> LendFuture<'_, Result<End, IoFailure>>;
+    fn release(&mut self, conn: End) -> LendFuture<'_, ()>;
+    /// For the protocol to reach its own lender's state.
+    fn as_any(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// Both ends of a session. The origin's end is apart from the client's so that a
@@ -126,6 +200,8 @@ pub struct Pipes {
     /// The origin connection was lost and the session goes on without it: nothing is
     /// read from or written to it any more.
     origin_lost: bool,
+    /// Transaction pooling: attaches an origin connection when one is needed.
+    lender: Option<Box<dyn Lender>>,
 }
 
 impl Pipes {
@@ -135,6 +211,7 @@ impl Pipes {
             client: End::new(client, cin, Side::Client, 16 * 1024),
             origin: End::new(origin, oin, Side::Origin, 4 * 1024),
             origin_lost: false,
+            lender: None,
         }
     }
 
@@ -144,7 +221,55 @@ impl Pipes {
             client: End::new(client, cin, Side::Client, 16 * 1024),
             origin,
             origin_lost: false,
+            lender: None,
         }
+    }
+
+    /// Leases origin connections per transaction from `lender` from now on.
+    pub fn lend_from(&mut self, lender: Box<dyn Lender>) {
+        self.lender = Some(lender);
+    }
+
+    pub fn lender(&mut self) -> Option<&mut (dyn Lender + 'static)> {
+        self.lender.as_deref_mut()
+    }
+
+    /// The lender, once the session is over.
+    pub fn take_lender(&mut self) -> Option<Box<dyn Lender>> {
+        self.lender.take()
+    }
+
+    /// An origin connection is attached (always, without a lender, until lost).
+    pub fn origin_attached(&self) -> bool {
+        self.origin.attached()
+    }
+
+    /// Attaches a leased origin connection if none is (and the session has a
+    /// lender and its origin).
+    pub async fn ensure_origin(&mut self) -> Result<(), IoFailure> {
+        if self.origin_lost || self.origin.attached() {
+            return Ok(());
+        }
+        let Some(lender) = self.lender.as_deref_mut() else {
+            return Err(self.origin.detached_failure());
+        };
+        let conn = lender.lease().await?;
+        self.origin.attach(conn);
+        Ok(())
+    }
+
+    /// Gives the origin connection back to the lender (the caller checked the
+    /// session is idle at the origin); false if it could not leave (bytes buffered,
+    /// no lender).
+    pub async fn release_origin(&mut self) -> bool {
+        let Some(lender) = self.lender.as_deref_mut() else {
+            return false;
+        };
+        let Some(conn) = self.origin.detach() else {
+            return false;
+        };
+        lender.release(conn).await;
+        true
     }
 
     /// The origin's end, to give back to its pool; `None` if it was lost.
@@ -166,7 +291,7 @@ impl Pipes {
     /// Waits until the client or the origin sends something and appends it to its
     /// inbox; returns which side and how many bytes (0: that side closed).
     pub async fn read_either(&mut self) -> Result<(Side, usize), IoFailure> {
-        if self.origin_lost {
+        if self.origin_lost || !self.origin.attached() {
             return self.client.read().await.map(|n| (Side::Client, n));
         }
         tokio::select! {
@@ -181,6 +306,7 @@ impl Pipes {
         if self.origin_lost {
             return Err(self.origin.failure(std::io::ErrorKind::NotConnected.into()));
         }
+        self.ensure_origin().await?;
         self.origin.send(bytes).await
     }
 
@@ -197,7 +323,8 @@ impl Pipes {
         if self.origin_lost {
             // Requests forwarded meanwhile are answered by the session itself.
             self.origin.outbox.clear();
-        } else {
+        } else if !self.origin.outbox.is_empty() {
+            self.ensure_origin().await?;
             self.origin.flush().await?;
         }
         self.client.flush().await

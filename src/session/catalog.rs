@@ -1,6 +1,6 @@
 //! The catalog round, written once for every protocol: the engine's question as the
 //! origin's dialect asks it (`engine::catalog`), sent over the session's own origin
-//! connection while nothing else is in flight, and the facts its rows give. The
+//! connection (leased first under transaction pooling) while nothing else is in flight, and the facts its rows give. The
 //! client never sees any of it. A protocol only runs SQL and decodes rows
 //! ([`Catalog::results`]).
 
@@ -100,6 +100,8 @@ pub async fn isolation<S: Catalog>(
 /// Runs one query of wirecache's own, counted as a catalog query.
 async fn query<S: Catalog>(s: &mut S, sql: &str) -> Result<Option<Vec<Vec<Row>>>, SessionError> {
     let core = s.core();
+    // Under transaction pooling, lease a connection first (a no-op otherwise).
+    core.io().ensure_origin().await?;
     core.flush().await?;
     core.count_catalog_query();
     s.results(sql).await

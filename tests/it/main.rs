@@ -53,6 +53,8 @@ mod pg_pooled;
 mod pg_pooled_auth;
 mod pg_pooled_clients;
 mod pg_pooled_secrets;
+mod pg_pooled_txn;
+mod pg_pooled_txn_clients;
 mod pg_protocol;
 mod pg_tls;
 mod pg_transactions;

@@ -69,7 +69,7 @@ impl Session {
     /// (once), then give up on the session.
     pub fn overdue(&mut self) -> Result<(), PgError> {
         if self.core.overdue()? == Overdue::Cancel {
-            match &self.cancel {
+            match self.cancel_target() {
                 Some(target) => target.spawn(),
                 // No key from the origin: nothing to cancel with.
                 None => return Err(PgError::QueryTimeout(self.core.cache().query_timeout)),
@@ -82,9 +82,17 @@ impl Session {
     /// (the origin connection is then closed with the session, never reused).
     pub fn cancel_left_behind(&mut self) {
         if !self.core.idle()
-            && let Some(target) = &self.cancel
+            && let Some(target) = self.cancel_target()
         {
             target.spawn();
         }
+    }
+
+    /// Where a cancel for this session's query goes now: under transaction pooling,
+    /// the backend leased at the moment (none between transactions).
+    fn cancel_target(&mut self) -> Option<CancelTarget> {
+        let key = self.backend_key()?;
+        let cache = self.cancel.as_ref()?.cache.clone();
+        Some(CancelTarget { cache, key })
     }
 }

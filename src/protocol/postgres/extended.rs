@@ -67,7 +67,16 @@ impl Session {
             self.core.reply(&[&PARSE_COMPLETE]);
             return;
         }
-        if !self.ext.statements.contains_key(name) && self.ext.statements.len() < MAX_TRACKED {
+        let known = self.ext.statements.contains_key(name);
+        if self.txn_pooled && (known || self.ext.statements.len() < MAX_TRACKED) {
+            // Transaction pooling: the name is the client's alone (a Parse that
+            // reuses it replaces the statement, where the origin would refuse it).
+            self.ext.statements.insert(name.to_vec(), prepared.clone());
+            if self.txn_parse(&prepared) {
+                return;
+            }
+        }
+        if !known && self.ext.statements.len() < MAX_TRACKED {
             self.ext.statements.insert(name.to_vec(), prepared);
         }
         self.send(&frame, Expect::Parse, Effects::default(), false);
@@ -112,6 +121,14 @@ impl Session {
             self.send(&frame, Expect::Bind, Effects::default(), false);
             return;
         };
+        let renamed = match self.txn_pooled && !unnamed_stmt {
+            true => {
+                let rest = frame.bytes.get(rest_at..).unwrap_or_default();
+                self.txn_bind(&portal, &stmt, rest)
+            }
+            false => None,
+        };
+        let (frame, rest_at) = renamed.unwrap_or((frame, rest_at));
         self.ext.held = Some(Held {
             bind: frame,
             rest_at,
@@ -132,6 +149,8 @@ impl Session {
     fn send_held(&mut self, held: Held, tee: bool) {
         if held.unnamed_stmt {
             self.materialize(b"");
+        } else {
+            self.txn_bound(&held.bind, &held.stmt);
         }
         // The portal now exists at the origin: remember what it runs.
         if self.ext.portals.len() < MAX_TRACKED || held.portal.is_empty() {
@@ -157,6 +176,13 @@ impl Session {
         self.flush_held();
         if let Some((b'S', name)) = target {
             let name = name.to_vec();
+            if self.txn_pooled
+                && !name.is_empty()
+                && let Some(stmt) = self.ext.statement(&name)
+                && self.txn_describe(&stmt)
+            {
+                return;
+            }
             self.materialize(&name);
         }
         self.send(&frame, Expect::Describe, Effects::default(), false);
@@ -167,6 +193,9 @@ impl Session {
         match messages::parse_target(frame.body()) {
             Some((b'S', b"")) => self.ext.forget_unnamed(),
             Some((b'S', name)) => {
+                if self.txn_close(name) {
+                    return;
+                }
                 self.ext.statements.remove(name);
             }
             Some((_, name)) => {
@@ -203,6 +232,7 @@ impl Session {
             Some(h) if h.portal == portal => h,
             other => {
                 self.ext.held = other;
+                self.ensure_origin().await?;
                 self.flush_held();
                 let stmt = self.ext.portals.get(portal).cloned();
                 return self
@@ -211,6 +241,7 @@ impl Session {
             }
         };
         if max_rows != 0 {
+            self.ensure_origin().await?;
             let stmt = held.stmt.clone();
             self.send_held(held, false);
             return self
@@ -261,6 +292,10 @@ impl Session {
         blocked: Option<BypassReason>,
         started: Instant,
     ) -> Result<(), PgError> {
+        if self.txn_pooled {
+            self.txn_note(&held.stmt.sql);
+            self.ensure_origin().await?;
+        }
         let rest = held.bind.bytes.get(held.rest_at..).unwrap_or_default();
         let stmt = held.stmt.clone();
         match session::decide(self, &stmt.sql, blocked).await? {
@@ -320,6 +355,9 @@ impl Session {
             self.ext.batch_unsafe = true;
             return Ok(());
         };
+        if self.txn_pooled {
+            self.txn_note(&stmt.sql);
+        }
         match session::decide(self, &stmt.sql, Some(reason)).await? {
             Decision::Forward { effects, reason } => {
                 self.forward_execute(frame, &stmt.sql, effects, reason)

@@ -24,7 +24,13 @@ pub mod messages;
 mod offline;
 mod origin_login;
 pub mod pooled;
+mod pooled_lender;
+mod pooled_login;
 mod pooled_params;
+mod pooled_run;
+mod pooled_state;
+mod pooled_stmts;
+mod pooled_txn;
 #[cfg(test)]
 mod proptests;
 mod relay;

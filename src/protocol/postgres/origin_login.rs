@@ -29,6 +29,8 @@ pub struct OriginConn {
     pub key: Bytes,
     /// The client startup parameters it has (set after its last reset).
     pub applied: super::pooled_params::Params,
+    /// What transaction pooling left on it (settings, prepared statements).
+    pub txn: super::pooled_state::ConnState,
 }
 
 impl Conn for OriginConn {
@@ -95,6 +97,7 @@ pub async fn open(
         statuses,
         key,
         applied: Vec::new(),
+        txn: Default::default(),
     })
 }
 

@@ -1,10 +1,15 @@
 //! A pooled PostgreSQL session (`pool = "session"`): the client's login is checked
-//! here (`client_login`), an origin connection is leased from the pool of (origin
+//! (`pooled_login`, `client_login`), an origin connection is leased from the pool of (origin
 //! user, database) (opened with the stored secret by `origin_login` when the pool has
 //! none idle), the client's startup parameters are set on it, and the client is
 //! greeted with the connection's parameter statuses and a cancel key of wirecache's
 //! own. When the session ends at rest (no transaction, nothing owed), the connection
 //! is reset with `DISCARD ALL` and given back; otherwise it is closed.
+//!
+//! Under `pool = "transaction"` the session gives that first connection back as soon
+//! as it is idle, and leases one per transaction from then on (`pooled_txn`,
+//! `pooled_lender`); at its end, a connection it still holds (pinned, or between
+//! statements) is reset and given back the same way.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,25 +20,34 @@ use tracing::Instrument;
 use super::auth_query::AuthQuery;
 use super::errors::{self, PgError};
 use super::logins::{LoginError, Logins};
-use super::origin_login::{self, LoginFailure, OriginConn};
+use super::origin_login::{self, OriginConn};
+use super::pooled_login::login;
+pub(super) use super::pooled_login::{Greeted, Leased, LoggedIn};
 use super::pooled_params::{self, Params};
 use super::session::Session;
 use super::startup::{self, Resolved};
-use super::{PgContext, Route, client_login, messages};
+use super::{PgContext, Route, messages};
 use crate::config::{Config, PoolMode, Protocol};
 use crate::engine::SessionNamespace;
 use crate::pool::userlist::{Userlist, UserlistError};
-use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::pool::{Lease, Limits, Pools};
 use crate::protocol::{Pipes, ProxySession};
 use crate::server::stream::{Stream, send};
 use crate::session::{Core, Gauge, TxnState};
 
 /// One pooled cache: its logins and its pools.
 pub struct PooledCache {
-    logins: Logins,
-    pools: Arc<Pools<(String, String), OriginConn>>,
+    pub(super) logins: Logins,
+    pub(super) pools: Arc<Pools<(String, String), OriginConn>>,
     /// `auth_user` + `auth_query`, and auth_user's own login.
-    auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
+    pub(super) auth: Option<(AuthQuery, Arc<super::logins::Login>)>,
+    /// Session or transaction pooling.
+    pub(super) mode: PoolMode,
+    /// Server-side names of named statements (transaction pooling).
+    pub(super) names: Arc<super::pooled_stmts::StmtNames>,
+    /// What clients are greeted with, per login and startup parameters (transaction
+    /// pooling: a login that has one needs no connection).
+    pub(super) greetings: super::pooled_run::Greetings,
 }
 
 /// Why pooled mode could not start.
@@ -106,113 +120,27 @@ pub fn build(
             logins,
             pools,
             auth,
+            mode: p.pool,
+            names: Arc::default(),
+            greetings: Default::default(),
         };
         out.insert(def.id.clone(), Arc::new(pooled));
     }
     Ok(out)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
     params
         .iter()
         .find(|(k, _)| k == name)
         .map_or("", |(_, v)| v.as_str())
 }
 
-/// A session's lease and the startup parameters set on it.
-struct Leased {
-    lease: Lease<OriginConn>,
-    conn: OriginConn,
-    want: Params,
-}
-
-/// Checks the login, leases a connection and sets the client's parameters on it.
-async fn login(
-    ctx: &PgContext,
-    client: &mut Stream,
-    cbuf: &mut BytesMut,
-    (cache, params): &Resolved,
-    pooled: &PooledCache,
-) -> Result<Leased, PgError> {
-    let user = param(params, "user");
-    let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
-    let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
-    let Some(login) = login else {
-        return Err(PgError::AuthRejected);
-    };
-    login.learn(key);
-    let secret = login
-        .secret()
-        .ok_or(PgError::Origin("no secret to log in to the origin with"))?;
-    let want = pooled_params::settable(params)?;
-    let target = (user, param(params, "database"));
-    let tls = ctx.tls.origin(&cache.id);
-    let pool = pooled
-        .pools
-        .get(&(target.0.to_owned(), target.1.to_owned()));
-    let open = || async {
-        let conn = origin_login::open(cache, tls, target, &secret).await;
-        if let Err(LoginFailure::Session(e)) = &conn {
-            crate::session::connect_failed(cache, e);
-        }
-        conn
-    };
-    let mut lease = match pool.lease(open).await {
-        Ok(l) => l,
-        Err(LeaseError::QueueTimeout(_)) => {
-            return Err(PgError::TooManyConnections(
-                crate::stats::Refusal::QueueTimeout,
-            ));
-        }
-        Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
-        Err(LeaseError::Open(LoginFailure::Refused(error))) => {
-            let _ = send(client, &error).await;
-            return Err(PgError::AuthRejected);
-        }
-    };
-    cache.metrics.origin.up();
-    let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
-    let sets = pooled_params::diff(&want, &conn.applied);
-    if !sets.is_empty() {
-        conn.applied.clear();
-        if let Some(error) = origin_login::run(&mut conn, &sets).await? {
-            let _ = send(client, &error).await;
-            give_back(lease, conn, &[], cache.connect_timeout).await;
-            return Err(PgError::AuthRejected);
-        }
-        conn.applied.clone_from(&want);
-    }
-    Ok(Leased { lease, conn, want })
-}
-
-/// The login of `user`: from the userlist, else from `auth_query` if configured.
-async fn lookup(
-    ctx: &PgContext,
-    cache: &Arc<crate::engine::CacheCtx>,
-    pooled: &PooledCache,
-    (user, database): (&str, &str),
-) -> Result<Option<Arc<super::logins::Login>>, PgError> {
-    if let Some(login) = pooled.logins.get(user) {
-        return Ok(Some(login));
-    }
-    let Some((query, auth_login)) = &pooled.auth else {
-        return Ok(None);
-    };
-    let at = super::auth_query::Place {
-        cache,
-        tls: ctx.tls.origin(&cache.id),
-        pools: &pooled.pools,
-        database,
-    };
-    let found = query.lookup(&at, auth_login, user).await?;
-    Ok(found.map(Arc::new))
-}
-
 /// Resets a connection a session is done with (`DISCARD ALL`), sets the session's
 /// startup parameters `want` again in the same round trip (the next client most
 /// likely has the same: then its login sends nothing), and gives it back to its
 /// pool. An origin that does not answer within `within` loses the connection.
-async fn give_back(
+pub(super) async fn give_back(
     lease: Lease<OriginConn>,
     mut conn: OriginConn,
     want: &[(String, String)],
@@ -224,6 +152,7 @@ async fn give_back(
         false => &["DISCARD ALL", &sets],
     };
     conn.applied.clear();
+    conn.txn = Default::default();
     let reset = tokio::time::timeout(within, origin_login::run_all(&mut conn, queries)).await;
     match reset {
         Ok(Ok(true)) if conn.end.alive() => {
@@ -235,9 +164,9 @@ async fn give_back(
 }
 
 /// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
-fn greeting(conn: &OriginConn, key: &[u8]) -> BytesMut {
+pub(super) fn greeting(statuses: &[(String, String)], key: &[u8]) -> BytesMut {
     let mut out = BytesMut::new();
-    for (k, v) in &conn.statuses {
+    for (k, v) in statuses {
         let mut body = Vec::with_capacity(k.len() + v.len() + 2);
         body.extend_from_slice(k.as_bytes());
         body.push(0);
@@ -272,8 +201,12 @@ pub async fn run(
         .map(|l| (a, l)),
         Err(e) => Err(e),
     };
-    let (admitted, Leased { lease, conn, want }) = match leased {
-        Ok(l) => l,
+    let (admitted, leased) = match leased {
+        Ok(start) if pooled.mode == PoolMode::Transaction => {
+            return super::pooled_run::run(ctx, (client, cbuf), &resolved, pooled, start).await;
+        }
+        Ok((a, LoggedIn::Leased(l))) => (a, *l),
+        Ok((_, LoggedIn::Greeted(_))) => return Err(PgError::Origin("no connection leased")),
         Err(e) => {
             if let Some(wire) = errors::to_wire(&e) {
                 let _ = send(&mut client, &wire).await;
@@ -281,8 +214,11 @@ pub async fn run(
             return Err(e);
         }
     };
+    let Leased {
+        lease, conn, want, ..
+    } = leased;
     let own_key = Bytes::from(super::scram::random_bytes(8));
-    send(&mut client, &greeting(&conn, &own_key))
+    send(&mut client, &greeting(&conn.statuses, &own_key))
         .await
         .map_err(PgError::io(super::errors::Side::Client))?;
     let peer = client.tcp().peer_addr().ok();
@@ -328,12 +264,13 @@ async fn finish(
             statuses,
             key,
             applied,
+            txn: Default::default(),
         };
         give_back(lease, conn, want, within).await;
     }
 }
 /// The proxied session over a leased connection.
-fn session(
+pub(super) fn session(
     ctx: &PgContext,
     (client, cbuf): (Stream, BytesMut),
     (cache, params): &Resolved,
@@ -357,7 +294,7 @@ fn session(
 }
 
 /// Drives the session in its span, counting an idle timeout.
-async fn drive(
+pub(super) async fn drive(
     ctx: &PgContext,
     session: &mut Session,
     peer: Option<std::net::SocketAddr>,

@@ -42,6 +42,9 @@ impl Session {
         if t == tag::ERROR && messages::is_fatal(frame.body()) {
             self.origin_fatal = true;
         }
+        if t == tag::ERROR && self.txn_pooled {
+            self.txn_error();
+        }
         if matches!(t, tag::NOTICE | tag::NOTIFICATION | tag::PARAMETER_STATUS) {
             // Asynchronous: notices, notifications, parameter changes.
             self.core.to_client(&frame.bytes);
@@ -85,7 +88,7 @@ impl Session {
                 self.skip_to_sync();
             }
         }
-        if !(swallow && t == tag::PARSE_COMPLETE) {
+        if !(swallow && matches!(t, tag::PARSE_COMPLETE | tag::CLOSE_COMPLETE)) {
             self.core.to_client(&frame.bytes);
         }
         Ok(())
@@ -118,6 +121,9 @@ impl Session {
     /// ReadyForQuery: the transaction status, and the end of a transaction block.
     fn on_ready(&mut self, frame: &Frame) {
         let txn = txn_state(frame.body().first().copied().unwrap_or(b'I'));
+        if self.txn_pooled {
+            self.txn_ready(txn.is_idle(), !self.last_tag_rollback);
+        }
         if txn.is_idle() {
             let committed = !self.last_tag_rollback;
             self.core.transaction_ended(committed);

@@ -74,6 +74,9 @@ pub struct Session {
     /// The origin connection is leased from a pool: the client's Terminate is not
     /// passed on (the connection outlives the session).
     pub pooled: bool,
+    /// Transaction pooling: the origin connection is leased per transaction
+    /// (`pooled_txn`).
+    pub txn_pooled: bool,
 }
 
 /// ReadyForQuery's status byte for a transaction state.
@@ -106,6 +109,7 @@ impl Session {
             held_fatal: None,
             cancel: None,
             pooled: false,
+            txn_pooled: false,
         }
     }
 
@@ -195,6 +199,13 @@ impl Session {
         blocked: Option<crate::engine::BypassReason>,
         started: Instant,
     ) -> Result<(), PgError> {
+        if self.txn_pooled {
+            if self.txn_deallocate(&sql) {
+                return Ok(());
+            }
+            self.txn_note(&sql);
+            self.ensure_origin().await?;
+        }
         let decision = session::decide(self, &sql, blocked).await?;
         if let Decision::Fill(ticket) = decision {
             let flight = match self.core.lead_or_follow(&ticket).await? {
@@ -214,6 +225,7 @@ impl Session {
             Decision::Forward { effects, .. } => {
                 if effects.drops_prepared {
                     self.ext.clear_statements();
+                    self.txn_statements_dropped();
                 }
                 let effects = self.core.session_effects(effects, &sql);
                 self.expect(Expect::Query, effects, false);
@@ -296,8 +308,12 @@ impl ProxySession for Session {
         Session::on_origin(self, frame)
     }
 
-    fn flush(&mut self) -> impl Future<Output = Result<(), PgError>> + Send {
-        self.core.flush()
+    async fn flush(&mut self) -> Result<(), PgError> {
+        if self.txn_pooled {
+            // Boxed: keeps the common path's future as small as before.
+            return Box::pin(self.txn_flush()).await;
+        }
+        self.core.flush().await
     }
 
     fn terminated(&self) -> bool {

@@ -636,6 +636,11 @@ macro_rules! for_each_origin {
                         super::super::$name::<$crate::common::mysql_pooled_origin::MyPooled>()
                             .await;
                     }
+
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn postgres_txn_pooled() {
+                        super::super::$name::<$crate::common::pg_pooled_origin::PgTxnPooled>().await;
+                    }
                 }
             )*
         }

@@ -1,6 +1,8 @@
-//! The shared PostgreSQL origin behind a wirecache in pooled mode (`pool = "session"`),
-//! as an [`Origin`] adapter, so the consistency and transaction suites run in pooled
-//! mode too (`pooled::NAME::postgres_pooled`, see `for_each_origin!(with_pooled: …)`). Clients
+//! The shared PostgreSQL origin behind a wirecache in pooled mode (`pool = "session"`
+//! or `"transaction"`, the [`Mode`] parameter), as an [`Origin`] adapter, so the
+//! consistency and transaction suites run in both pooled modes too
+//! (`pooled::NAME::postgres_pooled` and `postgres_txn_pooled`, see
+//! `for_each_origin!(with_pooled: …)`). Clients
 //! log in with SCRAM against a userlist holding the superuser, `alice` and `bob`;
 //! wirecache logs in to the (trusting) origin with the stored password.
 
@@ -13,32 +15,66 @@ use super::proxy::{Protocol, Proxy, ProxyBuilder};
 /// The password of every pooled login of these tests.
 const PASSWORD: &str = "pooled-suite-pw";
 
-/// [`PgOrigin::shared`] in pooled mode.
-pub struct PgPooled {
+/// Which pooled mode the proxies of a [`PgPooled`] run.
+pub trait Mode: Send + Sync + Sized + 'static {
+    /// The `pool` setting.
+    const POOL: &'static str;
+    const NAME: &'static str;
+    fn cell() -> &'static OnceLock<PgPooled<Self>>;
+}
+
+/// `pool = "session"`.
+pub struct SessionMode;
+/// `pool = "transaction"`.
+pub struct TxnMode;
+
+impl Mode for SessionMode {
+    const POOL: &'static str = "session";
+    const NAME: &'static str = "postgres (pooled)";
+    fn cell() -> &'static OnceLock<PgPooled<Self>> {
+        static CELL: OnceLock<PgPooled<SessionMode>> = OnceLock::new();
+        &CELL
+    }
+}
+
+impl Mode for TxnMode {
+    const POOL: &'static str = "transaction";
+    const NAME: &'static str = "postgres (transaction pooled)";
+    fn cell() -> &'static OnceLock<PgPooled<Self>> {
+        static CELL: OnceLock<PgPooled<TxnMode>> = OnceLock::new();
+        &CELL
+    }
+}
+
+/// [`PgOrigin::shared`] in pooled mode `M`.
+pub struct PgPooled<M: Mode = SessionMode> {
     pg: &'static PgOrigin,
     /// The userlist (`auth_file`) every proxy of these tests reads.
     userlist: String,
+    mode: std::marker::PhantomData<M>,
 }
 
-impl PgPooled {
+/// Transaction pooling.
+pub type PgTxnPooled = PgPooled<TxnMode>;
+
+impl<M: Mode> PgPooled<M> {
     async fn client(proxy: &Proxy, db: &str, user: &str) -> PgClient {
         let client = proxy.try_connect("demo", db, user, Some(PASSWORD)).await;
         PgClient::new(client.unwrap_or_else(|e| panic!("pooled login as {user}: {e}")))
     }
 }
 
-impl Origin for PgPooled {
+impl<M: Mode> Origin for PgPooled<M> {
     type Client = PgClient;
-    const NAME: &'static str = "postgres (pooled)";
+    const NAME: &'static str = M::NAME;
     const BEGIN: &'static str = <PgOrigin as Origin>::BEGIN;
     const AUTOCOMMIT_OFF: Option<&'static str> = <PgOrigin as Origin>::AUTOCOMMIT_OFF;
     const CROSS_DATABASE: bool = <PgOrigin as Origin>::CROSS_DATABASE;
     const CACHES_NESTED_VIEWS: bool = <PgOrigin as Origin>::CACHES_NESTED_VIEWS;
 
     fn shared() -> &'static Self {
-        static POOLED: OnceLock<PgPooled> = OnceLock::new();
-        POOLED.get_or_init(|| {
-            let dir = super::test_dir("pooled-suite");
+        M::cell().get_or_init(|| {
+            let dir = super::test_dir(&format!("pooled-suite-{}", M::POOL));
             let path = dir.join("userlist.txt");
             let lines: String = [SUPERUSER, "alice", "bob"]
                 .iter()
@@ -48,6 +84,7 @@ impl Origin for PgPooled {
             PgPooled {
                 pg: PgOrigin::shared(),
                 userlist: path.display().to_string(),
+                mode: std::marker::PhantomData,
             }
         })
     }
@@ -61,7 +98,7 @@ impl Origin for PgPooled {
     }
 
     fn proxy(&self) -> ProxyBuilder {
-        let lines = format!("pool = \"session\"\nauth_file = \"{}\"", self.userlist);
+        let lines = format!("pool = \"{}\"\nauth_file = \"{}\"", M::POOL, self.userlist);
         Proxy::builder()
             .cache_with("demo", Protocol::Postgres, self.pg.port, &lines)
             .cache_with("my-app", Protocol::Postgres, self.pg.port, &lines)

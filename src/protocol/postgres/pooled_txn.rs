@@ -1,0 +1,284 @@
+//! A session under transaction pooling (`pool = "transaction"`), on top of the
+//! ordinary session: it leases an origin connection when it must send something (a
+//! miss, a write, `BEGIN`, a catalog question; never for a hit), and gives it back
+//! when the origin reports ReadyForQuery `I` with nothing owed, nothing held and no
+//! batch open. Between leases the client's unnamed statement and portals are gone
+//! (they live within a transaction); its named statements go out under server-side
+//! names (`pooled_stmts`) and are prepared again wherever they are missing; its
+//! settings are tracked (`pooled_state`) and replayed by the lender
+//! (`pooled_lender`); what cannot move pins the session to its connection.
+//!
+//! A statement is "known" on the attached connection when the lender's `prepared`
+//! holds it; any other is sent as Close + Parse (closing a statement the connection
+//! lacks is no error), so a connection's set may be unsure without a wrong answer.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::batch::Prepared;
+use super::codec::Frame;
+use super::errors::PgError;
+use super::pooled_lender::TxnLender;
+use super::pooled_state::{self, Note};
+use super::pooled_stmts;
+use super::session::{Answer, Expect, Session};
+use crate::engine::Effects;
+use crate::stats::OriginFault;
+
+/// CloseComplete.
+const CLOSE_COMPLETE: [u8; 5] = [b'3', 0, 0, 0, 4];
+
+impl Session {
+    /// The lender, in transaction pooling.
+    pub fn lender(&mut self) -> Option<&mut TxnLender> {
+        if !self.txn_pooled {
+            return None;
+        }
+        let lender = self.core.io().lender()?;
+        lender.as_any().downcast_mut::<TxnLender>()
+    }
+
+    /// Leases an origin connection now if the session has none attached; if the
+    /// origin cannot be reached, the session goes on without it.
+    pub async fn ensure_origin(&mut self) -> Result<(), PgError> {
+        if !self.txn_pooled || self.core.io().origin_attached() {
+            return Ok(());
+        }
+        let Err(failure) = self.core.io().ensure_origin().await else {
+            return Ok(());
+        };
+        let cause = self.lender().and_then(|l| l.failure.take());
+        let cause = cause.unwrap_or_else(|| failure.into());
+        // The origin is unreachable: the session goes on answering from the cache
+        // (`session::outage`), as one that lost its connection at rest does.
+        if let PgError::OriginConnect { source, .. } = &cause
+            && self.lose_origin(OriginFault::of_io(source))
+        {
+            return Ok(());
+        }
+        Err(cause)
+    }
+
+    /// A statement about to go to the origin: its settings are tracked, or it pins.
+    pub fn txn_note(&mut self, sql: &str) {
+        let Some(lender) = self.lender() else {
+            return;
+        };
+        for (note, piece) in pooled_state::notes(sql) {
+            match note {
+                Note::Pin(reason) => lender.pin(reason),
+                note => lender.tracked.sent(piece, note),
+            }
+        }
+    }
+
+    /// The origin reported an error.
+    pub fn txn_error(&mut self) {
+        if let Some(lender) = self.lender() {
+            lender.tracked.error();
+            // A Parse of this batch may have failed: those statements are unsure.
+            for id in std::mem::take(&mut lender.batch_parsed) {
+                lender.prepared.remove(&id);
+            }
+        }
+    }
+
+    /// ReadyForQuery with transaction state `idle`; `committed` unless it ended in a
+    /// rollback.
+    pub fn txn_ready(&mut self, idle: bool, committed: bool) {
+        if let Some(lender) = self.lender() {
+            lender.batch_parsed.clear();
+            if lender.tracked.ready(idle, committed) {
+                lender.mark_dirty();
+            }
+        }
+    }
+
+    /// The client's prepared statements may be gone (`DEALLOCATE`, `DISCARD`).
+    pub fn txn_statements_dropped(&mut self) {
+        if let Some(lender) = self.lender() {
+            lender.prepared.clear();
+        }
+    }
+
+    /// Writes out what is owed (leasing a connection first if something must reach
+    /// the origin), then gives the connection back if the session is done with it.
+    pub async fn txn_flush(&mut self) -> Result<(), PgError> {
+        if !self.core.io().origin.outbox.is_empty() {
+            self.ensure_origin().await?;
+        }
+        self.core.flush().await?;
+        self.release_if_done().await;
+        Ok(())
+    }
+
+    /// Gives the origin connection back when the session is idle there, unpinned.
+    pub async fn release_if_done(&mut self) {
+        let done = crate::protocol::ProxySession::at_rest(self)
+            && self.core.txn().is_idle()
+            && !self.origin_fatal
+            && self.held_fatal.is_none();
+        if !done || !self.core.io().origin_attached() || self.core.io().origin_lost() {
+            return;
+        }
+        if self.lender().is_none_or(|l| l.pinned().is_some()) {
+            return;
+        }
+        if self.core.io().release_origin().await {
+            self.ext.unnamed.at_origin = false;
+            self.ext.portals.clear();
+        }
+    }
+
+    /// The number of named statement `stmt`, in transaction pooling.
+    fn server_id(&mut self, stmt: &Prepared) -> Option<u64> {
+        let lender = self.lender()?;
+        Some(lender.names.id(&stmt.sql, &stmt.param_types))
+    }
+
+    /// Whether statement `id` is known to be on the attached connection; if not, it
+    /// is recorded as being sent now.
+    fn known_or_sent(&mut self, id: u64) -> bool {
+        let attached = self.core.io().origin_attached();
+        let Some(lender) = self.lender() else {
+            return true;
+        };
+        if attached && lender.prepared.contains(&id) {
+            return true;
+        }
+        lender.batch_parsed.push(id);
+        if attached {
+            lender.prepared.insert(id);
+        } else {
+            lender.queued.push(id);
+        }
+        false
+    }
+
+    /// Queues Close + Parse of statement `id`, the Close's answer swallowed and the
+    /// Parse's too if `swallow` (the client did not send it).
+    fn prepare_server(&mut self, id: u64, stmt: &Prepared, swallow: bool) {
+        self.core.to_origin(&pooled_stmts::close(id));
+        let close = Answer {
+            expect: Expect::Close,
+            swallow: true,
+        };
+        self.core.expect(close, Effects::default(), false);
+        self.core
+            .to_origin(&pooled_stmts::parse(id, &stmt.sql, &stmt.param_types));
+        let parse = Answer {
+            expect: Expect::Parse,
+            swallow,
+        };
+        self.core.expect(parse, Effects::default(), false);
+        self.ext.batch_forwarded = true;
+    }
+
+    /// The client's Parse of named statement `stmt`: answered here if no connection
+    /// is attached or the attached one has it, else sent under its server-side
+    /// name. False outside transaction pooling.
+    pub fn txn_parse(&mut self, stmt: &Prepared) -> bool {
+        let Some(id) = self.server_id(stmt) else {
+            return false;
+        };
+        // Without a connection the Parse is answered here and the statement
+        // prepared where it is first used (as the unnamed statement's is): preparing
+        // needs no lease (pgbench -M prepared prepares while holding no
+        // transaction, and may block on it while another of its clients holds one).
+        if !self.core.io().origin_attached() || self.known_or_sent(id) {
+            self.core.reply(&[&super::messages::PARSE_COMPLETE]);
+        } else {
+            self.prepare_server(id, stmt, false);
+        }
+        true
+    }
+
+    /// Makes sure statement `stmt` (server-side `id`) is on the connection the next
+    /// message goes to.
+    pub fn txn_materialize(&mut self, id: u64, stmt: &Prepared) {
+        if !self.known_or_sent(id) {
+            self.prepare_server(id, stmt, true);
+        }
+    }
+
+    /// The client's Bind of named statement `stmt`, rewritten to its server-side
+    /// name, and where its formats and values start.
+    pub fn txn_bind(
+        &mut self,
+        portal: &[u8],
+        stmt: &Prepared,
+        rest: &[u8],
+    ) -> Option<(Frame, usize)> {
+        let id = self.server_id(stmt)?;
+        let bytes = pooled_stmts::bind(portal, id, rest);
+        let rest_at = bytes.len() - rest.len();
+        Some((Frame { bytes }, rest_at))
+    }
+
+    /// The client's Describe of named statement `stmt`: sent under its server-side
+    /// name, prepared first where missing. False outside transaction pooling.
+    pub fn txn_describe(&mut self, stmt: &Arc<Prepared>) -> bool {
+        let Some(id) = self.server_id(stmt) else {
+            return false;
+        };
+        self.txn_materialize(id, stmt);
+        let frame = Frame {
+            bytes: pooled_stmts::describe(id),
+        };
+        self.forward(&frame);
+        self.expect(Expect::Describe, Effects::default(), false);
+        self.ext.batch_forwarded = true;
+        true
+    }
+
+    /// The client's Close of a named statement: the server-side statement stays for
+    /// whoever needs it next; the client is answered here. False outside
+    /// transaction pooling.
+    pub fn txn_close(&mut self, name: &[u8]) -> bool {
+        if !self.txn_pooled {
+            return false;
+        }
+        self.ext.statements.remove(name);
+        self.core.reply(&[&CLOSE_COMPLETE]);
+        true
+    }
+
+    /// `DEALLOCATE [PREPARE] name` of one of the client's named statements: answered
+    /// here (the server-side statement stays for whoever needs it next). False for
+    /// anything else, such as a statement of SQL `PREPARE` (pinned, at the origin).
+    pub fn txn_deallocate(&mut self, sql: &str) -> bool {
+        let Some(name) = pooled_state::deallocated(sql) else {
+            return false;
+        };
+        if self.ext.statements.remove(name.as_bytes()).is_none() {
+            return false;
+        }
+        let mut out = bytes::BytesMut::new();
+        super::messages::put_message(&mut out, b'C', b"DEALLOCATE\0");
+        let ready = super::messages::ready_for_query(super::session::status_byte(self.core.txn()));
+        self.core.reply(&[&out, &ready]);
+        true
+    }
+
+    /// The server-side statement a (rewritten) Bind names, to prepare it first.
+    pub fn txn_bound(&mut self, bind: &Frame, stmt: &Prepared) {
+        if !self.txn_pooled {
+            return;
+        }
+        let named =
+            super::messages::parse_bind(bind.body()).and_then(|(_, s, _)| pooled_stmts::id_of(s));
+        if let Some(id) = named {
+            self.txn_materialize(id, stmt);
+        }
+    }
+
+    /// The backend key of the connection serving the session now (transaction
+    /// pooling), or of its only one.
+    pub fn backend_key(&mut self) -> Option<Bytes> {
+        match self.lender() {
+            Some(lender) => lender.backend_key(),
+            None => self.cancel.as_ref().map(|c| c.key.clone()),
+        }
+    }
+}
