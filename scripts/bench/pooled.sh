@@ -15,8 +15,8 @@
 # the processes it started.
 #
 # Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, SSLMODE (the
-# client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1, WC_POOL_MODE (session,
-# the default, or transaction; lib/pooled.sh), WC_BINARY (measure this binary rather
+# client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1, WC_POOL_MODE (transaction,
+# the default, or session; lib/pooled.sh), WC_BINARY (measure this binary rather
 # than target/release/wirecache).
 set -euo pipefail
 

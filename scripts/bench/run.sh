@@ -16,15 +16,17 @@
 # HOT_KEYS, OUT (results dir), SKIP_INSTALL=1, KEEP_WORK=1 (keep the temp dir),
 # SUITES (default "postgres tpcb connect limited mysql redis latency memory
 # profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500),
-# WC_BINARY (measure this binary: no release build), WC_POOL_MODE (`session`,
-# the default, or `transaction`: the pooled wirecache's mode, lib/pooled.sh),
+# WC_BINARY (measure this binary: no release build), WC_POOL_MODE (`transaction`,
+# the default, or `session`: the pooled wirecache's PostgreSQL mode; MariaDB's is
+# WC_POOL_MODE_MY, `session`; lib/pooled.sh),
 # POOL_SIZE (20) and POOL_SIZE_LIMITED (40), its pools' sizes, as PgBouncer's,
-# BOUNCER_AUTH (`trust`, the default, or `scram`: PgBouncer checks SCRAM logins too).
+# BOUNCER_AUTH (`scram`, the default: PgBouncer checks the same SCRAM logins as the
+# pooled wirecache; or `trust`).
 #
 # The column `wirecache-pooled` is a second wirecache, in pooled mode, that this run
 # starts and stops itself; its clients log in with SCRAM-SHA-256 (pooled mode checks
-# every login itself) where PgBouncer's (unless BOUNCER_AUTH=scram) and Pgpool-II's
-# trust them. A column the
+# every login itself), as PgBouncer's do (unless BOUNCER_AUTH=trust); Pgpool-II's
+# are trusted. A column the
 # daemon cannot serve (pooled MariaDB, `transaction` before it lands) records why.
 set -euo pipefail
 

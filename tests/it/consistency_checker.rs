@@ -189,6 +189,18 @@ async fn postgres_checker_catches_writes_behind_wirecache() {
     catches_writes_behind_the_proxy(PgTarget::start(Rig::WritesBehind).await).await;
 }
 
+/// The same with origin connections leased per transaction (`pool = "transaction"`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_txn_pooled_random_programs_read_nothing_stale() {
+    let conns = Config::from_env().conns;
+    pooled_clean_run(
+        PgTarget::start_pooled(Rig::Plain, Pool::Transaction, conns).await,
+        Pool::Transaction,
+        conns,
+    )
+    .await;
+}
+
 /// The same on MariaDB (pooled mode per session for MySQL/MariaDB caches).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_pooled_random_programs_read_nothing_stale() {

@@ -5,20 +5,22 @@
 # a protocol (`wirecache check-config`), so a column the daemon cannot serve yet says
 # so instead of failing the run.
 #
-# Settings (environment): WC_POOL_MODE (`session`, the default, or `transaction`,
-# the value of every pooled cache's `pool` key).
+# Settings (environment): WC_POOL_MODE (`transaction`, the default, or `session`:
+# the `pool` key of the PostgreSQL pooled caches) and WC_POOL_MODE_MY (`session`,
+# the default: MySQL/MariaDB caches pool per session only so far).
 
-WC_POOL_MODE=${WC_POOL_MODE:-session}
+WC_POOL_MODE=${WC_POOL_MODE:-transaction}
+WC_POOL_MODE_MY=${WC_POOL_MODE_MY:-session}
 
-# pooled_cache ID PROTOCOL ORIGIN_PORT POOL_SIZE AUTH_FILE — one [[caches]] table in
-# pooled mode ($WC_POOL_MODE), logins from the userlist AUTH_FILE.
+# pooled_cache ID PROTOCOL ORIGIN_PORT POOL_SIZE AUTH_FILE [MODE] — one [[caches]]
+# table in pooled mode MODE (default $WC_POOL_MODE), logins from the userlist AUTH_FILE.
 pooled_cache() {
     cat <<EOF
 [[caches]]
 id = "$1"
 protocol = "$2"
 origin = "127.0.0.1:$3"
-pool = "$WC_POOL_MODE"
+pool = "${6:-$WC_POOL_MODE}"
 auth_file = "$5"
 pool_size = $4
 EOF
@@ -31,8 +33,8 @@ write_userlist() {
     chmod 644 "$1"
 }
 
-# pool_refusal PROTOCOL ORIGIN_PORT — empty when the daemon ($WIRECACHE) accepts a
-# cache of PROTOCOL in pooled mode $WC_POOL_MODE; otherwise why not (check-config's
+# pool_refusal PROTOCOL ORIGIN_PORT [MODE] — empty when the daemon ($WIRECACHE) accepts
+# a cache of PROTOCOL in pooled mode MODE (default $WC_POOL_MODE); otherwise why not (check-config's
 # complaint about the cache, e.g. `pooled mode is only available for PostgreSQL
 # caches so far`).
 pool_refusal() {
@@ -42,7 +44,7 @@ pool_refusal() {
     write_userlist "$dir/userlist.txt" probe probe-pw
     {
         printf '[listen]\n%s = "127.0.0.1:1"\n' "$listen"
-        pooled_cache probe "$1" "$2" 2 "$dir/userlist.txt"
+        pooled_cache probe "$1" "$2" 2 "$dir/userlist.txt" "${3:-$WC_POOL_MODE}"
     } >"$dir/wirecache.toml"
     if "$WIRECACHE" check-config --config "$dir/wirecache.toml" >"$dir/check.log" 2>&1; then
         return 0
@@ -89,9 +91,9 @@ start_wirecache_pooled() {
     if [[ -z ${MPORT:-} ]]; then
         POOLED_MARIA_WHY="n/a (no MariaDB in this run)"
     else
-        why=$(pool_refusal mariadb "$MPORT")
+        why=$(pool_refusal mariadb "$MPORT" "$WC_POOL_MODE_MY")
         if [[ -n $why ]]; then
-            POOLED_MARIA_WHY="n/a (not supported: $why)"
+            POOLED_MARIA_WHY="n/a (pool = \"$WC_POOL_MODE_MY\" not supported: $why)"
         else
             wc_maria=$(free_port)
         fi
@@ -105,7 +107,7 @@ start_wirecache_pooled() {
         if [[ -n ${LIM_PORT:-} ]]; then
             pooled_cache pooledlimited postgres "$LIM_PORT" "$POOL_SIZE_LIMITED" "$dir/userlist-pg.txt"
         fi
-        [[ -n $wc_maria ]] && pooled_cache pooledmy mariadb "$MPORT" "$POOL_SIZE" "$dir/userlist-my.txt"
+        [[ -n $wc_maria ]] && pooled_cache pooledmy mariadb "$MPORT" "$POOL_SIZE" "$dir/userlist-my.txt" "$WC_POOL_MODE_MY"
     } >"$cfg"
     launch_wirecache "$cfg" "$WORK/wirecache-pooled.log" "$POOLED_PG" "$POOLED_ADMIN"
     POOLED_PID=$LAUNCHED

@@ -186,18 +186,18 @@ start_wirecache() {
     log "wirecache on 127.0.0.1:$WC_PG (pid $WC_PID), mariadb listener: ${MARIA_VIA:-not available}"
 }
 
-# start_pgbouncer — trusting its clients, or with BOUNCER_AUTH=scram checking their
+# start_pgbouncer — with BOUNCER_AUTH=scram (the default) checking its clients'
 # SCRAM-SHA-256 logins against the verifier of the pooled wirecache's userlist
 # (lib/pooled.sh; after start_wirecache_pooled), as the pooled wirecache does: what
-# a new connection costs then compares like with like (the `-C` rows).
+# a new connection costs then compares like with like (the `-C` rows); with
+# BOUNCER_AUTH=trust (or when no pooled wirecache runs) trusting them.
 start_pgbouncer() {
     local dir=$WORK/pgbouncer auth=trust
     BOUNCER_PORT=$(free_port)
     mkdir -p "$dir"
     echo '"postgres" ""' >"$dir/userlist.txt"
-    if [[ ${BOUNCER_AUTH:-trust} == scram ]]; then
+    if [[ ${BOUNCER_AUTH:-scram} == scram && -n ${POOLED_SECRET:-} ]]; then
         auth=scram-sha-256
-        [[ -n ${POOLED_SECRET:-} ]] || die "BOUNCER_AUTH=scram: no verifier (start_wirecache_pooled first)"
         write_userlist "$dir/userlist.txt" postgres "$POOLED_SECRET"
     fi
     cat >"$dir/pgbouncer.ini" <<EOF
