@@ -30,9 +30,9 @@
 # to shutdown.txt (its graceful shutdown must not keep a benchmark waiting).
 #
 # Settings (environment): DURATION, WARMUP, REPS, CLIENTS, HOT_KEYS, ROWS, LT_N, OUT,
-# KEEP_WORK=1, BEFORE, BIN_DIR (a target dir holding wirecache and
-# examples/tds_test_origin, examples/tds_load, instead of building them in release
-# mode).
+# KEEP_WORK=1, BEFORE, CELLS (e.g. "miss 8": only that cell), BIN_DIR (a target dir
+# holding wirecache and examples/tds_test_origin, examples/tds_load, instead of
+# building them in release mode).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,6 +45,8 @@ source "$HERE/lib/servers.sh"
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} REPS=${REPS:-3} CLIENTS=${CLIENTS:-8}
 HOT_KEYS=${HOT_KEYS:-1000} ROWS=${ROWS:-100000} LT_N=${LT_N:-1000}
 OUT=${OUT:-$ROOT/results/tds-$(date +%Y-%m-%d)}
+# CELLS: the cells to run, "MODE CLIENTS" separated by commas.
+IFS=, read -r -a CELL_LIST <<<"${CELLS:-hot $CLIENTS,miss $CLIENTS,hot 1}"
 TDSDB=tdsbench
 # PostgreSQL trusts local logins here; the TDS login still carries a password.
 LOGIN=postgres PASSWORD=bench-pw
@@ -158,7 +160,7 @@ for rep in $(seq "$REPS"); do
         --direct "mssql://$LOGIN:$PASSWORD@127.0.0.1:$OPORT/$TDSDB?encrypt=disable" \
         --via "mssql://tds-$LOGIN:$PASSWORD@127.0.0.1:$WC_TDS/$TDSDB?encrypt=disable" \
         --query "SELECT id, name FROM t WHERE id = 42" -n "$LT_N" --json >"$OUT/latency-$rep.json"
-    for cell in "hot $CLIENTS" "miss $CLIENTS" "hot 1"; do
+    for cell in "${CELL_LIST[@]}"; do
         for target in "${TARGETS[@]}"; do
             # shellcheck disable=SC2086 # "MODE CLIENTS"
             load "$rep" "$target" $cell
