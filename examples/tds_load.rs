@@ -6,8 +6,12 @@
 //!
 //! ```text
 //! TDS_PASSWORD=… cargo run --release --example tds_load -- \
-//!     HOST:PORT USER DATABASE MODE CLIENTS SECONDS WARMUP KEYS
+//!     HOST:PORT USER DATABASE MODE CLIENTS SECONDS WARMUP KEYS [COUNT]
 //! ```
+//!
+//! With COUNT, each client runs exactly COUNT executions instead (SECONDS and WARMUP
+//! are then ignored, every execution is timed): `scripts/bench/ir-tds.sh` counts the
+//! instructions of a known number of requests.
 //!
 //! MODE `hot`: `SELECT id, name FROM t WHERE id = K`, K among the first KEYS ids (all
 //! hits through wirecache once each text is cached). MODE `miss`: the same lookup made
@@ -32,6 +36,8 @@ struct Plan {
     seconds: f64,
     warmup: f64,
     keys: u64,
+    /// Executions per client, instead of a duration.
+    count: Option<u64>,
 }
 
 /// One client's loop: its timed latencies and its error count.
@@ -56,11 +62,17 @@ async fn client(plan: Arc<Plan>, index: u64, seq: Arc<AtomicU64>) -> (Vec<Durati
     // xorshift64, a different stream per client.
     let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (index + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     let (mut timed, mut errors) = (Vec::new(), 0u64);
+    let mut done = 0u64;
     loop {
         let elapsed = start.elapsed();
-        if elapsed >= end {
+        let finished = match plan.count {
+            Some(count) => done >= count,
+            None => elapsed >= end,
+        };
+        if finished {
             break;
         }
+        done += 1;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -75,7 +87,7 @@ async fn client(plan: Arc<Plan>, index: u64, seq: Arc<AtomicU64>) -> (Vec<Durati
         let answer = conn.batch(&sql).await;
         let took = t0.elapsed();
         let ok = matches!(&answer, Ok(a) if a.error.is_none() && a.rows == 1);
-        if elapsed >= warm {
+        if plan.count.is_some() || elapsed >= warm {
             if ok {
                 timed.push(took);
             } else {
@@ -91,8 +103,8 @@ async fn client(plan: Arc<Plan>, index: u64, seq: Arc<AtomicU64>) -> (Vec<Durati
 async fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();
     assert!(
-        a.len() == 8,
-        "usage: tds_load HOST:PORT USER DATABASE hot|miss CLIENTS SECONDS WARMUP KEYS"
+        a.len() == 8 || a.len() == 9,
+        "usage: tds_load HOST:PORT USER DATABASE hot|miss CLIENTS SECONDS WARMUP KEYS [COUNT]"
     );
     let clients: u64 = a[4].parse().unwrap();
     let plan = Arc::new(Plan {
@@ -104,6 +116,7 @@ async fn main() {
         seconds: a[5].parse().unwrap(),
         warmup: a[6].parse().unwrap(),
         keys: a[7].parse().unwrap(),
+        count: a.get(8).map(|c| c.parse().unwrap()),
     });
     // Miss mode: texts unique across runs too (no hit on an earlier run's entry).
     let epoch = std::time::SystemTime::now()
@@ -120,12 +133,16 @@ async fn main() {
         errors += e;
     }
     let s = stats::summarize(&all).expect("no successful execution");
+    let seconds = match plan.count {
+        Some(_) => s.mean_us * s.count as f64 / 1e6 / clients as f64,
+        None => plan.seconds,
+    };
     println!(
         "{{\"mode\":\"{}\",\"clients\":{clients},\"seconds\":{},\"ops\":{},\"ops_per_s\":{:.1},\"p50_us\":{:.1},\"p99_us\":{:.1},\"mean_us\":{:.1},\"errors\":{errors}}}",
         a[3],
-        plan.seconds,
+        seconds,
         s.count,
-        s.count as f64 / plan.seconds,
+        s.count as f64 / seconds,
         s.p50_us,
         s.p99_us,
         s.mean_us

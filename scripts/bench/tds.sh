@@ -23,9 +23,16 @@
 # results/tds-<date>/: results.md (medians of the repetitions), raw.jsonl,
 # latency-<rep>.json, origin-counters.txt, loadavg.log. Stops only what it started.
 #
+# With BEFORE=/path/to/an/older/wirecache, a second wirecache of that binary runs
+# beside the first with the same caches, and every cell also visits it (targets
+# `before` and `before-off`): a before/after comparison in one interleaved run.
+# At the end wirecache is sent SIGTERM and the seconds it takes to exit are written
+# to shutdown.txt (its graceful shutdown must not keep a benchmark waiting).
+#
 # Settings (environment): DURATION, WARMUP, REPS, CLIENTS, HOT_KEYS, ROWS, LT_N, OUT,
-# KEEP_WORK=1, BIN_DIR (a target dir holding wirecache and examples/tds_test_origin,
-# examples/tds_load, instead of building them in release mode).
+# KEEP_WORK=1, BEFORE, CELLS (e.g. "miss 8": only that cell), BIN_DIR (a target dir
+# holding wirecache and examples/tds_test_origin, examples/tds_load, instead of
+# building them in release mode).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +45,8 @@ source "$HERE/lib/servers.sh"
 DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} REPS=${REPS:-3} CLIENTS=${CLIENTS:-8}
 HOT_KEYS=${HOT_KEYS:-1000} ROWS=${ROWS:-100000} LT_N=${LT_N:-1000}
 OUT=${OUT:-$ROOT/results/tds-$(date +%Y-%m-%d)}
+# CELLS: the cells to run, "MODE CLIENTS" separated by commas.
+IFS=, read -r -a CELL_LIST <<<"${CELLS:-hot $CLIENTS,miss $CLIENTS,hot 1}"
 TDSDB=tdsbench
 # PostgreSQL trusts local logins here; the TDS login still carries a password.
 LOGIN=postgres PASSWORD=bench-pw
@@ -75,11 +84,28 @@ OPORT=$(sed -n 's/^port=//p' "$WORK/origin.out")
 [[ -n $OPORT ]] || die "the test origin did not start: $(cat "$WORK/origin.out")"
 log "TDS test origin on 127.0.0.1:$OPORT (pid $ORIGIN_PID), on PostgreSQL :$PGPORT"
 
+<<<<<<< HEAD
 WC_TDS=$(free_port) WC_ADMIN=$(free_port)
 {
     printf '[listen]\nmssql = "127.0.0.1:%s"\nadmin = "127.0.0.1:%s"\n' "$WC_TDS" "$WC_ADMIN"
     cache_settings
     cat <<EOF
+=======
+# config FILE TDS_PORT ADMIN_PORT — a wirecache config with the two caches.
+config() {
+    cat >"$1" <<EOF
+[listen]
+mssql = "127.0.0.1:$2"
+admin = "127.0.0.1:$3"
+[cache]
+max_memory = "2GiB"
+max_entry_size = "4MiB"
+default_ttl = "10m"
+max_ttl = "1h"
+max_connections = 10000
+[log]
+level = "warn"
+>>>>>>> tdsperf
 [[caches]]
 id = "tds"
 protocol = "mssql"
@@ -92,41 +118,62 @@ origin = "127.0.0.1:$OPORT"
 tls = "disable"
 mode = "off"
 EOF
+<<<<<<< HEAD
 } >"$WORK/wirecache.toml"
+=======
+}
+WC_TDS=$(free_port) WC_ADMIN=$(free_port)
+config "$WORK/wirecache.toml" "$WC_TDS" "$WC_ADMIN"
+>>>>>>> tdsperf
 launch_wirecache "$WORK/wirecache.toml" "$WORK/wirecache.log" "$WC_TDS" "$WC_ADMIN"
 WC_PID=$LAUNCHED
 log "wirecache on 127.0.0.1:$WC_TDS (pid $WC_PID)"
+TARGETS=(direct wirecache caching-off)
+if [[ -n ${BEFORE:-} ]]; then
+    BF_TDS=$(free_port) BF_ADMIN=$(free_port)
+    config "$WORK/before.toml" "$BF_TDS" "$BF_ADMIN"
+    WIRECACHE=$BEFORE launch_wirecache "$WORK/before.toml" "$WORK/before.log" "$BF_TDS" "$BF_ADMIN"
+    BF_PID=$LAUNCHED
+    log "before: $BEFORE on 127.0.0.1:$BF_TDS (pid $BF_PID)"
+    TARGETS=(direct before before-off wirecache caching-off)
+fi
 
-# addr TARGET — host:port and login name of a target.
+# addr TARGET — host:port, login name and admin port of a target.
 addr() {
     case $1 in
-    direct) echo "127.0.0.1:$OPORT $LOGIN" ;;
-    wirecache) echo "127.0.0.1:$WC_TDS tds-$LOGIN" ;;
-    caching-off) echo "127.0.0.1:$WC_TDS tdsoff-$LOGIN" ;;
+    direct) echo "127.0.0.1:$OPORT $LOGIN -" ;;
+    wirecache) echo "127.0.0.1:$WC_TDS tds-$LOGIN $WC_ADMIN" ;;
+    caching-off) echo "127.0.0.1:$WC_TDS tdsoff-$LOGIN $WC_ADMIN" ;;
+    before) echo "127.0.0.1:$BF_TDS tds-$LOGIN $BF_ADMIN" ;;
+    before-off) echo "127.0.0.1:$BF_TDS tdsoff-$LOGIN $BF_ADMIN" ;;
     esac
 }
 
-hits() { metric "$WC_ADMIN" "wirecache_hits_total{cache=\"tds\"}"; }
+# hits ADMIN_PORT — the `tds` cache's hits so far (0 for direct).
+hits() {
+    if [[ $1 == - ]]; then echo 0; else metric "$1" "wirecache_hits_total{cache=\"tds\"}"; fi
+}
 
 # load REP TARGET MODE CLIENTS — one tds_load run, appended to raw.jsonl.
 load() {
-    local rep=$1 target=$2 mode=$3 clients=$4 a u line h0 h1
-    read -r a u < <(addr "$target")
-    h0=$(hits)
+    local rep=$1 target=$2 mode=$3 clients=$4 a u adm line h0 h1
+    read -r a u adm < <(addr "$target")
+    h0=$(hits "$adm")
     line=$(TDS_PASSWORD=$PASSWORD "$LOAD_BIN" "$a" "$u" "$TDSDB" "$mode" "$clients" "$DURATION" "$WARMUP" "$HOT_KEYS") ||
         die "tds_load $target $mode failed"
-    h1=$(hits)
+    h1=$(hits "$adm")
     echo "{\"rep\":$rep,\"target\":\"$target\",\"hits\":$(awk -v a="$h0" -v b="$h1" 'BEGIN {print b - a}'),${line#\{}" >>"$OUT/raw.jsonl"
     log "rep $rep $target $mode: $line"
 }
 
 for rep in $(seq "$REPS"); do
+    # Through the wirecache under test (`before`, if any, is not latency-tested).
     "$WIRECACHE" latency-test \
         --direct "mssql://$LOGIN:$PASSWORD@127.0.0.1:$OPORT/$TDSDB?encrypt=disable" \
         --via "mssql://tds-$LOGIN:$PASSWORD@127.0.0.1:$WC_TDS/$TDSDB?encrypt=disable" \
         --query "SELECT id, name FROM t WHERE id = 42" -n "$LT_N" --json >"$OUT/latency-$rep.json"
-    for cell in "hot $CLIENTS" "miss $CLIENTS" "hot 1"; do
-        for target in direct wirecache caching-off; do
+    for cell in "${CELL_LIST[@]}"; do
+        for target in "${TARGETS[@]}"; do
             # shellcheck disable=SC2086 # "MODE CLIENTS"
             load "$rep" "$target" $cell
         done
@@ -134,6 +181,28 @@ for rep in $(seq "$REPS"); do
     cat /proc/loadavg >>"$OUT/loadavg.log"
 done
 
+# stop_timed PID — SIGTERM, then the seconds until PID exits (at most 30, then
+# "over 30" and SIGKILL).
+stop_timed() {
+    local t0 i
+    t0=$(date +%s.%N)
+    kill -TERM "$1" 2>/dev/null || return 0
+    for ((i = 0; i < 300; i++)); do
+        if ! kill -0 "$1" 2>/dev/null; then
+            awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f\n", b - a}'
+            return 0
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    echo "over 30"
+}
+# wirecache first, as an orchestrator stops a proxy before its database.
+echo "wirecache exited $(stop_timed "$WC_PID") s after SIGTERM" >"$OUT/shutdown.txt"
+if [[ -n ${BEFORE:-} ]]; then
+    echo "before ($BEFORE) exited $(stop_timed "$BF_PID") s after SIGTERM" >>"$OUT/shutdown.txt"
+fi
+log "$(tr '\n' ' ' <"$OUT/shutdown.txt")"
 # The origin prints its own counters when it stops.
 stop_pid "$ORIGIN_PID" INT
 cp "$WORK/origin.out" "$OUT/origin-counters.txt"

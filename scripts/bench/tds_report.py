@@ -11,7 +11,9 @@ import platform
 import statistics
 import sys
 
-TARGETS = ["direct", "wirecache", "caching-off"]
+# `before` and `before-off`: the older binary of a BEFORE= run (tds.sh), if any.
+TARGETS = ["direct", "before", "before-off", "wirecache", "caching-off"]
+CACHING = ("wirecache", "before")
 MODES = {"hot": "PK lookup, hot keys", "miss": "PK lookup, every text new (misses)"}
 
 
@@ -53,12 +55,18 @@ def main(out):
             print(
                 "| %s (%d) | %s | %s ops/s%s | %.3f ms | %.3f ms | %s | %s |"
                 % (MODES[mode], n, t, format(round(ops), ","), err, p50, p99, ratio,
-                   format(round(hits), ",") if t == "wirecache" else "–")
+                   format(round(hits), ",") if t in CACHING else "–")
             )
     print(
         "\nHits: wirecache_hits_total of cache `tds` during the run, warm-up included "
         "(median over the repetitions)."
     )
+    if any(r["target"] == "before" for r in rows):
+        print(
+            "\n`before` / `before-off`: an older wirecache binary (tds.sh `BEFORE=`) with "
+            "the same two caches, run beside the one under test and visited in the same "
+            "turns."
+        )
     lts = sorted(glob.glob(os.path.join(out, "latency-*.json")))
     if lts:
         reports = [json.load(open(p)) for p in lts]
@@ -77,6 +85,10 @@ def main(out):
         lines = [l.strip() for l in open(counters) if l.startswith("statements=")]
         if lines:
             print("Test origin's own counters at the end of the run: `%s`.\n" % lines[-1])
+    shutdown = os.path.join(out, "shutdown.txt")
+    if os.path.exists(shutdown):
+        print("Shutdown at the end of the run: %s.\n" % "; ".join(
+            l.strip() for l in open(shutdown) if l.strip()))
     load = os.path.join(out, "loadavg.log")
     if os.path.exists(load):
         samples = [l.split()[0] for l in open(load) if l.strip()]

@@ -68,6 +68,7 @@ mod tds_protocol;
 mod tds_rpc;
 mod tds_rpc_raw;
 mod tds_secrets;
+mod tds_shutdown;
 mod tds_snapshot;
 mod tds_tls;
 mod tds_tls_hostile;

@@ -5,8 +5,9 @@
 //! (`login` parses and rewrites it; `prelogin` the options) and logs in at the origin,
 //! with TLS inside PRELOGIN on either leg as `tls` decides (`tls_io`: the packets the
 //! handshake travels in);
-//! `session` reads requests (a SQLBatch that missed goes through `miss`; an RPC is
-//! decoded by `rpc`, judged by `rpc_call` and `rpc_sql`, acted on in `rpc_session`), `relay`
+//! `session` reads requests (a SQLBatch that missed goes through `miss`, its text
+//! decoded by `sql_text`; an RPC is decoded by `rpc`, judged by `rpc_call` and
+//! `rpc_sql`, acted on in `rpc_session`), `relay`
 //! passes the origin's answers back with `tokens` telling what each holds (`types`:
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages. `client` is wirecache as a TDS client: the origin
@@ -36,6 +37,7 @@ mod rpc_proptests;
 mod rpc_session;
 mod rpc_sql;
 pub mod session;
+mod sql_text;
 mod startup;
 pub mod tls;
 pub mod tls_io;
@@ -91,12 +93,23 @@ impl TdsContext {
     }
 }
 
-/// Serves one client connection to completion.
+/// Serves one client connection to completion. A login still under way when
+/// wirecache shuts down is given up (the connection closes): a client that has not
+/// finished logging in has no session to finish, and waiting for it would hold the
+/// shutdown for up to the login timeout.
 pub async fn serve(ctx: Arc<TdsContext>, client: TcpStream) {
     let _ = client.set_nodelay(true);
     let peer = client.peer_addr().ok();
     let login = tokio::time::timeout(ctx.engine.login_timeout(), startup::establish(&ctx, client));
-    let session = match login.await {
+    let mut drain = ctx.drain.clone();
+    let login = tokio::select! {
+        login = login => login,
+        () = drain.wait() => {
+            tracing::debug!("mssql login given up: shutting down");
+            return;
+        }
+    };
+    let session = match login {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "mssql login failed");

@@ -20,6 +20,7 @@ use super::rpc_call::{Handles, Prepared};
 use super::tokens::Scanner;
 use crate::cache::KeyKind;
 use crate::classify::Isolation;
+use crate::config::CacheMode;
 use crate::engine::catalog::Row;
 use crate::engine::{Effects, NamespaceMaterial};
 use crate::protocol::{Pipes, ProxySession, SessionError, Side};
@@ -194,7 +195,12 @@ impl Session {
                 return Ok(());
             }
         }
-        let sql = super::types::utf16(text);
+        // A plain relay (mode off) never reads the text.
+        let sql = if self.core.cache().mode == CacheMode::Off {
+            String::new()
+        } else {
+            super::sql_text::decode(text)
+        };
         // Boxed: the miss path's future is large, and inline it would make every hit
         // build and copy it.
         Box::pin(self.miss(m, sql, blocked, started, false)).await
