@@ -35,6 +35,15 @@ impl Shutdown {
         let _ = self.rx.wait_for(|stop| *stop).await;
     }
 
+    /// Returns once shutdown is signalled, and never if the signal's sender is gone
+    /// without signalling (what gives up a login under way: a dropped sender is no
+    /// reason to drop a client).
+    pub async fn signalled_wait(&mut self) {
+        if self.rx.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Whether shutdown has been signalled.
     pub fn signalled(&self) -> bool {
         *self.rx.borrow()

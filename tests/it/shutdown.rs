@@ -177,3 +177,47 @@ async fn mysql_sessions_close_at_rest_and_transactions_finish() {
     })
     .await;
 }
+
+/// A connection that has not finished logging in (PostgreSQL: no startup packet yet;
+/// MySQL: the greeting read, no handshake response) is given up at shutdown rather
+/// than holding it until the login timeout (the TDS twin is in `tds_shutdown.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_under_way_are_given_up_at_shutdown() {
+    use common::proxy::Protocol;
+    use tokio::io::AsyncReadExt;
+    let proxy = Proxy::builder()
+        .cache("pg", Protocol::Postgres, PgOrigin::shared().port)
+        .cache("my", Protocol::MySql, MyOrigin::shared().port)
+        .settings("shutdown_grace = \"60s\"\nlogin_timeout = \"60s\"")
+        .start()
+        .await;
+    let pg_port = proxy.addr(Protocol::Postgres).port();
+    let my_port = proxy.addr(Protocol::MySql).port();
+    let mut pg = tokio::net::TcpStream::connect(("127.0.0.1", pg_port))
+        .await
+        .unwrap();
+    let mut my = tokio::net::TcpStream::connect(("127.0.0.1", my_port))
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 4];
+    my.read_exact(&mut greeting).await.expect("a greeting");
+    let left = tokio::time::timeout(Duration::from_secs(20), proxy.running.shutdown())
+        .await
+        .expect("shutdown does not wait for logins under way");
+    assert_eq!(left, 0);
+    for (name, s) in [("postgres", &mut pg), ("mysql", &mut my)] {
+        let mut rest = [0u8; 256];
+        let mut closed = false;
+        for _ in 0..4 {
+            match tokio::time::timeout(Duration::from_secs(5), s.read(&mut rest)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                Ok(Ok(_)) => continue,
+                Err(_) => break,
+            }
+        }
+        assert!(closed, "{name}: the login under way was closed");
+    }
+}

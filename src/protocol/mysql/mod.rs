@@ -135,7 +135,17 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
         ctx.engine.login_timeout(),
         startup::establish(&ctx, client, &id),
     );
-    let session = match login.await {
+    // A handshake still under way when wirecache shuts down is given up: it has no
+    // session to finish, and waiting would hold the drain until the login timeout.
+    let mut drain = ctx.drain.clone();
+    let login = tokio::select! {
+        login = login => login,
+        () = drain.signalled_wait() => {
+            tracing::debug!("mysql startup given up: shutting down");
+            return;
+        }
+    };
+    let session = match login {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "mysql startup failed");

@@ -117,9 +117,17 @@ pub async fn serve(ctx: Arc<PgContext>, client: TcpStream) {
         deadline,
         startup::read_opening(&mut slot, &mut buf, &ctx.tls),
     );
-    let opening = opening
-        .await
-        .unwrap_or(Err(PgError::Client("startup timed out")));
+    // A client that has not sent its startup packet when wirecache shuts down has no
+    // session to finish: it is given up rather than holding the drain until the
+    // login timeout.
+    let mut drain = ctx.drain.clone();
+    let opening = tokio::select! {
+        opening = opening => opening.unwrap_or(Err(PgError::Client("startup timed out"))),
+        () = drain.signalled_wait() => {
+            tracing::debug!("postgres startup given up: shutting down");
+            return;
+        }
+    };
     let (opening, client) = match (opening, slot) {
         (Ok(o), Some(client)) => (o, client),
         (Ok(_), None) => return,

@@ -104,7 +104,7 @@ pub async fn serve(ctx: Arc<TdsContext>, client: TcpStream) {
     let mut drain = ctx.drain.clone();
     let login = tokio::select! {
         login = login => login,
-        () = drain.wait() => {
+        () = drain.signalled_wait() => {
             tracing::debug!("mssql login given up: shutting down");
             return;
         }
