@@ -39,6 +39,9 @@ need nodejs               "command -v node"
 need npm                  "command -v npm"
 # SQL Server clients for tests/it/tds_*.rs: FreeTDS's tsql.
 need freetds-bin          "command -v tsql"
+# OpenSSL's headers and pkg-config: tiberius's TLS (native-tls) in the test build.
+need libssl-dev           "[ -f /usr/include/openssl/ssl.h ]"
+need pkg-config           "command -v pkg-config"
 
 if ((${#missing[@]} > 0)); then
     if [ "$(id -u)" -ne 0 ]; then

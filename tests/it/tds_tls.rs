@@ -4,7 +4,7 @@
 //! available, encryption forced), each cache TLS mode against it, and a client that
 //! needs what wirecache does not offer. The origin's record of each connection's
 //! encryption proves the origin leg; `tls.client = "require"` proves the client leg.
-//! tiberius is not among the TLS clients: its TLS needs aws-lc-rs or OpenSSL.
+//! tiberius is a TLS client too, through native-tls (the system's OpenSSL).
 
 use std::path::Path;
 use std::process::Command;
@@ -45,15 +45,31 @@ async fn start(
 
 /// tiberius without TLS (ENCRYPT_NOT_SUP) logs in and reads; the error otherwise.
 async fn tiberius_read(port: u16, db: &str) -> Result<usize, String> {
+    tiberius_read_with(port, db, EncryptionLevel::NotSupported, None).await
+}
+
+/// tiberius asking for `level` (`Required`: TLS throughout; `Off`: the login only),
+/// checking wirecache's certificate for `localhost` against the CA file `ca`, or
+/// trusting any certificate without one; logs in and reads.
+async fn tiberius_read_with(
+    port: u16,
+    db: &str,
+    level: EncryptionLevel,
+    ca: Option<&str>,
+) -> Result<usize, String> {
     let mut config = Config::new();
-    config.host("127.0.0.1");
+    config.host("localhost");
     config.port(port);
     config.database(db);
     config.authentication(AuthMethod::sql_server(
         format!("sq-{USER}"),
         password_for(USER),
     ));
-    config.encryption(EncryptionLevel::NotSupported);
+    config.encryption(level);
+    match ca {
+        Some(ca) => config.trust_cert_ca(ca),
+        None => config.trust_cert(),
+    }
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let mut c = Client::connect(config, tcp.compat_write())
         .await
@@ -173,6 +189,37 @@ async fn python(driver: &str, mode: &str) {
         "{driver} {mode}: two of the three reads were hits"
     );
     assert_eq!(origin.tls.seen(), vec![Seen::Full]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiberius_full_and_login_only_tls() {
+    let db = database();
+    let pki = Pki::new();
+    let ca = pki.file("ca.pem");
+    let (origin, proxy) = start(&pki, OriginEncryption::Off, "tls = \"require\"", "allow").await;
+    let port = proxy.addr(Protocol::MsSql).port();
+    // TLS throughout, the certificate checked: the second read is a hit.
+    for _ in 0..2 {
+        let rows = tiberius_read_with(port, &db, EncryptionLevel::Required, Some(&ca)).await;
+        assert_eq!(rows, Ok(2));
+    }
+    assert_eq!(origin.selects(), 1, "the repeated read was a hit");
+    // The login only encrypted (ENCRYPT_OFF), then plaintext: a hit as well.
+    let rows = tiberius_read_with(port, &db, EncryptionLevel::Off, None).await;
+    assert_eq!(rows, Ok(2));
+    assert_eq!(origin.selects(), 1);
+    // The origin leg is TLS throughout for every session (tls = "require").
+    assert_eq!(origin.tls.seen(), vec![Seen::Full; 3]);
+    // A certificate from another CA is refused.
+    let other = Pki::new();
+    let refused = tiberius_read_with(
+        port,
+        &db,
+        EncryptionLevel::Required,
+        Some(&other.file("ca.pem")),
+    )
+    .await;
+    assert!(refused.is_err(), "another CA's check passed: {refused:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
