@@ -2,6 +2,7 @@
 //! namespace (name resolution depends on the user and search path) and dropped when
 //! DDL moves the database's schema epoch.
 
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::sync::Arc;
 
 use crate::classify::TableRef;
@@ -73,15 +74,51 @@ impl CatalogQuestion {
     }
 }
 
+/// A fact learned at one schema epoch, with the key it answers (the map is keyed by a
+/// hash of it: a lookup compares the key instead of cloning it).
 #[derive(Debug)]
-struct Learned {
+pub struct Learned {
     epoch: u64,
+    key: FactKey,
     fact: Fact,
 }
 
-/// Remembered facts, bounded.
+impl Learned {
+    pub fn fact(&self) -> &Fact {
+        &self.fact
+    }
+}
+
+/// A key as a lookup borrows it.
+#[derive(Clone, Copy)]
+enum FactRef<'a> {
+    Relation(&'a TableRef),
+    Function(&'a str),
+}
+
+impl FactRef<'_> {
+    fn of(key: &FactKey) -> FactRef<'_> {
+        match key {
+            FactKey::Relation(t) => FactRef::Relation(t),
+            FactKey::Function(f) => FactRef::Function(f),
+        }
+    }
+
+    fn is(self, key: &FactKey) -> bool {
+        match (self, key) {
+            (FactRef::Relation(a), FactKey::Relation(b)) => a == b,
+            (FactRef::Function(a), FactKey::Function(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Remembered facts, bounded: keyed by namespace and a hash of the fact's key (with a
+/// key chosen at random per process, so names cannot be picked to collide). Two keys
+/// with one hash evict each other: the lost fact is only asked for again.
 pub struct Knowledge {
-    facts: moka::sync::Cache<(u64, FactKey), Arc<Learned>>,
+    facts: moka::sync::Cache<(u64, u64), Arc<Learned>>,
+    hasher: RandomState,
 }
 
 /// How long a learned fact is trusted. DDL through wirecache forgets facts at once;
@@ -96,21 +133,102 @@ impl Default for Knowledge {
                 .max_capacity(100_000)
                 .time_to_live(FACT_LIFETIME)
                 .build(),
+            hasher: RandomState::new(),
         }
     }
 }
 
 impl Knowledge {
-    /// The fact about `key` in namespace `ns`, if learned at the current schema epoch.
-    pub fn get(&self, ns: u64, key: &FactKey, epoch: u64) -> Option<Fact> {
-        let learned = self.facts.get(&(ns, key.clone()))?;
-        (learned.epoch == epoch).then(|| learned.fact.clone())
+    fn hash(&self, key: FactRef<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        match key {
+            FactRef::Relation(t) => {
+                h.write_u8(0);
+                t.schema.hash(&mut h);
+                t.name.hash(&mut h);
+            }
+            FactRef::Function(f) => {
+                h.write_u8(1);
+                f.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    fn get(&self, ns: u64, key: FactRef<'_>, epoch: u64) -> Option<Arc<Learned>> {
+        let learned = self.facts.get(&(ns, self.hash(key)))?;
+        (learned.epoch == epoch && key.is(&learned.key)).then_some(learned)
+    }
+
+    /// What is known about relation `t` in namespace `ns` at the current schema epoch.
+    pub fn relation(&self, ns: u64, t: &TableRef, epoch: u64) -> Option<Arc<Learned>> {
+        self.get(ns, FactRef::Relation(t), epoch)
+            .filter(|l| matches!(l.fact, Fact::Relation(_)))
+    }
+
+    /// The volatility of function `f` in namespace `ns`, if learned at this epoch.
+    pub fn function(&self, ns: u64, f: &str, epoch: u64) -> Option<Volatility> {
+        match self.get(ns, FactRef::Function(f), epoch)?.fact {
+            Fact::Function(v) => Some(v),
+            Fact::Relation(_) => None,
+        }
     }
 
     pub fn learn(&self, ns: u64, epoch: u64, facts: Vec<(FactKey, Fact)>) {
         for (key, fact) in facts {
+            let hash = self.hash(FactRef::of(&key));
             self.facts
-                .insert((ns, key), Arc::new(Learned { epoch, fact }));
+                .insert((ns, hash), Arc::new(Learned { epoch, key, fact }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(schema: Option<&str>, name: &str) -> TableRef {
+        TableRef {
+            schema: schema.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+
+    fn facts(base: &str) -> Fact {
+        Fact::Relation(RelationFacts {
+            exists: true,
+            temporary: false,
+            system: false,
+            volatile_view: false,
+            side_effects: false,
+            base: vec![base.into()],
+        })
+    }
+
+    #[test]
+    fn facts_are_found_by_their_exact_key_and_epoch() {
+        let k = Knowledge::default();
+        let t = table(Some("s"), "t");
+        k.learn(
+            1,
+            5,
+            vec![
+                (FactKey::Relation(t.clone()), facts("t")),
+                (
+                    FactKey::Function("f".into()),
+                    Fact::Function(Volatility::Stable),
+                ),
+            ],
+        );
+        let found = k.relation(1, &t, 5).expect("learned");
+        assert_eq!(*found.fact(), facts("t"));
+        assert_eq!(k.function(1, "f", 5), Some(Volatility::Stable));
+        // Another namespace, epoch, schema or kind of key knows nothing.
+        assert!(k.relation(2, &t, 5).is_none());
+        assert!(k.relation(1, &t, 6).is_none());
+        assert!(k.relation(1, &table(None, "t"), 5).is_none());
+        assert!(k.relation(1, &table(Some("s"), "T"), 5).is_none());
+        assert!(k.relation(1, &table(Some("s"), "f"), 5).is_none());
+        assert_eq!(k.function(1, "t", 5), None);
     }
 }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::facts::Learned;
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
+    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FillTicket,
     ReadContext, RelationFacts, Scope, TemplateStats, Volatility,
 };
 use crate::cache::ttl::TtlState;
@@ -65,34 +66,35 @@ struct Resolver<'e> {
 }
 
 impl Resolver<'_> {
-    fn relation(&mut self, t: &TableRef) -> Option<RelationFacts> {
-        let key = FactKey::Relation(t.clone());
-        match self
+    /// What the catalog said about `t`, without copying it.
+    fn relation(&mut self, t: &TableRef) -> Option<Arc<Learned>> {
+        let known = self
             .engine
             .knowledge
-            .get(self.scope.namespace, &key, self.epoch)
-        {
-            Some(Fact::Relation(r)) => Some(r),
-            _ => {
-                self.missing.relations.push(t.clone());
-                None
-            }
+            .relation(self.scope.namespace, t, self.epoch);
+        if known.is_none() {
+            self.missing.relations.push(t.clone());
         }
+        known
     }
 
     fn function(&mut self, f: &str) -> Option<Volatility> {
-        let key = FactKey::Function(f.to_string());
-        match self
+        let known = self
             .engine
             .knowledge
-            .get(self.scope.namespace, &key, self.epoch)
-        {
-            Some(Fact::Function(v)) => Some(v),
-            _ => {
-                self.missing.functions.push(f.to_string());
-                None
-            }
+            .function(self.scope.namespace, f, self.epoch);
+        if known.is_none() {
+            self.missing.functions.push(f.to_string());
         }
+        known
+    }
+}
+
+/// The relation facts of a learned fact (what [`Resolver::relation`] returns).
+fn relation_facts(l: &Learned) -> Option<&RelationFacts> {
+    match l.fact() {
+        Fact::Relation(r) => Some(r),
+        Fact::Function(_) => None,
     }
 }
 
@@ -344,7 +346,8 @@ fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects {
     let mut tables = BTreeSet::new();
     for t in &c.writes {
         tables.insert(bare(&t.name));
-        match r.relation(t) {
+        let known = r.relation(t);
+        match known.as_deref().and_then(relation_facts) {
             Some(f) if f.side_effects || !f.exists => e.whole_database = true,
             Some(f) => tables.extend(f.base.iter().cloned()),
             None => {}
@@ -383,7 +386,10 @@ fn reads(c: &Classification, r: &mut Resolver<'_>) -> Result<Vec<Box<str>>, Bypa
     let mut verdict = Ok(());
     for t in &c.reads {
         deps.insert(bare(&t.name));
-        let Some(f) = r.relation(t) else { continue };
+        let known = r.relation(t);
+        let Some(f) = known.as_deref().and_then(relation_facts) else {
+            continue;
+        };
         let bad = if !f.exists {
             Some(BypassReason::UnknownRelation)
         } else if f.temporary {

@@ -74,19 +74,31 @@ pub fn table_key(name: &str) -> Box<str> {
     name.to_lowercase().into_boxed_str()
 }
 
+/// Whether `name` is its own counter key already (ASCII without capitals, what the
+/// engine hands over almost always): then it is looked up as it is, not copied.
+fn is_folded(name: &str) -> bool {
+    !name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+}
+
 impl DbGenerations {
     fn table(&self, name: &str) -> Generation {
-        let key = table_key(name);
+        let folded;
+        let key = if is_folded(name) {
+            name
+        } else {
+            folded = table_key(name);
+            &*folded
+        };
         if let Some(g) = self
             .tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(key)
         {
             return g.clone();
         }
         let mut map = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(key).or_default().clone()
+        map.entry(key.into()).or_default().clone()
     }
 
     /// Snapshots the whole-database counter and those of `tables`.
@@ -191,6 +203,25 @@ mod tests {
         db.bump_tables(["Orders"]);
         assert!(!a.is_current());
         assert!(b.is_current());
+    }
+
+    #[test]
+    fn table_names_fold_to_one_counter_whatever_their_case() {
+        let db = DbGenerations::default();
+        for reader in ["accounts", "Accounts", "ACCOUNTS", "aCcOuNtS"] {
+            for writer in ["accounts", "Accounts", "ACCOUNTS"] {
+                let s = db.snapshot([reader]);
+                db.bump_tables([writer]);
+                assert!(!s.is_current(), "{writer} must invalidate {reader}");
+            }
+        }
+        // Beyond ASCII too: Unicode lower case, as before.
+        let s = db.snapshot(["ÅRSBOK"]);
+        db.bump_tables(["årsbok"]);
+        assert!(!s.is_current());
+        let other = db.snapshot(["accounts_archive"]);
+        db.bump_tables(["ACCOUNTS"]);
+        assert!(other.is_current(), "another table is left alone");
     }
 
     #[test]
