@@ -203,13 +203,31 @@ mod tests {
             "select SET_CONFIG('a', 'b', false)",
             "SELECT x, pg_catalog.Set_Config('a', 'b', true) FROM t",
             "SELECT 1; SELECT set_config('a','b',false)",
+            "set_config",
+            "SELECT x_set_config_y",
         ] {
             assert!(control(sql).set_config, "{sql}");
         }
-        for sql in ["create temporary table t (a int)", "CREATE Temporary TABLE t"] {
+        for sql in [
+            "create temporary table t (a int)",
+            "CREATE Temporary TABLE t",
+            "DROP TEMPORARY TABLE t",
+            "temporary",
+            "CREATE TEMPORARy TABLE p_temporary",
+        ] {
             assert!(control(sql).temporary, "{sql}");
         }
-        for sql in ["SELECT set_conf FROM t", "SELECT temporar FROM s", "s", "t"] {
+        for sql in [
+            "SELECT set_conf FROM t",
+            "SELECT temporar FROM s",
+            "s",
+            "t",
+            "_config",
+            "set_",
+            "p",
+            "emporary",
+            "tempor_ry",
+        ] {
             let c = control(sql);
             assert!(!c.set_config && !c.temporary, "{sql}");
         }
