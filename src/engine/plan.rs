@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use super::facts::Learned;
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FillTicket,
-    ReadContext, RelationFacts, Scope, TemplateStats, Volatility,
+    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FillTicket, ReadContext,
+    RelationFacts, Scope, TemplateStats, Volatility,
 };
 use crate::cache::ttl::TtlState;
 use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};

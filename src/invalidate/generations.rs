@@ -77,7 +77,9 @@ pub fn table_key(name: &str) -> Box<str> {
 /// Whether `name` is its own counter key already (ASCII without capitals, what the
 /// engine hands over almost always): then it is looked up as it is, not copied.
 fn is_folded(name: &str) -> bool {
-    !name.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    !name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
 }
 
 impl DbGenerations {
