@@ -2,21 +2,21 @@
 //! This is where design §3 and §4.3 meet: what a statement reads decides whether it
 //! may be cached; what it writes (including implicitly) decides what it invalidates.
 
-use std::collections::BTreeSet;
+mod resolve;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::facts::Learned;
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FillTicket, ReadContext,
-    RelationFacts, Scope, TemplateStats, Volatility,
+    BypassReason, CatalogQuestion, Decision, Effects, Engine, FillTicket, ReadContext, Scope,
+    TemplateStats,
 };
 use crate::cache::ttl::TtlState;
-use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};
+use crate::classify::{Analysis, StatementKind, Uncacheable};
 use crate::config::{CacheMode, RuleAction, TxnPolicy};
+use resolve::{Resolver, bare, functions, reads, write_effects};
 
 /// One request as the engine sees it.
 #[derive(Debug, Clone, Copy)]
@@ -55,51 +55,6 @@ impl CatalogAccess {
             CatalogAccess::Later
         }
     }
-}
-
-/// Facts gathered for one request; missing ones are collected into a question.
-struct Resolver<'e> {
-    engine: &'e Engine,
-    scope: &'e Scope,
-    epoch: u64,
-    missing: CatalogQuestion,
-}
-
-impl Resolver<'_> {
-    /// What the catalog said about `t`, without copying it.
-    fn relation(&mut self, t: &TableRef) -> Option<Arc<Learned>> {
-        let known = self
-            .engine
-            .knowledge
-            .relation(self.scope.namespace, t, self.epoch);
-        if known.is_none() {
-            self.missing.relations.push(t.clone());
-        }
-        known
-    }
-
-    fn function(&mut self, f: &str) -> Option<Volatility> {
-        let known = self
-            .engine
-            .knowledge
-            .function(self.scope.namespace, f, self.epoch);
-        if known.is_none() {
-            self.missing.functions.push(f.to_string());
-        }
-        known
-    }
-}
-
-/// The relation facts of a learned fact (what [`Resolver::relation`] returns).
-fn relation_facts(l: &Learned) -> Option<&RelationFacts> {
-    match l.fact() {
-        Fact::Relation(r) => Some(r),
-        Fact::Function(_) => None,
-    }
-}
-
-fn bare(name: &str) -> Box<str> {
-    name.to_lowercase().into_boxed_str()
 }
 
 /// The TTL policy gives a result: learned for its template, or pinned by a rule.
@@ -332,79 +287,4 @@ impl Engine {
         };
         (ttl, txn)
     }
-}
-
-/// What the statement writes, explicitly or through triggers, cascades and views.
-fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects {
-    let mut e = Effects {
-        whole_database: c.writes_unknown,
-        schema_change: c.kind == StatementKind::Ddl,
-        session_change: c.kind == StatementKind::Session,
-        taints_session: c.writes_unknown && c.kind != StatementKind::Ddl,
-        ..Effects::default()
-    };
-    let mut tables = BTreeSet::new();
-    for t in &c.writes {
-        tables.insert(bare(&t.name));
-        let known = r.relation(t);
-        match known.as_deref().and_then(relation_facts) {
-            Some(f) if f.side_effects || !f.exists => e.whole_database = true,
-            Some(f) => tables.extend(f.base.iter().cloned()),
-            None => {}
-        }
-    }
-    e.tables = tables.into_iter().collect();
-    e
-}
-
-/// Judges the functions the classifier could not: immutable ones are fine, stable ones
-/// make the read uncacheable, volatile ones are writes of unknown extent.
-fn functions(
-    c: &Classification,
-    r: &mut Resolver<'_>,
-    e: &mut Effects,
-) -> Result<(), BypassReason> {
-    let mut verdict = Ok(());
-    for f in &c.unknown_functions {
-        match r.function(f) {
-            Some(Volatility::Immutable) => {}
-            Some(Volatility::Stable) => verdict = Err(BypassReason::NonImmutableFunction),
-            Some(Volatility::Volatile) => {
-                e.whole_database = true;
-                e.taints_session = true;
-                verdict = Err(BypassReason::NonImmutableFunction);
-            }
-            None => {}
-        }
-    }
-    verdict
-}
-
-/// The tables a cacheable read depends on, or why it is not cacheable after all.
-fn reads(c: &Classification, r: &mut Resolver<'_>) -> Result<Vec<Box<str>>, BypassReason> {
-    let mut deps = BTreeSet::new();
-    let mut verdict = Ok(());
-    for t in &c.reads {
-        deps.insert(bare(&t.name));
-        let known = r.relation(t);
-        let Some(f) = known.as_deref().and_then(relation_facts) else {
-            continue;
-        };
-        let bad = if !f.exists {
-            Some(BypassReason::UnknownRelation)
-        } else if f.temporary {
-            Some(BypassReason::TemporaryTable)
-        } else if f.system {
-            Some(BypassReason::SystemCatalog)
-        } else if f.volatile_view {
-            Some(BypassReason::VolatileView)
-        } else {
-            None
-        };
-        if let Some(b) = bad {
-            verdict = Err(b);
-        }
-        deps.extend(f.base.iter().cloned());
-    }
-    verdict.map(|()| deps.into_iter().collect())
 }
