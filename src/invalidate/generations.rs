@@ -116,9 +116,30 @@ impl DbGenerations {
         Snapshot { seen }
     }
 
-    /// Invalidates every entry that read one of `tables`.
+    /// Invalidates every entry that read one of `tables`. The counters that exist are
+    /// bumped under one read lock, without taking a reference to each; a missing one
+    /// is made (as a snapshot would make it) and bumped.
     pub fn bump_tables<'a>(&self, tables: impl IntoIterator<Item = &'a str>) {
-        for t in tables {
+        let mut missing = Vec::new();
+        {
+            let map = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            for t in tables {
+                let folded;
+                let key = if is_folded(t) {
+                    t
+                } else {
+                    folded = table_key(t);
+                    &*folded
+                };
+                match map.get(key) {
+                    Some(g) => {
+                        g.fetch_add(1, Ordering::AcqRel);
+                    }
+                    None => missing.push(t),
+                }
+            }
+        }
+        for t in missing {
             self.table(t).fetch_add(1, Ordering::AcqRel);
         }
         self.any_write.fetch_add(1, Ordering::AcqRel);
@@ -224,6 +245,13 @@ mod tests {
         let other = db.snapshot(["accounts_archive"]);
         db.bump_tables(["ACCOUNTS"]);
         assert!(other.is_current(), "another table is left alone");
+        // Several at once, counters known and not yet known, in any case.
+        let (a, b) = (db.snapshot(["tellers"]), db.snapshot(["branches"]));
+        db.bump_tables(["Tellers", "history", "BRANCHES"]);
+        assert!(!a.is_current() && !b.is_current());
+        let h = db.snapshot(["history"]);
+        db.bump_tables(["HISTORY"]);
+        assert!(!h.is_current(), "the counter made by the bump is the one read later");
     }
 
     #[test]
