@@ -251,7 +251,10 @@ mod tests {
         assert!(!a.is_current() && !b.is_current());
         let h = db.snapshot(["history"]);
         db.bump_tables(["HISTORY"]);
-        assert!(!h.is_current(), "the counter made by the bump is the one read later");
+        assert!(
+            !h.is_current(),
+            "the counter made by the bump is the one read later"
+        );
     }
 
     #[test]
