@@ -19,7 +19,8 @@
 # keys no earlier run cached (1M keys: repeats are rare). Prints a markdown table (also
 # $OUT/ir-cost.md). Settings: SCALE (10), N1 (500), N2 (2500), WARM (3000), REPS (2),
 # SEED (1), WORKLOADS ("select-only tpcb"), SSLMODE (disable), OUT (default
-# results/cost-<date>), CG_OPTS.
+# results/cost-<date>), CG_OPTS, DUMPS (a folder: keeps the callgrind dump of each
+# binary's last N2 run per workload and cache there, for callgrind_annotate).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,6 +90,11 @@ for bin in "$@"; do
             ir_per_request "$pid" "$admin" "wirecache_hits_total{cache=\"$cache\"}" \
                 "wirecache_misses_total{cache=\"$cache\"}" "$w/$cache" txns "$pg" "$user" "$w"
             callgrind_control --instr=off "$pid" >/dev/null 2>&1
+            if [[ -n ${DUMPS:-} ]]; then
+                mkdir -p "$DUMPS"
+                # shellcheck disable=SC2012 # dump names are ours: cg.out.PID.N
+                cp "$(ls -t "$WORK"/cg.out."$pid".* | head -1)" "$DUMPS/$(basename "$bin")-$w-$cache.cg"
+            fi
             ROWS+=("| \`$(basename "$bin")\` | $w | $cache | $IR_MEDIAN | ${IR_LIST[*]} | $FIXED_KIR | ${HITS_LIST[*]} | ${MISSES_LIST[*]} |")
         done
     done

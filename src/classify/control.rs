@@ -7,8 +7,6 @@
 //! - whether it may drop prepared statements behind the session's back;
 //! - whether it changes session state in a way the text cannot show.
 
-use super::memo::lower_contains;
-
 /// How a lone statement ends the open transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnEnd {
@@ -51,23 +49,55 @@ pub fn control(sql: &str) -> Control {
     }
     let words = slots.get(..n).unwrap_or_default();
     let first = |w: &str| words.first().is_some_and(|f| f.eq_ignore_ascii_case(w));
-    let lone = !text.contains(';');
+    let words_in_text = Scan::of(text);
+    let lone = !words_in_text.semicolon;
     Control {
         txn_end: if lone { txn_end(words) } else { None },
         drops_prepared: first("deallocate") || first("discard"),
-        set_config: lower_contains(text, "set_config"),
+        set_config: words_in_text.set_config,
         value_from_variable: first("set")
             && text.split_once('=').is_some_and(|(_, v)| v.contains('@')),
         set_statement: text
             .get(..13)
             .is_some_and(|h| h.eq_ignore_ascii_case("set statement")),
-        temporary: lower_contains(text, "temporary"),
+        temporary: words_in_text.temporary,
         autocommit_only: lone && first("set") && autocommit_only(text),
     }
 }
 
 /// `SET [SESSION | @@SESSION. | @@] autocommit {= | TO} {0 | 1 | ON | OFF}` and
 /// nothing else.
+/// What [`control`] looks for anywhere in a text, found in one pass over its bytes
+/// (every miss and every write pays for it).
+#[derive(Debug, Default)]
+struct Scan {
+    semicolon: bool,
+    /// `set_config`, ASCII case ignored.
+    set_config: bool,
+    /// `temporary`, ASCII case ignored.
+    temporary: bool,
+}
+
+impl Scan {
+    fn of(text: &str) -> Scan {
+        let b = text.as_bytes();
+        let at = |i: usize, word: &[u8]| {
+            b.get(i..i + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        };
+        let mut scan = Scan::default();
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b';' => scan.semicolon = true,
+                b's' | b'S' if !scan.set_config => scan.set_config = at(i, b"set_config"),
+                b't' | b'T' if !scan.temporary => scan.temporary = at(i, b"temporary"),
+                _ => {}
+            }
+        }
+        scan
+    }
+}
+
 fn autocommit_only(text: &str) -> bool {
     let Some(rest) = text.get(3..) else {
         return false;
@@ -168,6 +198,40 @@ mod tests {
             assert_eq!(got, (variable, set_statement, set_config), "{sql}");
         }
         assert!(control("CREATE TEMPORARY TABLE t (a int)").temporary);
+        // Found in any case and anywhere in the text, as before the one-pass scan.
+        for sql in [
+            "select SET_CONFIG('a', 'b', false)",
+            "SELECT x, pg_catalog.Set_Config('a', 'b', true) FROM t",
+            "SELECT 1; SELECT set_config('a','b',false)",
+            "set_config",
+            "SELECT x_set_config_y",
+        ] {
+            assert!(control(sql).set_config, "{sql}");
+        }
+        for sql in [
+            "create temporary table t (a int)",
+            "CREATE Temporary TABLE t",
+            "DROP TEMPORARY TABLE t",
+            "temporary",
+            "CREATE TEMPORARy TABLE p_temporary",
+        ] {
+            assert!(control(sql).temporary, "{sql}");
+        }
+        for sql in [
+            "SELECT set_conf FROM t",
+            "SELECT temporar FROM s",
+            "s",
+            "t",
+            "_config",
+            "set_",
+            "p",
+            "emporary",
+            "tempor_ry",
+        ] {
+            let c = control(sql);
+            assert!(!c.set_config && !c.temporary, "{sql}");
+        }
+        assert_eq!(control("COMMIT; BEGIN").txn_end, None, "not lone");
     }
 
     #[test]

@@ -61,6 +61,40 @@ pub fn template(dialect: Dialect, sql: &str) -> Template {
 /// any, such as a prepared statement's `… WHERE id = $1`, is likely to be seen again
 /// as it is; one with constants may never be).
 pub fn template_and_literals(dialect: Dialect, sql: &str) -> (Template, bool) {
+    let f = fingerprint(dialect, sql);
+    let template = Template {
+        id: f.id,
+        text: f.text.into(),
+    };
+    (template, f.literals)
+}
+
+/// A template before it is shared: its ID, its text (cut at [`MAX_TEXT`]) and
+/// whether the SQL text held literals. What the classifier's memo looks up with; a
+/// [`Template`] (its text shared) is made of it only when the memo has none.
+#[derive(Debug)]
+pub struct Fingerprint {
+    pub id: u64,
+    pub text: String,
+    pub literals: bool,
+}
+
+impl Fingerprint {
+    /// Whether `t` is this template (same ID and text).
+    pub fn is(&self, t: &Template) -> bool {
+        self.id == t.id && *t.text == *self.text
+    }
+
+    pub fn into_template(self) -> Template {
+        Template {
+            id: self.id,
+            text: self.text.into(),
+        }
+    }
+}
+
+/// The template of `sql` as a [`Fingerprint`].
+pub fn fingerprint(dialect: Dialect, sql: &str) -> Fingerprint {
     let mut literals = false;
     let mut parts: Vec<Piece<'_>> = Vec::with_capacity(32);
     let mut tokens = Scanner::new(dialect, sql).peekable();
@@ -108,11 +142,7 @@ pub fn template_and_literals(dialect: Dialect, sql: &str) -> (Template, bool) {
         }
         text.truncate(cut);
     }
-    let template = Template {
-        id,
-        text: text.into(),
-    };
-    (template, literals)
+    Fingerprint { id, text, literals }
 }
 
 /// Joins tokens with single spaces, turning `( ? , ? , … )` into `( ... )` and runs of

@@ -54,6 +54,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// MySQL's lexical rules (backticks, `#` comments, backslash escapes).
+    /// How many bytes from the current position on satisfy `f` (one slice walk, not
+    /// a bounds-checked look-up per byte: the scanner runs on every miss and write).
+    fn run(&self, f: impl Fn(u8) -> bool) -> usize {
+        self.bytes
+            .get(self.pos..)
+            .map_or(0, |rest| rest.iter().take_while(|b| f(**b)).count())
+    }
+
     fn mysql(&self) -> bool {
         matches!(self.dialect, Dialect::MySql | Dialect::MariaDb)
     }
@@ -63,7 +71,9 @@ impl<'a> Scanner<'a> {
         loop {
             match (self.at(0), self.at(1)) {
                 (None, _) => return false,
-                (Some(b), _) if b.is_ascii_whitespace() => self.pos += 1,
+                (Some(b), _) if b.is_ascii_whitespace() => {
+                    self.pos += self.run(|b| b.is_ascii_whitespace());
+                }
                 (Some(b'-'), Some(b'-')) if !self.mysql() || self.at(2).is_none_or(is_space) => {
                     self.skip_line()
                 }
@@ -194,9 +204,7 @@ impl<'a> Iterator for Scanner<'a> {
             b'$' if !self.mysql() && self.skip_dollar_quote() => TokenKind::Other,
             b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => self.word(first),
             b if b.is_ascii_digit() => {
-                while self.at(0).is_some_and(|b| is_word_byte(b) || b == b'.') {
-                    self.pos += 1;
-                }
+                self.pos += self.run(|b| is_word_byte(b) || b == b'.');
                 TokenKind::Other
             }
             _ => {
@@ -213,9 +221,7 @@ impl Scanner<'_> {
     /// escapes) or `X'…'`.
     fn word(&mut self, first: u8) -> TokenKind {
         let start = self.pos;
-        while self.at(0).is_some_and(is_word_byte) {
-            self.pos += 1;
-        }
+        self.pos += self.run(is_word_byte);
         if self.at(0) == Some(b'\'') && self.pos - start <= 2 {
             let escapes = self.mysql() || first.eq_ignore_ascii_case(&b'e');
             self.skip_quoted(b'\'', escapes);

@@ -106,11 +106,12 @@ impl Classifier {
         if let Some(hit) = self.memo.get(sql) {
             return hit;
         }
-        let (template, literals) = fingerprint::template_and_literals(self.dialect, sql);
-        let by_template = template.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
+        let print = fingerprint::fingerprint(self.dialect, sql);
+        let literals = print.literals;
+        let by_template = print.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
         if by_template
-            && let Some(hit) = self.by_template.get(template.id)
-            && hit.template == template
+            && let Some(hit) = self.by_template.get(print.id)
+            && print.is(&hit.template)
         {
             if !literals {
                 self.remember_text(sql, &hit);
@@ -119,7 +120,7 @@ impl Classifier {
         }
         let analysis = Arc::new(Analysis {
             classification: visitor::classify(self.dialect, sql),
-            template,
+            template: print.into_template(),
         });
         if by_template {
             self.by_template

@@ -2,7 +2,10 @@
 //! namespace (name resolution depends on the user and search path) and dropped when
 //! DDL moves the database's schema epoch.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::classify::TableRef;
 
@@ -73,44 +76,254 @@ impl CatalogQuestion {
     }
 }
 
+/// A fact learned at one schema epoch, with the key it answers (the map is keyed by a
+/// hash of it: a lookup compares the key instead of cloning it).
 #[derive(Debug)]
-struct Learned {
+pub struct Learned {
     epoch: u64,
+    key: FactKey,
     fact: Fact,
+    at: Instant,
 }
 
-/// Remembered facts, bounded.
+impl Learned {
+    pub fn fact(&self) -> &Fact {
+        &self.fact
+    }
+}
+
+/// A key as a lookup borrows it.
+#[derive(Clone, Copy)]
+enum FactRef<'a> {
+    Relation(&'a TableRef),
+    Function(&'a str),
+}
+
+impl FactRef<'_> {
+    fn of(key: &FactKey) -> FactRef<'_> {
+        match key {
+            FactKey::Relation(t) => FactRef::Relation(t),
+            FactKey::Function(f) => FactRef::Function(f),
+        }
+    }
+
+    fn is(self, key: &FactKey) -> bool {
+        match (self, key) {
+            (FactRef::Relation(a), FactKey::Relation(b)) => a == b,
+            (FactRef::Function(a), FactKey::Function(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The map's key: a namespace and the random-keyed hash of a fact's key, already as
+/// good as a hash: mixed, not hashed again.
+#[derive(Default)]
+struct Mixed(u64);
+
+impl Hasher for Mixed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Facts = HashMap<(u64, u64), Arc<Learned>, BuildHasherDefault<Mixed>>;
+
+/// Remembered facts, at most [`MAX_FACTS`], each for [`FACT_LIFETIME`]. Keyed by
+/// namespace and a hash of the fact's key (with a key chosen at random per process,
+/// so names cannot be picked to collide); two keys with one hash evict each other:
+/// the lost fact is only asked for again. Read on every miss and write: a plain map
+/// under a read lock, without a cache's bookkeeping on each read.
 pub struct Knowledge {
-    facts: moka::sync::Cache<(u64, FactKey), Arc<Learned>>,
+    facts: RwLock<Facts>,
+    hasher: RandomState,
 }
 
 /// How long a learned fact is trusted. DDL through wirecache forgets facts at once;
 /// this bounds how long DDL made directly at the origin (a new trigger, a new view)
 /// can go unnoticed.
-const FACT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(60);
+const FACT_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Facts remembered at most; past this, expired ones and then arbitrary ones go.
+const MAX_FACTS: usize = 100_000;
 
 impl Default for Knowledge {
     fn default() -> Self {
         Self {
-            facts: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(FACT_LIFETIME)
-                .build(),
+            facts: RwLock::default(),
+            hasher: RandomState::new(),
         }
     }
 }
 
 impl Knowledge {
-    /// The fact about `key` in namespace `ns`, if learned at the current schema epoch.
-    pub fn get(&self, ns: u64, key: &FactKey, epoch: u64) -> Option<Fact> {
-        let learned = self.facts.get(&(ns, key.clone()))?;
-        (learned.epoch == epoch).then(|| learned.fact.clone())
+    fn hash(&self, key: FactRef<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        match key {
+            FactRef::Relation(t) => {
+                h.write_u8(0);
+                t.schema.hash(&mut h);
+                t.name.hash(&mut h);
+            }
+            FactRef::Function(f) => {
+                h.write_u8(1);
+                f.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    fn get(&self, ns: u64, key: FactRef<'_>, epoch: u64) -> Option<Arc<Learned>> {
+        let hash = self.hash(key);
+        let learned = self
+            .facts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(ns, hash))
+            .cloned()?;
+        let fresh = learned.epoch == epoch && learned.at.elapsed() < FACT_LIFETIME;
+        (fresh && key.is(&learned.key)).then_some(learned)
+    }
+
+    /// What is known about relation `t` in namespace `ns` at the current schema epoch.
+    pub fn relation(&self, ns: u64, t: &TableRef, epoch: u64) -> Option<Arc<Learned>> {
+        self.get(ns, FactRef::Relation(t), epoch)
+            .filter(|l| matches!(l.fact, Fact::Relation(_)))
+    }
+
+    /// The volatility of function `f` in namespace `ns`, if learned at this epoch.
+    pub fn function(&self, ns: u64, f: &str, epoch: u64) -> Option<Volatility> {
+        match self.get(ns, FactRef::Function(f), epoch)?.fact {
+            Fact::Function(v) => Some(v),
+            Fact::Relation(_) => None,
+        }
     }
 
     pub fn learn(&self, ns: u64, epoch: u64, facts: Vec<(FactKey, Fact)>) {
-        for (key, fact) in facts {
-            self.facts
-                .insert((ns, key), Arc::new(Learned { epoch, fact }));
+        let at = Instant::now();
+        let learned: Vec<_> = facts
+            .into_iter()
+            .map(|(key, fact)| {
+                let hash = self.hash(FactRef::of(&key));
+                let l = Learned {
+                    epoch,
+                    key,
+                    fact,
+                    at,
+                };
+                ((ns, hash), Arc::new(l))
+            })
+            .collect();
+        let mut map = self.facts.write().unwrap_or_else(|e| e.into_inner());
+        for (k, l) in learned {
+            if map.len() >= MAX_FACTS && !map.contains_key(&k) {
+                make_room(&mut map);
+            }
+            map.insert(k, l);
         }
+    }
+
+    /// Facts remembered now (expired ones included until room is made).
+    pub fn len(&self) -> usize {
+        self.facts.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Drops the expired facts, or if none has, an arbitrary one.
+fn make_room(map: &mut Facts) {
+    map.retain(|_, l| l.at.elapsed() < FACT_LIFETIME);
+    if map.len() >= MAX_FACTS {
+        let victim = map.keys().next().copied();
+        if let Some(victim) = victim {
+            map.remove(&victim);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(schema: Option<&str>, name: &str) -> TableRef {
+        TableRef {
+            schema: schema.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+
+    fn facts(base: &str) -> Fact {
+        Fact::Relation(RelationFacts {
+            exists: true,
+            temporary: false,
+            system: false,
+            volatile_view: false,
+            side_effects: false,
+            base: vec![base.into()],
+        })
+    }
+
+    #[test]
+    fn facts_are_found_by_their_exact_key_and_epoch() {
+        let k = Knowledge::default();
+        let t = table(Some("s"), "t");
+        k.learn(
+            1,
+            5,
+            vec![
+                (FactKey::Relation(t.clone()), facts("t")),
+                (
+                    FactKey::Function("f".into()),
+                    Fact::Function(Volatility::Stable),
+                ),
+            ],
+        );
+        let found = k.relation(1, &t, 5).expect("learned");
+        assert_eq!(*found.fact(), facts("t"));
+        assert_eq!(k.function(1, "f", 5), Some(Volatility::Stable));
+        // Another namespace, epoch, schema or kind of key knows nothing.
+        assert!(k.relation(2, &t, 5).is_none());
+        assert!(k.relation(1, &t, 6).is_none());
+        assert!(k.relation(1, &table(None, "t"), 5).is_none());
+        assert!(k.relation(1, &table(Some("s"), "T"), 5).is_none());
+        assert!(k.relation(1, &table(Some("s"), "f"), 5).is_none());
+        assert_eq!(k.function(1, "t", 5), None);
+        assert_eq!(k.len(), 2);
+    }
+
+    #[test]
+    fn room_is_made_past_the_bound_expired_facts_first() {
+        let now = Instant::now();
+        let old = now.checked_sub(FACT_LIFETIME * 2).unwrap_or(now);
+        let learned = |i: usize, at| {
+            let l = Learned {
+                epoch: 0,
+                key: FactKey::Function(i.to_string()),
+                fact: Fact::Function(Volatility::Immutable),
+                at,
+            };
+            ((0, i as u64), Arc::new(l))
+        };
+        let mut map: Facts = (0..MAX_FACTS)
+            .map(|i| learned(i, if i < 10 { old } else { now }))
+            .collect();
+        make_room(&mut map);
+        assert_eq!(map.len(), MAX_FACTS - 10, "the expired ones went");
+        map.extend((0..10).map(|i| learned(i, now)));
+        make_room(&mut map);
+        assert_eq!(map.len(), MAX_FACTS - 1, "then one arbitrary fact");
     }
 }

@@ -2,7 +2,7 @@
 //! This is where design §3 and §4.3 meet: what a statement reads decides whether it
 //! may be cached; what it writes (including implicitly) decides what it invalidates.
 
-use std::collections::BTreeSet;
+mod resolve;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Effects, Engine, Fact, FactKey, FillTicket,
-    ReadContext, RelationFacts, Scope, TemplateStats, Volatility,
+    BypassReason, CatalogQuestion, Decision, Effects, Engine, FillTicket, ReadContext, Scope,
+    TemplateStats,
 };
 use crate::cache::ttl::TtlState;
-use crate::classify::{Analysis, Classification, StatementKind, TableRef, Uncacheable};
+use crate::classify::{Analysis, StatementKind, Uncacheable};
 use crate::config::{CacheMode, RuleAction, TxnPolicy};
+use resolve::{Resolver, bare, functions, reads, write_effects};
 
 /// One request as the engine sees it.
 #[derive(Debug, Clone, Copy)]
@@ -54,50 +55,6 @@ impl CatalogAccess {
             CatalogAccess::Later
         }
     }
-}
-
-/// Facts gathered for one request; missing ones are collected into a question.
-struct Resolver<'e> {
-    engine: &'e Engine,
-    scope: &'e Scope,
-    epoch: u64,
-    missing: CatalogQuestion,
-}
-
-impl Resolver<'_> {
-    fn relation(&mut self, t: &TableRef) -> Option<RelationFacts> {
-        let key = FactKey::Relation(t.clone());
-        match self
-            .engine
-            .knowledge
-            .get(self.scope.namespace, &key, self.epoch)
-        {
-            Some(Fact::Relation(r)) => Some(r),
-            _ => {
-                self.missing.relations.push(t.clone());
-                None
-            }
-        }
-    }
-
-    fn function(&mut self, f: &str) -> Option<Volatility> {
-        let key = FactKey::Function(f.to_string());
-        match self
-            .engine
-            .knowledge
-            .get(self.scope.namespace, &key, self.epoch)
-        {
-            Some(Fact::Function(v)) => Some(v),
-            _ => {
-                self.missing.functions.push(f.to_string());
-                None
-            }
-        }
-    }
-}
-
-fn bare(name: &str) -> Box<str> {
-    name.to_lowercase().into_boxed_str()
 }
 
 /// The TTL policy gives a result: learned for its template, or pinned by a rule.
@@ -330,75 +287,4 @@ impl Engine {
         };
         (ttl, txn)
     }
-}
-
-/// What the statement writes, explicitly or through triggers, cascades and views.
-fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects {
-    let mut e = Effects {
-        whole_database: c.writes_unknown,
-        schema_change: c.kind == StatementKind::Ddl,
-        session_change: c.kind == StatementKind::Session,
-        taints_session: c.writes_unknown && c.kind != StatementKind::Ddl,
-        ..Effects::default()
-    };
-    let mut tables = BTreeSet::new();
-    for t in &c.writes {
-        tables.insert(bare(&t.name));
-        match r.relation(t) {
-            Some(f) if f.side_effects || !f.exists => e.whole_database = true,
-            Some(f) => tables.extend(f.base.iter().cloned()),
-            None => {}
-        }
-    }
-    e.tables = tables.into_iter().collect();
-    e
-}
-
-/// Judges the functions the classifier could not: immutable ones are fine, stable ones
-/// make the read uncacheable, volatile ones are writes of unknown extent.
-fn functions(
-    c: &Classification,
-    r: &mut Resolver<'_>,
-    e: &mut Effects,
-) -> Result<(), BypassReason> {
-    let mut verdict = Ok(());
-    for f in &c.unknown_functions {
-        match r.function(f) {
-            Some(Volatility::Immutable) => {}
-            Some(Volatility::Stable) => verdict = Err(BypassReason::NonImmutableFunction),
-            Some(Volatility::Volatile) => {
-                e.whole_database = true;
-                e.taints_session = true;
-                verdict = Err(BypassReason::NonImmutableFunction);
-            }
-            None => {}
-        }
-    }
-    verdict
-}
-
-/// The tables a cacheable read depends on, or why it is not cacheable after all.
-fn reads(c: &Classification, r: &mut Resolver<'_>) -> Result<Vec<Box<str>>, BypassReason> {
-    let mut deps = BTreeSet::new();
-    let mut verdict = Ok(());
-    for t in &c.reads {
-        deps.insert(bare(&t.name));
-        let Some(f) = r.relation(t) else { continue };
-        let bad = if !f.exists {
-            Some(BypassReason::UnknownRelation)
-        } else if f.temporary {
-            Some(BypassReason::TemporaryTable)
-        } else if f.system {
-            Some(BypassReason::SystemCatalog)
-        } else if f.volatile_view {
-            Some(BypassReason::VolatileView)
-        } else {
-            None
-        };
-        if let Some(b) = bad {
-            verdict = Err(b);
-        }
-        deps.extend(f.base.iter().cloned());
-    }
-    verdict.map(|()| deps.into_iter().collect())
 }

@@ -74,19 +74,33 @@ pub fn table_key(name: &str) -> Box<str> {
     name.to_lowercase().into_boxed_str()
 }
 
+/// Whether `name` is its own counter key already (ASCII without capitals, what the
+/// engine hands over almost always): then it is looked up as it is, not copied.
+fn is_folded(name: &str) -> bool {
+    !name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+}
+
 impl DbGenerations {
     fn table(&self, name: &str) -> Generation {
-        let key = table_key(name);
+        let folded;
+        let key = if is_folded(name) {
+            name
+        } else {
+            folded = table_key(name);
+            &*folded
+        };
         if let Some(g) = self
             .tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(key)
         {
             return g.clone();
         }
         let mut map = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(key).or_default().clone()
+        map.entry(key.into()).or_default().clone()
     }
 
     /// Snapshots the whole-database counter and those of `tables`.
@@ -102,9 +116,30 @@ impl DbGenerations {
         Snapshot { seen }
     }
 
-    /// Invalidates every entry that read one of `tables`.
+    /// Invalidates every entry that read one of `tables`. The counters that exist are
+    /// bumped under one read lock, without taking a reference to each; a missing one
+    /// is made (as a snapshot would make it) and bumped.
     pub fn bump_tables<'a>(&self, tables: impl IntoIterator<Item = &'a str>) {
-        for t in tables {
+        let mut missing = Vec::new();
+        {
+            let map = self.tables.read().unwrap_or_else(|e| e.into_inner());
+            for t in tables {
+                let folded;
+                let key = if is_folded(t) {
+                    t
+                } else {
+                    folded = table_key(t);
+                    &*folded
+                };
+                match map.get(key) {
+                    Some(g) => {
+                        g.fetch_add(1, Ordering::AcqRel);
+                    }
+                    None => missing.push(t),
+                }
+            }
+        }
+        for t in missing {
             self.table(t).fetch_add(1, Ordering::AcqRel);
         }
         self.any_write.fetch_add(1, Ordering::AcqRel);
@@ -191,6 +226,35 @@ mod tests {
         db.bump_tables(["Orders"]);
         assert!(!a.is_current());
         assert!(b.is_current());
+    }
+
+    #[test]
+    fn table_names_fold_to_one_counter_whatever_their_case() {
+        let db = DbGenerations::default();
+        for reader in ["accounts", "Accounts", "ACCOUNTS", "aCcOuNtS"] {
+            for writer in ["accounts", "Accounts", "ACCOUNTS"] {
+                let s = db.snapshot([reader]);
+                db.bump_tables([writer]);
+                assert!(!s.is_current(), "{writer} must invalidate {reader}");
+            }
+        }
+        // Beyond ASCII too: Unicode lower case, as before.
+        let s = db.snapshot(["ÅRSBOK"]);
+        db.bump_tables(["årsbok"]);
+        assert!(!s.is_current());
+        let other = db.snapshot(["accounts_archive"]);
+        db.bump_tables(["ACCOUNTS"]);
+        assert!(other.is_current(), "another table is left alone");
+        // Several at once, counters known and not yet known, in any case.
+        let (a, b) = (db.snapshot(["tellers"]), db.snapshot(["branches"]));
+        db.bump_tables(["Tellers", "history", "BRANCHES"]);
+        assert!(!a.is_current() && !b.is_current());
+        let h = db.snapshot(["history"]);
+        db.bump_tables(["HISTORY"]);
+        assert!(
+            !h.is_current(),
+            "the counter made by the bump is the one read later"
+        );
     }
 
     #[test]

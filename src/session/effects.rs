@@ -55,10 +55,9 @@ impl<A> Core<A> {
         let (ends_clean_reads, taints) =
             (owed.effects.ends_clean_reads(), owed.effects.taints_session);
         if owed.effects.writes() {
-            let effects = owed.effects.clone();
-            let recording = self.engine.apply(&self.scope, &effects);
+            let recording = self.engine.apply(&self.scope, &owed.effects);
+            self.txn_effects.merge(&owed.effects);
             self.recordings.extend(recording);
-            self.txn_effects.merge(&effects);
         }
         self.isolation_acknowledged(ends_clean_reads);
         if taints {
