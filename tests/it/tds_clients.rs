@@ -86,3 +86,18 @@ async fn tsql(version: &str) {
 async fn freetds_tsql_7_4() {
     tsql("7.4").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freetds_tsql_7_1() {
+    tsql("7.1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freetds_tsql_7_2() {
+    tsql("7.2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freetds_tsql_7_3() {
+    tsql("7.3").await;
+}

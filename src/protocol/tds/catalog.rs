@@ -8,7 +8,9 @@ use bytes::BytesMut;
 
 use super::codec::{self, Assembler, Kind};
 use super::session::Session;
-use super::types::{Framing, PLP_NULL, Reader, Stop, to_utf16, type_info, utf16};
+use super::types::{
+    Framing, PLP_NULL, Reader, Stop, TableName, to_utf16, type_info, user_type, utf16,
+};
 use crate::engine::catalog::Row;
 use crate::protocol::{SessionError, Side};
 
@@ -63,7 +65,7 @@ fn decode(payload: &[u8], narrow: bool) -> Result<Vec<Vec<Row>>, Stop> {
     while r.rest() > 0 {
         match r.u8()? {
             0x81 => {
-                cols = columns(&mut r)?;
+                cols = columns(&mut r, narrow)?;
                 results.push(Vec::new());
             }
             t @ (0xD1 | 0xD2) => {
@@ -89,11 +91,11 @@ fn decode(payload: &[u8], narrow: bool) -> Result<Vec<Vec<Row>>, Stop> {
     Ok(results)
 }
 
-fn columns(r: &mut Reader<'_>) -> Result<Vec<(Framing, Text)>, Stop> {
+fn columns(r: &mut Reader<'_>, narrow: bool) -> Result<Vec<(Framing, Text)>, Stop> {
     let n = r.u16()?;
     let mut cols = Vec::new();
     for _ in 0..n.min(1024) {
-        r.u32()?;
+        user_type(r, narrow)?;
         r.u16()?;
         let ty = r.bytes.get(r.at).copied().ok_or(Stop::More)?;
         let text = match ty {
@@ -102,7 +104,7 @@ fn columns(r: &mut Reader<'_>) -> Result<Vec<(Framing, Text)>, Stop> {
             0xA7 | 0xAF => Text::Bytes,
             _ => return Err(Stop::Bad("a catalog answer of an unexpected type")),
         };
-        cols.push((type_info(r, true)?, text));
+        cols.push((type_info(r, TableName::in_metadata(narrow))?, text));
         r.b_varchar()?;
     }
     Ok(cols)

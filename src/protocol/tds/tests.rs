@@ -284,3 +284,18 @@ fn tds_7_1_logins_and_done_tokens() {
         "read as 7.2+, the same bytes are not two DONE tokens"
     );
 }
+
+#[test]
+fn tds_7_1_column_metadata_has_two_byte_user_types() {
+    // COLMETADATA of one INTN column "id" with a two-byte user type, a row, a DONE.
+    let mut s = vec![0x81, 1, 0, 0, 0, 0x01, 0, 0x26, 4, 2, b'i', 0, b'd', 0];
+    s.extend([0xD1, 4, 7, 0, 0, 0]);
+    s.extend([0xFD, 0x10, 0, 0xC1, 0, 1, 0, 0, 0]);
+    let mut narrow = Scanner::for_version(0x7100_0001);
+    narrow.feed(&s).unwrap();
+    assert!(narrow.at_boundary());
+    assert_eq!((narrow.summary.rows, narrow.summary.dones), (1, 1));
+    let mut wide = Scanner::for_version(0x7400_0004);
+    let misread = wide.feed(&s).is_err() || !wide.at_boundary() || wide.summary.dones != 1;
+    assert!(misread, "read as 7.2+, the user type swallows the flags");
+}

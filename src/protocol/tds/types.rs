@@ -83,9 +83,35 @@ pub enum Framing {
 
 const COLLATION: usize = 5;
 
-/// Reads one TYPE_INFO (and, for TEXT/NTEXT/IMAGE, the table name that follows it in
-/// COLMETADATA when `table_name`), and answers how the column's values are framed.
-pub fn type_info(r: &mut Reader<'_>, table_name: bool) -> Result<Framing, Stop> {
+/// What follows a TEXT/NTEXT/IMAGE TYPE_INFO: nothing (RETURNVALUE), or in
+/// COLMETADATA the table name, in parts (TDS 7.2+) or as one US_VARCHAR (7.0/7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableName {
+    Absent,
+    Parts,
+    Single,
+}
+
+impl TableName {
+    /// The table name of COLMETADATA for a client of TDS 7.0/7.1 when `narrow`.
+    pub fn in_metadata(narrow: bool) -> Self {
+        if narrow {
+            TableName::Single
+        } else {
+            TableName::Parts
+        }
+    }
+}
+
+/// The user type of a column in COLMETADATA or RETURNVALUE: four bytes from TDS 7.2,
+/// two before (`narrow`).
+pub fn user_type(r: &mut Reader<'_>, narrow: bool) -> Result<(), Stop> {
+    r.take(if narrow { 2 } else { 4 }).map(|_| ())
+}
+
+/// Reads one TYPE_INFO (and, for TEXT/NTEXT/IMAGE, the `table_name` that follows it),
+/// and answers how the column's values are framed.
+pub fn type_info(r: &mut Reader<'_>, table_name: TableName) -> Result<Framing, Stop> {
     let t = r.u8()?;
     Ok(match t {
         0x1F => Framing::Fixed(0),
@@ -117,10 +143,16 @@ pub fn type_info(r: &mut Reader<'_>, table_name: bool) -> Result<Framing, Stop> 
             if t != 0x22 {
                 r.take(COLLATION)?;
             }
-            if table_name {
-                let parts = r.u8()?;
-                for _ in 0..parts {
+            match table_name {
+                TableName::Absent => {}
+                TableName::Single => {
                     r.us_varchar()?;
+                }
+                TableName::Parts => {
+                    let parts = r.u8()?;
+                    for _ in 0..parts {
+                        r.us_varchar()?;
+                    }
                 }
             }
             Framing::Text
@@ -232,16 +264,32 @@ mod tests {
         ];
         for (bytes, f, used) in cases {
             let mut r = Reader::new(bytes);
-            assert_eq!(type_info(&mut r, true), Ok(*f), "{bytes:?}");
+            assert_eq!(type_info(&mut r, TableName::Parts), Ok(*f), "{bytes:?}");
             assert_eq!(r.at, *used);
             for cut in 0..*used {
                 let mut r = Reader::new(&bytes[..cut]);
-                assert_eq!(type_info(&mut r, true), Err(Stop::More));
+                assert_eq!(type_info(&mut r, TableName::Parts), Err(Stop::More));
             }
         }
         assert!(matches!(
-            type_info(&mut Reader::new(&[0x99]), false),
+            type_info(&mut Reader::new(&[0x99]), TableName::Absent),
             Err(Stop::Bad(_))
         ));
+    }
+
+    #[test]
+    fn ntext_table_name_by_version() {
+        // NTEXT, its length and collation, then the table name "t".
+        let head: &[u8] = &[0x63, 0, 0, 0, 0x40, 9, 4, 0xD0, 0, 0x34];
+        let parts = [head, &[1, 1, 0, b't', 0]].concat();
+        let single = [head, &[1, 0, b't', 0]].concat();
+        for (bytes, names) in [(&parts, TableName::Parts), (&single, TableName::Single)] {
+            let mut r = Reader::new(bytes);
+            assert_eq!(type_info(&mut r, names), Ok(Framing::Text));
+            assert_eq!(r.at, bytes.len(), "{names:?}");
+        }
+        let mut r = Reader::new(head);
+        assert_eq!(type_info(&mut r, TableName::Absent), Ok(Framing::Text));
+        assert_eq!(r.at, head.len());
     }
 }

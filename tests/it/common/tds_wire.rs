@@ -104,11 +104,12 @@ pub fn error(out: &mut BytesMut, modern: bool, number: i32, class: u8, text: &st
     out.put_slice(&body);
 }
 
-pub fn col_metadata(out: &mut BytesMut, cols: &[(String, ColType)]) {
+/// COLMETADATA; `modern` (TDS 7.2+): four-byte user types, else two.
+pub fn col_metadata(out: &mut BytesMut, modern: bool, cols: &[(String, ColType)]) {
     out.put_u8(0x81);
     out.put_u16_le(cols.len() as u16);
     for (name, ty) in cols {
-        out.put_u32_le(0);
+        user_type(out, modern);
         out.put_u16_le(0x0001); // nullable
         match ty {
             ColType::Int4 => out.put_slice(&[0x26, 4]),
@@ -120,6 +121,15 @@ pub fn col_metadata(out: &mut BytesMut, cols: &[(String, ColType)]) {
             }
         }
         b_varchar(out, name);
+    }
+}
+
+/// A user type of 0 (a base type), as wide as TDS `modern` (7.2+) or older has it.
+pub fn user_type(out: &mut BytesMut, modern: bool) {
+    if modern {
+        out.put_u32_le(0);
+    } else {
+        out.put_u16_le(0);
     }
 }
 
@@ -245,7 +255,7 @@ pub fn result(
         .map(|c| (c.name().to_string(), col_type(c.type_(), modern)))
         .collect();
     let types: Vec<ColType> = cols.iter().map(|c| c.1).collect();
-    col_metadata(out, &cols);
+    col_metadata(out, modern, &cols);
     for r in rows {
         let values: Vec<Value> = (0..types.len()).map(|i| value(r, i, types[i])).collect();
         row(out, &types, &values);
