@@ -100,8 +100,10 @@ fn columns(r: &mut Reader<'_>, narrow: bool) -> Result<Vec<(Framing, Text)>, Sto
         let ty = r.bytes.get(r.at).copied().ok_or(Stop::More)?;
         let text = match ty {
             0x26 | 0x30 | 0x34 | 0x38 | 0x7F => Text::Int,
-            0xE7 | 0xEF => Text::Utf16,
-            0xA7 | 0xAF => Text::Bytes,
+            // NTEXT and TEXT: what SQL Server sends NVARCHAR(MAX) and VARCHAR(MAX)
+            // columns (`sys.sql_modules.definition`) as to clients older than TDS 7.2.
+            0xE7 | 0xEF | 0x63 => Text::Utf16,
+            0xA7 | 0xAF | 0x23 => Text::Bytes,
             _ => return Err(Stop::Bad("a catalog answer of an unexpected type")),
         };
         cols.push((type_info(r, TableName::in_metadata(narrow))?, text));
@@ -155,7 +157,15 @@ fn value(r: &mut Reader<'_>, framing: Framing, text: Text) -> Result<Option<Stri
                 all.extend_from_slice(r.take(n)?);
             }
         }
-        Framing::Long | Framing::Text => return Err(Stop::Bad("unexpected framing")),
+        Framing::Text => match r.u8()? {
+            0 => return Ok(None),
+            pointer => {
+                r.take(usize::from(pointer) + 8)?;
+                let n = usize::try_from(r.u32()?).map_err(|_| Stop::Bad("length overflow"))?;
+                r.take(n)?.to_vec()
+            }
+        },
+        Framing::Long => return Err(Stop::Bad("unexpected framing")),
     };
     Ok(Some(match text {
         Text::Int => {

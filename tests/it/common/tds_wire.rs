@@ -1,7 +1,8 @@
 //! The test TDS origin's own token encoding (written apart from wirecache's scanner,
 //! so the two do not share mistakes): the login answer, results as COLMETADATA and
 //! ROW/NBCROW tokens (int columns as INTN, everything else as NVARCHAR(MAX) sent in
-//! PLP chunks), DONE, ERROR and ENVCHANGE.
+//! PLP chunks, or as NTEXT to clients older than TDS 7.2), DONE, ERROR and
+//! ENVCHANGE, each as wide as the client's TDS version has it.
 
 use bytes::{BufMut, BytesMut};
 use tokio_postgres::types::Type;
@@ -26,8 +27,9 @@ pub enum ColType {
     Int8,
     /// NVARCHAR(MAX), sent as PLP (TDS 7.2 and later).
     Text,
-    /// NVARCHAR(4000), for clients older than TDS 7.2.
-    ShortText,
+    /// What SQL Server sends NVARCHAR(MAX) as to clients older than TDS 7.2, which
+    /// know no MAX types: NTEXT (a text pointer, a timestamp, then the data).
+    NText,
 }
 
 pub fn utf16(s: &str) -> Vec<u8> {
@@ -114,10 +116,17 @@ pub fn col_metadata(out: &mut BytesMut, modern: bool, cols: &[(String, ColType)]
         match ty {
             ColType::Int4 => out.put_slice(&[0x26, 4]),
             ColType::Int8 => out.put_slice(&[0x26, 8]),
-            ColType::Text | ColType::ShortText => {
+            ColType::Text => {
                 out.put_u8(0xE7);
-                out.put_u16_le(if *ty == ColType::Text { 0xFFFF } else { 8000 });
+                out.put_u16_le(0xFFFF);
                 out.put_slice(&COLLATION);
+            }
+            ColType::NText => {
+                out.put_u8(0x63);
+                out.put_u32_le(0x7FFF_FFFE);
+                out.put_slice(&COLLATION);
+                // The table name: one US_VARCHAR before TDS 7.2 (parts after).
+                us_varchar(out, "t");
             }
         }
         b_varchar(out, name);
@@ -160,9 +169,12 @@ pub fn row(out: &mut BytesMut, types: &[ColType], values: &[Value]) {
                 out.put_u8(8);
                 out.put_i64_le(*n);
             }
-            (ColType::ShortText, Value::Text(s)) => {
+            (ColType::NText, Value::Text(s)) => {
                 let bytes = utf16(s);
-                out.put_u16_le(bytes.len() as u16);
+                out.put_u8(16);
+                out.put_slice(&[0xA5; 16]); // text pointer
+                out.put_slice(&[0; 8]); // timestamp
+                out.put_u32_le(bytes.len() as u32);
                 out.put_slice(&bytes);
             }
             (_, Value::Text(s)) => {
@@ -204,7 +216,7 @@ pub fn col_type(t: &Type, modern: bool) -> ColType {
         Type::INT2 | Type::INT4 => ColType::Int4,
         Type::INT8 => ColType::Int8,
         _ if modern => ColType::Text,
-        _ => ColType::ShortText,
+        _ => ColType::NText,
     }
 }
 
@@ -222,7 +234,7 @@ pub fn value(row: &tokio_postgres::Row, i: usize, ty: ColType) -> Value {
                     .map(|n| Value::Int(n.into()))
             }),
         ColType::Int8 => row.get::<_, Option<i64>>(i).map(Value::Int),
-        ColType::Text | ColType::ShortText => text_of(row, i).map(Value::Text),
+        ColType::Text | ColType::NText => text_of(row, i).map(Value::Text),
     };
     v.unwrap_or(Value::Null)
 }
