@@ -11,7 +11,8 @@ use crate::common::pg::password_for;
 use crate::common::proxy::{Protocol, Proxy};
 use crate::common::tds_origin::{TdsOrigin, USER, database};
 
-async fn python(driver: &str) {
+/// `driver` speaking TDS `version`.
+async fn python(driver: &str, version: &str) {
     let db = database();
     let origin = TdsOrigin::start(PgOrigin::shared().port).await;
     let proxy = Proxy::builder()
@@ -23,9 +24,18 @@ async fn python(driver: &str) {
     let login = format!("sq-{USER}");
     let mut cmd = Command::new("python3");
     cmd.arg(&script)
-        .args([driver, "127.0.0.1", &port, &login, &password_for(USER), &db]);
+        .args([driver, "127.0.0.1", &port, &login, &password_for(USER), &db])
+        .arg(version);
     let (ok, out, err) = run_blocking(cmd).await;
-    assert!(ok && out.ends_with("ok"), "{driver}:\n{out}\n{err}");
+    assert!(
+        ok && out.ends_with("ok"),
+        "{driver} {version}:\n{out}\n{err}"
+    );
+    assert_eq!(
+        origin.tds_version(),
+        version,
+        "{driver}: the version the origin saw"
+    );
     // The script reads 8 times; 3 of them repeat an unchanged read.
     assert!(
         origin.selects() <= 5,
@@ -37,12 +47,32 @@ async fn python(driver: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymssql_script() {
-    python("pymssql").await;
+    python("pymssql", "7.4").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_tds_script() {
-    python("pytds").await;
+    python("pytds", "7.4").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tds_script_7_1() {
+    python("pytds", "7.1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tds_script_7_2() {
+    python("pytds", "7.2").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_tds_script_7_3() {
+    python("pytds", "7.3").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pymssql_script_7_1() {
+    python("pymssql", "7.1").await;
 }
 
 /// FreeTDS's `tsql` speaking TDS `version`: a miss, a hit, a write invalidating.
@@ -68,6 +98,7 @@ async fn tsql(version: &str) {
     let (ok, out, err) = run_blocking(cmd).await;
     let _ = std::fs::remove_file(&file);
     assert!(ok, "tsql {version}:\n{out}\n{err}");
+    assert_eq!(origin.tds_version(), version, "the version the origin saw");
     assert!(
         out.contains(&format!("TDS version {version}"))
             || err.contains(&format!("TDS version {version}")),

@@ -17,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
@@ -61,6 +61,8 @@ pub(super) struct Counters {
     pub(super) selects: AtomicU64,
     logins: AtomicU64,
     rpcs: AtomicU64,
+    /// The TDS version of the last LOGIN7 (as its field reads, little-endian).
+    version: AtomicU32,
 }
 
 /// A running test origin; it stops with the test's runtime.
@@ -122,6 +124,12 @@ impl TdsOrigin {
     /// RPC requests received so far.
     pub fn rpcs(&self) -> u64 {
         self.counters.rpcs.load(Ordering::SeqCst)
+    }
+
+    /// The TDS version the last login asked for, as "7.1" … "7.4".
+    pub fn tds_version(&self) -> String {
+        let major = self.counters.version.load(Ordering::SeqCst) >> 24;
+        format!("{}.{}", major >> 4, major & 0xF)
     }
 
     /// Logins accepted so far.
@@ -226,6 +234,7 @@ impl Connection {
     async fn login(&mut self, p: &[u8], pg_port: u16) -> Res<bool> {
         let version = u32::from_le_bytes(p[4..8].try_into()?);
         self.modern = version >= 0x7209_0002;
+        self.counters.version.store(version, Ordering::SeqCst);
         let size = u32::from_le_bytes(p[8..12].try_into()?) as usize;
         let user = wire::from_utf16(&wire::login_field(p, 40));
         let password = wire::from_utf16(&wire::clear_password(&wire::login_field(p, 44)));
