@@ -86,7 +86,8 @@ async fn tsql(version: &str) {
     let port = proxy.addr(Protocol::MsSql).port().to_string();
     let login = format!("sq-{USER}");
     let script = "SELECT id, name FROM t WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\n\
-                  UPDATE t SET name = 'zwei' WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\nexit\n";
+                  UPDATE t SET name = 'zwei' WHERE id = 2\ngo\nSELECT id, name FROM t WHERE id = 2\ngo\n\
+                  SELECT id, CAST('2024-02-29' AS date) AS d FROM t WHERE id = 1\ngo\nexit\n";
     let file = std::env::temp_dir().join(crate::common::unique("wirecache-tsql"));
     std::fs::write(&file, script).unwrap();
     let mut cmd = Command::new("sh");
@@ -106,13 +107,21 @@ async fn tsql(version: &str) {
     );
     assert_eq!(out.matches("two").count(), 2, "{version}: {out}\n{err}");
     assert!(out.contains("zwei"), "{version}: {out}\n{err}");
+    // A DATE reaches 7.3+ clients as DATEN (tsql prints it as a date), older ones as
+    // NVARCHAR text.
+    let date = if version >= "7.3" {
+        "1\tFeb 29 2024"
+    } else {
+        "1\t2024-02-29"
+    };
+    assert!(out.contains(date), "{version}: {out}\n{err}");
     // The write's catalog questions were answered (sys.sql_modules' NVARCHAR(MAX)
     // comes as NTEXT before TDS 7.2), so it invalidated by table, not by guess.
     let unknown = r#"wirecache_bypasses_total{cache="sq",reason="catalog_unknown"}"#;
     assert_eq!(proxy.metric(unknown).await, 0.0, "{version}");
     assert_eq!(
         origin.selects(),
-        2,
+        3,
         "{version}: the repeated read was a hit:\n{out}"
     );
 }

@@ -1,5 +1,5 @@
-//! A test SQL Server: speaks TDS 7.4 (with TLS inside PRELOGIN when started with a
-//! certificate, `tds_origin_tls`; plaintext by default) and really executes
+//! A test SQL Server: speaks TDS 7.1 to 7.4 (with TLS inside PRELOGIN when started
+//! with a certificate, `tds_origin_tls`; plaintext by default) and really executes
 //! a T-SQL subset on the private PostgreSQL, so tests through wirecache read and
 //! write real data. No SQL Server can run here; this stands in for one.
 //!
@@ -14,6 +14,11 @@
 //! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
 //! RPC requests run in `tds_rpc`; an Attention is acknowledged. `OUTPUT … INTO` runs
 //! as `tds_origin_output` translates it.
+//!
+//! Each client is answered as SQL Server answers its TDS version: LOGINACK with the
+//! version asked for; before 7.2 no ALL_HEADERS in requests, four-byte DONE row
+//! counts, two-byte ERROR line numbers and user types, NVARCHAR(MAX) as NTEXT; DATE
+//! columns as DATEN from 7.3, as NVARCHAR text before (`tds_wire`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -149,6 +154,8 @@ pub(super) struct Connection {
     pub(super) txn: Option<u64>,
     /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
     pub(super) modern: bool,
+    /// The client's TDS version is 7.3 or later: DATE and the other new date types.
+    pub(super) dates: bool,
     pub(super) next_txn: u64,
     /// `SET IMPLICIT_TRANSACTIONS ON`: data statements open a transaction.
     pub(super) implicit: bool,
@@ -176,6 +183,7 @@ impl Connection {
             txn: None,
             next_txn: 1,
             modern: true,
+            dates: true,
             implicit: false,
         };
         assert_eq!(login.kind, Kind::Login7);
@@ -234,6 +242,7 @@ impl Connection {
     async fn login(&mut self, p: &[u8], pg_port: u16) -> Res<bool> {
         let version = u32::from_le_bytes(p[4..8].try_into()?);
         self.modern = version >= 0x7209_0002;
+        self.dates = version >= 0x730A_0003;
         self.counters.version.store(version, Ordering::SeqCst);
         let size = u32::from_le_bytes(p[8..12].try_into()?) as usize;
         let user = wire::from_utf16(&wire::login_field(p, 40));
@@ -346,7 +355,11 @@ impl Connection {
                 }
                 let stmt = pg.prepare(&translate(stmt)).await?;
                 let rows = pg.query(&stmt, &[]).await?;
-                wire::result(out, self.modern, 0xFD, more, stmt.columns(), &rows);
+                let client = wire::Client {
+                    modern: self.modern,
+                    dates: self.dates,
+                };
+                wire::result_for(out, client, 0xFD, more, stmt.columns(), &rows);
             }
             Verb::Control => {
                 pg.batch_execute(&control(stmt).unwrap_or_default()).await?;
