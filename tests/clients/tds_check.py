@@ -2,8 +2,10 @@
 transactions, rollback, a value larger than a TDS packet.
 
 Usage: tds_check.py DRIVER HOST PORT USER PASSWORD DB [TDS_VERSION], DRIVER being
-pymssql or pytds (python-tds), TDS_VERSION 7.1, 7.2, 7.3 or 7.4 (the default). Statements carry no parameters (those go as RPC). Prints "ok" and exits
-0 when every answer is right; raises (exit 1) on the first wrong one.
+pymssql or pytds (python-tds), TDS_VERSION 7.1, 7.2, 7.3 or 7.4 (the default).
+Statements carry no parameters, but for a last read through python-tds, which sends
+it as an RPC (sp_executesql), twice. Prints "ok" and exits 0 when every answer is
+right; raises (exit 1) on the first wrong one.
 """
 import sys
 
@@ -45,6 +47,10 @@ def main():
     for _ in range(2):
         cur.execute("SELECT name FROM t WHERE id = 4")
         assert cur.fetchone()[0] == long
+    if driver == "pytds":
+        for _ in range(2):
+            cur.execute("SELECT name FROM t WHERE id = %s", (3,))
+            assert cur.fetchone()[0] is None
     conn.close()
     print("ok")
 
