@@ -138,25 +138,7 @@ pub fn type_info(r: &mut Reader<'_>, table_name: TableName) -> Result<Framing, S
         0xA5 | 0xAD => ushort_len(r, false, t == 0xA5)?,
         0xA7 | 0xE7 => ushort_len(r, true, true)?,
         0xAF | 0xEF => ushort_len(r, true, false)?,
-        0x23 | 0x63 | 0x22 => {
-            r.u32()?;
-            if t != 0x22 {
-                r.take(COLLATION)?;
-            }
-            match table_name {
-                TableName::Absent => {}
-                TableName::Single => {
-                    r.us_varchar()?;
-                }
-                TableName::Parts => {
-                    let parts = r.u8()?;
-                    for _ in 0..parts {
-                        r.us_varchar()?;
-                    }
-                }
-            }
-            Framing::Text
-        }
+        0x23 | 0x63 | 0x22 => text_info(r, t, table_name)?,
         0xF1 => {
             if r.u8()? != 0 {
                 r.b_varchar()?;
@@ -179,6 +161,28 @@ pub fn type_info(r: &mut Reader<'_>, table_name: TableName) -> Result<Framing, S
         }
         _ => return Err(Stop::Bad("unknown data type")),
     })
+}
+
+/// TEXT, NTEXT, IMAGE (type `t`, already read): a four-byte maximum, a collation for
+/// text, then `table_name`.
+fn text_info(r: &mut Reader<'_>, t: u8, table_name: TableName) -> Result<Framing, Stop> {
+    r.u32()?;
+    if t != 0x22 {
+        r.take(COLLATION)?;
+    }
+    match table_name {
+        TableName::Absent => {}
+        TableName::Single => {
+            r.us_varchar()?;
+        }
+        TableName::Parts => {
+            let parts = r.u8()?;
+            for _ in 0..parts {
+                r.us_varchar()?;
+            }
+        }
+    }
+    Ok(Framing::Text)
 }
 
 /// The USHORTLEN types: a two-byte maximum length (0xFFFF: a MAX type, sent as PLP
