@@ -10,7 +10,7 @@ right; raises (exit 1) on the first wrong one.
 import sys
 
 
-def connect(driver, host, port, user, password, db, version):
+def connect(driver, host, port, user, password, db, version="7.4"):
     if driver == "pymssql":
         import pymssql
         return pymssql.connect(server=host, port=port, user=user, password=password,
