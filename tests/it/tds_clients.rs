@@ -1,6 +1,8 @@
 //! Other SQL Server clients through wirecache to the test TDS origin: pymssql and
-//! python-tds (tests/clients/tds_check.py), and FreeTDS's `tsql`. Hits are proven by
-//! the origin's own count of the SELECTs it ran. SQL Server itself is not tested.
+//! python-tds (tests/clients/tds_check.py), and FreeTDS's `tsql`, each speaking TDS
+//! 7.1, 7.2, 7.3 or 7.4 (the origin checks which it was asked for and answers as SQL
+//! Server answers that version). Hits are proven by the origin's own count of the
+//! SELECTs it ran. SQL Server itself is not tested.
 
 use std::path::Path;
 use std::process::Command;
