@@ -1,26 +1,32 @@
 """A Python SQL Server driver through wirecache: reads, cache hits, writes,
 transactions, rollback, a value larger than a TDS packet.
 
-Usage: tds_check.py DRIVER HOST PORT USER PASSWORD DB, DRIVER being pymssql or pytds
-(python-tds). Statements carry no parameters (those go as RPC). Prints "ok" and exits
-0 when every answer is right; raises (exit 1) on the first wrong one.
+Usage: tds_check.py DRIVER HOST PORT USER PASSWORD DB [TDS_VERSION], DRIVER being
+pymssql or pytds (python-tds), TDS_VERSION 7.1, 7.2, 7.3 or 7.4 (the default).
+Statements carry no parameters, but for a last read through python-tds, which sends
+it as an RPC (sp_executesql), twice. Prints "ok" and exits 0 when every answer is
+right; raises (exit 1) on the first wrong one.
 """
 import sys
 
 
-def connect(driver, host, port, user, password, db):
+def connect(driver, host, port, user, password, db, version="7.4"):
     if driver == "pymssql":
         import pymssql
         return pymssql.connect(server=host, port=port, user=user, password=password,
-                               database=db, autocommit=True, tds_version="7.4")
+                               database=db, autocommit=True, tds_version=version)
     import pytds
+    from pytds import tds_base
+    versions = {"7.1": tds_base.TDS71, "7.2": tds_base.TDS72, "7.3": tds_base.TDS73,
+                "7.4": tds_base.TDS74}
     return pytds.connect(server=host, port=int(port), user=user, password=password,
-                         database=db, autocommit=True)
+                         database=db, autocommit=True, tds_version=versions[version])
 
 
 def main():
     driver, host, port, user, password, db = sys.argv[1:7]
-    conn = connect(driver, host, port, user, password, db)
+    version = sys.argv[7] if len(sys.argv) > 7 else "7.4"
+    conn = connect(driver, host, port, user, password, db, version)
     cur = conn.cursor()
     for _ in range(3):
         cur.execute("SELECT id, name FROM t ORDER BY id")
@@ -41,6 +47,10 @@ def main():
     for _ in range(2):
         cur.execute("SELECT name FROM t WHERE id = 4")
         assert cur.fetchone()[0] == long
+    if driver == "pytds":
+        for _ in range(2):
+            cur.execute("SELECT name FROM t WHERE id = %s", (3,))
+            assert cur.fetchone()[0] is None
     conn.close()
     print("ok")
 

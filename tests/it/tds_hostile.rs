@@ -46,7 +46,7 @@ fn random_result(rng: &mut Rng) -> (Vec<u8>, u32) {
     let mut out = BytesMut::new();
     let results = 1 + rng.below(3) as u32;
     for r in 0..results {
-        wire::col_metadata(&mut out, &cols);
+        wire::col_metadata(&mut out, true, &cols);
         let nrows = rng.below(20);
         for _ in 0..nrows {
             let values: Vec<Value> = types

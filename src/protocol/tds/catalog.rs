@@ -8,7 +8,9 @@ use bytes::BytesMut;
 
 use super::codec::{self, Assembler, Kind};
 use super::session::Session;
-use super::types::{Framing, PLP_NULL, Reader, Stop, to_utf16, type_info, utf16};
+use super::types::{
+    Framing, PLP_NULL, Reader, Stop, TableName, to_utf16, type_info, user_type, utf16,
+};
 use crate::engine::catalog::Row;
 use crate::protocol::{SessionError, Side};
 
@@ -63,7 +65,7 @@ fn decode(payload: &[u8], narrow: bool) -> Result<Vec<Vec<Row>>, Stop> {
     while r.rest() > 0 {
         match r.u8()? {
             0x81 => {
-                cols = columns(&mut r)?;
+                cols = columns(&mut r, narrow)?;
                 results.push(Vec::new());
             }
             t @ (0xD1 | 0xD2) => {
@@ -89,20 +91,22 @@ fn decode(payload: &[u8], narrow: bool) -> Result<Vec<Vec<Row>>, Stop> {
     Ok(results)
 }
 
-fn columns(r: &mut Reader<'_>) -> Result<Vec<(Framing, Text)>, Stop> {
+fn columns(r: &mut Reader<'_>, narrow: bool) -> Result<Vec<(Framing, Text)>, Stop> {
     let n = r.u16()?;
     let mut cols = Vec::new();
     for _ in 0..n.min(1024) {
-        r.u32()?;
+        user_type(r, narrow)?;
         r.u16()?;
         let ty = r.bytes.get(r.at).copied().ok_or(Stop::More)?;
         let text = match ty {
             0x26 | 0x30 | 0x34 | 0x38 | 0x7F => Text::Int,
-            0xE7 | 0xEF => Text::Utf16,
-            0xA7 | 0xAF => Text::Bytes,
+            // NTEXT and TEXT: what SQL Server sends NVARCHAR(MAX) and VARCHAR(MAX)
+            // columns (`sys.sql_modules.definition`) as to clients older than TDS 7.2.
+            0xE7 | 0xEF | 0x63 => Text::Utf16,
+            0xA7 | 0xAF | 0x23 => Text::Bytes,
             _ => return Err(Stop::Bad("a catalog answer of an unexpected type")),
         };
-        cols.push((type_info(r, true)?, text));
+        cols.push((type_info(r, TableName::in_metadata(narrow))?, text));
         r.b_varchar()?;
     }
     Ok(cols)
@@ -153,7 +157,15 @@ fn value(r: &mut Reader<'_>, framing: Framing, text: Text) -> Result<Option<Stri
                 all.extend_from_slice(r.take(n)?);
             }
         }
-        Framing::Long | Framing::Text => return Err(Stop::Bad("unexpected framing")),
+        Framing::Text => match r.u8()? {
+            0 => return Ok(None),
+            pointer => {
+                r.take(usize::from(pointer) + 8)?;
+                let n = usize::try_from(r.u32()?).map_err(|_| Stop::Bad("length overflow"))?;
+                r.take(n)?.to_vec()
+            }
+        },
+        Framing::Long => return Err(Stop::Bad("unexpected framing")),
     };
     Ok(Some(match text {
         Text::Int => {

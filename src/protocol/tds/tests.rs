@@ -284,3 +284,34 @@ fn tds_7_1_logins_and_done_tokens() {
         "read as 7.2+, the same bytes are not two DONE tokens"
     );
 }
+
+#[test]
+fn tds_7_1_column_metadata_has_two_byte_user_types() {
+    // COLMETADATA of one INTN column "id" with a two-byte user type, a row, a DONE.
+    let mut s = vec![0x81, 1, 0, 0, 0, 0x01, 0, 0x26, 4, 2, b'i', 0, b'd', 0];
+    s.extend([0xD1, 4, 7, 0, 0, 0]);
+    s.extend([0xFD, 0x10, 0, 0xC1, 0, 1, 0, 0, 0]);
+    let mut narrow = Scanner::for_version(0x7100_0001);
+    narrow.feed(&s).unwrap();
+    assert!(narrow.at_boundary());
+    assert_eq!((narrow.summary.rows, narrow.summary.dones), (1, 1));
+    let mut wide = Scanner::for_version(0x7400_0004);
+    let misread = wide.feed(&s).is_err() || !wide.at_boundary() || wide.summary.dones != 1;
+    assert!(misread, "read as 7.2+, the user type swallows the flags");
+}
+
+#[test]
+fn errors_are_written_as_wide_as_the_client_version_has_them() {
+    for (version, line, done) in [(0x7100_0001, 2, 9), (0x7400_0004, 4, 13)] {
+        let e = crate::protocol::SessionError::UnknownCache("no cache".into());
+        let wire = super::errors::to_wire(&e, true, version).unwrap();
+        let tokens = &wire[8..];
+        assert_eq!(tokens[0], 0xAA);
+        let body = usize::from(u16::from_le_bytes([tokens[1], tokens[2]]));
+        // number, state, class, message, server "wirecache", procedure "", line.
+        let msg = format!("wirecache: {e}").encode_utf16().count() * 2;
+        assert_eq!(body, 4 + 1 + 1 + 2 + msg + 1 + 18 + 1 + line, "{version:x}");
+        assert_eq!(tokens.len(), 3 + body + done, "{version:x}");
+        assert_eq!(tokens[3 + body], 0xFD);
+    }
+}

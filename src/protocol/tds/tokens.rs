@@ -7,7 +7,9 @@
 
 use bytes::{Buf, BytesMut};
 
-use super::types::{Framing, PLP_NULL, Reader, Stop, type_info, utf16, value_head};
+use super::types::{
+    Framing, PLP_NULL, Reader, Stop, TableName, type_info, user_type, utf16, value_head,
+};
 
 /// The most bytes one non-row token may hold (a wide COLMETADATA is the largest).
 pub const MAX_TOKEN: usize = 4 << 20;
@@ -87,7 +89,8 @@ pub struct Scanner {
     /// The NULL bitmap of the NBCROW being scanned (empty for ROW).
     bitmap: Vec<u8>,
     retval: Framing,
-    /// TDS 7.0/7.1: DONE row counts are four bytes, not eight.
+    /// TDS 7.0/7.1: DONE row counts are four bytes, not eight; user types two, not
+    /// four; a TEXT column's table name is one name, not parts.
     narrow: bool,
     pub summary: Summary,
 }
@@ -302,9 +305,9 @@ impl Scanner {
         let mut cols = Vec::new();
         if count != 0xFFFF {
             for _ in 0..count {
-                r.u32()?;
+                user_type(r, self.narrow)?;
                 r.u16()?;
-                cols.push(type_info(r, true)?);
+                cols.push(type_info(r, TableName::in_metadata(self.narrow))?);
                 r.b_varchar()?;
             }
         }
@@ -317,9 +320,9 @@ impl Scanner {
         r.u16()?;
         r.b_varchar()?;
         r.u8()?;
-        r.u32()?;
+        user_type(r, self.narrow)?;
         r.u16()?;
-        let framing = type_info(r, false)?;
+        let framing = type_info(r, TableName::Absent)?;
         if framing == Framing::Byte {
             // A small value (an output handle is an INTN): read here, whole.
             let n = usize::from(r.u8()?);

@@ -83,9 +83,35 @@ pub enum Framing {
 
 const COLLATION: usize = 5;
 
-/// Reads one TYPE_INFO (and, for TEXT/NTEXT/IMAGE, the table name that follows it in
-/// COLMETADATA when `table_name`), and answers how the column's values are framed.
-pub fn type_info(r: &mut Reader<'_>, table_name: bool) -> Result<Framing, Stop> {
+/// What follows a TEXT/NTEXT/IMAGE TYPE_INFO: nothing (RETURNVALUE), or in
+/// COLMETADATA the table name, in parts (TDS 7.2+) or as one US_VARCHAR (7.0/7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableName {
+    Absent,
+    Parts,
+    Single,
+}
+
+impl TableName {
+    /// The table name of COLMETADATA for a client of TDS 7.0/7.1 when `narrow`.
+    pub fn in_metadata(narrow: bool) -> Self {
+        if narrow {
+            TableName::Single
+        } else {
+            TableName::Parts
+        }
+    }
+}
+
+/// The user type of a column in COLMETADATA or RETURNVALUE: four bytes from TDS 7.2,
+/// two before (`narrow`).
+pub fn user_type(r: &mut Reader<'_>, narrow: bool) -> Result<(), Stop> {
+    r.take(if narrow { 2 } else { 4 }).map(|_| ())
+}
+
+/// Reads one TYPE_INFO (and, for TEXT/NTEXT/IMAGE, the `table_name` that follows it),
+/// and answers how the column's values are framed.
+pub fn type_info(r: &mut Reader<'_>, table_name: TableName) -> Result<Framing, Stop> {
     let t = r.u8()?;
     Ok(match t {
         0x1F => Framing::Fixed(0),
@@ -112,19 +138,7 @@ pub fn type_info(r: &mut Reader<'_>, table_name: bool) -> Result<Framing, Stop> 
         0xA5 | 0xAD => ushort_len(r, false, t == 0xA5)?,
         0xA7 | 0xE7 => ushort_len(r, true, true)?,
         0xAF | 0xEF => ushort_len(r, true, false)?,
-        0x23 | 0x63 | 0x22 => {
-            r.u32()?;
-            if t != 0x22 {
-                r.take(COLLATION)?;
-            }
-            if table_name {
-                let parts = r.u8()?;
-                for _ in 0..parts {
-                    r.us_varchar()?;
-                }
-            }
-            Framing::Text
-        }
+        0x23 | 0x63 | 0x22 => text_info(r, t, table_name)?,
         0xF1 => {
             if r.u8()? != 0 {
                 r.b_varchar()?;
@@ -147,6 +161,28 @@ pub fn type_info(r: &mut Reader<'_>, table_name: bool) -> Result<Framing, Stop> 
         }
         _ => return Err(Stop::Bad("unknown data type")),
     })
+}
+
+/// TEXT, NTEXT, IMAGE (type `t`, already read): a four-byte maximum, a collation for
+/// text, then `table_name`.
+fn text_info(r: &mut Reader<'_>, t: u8, table_name: TableName) -> Result<Framing, Stop> {
+    r.u32()?;
+    if t != 0x22 {
+        r.take(COLLATION)?;
+    }
+    match table_name {
+        TableName::Absent => {}
+        TableName::Single => {
+            r.us_varchar()?;
+        }
+        TableName::Parts => {
+            let parts = r.u8()?;
+            for _ in 0..parts {
+                r.us_varchar()?;
+            }
+        }
+    }
+    Ok(Framing::Text)
 }
 
 /// The USHORTLEN types: a two-byte maximum length (0xFFFF: a MAX type, sent as PLP
@@ -232,16 +268,32 @@ mod tests {
         ];
         for (bytes, f, used) in cases {
             let mut r = Reader::new(bytes);
-            assert_eq!(type_info(&mut r, true), Ok(*f), "{bytes:?}");
+            assert_eq!(type_info(&mut r, TableName::Parts), Ok(*f), "{bytes:?}");
             assert_eq!(r.at, *used);
             for cut in 0..*used {
                 let mut r = Reader::new(&bytes[..cut]);
-                assert_eq!(type_info(&mut r, true), Err(Stop::More));
+                assert_eq!(type_info(&mut r, TableName::Parts), Err(Stop::More));
             }
         }
         assert!(matches!(
-            type_info(&mut Reader::new(&[0x99]), false),
+            type_info(&mut Reader::new(&[0x99]), TableName::Absent),
             Err(Stop::Bad(_))
         ));
+    }
+
+    #[test]
+    fn ntext_table_name_by_version() {
+        // NTEXT, its length and collation, then the table name "t".
+        let head: &[u8] = &[0x63, 0, 0, 0, 0x40, 9, 4, 0xD0, 0, 0x34];
+        let parts = [head, &[1, 1, 0, b't', 0]].concat();
+        let single = [head, &[1, 0, b't', 0]].concat();
+        for (bytes, names) in [(&parts, TableName::Parts), (&single, TableName::Single)] {
+            let mut r = Reader::new(bytes);
+            assert_eq!(type_info(&mut r, names), Ok(Framing::Text));
+            assert_eq!(r.at, bytes.len(), "{names:?}");
+        }
+        let mut r = Reader::new(head);
+        assert_eq!(type_info(&mut r, TableName::Absent), Ok(Framing::Text));
+        assert_eq!(r.at, head.len());
     }
 }

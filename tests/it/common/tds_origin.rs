@@ -1,5 +1,5 @@
-//! A test SQL Server: speaks TDS 7.4 (with TLS inside PRELOGIN when started with a
-//! certificate, `tds_origin_tls`; plaintext by default) and really executes
+//! A test SQL Server: speaks TDS 7.1 to 7.4 (with TLS inside PRELOGIN when started
+//! with a certificate, `tds_origin_tls`; plaintext by default) and really executes
 //! a T-SQL subset on the private PostgreSQL, so tests through wirecache read and
 //! write real data. No SQL Server can run here; this stands in for one.
 //!
@@ -14,10 +14,15 @@
 //! executed, `selects()` the SELECTs, so tests prove hits by the origin's own count.
 //! RPC requests run in `tds_rpc`; an Attention is acknowledged. `OUTPUT … INTO` runs
 //! as `tds_origin_output` translates it.
+//!
+//! Each client is answered as SQL Server answers its TDS version: LOGINACK with the
+//! version asked for; before 7.2 no ALL_HEADERS in requests, four-byte DONE row
+//! counts, two-byte ERROR line numbers and user types, NVARCHAR(MAX) as NTEXT; DATE
+//! columns as DATEN from 7.3, as NVARCHAR text before (`tds_wire`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
@@ -61,6 +66,8 @@ pub(super) struct Counters {
     pub(super) selects: AtomicU64,
     logins: AtomicU64,
     rpcs: AtomicU64,
+    /// The TDS version of the last LOGIN7 (as its field reads, little-endian).
+    version: AtomicU32,
 }
 
 /// A running test origin; it stops with the test's runtime.
@@ -124,6 +131,12 @@ impl TdsOrigin {
         self.counters.rpcs.load(Ordering::SeqCst)
     }
 
+    /// The TDS version the last login asked for, as "7.1" … "7.4".
+    pub fn tds_version(&self) -> String {
+        let major = self.counters.version.load(Ordering::SeqCst) >> 24;
+        format!("{}.{}", major >> 4, major & 0xF)
+    }
+
     /// Logins accepted so far.
     pub fn logins(&self) -> u64 {
         self.counters.logins.load(Ordering::SeqCst)
@@ -141,6 +154,8 @@ pub(super) struct Connection {
     pub(super) txn: Option<u64>,
     /// The client's TDS version is 7.2 or later: ALL_HEADERS, MAX types.
     pub(super) modern: bool,
+    /// The client's TDS version is 7.3 or later: DATE and the other new date types.
+    pub(super) dates: bool,
     pub(super) next_txn: u64,
     /// `SET IMPLICIT_TRANSACTIONS ON`: data statements open a transaction.
     pub(super) implicit: bool,
@@ -168,6 +183,7 @@ impl Connection {
             txn: None,
             next_txn: 1,
             modern: true,
+            dates: true,
             implicit: false,
         };
         assert_eq!(login.kind, Kind::Login7);
@@ -226,6 +242,8 @@ impl Connection {
     async fn login(&mut self, p: &[u8], pg_port: u16) -> Res<bool> {
         let version = u32::from_le_bytes(p[4..8].try_into()?);
         self.modern = version >= 0x7209_0002;
+        self.dates = version >= 0x730A_0003;
+        self.counters.version.store(version, Ordering::SeqCst);
         let size = u32::from_le_bytes(p[8..12].try_into()?) as usize;
         let user = wire::from_utf16(&wire::login_field(p, 40));
         let password = wire::from_utf16(&wire::clear_password(&wire::login_field(p, 44)));
@@ -337,7 +355,11 @@ impl Connection {
                 }
                 let stmt = pg.prepare(&translate(stmt)).await?;
                 let rows = pg.query(&stmt, &[]).await?;
-                wire::result(out, self.modern, 0xFD, more, stmt.columns(), &rows);
+                let client = wire::Client {
+                    modern: self.modern,
+                    dates: self.dates,
+                };
+                wire::result_for(out, client, 0xFD, more, stmt.columns(), &rows);
             }
             Verb::Control => {
                 pg.batch_execute(&control(stmt).unwrap_or_default()).await?;

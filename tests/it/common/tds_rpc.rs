@@ -164,19 +164,19 @@ async fn run(
     out.put_u8(0x79);
     out.put_i32_le(0);
     if let Some((name, h)) = returned {
-        return_value(out, &name, h);
+        return_value(out, modern, &name, h);
     }
     wire::done(out, modern, 0xFE, 0, 0);
     Ok(())
 }
 
-fn return_value(out: &mut BytesMut, name: &str, h: i32) {
+fn return_value(out: &mut BytesMut, modern: bool, name: &str, h: i32) {
     out.put_u8(0xAC);
     out.put_u16_le(0);
     out.put_u8(name.encode_utf16().count() as u8);
     out.put_slice(&wire::utf16(name));
     out.put_u8(0x01);
-    out.put_u32_le(0);
+    wire::user_type(out, modern);
     out.put_u16_le(0x0009);
     out.put_slice(&[0x26, 4, 4]);
     out.put_i32_le(h);

@@ -164,6 +164,26 @@ pub(super) fn typed(c: &mut Cur<'_>) -> R<Typed> {
                 (Some(d), _) => Typed::Bytes(d),
             })
         }
+        // NTEXT, TEXT, IMAGE (what clients older than TDS 7.2 send long values as):
+        // a four-byte maximum, a collation for text, then a four-byte length.
+        0x63 | 0x23 | 0x22 => {
+            c.u32()?;
+            if t != 0x22 {
+                c.bytes(5)?;
+            }
+            let n = c.u32()?;
+            let data = match n {
+                u32::MAX => None,
+                n => Some(c.bytes(n as usize)?.to_vec()),
+            };
+            Ok(match (data, t) {
+                (None, 0x22) => Typed::Null(Type::BYTEA),
+                (None, _) => Typed::Null(Type::TEXT),
+                (Some(d), 0x63) => Typed::Text(wire::from_utf16(&d)),
+                (Some(d), 0x23) => Typed::Text(d.iter().map(|&b| b as char).collect()),
+                (Some(d), _) => Typed::Bytes(d),
+            })
+        }
         _ => other(t, c),
     }
 }
