@@ -12,7 +12,8 @@
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages. `client` is wirecache as a TDS client: the origin
 //! leg's PRELOGIN and TLS (for `startup`), and a standalone login (`client_login`
-//! builds the LOGIN7) and SQLBatch for `wirecache latency-test`.
+//! builds the LOGIN7) and SQLBatch for `wirecache latency-test`. `offline` stands
+//! for the origin while a session goes on without its lost origin connection.
 //!
 //! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
 //! (TLS first) from clients; SQLBatch reads and `sp_executesql` / prepared `sp_execute`
@@ -28,6 +29,7 @@ pub mod errors;
 pub mod fuzz;
 pub mod login;
 mod miss;
+mod offline;
 pub mod prelogin;
 mod relay;
 pub mod rpc;

@@ -95,6 +95,11 @@ impl Session {
         }
     }
 
+    /// A client request is half received.
+    pub fn client_partial(&self) -> bool {
+        self.client.is_partial()
+    }
+
     /// How an answer to this session's client is followed.
     pub fn answer(&self) -> Answer {
         Answer {
@@ -151,6 +156,10 @@ impl Session {
                 // Begin/commit/rollback requests: their ENVCHANGEs say what happened.
                 self.forward(&m);
                 self.expect(Effects::default(), false);
+                Ok(())
+            }
+            Kind::Attention if self.core.io().origin_lost() => {
+                self.acknowledge_attention();
                 Ok(())
             }
             Kind::Attention => {
@@ -336,13 +345,12 @@ impl ProxySession for Session {
         self.core.cache()
     }
 
-    /// Not yet for SQL Server: a lost origin connection ends the session.
-    fn origin_lost(&mut self, _fault: crate::stats::OriginFault) -> bool {
-        false
+    fn origin_lost(&mut self, fault: crate::stats::OriginFault) -> bool {
+        self.lose_origin(fault)
     }
 
     fn unavailable_answer(&mut self) -> Option<Bytes> {
-        None
+        self.unavailable()
     }
 
     /// Not yet for SQL Server (an Attention of wirecache's own): no query timeout.

@@ -1,0 +1,125 @@
+//! SQL Server (TDS) sessions through an origin outage (issue 17), against the test TDS
+//! origin behind a link that can be cut: a session at rest stays open and answers its
+//! cached reads, everything else gets error 40613 at once (the session goes on); a
+//! session in a transaction is closed; new logins get 40613 too; once the origin is
+//! back the offline session closes and new ones work.
+
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use crate::common::PgOrigin;
+use crate::common::pg::password_for;
+use crate::common::proxy::{Protocol, Proxy, http_get};
+use crate::common::tds_origin::{TdsOrigin, USER, database};
+use crate::outage::guarded;
+use crate::outage::link::Link;
+
+type Tds = Client<Compat<TcpStream>>;
+
+async fn try_connect(proxy: &Proxy, db: &str) -> tiberius::Result<Tds> {
+    let port = proxy.addr(Protocol::MsSql).port();
+    let mut config = Config::new();
+    config.host("127.0.0.1");
+    config.port(port);
+    config.database(db);
+    config.authentication(AuthMethod::sql_server(
+        format!("sq-{USER}"),
+        password_for(USER),
+    ));
+    config.encryption(EncryptionLevel::NotSupported);
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    Client::connect(config, tcp.compat_write()).await
+}
+
+/// The names of the first result's rows.
+async fn names(c: &mut Tds, sql: &str) -> tiberius::Result<Vec<Option<String>>> {
+    let rows = c.simple_query(sql).await?.into_first_result().await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.get::<&str, _>(0).map(str::to_string))
+        .collect())
+}
+
+/// The server error number of `e`, if the server sent one.
+fn code(e: &tiberius::error::Error) -> Option<u32> {
+    match e {
+        tiberius::error::Error::Server(t) => Some(t.code()),
+        _ => None,
+    }
+}
+
+const HIT: &str = "SELECT name FROM t WHERE id = 2";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let link = Link::start(origin.port()).await;
+    let proxy = Proxy::builder()
+        .cache_with("sq", Protocol::MsSql, link.port, "serve_stale = \"1h\"")
+        .start()
+        .await;
+    let mut c = try_connect(&proxy, &db).await.unwrap();
+    let mut in_txn = try_connect(&proxy, &db).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(names(&mut c, HIT).await.unwrap(), [Some("two".into())]);
+    }
+    assert_eq!(origin.selects(), 1, "the second read was a hit");
+    in_txn.simple_query("BEGIN TRAN").await.unwrap();
+    names(&mut in_txn, "SELECT name FROM t WHERE id = 1")
+        .await
+        .unwrap();
+
+    link.cut();
+    proxy
+        .wait_for_metric("wirecache_sessions_offline_total{cache=\"sq\"} ", 1.0)
+        .await;
+    let selects = origin.selects();
+    let hit = guarded("hit", names(&mut c, HIT)).await.unwrap();
+    assert_eq!(hit, [Some("two".into())]);
+    for sql in [
+        "SELECT name FROM t WHERE id = 3",
+        "UPDATE t SET name = 'zwei' WHERE id = 2",
+    ] {
+        let e = guarded(sql, names(&mut c, sql)).await.unwrap_err();
+        assert_eq!(code(&e), Some(40613), "{sql}: {e:?}");
+    }
+    let hit = guarded("hit after errors", names(&mut c, HIT))
+        .await
+        .unwrap();
+    assert_eq!(hit, [Some("two".into())], "still served after errors");
+    assert_eq!(origin.selects(), selects, "nothing reached the origin");
+    assert_eq!(
+        proxy
+            .metric("wirecache_unavailable_total{cache=\"sq\"} ")
+            .await,
+        2.0
+    );
+    // In a transaction: the session is closed.
+    assert!(
+        guarded("in txn", names(&mut in_txn, HIT)).await.is_err(),
+        "a session in a transaction cannot go on"
+    );
+    // A new login cannot reach the origin.
+    let e = guarded("login", try_connect(&proxy, &db))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(40613), "transient, not a bad login: {e:?}");
+    let ready = http_get(proxy.admin(), "/readyz").await;
+    assert!(ready.contains("cache sq: origin down since"), "{ready}");
+
+    link.restore().await;
+    guarded("offline session closes once the origin is back", async {
+        while names(&mut c, HIT).await.is_ok() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let mut c2 = guarded("login after recovery", try_connect(&proxy, &db))
+        .await
+        .unwrap();
+    let now = names(&mut c2, HIT).await.unwrap();
+    assert_eq!(now, [Some("two".into())], "the refused write never ran");
+}
