@@ -2,7 +2,9 @@
 //! origin behind a link that can be cut: a session at rest stays open and answers its
 //! cached reads, everything else gets error 40613 at once (the session goes on); a
 //! session in a transaction is closed; new logins get 40613 too; once the origin is
-//! back the offline session closes and new ones work.
+//! back the offline session closes and new ones work. `query_timeout`: the origin query
+//! is cancelled with an Attention of wirecache's own, the client gets an error naming
+//! the timeout, and the session goes on.
 
 use tiberius::{AuthMethod, Client, Config, EncryptionLevel};
 use tokio::net::TcpStream;
@@ -122,4 +124,86 @@ async fn a_cut_origin_leaves_cached_reads_answered_and_refuses_the_rest() {
         .unwrap();
     let now = names(&mut c2, HIT).await.unwrap();
     assert_eq!(now, [Some("two".into())], "the refused write never ran");
+}
+
+/// The test origin runs a request to its end before it reads the Attention, then
+/// acknowledges it: with `query_timeout` 2 s, a 3 s query is cancelled at 2 s and its
+/// answer and the acknowledgement (at 3 s) come before wirecache gives up (at 4 s).
+const SLOW: &str = "SELECT 7 AS x FROM pg_sleep(3)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_timeout_cancels_with_an_attention_and_the_session_goes_on() {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, origin.port())
+        .settings("query_timeout = \"2s\"")
+        .start()
+        .await;
+    let mut c = try_connect(&proxy, &db).await.unwrap();
+    let e = guarded("timed out query", names(&mut c, SLOW))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Some(50000), "{e:?}");
+    assert!(e.to_string().contains("query_timeout"), "{e}");
+    // The answer after it is its own: neither the cancelled answer nor the
+    // acknowledgement leaked into it.
+    let next = guarded("next query", names(&mut c, HIT)).await.unwrap();
+    assert_eq!(next, [Some("two".into())]);
+    let next = guarded("another", names(&mut c, "SELECT name FROM t WHERE id = 1"))
+        .await
+        .unwrap();
+    assert_eq!(next, [Some("one".into())]);
+    let series = |m: &str| format!("wirecache_{m}_total{{cache=\"sq\"}} ");
+    assert_eq!(proxy.metric(&series("query_timeouts")).await, 1.0);
+    assert_eq!(proxy.metric(&series("cancellations")).await, 1.0);
+}
+
+/// An origin that answers nothing more (a stalled network): the Attention goes
+/// unanswered, and one `query_timeout` later the session ends with the timeout error
+/// instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_origin_ends_the_session_with_the_timeout_error() {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let link = Link::start(origin.port()).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, link.port)
+        .settings("query_timeout = \"1s\"")
+        .start()
+        .await;
+    let mut c = try_connect(&proxy, &db).await.unwrap();
+    // wirecache learns the table from the origin's catalog while it answers.
+    names(&mut c, "SELECT name FROM t WHERE id = 1")
+        .await
+        .unwrap();
+    link.stall();
+    let e = guarded("stalled query", names(&mut c, HIT))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("query_timeout"), "{e}");
+    assert!(
+        guarded("after", names(&mut c, HIT)).await.is_err(),
+        "the session ended"
+    );
+}
+
+/// The same before wirecache knows the table: its own catalog query to the stalled
+/// origin is bounded too, and the session ends instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_origin_ends_a_session_waiting_for_a_catalog_answer() {
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let link = Link::start(origin.port()).await;
+    let proxy = Proxy::builder()
+        .cache("sq", Protocol::MsSql, link.port)
+        .settings("query_timeout = \"1s\"")
+        .start()
+        .await;
+    let mut c = try_connect(&proxy, &db).await.unwrap();
+    link.stall();
+    let e = guarded("stalled query", names(&mut c, HIT))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("query_timeout"), "{e}");
 }

@@ -13,13 +13,15 @@
 //! frames packets and messages. `client` is wirecache as a TDS client: the origin
 //! leg's PRELOGIN and TLS (for `startup`), and a standalone login (`client_login`
 //! builds the LOGIN7) and SQLBatch for `wirecache latency-test`. `offline` stands
-//! for the origin while a session goes on without its lost origin connection.
+//! for the origin while a session goes on without its lost origin connection;
+//! `cancel` sends an Attention of wirecache's own at `query_timeout`.
 //!
 //! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
 //! (TLS first) from clients; SQLBatch reads and `sp_executesql` / prepared `sp_execute`
 //! reads cached; other procedures judged as `EXEC`; bulk loads forwarded as writes of
 //! their whole database; Attention relayed.
 
+mod cancel;
 mod catalog;
 pub mod client;
 pub mod client_login;

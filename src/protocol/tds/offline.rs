@@ -29,7 +29,8 @@ impl Session {
     /// The origin connection failed: the session goes on without it if it was at rest
     /// (no request half received, no Attention awaiting its acknowledgement).
     pub fn lose_origin(&mut self, fault: OriginFault) -> bool {
-        !self.client_partial() && !self.attention && self.core.lose_origin(fault)
+        let at_rest = !self.client_partial() && !self.attention && !self.swallowing();
+        at_rest && self.core.lose_origin(fault)
     }
 
     /// What stands for the origin's answer to the oldest owed request.
@@ -57,9 +58,14 @@ impl Session {
     /// An Attention without an origin: every request was answered at once, so there
     /// is nothing to cancel; the client gets the acknowledgement it waits for.
     pub fn acknowledge_attention(&mut self) {
+        let ack = self.attention_ack();
+        self.core.local(ack, false);
+    }
+
+    /// A message holding only an Attention's acknowledgement (DONE with DONE_ATTN).
+    pub fn attention_ack(&self) -> Bytes {
         let mut tokens = BytesMut::new();
         done_token(&mut tokens, DONE_ATTN, !self.all_headers);
-        let ack = codec::message(Kind::TabularResult, &tokens, self.packet_size);
-        self.core.local(ack, false);
+        codec::message(Kind::TabularResult, &tokens, self.packet_size)
     }
 }
