@@ -207,3 +207,62 @@ async fn a_stalled_origin_ends_a_session_waiting_for_a_catalog_answer() {
         .unwrap_err();
     assert!(e.to_string().contains("query_timeout"), "{e}");
 }
+
+/// Offline, by hand-built requests: an entry past its TTL is served within
+/// `serve_stale`, and an Attention (sent with a request that needs the origin) is
+/// acknowledged after that request's error 40613, with no origin to ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_stale_entries_are_served_and_an_attention_is_acknowledged() {
+    use crate::common::tds_raw::{Raw, batch, has_text, is_error};
+    use tokio::io::AsyncWriteExt;
+    use wirecache::protocol::tds::codec::{Kind, message};
+    use wirecache::protocol::tds::tokens::DONE_ATTN;
+
+    let db = database();
+    let origin = TdsOrigin::start(PgOrigin::shared().port).await;
+    let link = Link::start(origin.port()).await;
+    let proxy = Proxy::builder()
+        .cache_with(
+            "sq",
+            Protocol::MsSql,
+            link.port,
+            "ttl = \"1s\"\nserve_stale = \"1h\"",
+        )
+        .start()
+        .await;
+    let mut c = Raw::connect(&proxy, &db).await;
+    for _ in 0..2 {
+        c.send(Kind::SqlBatch, &batch(HIT)).await;
+        assert!(has_text(&c.answer().await.payload, "two"));
+    }
+    assert_eq!(origin.selects(), 1, "the second read was a hit");
+    link.cut();
+    proxy
+        .wait_for_metric("wirecache_sessions_offline_total{cache=\"sq\"} ", 1.0)
+        .await;
+    // Past the entry's TTL (not a timing assertion: the entry only has to expire).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    c.send(Kind::SqlBatch, &batch(HIT)).await;
+    let stale = guarded("stale hit", c.answer()).await;
+    assert!(has_text(&stale.payload, "two"), "{:?}", stale.payload);
+    let series = "wirecache_stale_served_total{cache=\"sq\"} ";
+    assert_eq!(proxy.metric(series).await, 1.0);
+
+    let mut both = message(Kind::SqlBatch, &batch("SELECT id FROM t"), 4096).to_vec();
+    both.extend_from_slice(&message(Kind::Attention, &[], 4096));
+    c.s.write_all(&both).await.unwrap();
+    let refused = guarded("miss", c.answer()).await;
+    assert!(is_error(&refused.payload), "{:?}", refused.payload);
+    assert_eq!(refused.payload[3..7], 40613i32.to_le_bytes());
+    let ack = guarded("attention", c.answer()).await;
+    assert_eq!(
+        ack.payload.first(),
+        Some(&0xFD),
+        "a DONE: {:?}",
+        ack.payload
+    );
+    let status = u16::from_le_bytes([ack.payload[1], ack.payload[2]]);
+    assert_ne!(status & DONE_ATTN, 0, "the acknowledgement");
+    c.send(Kind::SqlBatch, &batch(HIT)).await;
+    assert!(has_text(&guarded("hit", c.answer()).await.payload, "two"));
+}
