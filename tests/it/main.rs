@@ -63,6 +63,7 @@ mod shutdown;
 mod tds_clients;
 mod tds_hostile;
 mod tds_origin_semantics;
+mod tds_outage;
 mod tds_output;
 mod tds_protocol;
 mod tds_rpc;

@@ -57,7 +57,8 @@ pub fn error_message(number: i32, class: u8, text: &str, narrow: bool) -> Bytes 
     codec::message(Kind::TabularResult, &tokens, codec::DEFAULT_PACKET)
 }
 
-/// What a client is told when its session fails with `e`: login errors as "Login
+/// What a client is told when its session fails with `e`: an origin that cannot be
+/// reached at login as 40613 (not available, retry), other login errors as "Login
 /// failed", the rest as a fatal error, for a client of `tds_version`. Origin errors
 /// were relayed already.
 pub fn to_wire(e: &SessionError, login: bool, tds_version: u32) -> Option<Bytes> {
@@ -69,7 +70,14 @@ pub fn to_wire(e: &SessionError, login: bool, tds_version: u32) -> Option<Bytes>
         SessionError::AuthRejected => return None,
         other => format!("wirecache: {other}"),
     };
-    Some(if login {
+    let unreachable = matches!(
+        e,
+        SessionError::OriginConnect { .. } | SessionError::OriginTls { .. }
+    );
+    Some(if login && unreachable {
+        // Transient for SqlClient and Entity Framework: retried, not a bad password.
+        error_message(super::offline::UNAVAILABLE, CLASS_LOGIN, &text, narrow)
+    } else if login {
         error_message(LOGIN_FAILED, CLASS_LOGIN, &text, narrow)
     } else {
         error_message(GENERAL, CLASS_FATAL, &text, narrow)

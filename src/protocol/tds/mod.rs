@@ -12,13 +12,16 @@
 //! how values are framed), and `errors` is the one place errors become TDS. `codec`
 //! frames packets and messages. `client` is wirecache as a TDS client: the origin
 //! leg's PRELOGIN and TLS (for `startup`), and a standalone login (`client_login`
-//! builds the LOGIN7) and SQLBatch for `wirecache latency-test`.
+//! builds the LOGIN7) and SQLBatch for `wirecache latency-test`. `offline` stands
+//! for the origin while a session goes on without its lost origin connection;
+//! `cancel` sends an Attention of wirecache's own at `query_timeout`.
 //!
 //! This slice: TLS inside PRELOGIN on both legs (full or login-only), TDS 8.0 strict
 //! (TLS first) from clients; SQLBatch reads and `sp_executesql` / prepared `sp_execute`
 //! reads cached; other procedures judged as `EXEC`; bulk loads forwarded as writes of
 //! their whole database; Attention relayed.
 
+mod cancel;
 mod catalog;
 pub mod client;
 pub mod client_login;
@@ -28,6 +31,7 @@ pub mod errors;
 pub mod fuzz;
 pub mod login;
 mod miss;
+mod offline;
 pub mod prelogin;
 mod relay;
 pub mod rpc;

@@ -3,8 +3,11 @@
 //! bytes without packet headers (a replay packs them in the session's own packet
 //! size), and passed on. At the answer's last packet its writes are applied before
 //! the packet is queued for the client (design §2 step 7), and the transaction and
-//! database changes it reported are followed.
+//! database changes it reported are followed. While an Attention of wirecache's own
+//! is settled (`cancel`), the cancelled answer and the acknowledgement are followed
+//! the same way but kept from the client.
 
+use super::cancel::OwnCancel;
 use super::codec::Packet;
 use super::session::{Answer, Session};
 use super::tokens::{Env, Scanner, Summary};
@@ -44,8 +47,17 @@ impl Session {
             // A refresh ahead of expiry was sent before anything now pending.
             scan(&mut a.scanner, p)?;
             let part = part(&a.scanner.summary, p.is_eom(), a.rpc);
+            let acked = p.is_eom() && a.scanner.summary.attention;
             self.core.tee_refresh(p.payload(), part, p.is_eom());
+            if acked && self.swallowing() {
+                self.own_ack_arrived();
+            }
             return Ok(());
+        }
+        if self.own_cancel == OwnCancel::AckOwed {
+            // The acknowledgement of wirecache's own Attention comes before anything
+            // owed after it.
+            return self.on_stray(p);
         }
         let Some(owed) = self.core.front_owed() else {
             return self.on_stray(p);
@@ -70,9 +82,17 @@ impl Session {
             self.core.tee(p.payload(), part);
         }
         self.on_envs(&summary);
+        let swallowed = self.swallows_answer();
+        self.answer_started = !p.is_eom() && !swallowed;
         if p.is_eom() {
-            if attention {
-                self.attention = false;
+            if swallowed {
+                let told = self.cancelled_answer_ended(attention);
+                self.core.to_client(&told);
+            } else {
+                if attention {
+                    self.attention = false;
+                }
+                self.relayed_answer_ended(attention);
             }
             // Applied at the acknowledgement and remembered for the end of the
             // transaction (design §4.4); outside one, the acknowledgement was its end.
@@ -85,7 +105,9 @@ impl Session {
                 self.core.finish_fill();
             }
         }
-        self.core.to_client(&p.bytes);
+        if !swallowed {
+            self.core.to_client(&p.bytes);
+        }
         Ok(())
     }
 
@@ -95,13 +117,19 @@ impl Session {
         scan(&mut self.stray, p)?;
         let envs = std::mem::take(&mut self.stray.summary.envs);
         self.on_envs(&envs);
+        // Wirecache's own Attention's acknowledgement is not the client's.
+        let own = self.own_cancel == OwnCancel::AckOwed;
         if p.is_eom() {
-            if self.stray.summary.attention {
+            if own && self.stray.summary.attention {
+                self.own_ack_arrived();
+            } else if self.stray.summary.attention {
                 self.attention = false;
             }
             self.stray.reset();
         }
-        self.core.to_client(&p.bytes);
+        if !own {
+            self.core.to_client(&p.bytes);
+        }
         Ok(())
     }
 

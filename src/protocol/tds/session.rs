@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::cancel::OwnCancel;
 use super::codec::{self, Assembler, Kind, Message, Packet};
 use super::rpc_call::{Handles, Prepared};
 use super::tokens::Scanner;
@@ -71,6 +72,10 @@ pub struct Session {
     /// The descriptor of the transaction the origin last reported begun (0: none
     /// open), which the client's requests must carry.
     pub txn_descriptor: u64,
+    /// Where an Attention of wirecache's own (`query_timeout`) stands.
+    pub own_cancel: OwnCancel,
+    /// Part of the owed answer went to the client already.
+    pub answer_started: bool,
 }
 
 impl Session {
@@ -92,7 +97,14 @@ impl Session {
             admitted: None,
             handles: Handles::default(),
             txn_descriptor: 0,
+            own_cancel: OwnCancel::Idle,
+            answer_started: false,
         }
+    }
+
+    /// A client request is half received.
+    pub fn client_partial(&self) -> bool {
+        self.client.is_partial()
     }
 
     /// How an answer to this session's client is followed.
@@ -151,6 +163,14 @@ impl Session {
                 // Begin/commit/rollback requests: their ENVCHANGEs say what happened.
                 self.forward(&m);
                 self.expect(Effects::default(), false);
+                Ok(())
+            }
+            Kind::Attention if self.core.io().origin_lost() => {
+                self.acknowledge_attention();
+                Ok(())
+            }
+            Kind::Attention if self.swallowing() => {
+                self.client_attention_while_cancelling();
                 Ok(())
             }
             Kind::Attention => {
@@ -256,7 +276,7 @@ impl Catalog for Session {
     /// Not while the client's request is half received, nor while an Attention
     /// awaits its acknowledgement.
     fn may_ask(&self) -> bool {
-        !self.client.is_partial() && !self.attention
+        !self.client.is_partial() && !self.attention && !self.swallowing()
     }
 
     async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, SessionError> {
@@ -303,12 +323,13 @@ impl ProxySession for Session {
     }
 
     fn at_rest(&self) -> bool {
-        self.core.at_rest() && !self.client.is_partial() && !self.attention
+        self.core.at_rest() && !self.client.is_partial() && !self.attention && !self.swallowing()
     }
 
-    /// Only while the client awaits an answer.
+    /// Only while the client awaits an answer (a query timeout: always, it may come
+    /// from wirecache's own catalog query made for the client's request).
     fn error_for_client(&self, e: &SessionError) -> Option<Bytes> {
-        if !self.core.idle() {
+        if !self.core.idle() || matches!(e, SessionError::QueryTimeout(_)) {
             super::errors::to_wire(e, false, self.tds_version)
         } else {
             None
@@ -336,22 +357,20 @@ impl ProxySession for Session {
         self.core.cache()
     }
 
-    /// Not yet for SQL Server: a lost origin connection ends the session.
-    fn origin_lost(&mut self, _fault: crate::stats::OriginFault) -> bool {
-        false
+    fn origin_lost(&mut self, fault: crate::stats::OriginFault) -> bool {
+        self.lose_origin(fault)
     }
 
     fn unavailable_answer(&mut self) -> Option<Bytes> {
-        None
+        self.unavailable()
     }
 
-    /// Not yet for SQL Server (an Attention of wirecache's own): no query timeout.
     fn query_deadline(&self) -> Option<tokio::time::Instant> {
-        None
+        self.core.query_deadline()
     }
 
     fn on_overdue(&mut self) -> Result<(), SessionError> {
-        Ok(())
+        self.overdue()
     }
 
     /// Nothing is cancelled: the origin connection closes with the session.

@@ -7,7 +7,7 @@
 //! `timeouts`: `query_timeout` (cancel, then give up on a stalled origin), a client
 //! gone mid-query, and the login deadline.
 
-mod link;
+pub mod link;
 mod mysql;
 mod postgres;
 mod timeouts;
