@@ -97,12 +97,21 @@ pub async fn isolation<S: Catalog>(
     Ok(first.and_then(|rows| catalog::isolation_from_rows(&rows, dialect)))
 }
 
-/// Runs one query of wirecache's own, counted as a catalog query.
+/// Runs one query of wirecache's own, counted as a catalog query. Bounded like a
+/// client's query: with `query_timeout` set, an origin that has not answered in twice
+/// that ends the session with the timeout error, never hangs it (no cancel: the
+/// answer is read here, not relayed).
 async fn query<S: Catalog>(s: &mut S, sql: &str) -> Result<Option<Vec<Vec<Row>>>, SessionError> {
     let core = s.core();
     // Under transaction pooling, lease a connection first (a no-op otherwise).
     core.io().ensure_origin().await?;
     core.flush().await?;
     core.count_catalog_query();
-    s.results(sql).await
+    let bound = core.cache().query_timeout;
+    if bound.is_zero() {
+        return s.results(sql).await;
+    }
+    tokio::time::timeout(bound * 2, s.results(sql))
+        .await
+        .map_err(|_| SessionError::QueryTimeout(bound))?
 }

@@ -38,22 +38,12 @@ impl Session {
         let wire = codec::message(Kind::SqlBatch, &payload, self.packet_size);
         self.core.io().send_to_origin(&wire).await?;
         let mut asm = Assembler::new(Side::Origin, MAX_ANSWER);
-        let bound = self.core.cache().query_timeout;
-        let read = async {
-            loop {
-                if let Some(m) = asm.next(&mut self.core.io().origin.inbox)? {
-                    return Ok::<_, SessionError>(m);
-                }
-                self.core.io().read_origin().await?;
+        // Bounded by `query_timeout` in `session::catalog::query`.
+        let answer = loop {
+            if let Some(m) = asm.next(&mut self.core.io().origin.inbox)? {
+                break m;
             }
-        };
-        // Bounded like a client's query: a stalled origin ends the session, never
-        // hangs it (no Attention: the catalog answer is read here, not relayed).
-        let answer = match bound {
-            t if t.is_zero() => read.await?,
-            t => tokio::time::timeout(t * 2, read)
-                .await
-                .map_err(|_| SessionError::QueryTimeout(t))??,
+            self.core.io().read_origin().await?;
         };
         let narrow = self.tds_version < super::login::TDS_72;
         Ok(decode(&answer.payload, narrow).ok())

@@ -246,3 +246,42 @@ async fn a_silent_origin_fails_logins_at_origin_connect_timeout() {
     let timed_out = "wirecache_origin_last_fault{cache=\"pg\",kind=\"timed_out\"} ";
     assert_eq!(proxy.metric(timed_out).await, 1.0);
 }
+
+/// A stalled origin while wirecache waits for the answer to its own catalog query
+/// (the first read of a table it does not know yet): with `query_timeout` set, the
+/// session ends with an error instead of hanging, on both protocols (TDS's twin is in
+/// `tds_outage.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_catalog_query_ends_the_session_instead_of_hanging_it() {
+    use common::mysql::{self, ROOT_PASSWORD, ROOT_USER};
+    use mysql_async::prelude::Queryable;
+    let (pg, my) = (PgOrigin::shared(), MyOrigin::shared());
+    let pg_db = pg.create_db("catstall");
+    pg.psql(&pg_db, "CREATE TABLE kv (k int PRIMARY KEY, v text)");
+    let my_db = my.create_db("catstall");
+    my.sql(&my_db, "CREATE TABLE kv (k int PRIMARY KEY, v text)");
+    let (pg_link, my_link) = (Link::start(pg.port).await, Link::start(my.port).await);
+    let proxy = Proxy::builder()
+        .cache("pg", Protocol::Postgres, pg_link.port)
+        .cache("my", Protocol::MySql, my_link.port)
+        .settings("query_timeout = \"1s\"")
+        .start()
+        .await;
+    let pg_client = (proxy.try_connect("pg", &pg_db, "postgres", None).await).unwrap();
+    let url = proxy.mysql_url("my", &my_db, ROOT_USER, ROOT_PASSWORD);
+    let mut my_client = mysql::connect(&url).await;
+    pg_link.stall();
+    my_link.stall();
+    let e = guarded(
+        "postgres read waiting for a catalog answer",
+        pg_client.simple_query("SELECT v FROM kv WHERE k = 1"),
+    )
+    .await;
+    assert!(e.is_err(), "postgres: {e:?}");
+    let e = guarded(
+        "mysql read waiting for a catalog answer",
+        my_client.query_drop("SELECT v FROM kv WHERE k = 1"),
+    )
+    .await;
+    assert!(e.is_err(), "mysql: {e:?}");
+}
