@@ -51,6 +51,7 @@ pub mod classify;
 pub mod cluster;
 pub mod config;
 pub mod engine;
+pub mod hashing;
 pub mod health;
 pub mod invalidate;
 pub mod latency;

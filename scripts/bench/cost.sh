@@ -43,6 +43,7 @@ chmod 755 "$WORK"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+install_missing
 start_postgres
 log "pgbench -i -s $SCALE"
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s "$SCALE" -q "$DB" >"$WORK/init.log" 2>&1 ||

@@ -161,6 +161,7 @@ main() {
     fi
     cp "${WC_BINARY:-$ROOT/target/release/wirecache}" "$WORK/wirecache"
     WIRECACHE=$WORK/wirecache
+    install_missing
     start_postgres
     log "pgbench -i -s $SCALE"
     "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s "$SCALE" -q "$DB" >"$WORK/init.log" 2>&1 ||

@@ -34,6 +34,7 @@ chmod 755 "$WORK"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+install_missing
 start_postgres
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 1 -q "$DB" >"$WORK/init.log" 2>&1 ||
     die "pgbench -i failed: $(tail -3 "$WORK/init.log")"

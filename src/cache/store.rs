@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::Expiry;
-use xxhash_rust::xxh3::Xxh3Builder;
 
 /// What the store holds: what it needs to bound memory, expire and drop stale values.
 pub trait Cached: Send + Sync + 'static {
@@ -58,7 +57,7 @@ impl<E: Cached> Expiry<Bytes, Arc<E>> for EntryTtl {
 
 /// Values by key. Cloning the handle shares the store.
 pub struct Store<E> {
-    inner: moka::sync::Cache<Bytes, Arc<E>, Xxh3Builder>,
+    inner: moka::sync::Cache<Bytes, Arc<E>, crate::hashing::Hasher>,
     max_bytes: u64,
     max_entry: u64,
     /// Weights inserted and not yet removed: what the store holds, evictions still
@@ -81,8 +80,6 @@ impl<E: Cached> Store<E> {
     /// A store holding at most `max_bytes` (keys, results and bookkeeping), refusing
     /// results larger than `max_entry`.
     pub fn new(max_bytes: u64, max_entry: u64) -> Self {
-        let seed =
-            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
         let held = Arc::new(AtomicU64::new(0));
         let removed = held.clone();
         let inner = moka::sync::Cache::builder()
@@ -93,7 +90,7 @@ impl<E: Cached> Store<E> {
                 removed.fetch_sub(u64::from(entry.weight(key.len())), Ordering::Relaxed);
                 entry.on_removed();
             })
-            .build_with_hasher(Xxh3Builder::new().with_seed(seed));
+            .build_with_hasher(crate::hashing::Hasher::default());
         Self {
             inner,
             max_bytes,

@@ -79,22 +79,21 @@ struct Scan {
 }
 
 impl Scan {
+    /// Found by searching for one byte of each word (`;`, the `_` of `set_config`,
+    /// the `y` of `temporary`) with memchr, then comparing the word around it: a
+    /// few instructions per byte fewer than matching every byte.
     fn of(text: &str) -> Scan {
         let b = text.as_bytes();
-        let at = |i: usize, word: &[u8]| {
-            b.get(i..i + word.len())
+        let word_at = |end: usize, word: &[u8]| {
+            end.checked_sub(word.len() - 1)
+                .and_then(|start| b.get(start..=end))
                 .is_some_and(|w| w.eq_ignore_ascii_case(word))
         };
-        let mut scan = Scan::default();
-        for (i, &c) in b.iter().enumerate() {
-            match c {
-                b';' => scan.semicolon = true,
-                b's' | b'S' if !scan.set_config => scan.set_config = at(i, b"set_config"),
-                b't' | b'T' if !scan.temporary => scan.temporary = at(i, b"temporary"),
-                _ => {}
-            }
+        Scan {
+            semicolon: memchr::memchr(b';', b).is_some(),
+            set_config: memchr::memchr_iter(b'_', b).any(|i| word_at(i + 6, b"set_config")),
+            temporary: memchr::memchr2_iter(b'y', b'Y', b).any(|i| word_at(i, b"temporary")),
         }
-        scan
     }
 }
 
@@ -138,6 +137,7 @@ fn txn_end(words: &[&str]) -> Option<TxnEnd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn transaction_ends_by_name() {
@@ -232,6 +232,34 @@ mod tests {
             assert!(!c.set_config && !c.temporary, "{sql}");
         }
         assert_eq!(control("COMMIT; BEGIN").txn_end, None, "not lone");
+    }
+
+    proptest::proptest! {
+        /// The byte-search scan finds exactly what comparing at every byte finds.
+        #[test]
+        fn scan_agrees_with_a_search_at_every_byte(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::string::string_regex("[a-zA-Z_; y]{0,6}").unwrap(),
+                    proptest::sample::select(vec![
+                        "set_config", "SET_CONFIG", "temporary", "TEMPORARY", "set_confi",
+                        "emporary", "_", "y", ";", "\u{e9}",
+                    ]).prop_map(str::to_owned),
+                ],
+                0..8,
+            ),
+        ) {
+            let text = parts.concat();
+            let naive = |w: &str| {
+                text.as_bytes()
+                    .windows(w.len())
+                    .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+            };
+            let scan = Scan::of(&text);
+            proptest::prop_assert_eq!(scan.semicolon, text.contains(';'));
+            proptest::prop_assert_eq!(scan.set_config, naive("set_config"), "{:?}", text);
+            proptest::prop_assert_eq!(scan.temporary, naive("temporary"), "{:?}", text);
+        }
     }
 
     #[test]

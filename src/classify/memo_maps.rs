@@ -4,14 +4,14 @@
 //! Both are bounded; past the bound an insert drops arbitrary entries: they are
 //! memos, and a dropped entry is only computed again.
 
-use std::collections::HashMap;
+use crate::hashing::Map;
 use std::sync::{Arc, RwLock};
 
 use super::memo::Analysis;
 
 /// Classifications by template ID, at most `max` of them.
 pub(super) struct TemplateMemo {
-    map: RwLock<HashMap<u64, Arc<Analysis>>>,
+    map: RwLock<Map<u64, Arc<Analysis>>>,
     max: usize,
 }
 
@@ -53,7 +53,7 @@ pub(super) struct TextMemo {
 
 #[derive(Default)]
 struct Texts {
-    map: HashMap<Box<str>, (Arc<Analysis>, usize)>,
+    map: Map<Box<str>, (Arc<Analysis>, usize)>,
     weight: usize,
 }
 

@@ -3,7 +3,6 @@
 //! the key up again. A leader that fails or abandons its fill releases the followers,
 //! who then go to the origin themselves.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ pub const FOLLOWER_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct Flights {
-    in_flight: Mutex<HashMap<Bytes, watch::Receiver<()>>>,
+    in_flight: Mutex<crate::hashing::Map<Bytes, watch::Receiver<()>>>,
 }
 
 /// This session's role for one key.

@@ -114,7 +114,7 @@ pub struct Engine {
     templates: Templates,
     flights: Arc<Flights>,
     rules: Rules,
-    observed: moka::sync::Cache<u64, Arc<Observed>>,
+    observed: moka::sync::Cache<u64, Arc<Observed>, crate::hashing::Hasher>,
     /// How long a client may take to log in (`cache.login_timeout`).
     login_timeout: std::time::Duration,
 }
@@ -163,7 +163,9 @@ impl Engine {
             templates: Templates::default(),
             flights: Arc::default(),
             rules: Rules::new(config.rules.clone()),
-            observed: moka::sync::Cache::new(OBSERVED_KEYS),
+            observed: moka::sync::Cache::builder()
+                .max_capacity(OBSERVED_KEYS)
+                .build_with_hasher(crate::hashing::Hasher::default()),
             login_timeout: config.cache.login_timeout,
         }
     }

@@ -221,7 +221,7 @@ type Readers = HashMap<Arc<str>, HashMap<Box<str>, Vec<Weak<TemplateStats>>>>;
 /// All templates, and which templates read each table.
 #[derive(Default)]
 pub struct Templates {
-    map: RwLock<HashMap<TemplateKey, Arc<TemplateStats>>>,
+    map: RwLock<crate::hashing::Map<TemplateKey, Arc<TemplateStats>>>,
     by_table: Mutex<Readers>,
 }
 

@@ -18,7 +18,7 @@ pub struct DbGenerations {
     any_write: Generation,
     /// Per table, keyed by the lower-cased bare table name. Schemas are deliberately
     /// ignored: `a.t` and `b.t` share a counter, which can only over-invalidate.
-    tables: RwLock<HashMap<Box<str>, Generation>>,
+    tables: RwLock<crate::hashing::Map<Box<str>, Generation>>,
 }
 
 /// Counter values observed at one moment, with the counters to re-check them against.

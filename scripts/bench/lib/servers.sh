@@ -276,3 +276,43 @@ EOF
     wait_port "$POOL_PORT" 30 || die "pgpool did not start: $(tail -5 "$dir/pgpool.log")"
     log "pgpool-II $(pgpool --version 2>&1 | awk '{print $3}') with memqcache (shmem) on 127.0.0.1:$POOL_PORT"
 }
+
+# install_missing — installs from Debian what the benchmarks run and this machine
+# lacks (PostgreSQL 15 with pg_prewarm, PgBouncer, Pgpool-II, MariaDB, sysbench, Redis,
+# perf, curl, matplotlib); SKIP_INSTALL=1 skips it. Needs WORK. Sets PY.
+install_missing() {
+    local missing=() pkg
+    [[ -x $PGBIN/postgres && -x $PGBIN/pgbench ]] || missing+=(postgresql-15 postgresql-client-15)
+    [[ -f /usr/share/postgresql/15/extension/pg_prewarm.control ]] || missing+=(postgresql-15)
+    command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+    command -v pgpool >/dev/null || missing+=(pgpool2)
+    command -v mariadbd >/dev/null || missing+=(mariadb-server)
+    command -v mariadb >/dev/null || missing+=(mariadb-client)
+    command -v sysbench >/dev/null || missing+=(sysbench)
+    command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v perf >/dev/null || missing+=(linux-perf)
+    command -v curl >/dev/null || missing+=(curl)
+    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+    if ((${#missing[@]})) && [[ ${SKIP_INSTALL:-0} != 1 ]]; then
+        [[ $(id -u) == 0 ]] || die "missing packages (${missing[*]}) and not root"
+        log "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # Debian starts packaged services on install unless policy-rc.d says no;
+        # this run starts private instances of its own instead.
+        pkg=/usr/sbin/policy-rc.d
+        if [[ ! -e $pkg ]]; then
+            printf '#!/bin/sh\nexit 101\n' >"$pkg" && chmod +x "$pkg"
+            on_cleanup "rm -f $pkg"
+        fi
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >"$WORK/apt.log" 2>&1 ||
+            die "apt-get install failed: $(tail -5 "$WORK/apt.log")"
+    fi
+    # Debian's python has python3-matplotlib; another python3 first on PATH may not.
+    if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+        PY=/usr/bin/python3
+    elif ! python3 -c 'import matplotlib' 2>/dev/null; then
+        python3 -m pip install -q matplotlib >/dev/null 2>&1 || log "matplotlib unavailable: no charts"
+    fi
+}

@@ -6,7 +6,6 @@
 //! A batch, as the origin sees it: messages up to a Sync. After an error the origin
 //! skips everything up to that Sync (`failed`); the Sync then gets one ReadyForQuery.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -48,9 +47,9 @@ pub struct Unnamed {
 
 #[derive(Default)]
 pub struct Extended {
-    pub statements: HashMap<Vec<u8>, Arc<Prepared>>,
+    pub statements: crate::hashing::Map<Vec<u8>, Arc<Prepared>>,
     pub unnamed: Unnamed,
-    pub portals: HashMap<Vec<u8>, Arc<Prepared>>,
+    pub portals: crate::hashing::Map<Vec<u8>, Arc<Prepared>>,
     pub held: Option<Held>,
     /// A message of the extended protocol came after the last Sync.
     pub in_batch: bool,
