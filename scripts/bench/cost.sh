@@ -37,6 +37,10 @@ OLD=$(realpath "$1") NEW=$(realpath "$2")
 DURATION=${DURATION:-10} REPS=${REPS:-3} CLIENTS=${CLIENTS:-8} SCALE=${SCALE:-10}
 WORKLOADS=${WORKLOADS:-select-only tpcb pk-hot}
 OUT=${OUT:-$ROOT/results/cost-$(date +%Y-%m-%d)}
+# PgBouncer here offers no TLS and wirecache does: with libpq's default (prefer) only
+# wirecache would pay for encryption. Every target is measured in clear unless
+# PGSSLMODE says otherwise.
+export PGSSLMODE=${PGSSLMODE:-disable}
 STARTED=() CLEANUPS=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecache-cost.XXXXXX")
 chmod 755 "$WORK"
@@ -139,7 +143,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b; else 
     echo "old: \`$OLD\`  "
     echo "new: \`$NEW\`  "
     echo "$(nproc) cores, shared; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
-    echo "PostgreSQL $(as_pg "$PGBIN/postgres" --version | awk '{print $3}'), scale $SCALE; pgbench -M simple -c $CLIENTS -j 2, $DURATION s,"
+    echo "PostgreSQL $(as_pg "$PGBIN/postgres" --version | awk '{print $3}'), scale $SCALE; pgbench -M simple -c $CLIENTS -j 2, $DURATION s, PGSSLMODE=$PGSSLMODE,"
     echo "$REPS interleaved repetitions; medians of tps. \`bench\`: caching; \`nocache\`: \`mode = \"off\"\`."
     echo
     echo "| workload | direct | old caching | new caching | old mode off | new mode off | PgBouncer txn | PgBouncer session | new caching / PgBouncer txn | new caching / new mode off |"

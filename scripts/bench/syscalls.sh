@@ -28,6 +28,10 @@ source "$HERE/lib/servers.sh"
 command -v strace >/dev/null || die "strace is not installed (apt-get install strace)"
 CLIENTS=${CLIENTS:-8} TXNS=${TXNS:-2000}
 OUT=${OUT:-$ROOT/results/cost-$(date +%Y-%m-%d)}
+# PgBouncer here offers no TLS and wirecache does: with libpq's default (prefer) only
+# wirecache would pay for encryption. Every target is measured in clear unless
+# PGSSLMODE says otherwise.
+export PGSSLMODE=${PGSSLMODE:-disable}
 STARTED=() CLEANUPS=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecache-syscalls.XXXXXX")
 chmod 755 "$WORK"
