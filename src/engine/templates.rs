@@ -2,7 +2,7 @@
 //! its first miss; entries hold an `Arc` to it, so a hit updates its figures with a
 //! few relaxed atomic adds and never looks it up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -213,15 +213,24 @@ impl TemplateStats {
     }
 }
 
-type TemplateKey = (Arc<str>, u64);
+/// cache → template ID → its stats (nested, so a lookup borrows the cache's name
+/// rather than cloning a shared `Arc`, whose count every session would bump).
+#[derive(Default)]
+struct ByCache {
+    caches: crate::hashing::Map<Arc<str>, crate::hashing::Map<u64, Arc<TemplateStats>>>,
+    /// Templates in all caches.
+    count: usize,
+}
+
 /// cache → table → the templates that read it (nested, so a write looks its tables
 /// up by `&str` without building a key).
-type Readers = HashMap<Arc<str>, HashMap<Box<str>, Vec<Weak<TemplateStats>>>>;
+type Readers =
+    crate::hashing::Map<Arc<str>, crate::hashing::Map<Box<str>, Vec<Weak<TemplateStats>>>>;
 
 /// All templates, and which templates read each table.
 #[derive(Default)]
 pub struct Templates {
-    map: RwLock<crate::hashing::Map<TemplateKey, Arc<TemplateStats>>>,
+    map: RwLock<ByCache>,
     by_table: Mutex<Readers>,
 }
 
@@ -233,23 +242,31 @@ impl Templates {
         template: &Template,
         bounds: &TtlBounds,
     ) -> Arc<TemplateStats> {
-        let key = (cache.clone(), template.id);
-        if let Some(t) = self.map.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return t.clone();
+        {
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = map.caches.get(&**cache).and_then(|c| c.get(&template.id)) {
+                return t.clone();
+            }
         }
         let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-        let key = if map.len() >= MAX_TEMPLATES && !map.contains_key(&key) {
-            (cache.clone(), 0)
+        let ByCache { caches, count } = &mut *map;
+        let templates = caches.entry(cache.clone()).or_default();
+        let id = if *count >= MAX_TEMPLATES && !templates.contains_key(&template.id) {
+            0
         } else {
-            key
+            template.id
         };
         let overflow = Template {
             id: 0,
             text: "(other templates)".into(),
         };
-        let template = if key.1 == 0 { &overflow } else { template };
-        map.entry(key)
-            .or_insert_with(|| Arc::new(TemplateStats::new(cache.clone(), template, bounds)))
+        let template = if id == 0 { &overflow } else { template };
+        templates
+            .entry(id)
+            .or_insert_with(|| {
+                *count += 1;
+                Arc::new(TemplateStats::new(cache.clone(), template, bounds))
+            })
             .clone()
     }
 
@@ -291,12 +308,18 @@ impl Templates {
 
     pub fn all(&self) -> Vec<Arc<TemplateStats>> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.values().cloned().collect()
+        map.caches
+            .values()
+            .flat_map(|c| c.values().cloned())
+            .collect()
     }
 
     pub fn find(&self, id: u64) -> Vec<Arc<TemplateStats>> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        map.values().filter(|t| t.id == id).cloned().collect()
+        map.caches
+            .values()
+            .filter_map(|c| c.get(&id).cloned())
+            .collect()
     }
 }
 
