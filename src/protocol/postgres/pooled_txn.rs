@@ -60,6 +60,29 @@ impl Session {
         Err(cause)
     }
 
+    /// Whether a refresh ahead of expiry may go to the origin now (the protocol's
+    /// condition of [`crate::session::Core::begin_refresh`]). Outside transaction
+    /// pooling, or with a connection attached, it may. Without one, only if a
+    /// connection idle in the pool, already carrying the session's settings, can be
+    /// attached at once: the refresh belongs to a hit, whose answer needs no
+    /// connection, so it never waits for a lease (that would hold up the answer
+    /// behind a full pool's queue, and fail the session at its timeout), never opens
+    /// a connection and never replays settings. Without one the claim goes back and
+    /// a later hit refreshes.
+    pub fn refresh_origin_ready(&mut self) -> bool {
+        if !self.txn_pooled || self.core.io().origin_attached() {
+            return true;
+        }
+        if self.core.io().origin_lost() || !self.core.origin_quiet() {
+            return false;
+        }
+        let Some(end) = self.lender().and_then(TxnLender::attach_idle) else {
+            return false;
+        };
+        self.core.io().origin.attach(end);
+        true
+    }
+
     /// A statement about to go to the origin: its settings are tracked, or it pins.
     pub fn txn_note(&mut self, sql: &str) {
         let Some(lender) = self.lender() else {
