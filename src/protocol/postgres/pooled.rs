@@ -270,6 +270,7 @@ async fn finish(
         give_back(lease, conn, want, within).await;
     }
 }
+
 /// At a session's end, the answer of a refresh ahead of expiry still in flight and
 /// nothing else owed (the client left right after the hit that started it, as a client
 /// with a connection per transaction does): read and stored, waiting at most

@@ -1,6 +1,7 @@
 //! A session under transaction pooling (`pool = "transaction"`), on top of the
 //! ordinary session: it leases an origin connection when it must send something (a
-//! miss, a write, `BEGIN`, a catalog question; never for a hit), and gives it back
+//! miss, a write, `BEGIN`, a catalog question; never for a hit, whose refresh ahead of
+//! expiry only takes a connection idle in the pool at once), and gives it back
 //! when the origin reports ReadyForQuery `I` with nothing owed, nothing held and no
 //! batch open. Between leases the client's unnamed statement and portals are gone
 //! (they live within a transaction); its named statements go out under server-side
