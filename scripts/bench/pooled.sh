@@ -14,6 +14,18 @@
 # built here if missing) and runs as root (the servers run as postgres). Stops only
 # the processes it started.
 #
+# What to read: tps (connecting included) and the average connection time. The
+# latency columns come from pgbench's per-transaction log, which leaves a client's own
+# connection out and is shaped by pgbench's threads (see lib/connect.sh): a cache
+# hit's p50 is about 0.1 ms and its p99 over 100 ms on either script. The
+# `refreshes` column counts wirecache's refreshes ahead of expiry during the run
+# (hits in the last fifth of an entry's TTL). This script runs wirecache with the
+# daemon's default TTLs (30 s, learned up to 10 min) on a fresh cache; run.sh's
+# (default_ttl 10 min, max_ttl 1 h) keep entries for longer, so whether a run meets
+# refreshes depends on when its entries were filled. Before d5a0915 a refresh made
+# its hit wait for an origin connection and closed that connection when the client
+# left at once, as pgbench -C does.
+#
 # Settings (environment): DURATION, REPS, CLIENTS, SCALE, HOT_KEYS, SSLMODE (the
 # client leg's PGSSLMODE, default disable), OUT, KEEP_WORK=1, WC_POOL_MODE (transaction,
 # the default, or session; lib/pooled.sh), WC_BINARY (measure this binary rather
@@ -103,10 +115,22 @@ target_conn() {
     esac
 }
 
-# run TARGET REP — one pgbench -C run; appends "target,rep,tps,p50_ms,p99_ms,conn_ms,failed".
+# refreshes TARGET — wirecache's refreshes ahead of expiry so far on TARGET's cache; "-"
+# for the others.
+refreshes() {
+    case $1 in
+    wirecache-pass) metric "$WC_ADMIN" 'wirecache_refreshes_total{cache="pass"}' ;;
+    wirecache-pooled) metric "$WC_ADMIN" 'wirecache_refreshes_total{cache="pooled"}' ;;
+    *) echo - ;;
+    esac
+}
+
+# run TARGET REP — one pgbench -C run; appends
+# "target,rep,tps,p50_ms,p99_ms,conn_ms,failed,refreshes".
 run() {
-    local port user prefix out p50 p99 tps conn failed
+    local port user prefix out p50 p99 tps conn failed r0 r1
     read -r port user <<<"$(target_conn "$1")"
+    r0=$(refreshes "$1")
     prefix=$WORK/logs/pgb-$1-$2
     out=$prefix.out
     log "pgbench -C pk-hot -c $CLIENTS -> $1 (rep $2/$REPS)"
@@ -122,7 +146,9 @@ run() {
             i = int(NR * 0.5); j = int(NR * 0.99); if (i < 1) i = 1; if (j < 1) j = 1
             printf "%.3f %.3f\n", a[i] / 1000, a[j] / 1000 }')
     rm -f "$prefix".[0-9]*
-    echo "$1,$2,${tps:--},$p50,$p99,${conn:--},${failed:--}" >>"$OUT/raw.csv"
+    r1=$(refreshes "$1")
+    [[ $r1 == - ]] || r1=$((${r1%.*} - ${r0%.*}))
+    echo "$1,$2,${tps:--},$p50,$p99,${conn:--},${failed:--},$r1" >>"$OUT/raw.csv"
     [[ -n $tps ]] || log "pgbench failed: $(tail -3 "$out" | tr '\n' ' ')"
 }
 
@@ -135,8 +161,8 @@ report() {
         echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, wirecache $(git -C "$ROOT" rev-parse --short HEAD),"
         echo "load before the run: $LOAD_START."
         echo
-        echo "| target | tps (with connecting) | latency p50 (ms) | latency p99 (ms) | avg connection time (ms) | failed |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| target | tps (with connecting) | latency p50 (ms) | latency p99 (ms) | avg connection time (ms) | failed | refreshes |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
         local t col
         for t in direct wirecache-pass wirecache-pooled pgbouncer-txn; do
             printf '| %s |' "$t"
@@ -144,7 +170,8 @@ report() {
                 # shellcheck disable=SC2046
                 printf ' %s |' "$(median $(awk -F, -v t="$t" -v c="$col" '$1 == t && $c != "-" {print $c}' "$OUT/raw.csv"))"
             done
-            printf ' %s |\n' "$(awk -F, -v t="$t" '$1 == t {s += $7} END {print s + 0}' "$OUT/raw.csv")"
+            printf ' %s |' "$(awk -F, -v t="$t" '$1 == t {s += $7} END {print s + 0}' "$OUT/raw.csv")"
+            printf ' %s |\n' "$(awk -F, -v t="$t" '$1 == t {if ($8 == "-") d = 1; s += $8} END {print d ? "-" : s + 0}' "$OUT/raw.csv")"
         done
     } >"$OUT/results.md"
 }

@@ -144,6 +144,24 @@ impl<C: Conn> Pool<C> {
         })
     }
 
+    /// An idle connection at once, or `None`: nothing is opened and nobody waits. For
+    /// work worth doing only when it delays no client, such as a refresh ahead of
+    /// expiry: waiting there would hold up the session's next request, and opening a
+    /// connection would cost the origin a login for a result nobody asked for yet.
+    pub fn try_lease_idle(&self) -> Option<Lease<C>> {
+        let permit = self.shared.permits.clone().try_acquire_owned().ok()?;
+        // No idle connection: the place is freed again (the permit drops).
+        let idle = self.take_idle()?;
+        self.shared.metrics.active.up();
+        Some(Lease {
+            conn: Some(idle.conn),
+            returned: false,
+            born: idle.born,
+            shared: self.shared.clone(),
+            _permit: permit,
+        })
+    }
+
     /// The most recently returned idle connection that is young enough and alive;
     /// the others met on the way are closed.
     fn take_idle(&self) -> Option<Idle<C>> {

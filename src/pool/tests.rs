@@ -88,6 +88,29 @@ async fn a_full_pool_makes_clients_wait_then_refuses_them() {
     assert_eq!(m.waiting.get(), 0);
 }
 
+/// `try_lease_idle` lends only what is idle now: it never opens a connection and never
+/// waits for a place.
+#[tokio::test]
+async fn an_idle_lease_neither_opens_nor_waits() {
+    let m = Arc::new(PoolMetrics::default());
+    let pool = Pool::new(limits(), m.clone());
+    assert!(pool.try_lease_idle().is_none(), "nothing idle yet");
+    assert_eq!(m.opened.load(Ordering::Relaxed), 0);
+    let mut a = lease(&pool).await;
+    let first = id(&mut a);
+    give_back(a);
+    let mut b = pool.try_lease_idle().expect("the idle connection");
+    assert_eq!(id(&mut b), first);
+    assert_eq!((m.active.get(), m.idle.get()), (1, 0));
+    give_back(b);
+    assert_eq!((m.active.get(), m.idle.get()), (0, 1));
+    // Every place taken: none at once, and nobody queued.
+    let (_c, _d) = (lease(&pool).await, lease(&pool).await);
+    assert!(pool.try_lease_idle().is_none(), "a full pool lent a place");
+    assert_eq!(m.waiting.get(), 0);
+    assert_eq!(m.opened.load(Ordering::Relaxed), 2);
+}
+
 #[tokio::test]
 async fn a_broken_connection_is_never_handed_out() {
     let m = Arc::new(PoolMetrics::default());

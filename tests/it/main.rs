@@ -52,6 +52,7 @@ mod pg_pgbench;
 mod pg_pooled;
 mod pg_pooled_auth;
 mod pg_pooled_clients;
+mod pg_pooled_connect;
 mod pg_pooled_secrets;
 mod pg_pooled_txn;
 mod pg_pooled_txn_clients;

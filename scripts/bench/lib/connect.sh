@@ -1,7 +1,19 @@
 # shellcheck shell=bash
 # connect.sh — the rows of scripts/bench/run.sh where caching is not the point:
 #   - connect: a new connection per transaction (pgbench -C; for MariaDB
-#     connect_driver.py), hot PK lookup, p50 latency with the connection included;
+#     connect_driver.py), hot PK lookup. Its figures are tps (connecting included) and
+#     `conn_ms` in raw.jsonl (pgbench's average connection time; lib/workloads.sh).
+#     Its p50/p99 are not what a connection costs. pgbench (>= 14) starts a
+#     transaction's clock once that client is connected, and a thread connects its
+#     clients one at a time, blocking: an answer that arrives meanwhile waits for the
+#     thread's other logins. And a client whose answer is already there when pgbench
+#     first looks (a cache hit) goes round again before the thread polls its other
+#     clients, whose answers wait on. Hence wirecache-pooled's bimodal latency (p50
+#     0.1 ms, p99 > 100 ms: most hits are there at the first look, the others wait
+#     behind 10-30 logins) and PgBouncer's p50 of one or two logins; with one client
+#     per thread (-c 2 -j 2) neither shape appears. Both sides check SCRAM against the
+#     same verifier (BOUNCER_AUTH=scram), with pools of POOL_SIZE, as in
+#     scripts/bench/pooled.sh;
 #   - tpcb: pgbench's TPC-B-like read-write transaction, nothing cacheable;
 #   - limited: 500 clients against a second PostgreSQL limited to
 #     max_connections = 50 (PgBouncer's transaction pool of 40 in front of it, and

@@ -52,10 +52,15 @@ workload_args() {
     esac
 }
 
-# run_pgbench WORKLOAD MODE CLIENTS TARGET REP
+# run_pgbench WORKLOAD MODE CLIENTS TARGET REP — one pgbench run, recorded in $RAW. Besides
+# tps and the latencies of pgbench's per-transaction log, it records `conn_ms`, pgbench's
+# average connection time (under -C: per transaction; the log's latencies leave the
+# client's own connection out), and for wirecache targets the hits, misses and
+# `refreshes` (ahead of expiry) of the run.
 run_pgbench() {
     local workload=$1 mode=$2 clients=$3 target=$4 rep=$5
     local port user db jobs prefix out hits0=0 misses0=0 hits1 misses1 cache="" admin=""
+    local refresh0=0 refresh1 conn_ms
     read -r port user db <<<"$(target_conn "$target")"
     jobs=$((clients < 2 ? clients : 2))
     prefix=$WORK/logs/pgbench-$$
@@ -75,6 +80,7 @@ run_pgbench() {
     if [[ -n $cache ]]; then
         hits0=$(metric "$admin" "wirecache_hits_total{cache=\"$cache\"}")
         misses0=$(metric "$admin" "wirecache_misses_total{cache=\"$cache\"}")
+        refresh0=$(metric "$admin" "wirecache_refreshes_total{cache=\"$cache\"}")
     fi
     log "pgbench $workload -M $mode -c $clients -> $target (rep $rep/$REPS)"
     # shellcheck disable=SC2046 # workload_args is meant to split
@@ -86,7 +92,13 @@ run_pgbench() {
     if [[ -n $cache ]]; then
         hits1=$(metric "$admin" "wirecache_hits_total{cache=\"$cache\"}")
         misses1=$(metric "$admin" "wirecache_misses_total{cache=\"$cache\"}")
-        extra=("hits=$((${hits1%.*} - ${hits0%.*}))" "misses=$((${misses1%.*} - ${misses0%.*}))")
+        refresh1=$(metric "$admin" "wirecache_refreshes_total{cache=\"$cache\"}")
+        extra=("hits=$((${hits1%.*} - ${hits0%.*}))" "misses=$((${misses1%.*} - ${misses0%.*}))"
+            "refreshes=$((${refresh1%.*} - ${refresh0%.*}))")
+    fi
+    conn_ms=$(awk '/^average connection time = / {print $5; exit}' "$out")
+    if [[ -n $conn_ms ]]; then
+        extra+=("conn_ms=$conn_ms")
     fi
     "$PY" "$HERE/record.py" pgbench "$RAW" --stdout "$out" --log-prefix "$prefix" \
         --meta suite=postgres "workload=$workload" "mode=$mode" "clients=$clients" \

@@ -24,7 +24,7 @@ impl Session {
     /// Runs the bound statement `r` again in the background to refresh the entry just
     /// hit, if the session may send a refresh now.
     pub fn start_bound_refresh(&mut self, claim: RefreshClaim, r: BoundRefresh<'_>) {
-        let ok = self.ext.synced();
+        let ok = self.ext.synced() && self.refresh_origin_ready();
         if !self.core.begin_refresh(claim, Answer::of(Expect::Sync), ok) {
             return;
         }

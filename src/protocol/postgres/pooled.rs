@@ -247,16 +247,17 @@ pub async fn run(
 /// A session that ended well at rest (outside a transaction, nothing owed, its origin
 /// never lost or gone FATAL) gives its connection back; any other drops it.
 async fn finish(
-    session: Session,
+    mut session: Session,
     lease: Lease<OriginConn>,
     (statuses, key): (Params, Bytes),
     want: &[(String, String)],
 ) {
+    let within = session.core.cache().connect_timeout;
+    settle_refresh(&mut session, within).await;
     let at_rest = session.at_rest() && session.core.txn() == TxnState::Idle;
     if !at_rest || session.origin_fatal {
         return;
     }
-    let within = session.core.cache().connect_timeout;
     if let Some(end) = session.core.into_io().into_origin() {
         let applied = Vec::new();
         let conn = OriginConn {
@@ -269,6 +270,33 @@ async fn finish(
         give_back(lease, conn, want, within).await;
     }
 }
+
+/// At a session's end, the answer of a refresh ahead of expiry still in flight and
+/// nothing else owed (the client left right after the hit that started it, as a client
+/// with a connection per transaction does): read and stored, waiting at most
+/// `within`. The session is then at rest and its connection goes back to the pool;
+/// otherwise it would be closed under the refresh, the refreshed result lost with it,
+/// and the next lease would pay the origin a login.
+pub(super) async fn settle_refresh(session: &mut Session, within: std::time::Duration) {
+    if session.core.refresh_answer().is_none() || !session.core.idle() {
+        return;
+    }
+    let settle = async {
+        loop {
+            while let Some(frame) = session.next_from_origin()? {
+                session.on_origin(frame)?;
+            }
+            if session.core.refresh_answer().is_none() {
+                return Ok::<(), PgError>(());
+            }
+            session.core.io().read_origin().await?;
+        }
+    };
+    if let Ok(Err(e)) = tokio::time::timeout(within, settle).await {
+        tracing::debug!(error = %e, "a refresh in flight at the session's end failed");
+    }
+}
+
 /// The proxied session over a leased connection.
 pub(super) fn session(
     ctx: &PgContext,

@@ -209,6 +209,26 @@ impl TxnLender {
             conn.txn.sets.clone_from(&self.tracked.sets);
             conn.txn.dirty = false;
         }
+        Ok(self.hold(lease, conn))
+    }
+
+    /// A connection idle in the pool, attached at once if it already carries the
+    /// session's settings; `None` if there is none (nothing is opened, nothing waited
+    /// for, nothing replayed). What a refresh ahead of expiry runs on: the hit it
+    /// belongs to is answered from the cache and must not wait behind a lease.
+    pub fn attach_idle(&mut self) -> Option<End> {
+        let mut lease = self.pool.try_lease_idle()?;
+        let conn = lease.take()?;
+        if self.tracked.differs(&conn.txn, &conn.applied) {
+            lease.give_back(conn);
+            return None;
+        }
+        Some(self.hold(lease, conn))
+    }
+
+    /// Makes `conn` the session's attached connection: its prepared statements (and
+    /// those queued meanwhile) are recorded, the client's cancel key points at it.
+    fn hold(&mut self, lease: Lease<OriginConn>, mut conn: OriginConn) -> End {
         self.prepared = std::mem::take(&mut conn.txn.prepared);
         self.prepared.extend(self.queued.drain(..));
         self.route(Some(&conn.key));
@@ -219,7 +239,7 @@ impl TxnLender {
             applied: conn.applied,
             state: conn.txn,
         });
-        Ok(conn.end)
+        conn.end
     }
 
     async fn give(&mut self, end: End) {

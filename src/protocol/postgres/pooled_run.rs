@@ -146,13 +146,15 @@ async fn first_connection(leased: Leased) -> Result<(First, Greeted), PgError> {
     Ok(((lease, conn), greeted))
 }
 
-/// Gives back the connection a session that ended well at rest still holds.
+/// Gives back the connection a session that ended well at rest still holds (after
+/// the answer of a refresh it left in flight, `pooled::settle_refresh`).
 async fn finish(session: &mut Session, want: &[(String, String)]) {
+    let within = session.core.cache().connect_timeout;
+    pooled::settle_refresh(session, within).await;
     let at_rest = session.at_rest() && session.core.txn().is_idle() && !session.origin_fatal;
     if !at_rest || session.core.io().origin_lost() {
         return;
     }
-    let within = session.core.cache().connect_timeout;
     let Some(end) = session.core.io().origin.detach() else {
         return;
     };

@@ -1,6 +1,7 @@
 //! A session under transaction pooling (`pool = "transaction"`), on top of the
 //! ordinary session: it leases an origin connection when it must send something (a
-//! miss, a write, `BEGIN`, a catalog question; never for a hit), and gives it back
+//! miss, a write, `BEGIN`, a catalog question; never for a hit, whose refresh ahead of
+//! expiry only takes a connection idle in the pool at once), and gives it back
 //! when the origin reports ReadyForQuery `I` with nothing owed, nothing held and no
 //! batch open. Between leases the client's unnamed statement and portals are gone
 //! (they live within a transaction); its named statements go out under server-side
@@ -58,6 +59,29 @@ impl Session {
             return Ok(());
         }
         Err(cause)
+    }
+
+    /// Whether a refresh ahead of expiry may go to the origin now (the protocol's
+    /// condition of [`crate::session::Core::begin_refresh`]). Outside transaction
+    /// pooling, or with a connection attached, it may. Without one, only if a
+    /// connection idle in the pool, already carrying the session's settings, can be
+    /// attached at once: the refresh belongs to a hit, whose answer needs no
+    /// connection, so it never waits for a lease (that would hold up the answer
+    /// behind a full pool's queue, and fail the session at its timeout), never opens
+    /// a connection and never replays settings. Without one the claim goes back and
+    /// a later hit refreshes.
+    pub fn refresh_origin_ready(&mut self) -> bool {
+        if !self.txn_pooled || self.core.io().origin_attached() {
+            return true;
+        }
+        if self.core.io().origin_lost() || !self.core.origin_quiet() {
+            return false;
+        }
+        let Some(end) = self.lender().and_then(TxnLender::attach_idle) else {
+            return false;
+        };
+        self.core.io().origin.attach(end);
+        true
     }
 
     /// A statement about to go to the origin: its settings are tracked, or it pins.

@@ -246,7 +246,7 @@ impl Session {
             &messages::ready_for_query(status_byte(self.core.txn())),
         ]);
         if let Some(claim) = hit.refresh {
-            let ok = self.ext.synced();
+            let ok = self.ext.synced() && self.refresh_origin_ready();
             if self
                 .core
                 .begin_refresh(claim, Answer::of(Expect::Query), ok)
