@@ -1,8 +1,10 @@
 //! Micro-benchmarks of classification: parsing a statement every time
 //! (`classify::classify`, what a first sight of a text costs) against the memoized
 //! `Classifier::classify` (what every later sight costs), for a primary-key lookup,
-//! pgbench's select, the employees join and an UPDATE; and the miss path of a lookup
-//! by a unique key (`unique constants`): every text new, its template known.
+//! pgbench's select, the employees join and an UPDATE; the miss path of a lookup
+//! by a unique key (`unique constants`): every text new, its template known; and the
+//! template alone (`fingerprint`) of TPC-B's texts and a MySQL one, which every write
+//! and every miss with new constants pays.
 
 // Test and benchmark code may unwrap, index and run long.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::too_many_lines)]
@@ -79,5 +81,51 @@ fn bench_unique_constants(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_classify, bench_unique_constants);
+/// The texts of one pgbench TPC-B transaction (simple protocol: constants inline) and
+/// a MySQL text with backticks and a placeholder.
+const FINGERPRINTED: &[(&str, Dialect, &str)] = &[
+    ("tpcb begin", Dialect::Postgres, "BEGIN;"),
+    (
+        "tpcb update",
+        Dialect::Postgres,
+        "UPDATE pgbench_accounts SET abalance = abalance + -4023 WHERE aid = 581231;",
+    ),
+    (
+        "tpcb select",
+        Dialect::Postgres,
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 581231;",
+    ),
+    (
+        "tpcb insert",
+        Dialect::Postgres,
+        "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) \
+         VALUES (7, 1, 581231, -4023, CURRENT_TIMESTAMP);",
+    ),
+    ("tpcb end", Dialect::Postgres, "END;"),
+    (
+        "mysql update",
+        Dialect::MySql,
+        "UPDATE `sbtest1` SET `k` = `k` + 1 WHERE `id` = ?",
+    ),
+];
+
+/// The template of a text (`classify::template`: the fingerprint and its text shared
+/// as an `Arc<str>`), what a classification costs beyond the memo when the text
+/// carries new constants.
+fn bench_fingerprint(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fingerprint");
+    for (name, dialect, sql) in FINGERPRINTED {
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(classify::template(*dialect, black_box(sql))))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_classify,
+    bench_unique_constants,
+    bench_fingerprint
+);
 criterion_main!(benches);

@@ -8,6 +8,12 @@
 mod control;
 mod facts;
 mod fingerprint;
+#[cfg(test)]
+mod fingerprint_differential;
+mod fingerprint_lex;
+#[cfg(test)]
+mod fingerprint_reference;
+mod fingerprint_write;
 mod functions;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
