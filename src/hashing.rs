@@ -9,6 +9,3 @@ pub type Hasher = foldhash::quality::RandomState;
 
 /// A `HashMap` with [`Hasher`].
 pub type Map<K, V> = std::collections::HashMap<K, V, Hasher>;
-
-/// A `HashSet` with [`Hasher`].
-pub type Set<K> = std::collections::HashSet<K, Hasher>;

@@ -96,9 +96,15 @@ pub enum IsolationChange {
     Unknown,
 }
 
+/// The text [`isolation_change`] reads: `sql` without surrounding blanks and
+/// trailing semicolons.
+fn statement_text(sql: &str) -> &str {
+    sql.trim().trim_end_matches(';').trim_end()
+}
+
 /// What `sql` does to isolation, if anything.
 pub fn isolation_change(sql: &str, dialect: Dialect) -> Option<IsolationChange> {
-    let text = sql.trim().trim_end_matches(';').trim_end();
+    let text = statement_text(sql);
     let several = text.contains(';');
     if !several && !leading_keyword(text) {
         // The common case (every query, on every miss): decided by the first word
@@ -125,14 +131,25 @@ pub fn isolation_change(sql: &str, dialect: Dialect) -> Option<IsolationChange> 
 /// Whether the first word of `text` is one a lone statement changing isolation can
 /// start with (the words `Words::lower(0)` is matched against below).
 fn leading_keyword(text: &str) -> bool {
-    let first = text
-        .split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '=')
-        .find(|w| !w.is_empty());
-    first.is_some_and(|w| {
+    first_word(text).is_some_and(|w| {
         ["reset", "discard", "begin", "start", "set"]
             .iter()
             .any(|k| w.eq_ignore_ascii_case(k))
     })
+}
+
+fn first_word(text: &str) -> Option<&str> {
+    text.split(|c: char| c.is_ascii_whitespace() || c == ',' || c == '=')
+        .find(|w| !w.is_empty())
+}
+
+/// Whether `sql` may begin a transaction (its first word is `BEGIN` or `START`):
+/// every text [`isolation_change`] finds an [`IsolationChange::Begin`] in passes,
+/// without a scan of the rest of the text. A PostgreSQL session asks on every miss
+/// until it knows its default level, and most texts are neither.
+pub fn may_begin(sql: &str) -> bool {
+    first_word(statement_text(sql))
+        .is_some_and(|w| w.eq_ignore_ascii_case("begin") || w.eq_ignore_ascii_case("start"))
 }
 
 /// `BEGIN [WORK | TRANSACTION] [modes]`, `START TRANSACTION [modes]`: a transaction,
@@ -316,5 +333,44 @@ impl<'a> Words<'a> {
         self.text
             .get(self.offset(w) + w.len()..)
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_begin_passes_the_first_word_check() {
+        for sql in [
+            "BEGIN",
+            "begin;",
+            "  Begin ISOLATION LEVEL SERIALIZABLE",
+            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+            "start transaction read only",
+            "\u{a0}BEGIN TRANSACTION",
+            "BEGIN\tWORK",
+        ] {
+            for dialect in [Dialect::Postgres, Dialect::MySql] {
+                if matches!(
+                    isolation_change(sql, dialect),
+                    Some(IsolationChange::Begin(_))
+                ) {
+                    assert!(may_begin(sql), "{sql:?}");
+                }
+            }
+            assert!(may_begin(sql), "{sql:?}");
+        }
+        for sql in [
+            "SELECT 1",
+            "SET x = 1",
+            "beginning",
+            "",
+            "  ",
+            "/* */ BEGIN",
+            "END",
+        ] {
+            assert!(!may_begin(sql), "{sql:?}");
+        }
     }
 }

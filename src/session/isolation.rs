@@ -8,7 +8,7 @@
 //! at the transaction's first statement at the origin).
 
 use super::Core;
-use crate::classify::{Dialect, Isolation, IsolationChange, isolation_change};
+use crate::classify::{Dialect, Isolation, IsolationChange, isolation_change, may_begin};
 use crate::engine::ReadContext;
 use crate::stats::BypassReason;
 
@@ -103,7 +103,7 @@ impl<A> Core<A> {
         dialect != Dialect::Postgres
             || t.wanted
             || self.txn == super::TxnState::AutocommitOff
-            || (begins_transaction(sql)
+            || (may_begin(sql)
                 && matches!(
                     isolation_change(sql, dialect),
                     Some(IsolationChange::Begin(_))
@@ -209,59 +209,5 @@ impl<A> Core<A> {
     /// default is the new login's, not known until asked.
     pub(super) fn isolation_reset(&mut self) {
         self.isolation = Tracking::default();
-    }
-}
-
-/// Whether `sql`'s first word is `BEGIN` or `START` (ASCII case ignored): the only
-/// statements [`isolation_change`] can find a transaction beginning in. Checked
-/// first because PostgreSQL sessions ask on every miss until the default level is
-/// known, and most texts are neither.
-fn begins_transaction(sql: &str) -> bool {
-    let text = sql.trim_start().as_bytes();
-    let word = text
-        .iter()
-        .position(|b| !b.is_ascii_alphabetic())
-        .map_or(text, |end| text.get(..end).unwrap_or_default());
-    word.eq_ignore_ascii_case(b"begin") || word.eq_ignore_ascii_case(b"start")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every text in which `isolation_change` finds a transaction beginning passes the
-    /// first-word check (it may pass more: those are judged in full).
-    #[test]
-    fn the_first_word_check_lets_every_begin_through() {
-        for sql in [
-            "BEGIN",
-            "begin;",
-            "  Begin ISOLATION LEVEL SERIALIZABLE",
-            "START TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-            "start transaction read only",
-            "\u{a0}BEGIN TRANSACTION",
-            "BEGIN\tWORK",
-        ] {
-            for dialect in [Dialect::Postgres, Dialect::MySql] {
-                if matches!(
-                    isolation_change(sql, dialect),
-                    Some(IsolationChange::Begin(_))
-                ) {
-                    assert!(begins_transaction(sql), "{sql:?}");
-                }
-            }
-            assert!(begins_transaction(sql), "{sql:?}");
-        }
-        for sql in [
-            "SELECT 1",
-            "SET x = 1",
-            "beginning",
-            "",
-            "  ",
-            "/* */ BEGIN",
-            "END",
-        ] {
-            assert!(!begins_transaction(sql), "{sql:?}");
-        }
     }
 }
