@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::admin::Series;
@@ -18,7 +18,7 @@ use crate::protocol::tds::{self, TdsContext};
 use crate::server::admission::Admission;
 use crate::server::tls::{CertSource, TlsError};
 use crate::server::tls_context::{TlsContext, spawn_reloader};
-use crate::server::{Shutdown, spawn_accept_loop};
+use crate::server::{Shutdown, Stop, spawn_accept_loop};
 
 /// A running wirecache: the addresses it listens on and the handle to stop it.
 pub struct Running {
@@ -30,10 +30,10 @@ pub struct Running {
     pub engine: Arc<Engine>,
     /// The dashboard's time series (sampled every [`crate::admin::series::INTERVAL`]).
     pub series: Arc<Series>,
-    stop: watch::Sender<bool>,
+    stop: Stop,
     /// The accept loops.
     tasks: Vec<JoinHandle<()>>,
-    admin_stop: watch::Sender<bool>,
+    admin_stop: Stop,
     admin_task: Option<JoinHandle<()>>,
     /// Held by every open client connection, one permit each.
     connections: Arc<Semaphore>,
@@ -315,7 +315,7 @@ impl Running {
     /// up meanwhile (`/readyz` answers 503) and closes last. Returns how many sessions
     /// were left.
     pub async fn shutdown(mut self) -> usize {
-        let _ = self.stop.send(true);
+        self.stop.stop();
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
@@ -332,7 +332,7 @@ impl Running {
             Ok(_) => 0,
             Err(_) => self.open_sessions(),
         };
-        let _ = self.admin_stop.send(true);
+        self.admin_stop.stop();
         if let Some(admin) = self.admin_task.take() {
             let _ = admin.await;
         }

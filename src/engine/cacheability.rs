@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{BypassReason, Decision, Effects, Engine, QueryRequest, Scope};
-use crate::classify::{Analysis, StatementKind};
+use crate::classify::{Analysis, Classification, StatementKind};
 
 /// When a template is judged and probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,14 +198,10 @@ impl Engine {
         req: QueryRequest<'_>,
         analysis: &Arc<Analysis>,
     ) -> Result<Decision, bool> {
-        let c = &analysis.classification;
-        let plain_read = c.kind == StatementKind::Read
-            && c.uncacheable.is_none()
-            && c.writes.is_empty()
-            && !c.writes_unknown
-            && c.unknown_functions.is_empty()
-            && req.blocked.is_none();
-        if !plain_read || !self.rules.list().is_empty() {
+        if !plain_read(&analysis.classification)
+            || req.blocked.is_some()
+            || !self.rules.list().is_empty()
+        {
             return Err(false);
         }
         let stats = self.templates.get_or_register(
@@ -222,15 +218,95 @@ impl Engine {
         let reason = BypassReason::NotRepeating;
         scope.cache.metrics.bypass(reason);
         stats.on_bypass(reason);
-        let mut effects = Effects::default();
-        super::effects::session_control(scope, req.sql, &mut effects);
-        Ok(Decision::Forward { reason, effects })
+        // A plain read has no session effects: what `session_control` looks for
+        // (transaction ends, DEALLOCATE / DISCARD, isolation changes, `set_config`,
+        // MySQL's SET forms and temporary tables) is never a plain read
+        // (`plain_reads_have_no_session_effects`), so its scan is skipped here, on the
+        // path of every call of a template that does not repeat.
+        Ok(Decision::Forward {
+            reason,
+            effects: Effects::default(),
+        })
     }
+}
+
+/// A read that may be cached as far as its text goes: no write, no function of
+/// unknown or non-immutable volatility, nothing that makes it uncacheable.
+fn plain_read(c: &Classification) -> bool {
+    c.kind == StatementKind::Read
+        && c.uncacheable.is_none()
+        && c.writes.is_empty()
+        && !c.writes_unknown
+        && c.unknown_functions.is_empty()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{Classifier, Dialect};
+
+    /// What lets `skip_unrepeating` leave out `session_control`: no text that is a
+    /// plain read has session effects, in any dialect. The texts are the ones
+    /// `session_control` looks for, written as reads where a read can hold them.
+    #[test]
+    fn plain_reads_have_no_session_effects() {
+        let texts = [
+            "SELECT abalance FROM pgbench_accounts WHERE aid = 7",
+            "select * from t where a = 1;",
+            "SELECT set_config('search_path', 'x', false)",
+            "SELECT pg_catalog.set_config('search_path', 'x', false) FROM t",
+            "SELECT * FROM t WHERE v = (SELECT set_config('a', 'b', true))",
+            "SELECT 1 FROM t; COMMIT",
+            "SELECT 1 FROM t; ROLLBACK",
+            "SELECT 1 FROM t; DISCARD ALL",
+            "SELECT 1 FROM t; DEALLOCATE ALL",
+            "SELECT 1 FROM t; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "SELECT 1 FROM t; BEGIN ISOLATION LEVEL SERIALIZABLE",
+            "SELECT 1 FROM t; START TRANSACTION",
+            "SELECT 1 FROM t; SET @x = 1",
+            "SELECT @x := 1 FROM t",
+            "SELECT 1 FROM t; SET STATEMENT max_statement_time=1 FOR SELECT 1",
+            "SELECT 1 FROM t; CREATE TEMPORARY TABLE t (a int)",
+            "SELECT 1 FROM t; SET autocommit = 0",
+            "COMMIT",
+            "BEGIN",
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "DISCARD ALL",
+            "SET search_path = x",
+            "WITH a AS (SELECT 1 AS v FROM t) SELECT v FROM a",
+            "SELECT name FROM items WHERE name = 'temporary isolation set_config'",
+            "SELECT * FROM t FOR UPDATE",
+        ];
+        let mut plain = 0;
+        for dialect in [
+            Dialect::Postgres,
+            Dialect::MySql,
+            Dialect::MariaDb,
+            Dialect::MsSql,
+        ] {
+            let classifier = Classifier::new(dialect);
+            for sql in texts {
+                let c = classifier.classify(sql);
+                if !plain_read(&c.classification) {
+                    continue;
+                }
+                plain += 1;
+                let mut effects = Effects::default();
+                crate::engine::effects::session_control_in(dialect, sql, &mut effects);
+                // A literal that names a control word is harmless to leave out (it
+                // changes nothing), but must be the only difference.
+                let harmless = sql.contains("'temporary isolation set_config'");
+                assert!(
+                    effects.is_none() || harmless,
+                    "{dialect:?}: {sql}: {effects:?}"
+                );
+            }
+        }
+        assert!(
+            plain >= 8,
+            "the corpus holds plain reads in every dialect: {plain}"
+        );
+    }
 
     const T: Thresholds = Thresholds {
         window: 100,

@@ -74,8 +74,12 @@ impl Effects {
 /// statement (a write of unknown extent), and a temporary table shadows a shared one
 /// for this session only.
 pub(super) fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
+    session_control_in(scope.cache.classifier.dialect(), sql, e);
+}
+
+/// [`session_control`] for a text of `dialect`.
+pub(super) fn session_control_in(dialect: Dialect, sql: &str, e: &mut Effects) {
     let ctl = control(sql);
-    let dialect = scope.cache.classifier.dialect();
     e.txn_end = ctl.txn_end;
     e.drops_prepared = ctl.drops_prepared;
     e.taints_session |= ctl.set_config;

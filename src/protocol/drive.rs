@@ -115,11 +115,10 @@ pub async fn drive_ref<S: ProxySession>(
     result
 }
 
-async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(), SessionError> {
+async fn run_loop<S: ProxySession>(s: &mut S, drain: Shutdown) -> Result<(), SessionError> {
     let mut draining = false;
-    // One future for the whole session, not one per wake-up.
-    let drain = drain.wait();
-    tokio::pin!(drain);
+    // One future for the whole session, not one per wake-up, and cheap to poll.
+    let mut drain = drain.session_wait();
     loop {
         s.flush().await?;
         if s.terminated() {
@@ -132,13 +131,16 @@ async fn run_loop<S: ProxySession>(s: &mut S, mut drain: Shutdown) -> Result<(),
         let deadline = s.query_deadline();
         let idle = s.idle_timeout().filter(|_| s.at_rest());
         let idle = idle.map(|d| tokio::time::Instant::now() + d);
+        // In a fixed order (`biased`: no random number per wake-up); the drain's
+        // poll is two atomic loads.
         let read = tokio::select! {
-            read = s.pipes().read_either() => read,
-            () = until(idle), if idle.is_some() => return Err(SessionError::IdleTimeout),
-            _ = &mut drain, if !draining => {
+            biased;
+            () = &mut drain, if !draining => {
                 draining = true;
                 continue;
             }
+            read = s.pipes().read_either() => read,
+            () = until(idle), if idle.is_some() => return Err(SessionError::IdleTimeout),
             i = interrupt(without_origin.as_deref(), deadline), if without_origin.is_some() || deadline.is_some() => match i {
                 Interrupt::OriginBack => return Err(SessionError::OriginBack),
                 Interrupt::Overdue => {
@@ -196,6 +198,7 @@ enum Interrupt {
 /// origin and no `query_timeout`.
 async fn interrupt(cache: Option<&CacheCtx>, deadline: Option<tokio::time::Instant>) -> Interrupt {
     tokio::select! {
+        biased;
         () = offline::back(cache) => Interrupt::OriginBack,
         () = until(deadline) => Interrupt::Overdue,
     }

@@ -294,9 +294,13 @@ impl Pipes {
         if self.origin_lost || !self.origin.attached() {
             return self.client.read().await.map(|n| (Side::Client, n));
         }
+        // Origin first (`biased`: no random number per wake-up): its answers are
+        // passed on before more requests are taken, and a client that keeps
+        // sending cannot starve them.
         tokio::select! {
-            n = self.client.read() => n.map(|n| (Side::Client, n)),
+            biased;
             n = self.origin.read() => n.map(|n| (Side::Origin, n)),
+            n = self.client.read() => n.map(|n| (Side::Client, n)),
         }
     }
 

@@ -4,6 +4,7 @@
 //! and one stream type for either (`stream`).
 
 pub mod admission;
+pub mod drain;
 pub mod origin_tls;
 pub mod stream;
 pub mod tls;
@@ -19,20 +20,46 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-/// Signals shutdown to every accept loop.
+/// Signals shutdown to every accept loop and session.
 #[derive(Clone)]
 pub struct Shutdown {
     rx: watch::Receiver<bool>,
+    sessions: Arc<drain::Sessions>,
+}
+
+/// The sending side of a [`Shutdown`].
+pub struct Stop {
+    tx: watch::Sender<bool>,
+    sessions: Arc<drain::Sessions>,
+}
+
+impl Stop {
+    /// Signals shutdown to every receiver and session.
+    pub fn stop(&self) {
+        let _ = self.tx.send(true);
+        self.sessions.signal();
+    }
 }
 
 impl Shutdown {
-    pub fn new() -> (watch::Sender<bool>, Shutdown) {
+    pub fn new() -> (Stop, Shutdown) {
         let (tx, rx) = watch::channel(false);
-        (tx, Shutdown { rx })
+        let sessions = Arc::new(drain::Sessions::default());
+        let stop = Stop {
+            tx,
+            sessions: Arc::clone(&sessions),
+        };
+        (stop, Shutdown { rx, sessions })
     }
 
     pub async fn wait(&mut self) {
         let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+
+    /// The wait of one session's loop, polled at every wake-up: cheap to poll
+    /// ([`drain::Drain`]).
+    pub fn session_wait(&self) -> drain::Drain {
+        self.sessions.wait()
     }
 
     /// Returns once shutdown is signalled, and never if the signal's sender is gone
