@@ -4,6 +4,7 @@
 //! engine, or parses SQL.
 
 mod key;
+mod presence;
 mod store;
 pub mod ttl;
 

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use moka::Expiry;
 
+use super::presence::Presence;
+
 /// What the store holds: what it needs to bound memory, expire and drop stale values.
 pub trait Cached: Send + Sync + 'static {
     /// How long it is fresh from being stored (a replacement lives its own).
@@ -63,6 +65,8 @@ pub struct Store<E> {
     /// Weights inserted and not yet removed: what the store holds, evictions still
     /// pending included.
     held: Arc<AtomicU64>,
+    /// Which keys it may hold: a miss is told without asking moka.
+    presence: Arc<Presence>,
 }
 
 impl<E> Clone for Store<E> {
@@ -72,6 +76,7 @@ impl<E> Clone for Store<E> {
             max_bytes: self.max_bytes,
             max_entry: self.max_entry,
             held: self.held.clone(),
+            presence: self.presence.clone(),
         }
     }
 }
@@ -82,12 +87,15 @@ impl<E: Cached> Store<E> {
     pub fn new(max_bytes: u64, max_entry: u64) -> Self {
         let held = Arc::new(AtomicU64::new(0));
         let removed = held.clone();
+        let presence = Arc::new(Presence::for_budget(max_bytes));
+        let gone = presence.clone();
         let inner = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|k: &Bytes, v: &Arc<E>| v.weight(k.len()))
             .expire_after(EntryTtl)
             .eviction_listener(move |key: Arc<Bytes>, entry: Arc<E>, _cause| {
                 removed.fetch_sub(u64::from(entry.weight(key.len())), Ordering::Relaxed);
+                gone.removed(&key);
                 entry.on_removed();
             })
             .build_with_hasher(crate::hashing::Hasher::default());
@@ -96,11 +104,15 @@ impl<E: Cached> Store<E> {
             max_bytes,
             max_entry,
             held,
+            presence,
         }
     }
 
     /// A fresh entry for `key`, or `None`. An entry that is no longer fresh is removed.
     pub fn get(&self, key: &[u8]) -> Option<Arc<E>> {
+        if !self.presence.may_hold(key) {
+            return None;
+        }
         let entry = self.inner.get(key)?;
         if entry.is_fresh() {
             Some(entry)
@@ -116,6 +128,7 @@ impl<E: Cached> Store<E> {
         entry.on_stored();
         let weight = u64::from(entry.weight(key.len()));
         let held = self.held.fetch_add(weight, Ordering::Relaxed) + weight;
+        self.presence.added(key);
         self.inner
             .insert(Bytes::copy_from_slice(key), Arc::new(entry));
         if held > self.max_bytes {
@@ -276,5 +289,46 @@ mod tests {
         s.insert(b"k", v);
         std::thread::sleep(Duration::from_millis(60));
         assert!(s.get(b"k").is_none());
+    }
+    proptest::proptest! {
+        /// The presence filter never hides an entry: whatever mix of inserts,
+        /// replacements, stale removals, purges and evictions (a budget of a few
+        /// entries), every key moka holds is one the filter says may be there, and
+        /// every key it does not say so is a miss.
+        #[test]
+        fn the_presence_filter_never_hides_an_entry(
+            ops in proptest::collection::vec((0u8..4, 0u8..24, 1usize..400), 1..200),
+        ) {
+            let stored = Arc::default();
+            let s = Store::new(4096, 1024);
+            let mut stale = Vec::new();
+            for (op, k, len) in ops {
+                let key = [b'k', k];
+                match op {
+                    0 | 1 => {
+                        let fresh = Arc::new(AtomicBool::new(true));
+                        s.insert(&key, value(len, &fresh, &stored));
+                        stale.push((key, fresh));
+                    }
+                    2 => {
+                        if let Some((key, fresh)) = stale.get(usize::from(k) % stale.len().max(1)) {
+                            fresh.store(false, Ordering::Relaxed);
+                            let _ = s.get(key);
+                        }
+                    }
+                    _ if k == 0 => s.purge_all(),
+                    _ => {
+                        let _ = s.get(&key);
+                    }
+                }
+                s.run_pending_tasks();
+                for k in 0..24u8 {
+                    let key = [b'k', k];
+                    if s.inner.contains_key(&key[..]) {
+                        proptest::prop_assert!(s.presence.may_hold(&key), "{key:?}");
+                    }
+                }
+            }
+        }
     }
 }
