@@ -18,7 +18,9 @@
 # login cancel out. Every run has the next --random-seed from SEED on: a run reads
 # keys no earlier run cached (1M keys: repeats are rare). Prints a markdown table (also
 # $OUT/ir-cost.md). Settings: SCALE (10), N1 (500), N2 (2500), WARM (3000), REPS (2),
-# SEED (1), WORKLOADS ("select-only tpcb"), SSLMODE (disable), OUT (default
+# SEED (1), WORKLOADS ("select-only tpcb"), CACHES ("bench nocache"; add `pooled`
+# for a caching cache in transaction pooling, pool_size 4, clients logging in with a
+# stored password of the userlist), SSLMODE (disable), OUT (default
 # results/cost-<date>), CG_OPTS, DUMPS (a folder: keeps the callgrind dump of each
 # binary's last N2 run per workload and cache there, for callgrind_annotate).
 set -euo pipefail
@@ -31,6 +33,8 @@ source "$HERE/lib/common.sh"
 source "$HERE/lib/servers.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib/callgrind.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib/pooled.sh"
 
 [[ $# -ge 1 ]] || {
     sed -n '5p' "$0" | sed 's/^# \{0,3\}//' >&2
@@ -43,6 +47,9 @@ done
 SCALE=${SCALE:-10} SEED=${SEED:-1} SSLMODE=${SSLMODE:-disable}
 N1=${N1:-500} N2=${N2:-2500} WARM=${WARM:-3000} REPS=${REPS:-2}
 WORKLOADS=${WORKLOADS:-select-only tpcb}
+CACHES=${CACHES:-bench nocache}
+# The pooled cache's clients log in with it; the trusting origin never asks.
+export PGPASSWORD=$POOLED_PASSWORD
 OUT=${OUT:-$ROOT/results/cost-$(date +%Y-%m-%d)}
 STARTED=() CLEANUPS=()
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wirecache-ircost.XXXXXX")
@@ -76,15 +83,18 @@ for bin in "$@"; do
     bin=$(realpath "$bin")
     pg=$(free_port) admin=$(free_port)
     write_wirecache_config "$WORK/wc.toml" "$pg" "$admin"
+    if [[ " $CACHES " == *" pooled "* ]]; then
+        write_userlist "$WORK/userlist.txt" postgres "$POOLED_PASSWORD"
+        pooled_cache pooled postgres "$PGPORT" 4 "$WORK/userlist.txt" transaction >>"$WORK/wc.toml"
+    fi
     start_under_callgrind "$bin" "$WORK/wc.toml"
     pid=$CG_PID
     wait_port "$pg" 120 || die "wirecache did not start: $(tail -5 "$WORK/wc.log")"
     wait_port "$admin" 60 || die "wirecache admin did not start: $(tail -5 "$WORK/wc.log")"
     log "$bin under callgrind (pid $pid) on 127.0.0.1:$pg"
     for w in $WORKLOADS; do
-        for cache in bench nocache; do
+        for cache in $CACHES; do
             user=$cache-postgres
-            [[ $cache == bench ]] && user=bench-postgres
             txns "$pg" "$user" "$w" "$WARM"
             callgrind_control --instr=on "$pid" >/dev/null 2>&1
             ir_per_request "$pid" "$admin" "wirecache_hits_total{cache=\"$cache\"}" \

@@ -26,6 +26,7 @@ mod origin_login;
 pub mod pooled;
 mod pooled_lender;
 mod pooled_login;
+mod pooled_notes;
 mod pooled_params;
 mod pooled_run;
 mod pooled_state;
@@ -95,7 +96,26 @@ impl PgContext {
 /// key in pass-through; the leased connection's in pooled mode).
 pub struct Route {
     origin: String,
-    key: Bytes,
+    key: RouteKey,
+}
+
+/// The backend key a client's cancel key stands for.
+pub enum RouteKey {
+    /// One backend for the whole session.
+    Fixed(Bytes),
+    /// Transaction pooling: whichever backend the session holds now, if any (set at
+    /// each lease and release in the session's own slot, so the shared map of
+    /// routes is written once per session, not twice per transaction).
+    Leased(Arc<Mutex<Option<Bytes>>>),
+}
+
+impl RouteKey {
+    fn current(&self) -> Option<Bytes> {
+        match self {
+            RouteKey::Fixed(key) => Some(key.clone()),
+            RouteKey::Leased(slot) => lock(slot).clone(),
+        }
+    }
 }
 
 impl PgContext {
@@ -184,7 +204,7 @@ async fn run_session(
     if let Some(key) = &cancel_key {
         let route = Route {
             origin: cache.origin.clone(),
-            key: key.clone(),
+            key: RouteKey::Fixed(key.clone()),
         };
         lock(&ctx.cancels).insert(key.clone(), route);
     }
@@ -213,7 +233,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn cancel(ctx: &PgContext, key: &[u8]) -> Result<(), PgError> {
     let route = lock(&ctx.cancels)
         .get(key)
-        .map(|r| (r.origin.clone(), r.key.clone()));
+        .and_then(|r| Some((r.origin.clone(), r.key.current()?)));
     let Some((origin, key)) = route else {
         return Ok(());
     };

@@ -233,7 +233,7 @@ pub async fn run(
     });
     let route = Route {
         origin: cache.origin.clone(),
-        key: key.clone(),
+        key: super::RouteKey::Fixed(key.clone()),
     };
     super::lock(&ctx.cancels).insert(own_key.clone(), route);
     let result = drive(ctx, &mut session, peer).await;

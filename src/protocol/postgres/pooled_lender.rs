@@ -7,7 +7,7 @@
 //! also holds what the session tracks across leases and its pin, if any.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -41,6 +41,8 @@ pub struct TxnLender {
     secret: OriginSecret,
     /// The cancel key the client was given.
     own_key: Bytes,
+    /// The backend that key reaches now (see `RouteKey::Leased`).
+    backend: Arc<Mutex<Option<Bytes>>>,
     held: Option<Parts>,
     /// The client's settings.
     pub tracked: Tracked,
@@ -94,6 +96,7 @@ impl TxnLender {
             target: start.target,
             secret: start.secret,
             own_key: start.own_key,
+            backend: Arc::default(),
             held: None,
             tracked: start.tracked,
             prepared,
@@ -103,6 +106,11 @@ impl TxnLender {
             pin: None,
             failure: None,
         };
+        let route = super::Route {
+            origin: lender.cache.origin.clone(),
+            key: super::RouteKey::Leased(Arc::clone(&lender.backend)),
+        };
+        super::lock(&lender.ctx.cancels).insert(lender.own_key.clone(), route);
         lender.route(held.as_ref().map(|p| &p.key));
         lender.held = held;
         lender
@@ -110,19 +118,7 @@ impl TxnLender {
 
     /// Points the client's cancel key at `key`'s backend, or at none.
     fn route(&self, key: Option<&Bytes>) {
-        let mut cancels = super::lock(&self.ctx.cancels);
-        match key {
-            Some(key) => {
-                let route = super::Route {
-                    origin: self.cache.origin.clone(),
-                    key: key.clone(),
-                };
-                cancels.insert(self.own_key.clone(), route);
-            }
-            None => {
-                cancels.remove(&self.own_key);
-            }
-        }
+        *super::lock(&self.backend) = key.cloned();
     }
 
     /// The backend key of the attached connection.
@@ -281,6 +277,6 @@ impl Drop for TxnLender {
         if let Some(reason) = self.pin {
             self.cache.metrics.pool.pinned.down(reason);
         }
-        self.route(None);
+        super::lock(&self.ctx.cancels).remove(&self.own_key);
     }
 }

@@ -1,0 +1,337 @@
+//! How transaction pooling reads a statement sent to the origin (see
+//! `pooled_state`): whether it changes state that must follow the client (`SET`,
+//! `RESET`), state that cannot move (a pin), or nothing. Every statement of a
+//! transaction-pooled session is read here, so the words are compared where they
+//! lie in the text, case ignored, never copied (an earlier version lower-cased each
+//! word into a `String`: 5–7 thousand instructions per statement).
+
+use crate::pool::metrics::PinReason;
+
+/// What a statement sent to the origin means for transaction pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// Nothing that outlives its transaction.
+    Nothing,
+    /// A lone `SET`/`RESET` of a setting: replayed on the next connections once its
+    /// transaction commits.
+    Track,
+    /// `RESET ALL`: what was tracked is forgotten.
+    ResetAll,
+    /// State that cannot move: the session keeps its connection.
+    Pin(PinReason),
+}
+
+/// The words of `sql`: runs of letters, digits and `_`.
+fn words(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+}
+
+fn is(w: &str, word: &str) -> bool {
+    w.eq_ignore_ascii_case(word)
+}
+
+fn is_temp(w: &str) -> bool {
+    is(w, "temp") || is(w, "temporary")
+}
+
+fn is_advisory_lock(w: &str) -> bool {
+    [
+        "pg_advisory_lock",
+        "pg_advisory_lock_shared",
+        "pg_try_advisory_lock",
+        "pg_try_advisory_lock_shared",
+    ]
+    .iter()
+    .any(|a| is(w, a))
+}
+
+/// What one pass over a statement's words finds anywhere in it.
+#[derive(Default)]
+struct Found<'a> {
+    first: [&'a str; 3],
+    advisory_lock: bool,
+    set_config: bool,
+    into_temp: bool,
+    with_hold: bool,
+}
+
+impl<'a> Found<'a> {
+    fn of(sql: &'a str) -> Self {
+        let mut f = Found::default();
+        let mut prev = "";
+        for (i, w) in words(sql).enumerate() {
+            if let Some(slot) = f.first.get_mut(i) {
+                *slot = w;
+            }
+            f.advisory_lock |= is_advisory_lock(w);
+            f.set_config |= is(w, "set_config");
+            f.into_temp |= is(prev, "into") && is_temp(w);
+            f.with_hold |= is(prev, "with") && is(w, "hold");
+            prev = w;
+        }
+        f
+    }
+
+    fn at(&self, i: usize, word: &str) -> bool {
+        self.first.get(i).is_some_and(|w| is(w, word))
+    }
+}
+
+/// One statement's note (no `;` inside).
+fn note_one(sql: &str) -> Note {
+    let f = Found::of(sql);
+    if f.advisory_lock {
+        return Note::Pin(PinReason::AdvisoryLock);
+    }
+    if f.set_config {
+        return Note::Pin(PinReason::UntrackedState);
+    }
+    if f.into_temp {
+        return Note::Pin(PinReason::TempTable);
+    }
+    let first = f.first.first().copied().unwrap_or_default();
+    let keyword = ["set", "reset", "listen", "declare", "prepare", "create"]
+        .into_iter()
+        .find(|k| is(first, k));
+    match keyword {
+        Some("set") if f.at(1, "local") || f.at(1, "transaction") || f.at(1, "constraints") => {
+            Note::Nothing
+        }
+        Some("set" | "reset") if f.at(1, "session") && f.at(2, "authorization") => {
+            Note::Pin(PinReason::UntrackedState)
+        }
+        Some("set") => Note::Track,
+        Some("reset") if f.at(1, "all") => Note::ResetAll,
+        Some("reset") => Note::Track,
+        Some("listen") => Note::Pin(PinReason::Listen),
+        Some("declare") if f.with_hold => Note::Pin(PinReason::HoldCursor),
+        Some("prepare") if !f.at(1, "transaction") => Note::Pin(PinReason::SqlPrepare),
+        Some("create") if f.first.get(1).is_some_and(|w| is_temp(w)) => {
+            Note::Pin(PinReason::TempTable)
+        }
+        Some("create")
+            if (f.at(1, "local") || f.at(1, "global"))
+                && f.first.get(2).is_some_and(|w| is_temp(w)) =>
+        {
+            Note::Pin(PinReason::TempTable)
+        }
+        _ => Note::Nothing,
+    }
+}
+
+/// The statements of `sql` split at `;` outside quotes; `None` if it holds
+/// dollar quoting (not split here).
+fn split(sql: &str) -> Option<Vec<&str>> {
+    let mut pieces = Vec::new();
+    let (mut from, mut quote) = (0, None::<char>);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let param = chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
+        match (quote, c) {
+            // `$1` is a parameter; `$$` or `$tag$` opens dollar quoting.
+            (None, '$') if !param => return None,
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, ';') => {
+                pieces.push(sql.get(from..i).unwrap_or_default());
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(sql.get(from..).unwrap_or_default());
+    Some(
+        pieces
+            .into_iter()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect(),
+    )
+}
+
+/// Each statement of `sql` (one query string) with its note. A setting inside
+/// dollar quoting is not followed: it pins.
+pub fn notes(sql: &str) -> Vec<(Note, &str)> {
+    match split(sql) {
+        Some(pieces) => pieces.into_iter().map(|p| (note_one(p), p)).collect(),
+        None => {
+            let sets = words(sql).any(|w| is(w, "set") || is(w, "reset"));
+            match note_one(sql) {
+                Note::Nothing if !sets => vec![(Note::Nothing, sql)],
+                Note::Track | Note::ResetAll | Note::Nothing => {
+                    vec![(Note::Pin(PinReason::UntrackedState), sql)]
+                }
+                n => vec![(n, sql)],
+            }
+        }
+    }
+}
+
+/// The strongest note of `sql`: a pin, else a setting, else nothing.
+#[cfg(test)]
+pub fn note(sql: &str) -> Note {
+    let all = notes(sql);
+    let pick = |f: fn(&Note) -> bool| all.iter().map(|(n, _)| *n).find(f);
+    pick(|n| matches!(n, Note::Pin(_)))
+        .or_else(|| pick(|n| *n == Note::ResetAll))
+        .or_else(|| pick(|n| *n == Note::Track))
+        .unwrap_or(Note::Nothing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_are_noted() {
+        let cases: &[(&str, Note)] = &[
+            ("SELECT 1", Note::Nothing),
+            ("set search_path = a, public", Note::Track),
+            ("SET SESSION TimeZone TO 'UTC';", Note::Track),
+            ("SET LOCAL work_mem = '1MB'", Note::Nothing),
+            (
+                "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                Note::Nothing,
+            ),
+            ("RESET search_path", Note::Track),
+            ("reset all", Note::ResetAll),
+            ("SET a.b = 1; SELECT 1", Note::Track),
+            ("SELECT ';'; SET a.b = 'x;y'", Note::Track),
+            ("UPDATE t SET a = $1 WHERE b = $2", Note::Nothing),
+            ("SELECT $$a$$", Note::Nothing),
+            (
+                "DO $$BEGIN SET a.b = 1; END$$; SET x.y = 2",
+                Note::Pin(PinReason::UntrackedState),
+            ),
+            ("BEGIN; SELECT 1; COMMIT", Note::Nothing),
+            (
+                "SET SESSION AUTHORIZATION bob",
+                Note::Pin(PinReason::UntrackedState),
+            ),
+            (
+                "select set_config('a.b', '1', false)",
+                Note::Pin(PinReason::UntrackedState),
+            ),
+            (
+                "CREATE TEMP TABLE t (a int)",
+                Note::Pin(PinReason::TempTable),
+            ),
+            (
+                "create local temporary table t (a int)",
+                Note::Pin(PinReason::TempTable),
+            ),
+            (
+                "SELECT * INTO TEMP t FROM x",
+                Note::Pin(PinReason::TempTable),
+            ),
+            ("SELECT temp FROM weather", Note::Nothing),
+            (
+                "SELECT pg_advisory_lock(1)",
+                Note::Pin(PinReason::AdvisoryLock),
+            ),
+            ("SELECT pg_advisory_xact_lock(1)", Note::Nothing),
+            ("LISTEN chan", Note::Pin(PinReason::Listen)),
+            (
+                "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+                Note::Pin(PinReason::HoldCursor),
+            ),
+            ("DECLARE c CURSOR FOR SELECT 1", Note::Nothing),
+            ("PREPARE q AS SELECT 1", Note::Pin(PinReason::SqlPrepare)),
+            ("PREPARE TRANSACTION 'x'", Note::Nothing),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(note(sql), *want, "{sql}");
+        }
+    }
+
+    /// The reader before words were compared in place: the oracle of
+    /// `reads_as_the_copying_reader_did`.
+    mod reference {
+        use super::super::Note;
+        use crate::pool::metrics::PinReason;
+
+        /// The words of `sql`, lower-cased: runs of letters, digits and `_`.
+        fn words(sql: &str) -> Vec<String> {
+            sql.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .filter(|w| !w.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect()
+        }
+
+        fn is_temp(w: Option<&String>) -> bool {
+            matches!(w.map(String::as_str), Some("temp" | "temporary"))
+        }
+
+        /// One statement's note (no `;` inside).
+        pub fn note_one(sql: &str) -> Note {
+            let w = words(sql);
+            let at = |i: usize| w.get(i).map_or("", String::as_str);
+            let advisory = [
+                "pg_advisory_lock",
+                "pg_advisory_lock_shared",
+                "pg_try_advisory_lock",
+                "pg_try_advisory_lock_shared",
+            ];
+            if w.iter().any(|x| advisory.contains(&x.as_str())) {
+                return Note::Pin(PinReason::AdvisoryLock);
+            }
+            if w.iter().any(|x| x == "set_config") {
+                return Note::Pin(PinReason::UntrackedState);
+            }
+            let into_temp = w
+                .windows(2)
+                .any(|p| p.first().is_some_and(|x| x == "into") && is_temp(p.get(1)));
+            if into_temp {
+                return Note::Pin(PinReason::TempTable);
+            }
+            match at(0) {
+                "set" => match at(1) {
+                    "local" | "transaction" | "constraints" => Note::Nothing,
+                    "session" if at(2) == "authorization" => Note::Pin(PinReason::UntrackedState),
+                    _ => Note::Track,
+                },
+                "reset" => match at(1) {
+                    "all" => Note::ResetAll,
+                    "session" if at(2) == "authorization" => Note::Pin(PinReason::UntrackedState),
+                    _ => Note::Track,
+                },
+                "listen" => Note::Pin(PinReason::Listen),
+                "declare" if w.windows(2).any(|p| p == ["with", "hold"]) => {
+                    Note::Pin(PinReason::HoldCursor)
+                }
+                "prepare" if at(1) != "transaction" => Note::Pin(PinReason::SqlPrepare),
+                "create" if is_temp(w.get(1)) => Note::Pin(PinReason::TempTable),
+                "create" if matches!(at(1), "local" | "global") && is_temp(w.get(2)) => {
+                    Note::Pin(PinReason::TempTable)
+                }
+                _ => Note::Nothing,
+            }
+        }
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// Every statement is read as the reader that copied its words read it.
+        #[test]
+        fn reads_as_the_copying_reader_did(
+            sql in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "set", "SET", "reset", "Reset", "all", "local", "transaction",
+                        "constraints", "session", "authorization", "listen", "declare",
+                        "with", "hold", "prepare", "create", "global", "temp",
+                        "TEMPORARY", "into", "select", "set_config", "pg_advisory_lock",
+                        "pg_try_advisory_lock_shared", "pg_advisory_xact_lock", "x",
+                        "\u{e9}t\u{e9}",
+                    ]).prop_map(|w: &str| w.to_string()),
+                    "[ ,.=()'1_a-zé]{1,4}",
+                ],
+                0..9,
+            ).prop_map(|w| w.join(" ")),
+        ) {
+            proptest::prop_assert_eq!(note_one(&sql), reference::note_one(&sql), "{}", sql);
+        }
+    }
+}
