@@ -3,7 +3,8 @@
 //! PgBouncer-style userlist; `user` + `password`, which the environment can set as
 //! `WIRECACHE_CACHES_<N>_PASSWORD`; `auth_user` + `auth_query` look up users the
 //! others do not name), and the pool's limits (`pool_size`,
-//! `pool_min_idle`, `pool_max_lifetime`, `pool_idle_timeout`, `pool_queue_timeout`).
+//! `pool_min_idle`, `pool_max_lifetime`, `pool_idle_timeout`, `pool_queue_timeout`), and
+//! under transaction pooling `max_prepared_statements`.
 //! The password is never printed: `Debug` and `check-config` show `<redacted>`.
 
 use std::fmt;
@@ -27,6 +28,8 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// `pool_queue_timeout` when absent.
 pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// `max_prepared_statements` when absent (PgBouncer's default).
+pub const DEFAULT_MAX_PREPARED: usize = 200;
 
 /// How a cache's clients reach its origin.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -115,6 +118,10 @@ pub struct PoolSettings {
     /// How long a client waits for a connection of a full pool before it is refused.
     #[serde(with = "Positive")]
     pub pool_queue_timeout: Duration,
+    /// Transaction pooling: the server-side prepared statements one origin connection
+    /// carries at most; past it the least recently used is closed. 0: no limit.
+    #[serde(with = "Amount")]
+    pub max_prepared_statements: usize,
 }
 
 impl Default for PoolSettings {
@@ -131,6 +138,7 @@ impl Default for PoolSettings {
             pool_max_lifetime: DEFAULT_MAX_LIFETIME,
             pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
             pool_queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+            max_prepared_statements: DEFAULT_MAX_PREPARED,
         }
     }
 }
@@ -149,6 +157,7 @@ impl fmt::Debug for PoolSettings {
             .field("pool_max_lifetime", &self.pool_max_lifetime)
             .field("pool_idle_timeout", &self.pool_idle_timeout)
             .field("pool_queue_timeout", &self.pool_queue_timeout)
+            .field("max_prepared_statements", &self.max_prepared_statements)
             .finish()
     }
 }
@@ -168,6 +177,9 @@ pub(super) fn settings(e: &super::schema::CacheEntry) -> PoolSettings {
         pool_max_lifetime: e.pool_max_lifetime.unwrap_or(d.pool_max_lifetime),
         pool_idle_timeout: e.pool_idle_timeout.unwrap_or(d.pool_idle_timeout),
         pool_queue_timeout: e.pool_queue_timeout.unwrap_or(d.pool_queue_timeout),
+        max_prepared_statements: e
+            .max_prepared_statements
+            .unwrap_or(d.max_prepared_statements),
     }
 }
 
@@ -284,6 +296,7 @@ pool_queue_timeout = "2s"
         assert_eq!(cache.pool.pool_size, 3);
         assert_eq!(cache.pool.pool_queue_timeout, Duration::from_secs(2));
         assert_eq!(cache.pool.pool_idle_timeout, DEFAULT_POOL_IDLE_TIMEOUT);
+        assert_eq!(cache.pool.max_prepared_statements, DEFAULT_MAX_PREPARED);
         let printed = config.to_toml_string();
         assert!(!printed.contains("s3cr3t"), "{printed}");
         assert!(printed.contains("password = \"<redacted>\""), "{printed}");

@@ -86,6 +86,8 @@ pub(super) struct CacheEntry {
     pub pool_idle_timeout: Option<Duration>,
     #[serde(with = "Opt::<Positive>")]
     pub pool_queue_timeout: Option<Duration>,
+    #[serde(with = "Opt::<Amount>")]
+    pub max_prepared_statements: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

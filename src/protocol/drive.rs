@@ -70,6 +70,12 @@ pub trait ProxySession: Send {
     /// The client went away: cancel what it left running at the origin, where the
     /// protocol can.
     fn cancel_origin_query(&mut self);
+    /// The origin of a session without one is reachable again: true if the session
+    /// goes back to using it (a session that leases its origin connections, at a
+    /// request boundary); false if it must end (it cannot log in again).
+    fn regain_origin(&mut self) -> bool {
+        false
+    }
     /// How long the client may stay idle at rest (`limits.idle_timeout`).
     fn idle_timeout(&self) -> Option<Duration> {
         None
@@ -142,6 +148,7 @@ async fn run_loop<S: ProxySession>(s: &mut S, drain: Shutdown) -> Result<(), Ses
             read = s.pipes().read_either() => read,
             () = until(idle), if idle.is_some() => return Err(SessionError::IdleTimeout),
             i = interrupt(without_origin.as_deref(), deadline), if without_origin.is_some() || deadline.is_some() => match i {
+                Interrupt::OriginBack if s.regain_origin() => continue,
                 Interrupt::OriginBack => return Err(SessionError::OriginBack),
                 Interrupt::Overdue => {
                     s.on_overdue()?;
@@ -164,6 +171,11 @@ async fn on_bytes<S: ProxySession>(s: &mut S, side: Side, n: usize) -> Result<()
     match (side, n) {
         (Side::Origin, 0) => offline::lost(s, SessionError::Closed(Side::Origin))?,
         (Side::Client, _) => {
+            if s.pipes().origin_lost() && s.cache().metrics.origin.is_up() {
+                // Back, and the session may not have heard yet: a session that can
+                // lease a fresh connection does so for these requests.
+                s.regain_origin();
+            }
             s.arrived().await;
             while let Some(m) = s.next_from_client()? {
                 s.on_client(m).await?;

@@ -288,6 +288,16 @@ impl Pipes {
         self.origin_lost
     }
 
+    /// The origin is reachable again and the session leases its connections
+    /// (transaction pooling): the lost connection is dropped, and the next one is
+    /// leased when bytes must reach the origin.
+    pub fn regain_origin(&mut self) {
+        self.origin_lost = false;
+        self.origin.inbox.clear();
+        self.origin.outbox.clear();
+        self.origin.conn = None;
+    }
+
     /// Waits until the client or the origin sends something and appends it to its
     /// inbox; returns which side and how many bytes (0: that side closed).
     pub async fn read_either(&mut self) -> Result<(Side, usize), IoFailure> {

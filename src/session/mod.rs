@@ -166,6 +166,20 @@ impl<A> Core<A> {
         Ok(self.io.flush().await?)
     }
 
+    /// Writes out what the client is owed now (the origin's output stays queued): a
+    /// session about to wait for an origin connection first sends the answers it
+    /// already has.
+    pub async fn flush_client(&mut self) -> Result<(), crate::protocol::SessionError> {
+        self.release_local();
+        if self.io.client.outbox.is_empty() {
+            return Ok(());
+        }
+        if !self.recordings.is_empty() {
+            self.recorded().await?;
+        }
+        Ok(self.io.client.flush().await?)
+    }
+
     /// The client said goodbye.
     pub fn terminate(&mut self) {
         self.terminated = true;

@@ -45,6 +45,23 @@ impl<A> Core<A> {
         }));
     }
 
+    /// Expects an answer from the origin for a request put before every other one
+    /// queued for it, when nothing is in flight there yet (a connection just leased):
+    /// behind the local answers already owed, ahead of every origin answer.
+    pub fn expect_first(&mut self, answer: A) {
+        let at = self
+            .pending
+            .iter()
+            .position(|p| matches!(p, Pending::Origin(_)))
+            .unwrap_or(self.pending.len());
+        let owed = Owed {
+            answer,
+            effects: Effects::default(),
+            tee: false,
+        };
+        self.pending.insert(at, Pending::Origin(owed));
+    }
+
     /// Answers the client here: straight into the output when nothing is owed before
     /// it (no allocation), else queued in order.
     pub fn reply(&mut self, parts: &[&[u8]]) {

@@ -135,7 +135,7 @@ fn schema_lists_sections_and_keys_in_order() {
         ("log", false, 2),
         ("limits", false, 4),
         ("tls", false, 4),
-        ("caches", true, 24),
+        ("caches", true, 25),
         ("rules", true, 7),
         ("cluster", false, 13),
     ];

@@ -28,6 +28,13 @@ fn auth_message(code: i32, data: &[u8]) -> BytesMut {
     out
 }
 
+/// SASLFinal with the server's signature, then AuthenticationOk.
+pub(super) fn success(server_final: &str) -> BytesMut {
+    let mut out = auth_message(12, server_final.as_bytes());
+    out.extend_from_slice(&auth_message(0, &[]));
+    out
+}
+
 async fn say(client: &mut Stream, bytes: &[u8]) -> Result<(), PgError> {
     send(client, bytes).await.map_err(PgError::io(Side::Client))
 }
@@ -42,15 +49,16 @@ fn sasl_initial(body: &[u8]) -> Option<(&[u8], &str)> {
     Some((mechanism, std::str::from_utf8(data).ok()?))
 }
 
-/// Runs the SCRAM exchange with the client and, on success, sends AuthenticationOk.
-/// Returns the ClientKey the proof revealed; a failure has already been reported to
-/// the client (`28P01`) and is `AuthRejected`.
+/// Runs the SCRAM exchange with the client. Returns the ClientKey the proof revealed
+/// and, on success, the SASLFinal and AuthenticationOk messages, for the caller to
+/// send in one write with the greeting that follows them; a failure has already been
+/// reported to the client (`28P01`) and is `AuthRejected`.
 pub async fn check(
     client: &mut Stream,
     buf: &mut BytesMut,
     user: &str,
     login: Option<&Login>,
-) -> Result<Key, PgError> {
+) -> Result<(Key, BytesMut), PgError> {
     let mut mechanisms = MECHANISM.as_bytes().to_vec();
     mechanisms.extend_from_slice(b"\0\0");
     say(client, &auth_message(10, &mechanisms)).await?;
@@ -79,12 +87,7 @@ pub async fn check(
     let last = std::str::from_utf8(answer.body())
         .map_err(|_| PgError::Client("SCRAM message not UTF-8"))?;
     match exchange.finish(last) {
-        Ok((server_final, key)) if login.is_some() => {
-            let mut out = auth_message(12, server_final.as_bytes());
-            out.extend_from_slice(&auth_message(0, &[]));
-            say(client, &out).await?;
-            Ok(key)
-        }
+        Ok((server_final, key)) if login.is_some() => Ok((key, success(&server_final))),
         Ok(_) | Err(ScramError::Proof | ScramError::Nonce) => {
             let message = format!("password authentication failed for user \"{user}\"");
             let _ = say(

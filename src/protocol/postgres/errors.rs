@@ -9,6 +9,15 @@ pub use crate::protocol::Side;
 /// PostgreSQL sessions end with the shared session errors.
 pub type PgError = SessionError;
 
+/// What a transaction-pooled client is told when it prepares more named statements
+/// than a session may hold (`54000`, program_limit_exceeded; the session goes on).
+pub fn statement_limit(max: usize) -> Bytes {
+    let message = format!(
+        "wirecache: a session under transaction pooling may hold at most {max} named prepared statements; close one before preparing another"
+    );
+    error_response("ERROR", "54000", &message)
+}
+
 /// The ErrorResponse the client gets for `e`, if it can still get one.
 pub fn to_wire(e: &PgError) -> Option<Bytes> {
     let (code, severity) = match e {

@@ -29,7 +29,7 @@ impl Session {
     pub async fn on_extended(&mut self, frame: Frame) -> Result<(), PgError> {
         self.ext.in_batch = true;
         match frame.tag() {
-            b'P' => self.on_parse(frame),
+            b'P' => self.on_parse(frame).await?,
             b'B' => self.on_bind(frame),
             b'D' => self.on_describe(frame),
             b'E' => self.on_execute(frame).await?,
@@ -50,11 +50,11 @@ impl Session {
         self.ext.batch_forwarded = true;
     }
 
-    fn on_parse(&mut self, frame: Frame) {
+    async fn on_parse(&mut self, frame: Frame) -> Result<(), PgError> {
         self.flush_held();
         let Some((name, sql, types)) = messages::parse_parse(frame.body()) else {
             self.send(&frame, Expect::Parse, Effects::default(), false);
-            return;
+            return Ok(());
         };
         let prepared = Arc::new(Prepared {
             sql: sql.into(),
@@ -65,21 +65,30 @@ impl Session {
             self.ext.unnamed.parse = Some(frame);
             self.ext.unnamed.at_origin = false;
             self.core.reply(&[&PARSE_COMPLETE]);
-            return;
+            return Ok(());
         }
-        let known = self.ext.statements.contains_key(name);
-        if self.txn_pooled && (known || self.ext.statements.len() < MAX_TRACKED) {
-            // Transaction pooling: the name is the client's alone (a Parse that
-            // reuses it replaces the statement, where the origin would refuse it).
-            self.ext.statements.insert(name.to_vec(), prepared.clone());
-            if self.txn_parse(&prepared) {
-                return;
+        let known = self.ext.statements.get(name).cloned();
+        let room = self.ext.statements.len() < MAX_TRACKED;
+        if self.txn_pooled {
+            // Transaction pooling: the origin refuses a name in use, or one too many
+            // (`pooled_refusals`; boxed, an error path kept off the hits' future).
+            let name = name.to_vec();
+            match known {
+                Some(old) => return Box::pin(self.txn_reparse(&name, &old, &prepared)).await,
+                None if !room => return Box::pin(self.txn_refuse_parse()).await,
+                None => {
+                    self.ext.statements.insert(name, prepared.clone());
+                    if self.txn_parse(&prepared) {
+                        return Ok(());
+                    }
+                }
             }
-        }
-        if !known && self.ext.statements.len() < MAX_TRACKED {
+        } else if known.is_none() && room {
+            // A name in use is the origin's to refuse (42P05): the old one stays.
             self.ext.statements.insert(name.to_vec(), prepared);
         }
         self.send(&frame, Expect::Parse, Effects::default(), false);
+        Ok(())
     }
 
     /// Sends the unnamed statement's Parse if `stmt` names it and the origin lacks it
@@ -95,6 +104,7 @@ impl Session {
             let answer = Answer {
                 expect: Expect::Parse,
                 swallow: true,
+                on_error: None,
             };
             self.core.expect(answer, Effects::default(), false);
             self.ext.batch_forwarded = true;

@@ -33,6 +33,32 @@ impl Session {
         at_rest && self.core.lose_origin(fault)
     }
 
+    /// The origin is reachable again: a transaction-pooled session between requests
+    /// (and not pinned to the connection it lost, whose state is gone) drops that
+    /// connection and leases a fresh one when it next needs one; its settings are
+    /// replayed there and its named statements prepared again, as after any lease.
+    /// False for any other session: it ends (`session::outage`).
+    pub fn regain_origin(&mut self) -> bool {
+        let resting = self.core.nothing_owed()
+            && self.ext.between_batches()
+            && self.copy == super::copy::CopyState::Idle
+            && !self.core.txn().is_open();
+        if !resting || !self.core.io().origin_lost() {
+            return false;
+        }
+        match self.lender() {
+            Some(lender) if lender.pinned().is_none() => lender.drop_connection(),
+            _ => return false,
+        }
+        self.core.io().regain_origin();
+        self.held_fatal = None;
+        self.origin_fatal = false;
+        self.ext.unnamed.at_origin = false;
+        self.ext.portals.clear();
+        tracing::info!(cache = %self.core.cache().id, "origin reachable again; the session leases a fresh connection");
+        true
+    }
+
     /// What stands for the origin's answer to the oldest owed request.
     pub fn unavailable(&mut self) -> Option<Bytes> {
         let owed = self.core.front_owed()?;

@@ -45,6 +45,8 @@ pub struct PooledCache {
     pub(super) mode: PoolMode,
     /// Server-side names of named statements (transaction pooling).
     pub(super) names: Arc<super::pooled_stmts::StmtNames>,
+    /// `max_prepared_statements` per origin connection (transaction pooling).
+    pub(super) max_prepared: usize,
     /// What clients are greeted with, per login and startup parameters (transaction
     /// pooling: a login that has one needs no connection).
     pub(super) greetings: super::pooled_run::Greetings,
@@ -122,6 +124,7 @@ pub fn build(
             auth,
             mode: p.pool,
             names: Arc::default(),
+            max_prepared: p.max_prepared_statements,
             greetings: Default::default(),
         };
         out.insert(def.id.clone(), Arc::new(pooled));
@@ -163,9 +166,10 @@ pub(super) async fn give_back(
     }
 }
 
-/// The greeting after AuthenticationOk: statuses, our own cancel key, ReadyForQuery.
-pub(super) fn greeting(statuses: &[(String, String)], key: &[u8]) -> BytesMut {
-    let mut out = BytesMut::new();
+/// The end of a pooled login, one write: `hello` (SASLFinal and AuthenticationOk)
+/// followed by the greeting: statuses, our own cancel key, ReadyForQuery.
+pub(super) fn greeting(hello: BytesMut, statuses: &[(String, String)], key: &[u8]) -> BytesMut {
+    let mut out = hello;
     for (k, v) in statuses {
         let mut body = Vec::with_capacity(k.len() + v.len() + 2);
         body.extend_from_slice(k.as_bytes());
@@ -215,10 +219,14 @@ pub async fn run(
         }
     };
     let Leased {
-        lease, conn, want, ..
+        lease,
+        conn,
+        want,
+        hello,
+        ..
     } = leased;
     let own_key = Bytes::from(super::scram::random_bytes(8));
-    send(&mut client, &greeting(&conn.statuses, &own_key))
+    send(&mut client, &greeting(hello, &conn.statuses, &own_key))
         .await
         .map_err(PgError::io(super::errors::Side::Client))?;
     let peer = client.tcp().peer_addr().ok();
@@ -344,4 +352,49 @@ pub(super) async fn drive(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tag and body of each message in `bytes`.
+    fn messages(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let [tag, a, b, c, d, rest @ ..] = bytes {
+            let len = usize::try_from(u32::from_be_bytes([*a, *b, *c, *d])).unwrap_or(0);
+            let body = rest.get(..len - 4).unwrap_or_default();
+            out.push((*tag, body.to_vec()));
+            bytes = rest.get(len - 4..).unwrap_or_default();
+        }
+        out
+    }
+
+    #[test]
+    fn authentication_ok_and_the_greeting_are_one_buffer() {
+        let hello = super::super::client_login::success("v=c2lnbmF0dXJl");
+        let statuses = [
+            ("server_version".to_owned(), "17.0".to_owned()),
+            ("TimeZone".to_owned(), "UTC".to_owned()),
+        ];
+        let out = greeting(hello, &statuses, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        let msgs = messages(&out);
+        let tags: String = msgs.iter().map(|(t, _)| *t as char).collect();
+        assert_eq!(tags, "RRSSKZ");
+        let codes: Vec<_> = msgs
+            .iter()
+            .take(2)
+            .map(|(_, b)| b.get(..4).map(<[u8]>::to_vec))
+            .collect();
+        assert_eq!(codes, [Some(vec![0, 0, 0, 12]), Some(vec![0, 0, 0, 0])]);
+        assert_eq!(
+            msgs.get(2).map(|(_, b)| b.as_slice()),
+            Some(&b"server_version\x0017.0\0"[..])
+        );
+        assert_eq!(
+            msgs.get(4).map(|(_, b)| b.as_slice()),
+            Some(&[1, 2, 3, 4, 5, 6, 7, 8][..])
+        );
+        assert_eq!(msgs.get(5).map(|(_, b)| b.as_slice()), Some(&b"I"[..]));
+    }
 }

@@ -6,7 +6,6 @@
 //! recorded with it) and the client's cancel key then reaches nothing. The lender
 //! also holds what the session tracks across leases and its pin, if any.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use super::PgContext;
 use super::errors::{PgError, Side};
 use super::logins::OriginSecret;
 use super::origin_login::{self, LoginFailure, OriginConn};
+use super::pooled_cap::ConnStmts;
 use super::pooled_params::Params;
 use super::pooled_state::{ConnState, Tracked};
 use super::pooled_stmts::StmtNames;
@@ -47,9 +47,13 @@ pub struct TxnLender {
     /// The client's settings.
     pub tracked: Tracked,
     /// Statements prepared on the attached connection (`pooled_stmts` numbers).
-    pub prepared: HashSet<u64>,
+    pub prepared: ConnStmts,
     /// Statements whose Parse went out in the current batch: unsure after an error.
     pub batch_parsed: Vec<u64>,
+    /// Statements closed for the cap in the current batch: unsure after an error.
+    pub batch_closed: Vec<u64>,
+    /// `max_prepared_statements` (`pooled_cap`); 0: no cap.
+    pub max_prepared: usize,
     /// Statements sent while no connection was attached: on the next one leased.
     pub queued: Vec<u64>,
     /// The cache's server-side statement names.
@@ -71,6 +75,7 @@ pub struct Start {
     pub target: (String, String),
     pub pool: Pool<OriginConn>,
     pub names: Arc<StmtNames>,
+    pub max_prepared: usize,
 }
 
 impl TxnLender {
@@ -87,7 +92,7 @@ impl TxnLender {
                 };
                 (Some(parts), prepared)
             }
-            None => (None, HashSet::new()),
+            None => (None, ConnStmts::default()),
         };
         let mut lender = TxnLender {
             ctx,
@@ -101,6 +106,8 @@ impl TxnLender {
             tracked: start.tracked,
             prepared,
             batch_parsed: Vec::new(),
+            batch_closed: Vec::new(),
+            max_prepared: start.max_prepared,
             queued: Vec::new(),
             names: start.names,
             pin: None,
@@ -164,6 +171,17 @@ impl TxnLender {
         Some((parts.lease, conn))
     }
 
+    /// The attached connection was lost: dropped (its pool slot freed), with what
+    /// the session knew of it.
+    pub fn drop_connection(&mut self) {
+        self.held = None;
+        self.route(None);
+        self.prepared.clear();
+        self.queued.clear();
+        self.batch_parsed.clear();
+        self.batch_closed.clear();
+    }
+
     async fn take(&mut self) -> Result<End, PgError> {
         let (cache, tls) = (&self.cache, self.ctx.tls.origin(&self.cache.id));
         let (target, secret) = (
@@ -184,7 +202,7 @@ impl TxnLender {
                 return Err(PgError::TooManyConnections(refusal));
             }
             Err(LeaseError::Open(LoginFailure::Session(e))) => return Err(e),
-            Err(LeaseError::Open(LoginFailure::Refused(_))) => return Err(PgError::AuthRejected),
+            Err(LeaseError::Open(LoginFailure::Refused(error))) => return Err(refused(&error)),
         };
         let mut conn = lease.take().ok_or(PgError::Origin("empty lease"))?;
         if self.tracked.differs(&conn.txn, &conn.applied) {
@@ -226,7 +244,9 @@ impl TxnLender {
     /// those queued meanwhile) are recorded, the client's cancel key points at it.
     fn hold(&mut self, lease: Lease<OriginConn>, mut conn: OriginConn) -> End {
         self.prepared = std::mem::take(&mut conn.txn.prepared);
-        self.prepared.extend(self.queued.drain(..));
+        for id in self.queued.drain(..) {
+            self.prepared.insert(id);
+        }
         self.route(Some(&conn.key));
         self.held = Some(Parts {
             lease,
@@ -247,6 +267,20 @@ impl TxnLender {
             lease.give_back(conn);
         }
     }
+}
+
+/// An origin's refusal of wirecache's login: "cannot connect now" (57P03: starting
+/// up, shutting down) is the origin being unavailable; anything else a rejection.
+fn refused(error: &[u8]) -> PgError {
+    let mut b = super::messages::Body::new(error.get(5..).unwrap_or_default());
+    while let Some(field) = b.u8().filter(|f| *f != 0) {
+        match b.cstr() {
+            Some(b"57P03") if field == b'C' => return PgError::OriginUnavailable,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    PgError::AuthRejected
 }
 
 impl Lender for TxnLender {

@@ -26,6 +26,8 @@ pub(super) struct Leased {
     pub want: Params,
     pub secret: super::logins::OriginSecret,
     pub pool: crate::pool::Pool<OriginConn>,
+    /// SASLFinal and AuthenticationOk, sent with the greeting in one write.
+    pub hello: BytesMut,
 }
 
 /// A login under transaction pooling that needed no connection: what the client is
@@ -35,12 +37,14 @@ pub(super) struct Greeted {
     pub want: Params,
     pub secret: super::logins::OriginSecret,
     pub pool: crate::pool::Pool<OriginConn>,
+    /// SASLFinal and AuthenticationOk, sent with the greeting in one write.
+    pub hello: BytesMut,
 }
 
 /// A checked login: with a leased connection, or (transaction pooling) without.
 pub(super) enum LoggedIn {
     Leased(Box<Leased>),
-    Greeted(Greeted),
+    Greeted(Box<Greeted>),
 }
 
 /// Checks the login, leases a connection and sets the client's parameters on it
@@ -54,7 +58,7 @@ pub(super) async fn login(
 ) -> Result<LoggedIn, PgError> {
     let user = param(params, "user");
     let login = lookup(ctx, cache, pooled, (user, param(params, "database"))).await?;
-    let key = client_login::check(client, cbuf, user, login.as_deref()).await?;
+    let (key, hello) = client_login::check(client, cbuf, user, login.as_deref()).await?;
     let Some(login) = login else {
         return Err(PgError::AuthRejected);
     };
@@ -76,8 +80,9 @@ pub(super) async fn login(
             want,
             secret,
             pool,
+            hello,
         };
-        return Ok(LoggedIn::Greeted(greeted));
+        return Ok(LoggedIn::Greeted(Box::new(greeted)));
     }
     let (lease, conn) = lease_first(client, cache, tls, target, &secret, &pool, &want).await?;
     Ok(LoggedIn::Leased(Box::new(Leased {
@@ -86,6 +91,7 @@ pub(super) async fn login(
         want,
         secret,
         pool,
+        hello,
     })))
 }
 

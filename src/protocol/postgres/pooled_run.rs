@@ -64,19 +64,23 @@ pub async fn run(
         pooled::param(params, "user").to_owned(),
         pooled::param(params, "database").to_owned(),
     );
-    let (first, greeted) = match login {
+    let (first, mut greeted) = match login {
         LoggedIn::Leased(leased) => {
             let (first, greeted) = first_connection(*leased).await?;
             let (want, statuses) = (greeted.want.clone(), greeted.statuses.clone());
             pooled.greetings.put(target.clone(), want, statuses);
             (Some(first), greeted)
         }
-        LoggedIn::Greeted(greeted) => (None, greeted),
+        LoggedIn::Greeted(greeted) => (None, *greeted),
     };
     let own_key = Bytes::from(super::scram::random_bytes(8));
-    send(&mut client, &pooled::greeting(&greeted.statuses, &own_key))
-        .await
-        .map_err(PgError::io(Side::Client))?;
+    let hello = std::mem::take(&mut greeted.hello);
+    send(
+        &mut client,
+        &pooled::greeting(hello, &greeted.statuses, &own_key),
+    )
+    .await
+    .map_err(PgError::io(Side::Client))?;
     let peer = client.tcp().peer_addr().ok();
     let (end, first) = match first {
         Some((lease, conn)) => {
@@ -103,6 +107,7 @@ pub async fn run(
         target,
         pool: greeted.pool,
         names: pooled.names.clone(),
+        max_prepared: pooled.max_prepared,
     };
     let lender = TxnLender::new(ctx.clone(), cache, start);
     session.core.io().lend_from(Box::new(lender));
@@ -124,6 +129,7 @@ async fn first_connection(leased: Leased) -> Result<(First, Greeted), PgError> {
         want,
         secret,
         pool,
+        hello,
     } = leased;
     let tracked = Tracked::new(want.clone());
     if tracked.differs(&conn.txn, &conn.applied) {
@@ -142,6 +148,7 @@ async fn first_connection(leased: Leased) -> Result<(First, Greeted), PgError> {
         want,
         secret,
         pool,
+        hello,
     };
     Ok(((lease, conn), greeted))
 }

@@ -7,8 +7,6 @@
 //! round trip. Reading a statement here is deliberately coarse: a false pin costs a
 //! connection, never a wrong answer.
 
-use std::collections::HashSet;
-
 pub use super::pooled_notes::{Note, notes};
 use super::pooled_params::{self, Params};
 
@@ -146,7 +144,7 @@ pub struct ConnState {
     /// Its settings are not known: replay before the next use.
     pub dirty: bool,
     /// The server-side statements (`pooled_stmts`) prepared on it.
-    pub prepared: HashSet<u64>,
+    pub prepared: super::pooled_cap::ConnStmts,
 }
 
 #[cfg(test)]

@@ -71,6 +71,13 @@ pub fn parse(id: u64, sql: &str, types: &[u8]) -> Bytes {
     message(tag::PARSE, &body)
 }
 
+/// A Parse the origin surely refuses (a syntax error, or 25P02 in an aborted
+/// transaction), leaving nothing on the connection: it fails a batch as a refused
+/// client Parse would (`pooled_refusals`).
+pub fn failing_parse() -> Bytes {
+    message(tag::PARSE, b"wc_refused\0)\0\0\0")
+}
+
 /// Close of statement `id` (closing one the connection lacks is no error).
 pub fn close(id: u64) -> Bytes {
     let mut body = vec![b'S'];

@@ -46,16 +46,25 @@ impl Session {
         if !self.txn_pooled || self.core.io().origin_attached() {
             return Ok(());
         }
+        // What the client is owed already goes out first: the lease may wait (for
+        // a connection another session holds), the answers must not.
+        self.core.flush_client().await?;
         let Err(failure) = self.core.io().ensure_origin().await else {
+            if self.core.io().origin_attached() {
+                self.trim_leased();
+            }
             return Ok(());
         };
         let cause = self.lender().and_then(|l| l.failure.take());
         let cause = cause.unwrap_or_else(|| failure.into());
         // The origin is unreachable: the session goes on answering from the cache
         // (`session::outage`), as one that lost its connection at rest does.
-        if let PgError::OriginConnect { source, .. } = &cause
-            && self.lose_origin(OriginFault::of_io(source))
-        {
+        let fault = match &cause {
+            PgError::OriginConnect { source, .. } => Some(OriginFault::of_io(source)),
+            PgError::OriginUnavailable => Some(OriginFault::Refused),
+            _ => None,
+        };
+        if fault.is_some_and(|f| self.lose_origin(f)) {
             return Ok(());
         }
         Err(cause)
@@ -101,9 +110,12 @@ impl Session {
     pub fn txn_error(&mut self) {
         if let Some(lender) = self.lender() {
             lender.tracked.error();
-            // A Parse of this batch may have failed: those statements are unsure.
-            for id in std::mem::take(&mut lender.batch_parsed) {
-                lender.prepared.remove(&id);
+            // A Parse or Close of this batch may not have run: those statements
+            // are unsure.
+            let parsed = std::mem::take(&mut lender.batch_parsed);
+            let closed = std::mem::take(&mut lender.batch_closed);
+            for id in parsed.into_iter().chain(closed) {
+                lender.prepared.doubt(id);
             }
         }
     }
@@ -113,6 +125,7 @@ impl Session {
     pub fn txn_ready(&mut self, idle: bool, committed: bool) {
         if let Some(lender) = self.lender() {
             lender.batch_parsed.clear();
+            lender.batch_closed.clear();
             if lender.tracked.ready(idle, committed) {
                 lender.mark_dirty();
             }
@@ -156,37 +169,52 @@ impl Session {
     }
 
     /// The number of named statement `stmt`, in transaction pooling.
-    fn server_id(&mut self, stmt: &Prepared) -> Option<u64> {
+    pub(super) fn server_id(&mut self, stmt: &Prepared) -> Option<u64> {
         let lender = self.lender()?;
         Some(lender.names.id(&stmt.sql, &stmt.param_types))
     }
 
     /// Whether statement `id` is known to be on the attached connection; if not, it
     /// is recorded as being sent now.
-    fn known_or_sent(&mut self, id: u64) -> bool {
+    pub(super) fn known_or_sent(&mut self, id: u64) -> bool {
         let attached = self.core.io().origin_attached();
         let Some(lender) = self.lender() else {
             return true;
         };
-        if attached && lender.prepared.contains(&id) {
+        if attached && lender.prepared.has(id) {
             return true;
         }
-        lender.batch_parsed.push(id);
-        if attached {
-            lender.prepared.insert(id);
-        } else {
-            lender.queued.push(id);
-        }
+        self.sending(id);
         false
+    }
+
+    /// Statement `id` is being prepared (Close + Parse) on the attached connection,
+    /// room made for it under the cap, or on the next one leased.
+    pub(super) fn sending(&mut self, id: u64) {
+        let attached = self.core.io().origin_attached();
+        let Some(lender) = self.lender() else {
+            return;
+        };
+        lender.batch_parsed.push(id);
+        if !attached {
+            lender.queued.push(id);
+            return;
+        }
+        lender.prepared.remove(id);
+        self.make_room(1);
+        if let Some(lender) = self.lender() {
+            lender.prepared.insert(id);
+        }
     }
 
     /// Queues Close + Parse of statement `id`, the Close's answer swallowed and the
     /// Parse's too if `swallow` (the client did not send it).
-    fn prepare_server(&mut self, id: u64, stmt: &Prepared, swallow: bool) {
+    pub(super) fn prepare_server(&mut self, id: u64, stmt: &Prepared, swallow: bool) {
         self.core.to_origin(&pooled_stmts::close(id));
         let close = Answer {
             expect: Expect::Close,
             swallow: true,
+            on_error: None,
         };
         self.core.expect(close, Effects::default(), false);
         self.core
@@ -194,6 +222,7 @@ impl Session {
         let parse = Answer {
             expect: Expect::Parse,
             swallow,
+            on_error: None,
         };
         self.core.expect(parse, Effects::default(), false);
         self.ext.batch_forwarded = true;

@@ -6,7 +6,7 @@
 use super::codec::Frame;
 use super::errors::PgError;
 use super::messages::{self, Body, tag};
-use super::session::{Answer, Expect, Session, txn_state};
+use super::session::{Expect, Session, txn_state};
 use crate::engine::FillOutcome;
 use crate::session::{Part, Pending};
 
@@ -63,7 +63,11 @@ impl Session {
             }
             return Ok(());
         };
-        let (Answer { expect, swallow }, tee) = (owed.answer, owed.tee);
+        let (expect, swallow, tee) = (owed.answer.expect, owed.answer.swallow, owed.tee);
+        let on_error = match t == tag::ERROR {
+            true => owed.answer.on_error.take(),
+            false => None,
+        };
         if matches!(t, tag::COMMAND_COMPLETE | tag::ERROR | tag::READY_FOR_QUERY) {
             // Applied at the acknowledgement and again when the (implicit or explicit)
             // transaction ends, because a commit can come after the CommandComplete.
@@ -88,7 +92,9 @@ impl Session {
                 self.skip_to_sync();
             }
         }
-        if !(swallow && matches!(t, tag::PARSE_COMPLETE | tag::CLOSE_COMPLETE)) {
+        if let Some(instead) = on_error {
+            self.core.to_client(&instead.apply(&frame.bytes));
+        } else if !(swallow && matches!(t, tag::PARSE_COMPLETE | tag::CLOSE_COMPLETE)) {
             self.core.to_client(&frame.bytes);
         }
         Ok(())

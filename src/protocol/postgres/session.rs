@@ -38,11 +38,14 @@ pub enum Expect {
 }
 
 /// How one owed answer is recognised.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Answer {
     pub expect: Expect,
     /// The client was already answered here (a deferred Parse): drop the success.
     pub swallow: bool,
+    /// What the client is told instead of the origin's ErrorResponse, if it fails
+    /// (transaction pooling, `pooled_refusals`).
+    pub on_error: Option<super::pooled_refusals::OnError>,
 }
 
 impl Answer {
@@ -50,6 +53,7 @@ impl Answer {
         Answer {
             expect,
             swallow: false,
+            on_error: None,
         }
     }
 }
@@ -333,6 +337,10 @@ impl ProxySession for Session {
 
     fn settle(&mut self) -> impl Future<Output = ()> + Send {
         self.core.settle()
+    }
+
+    fn regain_origin(&mut self) -> bool {
+        Session::regain_origin(self)
     }
 
     fn idle_timeout(&self) -> Option<std::time::Duration> {

@@ -6,6 +6,7 @@
 pub mod batches;
 pub mod copy;
 mod raw;
+mod scram;
 pub mod setup;
 
-pub use raw::{Raw, tags};
+pub use raw::{Msg, Raw, tags};

@@ -96,6 +96,21 @@ pub struct Raw {
 impl Raw {
     /// Connects to `addr` and logs in as `user` (trust) with extra startup parameters.
     pub async fn login(addr: SocketAddr, user: &str, db: &str, extra: &[(&str, &str)]) -> Raw {
+        Raw::start(addr, user, db, extra, None).await
+    }
+
+    /// Connects to `addr` and logs in as `user` with `password` (SCRAM-SHA-256).
+    pub async fn login_password(addr: SocketAddr, user: &str, password: &str, db: &str) -> Raw {
+        Raw::start(addr, user, db, &[], Some(password)).await
+    }
+
+    async fn start(
+        addr: SocketAddr,
+        user: &str,
+        db: &str,
+        extra: &[(&str, &str)],
+        password: Option<&str>,
+    ) -> Raw {
         let stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
         let mut raw = Raw {
@@ -116,6 +131,9 @@ impl Raw {
         let mut packet = ((body.len() + 4) as i32).to_be_bytes().to_vec();
         packet.extend_from_slice(&body);
         raw.stream.write_all(&packet).await.expect("send startup");
+        if let Some(password) = password {
+            raw.scram(password).await;
+        }
         let msgs = raw.until(b'Z').await;
         let key = msgs
             .iter()
@@ -125,6 +143,29 @@ impl Raw {
         raw.pid = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         raw.secret = i32::from_be_bytes([b[4], b[5], b[6], b[7]]);
         raw
+    }
+
+    /// The SCRAM-SHA-256 exchange, up to AuthenticationOk.
+    async fn scram(&mut self, password: &str) {
+        let code = |m: &Msg| i32::from_be_bytes([m.body[0], m.body[1], m.body[2], m.body[3]]);
+        let sasl = self.recv().await;
+        assert_eq!((sasl.tag, code(&sasl)), (b'R', 10), "no SASL request");
+        let scram = super::scram::Scram::new(password);
+        let first = scram.first();
+        let mut b = Vec::new();
+        cstr(&mut b, b"SCRAM-SHA-256");
+        b.extend_from_slice(&(first.len() as i32).to_be_bytes());
+        b.extend_from_slice(first.as_bytes());
+        self.msg(b'p', &b).send().await;
+        let cont = self.recv().await;
+        assert_eq!((cont.tag, code(&cont)), (b'R', 11), "no SASLContinue");
+        let server_first = String::from_utf8_lossy(&cont.body[4..]).into_owned();
+        let last = scram.last(&server_first);
+        self.msg(b'p', last.as_bytes()).send().await;
+        for want in [12, 0] {
+            let m = self.recv().await;
+            assert_eq!((m.tag, code(&m)), (b'R', want), "login: {:?}", m.sqlstate());
+        }
     }
 
     fn msg(&mut self, tag: u8, body: &[u8]) -> &mut Self {
