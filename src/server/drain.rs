@@ -93,10 +93,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_session_wakes_when_signalled() {
         let sessions = Arc::new(Sessions::default());
-        let waiting = tokio::spawn({
-            let wait = sessions.wait();
-            async move { wait.await }
-        });
+        let waiting = tokio::spawn(sessions.wait());
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         sessions.signal();
