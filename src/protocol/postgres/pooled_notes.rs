@@ -150,6 +150,37 @@ fn split(sql: &str) -> Option<Vec<&str>> {
     )
 }
 
+/// True when no statement of `sql` can note anything, found without reading its
+/// words: it holds none of the words a note looks for anywhere in a statement
+/// (`advisory`, `set_config`, `temp`, ASCII case ignored), no dollar quoting, and no
+/// statement starts with a word a note reads first (`SET`, `RESET`, `LISTEN`,
+/// `DECLARE`, `PREPARE`, `CREATE`; every `;` is taken to start one, quoted or not).
+/// What most statements are (`SELECT`, `UPDATE`, `BEGIN`): a false `false` costs
+/// only the full reading.
+pub fn quiet(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    let dollar_quote =
+        memchr::memchr_iter(b'$', b).any(|i| !b.get(i + 1).is_some_and(u8::is_ascii_digit));
+    let names = |w: &[u8]| b.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
+    if dollar_quote || names(b"advisory") || names(b"set_config") || names(b"temp") {
+        return false;
+    }
+    let read_first = ["set", "reset", "listen", "declare", "prepare", "create"];
+    !b.split(|&c| c == b';').any(|statement| {
+        // Its first word: the first run of ASCII letters, digits and `_` (anything
+        // else, non-ASCII included, taken as a separator: a superset of the words
+        // `words` finds first).
+        let word = statement
+            .split(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+            .find(|w| !w.is_empty());
+        word.is_some_and(|w| {
+            read_first
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k.as_bytes()))
+        })
+    })
+}
+
 /// Each statement of `sql` (one query string) with its note. A setting inside
 /// dollar quoting is not followed: it pins.
 pub fn notes(sql: &str) -> Vec<(Note, &str)> {
@@ -312,6 +343,35 @@ mod tests {
 
     use proptest::strategy::Strategy;
 
+    #[test]
+    fn what_notes_something_is_never_quiet() {
+        for sql in [
+            "SET a.b = 1",
+            "reset all",
+            "LISTEN chan",
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+            "PREPARE q AS SELECT 1",
+            "CREATE TEMP TABLE t (a int)",
+            "SELECT * INTO TEMP t FROM x",
+            "SELECT pg_advisory_lock(1)",
+            "select set_config('a', 'b', false)",
+            "SELECT 1; SET a.b = 2",
+            "(SET a.b = 3)",
+            "\u{ab}SET a.b = 4",
+            "DO $$ BEGIN SET a.b = 5; END $$",
+        ] {
+            assert!(!quiet(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "UPDATE t SET a = $1 WHERE b = 2;",
+            "BEGIN;",
+            "END;",
+        ] {
+            assert!(quiet(sql), "{sql}");
+        }
+    }
+
     proptest::proptest! {
         /// Every statement is read as the reader that copied its words read it.
         #[test]
@@ -332,6 +392,30 @@ mod tests {
             ).prop_map(|w| w.join(" ")),
         ) {
             proptest::prop_assert_eq!(note_one(&sql), reference::note_one(&sql), "{}", sql);
+        }
+
+        /// A statement found quiet notes nothing: `quiet` is a superset check.
+        #[test]
+        fn a_quiet_text_notes_nothing(
+            sql in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "set", "SeT", "reset", "all", "session", "authorization", "listen",
+                        "declare", "with", "hold", "prepare", "transaction", "create",
+                        "local", "temp", "TEMPORARY", "into", "select", "update",
+                        "set_config", "pg_advisory_lock", "pg_try_advisory_lock", ";",
+                        "$$", "$1", "$a$", "'", "\"", "\u{ab}", "\u{e9}", "(", "--",
+                    ]).prop_map(|w: &str| w.to_string()),
+                    "[ ,.=()'1_a-z;$]{1,4}",
+                ],
+                0..10,
+            ).prop_map(|w| w.join(" ")),
+        ) {
+            if quiet(&sql) {
+                for (note, piece) in notes(&sql) {
+                    proptest::prop_assert_eq!(note, Note::Nothing, "{} ({})", sql, piece);
+                }
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ use super::batch::Prepared;
 use super::codec::Frame;
 use super::errors::PgError;
 use super::pooled_lender::TxnLender;
+use super::pooled_notes;
 use super::pooled_state::{self, Note};
 use super::pooled_stmts;
 use super::session::{Answer, Expect, Session};
@@ -95,6 +96,9 @@ impl Session {
 
     /// A statement about to go to the origin: its settings are tracked, or it pins.
     pub fn txn_note(&mut self, sql: &str) {
+        if pooled_notes::quiet(sql) {
+            return;
+        }
         let Some(lender) = self.lender() else {
             return;
         };
