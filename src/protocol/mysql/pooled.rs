@@ -16,11 +16,11 @@ use bytes::BytesMut;
 
 use super::MyContext;
 use super::client_auth::{self, ClientIo, Exchange, Plugin};
-use super::command::{COM_INIT_DB, COM_RESET_CONNECTION};
 use super::errors::{MyError, Side};
 use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
 use super::kill::ClientId;
 use super::namespace::base_namespace;
+use super::pooled_lender::{ConnState, Opener};
 use super::pooled_logins::{LoginError, Logins, OriginSecret};
 use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
 use super::session::txn_state;
@@ -42,10 +42,10 @@ use crate::session::Core;
 /// change what the origin does or sends (not the login's own).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    user: String,
-    database: Option<Vec<u8>>,
-    charset: u8,
-    caps: u32,
+    pub(super) user: String,
+    pub(super) database: Option<Vec<u8>>,
+    pub(super) charset: u8,
+    pub(super) caps: u32,
 }
 
 /// Capabilities a pooled connection must share with the session it serves.
@@ -60,7 +60,9 @@ const KEYED: u32 = SUPPORTED
 /// One pooled cache: its logins and its pools.
 pub struct PooledCache {
     pub(super) logins: Logins,
-    pools: Arc<Pools<Key, OriginConn>>,
+    pub(super) pools: Arc<Pools<Key, OriginConn>>,
+    /// Per session, or per transaction.
+    pub(super) mode: PoolMode,
 }
 
 /// Why pooled mode could not start.
@@ -118,7 +120,15 @@ pub fn build(
             queue_timeout: p.pool_queue_timeout,
         };
         let pools = Pools::new(limits, ctx.metrics.pool.clone());
-        out.insert(def.id.clone(), Arc::new(PooledCache { logins, pools }));
+        let mode = p.pool;
+        out.insert(
+            def.id.clone(),
+            Arc::new(PooledCache {
+                logins,
+                pools,
+                mode,
+            }),
+        );
     }
     Ok(out)
 }
@@ -155,6 +165,10 @@ pub struct PooledLogin {
     pub identity: Identity,
     pub status: u16,
     pub thread_id: u32,
+    /// The leased connection's state.
+    pub state: ConnState,
+    /// Transaction pooling: how the session's lender opens connections.
+    pub opener: Option<Opener>,
 }
 
 /// The client's handshake as far as a pooled login needs it.
@@ -195,6 +209,15 @@ pub async fn establish(
             return Err(e);
         }
     };
+    if pooled.mode == PoolMode::Transaction {
+        return Ok(super::pooled_txn::start(
+            ctx,
+            (client, cbuf),
+            a,
+            (cache, pooled),
+            id,
+        ));
+    }
     id.bind(&cache.origin, a.thread_id);
     let namespace = SessionNamespace::new(base_namespace(&cache.id, &a.identity));
     let auth = AuthLegs {
@@ -259,7 +282,19 @@ async fn login(
     let target = (cache, user, tls);
     let (mut lease, key) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
     cache.metrics.origin.up();
-    let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    let mut conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    let opener = (pooled.mode == PoolMode::Transaction).then(|| {
+        // The connection goes back at once: the session starts at the baseline.
+        conn.status = super::response::SERVER_STATUS_AUTOCOMMIT;
+        Opener {
+            user: user.to_owned(),
+            charset: resp.charset,
+            caps,
+            max_packet: resp.max_packet,
+            attrs: resp.attrs.clone(),
+            secret,
+        }
+    });
     ex.send(&ok_packet(conn.status)).await?;
     let identity = Identity {
         user: user.as_bytes().to_vec(),
@@ -283,6 +318,8 @@ async fn login(
         },
         origin: conn.end,
         identity,
+        state: conn.state,
+        opener,
     })
 }
 
@@ -374,20 +411,11 @@ pub(super) async fn give_back(held: Held, end: End, status: u16, within: std::ti
         thread_id,
         ..
     } = held;
-    let mut conn = OriginConn {
+    let conn = OriginConn {
         end,
         thread_id,
         status,
+        state: ConnState::default(),
     };
-    let mut commands = vec![vec![COM_RESET_CONNECTION]];
-    if let Some(db) = &key.database {
-        let mut init = vec![COM_INIT_DB];
-        init.extend_from_slice(db);
-        commands.push(init);
-    }
-    let reset = tokio::time::timeout(within, pooled_origin::run(&mut conn, &commands)).await;
-    match reset {
-        Ok(Ok(None)) if conn.end.alive() => lease.give_back(conn),
-        _ => tracing::debug!("mysql pooled connection not reset: closed"),
-    }
+    super::pooled_lender::reset_back(lease, conn, key.database.as_deref(), within).await;
 }

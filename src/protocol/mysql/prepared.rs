@@ -50,6 +50,10 @@ impl Statements {
         self.last = None;
     }
 
+    pub fn remove(&mut self, id: u32) {
+        self.map.remove(&id);
+    }
+
     fn get_mut(&mut self, id: u32) -> Option<&mut Stmt> {
         let id = if id == LAST_PREPARED { self.last? } else { id };
         self.map.get_mut(&id)
@@ -100,6 +104,10 @@ pub(super) fn parse_execute(body: &[u8], params: u16) -> Option<Execute<'_>> {
 impl Session {
     pub fn on_prepare(&mut self, p: Packet) {
         self.forward(&p);
+        let raw = p.payload().get(1..).unwrap_or_default().to_vec();
+        if let Some(l) = self.lender() {
+            l.preparing.push_back(raw);
+        }
         let sql = std::str::from_utf8(p.payload().get(1..).unwrap_or_default())
             .ok()
             .filter(|_| !p.is_full())
@@ -174,9 +182,20 @@ impl Session {
             let long_data = std::mem::take(&mut s.long_data);
             (s.sql.clone(), s.params, s.types.clone(), long_data)
         });
+        if self.txn_pooled {
+            if let Some(l) = self.lender() {
+                l.long_data = false;
+            }
+            let cursor = parse_execute(body, 0).is_none_or(|e| e.flags != 0);
+            if cursor {
+                self.pin(crate::pool::metrics::PinReason::Cursor);
+            }
+        }
         let Some((Some(sql), params, types, long_data)) = known.filter(|_| !p.is_full()) else {
             // Unknown statement, not UTF-8, or over 16 MiB.
-            self.forward_unknown(&p, Shape::Results);
+            if !self.txn_pooled || self.txn_stmt_ready(id, true).await? {
+                self.forward_unknown(&p, Shape::Results);
+            }
             return Ok(());
         };
         let exec = parse_execute(body, params);
@@ -231,6 +250,9 @@ impl Session {
         started: Instant,
         miss: Miss<'_>,
     ) -> Result<(), MyError> {
+        if self.txn_pooled && !self.txn_stmt_ready(id, true).await? {
+            return Ok(());
+        }
         let decision = crate::session::decide(self, miss.sql, blocked).await?;
         if let Some(s) = self.stmts.get_mut(id) {
             // Unless answered after following an identical miss (only possible when
