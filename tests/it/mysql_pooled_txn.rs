@@ -340,6 +340,22 @@ async fn last_insert_id_is_the_sessions_own() {
     let got: Option<u64> = c.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
     assert_eq!(got, Some(mine), "the session's id, not the connection's");
     holder.query_drop("COMMIT").await.unwrap();
+    holder.disconnect().await.unwrap();
+    c.disconnect().await.unwrap();
+
+    // A session that inserted nothing reads 0, whoever used its connection before.
+    let mut e = s.client().await;
+    e.query_drop("INSERT INTO t (v) VALUES (5)").await.unwrap();
+    let before = backend(&mut e).await;
+    e.disconnect().await.unwrap();
+    let mut fresh = s.client().await;
+    let got: Option<(u64, u64)> = fresh
+        .query_first("SELECT LAST_INSERT_ID(), CONNECTION_ID()")
+        .await
+        .unwrap();
+    let (id, conn) = got.unwrap();
+    assert_eq!(conn, before, "the connection the inserting session used");
+    assert_eq!(id, 0, "not the other session's id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

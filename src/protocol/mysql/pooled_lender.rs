@@ -87,8 +87,10 @@ pub struct TxnLender {
     pub preparing: VecDeque<Vec<u8>>,
     /// Long data was sent: the connection holds it until the execute.
     pub long_data: bool,
-    /// The last insert id an OK reported, and the backend it lives on.
-    pub insert_id: (u64, u32),
+    /// The last insert id an OK reported, and the lease it was reported in.
+    pub insert_id: (u64, u64),
+    /// Leases taken so far (the current one's number while one is attached).
+    pub lease_no: u64,
     /// The connection that reported it is kept until the next command.
     pub insert_hold: bool,
     pin: Option<PinReason>,
@@ -137,6 +139,7 @@ impl TxnLender {
             preparing: VecDeque::new(),
             long_data: false,
             insert_id: (0, 0),
+            lease_no: 0,
             insert_hold: false,
             pin: None,
             failure: None,
@@ -197,6 +200,7 @@ impl TxnLender {
     }
 
     fn hold(&mut self, lease: Lease<OriginConn>, thread_id: u32, status: u16, state: ConnState) {
+        self.lease_no += 1;
         self.ids
             .rebind(self.client_id, &self.cache.origin, thread_id);
         self.held = Some(Held {

@@ -9,9 +9,9 @@
 //! an OK reporting an insert id, the connection stays with the session until its next
 //! command (`insert_hold`), so `INSERT …; SELECT LAST_INSERT_ID()` reads it where it
 //! was made; a statement that reads or sets it pins the session (it may read it again
-//! later). One that comes after the hold ended finds the value set first on the
-//! connection it leases (`SET last_insert_id = v`, v from the last OK), unless that
-//! connection is the one that reported it.
+//! later). One that comes in another lease than the OK that reported the session's
+//! last id finds that value set first on its connection (`SET last_insert_id = v`;
+//! 0 for a session that inserted nothing), so it never reads another session's.
 //!
 //! Settings (`pooled_state`) are recorded when the origin accepts them and replayed by
 //! the lender (`pooled_lender`); prepared statements follow (`pooled_stmts`).
@@ -133,7 +133,15 @@ impl Session {
             return Ok(());
         };
         let cause = self.lender().and_then(|l| l.failure.take());
-        Err(cause.unwrap_or_else(|| failure.into()))
+        let cause = cause.unwrap_or_else(|| failure.into());
+        // The origin is unreachable: the session goes on answering from the cache
+        // (`session::outage`), as one that lost its connection at rest does.
+        if let MyError::OriginConnect { source, .. } = &cause
+            && self.lose_origin(crate::stats::OriginFault::of_io(source))
+        {
+            return Ok(());
+        }
+        Err(cause)
     }
 
     /// Writes out what is owed (leasing a connection first if something must reach
@@ -202,11 +210,11 @@ impl Session {
         let Some(l) = self.lender() else {
             return Ok(());
         };
-        let ((value, thread), here) = (l.insert_id, l.thread());
-        if value == 0 || here.is_none_or(|h| h == thread) {
+        let ((value, made), now) = (l.insert_id, l.lease_no);
+        if made == now || l.thread().is_none() {
             return Ok(());
         }
-        l.insert_id.1 = here.unwrap_or(0);
+        l.insert_id.1 = now;
         self.wait_quiet().await?;
         let sql = format!("SET last_insert_id = {value}");
         let mut payload = vec![COM_QUERY];
@@ -251,7 +259,7 @@ impl Session {
             return;
         };
         if let Some(l) = self.lender() {
-            l.insert_id = (id, l.thread().unwrap_or(0));
+            l.insert_id = (id, l.lease_no);
             l.insert_hold = true;
         }
     }
@@ -264,7 +272,7 @@ impl Session {
         };
         l.tracked.sets.clear();
         l.client_stmts.clear();
-        l.insert_id = (0, 0);
+        l.insert_id = (0, l.lease_no);
         l.long_data = false;
         l.unpin();
         if let Some(conn) = l.conn() {
