@@ -63,6 +63,27 @@ pub struct PooledCache {
     pub(super) pools: Arc<Pools<Key, OriginConn>>,
     /// Per session, or per transaction.
     pub(super) mode: PoolMode,
+    /// Keys an origin login has worked for (transaction pooling), at most
+    /// [`MAX_PROVEN`].
+    proven: std::sync::Mutex<std::collections::HashSet<Key>>,
+}
+
+const MAX_PROVEN: usize = 1024;
+
+impl PooledCache {
+    pub(super) fn proven(&self, key: &Key) -> bool {
+        self.proven
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    pub(super) fn prove(&self, key: &Key) {
+        let mut set = self.proven.lock().unwrap_or_else(|e| e.into_inner());
+        if set.len() < MAX_PROVEN {
+            set.insert(key.clone());
+        }
+    }
 }
 
 /// Why pooled mode could not start.
@@ -127,6 +148,7 @@ pub fn build(
                 logins,
                 pools,
                 mode,
+                proven: Default::default(),
             }),
         );
     }
@@ -145,7 +167,8 @@ pub fn default_plugin(protocol: Protocol) -> Plugin {
 /// A pooled session's hold on its connection, until it is given back, and what a
 /// COM_CHANGE_USER needs to check a login and lease another one.
 pub struct Held {
-    pub(super) lease: Lease<OriginConn>,
+    /// `None` for a transaction-pooled login that needed no connection.
+    pub(super) lease: Option<Lease<OriginConn>>,
     pub(super) key: Key,
     pub(super) thread_id: u32,
     pub(super) pooled: Arc<PooledCache>,
@@ -280,9 +303,27 @@ async fn login(
     let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
     let tls = ctx.tls.origin(&cache.id);
     let target = (cache, user, tls);
-    let (mut lease, key) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
+    let key = key_of(user, resp, caps);
+    let txn = pooled.mode == PoolMode::Transaction;
+    // Transaction pooling: once an origin login with this key has worked, a login
+    // needs no connection (a full pool does not hold it up).
+    let (lease, mut conn) = if txn && pooled.proven(&key) {
+        let conn = OriginConn {
+            end: End::detached_origin(),
+            thread_id: 0,
+            status: super::response::SERVER_STATUS_AUTOCOMMIT,
+            state: ConnState::default(),
+        };
+        (None, conn)
+    } else {
+        let (mut lease, _) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
+        let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+        if txn {
+            pooled.prove(&key);
+        }
+        (Some(lease), conn)
+    };
     cache.metrics.origin.up();
-    let mut conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
     let opener = (pooled.mode == PoolMode::Transaction).then(|| {
         // The connection goes back at once: the session starts at the baseline.
         conn.status = super::response::SERVER_STATUS_AUTOCOMMIT;
@@ -323,6 +364,16 @@ async fn login(
     })
 }
 
+/// The key of the pool a login of `user` with `resp` (and `caps`) leases from.
+pub(super) fn key_of(user: &str, resp: &Response, caps: u32) -> Key {
+    Key {
+        user: user.to_owned(),
+        database: resp.database.clone().filter(|d| !d.is_empty()),
+        charset: resp.charset,
+        caps: caps & KEYED,
+    }
+}
+
 /// A connection from the pool of the client's key, opened for it if none is idle.
 /// The origin's own refusal of the login is relayed to the client.
 pub(super) async fn lease(
@@ -331,13 +382,8 @@ pub(super) async fn lease(
     (resp, caps): (&Response, u32),
     (pooled, secret): (&PooledCache, &OriginSecret),
 ) -> Result<(Lease<OriginConn>, Key), MyError> {
-    let database = resp.database.clone().filter(|d| !d.is_empty());
-    let key = Key {
-        user: user.to_owned(),
-        database: database.clone(),
-        charset: resp.charset,
-        caps: caps & KEYED,
-    };
+    let key = key_of(user, resp, caps);
+    let database = key.database.clone();
     let target = Target {
         user,
         database: database.as_deref(),
@@ -411,6 +457,9 @@ pub(super) async fn give_back(held: Held, end: End, status: u16, within: std::ti
         thread_id,
         ..
     } = held;
+    let Some(lease) = lease else {
+        return;
+    };
     let conn = OriginConn {
         end,
         thread_id,

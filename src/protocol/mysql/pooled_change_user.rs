@@ -63,7 +63,7 @@ impl Session {
         let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
         ex.send(&pooled::ok_packet(conn.status)).await?;
         let held = Held {
-            lease,
+            lease: Some(lease),
             key,
             thread_id: conn.thread_id,
             pooled,

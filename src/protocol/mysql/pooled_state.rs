@@ -2,10 +2,10 @@
 //! which statements change state that follows the client to whichever connection it
 //! leases (`SET` of session variables, `SET NAMES`, `USE`: tracked, replayed), which
 //! create state that cannot move (user variables, temporary tables, `GET_LOCK`,
-//! `LOCK TABLES`, SQL `PREPARE`, `SQL_CALC_FOUND_ROWS`/`FOUND_ROWS()`, `HANDLER`,
-//! `SET TRANSACTION` for the next transaction: the session is pinned), which read
-//! `LAST_INSERT_ID()`, and what a connection carries, so one that already matches the
-//! session costs no round trip. Reading a statement here is deliberately coarse: a
+//! `LOCK TABLES`, `FLUSH … LOCK`, SQL `PREPARE`, `SQL_CALC_FOUND_ROWS`/`FOUND_ROWS()`,
+//! `HANDLER`, `XA`, `SET TRANSACTION` for the next transaction: the session is
+//! pinned), which read `LAST_INSERT_ID()`, and what a connection carries, so one
+//! that already matches the session costs no round trip. Reading a statement here is deliberately coarse: a
 //! false pin costs a connection, never a wrong answer.
 
 use crate::pool::metrics::PinReason;
@@ -150,7 +150,10 @@ pub fn note(sql: &str) -> Note {
     match at(0) {
         "lock" => return Note::Pin(PinReason::TableLock),
         "prepare" => return Note::Pin(PinReason::SqlPrepare),
-        "handler" => return Note::Pin(PinReason::UntrackedState),
+        // An XA transaction outlives its status flags (prepared, it stays with
+        // the connection); a global read lock stays with it too.
+        "handler" | "xa" => return Note::Pin(PinReason::UntrackedState),
+        "flush" if has("lock") => return Note::Pin(PinReason::TableLock),
         "create" if w.iter().take(4).any(|x| *x == "temporary") => {
             return Note::Pin(PinReason::TempTable);
         }
@@ -304,7 +307,9 @@ mod tests {
             ("LOCK TABLES t WRITE", pin(PinReason::TableLock)),
             ("UNLOCK TABLES", Note::Nothing),
             ("PREPARE s FROM 'SELECT 1'", pin(PinReason::SqlPrepare)),
-            ("XA PREPARE 'x'", Note::Nothing),
+            ("XA PREPARE 'x'", pin(PinReason::UntrackedState)),
+            ("FLUSH TABLES WITH READ LOCK", pin(PinReason::TableLock)),
+            ("FLUSH PRIVILEGES", Note::Nothing),
             (
                 "CREATE TEMPORARY TABLE t (a INT)",
                 pin(PinReason::TempTable),

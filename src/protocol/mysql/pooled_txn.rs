@@ -40,7 +40,8 @@ use crate::server::stream::Stream;
 use crate::session::Core;
 
 /// The session of a transaction-pooled login (its OK sent): the connection the login
-/// leased goes back at once, as it is, and the session starts holding none.
+/// leased, if it needed one, goes back at once, as it is, and the session starts
+/// holding none.
 pub fn start(
     ctx: &Arc<MyContext>,
     (client, cbuf): (Stream, BytesMut),
@@ -64,19 +65,13 @@ pub fn start(
         status,
         state,
     };
-    let alive = {
+    // The connection a first login leased (to prove the stored secret) goes back.
+    if let Some(lease) = held.lease {
         let mut conn = conn;
-        let alive = conn.end.alive();
-        if alive {
-            let lease = held.lease;
+        if conn.end.alive() {
             lease.give_back(conn);
         }
-        alive
-    };
-    tracing::debug!(
-        alive,
-        "mysql transaction-pooled login: its connection given back"
-    );
+    }
     let namespace = SessionNamespace::new(base_namespace(&cache.id, &identity));
     let auth = AuthLegs {
         client_tls: client.is_tls(),

@@ -1,7 +1,7 @@
 //! COM_CHANGE_USER under transaction pooling: wirecache checks the new login itself
 //! (as in session pooling, `pooled_change_user`), leases a connection of the new
-//! (user, database, character set) pool once to prove the origin login and gives it
-//! straight back, returns the connection the session held (reset), and starts a new
+//! (user, database, character set) pool to prove the origin login and gives it
+//! straight back (the first time for that key only), returns the connection the session held (reset), and starts a new
 //! lender for the new key; the client gets OK. Refused (ERR, the session goes on)
 //! while answers are owed or a transaction is open; a failed login gets ERR 1045 and
 //! ends the session.
@@ -47,24 +47,28 @@ impl Session {
         let secret = login
             .and_then(|l| l.secret())
             .ok_or(MyError::Origin("no secret to log in to the origin with"))?;
-        let target = (&cache, user.as_str(), tls.origin(&cache.id));
-        let leased = pooled::lease(&mut ex, target, (&req, caps), (&pooled, &secret)).await;
-        let (mut lease, key) = match leased {
-            Ok(l) => l,
-            Err(e) => {
-                if let Some(wire) = super::errors::to_wire(&e, ex.seq) {
-                    let _ = ex.send(wire.get(4..).unwrap_or_default()).await;
+        let key = pooled::key_of(&user, &req, caps);
+        if !pooled.proven(&key) {
+            let target = (&cache, user.as_str(), tls.origin(&cache.id));
+            let leased = pooled::lease(&mut ex, target, (&req, caps), (&pooled, &secret)).await;
+            let (mut lease, key) = match leased {
+                Ok(l) => l,
+                Err(e) => {
+                    if let Some(wire) = super::errors::to_wire(&e, ex.seq) {
+                        let _ = ex.send(wire.get(4..).unwrap_or_default()).await;
+                    }
+                    self.core.terminate();
+                    return Ok(());
                 }
-                self.core.terminate();
-                return Ok(());
-            }
-        };
-        if let Some(conn) = lease.take() {
-            let mut conn = conn;
-            if conn.end.alive() {
+            };
+            // Proven: the connection goes straight back.
+            if let Some(mut conn) = lease.take()
+                && conn.end.alive()
+            {
                 conn.status = SERVER_STATUS_AUTOCOMMIT;
                 lease.give_back(conn);
             }
+            pooled.prove(&key);
         }
         ex.send(&pooled::ok_packet(SERVER_STATUS_AUTOCOMMIT))
             .await?;
