@@ -31,6 +31,7 @@ mod miss;
 mod namespace;
 mod offline;
 pub mod pooled;
+mod pooled_cache;
 mod pooled_change_user;
 mod pooled_lender;
 mod pooled_logins;

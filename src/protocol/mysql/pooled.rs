@@ -7,9 +7,10 @@
 //! connection's, so `KILL` names the right backend. When the session ends at rest
 //! (nothing owed, no transaction open), the connection is reset with
 //! `COM_RESET_CONNECTION` and `COM_INIT_DB` back to the pool's database, and given
-//! back; otherwise, or if the reset fails, it is closed.
+//! back; otherwise, or if the reset fails, it is closed. Under `pool = "transaction"`
+//! the login is checked the same way (leasing a connection only while the origin has
+//! not yet accepted a login with its key) and the session goes on in `pooled_txn`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -21,16 +22,15 @@ use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
 use super::kill::ClientId;
 use super::namespace::base_namespace;
 use super::pooled_lender::{ConnState, Opener};
-use super::pooled_logins::{LoginError, Logins, OriginSecret};
+use super::pooled_logins::OriginSecret;
 use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
 use super::session::txn_state;
 use super::session::{Identity, Session};
 use super::tls::{AuthLegs, write};
-use crate::config::{Config, PoolMode, Protocol};
+use crate::config::PoolMode;
 use crate::engine::CacheCtx;
 use crate::engine::SessionNamespace;
-use crate::pool::userlist::{Userlist, UserlistError};
-use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::pool::{Lease, LeaseError};
 use crate::protocol::End;
 use crate::protocol::Pipes;
 use crate::server::admission::Admitted;
@@ -38,131 +38,8 @@ use crate::server::origin_tls::OriginTls;
 use crate::server::stream::Stream;
 use crate::session::Core;
 
-/// Which pool a session's connection comes from. The capabilities are those that
-/// change what the origin does or sends (not the login's own).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
-    pub(super) user: String,
-    pub(super) database: Option<Vec<u8>>,
-    pub(super) charset: u8,
-    pub(super) caps: u32,
-}
-
-/// Capabilities a pooled connection must share with the session it serves.
-const KEYED: u32 = SUPPORTED
-    & !(super::handshake::CLIENT_CONNECT_WITH_DB
-        | super::handshake::CLIENT_CONNECT_ATTRS
-        | super::handshake::CLIENT_PLUGIN_AUTH
-        | super::handshake::CLIENT_PLUGIN_AUTH_LENENC
-        | super::handshake::CLIENT_SECURE_CONNECTION
-        | super::handshake::CLIENT_LONG_PASSWORD);
-
-/// One pooled cache: its logins and its pools.
-pub struct PooledCache {
-    pub(super) logins: Logins,
-    pub(super) pools: Arc<Pools<Key, OriginConn>>,
-    /// Per session, or per transaction.
-    pub(super) mode: PoolMode,
-    /// Keys an origin login has worked for (transaction pooling), at most
-    /// [`MAX_PROVEN`].
-    proven: std::sync::Mutex<std::collections::HashSet<Key>>,
-}
-
-const MAX_PROVEN: usize = 1024;
-
-impl PooledCache {
-    pub(super) fn proven(&self, key: &Key) -> bool {
-        self.proven
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(key)
-    }
-
-    pub(super) fn prove(&self, key: &Key) {
-        let mut set = self.proven.lock().unwrap_or_else(|e| e.into_inner());
-        if set.len() < MAX_PROVEN {
-            set.insert(key.clone());
-        }
-    }
-}
-
-/// Why pooled mode could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum PooledError {
-    #[error("cache {cache}: {source}")]
-    Userlist {
-        cache: String,
-        source: UserlistError,
-    },
-    #[error("cache {cache}: {source}")]
-    Login { cache: String, source: LoginError },
-    #[error(
-        "cache {cache}: auth_user / auth_query are not supported for MySQL/MariaDB caches (list the users in auth_file)"
-    )]
-    AuthQuery { cache: String },
-}
-
-/// The pooled caches of `config` served by the `protocol` listener, by cache ID.
-/// Runs inside the runtime.
-pub fn build(
-    config: &Config,
-    caches: &crate::engine::Caches,
-    protocol: Protocol,
-) -> Result<HashMap<String, Arc<PooledCache>>, PooledError> {
-    let mut out = HashMap::new();
-    for def in &config.caches {
-        let p = &def.pool;
-        if p.pool == PoolMode::Off || def.protocol != protocol {
-            continue;
-        }
-        let Some(ctx) = caches.by_id(&def.id) else {
-            continue;
-        };
-        let cache = || def.id.clone();
-        if p.auth_user.is_some() {
-            return Err(PooledError::AuthQuery { cache: cache() });
-        }
-        let user = p.user.as_deref().zip(p.password.as_deref());
-        let list = Userlist::load(p.auth_file.as_deref(), user).map_err(|source| {
-            PooledError::Userlist {
-                cache: cache(),
-                source,
-            }
-        })?;
-        let logins = Logins::new(&list).map_err(|source| PooledError::Login {
-            cache: cache(),
-            source,
-        })?;
-        let limits = Limits {
-            size: p.pool_size,
-            min_idle: p.pool_min_idle,
-            max_lifetime: p.pool_max_lifetime,
-            idle_timeout: p.pool_idle_timeout,
-            queue_timeout: p.pool_queue_timeout,
-        };
-        let pools = Pools::new(limits, ctx.metrics.pool.clone());
-        let mode = p.pool;
-        out.insert(
-            def.id.clone(),
-            Arc::new(PooledCache {
-                logins,
-                pools,
-                mode,
-                proven: Default::default(),
-            }),
-        );
-    }
-    Ok(out)
-}
-
-/// The plugin a listener with pooled caches greets with and switches to: MySQL 8's
-/// default on the MySQL listener, MariaDB's on the MariaDB one.
-pub fn default_plugin(protocol: Protocol) -> Plugin {
-    match protocol {
-        Protocol::MariaDb => Plugin::Native,
-        _ => Plugin::Sha2,
-    }
-}
+pub(super) use super::pooled_cache::key_of;
+pub use super::pooled_cache::{Key, PooledCache, PooledError, build, default_plugin};
 
 /// A pooled session's hold on its connection, until it is given back, and what a
 /// COM_CHANGE_USER needs to check a login and lease another one.
@@ -362,16 +239,6 @@ async fn login(
         state: conn.state,
         opener,
     })
-}
-
-/// The key of the pool a login of `user` with `resp` (and `caps`) leases from.
-pub(super) fn key_of(user: &str, resp: &Response, caps: u32) -> Key {
-    Key {
-        user: user.to_owned(),
-        database: resp.database.clone().filter(|d| !d.is_empty()),
-        charset: resp.charset,
-        caps: caps & KEYED,
-    }
 }
 
 /// A connection from the pool of the client's key, opened for it if none is idle.

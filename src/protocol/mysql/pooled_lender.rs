@@ -91,8 +91,6 @@ pub struct TxnLender {
     pub insert_id: (u64, u64),
     /// Leases taken so far (the current one's number while one is attached).
     pub lease_no: u64,
-    /// The connection that reported it is kept until the next command.
-    pub insert_hold: bool,
     pin: Option<PinReason>,
     /// Why the last lease failed, for the session to tell its client.
     pub failure: Option<MyError>,
@@ -140,7 +138,6 @@ impl TxnLender {
             long_data: false,
             insert_id: (0, 0),
             lease_no: 0,
-            insert_hold: false,
             pin: None,
             failure: None,
             scramble: start.scramble,

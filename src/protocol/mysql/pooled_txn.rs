@@ -2,16 +2,17 @@
 //! top of the ordinary session: it leases an origin connection when something must
 //! reach the origin (never for a hit) and gives it back once the origin's status
 //! flags say no transaction is open (SERVER_STATUS_IN_TRANS clear, nothing owed, so
-//! no SERVER_MORE_RESULTS_EXISTS either), unless the session is pinned, long data
-//! waits for its execute, or the last insert id is held.
+//! no SERVER_MORE_RESULTS_EXISTS either), unless the session is pinned or long data
+//! waits for its execute.
 //!
-//! `LAST_INSERT_ID()`: the value lives on the connection that ran the INSERT. After
-//! an OK reporting an insert id, the connection stays with the session until its next
-//! command (`insert_hold`), so `INSERT …; SELECT LAST_INSERT_ID()` reads it where it
-//! was made; a statement that reads or sets it pins the session (it may read it again
-//! later). One that comes in another lease than the OK that reported the session's
-//! last id finds that value set first on its connection (`SET last_insert_id = v`;
-//! 0 for a session that inserted nothing), so it never reads another session's.
+//! `LAST_INSERT_ID()`: the value lives on the connection that ran the INSERT, and the
+//! session may have given that one back. The session remembers the insert id of its
+//! last OK that reported one (and the lease it came in); a statement that reads or
+//! sets `LAST_INSERT_ID()` pins the session (it may read it again later), and unless
+//! it runs in that same lease, the value is set first on its connection
+//! (`SET last_insert_id = v`; 0 for a session that inserted nothing), so it reads the
+//! session's own and never another session's. The connection is not kept after an
+//! INSERT: an idle client would hold it, and a full pool would wait for that client.
 //!
 //! Settings (`pooled_state`) are recorded when the origin accepts them and replayed by
 //! the lender (`pooled_lender`); prepared statements follow (`pooled_stmts`).
@@ -161,16 +162,9 @@ impl Session {
         }
         let held = self
             .lender()
-            .is_none_or(|l| l.pinned().is_some() || l.long_data || l.insert_hold);
+            .is_none_or(|l| l.pinned().is_some() || l.long_data);
         if !held {
             self.core.io().release_origin().await;
-        }
-    }
-
-    /// A new command from the client: the last insert id's hold ends.
-    pub fn txn_command(&mut self) {
-        if let Some(l) = self.lender() {
-            l.insert_hold = false;
         }
     }
 
@@ -246,7 +240,7 @@ impl Session {
         }
     }
 
-    /// An OK packet from the origin: an insert id it reports is held.
+    /// An OK packet from the origin: an insert id it reports is the session's.
     pub fn txn_ok(&mut self, payload: &[u8]) {
         let mut r = Reader::new(payload);
         let id = r.u8().and_then(|_| r.lenenc()).and_then(|_| r.lenenc());
@@ -255,7 +249,6 @@ impl Session {
         };
         if let Some(l) = self.lender() {
             l.insert_id = (id, l.lease_no);
-            l.insert_hold = true;
         }
     }
 

@@ -174,9 +174,8 @@ impl Session {
             self.core.to_origin(&p.bytes);
             return Ok(());
         }
-        if self.txn_pooled {
-            self.txn_command();
-        }
+        // Transaction pooling: what the last statement would have tracked is gone.
+        self.note = None;
         match p.first() {
             Some(COM_QUERY) => self.on_query(p).await,
             Some(COM_STMT_PREPARE) => {
