@@ -70,14 +70,12 @@ pub enum PinReason {
     TableLock,
     /// MySQL `SQL_CALC_FOUND_ROWS` / `FOUND_ROWS()`: the previous statement's row count.
     FoundRows,
-    /// MySQL `LAST_INSERT_ID()` read or set: the id lives on this connection.
-    LastInsertId,
     /// MySQL COM_STMT_EXECUTE with a cursor: rows are fetched from this connection.
     Cursor,
 }
 
 impl PinReason {
-    pub const ALL: [PinReason; 12] = [
+    pub const ALL: [PinReason; 11] = [
         PinReason::TempTable,
         PinReason::AdvisoryLock,
         PinReason::Listen,
@@ -88,7 +86,6 @@ impl PinReason {
         PinReason::NamedLock,
         PinReason::TableLock,
         PinReason::FoundRows,
-        PinReason::LastInsertId,
         PinReason::Cursor,
     ];
 
@@ -104,7 +101,6 @@ impl PinReason {
             PinReason::NamedLock => "named_lock",
             PinReason::TableLock => "table_lock",
             PinReason::FoundRows => "found_rows",
-            PinReason::LastInsertId => "last_insert_id",
             PinReason::Cursor => "cursor",
         }
     }

@@ -331,10 +331,19 @@ async fn last_insert_id_is_the_sessions_own() {
     b.query_drop("INSERT INTO t (v) VALUES (2)").await.unwrap();
     let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
     assert_eq!(got, Some(mine));
-    assert_eq!(s.proxy.metric(&pinned("last_insert_id")).await, 1.0);
+    // LAST_INSERT_ID(expr) sets it (the OK reports it), read in another lease.
+    a.query_drop(format!(
+        "UPDATE t SET v = LAST_INSERT_ID(v + 100) WHERE id = {mine}"
+    ))
+    .await
+    .unwrap();
+    b.query_drop("SELECT 1 FROM DUAL").await.unwrap();
+    let got: Option<u64> = a.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(got, Some(101));
     b.query_drop("COMMIT").await.unwrap();
     a.disconnect().await.unwrap();
-    settle(&s.proxy, &pinned("last_insert_id"), 0.0).await;
+    // Reading it pins nothing: the value is set where the read runs.
+    assert_eq!(s.proxy.metric(&pinned("untracked_state")).await, 0.0);
 
     // Read later, after the connection went back and another session took it.
     let mut c = s.client().await;

@@ -152,8 +152,10 @@ async fn login(
     pooled: &Arc<PooledCache>,
 ) -> Result<PooledLogin, MyError> {
     let admitted = ctx.admission.admit(cache).await;
-    let admitted = admitted.map_err(MyError::TooManyConnections)?;
-    let login = pooled.logins.get(user);
+    let (admitted, login) = (
+        admitted.map_err(MyError::TooManyConnections)?,
+        pooled.logins.get(user),
+    );
     let tls = client.is_tls();
     let mut ex = Exchange {
         client: ClientIo::Login(client, cbuf),
@@ -172,55 +174,23 @@ async fn login(
     *seq = ex.seq;
     let how = how?;
     tracing::debug!(cache = %cache.id, checked = ?how, "mysql pooled login checked");
-    let login = login.ok_or(MyError::AuthRejected)?;
-    let secret = login.secret().ok_or(MyError::Origin(
-        "no secret to log in to the origin with (a stored *HEX hash: the user's first login must use mysql_native_password)",
-    ))?;
+    let secret = stored_secret(login.as_deref())?;
     let resp = hello.resp;
     let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
-    let tls = ctx.tls.origin(&cache.id);
-    let target = (cache, user, tls);
     let key = key_of(user, resp, caps);
-    let txn = pooled.mode == PoolMode::Transaction;
-    // Transaction pooling: once an origin login with this key has worked, a login
-    // needs no connection (a full pool does not hold it up).
-    let (lease, mut conn) = if txn && pooled.proven(&key) {
-        let conn = OriginConn {
-            end: End::detached_origin(),
-            thread_id: 0,
-            status: super::response::SERVER_STATUS_AUTOCOMMIT,
-            state: ConnState::default(),
-        };
-        (None, conn)
-    } else {
-        let (mut lease, _) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
-        let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
-        if txn {
-            pooled.prove(&key);
-        }
-        (Some(lease), conn)
-    };
+    let target = (cache, user, ctx.tls.origin(&cache.id));
+    let (lease, conn) = first_lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
     cache.metrics.origin.up();
-    let opener = (pooled.mode == PoolMode::Transaction).then(|| {
-        // The connection goes back at once: the session starts at the baseline.
-        conn.status = super::response::SERVER_STATUS_AUTOCOMMIT;
-        Opener {
-            user: user.to_owned(),
+    let opener =
+        (pooled.mode == PoolMode::Transaction).then(|| Opener::of(user, resp, caps, secret));
+    ex.send(&ok_packet(conn.status)).await?;
+    Ok(PooledLogin {
+        identity: Identity {
+            user: user.as_bytes().to_vec(),
+            database: key.database.clone(),
             charset: resp.charset,
             caps,
-            max_packet: resp.max_packet,
-            attrs: resp.attrs.clone(),
-            secret,
-        }
-    });
-    ex.send(&ok_packet(conn.status)).await?;
-    let identity = Identity {
-        user: user.as_bytes().to_vec(),
-        database: key.database.clone(),
-        charset: resp.charset,
-        caps,
-    };
-    Ok(PooledLogin {
+        },
         admitted,
         status: conn.status,
         thread_id: conn.thread_id,
@@ -235,10 +205,46 @@ async fn login(
             client_id: 0,
         },
         origin: conn.end,
-        identity,
         state: conn.state,
         opener,
     })
+}
+
+/// The secret wirecache logs in to the origin with, for a login it accepted.
+fn stored_secret(login: Option<&super::pooled_logins::Login>) -> Result<OriginSecret, MyError> {
+    let login = login.ok_or(MyError::AuthRejected)?;
+    login.secret().ok_or(MyError::Origin(
+        "no secret to log in to the origin with (a stored *HEX hash: the user's first login must use mysql_native_password)",
+    ))
+}
+
+/// The connection a login leases; under transaction pooling, none once an origin
+/// login with its key has worked (a full pool does not hold the login up).
+async fn first_lease(
+    ex: &mut Exchange<'_>,
+    target: (&Arc<CacheCtx>, &str, Option<&OriginTls>),
+    (resp, caps): (&Response, u32),
+    (pooled, secret): (&PooledCache, &OriginSecret),
+) -> Result<(Option<Lease<OriginConn>>, OriginConn), MyError> {
+    let key = key_of(target.1, resp, caps);
+    let txn = pooled.mode == PoolMode::Transaction;
+    if txn && pooled.proven(&key) {
+        let conn = OriginConn {
+            end: End::detached_origin(),
+            thread_id: 0,
+            status: super::response::SERVER_STATUS_AUTOCOMMIT,
+            state: ConnState::default(),
+        };
+        return Ok((None, conn));
+    }
+    let (mut lease, _) = lease(ex, target, (resp, caps), (pooled, secret)).await?;
+    let mut conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    if txn {
+        pooled.prove(&key);
+        // The connection goes back at once: the session starts at the baseline.
+        conn.status = super::response::SERVER_STATUS_AUTOCOMMIT;
+    }
+    Ok((Some(lease), conn))
 }
 
 /// A connection from the pool of the client's key, opened for it if none is idle.

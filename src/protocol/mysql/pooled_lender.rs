@@ -58,6 +58,25 @@ pub struct Opener {
     pub secret: OriginSecret,
 }
 
+impl Opener {
+    /// The login of `user` as its HandshakeResponse (or COM_CHANGE_USER) `resp` asks.
+    pub fn of(
+        user: &str,
+        resp: &super::handshake::Response,
+        caps: u32,
+        secret: OriginSecret,
+    ) -> Self {
+        Opener {
+            user: user.to_owned(),
+            charset: resp.charset,
+            caps,
+            max_packet: resp.max_packet,
+            attrs: resp.attrs.clone(),
+            secret,
+        }
+    }
+}
+
 /// The attached connection's parts.
 struct Held {
     lease: Lease<OriginConn>,
@@ -147,6 +166,13 @@ impl TxnLender {
             lender.hold(lease, thread_id, status, state);
         }
         lender
+    }
+
+    /// What COM_CHANGE_USER checks a login with: the pooled cache, the greeting's
+    /// scramble and plugin, and TLS.
+    pub fn login_parts(&self) -> (Arc<PooledCache>, Vec<u8>, Plugin, Arc<TlsContext>) {
+        let scramble = self.scramble.clone();
+        (self.pooled.clone(), scramble, self.plugin, self.tls.clone())
     }
 
     pub fn pinned(&self) -> Option<PinReason> {

@@ -4,7 +4,8 @@
 //! create state that cannot move (user variables, temporary tables, `GET_LOCK`,
 //! `LOCK TABLES`, `FLUSH … LOCK`, SQL `PREPARE`, `SQL_CALC_FOUND_ROWS`/`FOUND_ROWS()`,
 //! `HANDLER`, `XA`, `SET TRANSACTION` for the next transaction: the session is
-//! pinned), which read `LAST_INSERT_ID()`, and what a connection carries, so one
+//! pinned), which read `LAST_INSERT_ID()` (the session's value is set first where
+//! needed), and what a connection carries, so one
 //! that already matches the session costs no round trip. Reading a statement here is deliberately coarse: a
 //! false pin costs a connection, never a wrong answer.
 
@@ -19,7 +20,7 @@ pub enum Note {
     Set(Setting),
     /// `USE db`: the session's database once the origin says OK.
     Use(Vec<u8>),
-    /// Reads (or sets) `LAST_INSERT_ID()` / `@@identity` / `@@last_insert_id`.
+    /// Reads `LAST_INSERT_ID()` / `@@identity` / `@@last_insert_id`.
     InsertId,
     /// State that cannot move: the session keeps its connection.
     Pin(PinReason),
@@ -33,6 +34,55 @@ pub struct Setting {
     pub sql: String,
 }
 
+/// Where a quoted string or identifier opened at `i` (by `q`) ends.
+fn after_quote(b: &[u8], mut i: usize, q: u8) -> usize {
+    i += 1;
+    while let Some(&d) = b.get(i) {
+        i += 1;
+        if d == b'\\' && q != b'`' {
+            i += 1;
+        } else if d == q {
+            if b.get(i) != Some(&q) {
+                break;
+            }
+            i += 1;
+        }
+    }
+    i
+}
+
+/// Where the comment or comment marker at `i` ends, if one starts there (`#` is the
+/// caller's): `-- ` to the end of the line, `/* … */` whole, and only the markers of an
+/// executable comment `/*!NNNNN … */` (its code runs).
+fn after_comment(b: &[u8], mut i: usize) -> Option<usize> {
+    let next = |k: usize| b.get(i + k).copied();
+    match (next(0)?, next(1), next(2)) {
+        (b'-', Some(b'-'), None) => Some(b.len()),
+        (b'-', Some(b'-'), Some(w)) if w.is_ascii_whitespace() => {
+            while b.get(i).is_some_and(|d| *d != b'\n') {
+                i += 1;
+            }
+            Some(i)
+        }
+        (b'/', Some(b'*'), Some(b'!')) => {
+            i += 3;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            Some(i)
+        }
+        (b'/', Some(b'*'), _) => {
+            i += 2;
+            while i < b.len() && !(b.get(i) == Some(&b'*') && b.get(i + 1) == Some(&b'/')) {
+                i += 1;
+            }
+            Some(i + 2)
+        }
+        (b'*', Some(b'/'), _) => Some(i + 2),
+        _ => None,
+    }
+}
+
 /// A statement's code outside quotes and comments (`/*! … */` kept: it runs),
 /// lower-cased, with quoted strings and identifiers replaced by a space; and whether
 /// more than one statement is in it.
@@ -42,73 +92,34 @@ fn code(sql: &str) -> (String, bool) {
     let mut i = 0;
     let (mut multi, mut semicolon) = (false, false);
     while let Some(&c) = b.get(i) {
+        if c == b'#' {
+            // To the end of the line.
+            while b.get(i).is_some_and(|d| *d != b'\n') {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(end) = after_comment(b, i) {
+            out.push(' ');
+            i = end;
+            continue;
+        }
         match c {
             b'\'' | b'"' | b'`' => {
                 multi |= semicolon;
-                i += 1;
-                while let Some(&d) = b.get(i) {
-                    i += 1;
-                    if d == b'\\' && c != b'`' {
-                        i += 1;
-                    } else if d == c {
-                        if b.get(i) == Some(&c) {
-                            i += 1;
-                            continue;
-                        }
-                        break;
-                    }
-                }
+                i = after_quote(b, i, c);
                 out.push(' ');
                 continue;
             }
-            b'#' => {
-                while b.get(i).is_some_and(|d| *d != b'\n') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'-' if b.get(i + 1) == Some(&b'-')
-                && b.get(i + 2).is_none_or(u8::is_ascii_whitespace) =>
-            {
-                while b.get(i).is_some_and(|d| *d != b'\n') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') && b.get(i + 2) != Some(&b'!') => {
-                i += 2;
-                while i < b.len() && !(b.get(i) == Some(&b'*') && b.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i += 2;
-                out.push(' ');
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                // An executable comment: its version number is skipped, its code kept.
-                i += 3;
-                while b.get(i).is_some_and(u8::is_ascii_digit) {
-                    i += 1;
-                }
-                out.push(' ');
-                continue;
-            }
-            b'*' if b.get(i + 1) == Some(&b'/') => {
-                i += 2;
-                out.push(' ');
-                continue;
-            }
-            b';' => {
-                semicolon = true;
-                out.push(' ');
-                i += 1;
-                continue;
-            }
-            _ => {}
+            b';' => semicolon = true,
+            // Code after a `;`: a second statement.
+            _ => multi |= semicolon && !c.is_ascii_whitespace(),
         }
-        // Code after a `;`: a second statement.
-        multi |= semicolon && !c.is_ascii_whitespace();
-        out.push(char::from(c.to_ascii_lowercase()));
+        out.push(if c == b';' {
+            ' '
+        } else {
+            char::from(c.to_ascii_lowercase())
+        });
         i += 1;
     }
     // Non-ASCII bytes were pushed one by one: harmless for the ASCII words looked for.
@@ -130,6 +141,25 @@ fn user_variable(code: &str) -> bool {
             && b.get(i + 1).is_some_and(|n| *n != b'@')
             && (i == 0 || b.get(i - 1) != Some(&b'@'))
     })
+}
+
+/// `code` reads the connection's last insert id: `LAST_INSERT_ID()` (not
+/// `LAST_INSERT_ID(expr)`, which sets it: the OK reports the value), `@@identity`,
+/// `@@last_insert_id`.
+fn reads_insert_id(code: &str, w: &[&str]) -> bool {
+    let read_call = code.match_indices("last_insert_id").any(|(at, name)| {
+        let rest = code.get(at + name.len()..).unwrap_or_default().trim_start();
+        let args = rest.strip_prefix('(').map(str::trim_start);
+        let ident = at > 0
+            && code
+                .as_bytes()
+                .get(at - 1)
+                .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'@');
+        !ident && args.is_some_and(|a| a.starts_with(')'))
+    });
+    read_call
+        || w.iter()
+            .any(|x| *x == "@@identity" || *x == "@@last_insert_id")
 }
 
 /// The note of one query text.
@@ -159,8 +189,7 @@ pub fn note(sql: &str) -> Note {
         }
         _ => {}
     }
-    let identity = ["last_insert_id", "@@identity", "@@last_insert_id"];
-    if w.iter().any(|x| identity.contains(x)) {
+    if reads_insert_id(&code, &w) {
         return Note::InsertId;
     }
     let state = match at(0) {
@@ -322,6 +351,16 @@ mod tests {
             ("SELECT FOUND_ROWS()", pin(PinReason::FoundRows)),
             ("SELECT LAST_INSERT_ID()", Note::InsertId),
             ("select @@identity", Note::InsertId),
+            ("SELECT last_insert_id ( )", Note::InsertId),
+            (
+                "INSERT INTO c (p) VALUES (LAST_INSERT_ID())",
+                Note::InsertId,
+            ),
+            (
+                "UPDATE s SET v = LAST_INSERT_ID(v + 1) WHERE id = 1",
+                Note::Nothing,
+            ),
+            ("SELECT my_last_insert_id()", Note::Nothing),
             (
                 "SET sql_mode = 'ANSI'",
                 set("sql_mode", "SET sql_mode = 'ANSI'"),

@@ -7,11 +7,11 @@
 //!
 //! `LAST_INSERT_ID()`: the value lives on the connection that ran the INSERT, and the
 //! session may have given that one back. The session remembers the insert id of its
-//! last OK that reported one (and the lease it came in); a statement that reads or
-//! sets `LAST_INSERT_ID()` pins the session (it may read it again later), and unless
-//! it runs in that same lease, the value is set first on its connection
-//! (`SET last_insert_id = v`; 0 for a session that inserted nothing), so it reads the
-//! session's own and never another session's. The connection is not kept after an
+//! last OK that reported one (and the lease it came in: `LAST_INSERT_ID(expr)` is
+//! reported too); unless a statement that reads `LAST_INSERT_ID()` runs in that same
+//! lease, the value is set first on its connection (`SET last_insert_id = v`; 0 for
+//! a session that inserted nothing), so it reads the session's own and never another
+//! session's. No pin: a later read in another lease is carried the same way. The connection is not kept after an
 //! INSERT: an idle client would hold it, and a full pool would wait for that client.
 //!
 //! Settings (`pooled_state`) are recorded when the origin accepts them and replayed by
@@ -177,10 +177,7 @@ impl Session {
         match pooled_state::note(sql) {
             Note::Nothing => {}
             Note::Pin(reason) => self.pin(reason),
-            Note::InsertId => {
-                self.pin(PinReason::LastInsertId);
-                self.carry_insert_id().await?;
-            }
+            Note::InsertId => self.carry_insert_id().await?,
             note => self.note = Some(note),
         }
         Ok(())

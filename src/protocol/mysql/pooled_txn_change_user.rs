@@ -8,11 +8,18 @@
 
 use super::client_auth::{self, ClientIo, Exchange};
 use super::codec::Packet;
+use std::sync::Arc;
+
 use super::errors::MyError;
+use super::handshake::Response;
 use super::pooled;
+use super::pooled::PooledCache;
 use super::pooled_lender::{Opener, Start, TxnLender, reset_back};
+use super::pooled_logins::OriginSecret;
 use super::response::SERVER_STATUS_AUTOCOMMIT;
 use super::session::{Identity, Session, txn_state};
+use crate::engine::CacheCtx;
+use crate::server::origin_tls::OriginTls;
 
 impl Session {
     pub async fn on_txn_change_user(&mut self, p: Packet) -> Result<(), MyError> {
@@ -25,12 +32,7 @@ impl Session {
         let Some(l) = self.lender() else {
             return Err(MyError::Origin("no lender"));
         };
-        let (pooled, scramble, plugin, tls) = (
-            l.pooled.clone(),
-            l.scramble.clone(),
-            l.plugin,
-            l.tls.clone(),
-        );
+        let (pooled, scramble, plugin, tls) = l.login_parts();
         let login = pooled.logins.get(&user);
         let mut ex = Exchange {
             client: ClientIo::Session(&mut self.core.io().client),
@@ -48,38 +50,17 @@ impl Session {
             .and_then(|l| l.secret())
             .ok_or(MyError::Origin("no secret to log in to the origin with"))?;
         let key = pooled::key_of(&user, &req, caps);
-        if !pooled.proven(&key) {
-            let target = (&cache, user.as_str(), tls.origin(&cache.id));
-            let leased = pooled::lease(&mut ex, target, (&req, caps), (&pooled, &secret)).await;
-            let (mut lease, key) = match leased {
-                Ok(l) => l,
-                Err(e) => {
-                    if let Some(wire) = super::errors::to_wire(&e, ex.seq) {
-                        let _ = ex.send(wire.get(4..).unwrap_or_default()).await;
-                    }
-                    self.core.terminate();
-                    return Ok(());
-                }
-            };
-            // Proven: the connection goes straight back.
-            if let Some(mut conn) = lease.take()
-                && conn.end.alive()
-            {
-                conn.status = SERVER_STATUS_AUTOCOMMIT;
-                lease.give_back(conn);
+        let target = (&cache, user.as_str(), tls.origin(&cache.id));
+        if let Err(e) = prove(&mut ex, target, (&req, caps), (&pooled, &secret)).await {
+            if let Some(wire) = super::errors::to_wire(&e, ex.seq) {
+                let _ = ex.send(wire.get(4..).unwrap_or_default()).await;
             }
-            pooled.prove(&key);
+            self.core.terminate();
+            return Ok(());
         }
         ex.send(&pooled::ok_packet(SERVER_STATUS_AUTOCOMMIT))
             .await?;
-        let opener = Opener {
-            user: user.clone(),
-            charset: req.charset,
-            caps,
-            max_packet: req.max_packet,
-            attrs: req.attrs.clone(),
-            secret,
-        };
+        let opener = Opener::of(&user, &req, caps, secret);
         self.give_up_connection().await;
         let ids = self.ids.clone();
         let Some(old) = self.lender() else {
@@ -97,6 +78,13 @@ impl Session {
             scramble,
             plugin,
         };
+        self.restart(start, user, req);
+        Ok(())
+    }
+
+    /// The session goes on as `user` (`req`) with a new lender, holding nothing.
+    fn restart(&mut self, start: Start, user: String, req: Response) {
+        let caps = self.identity.caps;
         self.core.io().lend_from(Box::new(TxnLender::new(start)));
         self.status = SERVER_STATUS_AUTOCOMMIT;
         self.core.set_txn(txn_state(self.status));
@@ -107,7 +95,6 @@ impl Session {
             caps,
         };
         self.reset_state(identity);
-        Ok(())
     }
 
     /// The connection the session holds goes back to its pool, reset.
@@ -125,4 +112,27 @@ impl Session {
             reset_back(lease, conn, db.as_deref(), within).await;
         }
     }
+}
+
+/// The first login with a key: an origin connection is leased (proving the stored
+/// secret works there) and given straight back; later ones need none.
+async fn prove(
+    ex: &mut Exchange<'_>,
+    target: (&Arc<CacheCtx>, &str, Option<&OriginTls>),
+    (req, caps): (&Response, u32),
+    (pooled, secret): (&PooledCache, &OriginSecret),
+) -> Result<(), MyError> {
+    let key = pooled::key_of(target.1, req, caps);
+    if pooled.proven(&key) {
+        return Ok(());
+    }
+    let (mut lease, key) = pooled::lease(ex, target, (req, caps), (pooled, secret)).await?;
+    if let Some(mut conn) = lease.take()
+        && conn.end.alive()
+    {
+        conn.status = SERVER_STATUS_AUTOCOMMIT;
+        lease.give_back(conn);
+    }
+    pooled.prove(&key);
+    Ok(())
 }

@@ -182,15 +182,7 @@ impl Session {
             let long_data = std::mem::take(&mut s.long_data);
             (s.sql.clone(), s.params, s.types.clone(), long_data)
         });
-        if self.txn_pooled {
-            if let Some(l) = self.lender() {
-                l.long_data = false;
-            }
-            let cursor = parse_execute(body, 0).is_none_or(|e| e.flags != 0);
-            if cursor {
-                self.pin(crate::pool::metrics::PinReason::Cursor);
-            }
-        }
+        self.txn_execute(body);
         let Some((Some(sql), params, types, long_data)) = known.filter(|_| !p.is_full()) else {
             // Unknown statement, not UTF-8, or over 16 MiB.
             if !self.txn_pooled || self.txn_stmt_ready(id, true).await? {
@@ -239,6 +231,20 @@ impl Session {
         // Boxed: the miss path's future (catalog round, single-flight) is large, and
         // inline it would make every hit build and copy it.
         Box::pin(self.execute_miss(p, id, blocked, started, miss)).await
+    }
+
+    /// Transaction pooling: an execute consumes the long data; one asking for a
+    /// cursor pins the session (its rows are fetched from this connection).
+    fn txn_execute(&mut self, body: &[u8]) {
+        if !self.txn_pooled {
+            return;
+        }
+        if let Some(l) = self.lender() {
+            l.long_data = false;
+        }
+        if parse_execute(body, 0).is_none_or(|e| e.flags != 0) {
+            self.pin(crate::pool::metrics::PinReason::Cursor);
+        }
     }
 
     /// A COM_STMT_EXECUTE (of statement `id`) that was not answered from the cache.
