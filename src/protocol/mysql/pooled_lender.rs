@@ -101,6 +101,8 @@ pub struct TxnLender {
     pub tracked: Tracked,
     /// The client's prepared statements, by the ids it was given.
     pub client_stmts: HashMap<u32, ClientStmt>,
+    /// The bytes of their texts.
+    pub stmt_bytes: usize,
     pub next_stmt: u32,
     /// SQL of the client's COM_STMT_PREPAREs awaiting their answer, in order.
     pub preparing: VecDeque<Vec<u8>>,
@@ -152,6 +154,7 @@ impl TxnLender {
             held: None,
             tracked,
             client_stmts: HashMap::new(),
+            stmt_bytes: 0,
             next_stmt: 1,
             preparing: VecDeque::new(),
             long_data: false,

@@ -7,7 +7,10 @@
 //! translated. A statement whose column or parameter count differs on the connection
 //! from what the client was sent is refused (ER_NEED_REPREPARE). COM_STMT_CLOSE is
 //! answered here (nothing is owed) and leaves the statement on the connection for
-//! reuse; a connection keeps at most [`MAX_PER_CONN`], closing one to make room.
+//! reuse; a connection keeps at most [`MAX_PER_CONN`] (and 16 MiB of text), closing
+//! one to make room, and a session at most 10,000 (16 MiB of text).
+
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
@@ -19,8 +22,11 @@ use super::session::Session;
 
 /// Statements one connection keeps prepared, at most.
 pub const MAX_PER_CONN: usize = 256;
-/// Statements one session may hold, at most.
+/// Statements one session may hold, at most, and their text's bytes.
 const MAX_PER_SESSION: usize = 10_000;
+const MAX_SESSION_BYTES: usize = 16 << 20;
+/// The bytes of the statement texts one connection keeps, at most.
+const MAX_CONN_BYTES: usize = 16 << 20;
 /// MariaDB: "the statement prepared last".
 pub const LAST_PREPARED: u32 = u32::MAX;
 const ER_UNKNOWN_STMT_HANDLER: u16 = 1243;
@@ -89,9 +95,11 @@ impl Session {
             columns: server.columns,
             params: server.params,
         };
-        // Past the bound the id is given but not kept: executing it is refused.
-        if lender.client_stmts.len() < MAX_PER_SESSION {
+        // Past the bounds the id is given but not kept: executing it is refused.
+        let bytes = lender.stmt_bytes + sql.len();
+        if lender.client_stmts.len() < MAX_PER_SESSION && bytes <= MAX_SESSION_BYTES {
             lender.client_stmts.insert(id, client);
+            lender.stmt_bytes = bytes;
         }
         self.record_on_conn(sql, server);
         Packet {
@@ -105,15 +113,21 @@ impl Session {
         let Some(conn) = self.lender().and_then(|l| l.conn()) else {
             return;
         };
-        let mut close = None;
-        if conn.stmts.len() >= MAX_PER_CONN && !conn.stmts.contains_key(&sql) {
-            let victim = conn.stmts.keys().next().cloned();
-            close = victim.and_then(|v| conn.stmts.remove(&v));
+        let mut close = Vec::new();
+        let full = |stmts: &HashMap<Vec<u8>, ServerStmt>| {
+            let bytes: usize = stmts.keys().map(Vec::len).sum();
+            stmts.len() >= MAX_PER_CONN || bytes + sql.len() > MAX_CONN_BYTES
+        };
+        while !conn.stmts.contains_key(&sql) && full(&conn.stmts) {
+            let Some(victim) = conn.stmts.keys().next().cloned() else {
+                break;
+            };
+            close.extend(conn.stmts.remove(&victim));
         }
         if let Some(old) = conn.stmts.insert(sql, server).filter(|o| o.id != server.id) {
-            close = Some(old);
+            close.push(old);
         }
-        if let Some(old) = close {
+        for old in close {
             // COM_STMT_CLOSE has no answer.
             let mut payload = vec![COM_STMT_CLOSE];
             payload.extend_from_slice(&old.id.to_le_bytes());
@@ -220,8 +234,10 @@ impl Session {
         match p.first() {
             Some(COM_STMT_CLOSE) => {
                 // No answer is owed; the statement stays on its connections.
-                if let Some(l) = self.lender() {
-                    l.client_stmts.remove(&id);
+                if let Some(l) = self.lender()
+                    && let Some(gone) = l.client_stmts.remove(&id)
+                {
+                    l.stmt_bytes = l.stmt_bytes.saturating_sub(gone.sql.len());
                 }
                 self.stmts.remove(id);
                 return Ok(());

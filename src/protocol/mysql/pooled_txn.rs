@@ -257,6 +257,7 @@ impl Session {
         };
         l.tracked.sets.clear();
         l.client_stmts.clear();
+        l.stmt_bytes = 0;
         l.insert_id = (0, l.lease_no);
         l.long_data = false;
         l.unpin();
