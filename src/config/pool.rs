@@ -184,8 +184,8 @@ pub(super) fn settings(e: &super::schema::CacheEntry) -> PoolSettings {
 }
 
 /// The cross-key checks of one entry's pool settings: `(key, message)` per problem.
-/// `protocol`: the cache's; PostgreSQL, MySQL and MariaDB have a pooled mode, only
-/// PostgreSQL leases per transaction so far.
+/// `protocol`: the cache's; PostgreSQL, MySQL and MariaDB have a pooled mode (per
+/// session or per transaction), SQL Server none.
 pub(super) fn problems(
     p: &PoolSettings,
     protocol: Option<Protocol>,
@@ -203,9 +203,6 @@ pub(super) fn problems(
             "pooled mode is only available for PostgreSQL, MySQL and MariaDB caches so far"
                 .to_owned();
         out.push(("pool", message));
-    } else if p.pool == PoolMode::Transaction && protocol != Some(Protocol::Postgres) {
-        let message = "pool = \"transaction\" is only available for PostgreSQL caches so far (MySQL and MariaDB: \"session\")";
-        out.push(("pool", message.to_owned()));
     }
     if p.auth_file.is_none() && p.user.is_none() {
         let message = "pooled mode checks logins itself: set auth_file, or user and password";
@@ -257,7 +254,9 @@ mod tests {
         );
         p.pool = PoolMode::Transaction;
         assert!(problems(&p, Some(Protocol::Postgres)).is_empty());
-        assert_eq!(problems(&p, Some(Protocol::MySql)).len(), 1);
+        assert!(problems(&p, Some(Protocol::MySql)).is_empty());
+        assert!(problems(&p, Some(Protocol::MariaDb)).is_empty());
+        assert_eq!(problems(&p, Some(Protocol::MsSql)).len(), 1);
         p.pool = PoolMode::Session;
         assert!(problems(&p, Some(Protocol::MariaDb)).is_empty());
         p.pool_min_idle = 50;

@@ -64,10 +64,18 @@ pub enum PinReason {
     UntrackedState,
     /// MySQL user variables (`@x`), for the MySQL pool.
     UserVariables,
+    /// MySQL `GET_LOCK()`: a named lock held by this connection.
+    NamedLock,
+    /// MySQL `LOCK TABLES`: table locks held by this connection.
+    TableLock,
+    /// MySQL `SQL_CALC_FOUND_ROWS` / `FOUND_ROWS()`: the previous statement's row count.
+    FoundRows,
+    /// MySQL COM_STMT_EXECUTE with a cursor: rows are fetched from this connection.
+    Cursor,
 }
 
 impl PinReason {
-    pub const ALL: [PinReason; 7] = [
+    pub const ALL: [PinReason; 11] = [
         PinReason::TempTable,
         PinReason::AdvisoryLock,
         PinReason::Listen,
@@ -75,6 +83,10 @@ impl PinReason {
         PinReason::SqlPrepare,
         PinReason::UntrackedState,
         PinReason::UserVariables,
+        PinReason::NamedLock,
+        PinReason::TableLock,
+        PinReason::FoundRows,
+        PinReason::Cursor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +98,10 @@ impl PinReason {
             PinReason::SqlPrepare => "sql_prepare",
             PinReason::UntrackedState => "untracked_state",
             PinReason::UserVariables => "user_variables",
+            PinReason::NamedLock => "named_lock",
+            PinReason::TableLock => "table_lock",
+            PinReason::FoundRows => "found_rows",
+            PinReason::Cursor => "cursor",
         }
     }
 

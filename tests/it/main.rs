@@ -37,6 +37,8 @@ mod mysql_pooled_auth;
 mod mysql_pooled_clients;
 mod mysql_pooled_secrets;
 mod mysql_pooled_sha2_origin;
+mod mysql_pooled_txn;
+mod mysql_pooled_txn_clients;
 mod mysql_protocol;
 mod mysql_tls;
 mod mysql_transactions;

@@ -41,7 +41,7 @@ async fn pymysql_through_both_pooled_listeners() {
     assert!(user.total_connections(origin) <= 4);
 }
 
-async fn sysbench(
+pub async fn sysbench(
     port: u16,
     login: &str,
     password: &str,

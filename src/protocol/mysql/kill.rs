@@ -34,6 +34,8 @@ const SPAN: u32 = 0x2000_0000;
 /// below 2^31, so drivers that keep the id in a signed 32-bit integer read it right.
 pub const MYSQL_BASE: u32 = 0x4000_0000;
 pub const MARIADB_BASE: u32 = MYSQL_BASE + SPAN;
+/// ER_NO_SUCH_THREAD.
+const ER_NO_SUCH_THREAD: u16 = 1094;
 
 /// The origin connection behind a live session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,19 @@ impl ConnectionIds {
         }
     }
 
+    /// Records that live id `id` uses no origin connection now (a transaction-pooled
+    /// session between transactions).
+    pub fn unbind(&self, id: u32) {
+        if let Some(thread) = self.live().get_mut(&id) {
+            *thread = None;
+        }
+    }
+
+    /// Live id `id` names a session that holds no origin connection now.
+    pub fn holds_none(&self, id: u32) -> bool {
+        matches!(self.live().get(&id), Some(None))
+    }
+
     /// `sql` with the id of a `KILL` that names a live session of `origin` replaced by
     /// that session's origin id; `None` when nothing is to be rewritten.
     pub fn translate(&self, sql: &[u8], origin: &str) -> Option<Vec<u8>> {
@@ -154,6 +169,10 @@ impl Session {
     /// the engine.
     pub fn on_kill(&mut self, p: &Packet) {
         let text = p.payload().get(1..).unwrap_or_default();
+        let named = parse(text).and_then(|t| u32::try_from(t.id).ok());
+        if self.refuse_idle_target(named) {
+            return;
+        }
         match self.ids.translate(text, &self.core.cache().origin) {
             Some(sql) => self.forward_translated(COM_QUERY, &sql),
             None => self.forward(p),
@@ -165,6 +184,10 @@ impl Session {
     /// `mysql_kill()`: translated like `KILL <id>`.
     pub fn on_process_kill(&mut self, p: &Packet) {
         let body = p.payload().get(1..).unwrap_or_default();
+        let named = <[u8; 4]>::try_from(body).ok().map(u32::from_le_bytes);
+        if self.refuse_idle_target(named) {
+            return;
+        }
         let thread = <[u8; 4]>::try_from(body)
             .ok()
             .and_then(|b| self.ids.origin_thread(u32::from_le_bytes(b)))
@@ -174,6 +197,21 @@ impl Session {
             None => self.forward(p),
         }
         self.expect(Shape::Single, Effects::default(), false, After::Nothing);
+    }
+
+    /// A `KILL` naming a live session that holds no origin connection now (between
+    /// transactions under transaction pooling): nothing runs for it at the origin,
+    /// and the killer is told so (ERR 1094) instead of the origin being asked.
+    fn refuse_idle_target(&mut self, named: Option<u32>) -> bool {
+        let Some(id) = named.filter(|id| self.ids.holds_none(*id)) else {
+            return false;
+        };
+        let msg = format!(
+            "Unknown thread id: {id} (wirecache: that session holds no origin connection now, nothing of it runs at the origin)"
+        );
+        let err = super::errors::err_packet(1, ER_NO_SUCH_THREAD, "HY000", &msg);
+        self.core.local(err, false);
+        true
     }
 
     fn forward_translated(&mut self, command: u8, body: &[u8]) {

@@ -38,6 +38,7 @@ impl Session {
         blocked: Option<BypassReason>,
         started: Instant,
     ) -> Result<(), MyError> {
+        self.txn_note(&sql).await?;
         let decision = session::decide(self, &sql, blocked).await?;
         let miss = Miss {
             shape: Shape::Results,

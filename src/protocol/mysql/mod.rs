@@ -13,7 +13,10 @@
 //!
 //! Pooled mode (`pool = "session"`): `pooled` checks the login itself (`client_auth`,
 //! with `scramble`'s arithmetic, against `pooled_logins`) and leases an origin
-//! connection that `pooled_origin` opened with the stored secret.
+//! connection that `pooled_origin` opened with the stored secret. Under
+//! `pool = "transaction"`, `pooled_txn` leases one per transaction from
+//! `pooled_lender`, following the session's settings (`pooled_state`) and prepared
+//! statements (`pooled_stmts`) to whichever connection it gets.
 
 mod catalog;
 mod client_auth;
@@ -28,9 +31,15 @@ mod miss;
 mod namespace;
 mod offline;
 pub mod pooled;
+mod pooled_cache;
 mod pooled_change_user;
+mod pooled_lender;
 mod pooled_logins;
 mod pooled_origin;
+mod pooled_state;
+mod pooled_stmts;
+mod pooled_txn;
+mod pooled_txn_change_user;
 mod prepared;
 #[cfg(test)]
 mod proptests;
@@ -160,7 +169,7 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
     let _gauge = Gauge::open(&cache);
     let span = crate::session::span(ctx.protocol, &cache, peer);
     let mut session = session;
-    let pooled = session.pooled.is_some();
+    let pooled = session.pooled.is_some() || session.txn_pooled;
     async {
         tracing::debug!(pooled, "mysql session started");
         let result = crate::protocol::drive_ref(&mut session, ctx.drain.clone()).await;
@@ -173,9 +182,14 @@ pub async fn serve(ctx: Arc<MyContext>, client: TcpStream) {
             // whose client just went away, at rest: `finish` checks).
             if !matches!(e, MyError::Closed(errors::Side::Client)) {
                 session.pooled = None;
+                session.txn_pooled = false;
             }
         }
-        pooled::finish(session).await;
+        if session.txn_pooled {
+            pooled_txn::finish(session).await;
+        } else {
+            pooled::finish(session).await;
+        }
     }
     .instrument(span)
     .await;

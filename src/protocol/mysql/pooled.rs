@@ -7,30 +7,30 @@
 //! connection's, so `KILL` names the right backend. When the session ends at rest
 //! (nothing owed, no transaction open), the connection is reset with
 //! `COM_RESET_CONNECTION` and `COM_INIT_DB` back to the pool's database, and given
-//! back; otherwise, or if the reset fails, it is closed.
+//! back; otherwise, or if the reset fails, it is closed. Under `pool = "transaction"`
+//! the login is checked the same way (leasing a connection only while the origin has
+//! not yet accepted a login with its key) and the session goes on in `pooled_txn`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 
 use super::MyContext;
 use super::client_auth::{self, ClientIo, Exchange, Plugin};
-use super::command::{COM_INIT_DB, COM_RESET_CONNECTION};
 use super::errors::{MyError, Side};
 use super::handshake::{CLIENT_SSL, Response, SUPPORTED};
 use super::kill::ClientId;
 use super::namespace::base_namespace;
-use super::pooled_logins::{LoginError, Logins, OriginSecret};
+use super::pooled_lender::{ConnState, Opener};
+use super::pooled_logins::OriginSecret;
 use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
 use super::session::txn_state;
 use super::session::{Identity, Session};
 use super::tls::{AuthLegs, write};
-use crate::config::{Config, PoolMode, Protocol};
+use crate::config::PoolMode;
 use crate::engine::CacheCtx;
 use crate::engine::SessionNamespace;
-use crate::pool::userlist::{Userlist, UserlistError};
-use crate::pool::{Lease, LeaseError, Limits, Pools};
+use crate::pool::{Lease, LeaseError};
 use crate::protocol::End;
 use crate::protocol::Pipes;
 use crate::server::admission::Admitted;
@@ -38,104 +38,14 @@ use crate::server::origin_tls::OriginTls;
 use crate::server::stream::Stream;
 use crate::session::Core;
 
-/// Which pool a session's connection comes from. The capabilities are those that
-/// change what the origin does or sends (not the login's own).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
-    user: String,
-    database: Option<Vec<u8>>,
-    charset: u8,
-    caps: u32,
-}
-
-/// Capabilities a pooled connection must share with the session it serves.
-const KEYED: u32 = SUPPORTED
-    & !(super::handshake::CLIENT_CONNECT_WITH_DB
-        | super::handshake::CLIENT_CONNECT_ATTRS
-        | super::handshake::CLIENT_PLUGIN_AUTH
-        | super::handshake::CLIENT_PLUGIN_AUTH_LENENC
-        | super::handshake::CLIENT_SECURE_CONNECTION
-        | super::handshake::CLIENT_LONG_PASSWORD);
-
-/// One pooled cache: its logins and its pools.
-pub struct PooledCache {
-    pub(super) logins: Logins,
-    pools: Arc<Pools<Key, OriginConn>>,
-}
-
-/// Why pooled mode could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum PooledError {
-    #[error("cache {cache}: {source}")]
-    Userlist {
-        cache: String,
-        source: UserlistError,
-    },
-    #[error("cache {cache}: {source}")]
-    Login { cache: String, source: LoginError },
-    #[error(
-        "cache {cache}: auth_user / auth_query are not supported for MySQL/MariaDB caches (list the users in auth_file)"
-    )]
-    AuthQuery { cache: String },
-}
-
-/// The pooled caches of `config` served by the `protocol` listener, by cache ID.
-/// Runs inside the runtime.
-pub fn build(
-    config: &Config,
-    caches: &crate::engine::Caches,
-    protocol: Protocol,
-) -> Result<HashMap<String, Arc<PooledCache>>, PooledError> {
-    let mut out = HashMap::new();
-    for def in &config.caches {
-        let p = &def.pool;
-        if p.pool == PoolMode::Off || def.protocol != protocol {
-            continue;
-        }
-        let Some(ctx) = caches.by_id(&def.id) else {
-            continue;
-        };
-        let cache = || def.id.clone();
-        if p.auth_user.is_some() {
-            return Err(PooledError::AuthQuery { cache: cache() });
-        }
-        let user = p.user.as_deref().zip(p.password.as_deref());
-        let list = Userlist::load(p.auth_file.as_deref(), user).map_err(|source| {
-            PooledError::Userlist {
-                cache: cache(),
-                source,
-            }
-        })?;
-        let logins = Logins::new(&list).map_err(|source| PooledError::Login {
-            cache: cache(),
-            source,
-        })?;
-        let limits = Limits {
-            size: p.pool_size,
-            min_idle: p.pool_min_idle,
-            max_lifetime: p.pool_max_lifetime,
-            idle_timeout: p.pool_idle_timeout,
-            queue_timeout: p.pool_queue_timeout,
-        };
-        let pools = Pools::new(limits, ctx.metrics.pool.clone());
-        out.insert(def.id.clone(), Arc::new(PooledCache { logins, pools }));
-    }
-    Ok(out)
-}
-
-/// The plugin a listener with pooled caches greets with and switches to: MySQL 8's
-/// default on the MySQL listener, MariaDB's on the MariaDB one.
-pub fn default_plugin(protocol: Protocol) -> Plugin {
-    match protocol {
-        Protocol::MariaDb => Plugin::Native,
-        _ => Plugin::Sha2,
-    }
-}
+pub(super) use super::pooled_cache::key_of;
+pub use super::pooled_cache::{Key, PooledCache, PooledError, build, default_plugin};
 
 /// A pooled session's hold on its connection, until it is given back, and what a
 /// COM_CHANGE_USER needs to check a login and lease another one.
 pub struct Held {
-    pub(super) lease: Lease<OriginConn>,
+    /// `None` for a transaction-pooled login that needed no connection.
+    pub(super) lease: Option<Lease<OriginConn>>,
     pub(super) key: Key,
     pub(super) thread_id: u32,
     pub(super) pooled: Arc<PooledCache>,
@@ -155,6 +65,10 @@ pub struct PooledLogin {
     pub identity: Identity,
     pub status: u16,
     pub thread_id: u32,
+    /// The leased connection's state.
+    pub state: ConnState,
+    /// Transaction pooling: how the session's lender opens connections.
+    pub opener: Option<Opener>,
 }
 
 /// The client's handshake as far as a pooled login needs it.
@@ -195,6 +109,15 @@ pub async fn establish(
             return Err(e);
         }
     };
+    if pooled.mode == PoolMode::Transaction {
+        return Ok(super::pooled_txn::start(
+            ctx,
+            (client, cbuf),
+            a,
+            (cache, pooled),
+            id,
+        ));
+    }
     id.bind(&cache.origin, a.thread_id);
     let namespace = SessionNamespace::new(base_namespace(&cache.id, &a.identity));
     let auth = AuthLegs {
@@ -229,8 +152,10 @@ async fn login(
     pooled: &Arc<PooledCache>,
 ) -> Result<PooledLogin, MyError> {
     let admitted = ctx.admission.admit(cache).await;
-    let admitted = admitted.map_err(MyError::TooManyConnections)?;
-    let login = pooled.logins.get(user);
+    let (admitted, login) = (
+        admitted.map_err(MyError::TooManyConnections)?,
+        pooled.logins.get(user),
+    );
     let tls = client.is_tls();
     let mut ex = Exchange {
         client: ClientIo::Login(client, cbuf),
@@ -249,25 +174,23 @@ async fn login(
     *seq = ex.seq;
     let how = how?;
     tracing::debug!(cache = %cache.id, checked = ?how, "mysql pooled login checked");
-    let login = login.ok_or(MyError::AuthRejected)?;
-    let secret = login.secret().ok_or(MyError::Origin(
-        "no secret to log in to the origin with (a stored *HEX hash: the user's first login must use mysql_native_password)",
-    ))?;
+    let secret = stored_secret(login.as_deref())?;
     let resp = hello.resp;
     let caps = resp.capabilities & hello.offered & SUPPORTED & !CLIENT_SSL;
-    let tls = ctx.tls.origin(&cache.id);
-    let target = (cache, user, tls);
-    let (mut lease, key) = lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
+    let key = key_of(user, resp, caps);
+    let target = (cache, user, ctx.tls.origin(&cache.id));
+    let (lease, conn) = first_lease(&mut ex, target, (resp, caps), (pooled, &secret)).await?;
     cache.metrics.origin.up();
-    let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    let opener =
+        (pooled.mode == PoolMode::Transaction).then(|| Opener::of(user, resp, caps, secret));
     ex.send(&ok_packet(conn.status)).await?;
-    let identity = Identity {
-        user: user.as_bytes().to_vec(),
-        database: key.database.clone(),
-        charset: resp.charset,
-        caps,
-    };
     Ok(PooledLogin {
+        identity: Identity {
+            user: user.as_bytes().to_vec(),
+            database: key.database.clone(),
+            charset: resp.charset,
+            caps,
+        },
         admitted,
         status: conn.status,
         thread_id: conn.thread_id,
@@ -282,8 +205,46 @@ async fn login(
             client_id: 0,
         },
         origin: conn.end,
-        identity,
+        state: conn.state,
+        opener,
     })
+}
+
+/// The secret wirecache logs in to the origin with, for a login it accepted.
+fn stored_secret(login: Option<&super::pooled_logins::Login>) -> Result<OriginSecret, MyError> {
+    let login = login.ok_or(MyError::AuthRejected)?;
+    login.secret().ok_or(MyError::Origin(
+        "no secret to log in to the origin with (a stored *HEX hash: the user's first login must use mysql_native_password)",
+    ))
+}
+
+/// The connection a login leases; under transaction pooling, none once an origin
+/// login with its key has worked (a full pool does not hold the login up).
+async fn first_lease(
+    ex: &mut Exchange<'_>,
+    target: (&Arc<CacheCtx>, &str, Option<&OriginTls>),
+    (resp, caps): (&Response, u32),
+    (pooled, secret): (&PooledCache, &OriginSecret),
+) -> Result<(Option<Lease<OriginConn>>, OriginConn), MyError> {
+    let key = key_of(target.1, resp, caps);
+    let txn = pooled.mode == PoolMode::Transaction;
+    if txn && pooled.proven(&key) {
+        let conn = OriginConn {
+            end: End::detached_origin(),
+            thread_id: 0,
+            status: super::response::SERVER_STATUS_AUTOCOMMIT,
+            state: ConnState::default(),
+        };
+        return Ok((None, conn));
+    }
+    let (mut lease, _) = lease(ex, target, (resp, caps), (pooled, secret)).await?;
+    let mut conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
+    if txn {
+        pooled.prove(&key);
+        // The connection goes back at once: the session starts at the baseline.
+        conn.status = super::response::SERVER_STATUS_AUTOCOMMIT;
+    }
+    Ok((Some(lease), conn))
 }
 
 /// A connection from the pool of the client's key, opened for it if none is idle.
@@ -294,13 +255,8 @@ pub(super) async fn lease(
     (resp, caps): (&Response, u32),
     (pooled, secret): (&PooledCache, &OriginSecret),
 ) -> Result<(Lease<OriginConn>, Key), MyError> {
-    let database = resp.database.clone().filter(|d| !d.is_empty());
-    let key = Key {
-        user: user.to_owned(),
-        database: database.clone(),
-        charset: resp.charset,
-        caps: caps & KEYED,
-    };
+    let key = key_of(user, resp, caps);
+    let database = key.database.clone();
     let target = Target {
         user,
         database: database.as_deref(),
@@ -374,20 +330,14 @@ pub(super) async fn give_back(held: Held, end: End, status: u16, within: std::ti
         thread_id,
         ..
     } = held;
-    let mut conn = OriginConn {
+    let Some(lease) = lease else {
+        return;
+    };
+    let conn = OriginConn {
         end,
         thread_id,
         status,
+        state: ConnState::default(),
     };
-    let mut commands = vec![vec![COM_RESET_CONNECTION]];
-    if let Some(db) = &key.database {
-        let mut init = vec![COM_INIT_DB];
-        init.extend_from_slice(db);
-        commands.push(init);
-    }
-    let reset = tokio::time::timeout(within, pooled_origin::run(&mut conn, &commands)).await;
-    match reset {
-        Ok(Ok(None)) if conn.end.alive() => lease.give_back(conn),
-        _ => tracing::debug!("mysql pooled connection not reset: closed"),
-    }
+    super::pooled_lender::reset_back(lease, conn, key.database.as_deref(), within).await;
 }

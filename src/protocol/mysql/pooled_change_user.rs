@@ -63,7 +63,7 @@ impl Session {
         let conn = lease.take().ok_or(MyError::Origin("empty lease"))?;
         ex.send(&pooled::ok_packet(conn.status)).await?;
         let held = Held {
-            lease,
+            lease: Some(lease),
             key,
             thread_id: conn.thread_id,
             pooled,
@@ -78,7 +78,10 @@ impl Session {
 
     /// The COM_CHANGE_USER request, once everything answered before it went out;
     /// `None` if it was refused (an ERR is queued).
-    async fn change_user_request(&mut self, p: &Packet) -> Result<Option<Response>, MyError> {
+    pub(super) async fn change_user_request(
+        &mut self,
+        p: &Packet,
+    ) -> Result<Option<Response>, MyError> {
         if !self.core.origin_quiet() || self.core.txn().is_open() {
             let e = MyError::Unsupported(
                 "COM_CHANGE_USER while answers are owed or a transaction is open",
@@ -103,7 +106,7 @@ impl Session {
 
     /// The origin user a COM_CHANGE_USER names: empty (an unknown user) unless the
     /// name is of this session's cache.
-    fn origin_user(&mut self, req: &Response) -> String {
+    pub(super) fn origin_user(&mut self, req: &Response) -> String {
         let cache = self.core.cache().clone();
         let named = String::from_utf8_lossy(&req.user).into_owned();
         self.core

@@ -41,6 +41,7 @@ pub struct Login {
 }
 
 /// What wirecache proves itself with at the origin.
+#[derive(Clone)]
 pub enum OriginSecret {
     Password(String),
     /// `SHA1(password)`: enough for mysql_native_password only.

@@ -33,6 +33,8 @@ pub struct OriginConn {
     pub thread_id: u32,
     /// Status flags of its last OK.
     pub status: u16,
+    /// Its database, settings and prepared statements (transaction pooling).
+    pub state: super::pooled_lender::ConnState,
 }
 
 impl Conn for OriginConn {
@@ -143,6 +145,7 @@ async fn login(
         end: End::for_origin(origin, obuf),
         thread_id: greeting.connection_id,
         status,
+        state: super::pooled_lender::ConnState::at(target.database),
     })
 }
 

@@ -50,6 +50,10 @@ impl Statements {
         self.last = None;
     }
 
+    pub fn remove(&mut self, id: u32) {
+        self.map.remove(&id);
+    }
+
     fn get_mut(&mut self, id: u32) -> Option<&mut Stmt> {
         let id = if id == LAST_PREPARED { self.last? } else { id };
         self.map.get_mut(&id)
@@ -100,6 +104,10 @@ pub(super) fn parse_execute(body: &[u8], params: u16) -> Option<Execute<'_>> {
 impl Session {
     pub fn on_prepare(&mut self, p: Packet) {
         self.forward(&p);
+        let raw = p.payload().get(1..).unwrap_or_default().to_vec();
+        if let Some(l) = self.lender() {
+            l.preparing.push_back(raw);
+        }
         let sql = std::str::from_utf8(p.payload().get(1..).unwrap_or_default())
             .ok()
             .filter(|_| !p.is_full())
@@ -174,9 +182,12 @@ impl Session {
             let long_data = std::mem::take(&mut s.long_data);
             (s.sql.clone(), s.params, s.types.clone(), long_data)
         });
+        self.txn_execute(body);
         let Some((Some(sql), params, types, long_data)) = known.filter(|_| !p.is_full()) else {
             // Unknown statement, not UTF-8, or over 16 MiB.
-            self.forward_unknown(&p, Shape::Results);
+            if !self.txn_pooled || self.txn_stmt_ready(id, true).await? {
+                self.forward_unknown(&p, Shape::Results);
+            }
             return Ok(());
         };
         let exec = parse_execute(body, params);
@@ -222,6 +233,20 @@ impl Session {
         Box::pin(self.execute_miss(p, id, blocked, started, miss)).await
     }
 
+    /// Transaction pooling: an execute consumes the long data; one asking for a
+    /// cursor pins the session (its rows are fetched from this connection).
+    fn txn_execute(&mut self, body: &[u8]) {
+        if !self.txn_pooled {
+            return;
+        }
+        if let Some(l) = self.lender() {
+            l.long_data = false;
+        }
+        if parse_execute(body, 0).is_none_or(|e| e.flags != 0) {
+            self.pin(crate::pool::metrics::PinReason::Cursor);
+        }
+    }
+
     /// A COM_STMT_EXECUTE (of statement `id`) that was not answered from the cache.
     async fn execute_miss(
         &mut self,
@@ -231,6 +256,9 @@ impl Session {
         started: Instant,
         miss: Miss<'_>,
     ) -> Result<(), MyError> {
+        if self.txn_pooled && !self.txn_stmt_ready(id, true).await? {
+            return Ok(());
+        }
         let decision = crate::session::decide(self, miss.sql, blocked).await?;
         if let Some(s) = self.stmts.get_mut(id) {
             // Unless answered after following an identical miss (only possible when

@@ -55,6 +55,12 @@ impl Session {
             return Ok(());
         };
         let tee = owed.tee;
+        let prepare_answer = owed.answer.first && matches!(owed.answer.after, After::Prepared(_));
+        if prepare_answer && !continuation && self.txn_pooled {
+            // The client's own statement id in its PREPARE_OK.
+            let p = self.txn_prepared(p);
+            return self.on_answer(p, tee);
+        }
         if continuation {
             if tee {
                 self.core.tee(&p.bytes, Part::Keep);
@@ -62,6 +68,14 @@ impl Session {
             self.core.to_client(&p.bytes);
             return Ok(());
         }
+        self.on_answer(p, tee)
+    }
+
+    /// A packet (not a continuation) of the oldest owed answer.
+    fn on_answer(&mut self, p: Packet, tee: bool) -> Result<(), MyError> {
+        let Some(owed) = self.core.front_owed() else {
+            return Ok(());
+        };
         let a = &mut owed.answer;
         if matches!(a.after, After::ChangeUser(_))
             && let Err(e) = self.auth.check(p.payload())
@@ -83,6 +97,12 @@ impl Session {
         }
         if tee {
             self.core.tee(&p.bytes, part(event));
+        }
+        if self.txn_pooled
+            && matches!(event, Event::Status { .. })
+            && p.payload().first() == Some(&0x00)
+        {
+            self.txn_ok(p.payload());
         }
         match event {
             Event::Status { status, .. } => self.on_status(status, &after),
@@ -123,7 +143,11 @@ impl Session {
         self.core.set_txn(txn_state(status));
         match after {
             After::ChangeUser(identity) => self.reset_state(identity.clone()),
-            After::Reset => self.reset_state(self.identity.clone()),
+            After::Reset => {
+                self.reset_state(self.identity.clone());
+                self.txn_reset();
+            }
+            After::Track(note) => self.txn_applied(note),
             _ => {}
         }
     }

@@ -58,6 +58,9 @@ pub enum After {
     ChangeUser(Identity),
     /// COM_RESET_CONNECTION: on OK, back to the login state.
     Reset,
+    /// Transaction pooling: a setting or database the session keeps once the origin
+    /// accepts it.
+    Track(super::pooled_state::Note),
 }
 
 /// How one owed answer is recognised, and what its end means for the session.
@@ -91,6 +94,11 @@ pub struct Session {
     /// ends at rest. COM_QUIT is then not forwarded, and COM_CHANGE_USER is checked
     /// by wirecache (`pooled_change_user`).
     pub pooled: Option<super::pooled::Held>,
+    /// Transaction pooling (`pooled_txn`): origin connections are leased per
+    /// transaction from the lender in the session's pipes.
+    pub txn_pooled: bool,
+    /// Transaction pooling: what the statement being forwarded changes once accepted.
+    pub note: Option<super::pooled_state::Note>,
 }
 
 /// The transaction state MySQL status flags report.
@@ -124,14 +132,29 @@ impl Session {
             auth,
             err_seq: 1,
             pooled: None,
+            txn_pooled: false,
+            note: None,
         }
     }
 
     pub fn forward(&mut self, p: &Packet) {
+        let names_stmt = matches!(
+            p.first(),
+            Some(COM_STMT_EXECUTE | COM_STMT_SEND_LONG_DATA | COM_STMT_RESET | COM_STMT_FETCH)
+        );
+        if self.txn_pooled && names_stmt && p.seq() == 0 {
+            let bytes = self.txn_translated(p);
+            self.core.to_origin(&bytes);
+            return;
+        }
         self.core.to_origin(&p.bytes);
     }
 
     pub fn expect(&mut self, shape: Shape, effects: Effects, tee: bool, after: After) {
+        let after = match (self.note.take(), after) {
+            (Some(note), After::Nothing) => After::Track(note),
+            (_, after) => after,
+        };
         let answer = Answer {
             tracker: self.tracker(shape),
             after,
@@ -148,9 +171,11 @@ impl Session {
     async fn on_client(&mut self, p: Packet) -> Result<(), MyError> {
         let continuation = std::mem::replace(&mut self.client_cont, p.is_full());
         if continuation || p.seq() != 0 {
-            self.forward(&p);
+            self.core.to_origin(&p.bytes);
             return Ok(());
         }
+        // Transaction pooling: what the last statement would have tracked is gone.
+        self.note = None;
         match p.first() {
             Some(COM_QUERY) => self.on_query(p).await,
             Some(COM_STMT_PREPARE) => {
@@ -158,11 +183,17 @@ impl Session {
                 Ok(())
             }
             Some(COM_STMT_EXECUTE) => self.on_execute(p).await,
+            Some(COM_STMT_SEND_LONG_DATA | COM_STMT_CLOSE | COM_STMT_RESET | COM_STMT_FETCH)
+                if self.txn_pooled =>
+            {
+                self.txn_on_statement(p).await
+            }
             Some(COM_STMT_SEND_LONG_DATA | COM_STMT_CLOSE | COM_STMT_RESET | COM_STMT_FETCH) => {
                 self.on_statement(p);
                 Ok(())
             }
             Some(COM_CHANGE_USER) if self.pooled.is_some() => self.on_pooled_change_user(p).await,
+            Some(COM_CHANGE_USER) if self.txn_pooled => self.on_txn_change_user(p).await,
             Some(COM_CHANGE_USER) => {
                 self.on_change_user(p);
                 Ok(())
@@ -183,7 +214,7 @@ impl Session {
     fn on_simple(&mut self, cmd: u8, p: Packet) {
         if cmd == COM_QUIT {
             // A pooled connection outlives its session: the origin is not told.
-            if self.pooled.is_none() {
+            if self.pooled.is_none() && !self.txn_pooled {
                 self.forward(&p);
             }
             self.core.terminate();
@@ -193,8 +224,12 @@ impl Session {
         let (shape, effects, after) = match cmd {
             COM_INIT_DB => {
                 let mut text = b"\0init_db ".to_vec();
-                text.extend_from_slice(p.payload().get(1..).unwrap_or_default());
+                let db = p.payload().get(1..).unwrap_or_default();
+                text.extend_from_slice(db);
                 self.core.remember_session_text(&text);
+                if self.txn_pooled {
+                    self.note = Some(super::pooled_state::Note::Use(db.to_vec()));
+                }
                 (Shape::Single, Effects::default(), After::Nothing)
             }
             COM_PING | COM_SET_OPTION | COM_STATISTICS => {
@@ -229,7 +264,9 @@ impl Session {
                 after: After::Nothing,
                 first: true,
             };
-            if self.core.begin_refresh(claim, answer, !p.is_full()) {
+            // Transaction pooling: only on a connection the session holds anyway.
+            let may = !self.txn_pooled || self.core.io().origin_attached();
+            if self.core.begin_refresh(claim, answer, may && !p.is_full()) {
                 self.forward(p);
             }
         }
@@ -310,8 +347,12 @@ impl ProxySession for Session {
         Session::on_origin(self, p)
     }
 
-    fn flush(&mut self) -> impl Future<Output = Result<(), MyError>> + Send {
-        self.core.flush()
+    async fn flush(&mut self) -> Result<(), MyError> {
+        if self.txn_pooled {
+            // Boxed: keeps the common path's future as small as before.
+            return Box::pin(self.txn_flush()).await;
+        }
+        self.core.flush().await
     }
 
     fn terminated(&self) -> bool {

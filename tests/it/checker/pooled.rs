@@ -17,8 +17,7 @@ pub enum Pool {
     Off,
     /// `pool = "session"`: a session holds one pooled connection until it ends.
     Session,
-    /// `pool = "transaction"`: a connection is leased per transaction (the daemon
-    /// refuses it until that mode lands; the run then fails at start-up, saying so).
+    /// `pool = "transaction"`: a connection is leased per transaction.
     Transaction,
 }
 

@@ -78,7 +78,18 @@ pub async fn pooled_proxy(origin: &MyOrigin, auth_file: &str, extra: &str) -> Pr
 
 /// [`pooled_proxy`]'s builder, for more settings.
 pub fn pooled_builder(origin: &MyOrigin, auth_file: &str, extra: &str) -> ProxyBuilder {
-    let lines = format!("pool = \"session\"\nauth_file = \"{auth_file}\"\n{extra}");
+    mode_builder(origin, "session", auth_file, extra)
+}
+
+/// [`pooled_proxy`] with `pool = "transaction"`.
+pub async fn txn_pooled_proxy(origin: &MyOrigin, auth_file: &str, extra: &str) -> Proxy {
+    mode_builder(origin, "transaction", auth_file, extra)
+        .start()
+        .await
+}
+
+fn mode_builder(origin: &MyOrigin, mode: &str, auth_file: &str, extra: &str) -> ProxyBuilder {
+    let lines = format!("pool = \"{mode}\"\nauth_file = \"{auth_file}\"\n{extra}");
     Proxy::builder()
         .cache_with("demo", Protocol::MySql, origin.port, &lines)
         .cache_with("demo-maria", Protocol::MariaDb, origin.port, &lines)
