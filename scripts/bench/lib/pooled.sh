@@ -7,7 +7,7 @@
 #
 # Settings (environment): WC_POOL_MODE (`transaction`, the default, or `session`:
 # the `pool` key of the PostgreSQL pooled caches) and WC_POOL_MODE_MY (`session`,
-# the default: MySQL/MariaDB caches pool per session only so far).
+# the default, or `transaction`: the MySQL/MariaDB pooled caches).
 
 WC_POOL_MODE=${WC_POOL_MODE:-transaction}
 WC_POOL_MODE_MY=${WC_POOL_MODE_MY:-session}
