@@ -5,6 +5,7 @@
 //! lie in the text, case ignored, never copied (an earlier version lower-cased each
 //! word into a `String`: 5–7 thousand instructions per statement).
 
+use crate::classify::lower_contains;
 use crate::pool::metrics::PinReason;
 
 /// What a statement sent to the origin means for transaction pooling.
@@ -161,8 +162,8 @@ pub fn quiet(sql: &str) -> bool {
     let b = sql.as_bytes();
     let dollar_quote =
         memchr::memchr_iter(b'$', b).any(|i| !b.get(i + 1).is_some_and(u8::is_ascii_digit));
-    let names = |w: &[u8]| b.windows(w.len()).any(|x| x.eq_ignore_ascii_case(w));
-    if dollar_quote || names(b"advisory") || names(b"set_config") || names(b"temp") {
+    let names = |w: &str| lower_contains(sql, w);
+    if dollar_quote || names("advisory") || names("set_config") || names("temp") {
         return false;
     }
     let read_first = ["set", "reset", "listen", "declare", "prepare", "create"];
