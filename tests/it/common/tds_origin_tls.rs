@@ -201,8 +201,10 @@ pub async fn greet(
         &prelogin::answer_with(answer),
         codec::DEFAULT_PACKET,
     );
-    tcp.write_all(&wire).await?;
+    // Recorded before the answer goes out: a refused client may look before this
+    // task runs again.
     tls.seen.lock().unwrap().push(seen);
+    tcp.write_all(&wire).await?;
     let config = match (seen, &tls.config) {
         (Seen::Refused, _) => return Ok(None),
         (Seen::LoginOnly | Seen::Full, Some(config)) => config.clone(),
