@@ -17,7 +17,8 @@
 # median tps per target and workload, with ratios of the new caching cache to
 # PgBouncer (transaction pooling) and to the new binary's mode off, and the proxy's
 # CPU time per transaction (user + system from /proc, all threads: what the proxy
-# costs, which other load on the machine disturbs far less than throughput); writes
+# costs, which other load on the machine disturbs far less than throughput), split
+# into user and system time with minor page faults and context switches; writes
 # $OUT/cost.md and $OUT/cost.csv. Settings: DURATION (10), REPS (3), CLIENTS (8),
 # SCALE (10), WORKLOADS ("select-only tpcb pk-hot"), OUT (results/cost-<date>).
 set -euo pipefail
@@ -88,6 +89,13 @@ args() {
 
 # cpu_ticks PID — user + system CPU time of a process (all its threads), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# counts PID — "user_ticks system_ticks minor_faults context_switches" of a process
+# (context switches, voluntary and not, summed over its threads).
+counts() {
+    local pid=$1 switches
+    switches=$(cat /proc/"$pid"/task/*/status 2>/dev/null | awk '/ctxt_switches:/ {s += $2} END {print s + 0}')
+    awk -v s="$switches" '{print $14, $15, $10, s}' "/proc/$pid/stat"
+}
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
 # proxy_pid TARGET — the pid of the proxy a target runs through, if any.
@@ -100,14 +108,14 @@ proxy_pid() {
 }
 
 TARGETS=(direct old:bench new:bench old:nocache new:nocache pgbouncer-txn pgbouncer-session)
-declare -A TPS=() CPU=()
+declare -A TPS=() CPU=() SPLIT=()
 for w in $WORKLOADS; do
     for ((rep = 1; rep <= REPS; rep++)); do
         for target in "${TARGETS[@]}"; do
             read -r port user db <<<"$(conn "$target")"
             out=$WORK/pgbench-$w-${target//:/-}-$rep.out
-            pid=$(proxy_pid "$target") t0=0
-            [[ -n $pid ]] && t0=$(cpu_ticks "$pid")
+            pid=$(proxy_pid "$target") t0=0 c0=""
+            [[ -n $pid ]] && t0=$(cpu_ticks "$pid") c0=$(counts "$pid")
             # shellcheck disable=SC2046 # args is meant to split
             "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U "$user" -n -T "$DURATION" -c "$CLIENTS" -j 2 \
                 -M simple $(args "$w") "$db" >"$out" 2>&1 || true
@@ -116,6 +124,11 @@ for w in $WORKLOADS; do
             if [[ -n $pid && -n $n && $n -gt 0 ]]; then
                 # Proxy CPU per transaction: what the proxy costs, whatever else loads the machine.
                 CPU[$w/$target]+="$(awk -v t=$(($(cpu_ticks "$pid") - t0)) -v u="$TICK_US" -v n="$n" 'BEGIN {printf "%.1f", t * u / n}') "
+                # Where it goes: user and system µs, minor faults and context switches per transaction.
+                read -r u0 s0 f0 x0 <<<"$c0"
+                read -r u1 s1 f1 x1 <<<"$(counts "$pid")"
+                SPLIT[$w/$target]+="$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v f=$((f1 - f0)) -v x=$((x1 - x0)) -v t="$TICK_US" -v n="$n" \
+                    'BEGIN {printf "%.1f/%.1f/%.3f/%.2f", u * t / n, s * t / n, f / n, x / n}') "
             fi
             [[ -n $tps ]] || {
                 log "pgbench $w -> $target failed: $(tail -3 "$out" | tr '\n' ' ')"
@@ -171,6 +184,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b; else 
         done
         echo "| $w | ${C[old:bench]} | ${C[new:bench]} | ${C[old:nocache]} | ${C[new:nocache]} | ${C[pgbouncer-txn]} | ${C[pgbouncer-session]} | $(ratio "${C[new:bench]}" "${C[new:nocache]}") | $(ratio "${C[new:bench]}" "${C[pgbouncer-txn]}") |"
         unset C
+    done
+    echo
+    echo "Where the proxy's time goes, per transaction, each repetition: user µs / system µs /"
+    echo "minor page faults / context switches (all threads):"
+    echo
+    for w in $WORKLOADS; do
+        for target in "${TARGETS[@]}"; do
+            [[ $target == direct ]] && continue
+            echo "- $w $target: ${SPLIT[$w/$target]:-}"
+        done
     done
     echo
     echo "Every run (tps):"
