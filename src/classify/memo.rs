@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::fingerprint::{self, Template};
 use super::memo_maps::{TemplateMemo, TextMemo};
+use super::shape::{self, Shape};
 use super::{Classification, Dialect, visitor};
 
 /// A classification together with the text's template.
@@ -40,6 +41,14 @@ const ENTRY_OVERHEAD: usize = 256;
 
 /// Templates remembered for classification by template.
 const TEMPLATE_MEMO_ENTRIES: usize = 20_000;
+/// Budget of the memo by shape, in weighted bytes (each shape's length plus
+/// [`ENTRY_OVERHEAD`]): tens of thousands of shapes.
+const SHAPE_MEMO_BYTES: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    /// The shape of the text being classified (reused: no allocation per text).
+    static SHAPE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Words that, inside a literal, change what a statement means (`'now'::timestamptz`
 /// is not immutable), so texts holding them are never classified by their template.
@@ -53,6 +62,18 @@ fn meaningful_literal(sql: &str) -> bool {
         && MEANINGFUL_LITERALS.iter().any(|w| lower_contains(sql, w))
 }
 
+/// Whether `sql` holds a MySQL executable comment (`/*! … */`, MariaDB's
+/// `/*M! … */`): its contents run as SQL (`/*! FOR UPDATE */`, another table), but a
+/// template drops it as a comment, so such texts are never classified by their
+/// template.
+fn executable_comment(dialect: Dialect, sql: &str) -> bool {
+    matches!(dialect, Dialect::MySql | Dialect::MariaDb)
+        && memchr::memmem::find_iter(sql.as_bytes(), b"/*").any(|at| {
+            let rest = sql.as_bytes().get(at + 2..).unwrap_or_default();
+            matches!(rest, [b'!', ..] | [b'M' | b'm', b'!', ..])
+        })
+}
+
 /// Classifies SQL texts of one dialect, memoizing by text and by template: texts that
 /// differ only in constants (`… WHERE id = 7`, `… id = 8`) share a classification, so
 /// a stream of distinct literals is parsed once, not once per text.
@@ -60,6 +81,8 @@ pub struct Classifier {
     dialect: Dialect,
     memo: TextMemo,
     by_template: TemplateMemo,
+    /// Texts with numbers, by shape (`shape.rs`): a shape decides the template.
+    by_shape: TextMemo,
 }
 
 /// Whether `hay` contains `needle`, ASCII case ignored, without copying either.
@@ -84,6 +107,7 @@ impl Classifier {
             dialect,
             memo: TextMemo::new(MEMO_CAPACITY_BYTES),
             by_template: TemplateMemo::new(TEMPLATE_MEMO_ENTRIES),
+            by_shape: TextMemo::new(SHAPE_MEMO_BYTES),
         }
     }
 
@@ -99,16 +123,54 @@ impl Classifier {
     /// statement's, `BEGIN`, …: they come again as they are). Texts that differ in
     /// constants (lookups by unique keys, TPC-B's UPDATEs) are found by template: by
     /// text they would fill the memo with entries that never repeat.
+    ///
+    /// A simple text with numbers is found by its shape first (`shape.rs`: the text
+    /// with its numbers marked), which decides its template without writing it.
     pub fn classify(&self, sql: &str) -> Arc<Analysis> {
         if sql.len() > MEMO_MAX_TEXT {
             return Arc::new(analyze(self.dialect, sql));
         }
+        SHAPE.with(|buf| {
+            let Ok(mut buf) = buf.try_borrow_mut() else {
+                return self.classify_text(sql);
+            };
+            if shape::shape(sql, &mut buf) != Shape::Numbers {
+                return self.classify_text(sql);
+            }
+            // Only ASCII goes into a shape: always UTF-8.
+            let Ok(shape) = std::str::from_utf8(&buf) else {
+                return self.classify_text(sql);
+            };
+            if let Some(hit) = self.by_shape.get(shape) {
+                return hit;
+            }
+            let (analysis, by_template) = self.by_print(sql);
+            if by_template {
+                self.by_shape
+                    .insert(shape, Arc::clone(&analysis), ENTRY_OVERHEAD + shape.len());
+            }
+            analysis
+        })
+    }
+
+    /// [`Self::classify`] for a text without a shape of numbers: by text, else by
+    /// template, else parsed.
+    fn classify_text(&self, sql: &str) -> Arc<Analysis> {
         if let Some(hit) = self.memo.get(sql) {
             return hit;
         }
+        self.by_print(sql).0
+    }
+
+    /// The classification of `sql` by its template when a text of the same template
+    /// was classified, else parsed (and remembered); and whether texts of its template
+    /// share it (not when a literal changes its meaning or the template is cut).
+    fn by_print(&self, sql: &str) -> (Arc<Analysis>, bool) {
         let print = fingerprint::fingerprint(self.dialect, sql);
         let literals = print.literals;
-        let by_template = print.text.len() < fingerprint::MAX_TEXT && !meaningful_literal(sql);
+        let by_template = print.text.len() < fingerprint::MAX_TEXT
+            && !meaningful_literal(sql)
+            && !executable_comment(self.dialect, sql);
         if by_template
             && let Some(hit) = self.by_template.get(print.id)
             && print.is(&hit.template)
@@ -116,7 +178,7 @@ impl Classifier {
             if !literals {
                 self.remember_text(sql, &hit);
             }
-            return hit;
+            return (hit, true);
         }
         let analysis = Arc::new(Analysis {
             classification: visitor::classify(self.dialect, sql),
@@ -129,7 +191,7 @@ impl Classifier {
         if !literals || !by_template {
             self.remember_text(sql, &analysis);
         }
-        analysis
+        (analysis, by_template)
     }
 
     fn remember_text(&self, sql: &str, analysis: &Arc<Analysis>) {
@@ -144,6 +206,7 @@ impl std::fmt::Debug for Classifier {
             .field("dialect", &self.dialect)
             .field("memoized", &self.memo.len())
             .field("templates", &self.by_template.len())
+            .field("shapes", &self.by_shape.len())
             .finish()
     }
 }
@@ -172,6 +235,24 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
         let d = c.classify("SELECT name FROM other WHERE id = 2");
         assert!(!Arc::ptr_eq(&a, &d));
+    }
+
+    #[test]
+    fn executable_comments_are_never_shared_by_template() {
+        for dialect in [Dialect::MySql, Dialect::MariaDb] {
+            let c = Classifier::new(dialect);
+            let plain = c.classify("SELECT a FROM t WHERE id = 1");
+            assert_eq!(plain.uncacheable, None);
+            let locking = c.classify("SELECT a FROM t WHERE id = 2 /*! FOR UPDATE */");
+            assert_eq!(locking.uncacheable, Some(Uncacheable::LockingClause));
+            let more = c.classify("SELECT a FROM t /*M!100000 , u */ WHERE id = 3");
+            assert_eq!(more.reads.len(), 2, "{more:?}");
+        }
+        // Elsewhere a comment is a comment.
+        let c = Classifier::new(Dialect::Postgres);
+        let a = c.classify("SELECT a FROM t WHERE id = 1");
+        let b = c.classify("SELECT a FROM t WHERE id = 2 /*! FOR UPDATE */");
+        assert!(Arc::ptr_eq(&a, &b));
     }
 
     #[test]

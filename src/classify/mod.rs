@@ -22,6 +22,9 @@ mod lexer;
 mod memo;
 mod memo_maps;
 mod names;
+mod shape;
+#[cfg(test)]
+mod shape_tests;
 mod statement;
 mod tsql;
 mod tsql_output;

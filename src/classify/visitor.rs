@@ -62,7 +62,33 @@ fn classify_text(dialect: Dialect, sql: &str) -> Classification {
     {
         return super::tsql_output::classification(&stripped, |text| parsed(dialect, text));
     }
+    if matches!(dialect, Dialect::MySql | Dialect::MariaDb)
+        && let Some(text) = mariadb_executable(sql)
+    {
+        return parsed(dialect, &text);
+    }
     parsed(dialect, sql)
+}
+
+/// `sql` with MariaDB's executable comments (`/*M!100000 … */`, run by MariaDB as
+/// SQL) written as MySQL's (`/*!100000 … */`), which the parser reads as SQL; `None`
+/// when it has none. Their contents count as SQL for MySQL too (where they are a
+/// comment): more tables or a locking clause only make a text less cacheable.
+fn mariadb_executable(sql: &str) -> Option<String> {
+    let bytes = sql.as_bytes();
+    let at = memchr::memmem::find_iter(bytes, b"/*")
+        .filter(|&at| matches!(bytes.get(at + 2..at + 4), Some([b'M' | b'm', b'!'])));
+    let mut out = String::new();
+    let mut from = 0;
+    for at in at {
+        out.push_str(sql.get(from..at + 2)?);
+        from = at + 3;
+    }
+    if from == 0 {
+        return None;
+    }
+    out.push_str(sql.get(from..)?);
+    Some(out)
 }
 
 fn parsed(dialect: Dialect, sql: &str) -> Classification {

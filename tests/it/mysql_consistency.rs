@@ -28,3 +28,37 @@ async fn autocommit_off_reads_are_not_served_from_cache_and_commit_invalidates()
     exec(&mut c, Via::Text, "COMMIT").await;
     assert_eq!(read(&mut other, q).await, 6);
 }
+
+/// MySQL's executable comments (`/*! … */`, MariaDB's `/*M! … */`) run as SQL: a read
+/// that names a table inside one is invalidated by writes to that table, though its
+/// template (comments dropped) is that of a read without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_read_inside_an_executable_comment_is_invalidated() {
+    let (origin, db, proxy) = setup::<MariaDb>(
+        "xc",
+        "CREATE TABLE t (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         CREATE TABLE u (id int PRIMARY KEY, w int) ENGINE=InnoDB; \
+         INSERT INTO t VALUES (1, 5); INSERT INTO u VALUES (1, 7);",
+    )
+    .await;
+    let mut c = MariaDb::connect(&proxy, &db).await;
+    let mut writer = MariaDb::connect(&proxy, &db).await;
+    // The plain read first: its classification is what a text of its template gets.
+    assert_eq!(
+        warm(origin, &proxy, &mut c, &db, "SELECT v FROM t WHERE id = 1").await,
+        5
+    );
+    for (comment, then) in [("/*!", 8), ("/*M!100000", 9)] {
+        let q =
+            format!("SELECT v {comment} + (SELECT w FROM u WHERE u.id = 1) */ FROM t WHERE id = 1");
+        let before = then - 1;
+        assert_eq!(warm(origin, &proxy, &mut c, &db, &q).await, 5 + before);
+        exec(
+            &mut writer,
+            Via::Text,
+            &format!("UPDATE u SET w = {then} WHERE id = 1"),
+        )
+        .await;
+        assert_eq!(read(&mut c, &q).await, 5 + then, "{q}");
+    }
+}

@@ -1,0 +1,149 @@
+//! A text's *shape*: the text with each number replaced by one marker byte, for texts
+//! simple enough that their shape decides their template. Two texts of one shape
+//! have the same template (and the same `literals`), so the classifier's memo can
+//! find a text with new numbers by its shape (one pass over the bytes, a hash and a
+//! look-up) instead of writing its template (`fingerprint`, several times that).
+//! That is the miss path of a lookup by a unique key (`WHERE id = 48213`) and every
+//! write with new values.
+//!
+//! Why the shape decides the template: a text qualifies only if every byte is
+//! printable ASCII or a tab, newline or carriage return, and it holds no quote of
+//! any kind (`'`, `"`, `` ` ``), no `$`, no backslash, no `#`, no brackets and no
+//! `--` or `/*`. In such a text the fingerprint's scanner (`fingerprint_lex.rs`)
+//! starts each token by its first byte alone: a letter or `_` starts a word (a run of
+//! letters, digits and `_`), a digit starts a number (a run of letters, digits, `_`
+//! and `.`), a space is skipped, and anything else is one byte of punctuation. No
+//! string, quoted name, comment or dollar quote can start, so nothing depends on
+//! what came before. This pass cuts the text into the same numbers by the same
+//! rules and replaces each with [`MARK`] (a byte no qualifying text holds), keeping
+//! every other byte. Equal shapes therefore mean the same tokens in the same order,
+//! equal but for the numbers' contents; the template writes every number as `?`
+//! whatever its contents (`fingerprint_write.rs`), and no two numbers can touch
+//! (they would be one run), so the templates are equal. `shape_tests.rs` holds this
+//! to the fingerprint with a proptest.
+
+/// What replaces each number in a shape.
+pub const MARK: u8 = 0x01;
+
+/// Longest text given a shape; longer ones take the template path.
+pub const MAX_LEN: usize = 2048;
+
+/// What [`shape`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The text qualifies and holds numbers: its shape is in the buffer.
+    Numbers,
+    /// The text qualifies but holds no number: it is its own shape (the memo by
+    /// text serves it).
+    NoNumbers,
+    /// The text does not qualify (or is longer than [`MAX_LEN`]).
+    Unsupported,
+}
+
+/// Byte classes for the one pass.
+const OTHER: u8 = 0;
+/// Letters and `_`: start a word.
+const LETTER: u8 = 1;
+/// `0`–`9`: start a number (and continue words and numbers).
+const DIGIT: u8 = 2;
+/// `.`: continues a number.
+const DOT: u8 = 3;
+/// Bytes that disqualify the text.
+const BAD: u8 = 4;
+/// `-` and `/`: disqualify the text when followed by `-` and `*` respectively.
+const MAYBE_COMMENT: u8 = 5;
+
+static CLASSES: [u8; 256] = classes();
+
+const fn class_of(b: u8) -> u8 {
+    if b.is_ascii_alphabetic() || b == b'_' {
+        LETTER
+    } else if b.is_ascii_digit() {
+        DIGIT
+    } else if b == b'.' {
+        DOT
+    } else if b == b'-' || b == b'/' {
+        MAYBE_COMMENT
+    } else if matches!(
+        b,
+        b'\'' | b'"' | b'`' | b'$' | b'\\' | b'#' | b'[' | b']' | 0x7f..=0xff
+    ) || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        BAD
+    } else {
+        OTHER
+    }
+}
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut rest: &mut [u8] = &mut table;
+    let mut b = 0u8;
+    while let Some((slot, tail)) = rest.split_first_mut() {
+        *slot = class_of(b);
+        rest = tail;
+        b = b.wrapping_add(1);
+    }
+    table
+}
+
+#[inline]
+fn class(b: u8) -> u8 {
+    CLASSES.get(usize::from(b)).copied().unwrap_or(BAD)
+}
+
+/// The shape of `sql`, written into `out` (cleared first) when the text holds
+/// numbers. Never panics.
+pub fn shape(sql: &str, out: &mut Vec<u8>) -> Shape {
+    out.clear();
+    let bytes = sql.as_bytes();
+    if bytes.len() > MAX_LEN {
+        return Shape::Unsupported;
+    }
+    let mut numbers = false;
+    let mut pos = 0;
+    while let Some(&b) = bytes.get(pos) {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        match class(b) {
+            LETTER => {
+                // A word: letters, digits and `_` (its digits are no number).
+                let len = run(rest, |c| matches!(c, LETTER | DIGIT));
+                out.extend_from_slice(rest.get(..len).unwrap_or_default());
+                pos += len;
+            }
+            DIGIT => {
+                // A number: letters, digits, `_` and `.`, whatever follows the digit.
+                out.push(MARK);
+                numbers = true;
+                pos += run(rest, |c| matches!(c, LETTER | DIGIT | DOT));
+            }
+            BAD => return Shape::Unsupported,
+            MAYBE_COMMENT => {
+                if matches!(rest, [b'-', b'-', ..] | [b'/', b'*', ..]) {
+                    return Shape::Unsupported;
+                }
+                out.push(b);
+                pos += 1;
+            }
+            _ => {
+                out.push(b);
+                pos += 1;
+            }
+        }
+    }
+    if numbers {
+        Shape::Numbers
+    } else {
+        Shape::NoNumbers
+    }
+}
+
+/// How many leading bytes of `bytes` (at least one) are of a class `continues` takes.
+#[inline]
+fn run(bytes: &[u8], continues: impl Fn(u8) -> bool) -> usize {
+    bytes
+        .iter()
+        .skip(1)
+        .position(|&c| !continues(class(c)))
+        .map_or(bytes.len(), |i| i + 1)
+}
