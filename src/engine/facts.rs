@@ -3,7 +3,7 @@
 //! DDL moves the database's schema epoch.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -146,7 +146,9 @@ type Facts = HashMap<(u64, u64), Arc<Learned>, BuildHasherDefault<Mixed>>;
 /// under a read lock, without a cache's bookkeeping on each read.
 pub struct Knowledge {
     facts: RwLock<Facts>,
-    hasher: RandomState,
+    /// foldhash, seeded at random (`hashing.rs`): SipHash cost ~400 instructions a
+    /// look-up here, on every write.
+    hasher: crate::hashing::Hasher,
 }
 
 /// How long a learned fact is trusted. DDL through wirecache forgets facts at once;
@@ -161,7 +163,7 @@ impl Default for Knowledge {
     fn default() -> Self {
         Self {
             facts: RwLock::default(),
-            hasher: RandomState::new(),
+            hasher: crate::hashing::Hasher::default(),
         }
     }
 }
