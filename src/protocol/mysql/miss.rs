@@ -38,7 +38,9 @@ impl Session {
         blocked: Option<BypassReason>,
         started: Instant,
     ) -> Result<(), MyError> {
-        self.txn_note(&sql).await?;
+        if !self.txn_note(&sql).await? {
+            return Ok(());
+        }
         let decision = session::decide(self, &sql, blocked).await?;
         let miss = Miss {
             shape: Shape::Results,
