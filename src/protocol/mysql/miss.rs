@@ -38,10 +38,11 @@ impl Session {
         blocked: Option<BypassReason>,
         started: Instant,
     ) -> Result<(), MyError> {
-        if !self.txn_note(&sql).await? {
+        self.txn_note(&sql).await?;
+        let decision = session::decide(self, &sql, blocked).await?;
+        if !self.txn_diagnostics(&sql).await? {
             return Ok(());
         }
-        let decision = session::decide(self, &sql, blocked).await?;
         let miss = Miss {
             shape: Shape::Results,
             sql: &sql,

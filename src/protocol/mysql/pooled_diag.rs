@@ -22,8 +22,9 @@
 //!   it where it can be (`SELECT 1` for -1, `DO 0` for 0: neither touches the DA);
 //!   `SELECT ROW_COUNT()` (with an alias or not) gets the session's value in the
 //!   origin's own result (the row is rewritten; column definitions are the origin's);
-//!   any other read of a count that cannot be rebuilt is refused once, and the
-//!   session then keeps its connection after such counts.
+//!   any other read of a count that cannot be rebuilt (another value, or a multi-result
+//!   answer's) is refused with an error saying so. The session never keeps its
+//!   connection for a count: a client that writes and then idles would hold it.
 //!
 //! A read of conditions by a session whose DA is empty, on a connection that may hold
 //! another session's, first clears them there (`DO (SELECT 1 FROM (SELECT 1) AS t)`:
@@ -34,8 +35,8 @@ use bytes::Bytes;
 use super::codec::{self, Packet, Reader};
 use super::command::COM_QUERY;
 use super::errors::MyError;
-use super::response::{Event, SERVER_MORE_RESULTS_EXISTS, Shape};
 use super::pooled_state::{Note, code, words};
+use super::response::{Event, SERVER_MORE_RESULTS_EXISTS, Shape};
 use super::session::{After, Session};
 use crate::classify::lower_contains;
 
@@ -57,8 +58,6 @@ pub struct SessionDiag {
     pub conditions: Conditions,
     /// `ROW_COUNT()` after its last statement (`None`: not known).
     pub row_count: Option<i64>,
-    /// It has read `ROW_COUNT()`: counts that cannot be rebuilt keep its connection.
-    pub reads_row_count: bool,
     /// The statement now answered reads conditions (so does not clear them).
     pub reading: bool,
     /// The answer now arriving had more than one result.
@@ -71,7 +70,6 @@ impl Default for SessionDiag {
             conditions: Conditions::None,
             // A fresh connection's.
             row_count: Some(0),
-            reads_row_count: false,
             reading: false,
             multi: false,
         }
@@ -100,7 +98,6 @@ impl SessionDiag {
     /// Whether the session must keep the connection its diagnostics are on.
     pub fn bound(&self) -> bool {
         self.conditions != Conditions::None
-            || (self.reads_row_count && !matches!(self.row_count, Some(-1 | 0)))
     }
 }
 
@@ -129,7 +126,9 @@ pub fn reads(sql: &str) -> Reads {
     let show = at(0) == "show" && (shown(at(1)) || at(1) == "count" && shown(at(2)));
     let vars = w.iter().any(|x| {
         x.strip_prefix("@@").is_some_and(|v| {
-            let name = v.strip_prefix("session.").or_else(|| v.strip_prefix("local."));
+            let name = v
+                .strip_prefix("session.")
+                .or_else(|| v.strip_prefix("local."));
             matches!(name.unwrap_or(v), "warning_count" | "error_count")
         })
     });
@@ -146,8 +145,13 @@ pub fn reads(sql: &str) -> Reads {
 /// `code` (with words `w`) is `select row_count()` with an alias or none: nothing
 /// but words after the call, and only `as` and one name.
 fn alone(code: &str, w: &[&str]) -> bool {
-    let rest = code.trim_start().strip_prefix("select").map(str::trim_start);
-    let rest = rest.and_then(|r| r.strip_prefix("row_count")).map(str::trim_start);
+    let rest = code
+        .trim_start()
+        .strip_prefix("select")
+        .map(str::trim_start);
+    let rest = rest
+        .and_then(|r| r.strip_prefix("row_count"))
+        .map(str::trim_start);
     let rest = rest.and_then(|r| r.strip_prefix('(')).map(str::trim_start);
     let Some(tail) = rest.and_then(|r| r.strip_prefix(')')) else {
         return false;
@@ -195,7 +199,7 @@ pub fn rewritten(after: &After, row: bool, event: Event, p: &Packet) -> Option<B
 }
 
 /// The refusal of a read of a row count wirecache cannot rebuild on this connection.
-const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT() (or in the same transaction); later counts keep the connection";
+const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT(), or in the statement's transaction";
 
 impl Session {
     /// Before a statement (text `reads`) runs at the origin: the leased connection is
@@ -206,7 +210,6 @@ impl Session {
             return Ok(true);
         };
         l.diag.reading = reads.conditions;
-        l.diag.reads_row_count |= reads.row_count;
         if !reads.conditions && !reads.row_count {
             return Ok(true);
         }
@@ -255,6 +258,17 @@ impl Session {
             row_count: mine.row_count,
         });
         Ok(true)
+    }
+
+    /// A catalog query of wirecache's ran on the attached connection: a SELECT
+    /// (`failed`: refused, its error now in the DA there).
+    pub fn diag_after_catalog(&mut self, failed: bool) {
+        if self.txn_pooled {
+            self.set_conn_diag(ConnDiag {
+                dirty: failed,
+                row_count: Some(-1),
+            });
+        }
     }
 
     fn set_conn_diag(&mut self, d: ConnDiag) {
@@ -401,7 +415,10 @@ mod tests {
             ("SELECT @@warning_count", cond),
             ("SELECT @@session.error_count, 1", cond),
             ("GET DIAGNOSTICS @n = NUMBER", cond),
-            ("GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT", cond),
+            (
+                "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
+                cond,
+            ),
             ("SHOW COLUMNS FROM warnings", none),
             ("SELECT warning_count FROM t", none),
             ("SELECT 'SHOW WARNINGS'", none),
@@ -427,18 +444,14 @@ mod tests {
     }
 
     #[test]
-    fn bound_while_conditions_or_a_count_that_cannot_move() {
+    fn bound_while_conditions_may_be_there() {
         let mut d = SessionDiag::default();
         assert!(!d.bound());
         d.conditions = Conditions::Maybe;
         assert!(d.bound());
         d.conditions = Conditions::None;
         d.row_count = Some(5);
-        assert!(!d.bound(), "a session that never read ROW_COUNT()");
-        d.reads_row_count = true;
-        assert!(d.bound());
-        d.row_count = Some(-1);
-        assert!(!d.bound());
+        assert!(!d.bound(), "a count never holds the connection");
     }
 
     #[test]

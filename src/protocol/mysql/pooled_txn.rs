@@ -28,9 +28,9 @@ use super::errors::MyError;
 use super::kill::ClientId;
 use super::namespace::base_namespace;
 use super::pooled::{PooledCache, PooledLogin};
+use super::pooled_diag;
 use super::pooled_lender::{ConnState, Start, TxnLender, reset_back};
 use super::pooled_origin::OriginConn;
-use super::pooled_diag;
 use super::pooled_state::{self, Note};
 use super::response::SERVER_STATUS_IN_TRANS;
 use super::session::{Session, txn_state};
@@ -178,11 +178,10 @@ impl Session {
     }
 
     /// A query about to go to the origin: it pins, or its setting is recorded once
-    /// the origin accepts it, and the connection is brought to the session's
-    /// diagnostics if it reads them. `Ok(false)`: answered here instead.
-    pub async fn txn_note(&mut self, sql: &str) -> Result<bool, MyError> {
+    /// the origin accepts it.
+    pub async fn txn_note(&mut self, sql: &str) -> Result<(), MyError> {
         if !self.txn_pooled {
-            return Ok(true);
+            return Ok(());
         }
         match pooled_state::note(sql) {
             Note::Nothing => {}
@@ -190,7 +189,16 @@ impl Session {
             Note::InsertId => self.carry_insert_id().await?,
             note => self.note = Some(note),
         }
-        // After the insert id's `SET`: it sets ROW_COUNT() to 0.
+        Ok(())
+    }
+
+    /// Right before a query goes to the origin (after the insert id's `SET` and any
+    /// catalog query, which change the diagnostics there): the connection is brought
+    /// to the session's diagnostics if it reads them. `Ok(false)`: answered here.
+    pub async fn txn_diagnostics(&mut self, sql: &str) -> Result<bool, MyError> {
+        if !self.txn_pooled {
+            return Ok(true);
+        }
         self.diag_before(pooled_diag::reads(sql)).await
     }
 
