@@ -72,10 +72,14 @@ pub enum PinReason {
     FoundRows,
     /// MySQL COM_STMT_EXECUTE with a cursor: rows are fetched from this connection.
     Cursor,
+    /// MySQL: the previous statement's warnings or errors (or a `ROW_COUNT()` the
+    /// session reads) are on this connection; held until they are gone, not for
+    /// the session's life.
+    Diagnostics,
 }
 
 impl PinReason {
-    pub const ALL: [PinReason; 11] = [
+    pub const ALL: [PinReason; 12] = [
         PinReason::TempTable,
         PinReason::AdvisoryLock,
         PinReason::Listen,
@@ -87,6 +91,7 @@ impl PinReason {
         PinReason::TableLock,
         PinReason::FoundRows,
         PinReason::Cursor,
+        PinReason::Diagnostics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +107,7 @@ impl PinReason {
             PinReason::TableLock => "table_lock",
             PinReason::FoundRows => "found_rows",
             PinReason::Cursor => "cursor",
+            PinReason::Diagnostics => "diagnostics",
         }
     }
 

@@ -42,6 +42,7 @@ impl Session {
                 }
                 in_rows = tracker.in_rows();
                 if tracker.is_done() {
+                    self.diag_after_catalog(failed);
                     return Ok((!failed).then_some(rows));
                 }
             }

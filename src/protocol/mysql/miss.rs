@@ -40,6 +40,9 @@ impl Session {
     ) -> Result<(), MyError> {
         self.txn_note(&sql).await?;
         let decision = session::decide(self, &sql, blocked).await?;
+        if !self.txn_diagnostics(&sql).await? {
+            return Ok(());
+        }
         let miss = Miss {
             shape: Shape::Results,
             sql: &sql,

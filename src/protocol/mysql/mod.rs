@@ -33,6 +33,7 @@ mod offline;
 pub mod pooled;
 mod pooled_cache;
 mod pooled_change_user;
+mod pooled_diag;
 mod pooled_lender;
 mod pooled_logins;
 mod pooled_origin;

@@ -17,6 +17,7 @@ use super::command::{COM_INIT_DB, COM_RESET_CONNECTION};
 use super::errors::{MyError, Side};
 use super::kill::ConnectionIds;
 use super::pooled::{Key, PooledCache};
+use super::pooled_diag::{ConnDiag, SessionDiag};
 use super::pooled_logins::OriginSecret;
 use super::pooled_origin::{self, LoginFailure, OriginConn, Target};
 use super::pooled_state::Tracked;
@@ -33,6 +34,8 @@ use crate::server::tls_context::TlsContext;
 pub struct ConnState {
     pub tracked: Tracked,
     pub stmts: HashMap<Vec<u8>, ServerStmt>,
+    /// Its diagnostics area and row count (`pooled_diag`).
+    pub diag: ConnDiag,
 }
 
 impl ConnState {
@@ -44,6 +47,11 @@ impl ConnState {
                 sets: Vec::new(),
             },
             stmts: HashMap::new(),
+            // After a COM_RESET_CONNECTION: its diagnostics are not known.
+            diag: ConnDiag {
+                dirty: true,
+                row_count: None,
+            },
         }
     }
 }
@@ -113,6 +121,10 @@ pub struct TxnLender {
     /// Leases taken so far (the current one's number while one is attached).
     pub lease_no: u64,
     pin: Option<PinReason>,
+    /// The session's diagnostics (`pooled_diag`), and whether they hold the
+    /// connection now (counted as a `diagnostics` pin while they do).
+    pub diag: SessionDiag,
+    diag_hold: bool,
     /// Why the last lease failed, for the session to tell its client.
     pub failure: Option<MyError>,
     /// For COM_CHANGE_USER: the greeting's scramble and plugin.
@@ -161,6 +173,8 @@ impl TxnLender {
             insert_id: (0, 0),
             lease_no: 0,
             pin: None,
+            diag: SessionDiag::default(),
+            diag_hold: false,
             failure: None,
             scramble: start.scramble,
             plugin: start.plugin,
@@ -198,6 +212,21 @@ impl TxnLender {
     pub fn unpin(&mut self) {
         if let Some(reason) = self.pin.take() {
             self.cache.metrics.pool.pinned.down(reason);
+        }
+    }
+
+    /// The session's diagnostics hold its connection (`on`), or no longer do.
+    pub fn hold_for_diagnostics(&mut self, on: bool) {
+        if on == self.diag_hold {
+            return;
+        }
+        self.diag_hold = on;
+        let gauge = &self.cache.metrics.pool.pinned;
+        if on {
+            gauge.up(PinReason::Diagnostics);
+            tracing::debug!("mysql session keeps its connection for its diagnostics");
+        } else {
+            gauge.down(PinReason::Diagnostics);
         }
     }
 
@@ -291,6 +320,9 @@ impl TxnLender {
                     conn.state.stmts.clear();
                 }
                 conn.state.tracked = self.tracked.clone();
+                // COM_INIT_DB and SET leave the DA, and set ROW_COUNT() to 0; a
+                // reset alone: not known.
+                conn.state.diag.row_count = None;
             }
             let OriginConn {
                 end,
@@ -375,5 +407,6 @@ impl Lender for TxnLender {
 impl Drop for TxnLender {
     fn drop(&mut self) {
         self.unpin();
+        self.hold_for_diagnostics(false);
     }
 }

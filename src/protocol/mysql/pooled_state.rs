@@ -24,6 +24,9 @@ pub enum Note {
     InsertId,
     /// State that cannot move: the session keeps its connection.
     Pin(PinReason),
+    /// `SELECT ROW_COUNT()` on a connection whose count is not the session's: the
+    /// answer's row gets the session's (`pooled_diag`).
+    RowCount(i64),
 }
 
 /// One tracked `SET`, as replayed: `key` says which setting it is about (its
@@ -86,7 +89,7 @@ fn after_comment(b: &[u8], mut i: usize) -> Option<usize> {
 /// A statement's code outside quotes and comments (`/*! … */` kept: it runs),
 /// lower-cased, with quoted strings and identifiers replaced by a space; and whether
 /// more than one statement is in it.
-fn code(sql: &str) -> (String, bool) {
+pub(super) fn code(sql: &str) -> (String, bool) {
     let b = sql.as_bytes();
     let mut out = String::with_capacity(b.len());
     let mut i = 0;
@@ -127,7 +130,7 @@ fn code(sql: &str) -> (String, bool) {
 }
 
 /// Runs of letters, digits, `_`, `@` and `.` in `code`.
-fn words(code: &str) -> Vec<&str> {
+pub(super) fn words(code: &str) -> Vec<&str> {
     code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@' || c == '.'))
         .filter(|w| !w.is_empty())
         .collect()

@@ -28,6 +28,7 @@ use super::errors::MyError;
 use super::kill::ClientId;
 use super::namespace::base_namespace;
 use super::pooled::{PooledCache, PooledLogin};
+use super::pooled_diag;
 use super::pooled_lender::{ConnState, Start, TxnLender, reset_back};
 use super::pooled_origin::OriginConn;
 use super::pooled_state::{self, Note};
@@ -147,25 +148,33 @@ impl Session {
             self.ensure_origin().await?;
         }
         self.core.flush().await?;
-        self.release_if_done().await;
-        Ok(())
+        self.release_if_done().await
     }
 
     /// Gives the origin connection back when no transaction is open there, nothing
-    /// is owed or buffered, and nothing holds it.
-    pub async fn release_if_done(&mut self) {
+    /// is owed or buffered, and nothing holds it (a pin, long data, or the previous
+    /// statement's diagnostics: `pooled_diag`).
+    pub async fn release_if_done(&mut self) -> Result<(), MyError> {
         let quiet = crate::protocol::ProxySession::at_rest(self)
             && !self.origin_cont
             && self.status & SERVER_STATUS_IN_TRANS == 0;
         if !quiet || !self.core.io().origin_attached() || self.core.io().origin_lost() {
-            return;
+            return Ok(());
         }
         let held = self
             .lender()
             .is_none_or(|l| l.pinned().is_some() || l.long_data);
-        if !held {
+        if held {
+            return Ok(());
+        }
+        let keep = self.diag_keeps().await?;
+        if let Some(l) = self.lender() {
+            l.hold_for_diagnostics(keep);
+        }
+        if !keep {
             self.core.io().release_origin().await;
         }
+        Ok(())
     }
 
     /// A query about to go to the origin: it pins, or its setting is recorded once
@@ -181,6 +190,16 @@ impl Session {
             note => self.note = Some(note),
         }
         Ok(())
+    }
+
+    /// Right before a query goes to the origin (after the insert id's `SET` and any
+    /// catalog query, which change the diagnostics there): the connection is brought
+    /// to the session's diagnostics if it reads them. `Ok(false)`: answered here.
+    pub async fn txn_diagnostics(&mut self, sql: &str) -> Result<bool, MyError> {
+        if !self.txn_pooled {
+            return Ok(true);
+        }
+        self.diag_before(pooled_diag::reads(sql)).await
     }
 
     pub fn pin(&mut self, reason: PinReason) {
@@ -216,6 +235,9 @@ impl Session {
         };
         if answer.first() != Some(0x00) {
             return Err(MyError::Origin("setting the last insert id was refused"));
+        }
+        if let Some(c) = self.lender().and_then(|l| l.conn()) {
+            c.diag.row_count = Some(0);
         }
         Ok(())
     }
@@ -261,6 +283,7 @@ impl Session {
         l.insert_id = (0, l.lease_no);
         l.long_data = false;
         l.unpin();
+        l.hold_for_diagnostics(false);
         if let Some(conn) = l.conn() {
             let db = conn.tracked.db.take();
             *conn = ConnState::at(db.as_deref());

@@ -84,6 +84,7 @@ impl Session {
             return Err(e);
         }
         let first = std::mem::replace(&mut a.first, false);
+        let row = a.tracker.in_rows();
         let event = a.tracker.step(p.payload());
         let done = a.tracker.is_done();
         let after = a.after.clone();
@@ -104,6 +105,9 @@ impl Session {
         {
             self.txn_ok(p.payload());
         }
+        if self.txn_pooled {
+            self.diag_answer(p.payload(), event, done);
+        }
         match event {
             Event::Status { status, .. } => self.on_status(status, &after),
             Event::Error if matches!(after, After::ChangeUser(_)) => self.core.taint(),
@@ -115,7 +119,10 @@ impl Session {
                 self.core.finish_fill();
             }
         }
-        self.core.to_client(&p.bytes);
+        match super::pooled_diag::rewritten(&after, row, event, &p) {
+            Some(bytes) => self.core.to_client(&bytes),
+            None => self.core.to_client(&p.bytes),
+        }
         Ok(())
     }
 
