@@ -34,6 +34,8 @@ pub mod pooled;
 mod pooled_cache;
 mod pooled_change_user;
 mod pooled_diag;
+#[cfg(test)]
+mod pooled_diag_tests;
 mod pooled_lender;
 mod pooled_logins;
 mod pooled_origin;
