@@ -92,58 +92,55 @@ fn class(b: u8) -> u8 {
     CLASSES.get(usize::from(b)).copied().unwrap_or(BAD)
 }
 
+/// Where the pass is: in a word or a number, whose bytes it skips, or between.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum In {
+    Between,
+    Word,
+    Number,
+}
+
 /// The shape of `sql`, written into `out` (cleared first) when the text holds
-/// numbers. Never panics.
+/// numbers. Never panics. One pass over the bytes; the bytes between numbers are
+/// copied a run at a time.
 pub fn shape(sql: &str, out: &mut Vec<u8>) -> Shape {
     out.clear();
     let bytes = sql.as_bytes();
     if bytes.len() > MAX_LEN {
         return Shape::Unsupported;
     }
-    let mut numbers = false;
-    let mut pos = 0;
-    while let Some(&b) = bytes.get(pos) {
-        let rest = bytes.get(pos..).unwrap_or_default();
-        match class(b) {
-            LETTER => {
-                // A word: letters, digits and `_` (its digits are no number).
-                let len = run(rest, |c| matches!(c, LETTER | DIGIT));
-                out.extend_from_slice(rest.get(..len).unwrap_or_default());
-                pos += len;
-            }
+    // `copied`: where the bytes not yet copied into `out` start.
+    let (mut at, mut copied) = (In::Between, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        let c = class(b);
+        match (at, c) {
+            // A word goes on with letters, digits and `_` (its digits are no number);
+            // a number with those and `.`, whatever follows its first digit.
+            (In::Word, LETTER | DIGIT) | (In::Number, LETTER | DIGIT | DOT) => continue,
+            (In::Number, _) => copied = i,
+            _ => {}
+        }
+        at = match c {
+            LETTER => In::Word,
             DIGIT => {
-                // A number: letters, digits, `_` and `.`, whatever follows the digit.
+                out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
                 out.push(MARK);
-                numbers = true;
-                pos += run(rest, |c| matches!(c, LETTER | DIGIT | DOT));
+                In::Number
             }
             BAD => return Shape::Unsupported,
-            MAYBE_COMMENT => {
-                if matches!(rest, [b'-', b'-', ..] | [b'/', b'*', ..]) {
-                    return Shape::Unsupported;
-                }
-                out.push(b);
-                pos += 1;
+            MAYBE_COMMENT
+                if matches!((b, bytes.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*'))) =>
+            {
+                return Shape::Unsupported;
             }
-            _ => {
-                out.push(b);
-                pos += 1;
-            }
-        }
+            _ => In::Between,
+        };
     }
-    if numbers {
-        Shape::Numbers
-    } else {
-        Shape::NoNumbers
+    if out.is_empty() {
+        return Shape::NoNumbers;
     }
-}
-
-/// How many leading bytes of `bytes` (at least one) are of a class `continues` takes.
-#[inline]
-fn run(bytes: &[u8], continues: impl Fn(u8) -> bool) -> usize {
-    bytes
-        .iter()
-        .skip(1)
-        .position(|&c| !continues(class(c)))
-        .map_or(bytes.len(), |i| i + 1)
+    if at != In::Number {
+        out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
+    }
+    Shape::Numbers
 }

@@ -144,6 +144,7 @@ type Facts = HashMap<(u64, u64), Arc<Learned>, BuildHasherDefault<Mixed>>;
 /// so names cannot be picked to collide); two keys with one hash evict each other:
 /// the lost fact is only asked for again. Read on every miss and write: a plain map
 /// under a read lock, without a cache's bookkeeping on each read.
+#[derive(Default)]
 pub struct Knowledge {
     facts: RwLock<Facts>,
     /// foldhash, seeded at random (`hashing.rs`): SipHash cost ~400 instructions a
@@ -159,14 +160,6 @@ const FACT_LIFETIME: Duration = Duration::from_secs(60);
 /// Facts remembered at most; past this, expired ones and then arbitrary ones go.
 const MAX_FACTS: usize = 100_000;
 
-impl Default for Knowledge {
-    fn default() -> Self {
-        Self {
-            facts: RwLock::default(),
-            hasher: crate::hashing::Hasher::default(),
-        }
-    }
-}
 
 impl Knowledge {
     fn hash(&self, key: FactRef<'_>) -> u64 {
