@@ -2,18 +2,58 @@
 //! [`Classification`], so a cache hit never pays for parsing (design §3). Shared by
 //! every session of a cache behind an `Arc`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::fingerprint::{self, Template};
 use super::memo_maps::{TemplateMemo, TextMemo};
 use super::shape::{self, Shape};
-use super::{Classification, Dialect, visitor};
+use super::{
+    Classification, Control, Dialect, IsolationChange, StatementKind, control, isolation_change,
+    visitor,
+};
 
 /// A classification together with the text's template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
     pub classification: Classification,
     pub template: Template,
+    /// [`Analysis::session_facts`] of a lone write, kept for its template.
+    session_facts: OnceLock<SessionFacts>,
+}
+
+/// What a text does to its session: [`control`] and [`isolation_change`].
+pub type SessionFacts = (Control, Option<IsolationChange>);
+
+impl Analysis {
+    pub fn new(classification: Classification, template: Template) -> Analysis {
+        Analysis {
+            classification,
+            template,
+            session_facts: OnceLock::new(),
+        }
+    }
+
+    /// [`control`] and [`isolation_change`] of `sql`, a text of this analysis.
+    ///
+    /// For a lone write (one INSERT, UPDATE, DELETE… with no `;` but trailing ones),
+    /// the first text's answer is kept and given to every text of its template: what
+    /// the two read there comes from the statement's words, which every text of one
+    /// template shares. A transaction end, `DEALLOCATE`/`DISCARD`, an isolation change
+    /// or a `SET` form is never a write's first word; `set_config` and `temporary`
+    /// are words of the template (a call or a name) or inside a literal, where
+    /// finding them only makes a text less cacheable. Every other text is read
+    /// itself.
+    pub fn session_facts(&self, sql: &str, dialect: Dialect) -> SessionFacts {
+        let read = || (control(sql), isolation_change(sql, dialect));
+        let lone_write = self.classification.kind == StatementKind::Write
+            && self.classification.statements == 1
+            && memchr::memchr(b';', sql.trim_end().trim_end_matches(';').as_bytes()).is_none();
+        if lone_write {
+            *self.session_facts.get_or_init(read)
+        } else {
+            read()
+        }
+    }
 }
 
 impl std::ops::Deref for Analysis {
@@ -25,10 +65,10 @@ impl std::ops::Deref for Analysis {
 }
 
 fn analyze(dialect: Dialect, sql: &str) -> Analysis {
-    Analysis {
-        classification: visitor::classify(dialect, sql),
-        template: fingerprint::template(dialect, sql),
-    }
+    Analysis::new(
+        visitor::classify(dialect, sql),
+        fingerprint::template(dialect, sql),
+    )
 }
 
 /// Texts longer than this are classified every time, never memoized.
@@ -180,10 +220,10 @@ impl Classifier {
             }
             return (hit, true);
         }
-        let analysis = Arc::new(Analysis {
-            classification: visitor::classify(self.dialect, sql),
-            template: print.into_template(),
-        });
+        let analysis = Arc::new(Analysis::new(
+            visitor::classify(self.dialect, sql),
+            print.into_template(),
+        ));
         if by_template {
             self.by_template
                 .insert(analysis.template.id, Arc::clone(&analysis));
@@ -253,6 +293,98 @@ mod tests {
         let a = c.classify("SELECT a FROM t WHERE id = 1");
         let b = c.classify("SELECT a FROM t WHERE id = 2 /*! FOR UPDATE */");
         assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    /// A lone write's session facts are kept for its template: every text of the
+    /// template gets what reading it would give, but for a literal naming
+    /// `set_config` or `temporary` (only ever found, never missed); texts of several
+    /// statements and other kinds are read each time.
+    #[test]
+    fn a_lone_writes_session_facts_are_its_templates() {
+        let texts = [
+            (
+                "UPDATE t SET a = a + 1 WHERE id = 2;",
+                "UPDATE t SET a = a + 7 WHERE id = 9;",
+            ),
+            (
+                "INSERT INTO h (a, b) VALUES (1, 'x')",
+                "INSERT INTO h (a, b) VALUES (2, 'y;z')",
+            ),
+            (
+                "DELETE FROM t WHERE id = 1;;",
+                "DELETE FROM t WHERE id = 2 ;;",
+            ),
+            (
+                "UPDATE t SET a = set_config('x', 'y', false)",
+                "UPDATE t SET a = set_config('p', 'q', false)",
+            ),
+            (
+                "INSERT INTO temporary_log VALUES (1)",
+                "INSERT INTO temporary_log VALUES (2)",
+            ),
+            (
+                "INSERT INTO t VALUES ('set_config')",
+                "INSERT INTO t VALUES ('plain')",
+            ),
+        ];
+        for dialect in [Dialect::Postgres, Dialect::MySql, Dialect::MariaDb] {
+            for (first, second) in texts {
+                let c = Classifier::new(dialect);
+                let a = c.classify(first);
+                let b = c.classify(second);
+                assert!(Arc::ptr_eq(&a, &b), "{first} / {second}: one template");
+                assert_eq!(
+                    a.session_facts(first, dialect),
+                    (control(first), isolation_change(first, dialect))
+                );
+                let (kept, own) = (
+                    b.session_facts(second, dialect),
+                    (control(second), isolation_change(second, dialect)),
+                );
+                assert_eq!(kept.1, own.1, "{second}");
+                let (mut found, mut read) = (kept.0, own.0);
+                assert!(
+                    found.set_config >= read.set_config && found.temporary >= read.temporary,
+                    "{second}"
+                );
+                (
+                    found.set_config,
+                    found.temporary,
+                    read.set_config,
+                    read.temporary,
+                ) = (false, false, false, false);
+                assert_eq!(found, read, "{second}");
+            }
+        }
+        // Read each time: several statements, and what is not a write.
+        let c = Classifier::new(Dialect::MariaDb);
+        let several = c.classify("UPDATE t SET a = 1 WHERE id = 1; COMMIT");
+        several.session_facts("UPDATE t SET a = 1 WHERE id = 1; COMMIT", Dialect::MariaDb);
+        assert_eq!(
+            several.session_facts(
+                "UPDATE t SET a = 1 WHERE id = 1; SET autocommit = 0",
+                Dialect::MariaDb
+            ),
+            (
+                control("UPDATE t SET a = 1 WHERE id = 1; SET autocommit = 0"),
+                isolation_change(
+                    "UPDATE t SET a = 1 WHERE id = 1; SET autocommit = 0",
+                    Dialect::MariaDb
+                )
+            )
+        );
+        let set = c.classify("SET autocommit = 0");
+        set.session_facts("SET autocommit = 0", Dialect::MariaDb);
+        assert!(
+            !set.session_facts("SET autocommit = 5", Dialect::MariaDb)
+                .0
+                .autocommit_only
+        );
+        assert!(
+            set.session_facts("SET autocommit = 1", Dialect::MariaDb)
+                .0
+                .autocommit_only
+        );
     }
 
     #[test]

@@ -105,10 +105,10 @@ mod tests {
     use crate::classify::{Dialect, template, visitor};
 
     fn analysis(sql: &str) -> Arc<Analysis> {
-        Arc::new(Analysis {
-            classification: visitor::classify(Dialect::Postgres, sql),
-            template: template(Dialect::Postgres, sql),
-        })
+        Arc::new(Analysis::new(
+            visitor::classify(Dialect::Postgres, sql),
+            template(Dialect::Postgres, sql),
+        ))
     }
 
     #[test]

@@ -40,7 +40,7 @@ mod tests;
 pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
 pub use isolation::{Isolation, IsolationChange, isolation_change, may_begin};
-pub use memo::{Analysis, Classifier, lower_contains};
+pub use memo::{Analysis, Classifier, SessionFacts, lower_contains};
 pub use tsql_view::view_query;
 pub use visitor::classify;
 

@@ -129,7 +129,10 @@ pub fn shape(sql: &str, out: &mut Vec<u8>) -> Shape {
             }
             BAD => return Shape::Unsupported,
             MAYBE_COMMENT
-                if matches!((b, bytes.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*'))) =>
+                if matches!(
+                    (b, bytes.get(i + 1)),
+                    (b'-', Some(b'-')) | (b'/', Some(b'*'))
+                ) =>
             {
                 return Shape::Unsupported;
             }

@@ -2,7 +2,7 @@
 //! it: applied when the origin acknowledges it (and again when its transaction ends).
 
 use super::Scope;
-use crate::classify::{Dialect, IsolationChange, TxnEnd, control, isolation_change};
+use crate::classify::{Analysis, Dialect, IsolationChange, SessionFacts, TxnEnd};
 
 /// What a statement does to shared state once the origin acknowledges it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,17 +73,25 @@ impl Effects {
 /// SET whose value comes from a variable does too, `SET STATEMENT … FOR` may run any
 /// statement (a write of unknown extent), and a temporary table shadows a shared one
 /// for this session only.
-pub(super) fn session_control(scope: &Scope, sql: &str, e: &mut Effects) {
-    session_control_in(scope.cache.classifier.dialect(), sql, e);
+/// `analysis` is the text's: a lone write's facts are read once per template
+/// ([`Analysis::session_facts`]).
+pub(super) fn session_control(scope: &Scope, sql: &str, analysis: &Analysis, e: &mut Effects) {
+    let dialect = scope.cache.classifier.dialect();
+    apply_session_facts(dialect, analysis.session_facts(sql, dialect), e);
 }
 
-/// [`session_control`] for a text of `dialect`.
+/// [`session_control`] for a text of `dialect`, read from the text.
+#[cfg(test)]
 pub(super) fn session_control_in(dialect: Dialect, sql: &str, e: &mut Effects) {
-    let ctl = control(sql);
+    use crate::classify::{control, isolation_change};
+    apply_session_facts(dialect, (control(sql), isolation_change(sql, dialect)), e);
+}
+
+fn apply_session_facts(dialect: Dialect, (ctl, isolation): SessionFacts, e: &mut Effects) {
     e.txn_end = ctl.txn_end;
     e.drops_prepared = ctl.drops_prepared;
     e.taints_session |= ctl.set_config;
-    e.isolation = isolation_change(sql, dialect);
+    e.isolation = isolation;
     if dialect == Dialect::Postgres {
         return;
     }

@@ -160,7 +160,6 @@ const FACT_LIFETIME: Duration = Duration::from_secs(60);
 /// Facts remembered at most; past this, expired ones and then arbitrary ones go.
 const MAX_FACTS: usize = 100_000;
 
-
 impl Knowledge {
     fn hash(&self, key: FactRef<'_>) -> u64 {
         let mut h = self.hasher.build_hasher();

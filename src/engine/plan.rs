@@ -110,7 +110,7 @@ impl Engine {
         let mut effects = write_effects(c, &mut r);
         effects.locks = c.uncacheable == Some(Uncacheable::LockingClause);
         let function_verdict = functions(c, &mut r, &mut effects);
-        super::effects::session_control(scope, req.sql, &mut effects);
+        super::effects::session_control(scope, req.sql, &analysis, &mut effects);
         let read_verdict =
             if c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none() {
                 reads(c, &mut r)
