@@ -232,7 +232,7 @@ impl Engine {
 
 /// A read that may be cached as far as its text goes: no write, no function of
 /// unknown or non-immutable volatility, nothing that makes it uncacheable.
-fn plain_read(c: &Classification) -> bool {
+pub(super) fn plain_read(c: &Classification) -> bool {
     c.kind == StatementKind::Read
         && c.uncacheable.is_none()
         && c.writes.is_empty()

@@ -74,10 +74,16 @@ impl Effects {
 /// statement (a write of unknown extent), and a temporary table shadows a shared one
 /// for this session only.
 /// `analysis` is the text's: a lone write's facts are read once per template
-/// ([`Analysis::session_facts`]).
+/// ([`Analysis::session_facts`]), and a plain read has none
+/// (`plain_reads_have_no_session_effects`).
 pub(super) fn session_control(scope: &Scope, sql: &str, analysis: &Analysis, e: &mut Effects) {
     let dialect = scope.cache.classifier.dialect();
-    apply_session_facts(dialect, analysis.session_facts(sql, dialect), e);
+    let facts = if super::cacheability::plain_read(&analysis.classification) {
+        SessionFacts::default()
+    } else {
+        analysis.session_facts(sql, dialect)
+    };
+    apply_session_facts(dialect, facts, e);
 }
 
 /// [`session_control`] for a text of `dialect`, read from the text.
