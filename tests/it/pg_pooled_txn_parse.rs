@@ -122,6 +122,24 @@ async fn parse_script(c: &mut Raw) -> Vec<String> {
     out.extend(answer(c).await);
     c.bind("", "s11", &[]).execute("", 0).sync().send().await;
     out.extend(answer(c).await);
+    // A second batch sent after the first's error but before its ReadyForQuery
+    // (as tokio-postgres does): its Parse fails too, and its text is refused again.
+    let missing = "SELECT v FROM no_such_table_2";
+    c.parse("s12", "SELEC 12").flush().send().await;
+    out.extend(lines(&c.until(b'E').await));
+    c.sync()
+        .parse("s13", missing)
+        .describe(b'S', "s13")
+        .sync()
+        .send()
+        .await;
+    out.extend(lines(&c.ready(2).await));
+    c.parse("s14", missing)
+        .describe(b'S', "s14")
+        .sync()
+        .send()
+        .await;
+    out.extend(answer(c).await);
     out
 }
 

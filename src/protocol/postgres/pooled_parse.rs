@@ -71,6 +71,16 @@ pub enum Settled {
     Skipped,
 }
 
+impl Settled {
+    /// Its own answer: an ErrorResponse (`failed`) or ParseComplete.
+    pub fn of(failed: bool) -> Settled {
+        match failed {
+            true => Settled::Failed,
+            false => Settled::Prepared,
+        }
+    }
+}
+
 impl Session {
     /// The client's Parse of named statement `stmt` (already recorded under `name`);
     /// false outside transaction pooling. See the module docs.
@@ -122,10 +132,7 @@ impl Session {
     /// Parse + Close of a statement of wirecache's own, the Parse's answer
     /// standing for `parse`'s.
     fn echo(&mut self, parse: ClientParse) {
-        let mut out = BytesMut::new();
-        messages::put_message(&mut out, tag::PARSE, &[ECHO, b"SELECT\0\0\0"].concat());
-        messages::put_message(&mut out, tag::CLOSE, &[b"S", ECHO].concat());
-        self.core.to_origin(&out);
+        self.core.to_origin(&echo_messages());
         let answer = Answer {
             expect: Expect::Parse,
             swallow: false,
@@ -196,7 +203,39 @@ impl Session {
     }
 }
 
+/// An echo's Parse and Close.
+fn echo_messages() -> BytesMut {
+    let mut out = BytesMut::new();
+    messages::put_message(&mut out, tag::PARSE, &[ECHO, b"SELECT\0\0\0"].concat());
+    messages::put_message(&mut out, tag::CLOSE, &[b"S", ECHO].concat());
+    out
+}
+
 /// What a statement counts against [`MAX_TEXT_BYTES`].
 fn text_bytes(stmt: &Prepared) -> usize {
     stmt.sql.len() + stmt.param_types.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_parses_and_closes_its_own_statement() {
+        let out = echo_messages();
+        let parse_len = 1 + 4 + ECHO.len() + 7 + 2;
+        let (parse, close) = out.split_at(parse_len);
+        assert_eq!(parse.first(), Some(&tag::PARSE));
+        let parsed = messages::parse_parse(parse.get(5..).unwrap_or_default());
+        assert_eq!(parsed, Some((&b"wc_echo"[..], "SELECT", &[0u8, 0][..])));
+        assert_eq!(close.first(), Some(&tag::CLOSE));
+        let target = messages::parse_target(close.get(5..).unwrap_or_default());
+        assert_eq!(target, Some((b'S', &b"wc_echo"[..])));
+    }
+
+    #[test]
+    fn an_answer_settles_by_its_tag() {
+        assert_eq!(Settled::of(true), Settled::Failed);
+        assert_eq!(Settled::of(false), Settled::Prepared);
+    }
 }

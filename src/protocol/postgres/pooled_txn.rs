@@ -1,6 +1,7 @@
 //! A session under transaction pooling (`pool = "transaction"`), on top of the
 //! ordinary session: it leases an origin connection when it must send something (a
-//! miss, a write, `BEGIN`, a catalog question; never for a hit, whose refresh ahead of
+//! miss, a write, `BEGIN`, a catalog question, a Parse of a text the origin has not
+//! yet prepared (`pooled_parse`); never for a hit, whose refresh ahead of
 //! expiry only takes a connection idle in the pool at once), and gives it back
 //! when the origin reports ReadyForQuery `I` with nothing owed, nothing held and no
 //! batch open. Between leases the client's unnamed statement and portals are gone
@@ -43,7 +44,10 @@ impl Session {
     }
 
     /// Leases an origin connection now if the session has none attached; if the
-    /// origin cannot be reached, the session goes on without it.
+    /// origin cannot be reached, the session goes on without it. Every request that
+    /// may need the origin (and so any catalog question it asks, whose own lease in
+    /// `session::catalog` then finds one attached) leases here, so each lease is
+    /// trimmed to `max_prepared_statements` (`trim_leased`).
     pub async fn ensure_origin(&mut self) -> Result<(), PgError> {
         if !self.txn_pooled || self.core.io().origin_attached() {
             return Ok(());
@@ -128,9 +132,17 @@ impl Session {
     /// ReadyForQuery with transaction state `idle`; `committed` unless it ended in a
     /// rollback.
     pub fn txn_ready(&mut self, idle: bool, committed: bool) {
+        // The batch's Parses and Closes ran. If a later batch was sent already (a
+        // client that pipelines, or went on after an error before this
+        // ReadyForQuery), the lists are kept until the last one ends: an error there
+        // makes all of them unsure (costing at most a Parse again). The request this
+        // answers is still counted.
+        let later = self.core.owed_at_origin() > 1;
         if let Some(lender) = self.lender() {
-            lender.batch_parsed.clear();
-            lender.batch_closed.clear();
+            if !later {
+                lender.batch_parsed.clear();
+                lender.batch_closed.clear();
+            }
             if lender.tracked.ready(idle, committed) {
                 lender.mark_dirty();
             }

@@ -65,13 +65,10 @@ impl Session {
             return Ok(());
         };
         let (expect, swallow, tee) = (owed.answer.expect, owed.answer.swallow, owed.tee);
-        let on_error = match t == tag::ERROR {
-            true => owed.answer.on_error.take(),
-            false => None,
-        };
-        let parsed = match t == tag::PARSE_COMPLETE {
-            true => owed.answer.on_error.take(),
-            false => None,
+        // What the client is told instead of an error; a Parse's outcome (`pooled_parse`).
+        let on_error = match t {
+            tag::ERROR | tag::PARSE_COMPLETE => owed.answer.on_error.take(),
+            _ => None,
         };
         if matches!(t, tag::COMMAND_COMPLETE | tag::ERROR | tag::READY_FOR_QUERY) {
             // Applied at the acknowledgement and again when the (implicit or explicit)
@@ -97,11 +94,11 @@ impl Session {
                 self.skip_to_sync();
             }
         }
-        if let Some(parsed) = parsed {
-            self.txn_parse_settled(&parsed, Settled::Prepared);
+        if let Some(answer) = &on_error {
+            let failed = t == tag::ERROR;
+            self.txn_parse_settled(answer, Settled::of(failed));
         }
-        if let Some(instead) = on_error {
-            self.txn_parse_settled(&instead, Settled::Failed);
+        if let Some(instead) = on_error.filter(|_| t == tag::ERROR) {
             self.core.to_client(&instead.apply(&frame.bytes));
         } else if !(swallow && matches!(t, tag::PARSE_COMPLETE | tag::CLOSE_COMPLETE)) {
             self.core.to_client(&frame.bytes);
