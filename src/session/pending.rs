@@ -134,6 +134,12 @@ impl<A> Core<A> {
         !self.pending.iter().any(|p| matches!(p, Pending::Origin(_)))
     }
 
+    /// How many client requests are in flight at the origin.
+    pub fn owed_at_origin(&self) -> usize {
+        let origin = |p: &&Pending<A>| matches!(p, Pending::Origin(_));
+        self.pending.iter().filter(origin).count()
+    }
+
     /// Nothing at all is in flight at the origin, not even a refresh.
     pub fn origin_quiet(&self) -> bool {
         self.idle() && self.refresh.is_none()

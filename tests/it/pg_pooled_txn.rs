@@ -356,9 +356,9 @@ async fn hits_go_on_while_the_origin_is_down() {
     assert!(error.is_some_and(|e| super::pg_pooled::code(&e) == "57P03"));
 }
 
-/// A named statement whose text fails is reported to the client (at its Describe,
-/// since the Parse is prepared where it is first used), is not taken as prepared on
-/// the connection, and the session and the next statements go on.
+/// A named statement whose text fails is reported to the client (at its Parse,
+/// `pg_pooled_txn_parse`), is not taken as prepared on the connection, and the
+/// session and the next statements go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_statement_is_reported_and_forgotten() {
     let origin = PgOrigin::shared();

@@ -18,6 +18,15 @@ pub fn statement_limit(max: usize) -> Bytes {
     error_response("ERROR", "54000", &message)
 }
 
+/// The same when the text of its named statements would pass `max` bytes.
+pub fn statement_text_limit(max: usize) -> Bytes {
+    let message = format!(
+        "wirecache: a session under transaction pooling may hold at most {} MiB of named prepared statement text; close one before preparing another",
+        max >> 20
+    );
+    error_response("ERROR", "54000", &message)
+}
+
 /// The ErrorResponse the client gets for `e`, if it can still get one.
 pub fn to_wire(e: &PgError) -> Option<Bytes> {
     let (code, severity) = match e {

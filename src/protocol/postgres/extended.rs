@@ -68,22 +68,22 @@ impl Session {
             return Ok(());
         }
         let known = self.ext.statements.get(name).cloned();
-        let room = self.ext.statements.len() < MAX_TRACKED;
         if self.txn_pooled {
-            // Transaction pooling: the origin refuses a name in use, or one too many
-            // (`pooled_refusals`; boxed, an error path kept off the hits' future).
+            // Transaction pooling: the origin refuses a name in use, or one past the
+            // session's bounds (`pooled_refusals`), and a new one is prepared as
+            // `pooled_parse` says (boxed: kept off the hits' future).
             let name = name.to_vec();
-            match known {
-                Some(old) => return Box::pin(self.txn_reparse(&name, &old, &prepared)).await,
-                None if !room => return Box::pin(self.txn_refuse_parse()).await,
-                None => {
-                    self.ext.statements.insert(name, prepared.clone());
-                    if self.txn_parse(&prepared) {
-                        return Ok(());
-                    }
-                }
+            if let Some(old) = known {
+                return Box::pin(self.txn_reparse(&name, &old, &prepared)).await;
             }
-        } else if known.is_none() && room {
+            if let Some(error) = self.txn_refusal(&prepared) {
+                return Box::pin(self.txn_refuse_parse(error)).await;
+            }
+            self.txn_keep(name.clone(), prepared.clone());
+            if Box::pin(self.txn_parse(&name, &prepared)).await? {
+                return Ok(());
+            }
+        } else if known.is_none() && self.ext.statements.len() < MAX_TRACKED {
             // A name in use is the origin's to refuse (42P05): the old one stays.
             self.ext.statements.insert(name.to_vec(), prepared);
         }

@@ -29,6 +29,7 @@ mod pooled_lender;
 mod pooled_login;
 mod pooled_notes;
 mod pooled_params;
+mod pooled_parse;
 mod pooled_refusals;
 mod pooled_run;
 mod pooled_state;

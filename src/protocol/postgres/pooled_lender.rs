@@ -58,6 +58,8 @@ pub struct TxnLender {
     pub queued: Vec<u64>,
     /// The cache's server-side statement names.
     pub names: Arc<StmtNames>,
+    /// Bytes of text of the client's named statements (`pooled_parse`).
+    pub text_bytes: usize,
     /// Why the session keeps its connection, once it must.
     pin: Option<PinReason>,
     /// Why the last lease failed, for the session to tell its client.
@@ -110,6 +112,7 @@ impl TxnLender {
             max_prepared: start.max_prepared,
             queued: Vec::new(),
             names: start.names,
+            text_bytes: 0,
             pin: None,
             failure: None,
         };

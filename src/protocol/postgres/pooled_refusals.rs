@@ -1,7 +1,7 @@
 //! What a transaction-pooled session refuses, as the origin would: a Parse of a
 //! statement name the client already uses (PostgreSQL's `42P05 prepared statement "x"
-//! already exists`), and a Parse past the session's bound of tracked statements
-//! ([`MAX_TRACKED`]).
+//! already exists`), and a Parse past the session's bounds of tracked statements
+//! (`batch::MAX_TRACKED` of them, `pooled_parse::MAX_TEXT_BYTES` of their text).
 //!
 //! The refusal is made by the origin itself, on the connection the session leases:
 //! a Parse bound to fail goes out in the client's Parse's place, so the origin fails
@@ -11,15 +11,15 @@
 //! without wirecache. For a reused name the Parse is the client's own text under the
 //! server-side name of the statement the client already has (prepared first, so the
 //! name surely exists): the origin answers 42P05, and its message then names the
-//! client's statement instead of `wc_<n>`. Past the bound, the client gets
+//! client's statement instead of `wc_<n>`. Past a bound, the client gets
 //! wirecache's own error (`errors::statement_limit`) instead of the origin's.
 
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::batch::{MAX_TRACKED, Prepared};
-use super::errors::{self, PgError};
+use super::batch::Prepared;
+use super::errors::PgError;
 use super::messages::{self, Body};
 use super::pooled_stmts;
 use super::session::{Answer, Expect, Session};
@@ -36,6 +36,9 @@ pub enum OnError {
     Rename { id: u64, client: Bytes },
     /// An error of wirecache's own.
     Replace(Bytes),
+    /// The origin's error as it is, to the client's Parse `.0` (`pooled_parse`): the
+    /// session forgets what the failure undoes.
+    Relay(Box<super::pooled_parse::ClientParse>),
 }
 
 impl OnError {
@@ -43,6 +46,7 @@ impl OnError {
     pub fn apply(&self, frame: &Bytes) -> Bytes {
         match self {
             OnError::Replace(error) => error.clone(),
+            OnError::Relay(_) => frame.clone(),
             OnError::Rename { id, client } => {
                 renamed(frame, *id, client).unwrap_or_else(|| frame.clone())
             }
@@ -106,7 +110,7 @@ impl Session {
         // Whatever the connection is thought to have, the name is made sure (and
         // unsure again once the batch fails, as it will).
         self.sending(id);
-        self.prepare_server(id, old, true);
+        self.prepare_server(id, old, true, None);
         self.core
             .to_origin(&pooled_stmts::parse(id, &new.sql, &new.param_types));
         let client = Bytes::copy_from_slice(name);
@@ -114,11 +118,11 @@ impl Session {
         Ok(())
     }
 
-    /// A Parse of a new name past [`MAX_TRACKED`]: refused with wirecache's error.
-    pub async fn txn_refuse_parse(&mut self) -> Result<(), PgError> {
+    /// A Parse of a new name past the session's bounds (`pooled_parse`): refused
+    /// with wirecache's `error`.
+    pub async fn txn_refuse_parse(&mut self, error: Bytes) -> Result<(), PgError> {
         self.ensure_origin().await?;
         self.core.to_origin(&pooled_stmts::failing_parse());
-        let error = errors::statement_limit(MAX_TRACKED);
         self.expect_refusal(OnError::Replace(error));
         Ok(())
     }

@@ -4,9 +4,10 @@
 //! query text and parameter types in a cache, as PgBouncer 1.21+ does), and the
 //! client's Parse, Bind, Describe and Close are rewritten to it. A connection keeps
 //! the statements prepared on it when it goes back to its pool, so a statement is
-//! parsed once per connection, not once per transaction.
+//! parsed once per connection, not once per transaction. The names also remember
+//! which statements the origin has prepared successfully (`pooled_parse`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
@@ -23,6 +24,8 @@ pub struct StmtNames {
     /// Query text `\0` parameter types → its number.
     by_text: Mutex<HashMap<Box<[u8]>, u64>>,
     next: std::sync::atomic::AtomicU64,
+    /// Statements the origin prepared without error (their text was valid then).
+    checked: Mutex<HashSet<u64>>,
 }
 
 impl StmtNames {
@@ -41,6 +44,23 @@ impl StmtNames {
             map.insert(text.into_boxed_slice(), id);
         }
         id
+    }
+
+    /// Whether the origin prepared statement `id` without error (the last time it
+    /// was asked to).
+    pub fn checked(&self, id: u64) -> bool {
+        let set = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        set.contains(&id)
+    }
+
+    /// The origin prepared statement `id` (`ok`), or refused it.
+    pub fn set_checked(&self, id: u64, ok: bool) {
+        let mut set = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        if !ok {
+            set.remove(&id);
+        } else if set.len() < MAX_NAMES {
+            set.insert(id);
+        }
     }
 }
 
@@ -120,6 +140,17 @@ mod tests {
         assert_ne!(names.id("SELECT 2", &[0, 0]), a);
         assert_eq!(id_of(name(a).as_bytes()), Some(a));
         assert_eq!(id_of(b"s1"), None);
+    }
+
+    #[test]
+    fn a_statement_is_checked_once_the_origin_prepared_it() {
+        let names = StmtNames::default();
+        let a = names.id("SELECT 1", &[0, 0]);
+        assert!(!names.checked(a));
+        names.set_checked(a, true);
+        assert!(names.checked(a));
+        names.set_checked(a, false);
+        assert!(!names.checked(a));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A session under transaction pooling (`pool = "transaction"`), on top of the
 //! ordinary session: it leases an origin connection when it must send something (a
-//! miss, a write, `BEGIN`, a catalog question; never for a hit, whose refresh ahead of
+//! miss, a write, `BEGIN`, a catalog question, a Parse of a text the origin has not
+//! yet prepared (`pooled_parse`); never for a hit, whose refresh ahead of
 //! expiry only takes a connection idle in the pool at once), and gives it back
 //! when the origin reports ReadyForQuery `I` with nothing owed, nothing held and no
 //! batch open. Between leases the client's unnamed statement and portals are gone
@@ -22,6 +23,7 @@ use super::codec::Frame;
 use super::errors::PgError;
 use super::pooled_lender::TxnLender;
 use super::pooled_notes;
+use super::pooled_refusals::OnError;
 use super::pooled_state::{self, Note};
 use super::pooled_stmts;
 use super::session::{Answer, Expect, Session};
@@ -42,7 +44,10 @@ impl Session {
     }
 
     /// Leases an origin connection now if the session has none attached; if the
-    /// origin cannot be reached, the session goes on without it.
+    /// origin cannot be reached, the session goes on without it. Every request that
+    /// may need the origin (and so any catalog question it asks, whose own lease in
+    /// `session::catalog` then finds one attached) leases here, so each lease is
+    /// trimmed to `max_prepared_statements` (`trim_leased`).
     pub async fn ensure_origin(&mut self) -> Result<(), PgError> {
         if !self.txn_pooled || self.core.io().origin_attached() {
             return Ok(());
@@ -127,9 +132,17 @@ impl Session {
     /// ReadyForQuery with transaction state `idle`; `committed` unless it ended in a
     /// rollback.
     pub fn txn_ready(&mut self, idle: bool, committed: bool) {
+        // The batch's Parses and Closes ran. If a later batch was sent already (a
+        // client that pipelines, or went on after an error before this
+        // ReadyForQuery), the lists are kept until the last one ends: an error there
+        // makes all of them unsure (costing at most a Parse again). The request this
+        // answers is still counted.
+        let later = self.core.owed_at_origin() > 1;
         if let Some(lender) = self.lender() {
-            lender.batch_parsed.clear();
-            lender.batch_closed.clear();
+            if !later {
+                lender.batch_parsed.clear();
+                lender.batch_closed.clear();
+            }
             if lender.tracked.ready(idle, committed) {
                 lender.mark_dirty();
             }
@@ -140,6 +153,8 @@ impl Session {
     pub fn txn_statements_dropped(&mut self) {
         if let Some(lender) = self.lender() {
             lender.prepared.clear();
+            // The client's statements went with them (`Extended::clear_statements`).
+            lender.text_bytes = 0;
         }
     }
 
@@ -212,8 +227,15 @@ impl Session {
     }
 
     /// Queues Close + Parse of statement `id`, the Close's answer swallowed and the
-    /// Parse's too if `swallow` (the client did not send it).
-    pub(super) fn prepare_server(&mut self, id: u64, stmt: &Prepared, swallow: bool) {
+    /// Parse's too if `swallow` (the client did not send it); a failed Parse's error
+    /// goes to the client as `on_error` says.
+    pub(super) fn prepare_server(
+        &mut self,
+        id: u64,
+        stmt: &Prepared,
+        swallow: bool,
+        on_error: Option<OnError>,
+    ) {
         self.core.to_origin(&pooled_stmts::close(id));
         let close = Answer {
             expect: Expect::Close,
@@ -226,36 +248,17 @@ impl Session {
         let parse = Answer {
             expect: Expect::Parse,
             swallow,
-            on_error: None,
+            on_error,
         };
         self.core.expect(parse, Effects::default(), false);
         self.ext.batch_forwarded = true;
-    }
-
-    /// The client's Parse of named statement `stmt`: answered here if no connection
-    /// is attached or the attached one has it, else sent under its server-side
-    /// name. False outside transaction pooling.
-    pub fn txn_parse(&mut self, stmt: &Prepared) -> bool {
-        let Some(id) = self.server_id(stmt) else {
-            return false;
-        };
-        // Without a connection the Parse is answered here and the statement
-        // prepared where it is first used (as the unnamed statement's is): preparing
-        // needs no lease (pgbench -M prepared prepares while holding no
-        // transaction, and may block on it while another of its clients holds one).
-        if !self.core.io().origin_attached() || self.known_or_sent(id) {
-            self.core.reply(&[&super::messages::PARSE_COMPLETE]);
-        } else {
-            self.prepare_server(id, stmt, false);
-        }
-        true
     }
 
     /// Makes sure statement `stmt` (server-side `id`) is on the connection the next
     /// message goes to.
     pub fn txn_materialize(&mut self, id: u64, stmt: &Prepared) {
         if !self.known_or_sent(id) {
-            self.prepare_server(id, stmt, true);
+            self.prepare_server(id, stmt, true, None);
         }
     }
 
@@ -296,7 +299,7 @@ impl Session {
         if !self.txn_pooled {
             return false;
         }
-        self.ext.statements.remove(name);
+        self.txn_forget(name);
         self.core.reply(&[&CLOSE_COMPLETE]);
         true
     }
@@ -308,7 +311,7 @@ impl Session {
         let Some(name) = pooled_state::deallocated(sql) else {
             return false;
         };
-        if self.ext.statements.remove(name.as_bytes()).is_none() {
+        if self.txn_forget(name.as_bytes()).is_none() {
             return false;
         }
         let mut out = bytes::BytesMut::new();

@@ -6,6 +6,7 @@
 use super::codec::Frame;
 use super::errors::PgError;
 use super::messages::{self, Body, tag};
+use super::pooled_parse::Settled;
 use super::session::{Expect, Session, txn_state};
 use crate::engine::FillOutcome;
 use crate::session::{Part, Pending};
@@ -64,9 +65,10 @@ impl Session {
             return Ok(());
         };
         let (expect, swallow, tee) = (owed.answer.expect, owed.answer.swallow, owed.tee);
-        let on_error = match t == tag::ERROR {
-            true => owed.answer.on_error.take(),
-            false => None,
+        // What the client is told instead of an error; a Parse's outcome (`pooled_parse`).
+        let on_error = match t {
+            tag::ERROR | tag::PARSE_COMPLETE => owed.answer.on_error.take(),
+            _ => None,
         };
         if matches!(t, tag::COMMAND_COMPLETE | tag::ERROR | tag::READY_FOR_QUERY) {
             // Applied at the acknowledgement and again when the (implicit or explicit)
@@ -92,7 +94,11 @@ impl Session {
                 self.skip_to_sync();
             }
         }
-        if let Some(instead) = on_error {
+        if let Some(answer) = &on_error {
+            let failed = t == tag::ERROR;
+            self.txn_parse_settled(answer, Settled::of(failed));
+        }
+        if let Some(instead) = on_error.filter(|_| t == tag::ERROR) {
             self.core.to_client(&instead.apply(&frame.bytes));
         } else if !(swallow && matches!(t, tag::PARSE_COMPLETE | tag::CLOSE_COMPLETE)) {
             self.core.to_client(&frame.bytes);
@@ -144,10 +150,18 @@ impl Session {
     /// (`Extended::failed`). A fill still open belonged to a request the error
     /// skipped: it is given up, and its single-flight released.
     fn skip_to_sync(&mut self) {
+        // Transaction pooling: the client's Parses skipped created nothing.
+        let skipped = std::cell::RefCell::new(Vec::new());
         let synced = self.core.drop_until(|p| match p {
-            Pending::Origin(owed) => owed.answer.expect == Expect::Sync,
+            Pending::Origin(owed) => {
+                skipped.borrow_mut().extend(owed.answer.on_error.clone());
+                owed.answer.expect == Expect::Sync
+            }
             Pending::Local { sync, .. } => *sync,
         });
+        for parse in skipped.into_inner() {
+            self.txn_parse_settled(&parse, Settled::Skipped);
+        }
         if !synced {
             self.ext.fail_batch();
         }
