@@ -18,7 +18,7 @@
 # profile"; tpcb, connect and limited are in lib/connect.sh), LIMITED_CLIENTS (500),
 # WC_BINARY (measure this binary: no release build), WC_POOL_MODE (`transaction`,
 # the default, or `session`: the pooled wirecache's PostgreSQL mode; MariaDB's is
-# WC_POOL_MODE_MY, `session`; lib/pooled.sh),
+# WC_POOL_MODE_MY, `transaction` too; lib/pooled.sh),
 # POOL_SIZE (20) and POOL_SIZE_LIMITED (40), its pools' sizes, as PgBouncer's,
 # BOUNCER_AUTH (`scram`, the default: PgBouncer checks the same SCRAM logins as the
 # pooled wirecache; or `trust`).

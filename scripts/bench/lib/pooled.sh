@@ -6,11 +6,11 @@
 # so instead of failing the run.
 #
 # Settings (environment): WC_POOL_MODE (`transaction`, the default, or `session`:
-# the `pool` key of the PostgreSQL pooled caches) and WC_POOL_MODE_MY (`session`,
-# the default, or `transaction`: the MySQL/MariaDB pooled caches).
+# the `pool` key of the PostgreSQL pooled caches) and WC_POOL_MODE_MY (`transaction`,
+# the default, or `session`: the MySQL/MariaDB pooled caches).
 
 WC_POOL_MODE=${WC_POOL_MODE:-transaction}
-WC_POOL_MODE_MY=${WC_POOL_MODE_MY:-session}
+WC_POOL_MODE_MY=${WC_POOL_MODE_MY:-transaction}
 
 # pooled_cache ID PROTOCOL ORIGIN_PORT POOL_SIZE AUTH_FILE [MODE] — one [[caches]]
 # table in pooled mode MODE (default $WC_POOL_MODE), logins from the userlist AUTH_FILE.
