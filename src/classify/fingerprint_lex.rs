@@ -277,7 +277,7 @@ fn run(bytes: &[u8], class: u8) -> usize {
 
 /// Byte classes, as bit flags: one table look-up per byte in the runs that make up
 /// most of a text (words, numbers, spaces) instead of a chain of comparisons.
-static BYTES: [u8; 256] = byte_classes();
+static BYTES: [u8; 256] = super::byte_table!(byte_class);
 
 /// `is_ascii_whitespace`: space, tab, newline, form feed, carriage return.
 const SPACE: u8 = 1;
@@ -320,18 +320,6 @@ const fn byte_class(b: u8) -> u8 {
         class |= DIGIT;
     }
     class
-}
-
-const fn byte_classes() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut rest: &mut [u8] = &mut table;
-    let mut b = 0u8;
-    while let Some((slot, tail)) = rest.split_first_mut() {
-        *slot = byte_class(b);
-        rest = tail;
-        b = b.wrapping_add(1);
-    }
-    table
 }
 
 #[inline]

@@ -251,18 +251,10 @@ impl Writer<'_> {
 }
 
 /// ASCII lower case by table: one load per byte of a word copied.
-static LOWER: [u8; 256] = lower_table();
+static LOWER: [u8; 256] = super::byte_table!(to_lower);
 
-const fn lower_table() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut rest: &mut [u8] = &mut table;
-    let mut b = 0u8;
-    while let Some((slot, tail)) = rest.split_first_mut() {
-        *slot = b.to_ascii_lowercase();
-        rest = tail;
-        b = b.wrapping_add(1);
-    }
-    table
+const fn to_lower(b: u8) -> u8 {
+    b.to_ascii_lowercase()
 }
 
 #[inline]

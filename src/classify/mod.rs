@@ -5,6 +5,23 @@
 //! The engine asks the catalog about names this module cannot judge from text alone
 //! (user functions, views, temporary tables); see `Classification::unknown_functions`.
 
+/// A `[u8; 256]` of `$f(byte)` for every byte, built at compile time (`$f` a
+/// `const fn(u8) -> u8`): the byte tables of the scanners.
+macro_rules! byte_table {
+    ($f:expr) => {{
+        let mut table = [0u8; 256];
+        let mut rest: &mut [u8] = &mut table;
+        let mut b = 0u8;
+        while let Some((slot, tail)) = rest.split_first_mut() {
+            *slot = $f(b);
+            rest = tail;
+            b = b.wrapping_add(1);
+        }
+        table
+    }};
+}
+use byte_table;
+
 mod control;
 mod facts;
 mod fingerprint;

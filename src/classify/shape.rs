@@ -53,7 +53,7 @@ const BAD: u8 = 4;
 /// `-` and `/`: disqualify the text when followed by `-` and `*` respectively.
 const MAYBE_COMMENT: u8 = 5;
 
-static CLASSES: [u8; 256] = classes();
+static CLASSES: [u8; 256] = super::byte_table!(class_of);
 
 const fn class_of(b: u8) -> u8 {
     if b.is_ascii_alphabetic() || b == b'_' {
@@ -73,18 +73,6 @@ const fn class_of(b: u8) -> u8 {
     } else {
         OTHER
     }
-}
-
-const fn classes() -> [u8; 256] {
-    let mut table = [0u8; 256];
-    let mut rest: &mut [u8] = &mut table;
-    let mut b = 0u8;
-    while let Some((slot, tail)) = rest.split_first_mut() {
-        *slot = class_of(b);
-        rest = tail;
-        b = b.wrapping_add(1);
-    }
-    table
 }
 
 #[inline]

@@ -16,11 +16,11 @@ use common::proxy::{Protocol, Proxy};
 use super::pg_pooled::code;
 use super::pg_pooled_txn::{USER, connect, txn_pooled};
 
-const IDLE: &str = "wirecache_pool_connections{cache=\"demo\",state=\"idle\"}";
+pub const IDLE: &str = "wirecache_pool_connections{cache=\"demo\",state=\"idle\"}";
 
 /// What a test compares of an answer: tags, with an error's SQLSTATE and message, a
 /// row's values, a command's tag and a ReadyForQuery's status.
-fn lines(msgs: &[Msg]) -> Vec<String> {
+pub fn lines(msgs: &[Msg]) -> Vec<String> {
     let line = |m: &Msg| match m.tag {
         b'E' => Some(format!(
             "E {} {}",

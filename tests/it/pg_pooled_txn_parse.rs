@@ -11,34 +11,15 @@
 use std::process::Command;
 
 use crate::common;
+use crate::pg_scripted::Raw;
 use crate::pg_scripted::setup::direct_addr;
-use crate::pg_scripted::{Msg, Raw};
 
 use common::PgOrigin;
 use common::pg::password_for;
 
 use super::pg_pooled::code;
 use super::pg_pooled_txn::{USER, connect, txn_pooled};
-
-const IDLE: &str = "wirecache_pool_connections{cache=\"demo\",state=\"idle\"}";
-
-/// Tags, with an error's SQLSTATE and message, a row's values, a command's tag and a
-/// ReadyForQuery's status.
-fn lines(msgs: &[Msg]) -> Vec<String> {
-    let line = |m: &Msg| match m.tag {
-        b'E' => Some(format!(
-            "E {} {}",
-            m.sqlstate().unwrap_or_default(),
-            m.field(b'M').unwrap_or_default()
-        )),
-        b'D' => Some(format!("D {:?}", m.columns())),
-        b'C' => Some(format!("C {}", m.text())),
-        b'Z' => Some(format!("Z {}", m.body[0] as char)),
-        b'N' | b'S' | b'A' => None,
-        t => Some((t as char).to_string()),
-    };
-    msgs.iter().filter_map(line).collect()
-}
+use super::pg_pooled_txn_gaps::{IDLE, lines};
 
 async fn answer(c: &mut Raw) -> Vec<String> {
     lines(&c.until(b'Z').await)
