@@ -18,6 +18,7 @@ use crate::protocol::tds::{self, TdsContext};
 use crate::server::admission::Admission;
 use crate::server::tls::{CertSource, TlsError};
 use crate::server::tls_context::{TlsContext, spawn_reloader};
+use crate::server::workers::Workers;
 use crate::server::{Shutdown, Stop, spawn_accept_loop};
 
 /// A running wirecache: the addresses it listens on and the handle to stop it.
@@ -37,6 +38,9 @@ pub struct Running {
     admin_task: Option<JoinHandle<()>>,
     /// Held by every open client connection, one permit each.
     connections: Arc<Semaphore>,
+    /// The threads sessions run on: they stop (closing what still runs there) when
+    /// this is dropped, after the accept loops.
+    _workers: Arc<Workers>,
     max_connections: usize,
     grace: Duration,
 }
@@ -57,6 +61,8 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the session threads: {0}")]
+    Runtime(std::io::Error),
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, AppError> {
@@ -75,6 +81,8 @@ struct Shared {
     limit: Arc<Semaphore>,
     /// Sessions admitted under `cache.max_connections` and `[limits]`.
     admission: Arc<Admission>,
+    /// The threads sessions run on.
+    workers: Arc<Workers>,
 }
 
 /// Sockets open at once: every session `cache.max_connections` admits, and
@@ -106,6 +114,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         shutdown,
         limit: Arc::new(Semaphore::new(open_connections(config))),
         admission: Arc::new(Admission::new(config)),
+        workers: Arc::new(Workers::per_core().map_err(AppError::Runtime)?),
     };
     let mut tasks = Vec::new();
     tasks.extend(start_reloader(&shared));
@@ -152,6 +161,7 @@ pub async fn start(config: &Config) -> Result<Running, AppError> {
         admin_stop,
         admin_task,
         connections: shared.limit,
+        _workers: shared.workers,
         max_connections: open_connections(config),
         grace: config.cache.shutdown_grace,
     })
@@ -194,6 +204,7 @@ async fn start_postgres(
         "postgres",
         listener,
         shared.limit.clone(),
+        shared.workers.clone(),
         shared.shutdown.clone(),
         move |socket, _peer| postgres::serve(ctx.clone(), socket),
     ));
@@ -227,6 +238,7 @@ async fn start_mysql(
         name,
         listener,
         shared.limit.clone(),
+        shared.workers.clone(),
         shared.shutdown.clone(),
         move |socket, _peer| mysql::serve(ctx.clone(), socket),
     ));
@@ -252,6 +264,7 @@ async fn start_mssql(
         "mssql",
         listener,
         shared.limit.clone(),
+        shared.workers.clone(),
         shared.shutdown.clone(),
         move |socket, _peer| tds::serve(ctx.clone(), socket),
     ));

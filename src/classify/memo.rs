@@ -2,67 +2,13 @@
 //! [`Classification`], so a cache hit never pays for parsing (design §3). Shared by
 //! every session of a cache behind an `Arc`.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use super::fingerprint::{self, Template};
+use super::analysis::Analysis;
+use super::fingerprint;
 use super::memo_maps::{TemplateMemo, TextMemo};
 use super::shape::{self, Shape};
-use super::{
-    Classification, Control, Dialect, IsolationChange, StatementKind, control, isolation_change,
-    visitor,
-};
-
-/// A classification together with the text's template.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Analysis {
-    pub classification: Classification,
-    pub template: Template,
-    /// [`Analysis::session_facts`] of a lone write, kept for its template.
-    session_facts: OnceLock<SessionFacts>,
-}
-
-/// What a text does to its session: [`control`] and [`isolation_change`].
-pub type SessionFacts = (Control, Option<IsolationChange>);
-
-impl Analysis {
-    pub fn new(classification: Classification, template: Template) -> Analysis {
-        Analysis {
-            classification,
-            template,
-            session_facts: OnceLock::new(),
-        }
-    }
-
-    /// [`control`] and [`isolation_change`] of `sql`, a text of this analysis.
-    ///
-    /// For a lone write (one INSERT, UPDATE, DELETE… with no `;` but trailing ones),
-    /// the first text's answer is kept and given to every text of its template: what
-    /// the two read there comes from the statement's words, which every text of one
-    /// template shares. A transaction end, `DEALLOCATE`/`DISCARD`, an isolation change
-    /// or a `SET` form is never a write's first word; `set_config` and `temporary`
-    /// are words of the template (a call or a name) or inside a literal, where
-    /// finding them only makes a text less cacheable. Every other text is read
-    /// itself.
-    pub fn session_facts(&self, sql: &str, dialect: Dialect) -> SessionFacts {
-        let read = || (control(sql), isolation_change(sql, dialect));
-        let lone_write = self.classification.kind == StatementKind::Write
-            && self.classification.statements == 1
-            && memchr::memchr(b';', sql.trim_end().trim_end_matches(';').as_bytes()).is_none();
-        if lone_write {
-            *self.session_facts.get_or_init(read)
-        } else {
-            read()
-        }
-    }
-}
-
-impl std::ops::Deref for Analysis {
-    type Target = Classification;
-
-    fn deref(&self) -> &Classification {
-        &self.classification
-    }
-}
+use super::{Classification, Dialect, visitor};
 
 fn analyze(dialect: Dialect, sql: &str) -> Analysis {
     Analysis::new(
@@ -265,7 +211,7 @@ fn weight(text: &str, c: &Classification) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Uncacheable;
+    use crate::classify::{Uncacheable, control, isolation_change};
 
     #[test]
     fn texts_differing_in_constants_share_one_classification() {

@@ -7,7 +7,7 @@
 use crate::hashing::Map;
 use std::sync::{Arc, RwLock};
 
-use super::memo::Analysis;
+use super::analysis::Analysis;
 
 /// Classifications by template ID, at most `max` of them.
 pub(super) struct TemplateMemo {

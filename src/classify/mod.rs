@@ -22,6 +22,7 @@ macro_rules! byte_table {
 }
 use byte_table;
 
+mod analysis;
 mod control;
 mod facts;
 mod fingerprint;
@@ -54,10 +55,11 @@ mod walker;
 #[cfg(test)]
 mod tests;
 
+pub use analysis::{Analysis, Resolved, SessionFacts};
 pub use control::{Control, TxnEnd, control};
 pub use fingerprint::{Template, template};
 pub use isolation::{Isolation, IsolationChange, isolation_change, may_begin};
-pub use memo::{Analysis, Classifier, SessionFacts, lower_contains};
+pub use memo::{Classifier, lower_contains};
 pub use tsql_view::view_query;
 pub use visitor::classify;
 

@@ -90,6 +90,11 @@ impl Learned {
     pub fn fact(&self) -> &Fact {
         &self.fact
     }
+
+    /// Until when it is trusted.
+    pub fn trusted_until(&self) -> Instant {
+        self.at + FACT_LIFETIME
+    }
 }
 
 /// A key as a lookup borrows it.
@@ -195,10 +200,12 @@ impl Knowledge {
             .filter(|l| matches!(l.fact, Fact::Relation(_)))
     }
 
-    /// The volatility of function `f` in namespace `ns`, if learned at this epoch.
-    pub fn function(&self, ns: u64, f: &str, epoch: u64) -> Option<Volatility> {
-        match self.get(ns, FactRef::Function(f), epoch)?.fact {
-            Fact::Function(v) => Some(v),
+    /// The volatility of function `f` in namespace `ns`, if learned at this epoch, and
+    /// until when it is trusted.
+    pub fn function(&self, ns: u64, f: &str, epoch: u64) -> Option<(Volatility, Instant)> {
+        let learned = self.get(ns, FactRef::Function(f), epoch)?;
+        match learned.fact {
+            Fact::Function(v) => Some((v, learned.trusted_until())),
             Fact::Relation(_) => None,
         }
     }
@@ -287,7 +294,10 @@ mod tests {
         );
         let found = k.relation(1, &t, 5).expect("learned");
         assert_eq!(*found.fact(), facts("t"));
-        assert_eq!(k.function(1, "f", 5), Some(Volatility::Stable));
+        assert_eq!(
+            k.function(1, "f", 5).map(|(v, _)| v),
+            Some(Volatility::Stable)
+        );
         // Another namespace, epoch, schema or kind of key knows nothing.
         assert!(k.relation(2, &t, 5).is_none());
         assert!(k.relation(1, &t, 6).is_none());

@@ -2,6 +2,7 @@
 //! This is where design §3 and §4.3 meet: what a statement reads decides whether it
 //! may be cached; what it writes (including implicitly) decides what it invalidates.
 
+mod recall;
 mod resolve;
 
 use std::sync::Arc;
@@ -86,6 +87,16 @@ pub struct Verdict {
     pub missing: CatalogQuestion,
 }
 
+/// The catalog-dependent part of a judgement ([`Engine::resolve`]).
+struct Resolved {
+    /// What it writes, and the functions' effects.
+    effects: Effects,
+    function_verdict: Result<(), BypassReason>,
+    /// A read's dependencies (empty where not worked out).
+    read_verdict: Result<Vec<Box<str>>, BypassReason>,
+    missing: CatalogQuestion,
+}
+
 impl Engine {
     /// Classifies a request and judges it against what the catalog told us.
     pub fn judge(&self, scope: &Scope, req: QueryRequest<'_>) -> Verdict {
@@ -101,23 +112,30 @@ impl Engine {
         analysis: Arc<Analysis>,
     ) -> Verdict {
         let c = &analysis.classification;
-        let mut r = Resolver {
-            engine: self,
-            scope,
-            epoch: scope.db.schema_epoch(),
-            missing: CatalogQuestion::default(),
+        let epoch = scope.db.schema_epoch();
+        let needs_reads =
+            c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none();
+        let Resolved {
+            mut effects,
+            function_verdict,
+            read_verdict,
+            missing,
+        } = match recall::recall(&analysis, scope.namespace, epoch, needs_reads) {
+            Some(kept) => Resolved {
+                effects: kept.effects.clone(),
+                function_verdict: kept.functions,
+                read_verdict: kept
+                    .reads
+                    .clone()
+                    .filter(|_| needs_reads)
+                    .unwrap_or(Ok(Vec::new())),
+                missing: CatalogQuestion::default(),
+            },
+            None => self.resolve(scope, epoch, &analysis, needs_reads),
         };
-        let mut effects = write_effects(c, &mut r);
         effects.locks = c.uncacheable == Some(Uncacheable::LockingClause);
-        let function_verdict = functions(c, &mut r, &mut effects);
         super::effects::session_control(scope, req.sql, &analysis, &mut effects);
-        let read_verdict =
-            if c.kind == StatementKind::Read && c.uncacheable.is_none() && req.blocked.is_none() {
-                reads(c, &mut r)
-            } else {
-                Ok(Vec::new())
-            };
-        if !r.missing.is_empty() && req.catalog != CatalogAccess::Now {
+        if !missing.is_empty() && req.catalog != CatalogAccess::Now {
             // Facts we could not learn: assume the worst about writes.
             if c.kind != StatementKind::Read || !c.unknown_functions.is_empty() {
                 effects.whole_database = true;
@@ -129,7 +147,7 @@ impl Engine {
             Some(BypassReason::from(u))
         } else if let Err(reason) = function_verdict {
             Some(reason)
-        } else if !r.missing.is_empty() {
+        } else if !missing.is_empty() {
             Some(BypassReason::CatalogUnknown)
         } else if effects.writes() || effects.taints_session {
             Some(BypassReason::NotARead)
@@ -142,6 +160,47 @@ impl Engine {
             reason,
             deps,
             effects,
+            missing,
+        }
+    }
+
+    /// The catalog-dependent part of a judgement, worked out from the facts known
+    /// (and kept with the analysis when none was missing): what it writes, the
+    /// functions' verdict, what a read depends on (where `needs_reads`), and the
+    /// facts still missing.
+    fn resolve(
+        &self,
+        scope: &Scope,
+        epoch: u64,
+        analysis: &Analysis,
+        needs_reads: bool,
+    ) -> Resolved {
+        let c = &analysis.classification;
+        let mut r = Resolver {
+            engine: self,
+            scope,
+            epoch,
+            missing: CatalogQuestion::default(),
+            trusted_until: None,
+        };
+        let mut effects = write_effects(c, &mut r);
+        let function_verdict = functions(c, &mut r, &mut effects);
+        let read_verdict = needs_reads.then(|| reads(c, &mut r));
+        if r.missing.is_empty() {
+            let kept = recall::Resolution::new(
+                scope.namespace,
+                epoch,
+                r.trusted_until,
+                effects.clone(),
+                function_verdict,
+                read_verdict.clone(),
+            );
+            recall::keep(analysis, kept);
+        }
+        Resolved {
+            effects,
+            function_verdict,
+            read_verdict: read_verdict.unwrap_or(Ok(Vec::new())),
             missing: r.missing,
         }
     }

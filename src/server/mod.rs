@@ -11,6 +11,7 @@ pub mod tls;
 pub mod tls_context;
 #[cfg(test)]
 mod tls_tests;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -77,12 +78,14 @@ impl Shutdown {
     }
 }
 
-/// Accepts connections on `listener` and runs `handle` for each, while fewer than the
-/// limit are open; past it a connection waits in the kernel's backlog.
+/// Accepts connections on `listener` and runs `handle` for each on one of the
+/// session threads (`workers`), while fewer than the limit are open; past it a
+/// connection waits in the kernel's backlog.
 pub fn spawn_accept_loop<F, Fut>(
     name: &'static str,
     listener: TcpListener,
     limit: Arc<Semaphore>,
+    workers: Arc<workers::Workers>,
     mut shutdown: Shutdown,
     handle: F,
 ) -> JoinHandle<()>
@@ -90,6 +93,7 @@ where
     F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let handle = Arc::new(handle);
     tokio::spawn(async move {
         loop {
             let permit = tokio::select! {
@@ -105,9 +109,22 @@ where
             };
             match accepted {
                 Ok((socket, peer)) => {
-                    let fut = handle(socket, peer);
-                    tokio::spawn(async move {
-                        fut.await;
+                    // Moved to the session's thread: its reactor serves the socket.
+                    let socket = match socket.into_std() {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::warn!(listener = name, error = %e, "accept failed");
+                            continue;
+                        }
+                    };
+                    let handle = handle.clone();
+                    workers.spawn(move || async move {
+                        match TcpStream::from_std(socket) {
+                            Ok(socket) => handle(socket, peer).await,
+                            Err(e) => {
+                                tracing::warn!(listener = name, error = %e, "accept failed")
+                            }
+                        }
                         drop(permit);
                     });
                 }

@@ -22,6 +22,7 @@ mod cluster_gaps;
 mod cluster_l2;
 mod consistency;
 mod consistency_checker;
+mod consistency_schema;
 mod dashboard;
 mod harness_smoke;
 mod hostile_mysql;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::super::facts::Learned;
 use super::super::{
@@ -19,6 +20,8 @@ pub(super) struct Resolver<'e> {
     pub scope: &'e Scope,
     pub epoch: u64,
     pub missing: CatalogQuestion,
+    /// Until when every fact read so far is trusted (the earliest), if any was read.
+    pub trusted_until: Option<Instant>,
 }
 
 impl Resolver<'_> {
@@ -28,8 +31,9 @@ impl Resolver<'_> {
             .engine
             .knowledge
             .relation(self.scope.namespace, t, self.epoch);
-        if known.is_none() {
-            self.missing.relations.push(t.clone());
+        match &known {
+            Some(l) => self.used(l.trusted_until()),
+            None => self.missing.relations.push(t.clone()),
         }
         known
     }
@@ -39,10 +43,15 @@ impl Resolver<'_> {
             .engine
             .knowledge
             .function(self.scope.namespace, f, self.epoch);
-        if known.is_none() {
-            self.missing.functions.push(f.to_string());
+        match known {
+            Some((_, until)) => self.used(until),
+            None => self.missing.functions.push(f.to_string()),
         }
-        known
+        known.map(|(v, _)| v)
+    }
+
+    fn used(&mut self, until: Instant) {
+        self.trusted_until = Some(self.trusted_until.map_or(until, |t| t.min(until)));
     }
 }
 

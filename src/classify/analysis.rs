@@ -1,0 +1,105 @@
+//! [`Analysis`]: what classification says about a text (shared by every text of its
+//! template), and what is kept with it for later requests of those texts.
+
+use std::any::Any;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::fingerprint::Template;
+use super::{
+    Classification, Control, Dialect, IsolationChange, StatementKind, control, isolation_change,
+};
+
+/// A classification together with the text's template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub classification: Classification,
+    pub template: Template,
+    /// [`Analysis::session_facts`] of a lone write, kept for its template.
+    session_facts: OnceLock<SessionFacts>,
+    /// What the engine worked out for this analysis against the origin's catalog.
+    pub resolved: Resolved,
+}
+
+/// What a text does to its session: [`control`] and [`isolation_change`].
+pub type SessionFacts = (Control, Option<IsolationChange>);
+
+impl Analysis {
+    pub fn new(classification: Classification, template: Template) -> Analysis {
+        Analysis {
+            classification,
+            template,
+            session_facts: OnceLock::new(),
+            resolved: Resolved::default(),
+        }
+    }
+
+    /// [`control`] and [`isolation_change`] of `sql`, a text of this analysis.
+    ///
+    /// For a lone write (one INSERT, UPDATE, DELETE… with no `;` but trailing ones),
+    /// the first text's answer is kept and given to every text of its template: what
+    /// the two read there comes from the statement's words, which every text of one
+    /// template shares. A transaction end, `DEALLOCATE`/`DISCARD`, an isolation change
+    /// or a `SET` form is never a write's first word; `set_config` and `temporary`
+    /// are words of the template (a call or a name) or inside a literal, where
+    /// finding them only makes a text less cacheable. Every other text is read
+    /// itself.
+    pub fn session_facts(&self, sql: &str, dialect: Dialect) -> SessionFacts {
+        let read = || (control(sql), isolation_change(sql, dialect));
+        let lone_write = self.classification.kind == StatementKind::Write
+            && self.classification.statements == 1
+            && memchr::memchr(b';', sql.trim_end().trim_end_matches(';').as_bytes()).is_none();
+        if lone_write {
+            *self.session_facts.get_or_init(read)
+        } else {
+            read()
+        }
+    }
+}
+
+impl std::ops::Deref for Analysis {
+    type Target = Classification;
+
+    fn deref(&self) -> &Classification {
+        &self.classification
+    }
+}
+
+/// A slot the engine keeps its judgement of an analysis against the catalog in (the
+/// tables a write invalidates, what a read depends on), so texts of one template are
+/// not resolved against the catalog's facts one by one. Opaque here: classification
+/// knows nothing of the engine, which checks that what it finds is still valid.
+/// Not part of an analysis's value: a clone starts empty, equality ignores it.
+#[derive(Default)]
+pub struct Resolved(Mutex<Option<Arc<dyn Any + Send + Sync>>>);
+
+impl Resolved {
+    /// What was kept, if anything.
+    pub fn get(&self) -> Option<Arc<dyn Any + Send + Sync>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps `value` in place of what was kept.
+    pub fn set(&self, value: Arc<dyn Any + Send + Sync>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+    }
+}
+
+impl Clone for Resolved {
+    fn clone(&self) -> Self {
+        Resolved::default()
+    }
+}
+
+impl PartialEq for Resolved {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Resolved {}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolved")
+    }
+}
