@@ -316,20 +316,25 @@ impl Engine {
         let reason = v.reason.or_else(|| {
             (!state.cacheable(Instant::now())).then_some(BypassReason::VolatileResults)
         });
-        let read_names: Vec<Box<str>>;
-        let tables = if v.deps.is_empty() {
-            read_names = v.analysis.reads.iter().map(|t| bare(&t.name)).collect();
-            &read_names
+        // Without rules, nothing to match: the names are not worked out.
+        let rule = if self.rules.is_empty() {
+            None
         } else {
-            &v.deps
+            let read_names: Vec<Box<str>>;
+            let tables = if v.deps.is_empty() {
+                read_names = v.analysis.reads.iter().map(|t| bare(&t.name)).collect();
+                &read_names
+            } else {
+                &v.deps
+            };
+            let subject = RuleSubject {
+                cache: &scope.cache.id,
+                template: &v.analysis.template,
+                kind: v.analysis.kind,
+                tables,
+            };
+            self.rules.matching(&subject)
         };
-        let subject = RuleSubject {
-            cache: &scope.cache.id,
-            template: &v.analysis.template,
-            kind: v.analysis.kind,
-            tables,
-        };
-        let rule = self.rules.matching(&subject);
         let txn = rule.as_ref().and_then(|r| r.transactions);
         let ttl = match rule.map(|r| r.action) {
             Some(RuleAction::Learn) | None if scope.cache.mode == CacheMode::Manual => {

@@ -53,6 +53,14 @@ impl Rules {
         *self.list.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(defs);
     }
 
+    /// Whether there are no rules (then nothing need be worked out to match them).
+    pub fn is_empty(&self) -> bool {
+        self.list
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     /// The first rule matching `s`.
     pub fn matching(&self, s: &RuleSubject<'_>) -> Option<RuleDef> {
         self.list().iter().find(|r| matches(r, s)).cloned()
