@@ -240,6 +240,9 @@ pub(super) enum Shape {
     Explain,
     /// Anything that might write.
     MaybeWrite,
+    /// Might write and change the schema: a statement of it begins with CREATE,
+    /// ALTER, DROP or RENAME (a trigger, view or rule sqlparser cannot read).
+    MaybeDdl,
 }
 
 pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
@@ -253,6 +256,9 @@ pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
                 .skip(i + 1)
                 .any(|t| t.kind != TokenKind::Semicolon)
         });
+    if begins_ddl(&tokens) {
+        return Shape::MaybeDdl;
+    }
     let Some(first) = tokens.iter().find(|t| t.kind != TokenKind::LeftParen) else {
         return Shape::MaybeWrite;
     };
@@ -269,6 +275,18 @@ pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
         }
         _ => Shape::MaybeWrite,
     }
+}
+
+/// True if a statement of `tokens` begins with a word that changes the schema.
+fn begins_ddl(tokens: &[Token<'_>]) -> bool {
+    tokens
+        .split(|t| t.kind == TokenKind::Semicolon)
+        .filter_map(|statement| statement.iter().find(|t| t.kind != TokenKind::LeftParen))
+        .any(|first| {
+            ["CREATE", "ALTER", "DROP", "RENAME"]
+                .iter()
+                .any(|w| first.is_word(w))
+        })
 }
 
 /// True if a word that can only come from a data-modifying statement appears:

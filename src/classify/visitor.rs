@@ -146,6 +146,7 @@ fn unparsable(shape: Shape) -> Classification {
         Shape::Read => (StatementKind::Read, false),
         Shape::Explain => (StatementKind::Other, false),
         Shape::MaybeWrite => (StatementKind::Other, true),
+        Shape::MaybeDdl => (StatementKind::Ddl, true),
     };
     Classification {
         kind,

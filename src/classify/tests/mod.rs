@@ -66,6 +66,11 @@ const GARBAGE: Expect = Expect {
     uncacheable: Some(Uncacheable::Unparsable),
     ..READ
 };
+/// Text sqlparser rejects that begins as DDL.
+const GARBAGE_DDL: Expect = Expect {
+    kind: StatementKind::Ddl,
+    ..GARBAGE
+};
 
 /// Builders, so that a case stays on one line.
 impl Expect {

@@ -1,7 +1,7 @@
 //! MySQL and MariaDB cases: identifiers kept as written, `LOCK IN SHARE MODE`,
 //! session variables, MySQL functions, multi-table writes, statement kinds.
 
-use super::{DDL, GARBAGE, OTHER, READ, SESSION, TRANSACTION, WRITE, check};
+use super::{DDL, GARBAGE, GARBAGE_DDL, OTHER, READ, SESSION, TRANSACTION, WRITE, check};
 use crate::classify::{Dialect, StatementKind, Uncacheable};
 
 const MY: Dialect = Dialect::MySql;
@@ -174,6 +174,10 @@ fn writes_and_kinds() {
             ("XA COMMIT 'x' ONE PHASE", GARBAGE),
             ("XA PREPARE 'x'", GARBAGE),
             ("SELEC garbage LOCK IN SHARE MODE", GARBAGE),
+            (
+                "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW UPDATE a SET n = n + 1",
+                GARBAGE_DDL,
+            ),
             (
                 "SELECT * FROM t INTO OUTFILE '/tmp/x'",
                 READ.because(Uncacheable::Unparsable),

@@ -207,6 +207,19 @@ fn lexer_shapes() {
         Shape::MaybeWrite
     );
     assert_eq!(lexer::shape(pg, "/* unterminated"), Shape::MaybeWrite);
+    // A statement that begins with a schema-changing word, wherever it stands.
+    for ddl in [
+        "CREATE TRIGGER x garbage",
+        "(ALTER garbage",
+        "SELECT 1 garbage; drop TABLE t",
+        "rename garbage",
+    ] {
+        assert_eq!(lexer::shape(pg, ddl), Shape::MaybeDdl, "{ddl}");
+    }
+    assert_eq!(
+        lexer::shape(pg, "UPDATE t SET alter = 1 garbage"),
+        Shape::MaybeWrite
+    );
     let my = Dialect::MySql;
     assert_eq!(
         lexer::shape(my, "SELECT 'it\\'s; DELETE' garbage # ; DELETE"),

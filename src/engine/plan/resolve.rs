@@ -12,7 +12,7 @@ use super::super::facts::Learned;
 use super::super::{
     BypassReason, CatalogQuestion, Effects, Engine, Fact, RelationFacts, Scope, Volatility,
 };
-use crate::classify::{Classification, StatementKind, TableRef};
+use crate::classify::{Classification, StatementKind, TableRef, Uncacheable};
 
 /// Facts gathered for one request; missing ones are collected into a question.
 pub(super) struct Resolver<'e> {
@@ -73,7 +73,9 @@ pub(super) fn write_effects(c: &Classification, r: &mut Resolver<'_>) -> Effects
         whole_database: c.writes_unknown,
         schema_change: c.kind == StatementKind::Ddl,
         session_change: c.kind == StatementKind::Session,
-        taints_session: c.writes_unknown && c.kind != StatementKind::Ddl,
+        // Unread text may also change the session (as DDL of its own never does).
+        taints_session: c.writes_unknown
+            && (c.kind != StatementKind::Ddl || c.uncacheable == Some(Uncacheable::Unparsable)),
         ..Effects::default()
     };
     let mut tables = BTreeSet::new();
