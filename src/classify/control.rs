@@ -31,7 +31,8 @@ pub struct Control {
     pub value_from_variable: bool,
     /// MariaDB's `SET STATEMENT … FOR <statement>`: any statement may follow.
     pub set_statement: bool,
-    /// The text names `TEMPORARY` (a temporary table's DDL).
+    /// The text names `TEMP` or `TEMPORARY` (a temporary object's DDL; also any
+    /// word ending in `temp`, which only makes the DDL's session private).
     pub temporary: bool,
     /// MySQL's `SET [SESSION] autocommit = …` alone: it changes when transactions
     /// end, never what a query returns.
@@ -74,13 +75,13 @@ struct Scan {
     semicolon: bool,
     /// `set_config`, ASCII case ignored.
     set_config: bool,
-    /// `temporary`, ASCII case ignored.
+    /// `temp` (also the start of `temporary`), ASCII case ignored.
     temporary: bool,
 }
 
 impl Scan {
     /// Found by searching for one byte of each word (`;`, the `_` of `set_config`,
-    /// the `y` of `temporary`) with memchr, then comparing the word around it: a
+    /// the `p` of `temp`) with memchr, then comparing the word around it: a
     /// few instructions per byte fewer than matching every byte.
     fn of(text: &str) -> Scan {
         let b = text.as_bytes();
@@ -92,7 +93,7 @@ impl Scan {
         Scan {
             semicolon: memchr::memchr(b';', b).is_some(),
             set_config: memchr::memchr_iter(b'_', b).any(|i| word_at(i + 6, b"set_config")),
-            temporary: memchr::memchr2_iter(b'y', b'Y', b).any(|i| word_at(i, b"temporary")),
+            temporary: memchr::memchr2_iter(b'p', b'P', b).any(|i| word_at(i, b"temp")),
         }
     }
 }
@@ -214,19 +215,22 @@ mod tests {
             "DROP TEMPORARY TABLE t",
             "temporary",
             "CREATE TEMPORARy TABLE p_temporary",
+            "CREATE TEMP TABLE t AS SELECT 1",
+            "create temp view v AS SELECT 1",
+            "SELECT 1 INTO TEMP t",
         ] {
             assert!(control(sql).temporary, "{sql}");
         }
         for sql in [
             "SELECT set_conf FROM t",
-            "SELECT temporar FROM s",
+            "SELECT tem FROM s",
+            "SELECT te_mp FROM s",
             "s",
             "t",
             "_config",
             "set_",
             "p",
             "emporary",
-            "tempor_ry",
         ] {
             let c = control(sql);
             assert!(!c.set_config && !c.temporary, "{sql}");

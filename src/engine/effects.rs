@@ -98,6 +98,9 @@ fn apply_session_facts(dialect: Dialect, (ctl, isolation): SessionFacts, e: &mut
     e.drops_prepared = ctl.drops_prepared;
     e.taints_session |= ctl.set_config;
     e.isolation = isolation;
+    // A temporary object shadows what other sessions of the namespace see by its
+    // name, for the rest of the session: its reads are its own from then on.
+    e.taints_session |= e.schema_change && ctl.temporary;
     if dialect == Dialect::Postgres {
         return;
     }
@@ -108,5 +111,4 @@ fn apply_session_facts(dialect: Dialect, (ctl, isolation): SessionFacts, e: &mut
         e.taints_session = true;
     }
     e.taints_session |= e.session_change && ctl.value_from_variable;
-    e.taints_session |= e.schema_change && ctl.temporary;
 }

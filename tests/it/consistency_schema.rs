@@ -12,6 +12,7 @@ for_each_origin!(
     with_pooled:
     a_trigger_created_after_a_write_was_judged_is_followed,
     a_trigger_created_by_another_session_is_followed,
+    a_temporary_table_is_its_sessions_own,
 );
 
 /// An INSERT into `orders` is judged (it writes `orders` alone), then a trigger on
@@ -62,4 +63,38 @@ async fn trigger_created_later<O: Origin>(name: &str, by_another: bool) {
     assert_eq!(warm(origin, &proxy, &mut c, &db, q).await, 0);
     exec(&mut c, Via::Text, "INSERT INTO orders (amount) VALUES (3)").await;
     assert_eq!(read(&mut c, q).await, 1, "the trigger's write was not seen");
+}
+
+/// A temporary table shadows a table of the same name for its session alone: what
+/// one session reads of its own `t` is never given to another, and the other's
+/// cached reads of the shared `t` never to it.
+async fn a_temporary_table_is_its_sessions_own<O: Origin>() {
+    let (origin, db, proxy) = setup::<O>(
+        "temp_shadow",
+        "CREATE TABLE t (id int PRIMARY KEY, v bigint); INSERT INTO t VALUES (1, 10);",
+    )
+    .await;
+    let q = "SELECT v FROM t WHERE id = 1";
+    let mut shared = O::connect(&proxy, &db).await;
+    assert_eq!(warm(origin, &proxy, &mut shared, &db, q).await, 10);
+    let mut own = O::connect(&proxy, &db).await;
+    // One statement, so that nothing of `own` asks the catalog about `t` before
+    // `shared` does (its answer there: the shared table).
+    let create = Sql {
+        postgres: "CREATE TEMP TABLE t AS SELECT 1 AS id, 999::bigint AS v",
+        mariadb: "CREATE TEMPORARY TABLE t AS SELECT 1 AS id, 999 AS v",
+    };
+    exec(&mut own, Via::Text, O::pick(&create)).await;
+    assert_eq!(warm(origin, &proxy, &mut shared, &db, q).await, 10);
+    assert_eq!(
+        read(&mut own, q).await,
+        999,
+        "another session's t was given"
+    );
+    assert_eq!(
+        read(&mut own, q).await,
+        999,
+        "another session's t was given"
+    );
+    assert_eq!(read(&mut shared, q).await, 10, "a temporary t was given");
 }
