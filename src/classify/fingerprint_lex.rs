@@ -29,7 +29,8 @@ pub(super) enum Class {
     /// A `$` that opens no dollar quote: the sign of a `$1` placeholder (its digits
     /// follow as a number). Scans like a literal (it joins adjacent literals).
     Dollar,
-    /// A number (a digit, then word bytes and dots): a literal.
+    /// A number (a digit, then word bytes and dots, that [`numeric_literal`]
+    /// accepts): a literal.
     Number,
     /// A string, dollar-quoted or prefixed (`E'…'`, `X'…'`) literal.
     Literal,
@@ -85,7 +86,13 @@ pub(super) fn scan(dialect: Dialect, sql: &str, tokens: &mut impl Tokens) {
                 _ => emit(Class::Word, start + len),
             }
         } else if flags & DIGIT != 0 {
-            emit(Class::Number, start + run(text.from(start), NUMBER))
+            let rest = text.from(start);
+            let len = run(rest, NUMBER);
+            // A run that is no number is a name (MySQL's `2024_orders`): kept.
+            match rest.get(..len) {
+                Some(number) if numeric_literal(number) => emit(Class::Number, start + len),
+                _ => emit(Class::Verbatim, start + len),
+            }
         } else if flags & COMMENT != 0
             && let Some(end) = text.comment_end(start)
         {
@@ -267,6 +274,47 @@ impl<'a> Text<'a> {
 }
 
 /// How many leading bytes of `bytes` have one of the `class` flags.
+/// Whether a run that starts with a digit (digits, word bytes, dots) is a number:
+/// decimal (`12`, `1.5`, `2.`, `1e10`, `3.0E2`), or `0x`/`0b`/`0o` followed by
+/// digits of that base. Anything else starting with a digit is a name: MySQL and
+/// MariaDB take `2024_orders` and `1st` as identifiers, so two such names must not
+/// share a template (nor the tables it was found to read). Exotic literals this
+/// refuses (`1e` of `1e+5`, PostgreSQL 16's `1_000`) are kept as written: a template
+/// per text, never a wrong one.
+pub(super) fn numeric_literal(run: &[u8]) -> bool {
+    let digits = |from: usize, ok: fn(&u8) -> bool| {
+        from + run
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| ok(b))
+            .count()
+    };
+    if let [b'0', base, rest @ ..] = run {
+        let ok: Option<fn(&u8) -> bool> = match base {
+            b'x' | b'X' => Some(u8::is_ascii_hexdigit),
+            b'b' | b'B' => Some(|b| matches!(b, b'0' | b'1')),
+            b'o' | b'O' => Some(|b| matches!(b, b'0'..=b'7')),
+            _ => None,
+        };
+        if let Some(ok) = ok {
+            return !rest.is_empty() && rest.iter().all(ok);
+        }
+    }
+    let mut at = digits(0, u8::is_ascii_digit);
+    if run.get(at) == Some(&b'.') {
+        at = digits(at + 1, u8::is_ascii_digit);
+    }
+    if matches!(run.get(at), Some(b'e' | b'E')) {
+        let exponent = digits(at + 1, u8::is_ascii_digit);
+        if exponent == at + 1 {
+            return false;
+        }
+        at = exponent;
+    }
+    at == run.len()
+}
+
 #[inline]
 fn run(bytes: &[u8], class: u8) -> usize {
     bytes

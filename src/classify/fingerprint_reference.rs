@@ -6,13 +6,14 @@
 
 use super::Dialect;
 use super::fingerprint::{Fingerprint, MAX_TEXT};
+use super::fingerprint_lex::numeric_literal;
 use super::lexer::{Scanner, TokenKind};
 
 fn is_literal(text: &str) -> bool {
     let b = text.as_bytes();
     match b.first() {
         Some(b'\'' | b'$') => true,
-        Some(c) if c.is_ascii_digit() => true,
+        Some(c) if c.is_ascii_digit() => numeric_literal(b),
         // E'…', X'…', B'…', N'…', U&'…' prefixed strings.
         Some(_) => text.ends_with('\'') && text.len() >= 3 && !text.starts_with('"'),
         None => false,
@@ -53,10 +54,10 @@ pub(super) fn fingerprint(dialect: Dialect, sql: &str) -> Fingerprint {
             },
             TokenKind::Other if t.text == "$" || t.text == "?" => {
                 // `$1` placeholders (the digits follow as their own token) and `?`.
-                if tokens
-                    .peek()
-                    .is_some_and(|n| n.text.as_bytes().first().is_some_and(u8::is_ascii_digit))
-                {
+                if tokens.peek().is_some_and(|n| {
+                    let b = n.text.as_bytes();
+                    b.first().is_some_and(u8::is_ascii_digit) && numeric_literal(b)
+                }) {
                     tokens.next();
                 }
                 PLACEHOLDER

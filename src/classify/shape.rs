@@ -14,12 +14,14 @@
 //! letters, digits and `_`), a digit starts a number (a run of letters, digits, `_`
 //! and `.`), a space is skipped, and anything else is one byte of punctuation. No
 //! string, quoted name, comment or dollar quote can start, so nothing depends on
-//! what came before. This pass cuts the text into the same numbers by the same
-//! rules and replaces each with [`MARK`] (a byte no qualifying text holds), keeping
-//! every other byte. Equal shapes therefore mean the same tokens in the same order,
-//! equal but for the numbers' contents; the template writes every number as `?`
-//! whatever its contents (`fingerprint_write.rs`), and no two numbers can touch
-//! (they would be one run), so the templates are equal. `shape_tests.rs` holds this
+//! what came before. This pass cuts the text into the same runs by the same rules
+//! and replaces each run that is a number (`fingerprint_lex::numeric_literal`; a
+//! run such as `2024_orders` is a name, kept as written by both) with [`MARK`] (a
+//! byte no qualifying text holds), keeping every other byte. Equal shapes
+//! therefore mean the same tokens in the same order, equal but for the numbers'
+//! contents; the template writes every number as `?` whatever its contents
+//! (`fingerprint_write.rs`), and no two numbers can touch (they would be one run),
+//! so the templates are equal. `shape_tests.rs` holds this
 //! to the fingerprint with a proptest.
 
 /// What replaces each number in a shape.
@@ -97,22 +99,22 @@ pub fn shape(sql: &str, out: &mut Vec<u8>) -> Shape {
     if bytes.len() > MAX_LEN {
         return Shape::Unsupported;
     }
-    // `copied`: where the bytes not yet copied into `out` start.
-    let (mut at, mut copied) = (In::Between, 0);
+    // `copied`: where the bytes not yet copied into `out` start; `number`: where the
+    // run being skipped began, if it began with a digit.
+    let (mut at, mut copied, mut number, mut marked) = (In::Between, 0, 0, false);
     for (i, &b) in bytes.iter().enumerate() {
         let c = class(b);
         match (at, c) {
             // A word goes on with letters, digits and `_` (its digits are no number);
             // a number with those and `.`, whatever follows its first digit.
             (In::Word, LETTER | DIGIT) | (In::Number, LETTER | DIGIT | DOT) => continue,
-            (In::Number, _) => copied = i,
+            (In::Number, _) => mark(bytes, &mut copied, number, i, out, &mut marked),
             _ => {}
         }
         at = match c {
             LETTER => In::Word,
             DIGIT => {
-                out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
-                out.push(MARK);
+                number = i;
                 In::Number
             }
             BAD => return Shape::Unsupported,
@@ -127,11 +129,32 @@ pub fn shape(sql: &str, out: &mut Vec<u8>) -> Shape {
             _ => In::Between,
         };
     }
-    if out.is_empty() {
+    if at == In::Number {
+        mark(bytes, &mut copied, number, bytes.len(), out, &mut marked);
+    }
+    if !marked {
         return Shape::NoNumbers;
     }
-    if at != In::Number {
-        out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
-    }
+    out.extend_from_slice(bytes.get(copied..).unwrap_or_default());
     Shape::Numbers
+}
+
+/// The run `number..end` that began with a digit has ended: a number is replaced by
+/// [`MARK`] (the bytes before it copied first); anything else (a name such as
+/// `2024_orders`, which the template keeps) is left to be copied as it is.
+fn mark(
+    bytes: &[u8],
+    copied: &mut usize,
+    number: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    marked: &mut bool,
+) {
+    let run = bytes.get(number..end).unwrap_or_default();
+    if super::fingerprint_lex::numeric_literal(run) {
+        out.extend_from_slice(bytes.get(*copied..number).unwrap_or_default());
+        out.push(MARK);
+        *copied = end;
+        *marked = true;
+    }
 }

@@ -32,17 +32,32 @@ fn numbers_are_marked_and_words_kept() {
     ]
     .concat();
     assert_eq!(out, want);
-    // Digits inside a word are the word's; a number takes letters, `_` and dots.
-    let (s, out) = shape_of("select t1.c2 from t1 where x > 1.5e3 and y = 7abc");
+    // Digits inside a word are the word's; a run that starts with a digit takes
+    // letters, `_` and dots, and is a number only if it reads as one: `7abc` and
+    // MySQL's table `2024_orders` are names, kept.
+    let (s, out) = shape_of("select t1.c2 from 2024_orders where x > 1.5e3 and y = 7abc");
     assert_eq!(s, Shape::Numbers);
     let want = [
-        b"select t1.c2 from t1 where x > ".as_slice(),
+        b"select t1.c2 from 2024_orders where x > ".as_slice(),
         &[MARK],
-        b" and y = ",
-        &[MARK],
+        b" and y = 7abc",
     ]
     .concat();
     assert_eq!(out, want);
+    let (s, out) = shape_of("x = 0x1F or y = 0b10 or z = 12. or w = 1e");
+    assert_eq!(s, Shape::Numbers);
+    let want = [
+        b"x = ".as_slice(),
+        &[MARK],
+        b" or y = ",
+        &[MARK],
+        b" or z = ",
+        &[MARK],
+        b" or w = 1e",
+    ]
+    .concat();
+    assert_eq!(out, want);
+    assert_eq!(shape_of("SELECT * FROM 2024_orders").0, Shape::NoNumbers);
     assert_eq!(shape_of("a - 1 / 2").0, Shape::Numbers);
     assert_eq!(shape_of("BEGIN").0, Shape::NoNumbers);
     assert_eq!(shape_of("").0, Shape::NoNumbers);
@@ -85,10 +100,17 @@ fn text() -> impl Strategy<Value = String> {
 
 /// A number to put in a number's place.
 fn number() -> impl Strategy<Value = String> {
-    "[0-9][0-9a-z_.]{0,5}"
+    prop_oneof![
+        "[0-9]{1,4}",
+        "[0-9]{1,3}\\.[0-9]{0,3}",
+        "[0-9]{1,2}(\\.[0-9])?[eE][0-9]{1,2}",
+        "0[xX][0-9a-fA-F]{1,4}",
+        "0[bB][01]{1,4}",
+    ]
 }
 
-/// `sql` with every number the shape marks replaced by the next of `numbers`.
+/// `sql` with every number the shape marks replaced by the next of `numbers` (runs
+/// that start with a digit but are names stay).
 fn renumbered(sql: &str, numbers: &[String]) -> String {
     let bytes = sql.as_bytes();
     let (mut out, mut next, mut pos) = (String::new(), 0, 0);
@@ -104,8 +126,13 @@ fn renumbered(sql: &str, numbers: &[String]) -> String {
                 .iter()
                 .take_while(|c| word(**c) || **c == b'.')
                 .count();
-            out.push_str(&numbers[next % numbers.len()]);
-            next += 1;
+            let run = &sql[pos..pos + len];
+            if super::fingerprint_lex::numeric_literal(run.as_bytes()) {
+                out.push_str(&numbers[next % numbers.len()]);
+                next += 1;
+            } else {
+                out.push_str(run);
+            }
             pos += len;
         } else {
             let len = sql[pos..].chars().next().map_or(1, char::len_utf8);

@@ -62,3 +62,31 @@ async fn a_table_read_inside_an_executable_comment_is_invalidated() {
         assert_eq!(read(&mut c, &q).await, 5 + then, "{q}");
     }
 }
+
+/// MySQL names may start with digits. `2024_orders` and `2025_orders` are two
+/// tables: a read of the second must follow writes to the second, not be taken for
+/// a read of the first (whose text it shares but for the name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_whose_names_start_with_digits_are_told_apart() {
+    let (origin, db, proxy) = setup::<MariaDb>(
+        "digits",
+        "CREATE TABLE 2024_orders (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         CREATE TABLE 2025_orders (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         INSERT INTO 2024_orders VALUES (1, 10); INSERT INTO 2025_orders VALUES (1, 20);",
+    )
+    .await;
+    let mut c = MariaDb::connect(&proxy, &db).await;
+    let mut writer = MariaDb::connect(&proxy, &db).await;
+    let first = "SELECT v FROM 2024_orders WHERE id = 1";
+    let second = "SELECT v FROM 2025_orders WHERE id = 1";
+    assert_eq!(warm(origin, &proxy, &mut c, &db, first).await, 10);
+    assert_eq!(warm(origin, &proxy, &mut c, &db, second).await, 20);
+    exec(
+        &mut writer,
+        Via::Text,
+        "UPDATE 2025_orders SET v = 21 WHERE id = 1",
+    )
+    .await;
+    assert_eq!(read(&mut c, second).await, 21, "{second}");
+    assert_eq!(read(&mut c, first).await, 10, "{first}");
+}

@@ -210,3 +210,59 @@ fn mariadb() {
         ],
     );
 }
+
+/// MySQL names may start with digits: two tables named so are two templates, and
+/// the memo gives each text the tables it reads and writes, not its neighbour's.
+#[test]
+fn names_that_start_with_digits_are_not_numbers() {
+    use crate::classify::Classifier;
+    for dialect in [Dialect::MySql, Dialect::MariaDb] {
+        let classifier = Classifier::new(dialect);
+        for (first, second) in [
+            (
+                "SELECT v FROM 2024_orders WHERE id = 1",
+                "SELECT v FROM 2025_orders WHERE id = 2",
+            ),
+            (
+                "DELETE FROM 1st WHERE id = 1",
+                "DELETE FROM 2nd WHERE id = 1",
+            ),
+            (
+                "SELECT v FROM 2024db.orders WHERE id = 1",
+                "SELECT v FROM 2025db.orders WHERE id = 1",
+            ),
+        ] {
+            let a = classifier.classify(first);
+            let b = classifier.classify(second);
+            assert_ne!(a.template.id, b.template.id, "{first} / {second}");
+            let tables = |x: &crate::classify::Analysis| {
+                let c = &x.classification;
+                c.reads
+                    .iter()
+                    .chain(&c.writes)
+                    .map(|t| format!("{:?}.{}", t.schema, t.name))
+                    .collect::<Vec<_>>()
+            };
+            assert_ne!(tables(&a), tables(&b), "{first} / {second}");
+        }
+        // Numbers still share: decimal, hexadecimal, binary, exponent.
+        for (first, second) in [
+            (
+                "SELECT v FROM t WHERE id = 1",
+                "SELECT v FROM t WHERE id = 22",
+            ),
+            (
+                "SELECT v FROM t WHERE b = 0x1F",
+                "SELECT v FROM t WHERE b = 0xab",
+            ),
+            (
+                "SELECT v FROM t WHERE x = 1.5e3",
+                "SELECT v FROM t WHERE x = 2",
+            ),
+        ] {
+            let a = classifier.classify(first);
+            let b = classifier.classify(second);
+            assert_eq!(a.template.id, b.template.id, "{first} / {second}");
+        }
+    }
+}
