@@ -62,6 +62,7 @@ mod pg_pooled_txn;
 mod pg_pooled_txn_clients;
 mod pg_pooled_txn_gaps;
 mod pg_pooled_txn_parse;
+mod pg_pooled_txn_unnamed;
 mod pg_protocol;
 mod pg_tls;
 mod pg_transactions;

@@ -31,6 +31,8 @@ pub struct Held {
     pub portal: Vec<u8>,
     /// It binds the unnamed statement (whose Parse may still be deferred).
     pub unnamed_stmt: bool,
+    /// The client's name for the statement (a slice of its Bind).
+    pub stmt_name: Bytes,
     pub stmt: Arc<Prepared>,
     pub describe: Option<Frame>,
 }

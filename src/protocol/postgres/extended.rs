@@ -5,7 +5,8 @@
 //! answered here with no origin round trip) or not (then the Bind is forwarded as is).
 //! The unnamed statement's Parse is deferred the same way and sent to the origin only
 //! when something there needs it (again, if a catalog question replaced it meanwhile);
-//! its ParseComplete is answered here.
+//! its ParseComplete is answered here (under transaction pooling only where that
+//! answer is final, `pooled_parse`).
 //! A Sync for a batch of which nothing reached the origin is answered here too.
 //! Messages the origin will not answer (after an error until Sync, during COPY) never
 //! get here: `copy` forwards them as they are.
@@ -61,10 +62,14 @@ impl Session {
             param_types: Bytes::copy_from_slice(types),
         });
         if name.is_empty() {
-            self.ext.unnamed.stmt = Some(prepared);
+            self.ext.unnamed.stmt = Some(prepared.clone());
             self.ext.unnamed.parse = Some(frame);
             self.ext.unnamed.at_origin = false;
-            self.core.reply(&[&PARSE_COMPLETE]);
+            // Transaction pooling: deferred only where the answer is final
+            // (`pooled_parse`).
+            if !(self.txn_pooled && Box::pin(self.txn_parse_unnamed(&prepared)).await?) {
+                self.core.reply(&[&PARSE_COMPLETE]);
+            }
             return Ok(());
         }
         let known = self.ext.statements.get(name).cloned();
@@ -118,11 +123,11 @@ impl Session {
             (
                 portal.to_vec(),
                 self.ext.statement(stmt),
-                stmt.is_empty(),
+                frame.bytes.slice_ref(stmt),
                 rest_at,
             )
         });
-        let Some((portal, stmt, unnamed_stmt, rest_at)) = parsed else {
+        let Some((portal, stmt, stmt_name, rest_at)) = parsed else {
             self.send(&frame, Expect::Bind, Effects::default(), false);
             return;
         };
@@ -131,6 +136,7 @@ impl Session {
             self.send(&frame, Expect::Bind, Effects::default(), false);
             return;
         };
+        let unnamed_stmt = stmt_name.is_empty();
         let renamed = match self.txn_pooled && !unnamed_stmt {
             true => {
                 let rest = frame.bytes.get(rest_at..).unwrap_or_default();
@@ -144,6 +150,7 @@ impl Session {
             rest_at,
             portal,
             unnamed_stmt,
+            stmt_name,
             stmt,
             describe: None,
         });
@@ -168,7 +175,10 @@ impl Session {
                 .portals
                 .insert(held.portal.clone(), held.stmt.clone());
         }
-        self.send(&held.bind, Expect::Bind, Effects::default(), false);
+        match self.txn_renaming(&held.bind, &held.stmt_name) {
+            Some(on_error) => self.send_renaming(&held.bind, Expect::Bind, on_error),
+            None => self.send(&held.bind, Expect::Bind, Effects::default(), false),
+        }
         if let Some(d) = held.describe {
             self.send(&d, Expect::Describe, Effects::default(), tee);
         }
@@ -189,7 +199,7 @@ impl Session {
             if self.txn_pooled
                 && !name.is_empty()
                 && let Some(stmt) = self.ext.statement(&name)
-                && self.txn_describe(&stmt)
+                && self.txn_describe(&name, &stmt)
             {
                 return;
             }

@@ -27,6 +27,12 @@
 //! later Bind gets 26000 from the origin, a later Parse of the name succeeds), and a
 //! failed text is no longer taken as checked; a completed one is checked.
 //!
+//! The unnamed statement's Parse (`Parse ""`) follows the same rule: answered here
+//! (and deferred until a Bind or Describe needs it, `extended`) only where the text
+//! is checked and nothing owed or failed can change the answer; otherwise sent at
+//! once as the client sent it, its ParseComplete or error the client's. A failed or
+//! skipped one leaves the session with no unnamed statement.
+//!
 //! The session's named statements are bounded: [`MAX_TRACKED`] of them and
 //! [`MAX_TEXT_BYTES`] of text; a Parse past either is refused (`pooled_refusals`).
 
@@ -114,6 +120,51 @@ impl Session {
         Ok(true)
     }
 
+    /// The client's Parse of the unnamed statement `stmt` (already recorded, its
+    /// Parse kept): true if it was sent to the origin now, false if its ParseComplete
+    /// may be answered here (the origin accepted the text before, and nothing owed or
+    /// failed can change that answer; the Parse then waits until a Bind or Describe
+    /// needs it). Its answer settles as a named one's does.
+    pub async fn txn_parse_unnamed(&mut self, stmt: &Arc<Prepared>) -> Result<bool, PgError> {
+        let Some(id) = self.server_id(stmt) else {
+            return Ok(false);
+        };
+        if self.unnamed_answerable_here(id) {
+            return Ok(false);
+        }
+        self.ensure_origin().await?;
+        let Some(frame) = self.ext.unnamed.parse.clone() else {
+            return Ok(false);
+        };
+        self.ext.unnamed.at_origin = true;
+        self.core.to_origin(&frame.bytes);
+        let parse = ClientParse {
+            id,
+            name: Bytes::new(),
+            stmt: stmt.clone(),
+            echo: false,
+        };
+        let answer = Answer {
+            expect: Expect::Parse,
+            swallow: false,
+            on_error: Some(OnError::Relay(Box::new(parse))),
+        };
+        self.core.expect(answer, Effects::default(), false);
+        self.ext.batch_forwarded = true;
+        Ok(true)
+    }
+
+    /// Whether the unnamed statement's Parse of statement `id`'s text may be
+    /// answered here now: its text is known good, whatever the connection holds.
+    fn unnamed_answerable_here(&mut self, id: u64) -> bool {
+        if !self.core.idle() || self.core.txn() == TxnState::Failed {
+            return false;
+        }
+        let attached = self.core.io().origin_attached();
+        self.lender()
+            .is_some_and(|l| l.names.checked(id) || (attached && l.prepared.has(id)))
+    }
+
     /// Whether the Parse of statement `id` may be answered here now.
     fn answerable_here(&mut self, id: u64) -> bool {
         if !self.core.idle() || self.core.txn() == TxnState::Failed {
@@ -165,7 +216,20 @@ impl Session {
             return;
         }
         // Not created: forgotten, unless the name was closed and prepared again
-        // since (then it names another statement).
+        // since (then it names another statement). An unnamed one failed or skipped
+        // leaves the origin's unnamed statement as PostgreSQL leaves it (none after
+        // a failure, the one before after a skip): the session knows none.
+        if parse.name.is_empty() {
+            let unnamed = &self.ext.unnamed;
+            if unnamed
+                .stmt
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &parse.stmt))
+            {
+                self.ext.forget_unnamed();
+            }
+            return;
+        }
         let same = self.ext.statements.get(&parse.name[..]);
         if same.is_some_and(|s| Arc::ptr_eq(s, &parse.stmt)) {
             self.txn_forget(&parse.name);

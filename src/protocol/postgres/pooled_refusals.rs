@@ -25,14 +25,17 @@ use super::pooled_stmts;
 use super::session::{Answer, Expect, Session};
 use crate::engine::Effects;
 
-/// PostgreSQL's duplicate_prepared_statement.
-const DUPLICATE: &[u8] = b"42P05";
+/// PostgreSQL's duplicate_prepared_statement and invalid_sql_statement_name: the
+/// errors whose message names a prepared statement.
+const NAMING: [&[u8]; 2] = [b"42P05", b"26000"];
 
 /// What the client is told instead of the origin's ErrorResponse to a Parse.
 #[derive(Debug, Clone)]
 pub enum OnError {
-    /// The origin's error; if it is 42P05, with the server-side name of statement
-    /// `id` in its message replaced by the client's name for it.
+    /// The origin's error; if it is 42P05 or 26000 (`prepared statement "wc_<n>"
+    /// does not exist`, to a Bind or Describe of a statement whose Parse failed),
+    /// with the server-side name of statement `id` in its message replaced by the
+    /// client's name for it.
     Rename { id: u64, client: Bytes },
     /// An error of wirecache's own.
     Replace(Bytes),
@@ -55,7 +58,8 @@ impl OnError {
 }
 
 /// `frame` (an ErrorResponse) with `"wc_<id>"` in its message replaced by
-/// `"<client>"`; `None` if it is not a 42P05 naming that statement, or malformed.
+/// `"<client>"`; `None` if it is not a 42P05 or 26000 naming that statement, or
+/// malformed.
 fn renamed(frame: &[u8], id: u64, client: &[u8]) -> Option<Bytes> {
     let body = frame.get(5..)?;
     let server = format!("\"{}\"", pooled_stmts::name(id));
@@ -68,10 +72,12 @@ fn renamed(frame: &[u8], id: u64, client: &[u8]) -> Option<Bytes> {
         }
         fields.push((kind, b.cstr()?));
     }
-    let duplicate = fields.iter().any(|&(k, v)| k == b'C' && v == DUPLICATE);
+    let naming = fields
+        .iter()
+        .any(|&(k, v)| k == b'C' && NAMING.contains(&v));
     let (_, message) = fields.iter().find(|(k, _)| *k == b'M')?;
     let at = memchr::memmem::find(message, server.as_bytes())?;
-    if !duplicate {
+    if !naming {
         return None;
     }
     let mut out = BytesMut::with_capacity(body.len() + client.len());
@@ -172,6 +178,23 @@ mod tests {
             (b'C', b"42P05"),
             (b'M', b"prepared statement \"s1\" already exists"),
             (b'R', b"StorePreparedStatement"),
+        ]);
+        assert_eq!(rename.apply(&origin), want);
+    }
+
+    #[test]
+    fn a_missing_statement_names_the_clients_statement() {
+        let origin = error(&[
+            (b'C', b"26000"),
+            (b'M', b"prepared statement \"wc_17\" does not exist"),
+        ]);
+        let rename = OnError::Rename {
+            id: 17,
+            client: Bytes::from_static(b"s1"),
+        };
+        let want = error(&[
+            (b'C', b"26000"),
+            (b'M', b"prepared statement \"s1\" does not exist"),
         ]);
         assert_eq!(rename.apply(&origin), want);
     }

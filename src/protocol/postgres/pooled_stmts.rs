@@ -7,7 +7,7 @@
 //! parsed once per connection, not once per transaction. The names also remember
 //! which statements the origin has prepared successfully (`pooled_parse`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
@@ -18,49 +18,96 @@ use super::messages::{self, tag};
 /// name and the client's Parse goes out under a fresh one each time (still correct).
 const MAX_NAMES: usize = 100_000;
 
+/// Bytes of statement text (and parameter types) named per cache, at most, each
+/// text counted with [`ENTRY_OVERHEAD`]; past it, as past [`MAX_NAMES`]. Sized so
+/// that the count binds first for ordinary texts (100 000 of up to ~640 bytes fit)
+/// while a few sessions sending long distinct texts (each may hold
+/// `pooled_parse::MAX_TEXT_BYTES`, 16 MiB, at a time, and replace them at will)
+/// cannot make the cache-wide table outgrow four sessions' worth.
+pub const MAX_NAMED_BYTES: usize = 64 << 20;
+
+/// What one remembered text costs beyond its bytes: its boxed key, number, checked
+/// flag and table slots (counted against [`MAX_NAMED_BYTES`]).
+const ENTRY_OVERHEAD: usize = 64;
+
 /// The server-side names of one cache's statements.
-#[derive(Default)]
 pub struct StmtNames {
-    /// Query text `\0` parameter types → its number.
-    by_text: Mutex<HashMap<Box<[u8]>, u64>>,
+    texts: Mutex<Texts>,
     next: std::sync::atomic::AtomicU64,
-    /// Statements the origin prepared without error (their text was valid then).
-    checked: Mutex<HashSet<u64>>,
+    max_names: usize,
+    max_bytes: usize,
+}
+
+/// The texts remembered, under one lock so that what is checked is always a
+/// remembered statement.
+#[derive(Default)]
+struct Texts {
+    /// Query text `\0` parameter types → its number.
+    by_text: HashMap<Box<[u8]>, u64>,
+    /// Each remembered number → whether the origin prepared it without error
+    /// (its text was valid then).
+    checked: HashMap<u64, bool>,
+    /// What `by_text` holds, as counted against `max_bytes`.
+    bytes: usize,
+}
+
+impl Default for StmtNames {
+    fn default() -> StmtNames {
+        StmtNames::with_limits(MAX_NAMES, MAX_NAMED_BYTES)
+    }
 }
 
 impl StmtNames {
+    fn with_limits(max_names: usize, max_bytes: usize) -> StmtNames {
+        StmtNames {
+            texts: Mutex::default(),
+            next: std::sync::atomic::AtomicU64::new(0),
+            max_names,
+            max_bytes,
+        }
+    }
+
     /// The number of the statement `sql` with parameter types `types`.
     pub fn id(&self, sql: &str, types: &[u8]) -> u64 {
         let mut text = Vec::with_capacity(sql.len() + 1 + types.len());
         text.extend_from_slice(sql.as_bytes());
         text.push(0);
         text.extend_from_slice(types);
-        let mut map = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(id) = map.get(text.as_slice()) {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(id) = texts.by_text.get(text.as_slice()) {
             return *id;
         }
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if map.len() < MAX_NAMES {
-            map.insert(text.into_boxed_slice(), id);
+        let cost = text.len() + ENTRY_OVERHEAD;
+        if texts.by_text.len() < self.max_names && texts.bytes + cost <= self.max_bytes {
+            texts.by_text.insert(text.into_boxed_slice(), id);
+            texts.checked.insert(id, false);
+            texts.bytes += cost;
         }
         id
     }
 
     /// Whether the origin prepared statement `id` without error (the last time it
-    /// was asked to).
+    /// was asked to). Never for a statement not remembered.
     pub fn checked(&self, id: u64) -> bool {
-        let set = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        set.contains(&id)
+        let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        texts.checked.get(&id).copied().unwrap_or(false)
     }
 
-    /// The origin prepared statement `id` (`ok`), or refused it.
+    /// The origin prepared statement `id` (`ok`), or refused it. Nothing is kept of
+    /// a statement not remembered (its text gets a fresh number each time).
     pub fn set_checked(&self, id: u64, ok: bool) {
-        let mut set = self.checked.lock().unwrap_or_else(|e| e.into_inner());
-        if !ok {
-            set.remove(&id);
-        } else if set.len() < MAX_NAMES {
-            set.insert(id);
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(checked) = texts.checked.get_mut(&id) {
+            *checked = ok;
         }
+    }
+
+    /// Texts remembered and the bytes counted for them.
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        (texts.by_text.len(), texts.bytes)
     }
 }
 
@@ -151,6 +198,48 @@ mod tests {
         assert!(names.checked(a));
         names.set_checked(a, false);
         assert!(!names.checked(a));
+    }
+
+    #[test]
+    fn the_names_are_bounded_in_bytes() {
+        // Room for exactly three texts of 1 000 bytes.
+        let cost = 1_000 + 1 + 2 + ENTRY_OVERHEAD;
+        let names = StmtNames::with_limits(MAX_NAMES, 3 * cost + cost / 2);
+        let text = |k: usize| format!("{k:0>1000}");
+        let kept: Vec<u64> = (0..3).map(|k| names.id(&text(k), &[0, 0])).collect();
+        assert_eq!(names.held(), (3, 3 * cost));
+        // Past the bound: a fresh number each time, nothing remembered or checked.
+        let a = names.id(&text(3), &[0, 0]);
+        let b = names.id(&text(3), &[0, 0]);
+        assert!(a != b && !kept.contains(&a) && !kept.contains(&b));
+        assert_eq!(names.held(), (3, 3 * cost));
+        names.set_checked(a, true);
+        assert!(!names.checked(a));
+        // A short text still fits in what is left; the remembered keep their number.
+        let short = names.id("SELECT 1", &[0, 0]);
+        assert_eq!(names.id("SELECT 1", &[0, 0]), short);
+        assert_eq!(names.held(), (4, 3 * cost + 8 + 1 + 2 + ENTRY_OVERHEAD));
+        for (k, id) in kept.iter().enumerate() {
+            assert_eq!(names.id(&text(k), &[0, 0]), *id);
+            names.set_checked(*id, true);
+            assert!(names.checked(*id));
+        }
+        let ids: std::collections::HashSet<u64> = [a, b, short].into_iter().chain(kept).collect();
+        assert_eq!(ids.len(), 6, "every number is distinct");
+    }
+
+    #[test]
+    fn the_default_bound_holds_64_mib() {
+        let names = StmtNames::default();
+        let text = "x".repeat(1 << 20);
+        let ids: Vec<u64> = (0..70u8).map(|k| names.id(&text, &[0, k])).collect();
+        let (count, bytes) = names.held();
+        assert!(
+            bytes <= MAX_NAMED_BYTES && count == 63,
+            "{count} texts, {bytes} bytes"
+        );
+        assert_eq!(names.id(&text, &[0, 0]), ids[0]);
+        assert_ne!(names.id(&text, &[0, 69]), ids[69]);
     }
 
     #[test]

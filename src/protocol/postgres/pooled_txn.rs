@@ -278,7 +278,7 @@ impl Session {
 
     /// The client's Describe of named statement `stmt`: sent under its server-side
     /// name, prepared first where missing. False outside transaction pooling.
-    pub fn txn_describe(&mut self, stmt: &Arc<Prepared>) -> bool {
+    pub fn txn_describe(&mut self, name: &[u8], stmt: &Arc<Prepared>) -> bool {
         let Some(id) = self.server_id(stmt) else {
             return false;
         };
@@ -286,10 +286,34 @@ impl Session {
         let frame = Frame {
             bytes: pooled_stmts::describe(id),
         };
-        self.forward(&frame);
-        self.expect(Expect::Describe, Effects::default(), false);
-        self.ext.batch_forwarded = true;
+        let client = Bytes::copy_from_slice(name);
+        self.send_renaming(&frame, Expect::Describe, OnError::Rename { id, client });
         true
+    }
+
+    /// What the client is told of an error to a Bind rewritten to `bind` from one
+    /// of its statement `client`: the origin's, naming `client` where it names the
+    /// server-side statement (`pooled_refusals`). None if nothing was rewritten.
+    pub fn txn_renaming(&mut self, bind: &Frame, client: &Bytes) -> Option<OnError> {
+        if !self.txn_pooled || client.is_empty() {
+            return None;
+        }
+        let (_, server, _) = super::messages::parse_bind(bind.body())?;
+        let id = pooled_stmts::id_of(server)?;
+        let client = client.clone();
+        Some(OnError::Rename { id, client })
+    }
+
+    /// Sends the client's (rewritten) `frame`, its error told as `on_error` says.
+    pub fn send_renaming(&mut self, frame: &Frame, expect: Expect, on_error: OnError) {
+        self.forward(frame);
+        let answer = Answer {
+            expect,
+            swallow: false,
+            on_error: Some(on_error),
+        };
+        self.core.expect(answer, Effects::default(), false);
+        self.ext.batch_forwarded = true;
     }
 
     /// The client's Close of a named statement: the server-side statement stays for
