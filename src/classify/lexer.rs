@@ -240,12 +240,28 @@ pub(super) enum Shape {
     Explain,
     /// Anything that might write.
     MaybeWrite,
-    /// Might write and change the schema: a statement of it begins with CREATE,
-    /// ALTER, DROP or RENAME (a trigger, view or rule sqlparser cannot read).
+    /// Might write and change the schema: it holds the word CREATE, ALTER, DROP or
+    /// RENAME outside strings and comments, or in a MySQL executable comment (a
+    /// trigger, view or rule sqlparser cannot read; mysqldump writes triggers as
+    /// `/*!50003 CREATE*/ … /*!50003 TRIGGER … */`).
     MaybeDdl,
 }
 
+/// Words that begin a change of the schema.
+const DDL_WORDS: [&str; 4] = ["CREATE", "ALTER", "DROP", "RENAME"];
+
 pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
+    let mysql = matches!(dialect, Dialect::MySql | Dialect::MariaDb);
+    if mysql
+        && (sql.contains("/*!") || sql.contains("/*M!"))
+        && sql
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| DDL_WORDS.iter().any(|d| w.eq_ignore_ascii_case(d)))
+    {
+        // Executable comments run as SQL, but the scanner skips them as comments:
+        // a DDL word anywhere in such a text counts.
+        return Shape::MaybeDdl;
+    }
     let tokens: Vec<Token<'_>> = Scanner::new(dialect, sql).collect();
     let second_statement = tokens
         .iter()
@@ -256,14 +272,21 @@ pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
                 .skip(i + 1)
                 .any(|t| t.kind != TokenKind::Semicolon)
         });
-    if begins_ddl(&tokens) {
-        return Shape::MaybeDdl;
-    }
+    let maybe_write = || {
+        let ddl = tokens
+            .iter()
+            .any(|t| DDL_WORDS.iter().any(|w| t.is_word(w)));
+        if ddl {
+            Shape::MaybeDdl
+        } else {
+            Shape::MaybeWrite
+        }
+    };
     let Some(first) = tokens.iter().find(|t| t.kind != TokenKind::LeftParen) else {
-        return Shape::MaybeWrite;
+        return maybe_write();
     };
     if second_statement || first.kind != TokenKind::Word {
-        return Shape::MaybeWrite;
+        return maybe_write();
     }
     let keyword = first.text.to_ascii_uppercase();
     match keyword.as_str() {
@@ -273,20 +296,8 @@ pub(super) fn shape(dialect: Dialect, sql: &str) -> Shape {
         "EXPLAIN" | "DESCRIBE" | "DESC" if !tokens.iter().any(|t| t.is_word("ANALYZE")) => {
             Shape::Explain
         }
-        _ => Shape::MaybeWrite,
+        _ => maybe_write(),
     }
-}
-
-/// True if a statement of `tokens` begins with a word that changes the schema.
-fn begins_ddl(tokens: &[Token<'_>]) -> bool {
-    tokens
-        .split(|t| t.kind == TokenKind::Semicolon)
-        .filter_map(|statement| statement.iter().find(|t| t.kind != TokenKind::LeftParen))
-        .any(|first| {
-            ["CREATE", "ALTER", "DROP", "RENAME"]
-                .iter()
-                .any(|w| first.is_word(w))
-        })
 }
 
 /// True if a word that can only come from a data-modifying statement appears:

@@ -12,6 +12,7 @@ for_each_origin!(
     with_pooled:
     a_trigger_created_after_a_write_was_judged_is_followed,
     a_trigger_created_by_another_session_is_followed,
+    a_trigger_created_as_a_dump_writes_it_is_followed,
     a_temporary_table_is_its_sessions_own,
 );
 
@@ -19,17 +20,23 @@ for_each_origin!(
 /// `orders` that writes `audit` is created through wirecache: the next INSERT of the
 /// same template must invalidate the cached read of `audit`.
 async fn a_trigger_created_after_a_write_was_judged_is_followed<O: Origin>() {
-    trigger_created_later::<O>("trigger_later", false).await;
+    trigger_created_later::<O>("trigger_later", false, false).await;
 }
 
 /// The same, with the trigger created by another session: the writing session's
 /// judgement was made in its own namespace, which the DDL does not touch. (MariaDB's
 /// trigger body is text sqlparser cannot read: the DDL is known by its first word.)
 async fn a_trigger_created_by_another_session_is_followed<O: Origin>() {
-    trigger_created_later::<O>("trigger_other", true).await;
+    trigger_created_later::<O>("trigger_other", true, false).await;
 }
 
-async fn trigger_created_later<O: Origin>(name: &str, by_another: bool) {
+/// The same, with the trigger written as mysqldump writes it on MariaDB: the DDL
+/// inside executable comments (`/*!50003 CREATE*/ … /*!50003 TRIGGER … */`).
+async fn a_trigger_created_as_a_dump_writes_it_is_followed<O: Origin>() {
+    trigger_created_later::<O>("trigger_dump", true, true).await;
+}
+
+async fn trigger_created_later<O: Origin>(name: &str, by_another: bool, dumped: bool) {
     let schema = Sql {
         postgres: "CREATE TABLE orders (id serial PRIMARY KEY, amount int);
          CREATE TABLE audit (n bigint);
@@ -45,6 +52,12 @@ async fn trigger_created_later<O: Origin>(name: &str, by_another: bool) {
         mariadb: "CREATE TRIGGER orders_audit AFTER INSERT ON orders \
                   FOR EACH ROW UPDATE audit SET n = n + 1",
     };
+    let dump = Sql {
+        mariadb: "/*!50003 CREATE*/ /*!50017 DEFINER=CURRENT_USER*/ /*!50003 TRIGGER \
+                  orders_audit AFTER INSERT ON orders FOR EACH ROW UPDATE audit SET n = n + 1 */",
+        ..trigger
+    };
+    let trigger = if dumped { dump } else { trigger };
     let (origin, db, proxy) = setup::<O>(name, O::pick(&schema)).await;
     let mut c = O::connect(&proxy, &db).await;
     let q = "SELECT n FROM audit";

@@ -216,11 +216,35 @@ fn lexer_shapes() {
     ] {
         assert_eq!(lexer::shape(pg, ddl), Shape::MaybeDdl, "{ddl}");
     }
+    // Anywhere outside strings and comments (a column named so costs a catalog
+    // round, never a wrong answer); a read stays a read.
     assert_eq!(
         lexer::shape(pg, "UPDATE t SET alter = 1 garbage"),
+        Shape::MaybeDdl
+    );
+    assert_eq!(
+        lexer::shape(pg, "SET NOCOUNT ON CREATE TRIGGER x garbage"),
+        Shape::MaybeDdl
+    );
+    assert_eq!(lexer::shape(pg, "SELECT drop FROM t garbage"), Shape::Read);
+    assert_eq!(
+        lexer::shape(pg, "UPDATE t SET v = 'drop' garbage"),
         Shape::MaybeWrite
     );
     let my = Dialect::MySql;
+    // mysqldump's triggers: the DDL is inside executable comments.
+    assert_eq!(
+        lexer::shape(
+            my,
+            "/*!50003 CREATE*/ /*!50017 DEFINER=`u`@`%`*/ /*!50003 TRIGGER tr AFTER INSERT \
+             ON t FOR EACH ROW INSERT INTO a VALUES (1) */"
+        ),
+        Shape::MaybeDdl
+    );
+    assert_eq!(
+        lexer::shape(my, "SELECT /*!40001 SQL_NO_CACHE */ * FROM t garbage"),
+        Shape::Read
+    );
     assert_eq!(
         lexer::shape(my, "SELECT 'it\\'s; DELETE' garbage # ; DELETE"),
         Shape::Read
