@@ -65,6 +65,7 @@ pub fn engine_and_scope() -> (Engine, Scope) {
     };
     engine.learn(
         &scope,
+        scope.db.schema_epoch(),
         vec![(FactKey::Relation(table), Fact::Relation(facts))],
     );
     (engine, scope)

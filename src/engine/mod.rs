@@ -402,9 +402,11 @@ impl Engine {
         recording
     }
 
-    /// Remembers catalog answers for a namespace.
-    pub fn learn(&self, scope: &Scope, facts: Vec<(FactKey, Fact)>) {
-        self.knowledge
-            .learn(scope.namespace, scope.db.schema_epoch(), facts);
+    /// Remembers catalog answers for a namespace, under `asked_at`, the schema epoch
+    /// read before the question was sent: answers given before a schema change
+    /// (DDL through wirecache while the question was out) are never taken for
+    /// answers after it.
+    pub fn learn(&self, scope: &Scope, asked_at: u64, facts: Vec<(FactKey, Fact)>) {
+        self.knowledge.learn(scope.namespace, asked_at, facts);
     }
 }

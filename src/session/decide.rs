@@ -99,9 +99,10 @@ pub async fn decide<S: Catalog>(
     match decision {
         Decision::NeedCatalog(question) => {
             core.flush().await?;
+            let asked_at = core.scope.db.schema_epoch();
             let facts = Box::pin(super::catalog::ask(s, &question)).await?;
             let core = s.core();
-            core.engine.learn(&core.scope, facts);
+            core.engine.learn(&core.scope, asked_at, facts);
             let req = QueryRequest {
                 catalog: CatalogAccess::Asked,
                 ..req
