@@ -36,26 +36,43 @@ struct Worker {
     _stop: oneshot::Sender<()>,
 }
 
+impl Worker {
+    /// Thread `i`: its runtime built there, its handle sent back.
+    fn start(i: usize) -> io::Result<Worker> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (started, handle) = std::sync::mpsc::sync_channel::<io::Result<Handle>>(1);
+        std::thread::Builder::new()
+            .name(format!("wirecache-session-{i}"))
+            .spawn(move || {
+                let runtime = match Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(runtime.handle().clone()));
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        let handle = handle
+            .recv()
+            .map_err(|_| io::Error::other("a session thread ended before it started"))??;
+        Ok(Worker {
+            handle,
+            _stop: stop,
+        })
+    }
+}
+
 impl Workers {
-    /// Starts `n` session threads (at least one).
+    /// Starts `n` session threads (at least one). Each builds its runtime itself, so
+    /// that nothing here owns a runtime that would have to be dropped in an async
+    /// context if a later thread failed to start.
     pub fn start(n: usize) -> io::Result<Workers> {
         let threads = (0..n.max(1))
-            .map(|i| {
-                let runtime = Builder::new_current_thread().enable_all().build()?;
-                let handle = runtime.handle().clone();
-                let (stop, stopped) = oneshot::channel::<()>();
-                std::thread::Builder::new()
-                    .name(format!("wirecache-session-{i}"))
-                    .spawn(move || {
-                        runtime.block_on(async {
-                            let _ = stopped.await;
-                        });
-                    })?;
-                Ok(Worker {
-                    handle,
-                    _stop: stop,
-                })
-            })
+            .map(Worker::start)
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Workers {
             threads,
