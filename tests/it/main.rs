@@ -37,6 +37,7 @@ mod mysql_pooled;
 mod mysql_pooled_auth;
 mod mysql_pooled_clients;
 mod mysql_pooled_diagnostics;
+mod mysql_pooled_prepared_diag;
 mod mysql_pooled_secrets;
 mod mysql_pooled_sha2_origin;
 mod mysql_pooled_txn;

@@ -199,7 +199,7 @@ pub fn rewritten(after: &After, row: bool, event: Event, p: &Packet) -> Option<B
 }
 
 /// The refusal of a read of a row count wirecache cannot rebuild on this connection.
-const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT(), or in the statement's transaction";
+const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT() in the text protocol, or in the statement's transaction";
 
 impl Session {
     /// Before a statement (text `reads`) runs at the origin: the leased connection is
