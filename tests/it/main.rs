@@ -30,6 +30,7 @@ mod hostile_pg;
 mod latency_test;
 mod limits;
 mod mysql_auth;
+mod mysql_catalog_warnings;
 mod mysql_clients;
 mod mysql_consistency;
 mod mysql_kill;

@@ -99,6 +99,9 @@ pub struct Session {
     pub txn_pooled: bool,
     /// Transaction pooling: what the statement being forwarded changes once accepted.
     pub note: Option<super::pooled_state::Note>,
+    /// Pass-through: what the connection's diagnostics area may hold of the
+    /// client's (`catalog`: a catalog query would clear it).
+    pub conditions: super::pooled_diag::Conditions,
 }
 
 /// The transaction state MySQL status flags report.
@@ -134,6 +137,7 @@ impl Session {
             pooled: None,
             txn_pooled: false,
             note: None,
+            conditions: super::pooled_diag::Conditions::None,
         }
     }
 
@@ -265,7 +269,10 @@ impl Session {
                 first: true,
             };
             // Transaction pooling: only on a connection the session holds anyway.
-            let may = !self.txn_pooled || self.core.io().origin_attached();
+            // Never while the diagnostics area may hold the client's conditions: the
+            // SELECT would clear them (`catalog`).
+            let may = (!self.txn_pooled || self.core.io().origin_attached())
+                && self.client_conditions() == super::pooled_diag::Conditions::None;
             if self.core.begin_refresh(claim, answer, may && !p.is_full()) {
                 self.forward(p);
             }
@@ -321,6 +328,10 @@ impl Catalog for Session {
 
     async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, MyError> {
         Ok(self.catalog_rows(sql).await?.map(|rows| vec![rows]))
+    }
+
+    async fn catalog_harmless(&mut self) -> Result<bool, MyError> {
+        self.conditions_clear().await
     }
 }
 
