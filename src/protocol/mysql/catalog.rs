@@ -20,8 +20,9 @@ use super::codec::{self, Reader};
 use super::errors::MyError;
 use super::pooled_diag::Conditions;
 use super::response::{Event, Shape};
-use super::session::Session;
+use super::session::{Answer, Session};
 use crate::engine::catalog::Row;
+use crate::session::{Catalog, Core};
 
 /// One text-protocol row as optional UTF-8 strings.
 pub fn columns(payload: &[u8]) -> Option<Row> {
@@ -102,5 +103,25 @@ impl Session {
             };
         }
         Ok(self.client_conditions() == Conditions::None)
+    }
+}
+
+impl Catalog for Session {
+    type Answer = Answer;
+
+    fn core(&mut self) -> &mut Core<Answer> {
+        &mut self.core
+    }
+
+    fn may_ask(&self) -> bool {
+        true
+    }
+
+    async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, MyError> {
+        Ok(self.catalog_rows(sql).await?.map(|rows| vec![rows]))
+    }
+
+    async fn catalog_harmless(&mut self) -> Result<bool, MyError> {
+        self.conditions_clear().await
     }
 }

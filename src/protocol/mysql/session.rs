@@ -27,9 +27,8 @@ use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, T
 use super::tls::AuthLegs;
 use crate::cache::KeyKind;
 use crate::engine::Effects;
-use crate::engine::catalog::Row;
 use crate::protocol::{Pipes, ProxySession};
-use crate::session::{Catalog, Core, TxnState};
+use crate::session::{Core, TxnState};
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -312,26 +311,6 @@ impl Session {
         self.forward(p);
         self.core.taint();
         self.expect(shape, Effects::unknown_write(), false, After::Nothing);
-    }
-}
-
-impl Catalog for Session {
-    type Answer = Answer;
-
-    fn core(&mut self) -> &mut Core<Answer> {
-        &mut self.core
-    }
-
-    fn may_ask(&self) -> bool {
-        true
-    }
-
-    async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, MyError> {
-        Ok(self.catalog_rows(sql).await?.map(|rows| vec![rows]))
-    }
-
-    async fn catalog_harmless(&mut self) -> Result<bool, MyError> {
-        self.conditions_clear().await
     }
 }
 
