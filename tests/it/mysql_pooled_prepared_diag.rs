@@ -69,6 +69,14 @@ async fn prepared_reads_of_diagnostics_and_insert_ids_are_the_sessions_own() {
         .map(|l| l.replace("ai_direct", "ai_pooled"))
         .collect();
     assert_eq!(got, want);
+    // A count no statement can set, read prepared in another lease: refused (its
+    // binary row is not rewritten), never the other session's.
+    a.query_drop("UPDATE t SET n = n + 1").await.unwrap();
+    b.query_drop("UPDATE t SET n = n + 1 WHERE a = 1")
+        .await
+        .unwrap();
+    let refused = exec(&mut a, "SELECT ROW_COUNT()").await;
+    assert_eq!(refused, "exec SELECT ROW_COUNT() => ERR 1105");
 }
 
 /// One session's rounds: insert, read its id prepared; read the count of a SELECT
@@ -116,4 +124,26 @@ async fn many_sessions_read_their_own_values_prepared() {
         wrong.extend(t.await.unwrap());
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_set_pins_the_session() {
+    let s = Setup::new_with_pool1("txn_diag_exec_set").await;
+    let mut a = s.pooled().await;
+    a.exec_drop("SET SESSION time_zone = ?", ("+05:00",))
+        .await
+        .unwrap();
+    let series = "wirecache_pool_pinned_sessions{cache=\"demo\",reason=\"untracked_state\"}";
+    assert_eq!(
+        s.proxy.metric(series).await,
+        1.0,
+        "its parameter is not replayed"
+    );
+    let tz: Option<String> = a.query_first("SELECT @@session.time_zone").await.unwrap();
+    assert_eq!(tz.as_deref(), Some("+05:00"));
+    a.disconnect().await.unwrap();
+    // The connection went back reset: the next session has the origin's default.
+    let mut b = s.pooled().await;
+    let tz: Option<String> = b.query_first("SELECT @@session.time_zone").await.unwrap();
+    assert_ne!(tz.as_deref(), Some("+05:00"));
 }
