@@ -29,6 +29,14 @@ pub trait Catalog: Send {
         &mut self,
         sql: &str,
     ) -> impl Future<Output = Result<Option<Vec<Vec<Row>>>, SessionError>> + Send;
+
+    /// Whether a catalog round now leaves what the client observes as it is (MySQL:
+    /// a catalog query clears the warnings of the client's previous statement). If
+    /// not, the facts are not asked for now: the request is judged without them
+    /// (assuming the worst) and they are asked for by a later request.
+    fn catalog_harmless(&mut self) -> impl Future<Output = Result<bool, SessionError>> + Send {
+        async { Ok(true) }
+    }
 }
 
 impl<A> Core<A> {
@@ -72,7 +80,7 @@ pub async fn decide<S: Catalog>(
     let may_ask = s.may_ask();
     let core = s.core();
     let quiet = may_ask && !core.txn.is_open() && core.origin_quiet() && !core.io.origin_lost();
-    if quiet && core.should_ask_isolation(sql) {
+    if quiet && core.should_ask_isolation(sql) && Box::pin(s.catalog_harmless()).await? {
         // Boxed, as the catalog round below: rare, and inline they would make every
         // future that may decide (and so every message's) larger to build and move.
         Box::pin(ask_isolation(s)).await?;
@@ -99,7 +107,16 @@ pub async fn decide<S: Catalog>(
     match decision {
         Decision::NeedCatalog(question) => {
             core.flush().await?;
-            let asked_at = core.scope.db.schema_epoch();
+            if !Box::pin(s.catalog_harmless()).await? {
+                let core = s.core();
+                core.deferred.merge(question);
+                let req = QueryRequest {
+                    catalog: CatalogAccess::Later,
+                    ..req
+                };
+                return Ok(core.plan(req));
+            }
+            let asked_at = s.core().scope.db.schema_epoch();
             let facts = Box::pin(super::catalog::ask(s, &question)).await?;
             let core = s.core();
             core.engine.learn(&core.scope, asked_at, facts);

@@ -14,17 +14,23 @@ use common::proxy::Proxy;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-const DIAG_PIN: &str = "wirecache_pool_pinned_sessions{cache=\"demo\",reason=\"diagnostics\"}";
+pub(crate) const DIAG_PIN: &str =
+    "wirecache_pool_pinned_sessions{cache=\"demo\",reason=\"diagnostics\"}";
 
-struct Setup {
-    origin: &'static MyOrigin,
-    user: PoolUser,
-    db: String,
-    proxy: Proxy,
+pub(crate) struct Setup {
+    pub origin: &'static MyOrigin,
+    pub user: PoolUser,
+    pub db: String,
+    pub proxy: Proxy,
 }
 
 impl Setup {
-    async fn new(prefix: &str) -> Setup {
+    pub(crate) async fn new_with_pool1(prefix: &str) -> Setup {
+        Setup::with_pool(prefix, "pool_size = 1\npool_queue_timeout = \"60s\"").await
+    }
+
+    /// With `extra` lines of pool configuration.
+    pub(crate) async fn with_pool(prefix: &str, extra: &str) -> Setup {
         let origin = MyOrigin::shared();
         let user = PoolUser::create(origin, prefix);
         let db = origin.create_db(prefix);
@@ -33,7 +39,6 @@ impl Setup {
             "CREATE TABLE t (a INT PRIMARY KEY, n INT); INSERT INTO t VALUES (1, 0), (2, 0), (3, 0)",
         );
         let list = userlist(&[(&user.name, &user.password)]);
-        let extra = "pool_size = 1\npool_queue_timeout = \"60s\"";
         let proxy = txn_pooled_proxy(origin, &list, extra).await;
         Setup {
             origin,
@@ -43,20 +48,25 @@ impl Setup {
         }
     }
 
-    async fn pooled(&self) -> Conn {
+    pub(crate) async fn pooled(&self) -> Conn {
         let (u, p) = (&self.user.name, &self.user.password);
         mysql::connect(&self.proxy.mysql_url("demo", &self.db, u, p)).await
     }
 
-    async fn direct(&self) -> Conn {
+    pub(crate) async fn direct(&self) -> Conn {
         let (u, p) = (&self.user.name, &self.user.password);
         mysql::connect(&self.origin.url(&self.db, u, p)).await
     }
 }
 
 /// A statement's rows as text (or its error code), for comparing with the oracle.
-async fn run(c: &mut Conn, sql: &str) -> String {
-    match c.query::<Row, _>(sql).await {
+pub(crate) async fn run(c: &mut Conn, sql: &str) -> String {
+    shown(sql, c.query::<Row, _>(sql).await)
+}
+
+/// Rows (or an error code) as [`run`] shows them.
+pub(crate) fn shown(sql: &str, answer: mysql_async::Result<Vec<Row>>) -> String {
+    match answer {
         Ok(rows) => {
             let rows: Vec<String> = rows
                 .into_iter()
@@ -140,7 +150,7 @@ async fn interleave(a: &mut Conn, b: &mut Conn) -> (Vec<String>, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_session_reads_its_own_diagnostics() {
-    let s = Setup::new("txn_diag").await;
+    let s = Setup::new_with_pool1("txn_diag").await;
     let (mut da, mut db) = (s.direct().await, s.direct().await);
     let (want_a, want_b) = interleave(&mut da, &mut db).await;
     // The oracle shows what is compared: A's warning, then its error.
@@ -178,7 +188,7 @@ async fn settle(proxy: &Proxy, series: &str, want: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warnings_hold_the_connection_until_cleared_or_gone() {
-    let s = Setup::new("txn_diag_hold").await;
+    let s = Setup::new_with_pool1("txn_diag_hold").await;
     let mut a = s.pooled().await;
     let mut b = s.pooled().await;
     a.query_drop("SELECT CAST('x' AS SIGNED)").await.unwrap();
@@ -210,7 +220,7 @@ async fn warnings_hold_the_connection_until_cleared_or_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mariadb_client_shows_its_own_warnings() {
-    let s = Setup::new("txn_diag_cli").await;
+    let s = Setup::new_with_pool1("txn_diag_cli").await;
     // Another session leaves a warning of its own on the one connection first.
     let mut other = s.pooled().await;
     other

@@ -199,7 +199,7 @@ pub fn rewritten(after: &After, row: bool, event: Event, p: &Packet) -> Option<B
 }
 
 /// The refusal of a read of a row count wirecache cannot rebuild on this connection.
-const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT(), or in the statement's transaction";
+const UNKNOWN_ROW_COUNT: &str = "ROW_COUNT() of the previous statement is on another pooled origin connection: read it as SELECT ROW_COUNT() in the text protocol, or in the statement's transaction";
 
 impl Session {
     /// Before a statement (text `reads`) runs at the origin: the leased connection is
@@ -329,14 +329,21 @@ impl Session {
     /// At a release: whether the session keeps its connection for its diagnostics
     /// (conditions "maybe" there are asked for first).
     pub async fn diag_keeps(&mut self) -> Result<bool, MyError> {
+        self.diag_settle().await?;
+        Ok(self.lender().is_some_and(|l| l.diag.bound()))
+    }
+
+    /// Conditions "maybe" on the attached connection are asked for (`SELECT
+    /// @@warning_count`, which keeps them): none or here.
+    pub async fn diag_settle(&mut self) -> Result<(), MyError> {
         let Some(l) = self.lender() else {
-            return Ok(false);
+            return Ok(());
         };
         if l.diag.conditions == Conditions::Maybe {
             let count = self.own_statement("SELECT @@warning_count").await?;
             let clear = count.as_deref() == Some(b"0".as_slice());
             let Some(l) = self.lender() else {
-                return Ok(false);
+                return Ok(());
             };
             l.diag.conditions = if clear {
                 Conditions::None
@@ -350,13 +357,13 @@ impl Session {
                 };
             }
         }
-        Ok(self.lender().is_some_and(|l| l.diag.bound()))
+        Ok(())
     }
 
     /// Runs `sql` of wirecache's own on the attached connection once nothing else is
     /// in flight there, and returns its first row's first value, if any. An ERR is
     /// the origin refusing.
-    async fn own_statement(&mut self, sql: &str) -> Result<Option<Vec<u8>>, MyError> {
+    pub(super) async fn own_statement(&mut self, sql: &str) -> Result<Option<Vec<u8>>, MyError> {
         self.wait_quiet().await?;
         let mut payload = vec![COM_QUERY];
         payload.extend_from_slice(sql.as_bytes());

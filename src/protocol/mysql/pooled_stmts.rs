@@ -17,8 +17,11 @@ use bytes::Bytes;
 use super::codec::{self, Packet, Reader};
 use super::command::{COM_STMT_CLOSE, COM_STMT_PREPARE, COM_STMT_RESET};
 use super::errors::{MyError, err_packet};
+use super::pooled_diag::{self, Reads};
+use super::pooled_state::{self, Note};
 use super::response::Shape;
 use super::session::Session;
+use crate::pool::metrics::PinReason;
 
 /// Statements one connection keeps prepared, at most.
 pub const MAX_PER_CONN: usize = 256;
@@ -46,6 +49,47 @@ pub struct ClientStmt {
     pub sql: Vec<u8>,
     pub columns: u16,
     pub params: u16,
+    /// What executing it needs first, judged once from its text.
+    pub verdict: ExecVerdict,
+}
+
+/// What executing a prepared statement needs first under transaction pooling, judged
+/// once from its text at PREPARE, as a COM_QUERY of that text is (`pooled_state`,
+/// `pooled_diag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExecVerdict {
+    /// State that cannot move: the session keeps its connection.
+    pub pin: Option<PinReason>,
+    /// It reads the last insert id: the session's is set first where needed.
+    pub insert_id: bool,
+    /// What it reads of the previous statement's diagnostics. Never
+    /// `row_count_alone`: its rows are binary, and are not rewritten.
+    pub reads: Reads,
+}
+
+/// The verdict on a prepared statement's text (not UTF-8: nothing, as the text
+/// protocol judges such a query).
+pub fn exec_verdict(sql: &[u8]) -> ExecVerdict {
+    let Ok(sql) = std::str::from_utf8(sql) else {
+        return ExecVerdict::default();
+    };
+    let (pin, insert_id) = match pooled_state::note(sql) {
+        Note::Pin(reason) => (Some(reason), false),
+        Note::InsertId => (None, true),
+        // Its parameters are not replayed on another connection: the setting
+        // stays with this one.
+        Note::Set(_) | Note::Use(_) => (Some(PinReason::UntrackedState), false),
+        Note::Nothing | Note::RowCount(_) => (None, false),
+    };
+    let reads = Reads {
+        row_count_alone: false,
+        ..pooled_diag::reads(sql)
+    };
+    ExecVerdict {
+        pin,
+        insert_id,
+        reads,
+    }
 }
 
 /// Id, columns and parameters of a PREPARE_OK payload.
@@ -91,6 +135,7 @@ impl Session {
         let id = lender.next_stmt;
         lender.next_stmt = lender.next_stmt.wrapping_add(1).clamp(1, LAST_PREPARED - 1);
         let client = ClientStmt {
+            verdict: exec_verdict(&sql),
             sql: sql.clone(),
             columns: server.columns,
             params: server.params,

@@ -32,6 +32,7 @@ use super::pooled_diag;
 use super::pooled_lender::{ConnState, Start, TxnLender, reset_back};
 use super::pooled_origin::OriginConn;
 use super::pooled_state::{self, Note};
+use super::pooled_stmts::{LAST_PREPARED, exec_verdict};
 use super::response::SERVER_STATUS_IN_TRANS;
 use super::session::{Session, txn_state};
 use super::tls::AuthLegs;
@@ -200,6 +201,36 @@ impl Session {
             return Ok(true);
         }
         self.diag_before(pooled_diag::reads(sql)).await
+    }
+
+    /// Before a COM_STMT_EXECUTE of client statement `id` (ready on the attached
+    /// connection) goes to the origin: what its text needs, as a COM_QUERY of it
+    /// does ([`Session::txn_note`]): a pin, or the session's last insert id. Returns
+    /// what it reads of the diagnostics, for `diag_before` after any catalog round.
+    pub async fn txn_exec_note(&mut self, id: u32) -> Result<pooled_diag::Reads, MyError> {
+        let Some(l) = self.lender() else {
+            return Ok(pooled_diag::Reads::default());
+        };
+        let verdict = if id == LAST_PREPARED {
+            // Pipelined after its PREPARE: the one still being prepared, if any.
+            match l.preparing.back() {
+                Some(sql) => Some(exec_verdict(sql)),
+                None => l
+                    .client_stmts
+                    .get(&l.next_stmt.wrapping_sub(1))
+                    .map(|s| s.verdict),
+            }
+        } else {
+            l.client_stmts.get(&id).map(|s| s.verdict)
+        };
+        let verdict = verdict.unwrap_or_default();
+        if let Some(reason) = verdict.pin {
+            self.pin(reason);
+        }
+        if verdict.insert_id {
+            self.carry_insert_id().await?;
+        }
+        Ok(verdict.reads)
     }
 
     pub fn pin(&mut self, reason: PinReason) {

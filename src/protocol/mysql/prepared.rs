@@ -186,7 +186,10 @@ impl Session {
         let Some((Some(sql), params, types, long_data)) = known.filter(|_| !p.is_full()) else {
             // Unknown statement, not UTF-8, or over 16 MiB.
             if !self.txn_pooled || self.txn_stmt_ready(id, true).await? {
-                self.forward_unknown(&p, Shape::Results);
+                let reads = self.txn_exec_note(id).await?;
+                if self.diag_before(reads).await? {
+                    self.forward_unknown(&p, Shape::Results);
+                }
             }
             return Ok(());
         };
@@ -259,7 +262,12 @@ impl Session {
         if self.txn_pooled && !self.txn_stmt_ready(id, true).await? {
             return Ok(());
         }
+        // Transaction pooling: as for its text sent as a query (`query_miss`).
+        let reads = self.txn_exec_note(id).await?;
         let decision = crate::session::decide(self, miss.sql, blocked).await?;
+        if !self.diag_before(reads).await? {
+            return Ok(());
+        }
         if let Some(s) = self.stmts.get_mut(id) {
             // Unless answered after following an identical miss (only possible when
             // the origin knows these types already), this EXECUTE reaches the origin.

@@ -107,6 +107,8 @@ impl Session {
         }
         if self.txn_pooled {
             self.diag_answer(p.payload(), event, done);
+        } else {
+            self.conditions_answer(event, done);
         }
         match event {
             Event::Status { status, .. } => self.on_status(status, &after),

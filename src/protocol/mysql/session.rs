@@ -27,9 +27,8 @@ use super::response::{SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS, Shape, T
 use super::tls::AuthLegs;
 use crate::cache::KeyKind;
 use crate::engine::Effects;
-use crate::engine::catalog::Row;
 use crate::protocol::{Pipes, ProxySession};
-use crate::session::{Catalog, Core, TxnState};
+use crate::session::{Core, TxnState};
 
 /// Who the session is at the origin: the parts of its namespace fixed at login (or at
 /// COM_CHANGE_USER).
@@ -99,6 +98,9 @@ pub struct Session {
     pub txn_pooled: bool,
     /// Transaction pooling: what the statement being forwarded changes once accepted.
     pub note: Option<super::pooled_state::Note>,
+    /// Pass-through: what the connection's diagnostics area may hold of the
+    /// client's (`catalog`: a catalog query would clear it).
+    pub conditions: super::pooled_diag::Conditions,
 }
 
 /// The transaction state MySQL status flags report.
@@ -134,6 +136,7 @@ impl Session {
             pooled: None,
             txn_pooled: false,
             note: None,
+            conditions: super::pooled_diag::Conditions::None,
         }
     }
 
@@ -265,7 +268,10 @@ impl Session {
                 first: true,
             };
             // Transaction pooling: only on a connection the session holds anyway.
-            let may = !self.txn_pooled || self.core.io().origin_attached();
+            // Never while the diagnostics area may hold the client's conditions: the
+            // SELECT would clear them (`catalog`).
+            let may = (!self.txn_pooled || self.core.io().origin_attached())
+                && self.client_conditions() == super::pooled_diag::Conditions::None;
             if self.core.begin_refresh(claim, answer, may && !p.is_full()) {
                 self.forward(p);
             }
@@ -305,22 +311,6 @@ impl Session {
         self.forward(p);
         self.core.taint();
         self.expect(shape, Effects::unknown_write(), false, After::Nothing);
-    }
-}
-
-impl Catalog for Session {
-    type Answer = Answer;
-
-    fn core(&mut self) -> &mut Core<Answer> {
-        &mut self.core
-    }
-
-    fn may_ask(&self) -> bool {
-        true
-    }
-
-    async fn results(&mut self, sql: &str) -> Result<Option<Vec<Vec<Row>>>, MyError> {
-        Ok(self.catalog_rows(sql).await?.map(|rows| vec![rows]))
     }
 }
 
