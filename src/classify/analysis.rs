@@ -2,7 +2,7 @@
 //! template), and what is kept with it for later requests of those texts.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use super::fingerprint::Template;
 use super::{
@@ -83,18 +83,23 @@ impl std::ops::Deref for Analysis {
 /// not resolved against the catalog's facts one by one. Opaque here: classification
 /// knows nothing of the engine, which checks that what it finds is still valid.
 /// Not part of an analysis's value: a clone starts empty, equality ignores it.
+///
+/// Read on every judged statement by every session of the template, on every
+/// session thread, and written only when a judgement is made again: read without a
+/// lock or a reference count taken (`arc_swap`).
 #[derive(Default)]
-pub struct Resolved(Mutex<Option<Arc<dyn Any + Send + Sync>>>);
+pub struct Resolved(arc_swap::ArcSwapOption<Box<dyn Any + Send + Sync>>);
 
 impl Resolved {
-    /// What was kept, if anything.
-    pub fn get(&self) -> Option<Arc<dyn Any + Send + Sync>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// What `f` makes of what was kept, if anything was.
+    pub fn with<R>(&self, f: impl FnOnce(&(dyn Any + Send + Sync)) -> Option<R>) -> Option<R> {
+        let kept = self.0.load();
+        kept.as_deref().and_then(|b| f(b.as_ref()))
     }
 
     /// Keeps `value` in place of what was kept.
-    pub fn set(&self, value: Arc<dyn Any + Send + Sync>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(value);
+    pub fn set(&self, value: Box<dyn Any + Send + Sync>) {
+        self.0.store(Some(Arc::new(value)));
     }
 }
 

@@ -121,16 +121,7 @@ impl Engine {
             read_verdict,
             missing,
         } = match recall::recall(&analysis, scope.namespace, epoch, needs_reads) {
-            Some(kept) => Resolved {
-                effects: kept.effects.clone(),
-                function_verdict: kept.functions,
-                read_verdict: kept
-                    .reads
-                    .clone()
-                    .filter(|_| needs_reads)
-                    .unwrap_or(Ok(Vec::new())),
-                missing: CatalogQuestion::default(),
-            },
+            Some(kept) => kept,
             None => self.resolve(scope, epoch, &analysis, needs_reads),
         };
         effects.locks = c.uncacheable == Some(Uncacheable::LockingClause);

@@ -12,10 +12,9 @@
 //! unnoticed; it bounds this too). A schema change through wirecache moves the epoch,
 //! so nothing kept before it is given again.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use super::super::{BypassReason, Effects};
+use super::super::{BypassReason, CatalogQuestion, Effects};
 use crate::classify::Analysis;
 
 /// The catalog-dependent part of one judgement.
@@ -55,24 +54,34 @@ impl Resolution {
 }
 
 /// The judgement kept with `analysis`, if it holds for `namespace` at `epoch` now
-/// and has the read's dependencies where `needs_reads`.
+/// and has the read's dependencies where `needs_reads` (then given with them).
 pub(super) fn recall(
     analysis: &Analysis,
     namespace: u64,
     epoch: u64,
     needs_reads: bool,
-) -> Option<Arc<Resolution>> {
-    let kept = analysis.resolved.get()?.downcast::<Resolution>().ok()?;
-    let holds = kept.namespace == namespace
-        && kept.epoch == epoch
-        && (!needs_reads || kept.reads.is_some())
-        && kept.trusted_until.is_none_or(|t| Instant::now() < t);
-    holds.then_some(kept)
+) -> Option<super::Resolved> {
+    analysis.resolved.with(|kept| {
+        let kept = kept.downcast_ref::<Resolution>()?;
+        let holds = kept.namespace == namespace
+            && kept.epoch == epoch
+            && (!needs_reads || kept.reads.is_some())
+            && kept.trusted_until.is_none_or(|t| Instant::now() < t);
+        holds.then(|| super::Resolved {
+            effects: kept.effects.clone(),
+            function_verdict: kept.functions,
+            read_verdict: match &kept.reads {
+                Some(reads) if needs_reads => reads.clone(),
+                _ => Ok(Vec::new()),
+            },
+            missing: CatalogQuestion::default(),
+        })
+    })
 }
 
 /// Keeps `r` with `analysis` (in place of what was kept).
 pub(super) fn keep(analysis: &Analysis, r: Resolution) {
-    analysis.resolved.set(Arc::new(r));
+    analysis.resolved.set(Box::new(r));
 }
 
 #[cfg(test)]
@@ -114,7 +123,7 @@ mod tests {
         );
         keep(&a, kept(Some(later), true));
         assert_eq!(
-            recall(&a, 7, 3, true).and_then(|r| r.reads.clone()),
+            recall(&a, 7, 3, true).map(|r| r.read_verdict),
             Some(Ok(vec!["t".into()]))
         );
         let gone = Instant::now().checked_sub(Duration::from_millis(1));
