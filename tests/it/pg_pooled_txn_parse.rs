@@ -124,7 +124,8 @@ async fn parse_script(c: &mut Raw) -> Vec<String> {
     out
 }
 
-fn fresh_db(origin: &PgOrigin, prefix: &str) -> String {
+/// A database with `t (v int)` holding one row, granted to the pooled user.
+pub(crate) fn fresh_db(origin: &PgOrigin, prefix: &str) -> String {
     let db = origin.create_db(prefix);
     origin.psql(
         &db,

@@ -12,6 +12,7 @@ use crate::common::pg::password_for;
 use super::pg_pooled::code;
 use super::pg_pooled_txn::{USER, connect, txn_pooled};
 use super::pg_pooled_txn_gaps::{IDLE, lines};
+use super::pg_pooled_txn_parse::fresh_db;
 
 async fn answer(c: &mut Raw) -> Vec<String> {
     lines(&c.until(b'Z').await)
@@ -56,15 +57,6 @@ async fn unnamed_script(c: &mut Raw) -> Vec<String> {
     c.query("ROLLBACK").send().await;
     out.extend(answer(c).await);
     out
-}
-
-fn fresh_db(origin: &PgOrigin, prefix: &str) -> String {
-    let db = origin.create_db(prefix);
-    origin.psql(
-        &db,
-        &format!("CREATE TABLE t (v int); INSERT INTO t VALUES (1); GRANT ALL ON t TO {USER}"),
-    );
-    db
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
