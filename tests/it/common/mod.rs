@@ -53,20 +53,48 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}", std::process::id())
 }
 
-/// A 127.0.0.1 port that was free a moment ago: bound to port 0, read back and
-/// released. Another process may still take it before the caller binds it, so
-/// callers that start servers retry on "address in use". Within this process
-/// no port is handed out twice.
+/// A 127.0.0.1 port that was free a moment ago, taken from outside the kernel's
+/// ephemeral range. Ports bound to 0 (the test origins started in this process, a
+/// wirecache listening on port 0) and the source ports of outgoing connections all
+/// come from that range, so none of them can take a port handed out here between
+/// this call and the caller's bind; before, a test that waited for its daemon on
+/// such a port could find another test's origin there instead. Another process may
+/// still take it, so callers that start servers retry on "address in use". Within
+/// this process no port is handed out twice.
 pub fn free_port() -> u16 {
     static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let given = GIVEN.get_or_init(Default::default);
-    loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local_addr").port();
-        drop(listener);
+    let (low, high) = outside_ephemeral_range();
+    let span = u32::from(high - low);
+    // Processes start at different places, so two test binaries rarely meet.
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = low + offset as u16;
+        if lock(given).contains(&port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
         if lock(given).insert(port) {
             return port;
         }
+    }
+    panic!("no free port in {low}..{high}");
+}
+
+/// A range of ports the kernel never hands out on its own: below its ephemeral range
+/// (`ip_local_port_range`) when there is room, above it otherwise.
+fn outside_ephemeral_range() -> (u16, u16) {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        });
+    match range {
+        Some((first, _)) if first >= 12_000 => (10_000, first),
+        Some((_, last)) if last <= 63_000 => (last + 1, 65_535),
+        _ => (20_000, 32_768),
     }
 }
 
