@@ -9,6 +9,13 @@
 //! [`Thresholds::probe_after`] it is filled again for a whole window. Whichever window
 //! sees hits again turns filling back on.
 //!
+//! Between the two, a template most of whose calls miss (fewer hits than one in
+//! [`Thresholds::admit_one_in`]: a key space larger than the cache holds at once,
+//! read at random) is filled but stores a result only for a key that missed before,
+//! recently ([`Storing::Admitting`], through the engine's doorkeeper): the keys seen
+//! once, most of them, cost no insert, no eviction and no entry's memory, and a key
+//! that repeats is stored at its second miss instead of its first.
+//!
 //! Never a correctness matter: a template that is not filled is still classified, and
 //! its writes (and the writes to the tables it reads) invalidate exactly as before;
 //! not storing a result is always safe.
@@ -16,7 +23,7 @@
 //! The judgement reads the template's own counters (hits, misses and the calls this
 //! skipped): a hit costs nothing extra. It runs on the miss path, once per window.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +40,9 @@ pub struct Thresholds {
     /// A window with fewer hits than one in this many calls turns filling off; one
     /// with at least as many turns it back on.
     pub min_hit_one_in: u64,
+    /// A window with fewer hits than one in this many calls (but not too few to
+    /// fill at all) stores only keys that missed before.
+    pub admit_one_in: u64,
     /// While not filling, one miss in this many is still filled.
     pub probe_every: u64,
     /// While not filling, after this long a whole window is filled again.
@@ -45,6 +55,7 @@ impl Thresholds {
         window: 2048,
         min_calls: 8192,
         min_hit_one_in: 64,
+        admit_one_in: 2,
         probe_every: 64,
         probe_after: Duration::from_secs(60),
     };
@@ -53,13 +64,22 @@ impl Thresholds {
     fn too_few(&self, hits: u64, calls: u64) -> bool {
         hits.saturating_mul(self.min_hit_one_in) < calls
     }
+
+    /// Whether `hits` of `calls` are too few to store every miss.
+    fn mostly_missing(&self, hits: u64, calls: u64) -> bool {
+        hits.saturating_mul(self.admit_one_in) < calls
+    }
 }
 
 /// Whether a template is being filled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Storing {
-    /// Misses are filled.
+    /// Misses are filled and stored.
     Filling,
+    /// Most calls miss: misses are filled, and stored only for a key that missed
+    /// before (the engine's doorkeeper).
+    Admitting,
     /// Its results do not repeat: misses are forwarded unfilled (but probed).
     Skipping,
 }
@@ -68,7 +88,16 @@ impl Storing {
     pub fn as_str(self) -> &'static str {
         match self {
             Storing::Filling => "filling",
+            Storing::Admitting => "admitting",
             Storing::Skipping => "skipping",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Storing::Admitting,
+            2 => Storing::Skipping,
+            _ => Storing::Filling,
         }
     }
 }
@@ -93,7 +122,8 @@ struct Judge {
 /// One template's cacheability.
 #[derive(Debug)]
 pub struct Cacheability {
-    skipping: AtomicBool,
+    /// A [`Storing`], as its `u8`.
+    state: AtomicU8,
     /// `looked_up` at which the current window ends.
     window_end: AtomicU64,
     /// Misses seen while skipping (which of them are probes).
@@ -104,7 +134,7 @@ pub struct Cacheability {
 impl Default for Cacheability {
     fn default() -> Self {
         Self {
-            skipping: AtomicBool::new(false),
+            state: AtomicU8::new(Storing::Filling as u8),
             window_end: AtomicU64::new(Thresholds::DEFAULT.window),
             skipped: AtomicU64::new(0),
             judge: Mutex::new(Judge {
@@ -117,11 +147,11 @@ impl Default for Cacheability {
 
 impl Cacheability {
     pub fn storing(&self) -> Storing {
-        if self.skipping.load(Ordering::Relaxed) {
-            Storing::Skipping
-        } else {
-            Storing::Filling
-        }
+        Storing::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    fn set(&self, storing: Storing) {
+        self.state.store(storing as u8, Ordering::Relaxed);
     }
 
     /// Whether the miss at hand is filled, given the template's counters before it.
@@ -129,7 +159,7 @@ impl Cacheability {
         if calls.looked_up >= self.window_end.load(Ordering::Relaxed) {
             self.judge(calls, now, t);
         }
-        if !self.skipping.load(Ordering::Relaxed) {
+        if self.storing() != Storing::Skipping {
             return true;
         }
         if !self
@@ -145,7 +175,8 @@ impl Cacheability {
         true
     }
 
-    /// Ends the window that `calls` completed: turns filling off or on.
+    /// Ends the window that `calls` completed: turns filling off or on, and chooses
+    /// whether every miss filled is stored or only a repeated one.
     fn judge(&self, calls: Calls, now: Instant, t: &Thresholds) {
         let mut j = self.judge.lock().unwrap_or_else(|e| e.into_inner());
         if calls.looked_up < self.window_end.load(Ordering::Relaxed) {
@@ -154,14 +185,20 @@ impl Cacheability {
         let seen = calls.looked_up.saturating_sub(j.mark.looked_up);
         let hits = calls.hits.saturating_sub(j.mark.hits);
         let too_few = t.too_few(hits, seen);
+        let judged = calls.looked_up >= t.min_calls;
         match j.skipping_since {
-            None if too_few && calls.looked_up >= t.min_calls => j.skipping_since = Some(now),
+            None if too_few && judged => j.skipping_since = Some(now),
             Some(_) if !too_few => j.skipping_since = None,
             _ => {}
         }
         j.mark = calls;
-        self.skipping
-            .store(j.skipping_since.is_some(), Ordering::Relaxed);
+        self.set(if j.skipping_since.is_some() {
+            Storing::Skipping
+        } else if judged && t.mostly_missing(hits, seen) {
+            Storing::Admitting
+        } else {
+            Storing::Filling
+        });
         self.window_end
             .store(calls.looked_up.saturating_add(t.window), Ordering::Relaxed);
     }
@@ -175,7 +212,7 @@ impl Cacheability {
         if due {
             j.skipping_since = None;
             j.mark = calls;
-            self.skipping.store(false, Ordering::Relaxed);
+            self.set(Storing::Filling);
             self.window_end
                 .store(calls.looked_up.saturating_add(t.window), Ordering::Relaxed);
         }
@@ -312,6 +349,7 @@ mod tests {
         window: 100,
         min_calls: 400,
         min_hit_one_in: 20,
+        admit_one_in: 2,
         probe_every: 10,
         probe_after: Duration::from_secs(60),
     };
@@ -360,13 +398,43 @@ mod tests {
     }
 
     #[test]
+    fn mostly_missing_keys_are_admitted_on_a_second_miss() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        // One call in ten hits: above one in twenty, below one in two. Every miss is
+        // still filled (the doorkeeper decides what is stored).
+        assert_eq!(run(&c, &mut calls, T.min_calls, now, |i| i % 10 == 0), 360);
+        assert_eq!(c.storing(), Storing::Filling, "judged only past min_calls");
+        assert_eq!(run(&c, &mut calls, 5000, now, |i| i % 10 == 0), 4500);
+        assert_eq!(c.storing(), Storing::Admitting);
+    }
+
+    #[test]
     fn repeating_keys_keep_filling() {
         let c = cacheability();
         let now = Instant::now();
         let mut calls = Calls::default();
-        // One call in ten hits: above one in twenty.
-        run(&c, &mut calls, 5000, now, |i| i % 10 == 0);
+        // Every other call hits: not fewer than one in two.
+        run(&c, &mut calls, 5000, now, |i| i % 2 == 0);
         assert_eq!(c.storing(), Storing::Filling);
+        // Fewer hits, then more again: admitting, then storing every miss again.
+        run(&c, &mut calls, 500, now, |i| i % 4 == 0);
+        assert_eq!(c.storing(), Storing::Admitting);
+        run(&c, &mut calls, 500, now, |i| i % 3 != 0);
+        assert_eq!(c.storing(), Storing::Filling);
+    }
+
+    #[test]
+    fn skipping_then_a_few_hits_admits_rather_than_stores_all() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        run(&c, &mut calls, 600, now, |_| false);
+        assert_eq!(c.storing(), Storing::Skipping);
+        // One in ten hits: enough to fill again, not enough to store every miss.
+        run(&c, &mut calls, 200, now, |i| i % 10 == 0);
+        assert_eq!(c.storing(), Storing::Admitting);
     }
 
     #[test]
@@ -401,6 +469,10 @@ mod tests {
     #[test]
     fn storing_labels() {
         assert_eq!(Storing::Filling.as_str(), "filling");
+        assert_eq!(Storing::Admitting.as_str(), "admitting");
         assert_eq!(Storing::Skipping.as_str(), "skipping");
+        for s in [Storing::Filling, Storing::Admitting, Storing::Skipping] {
+            assert_eq!(Storing::from_u8(s as u8), s);
+        }
     }
 }

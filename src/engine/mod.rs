@@ -10,6 +10,7 @@
 mod cacheability;
 mod caches;
 pub mod catalog;
+mod doorkeeper;
 mod effects;
 mod entry;
 mod explain;
@@ -93,6 +94,16 @@ pub struct FillTicket {
     started: Instant,
     /// The tables it depends on, when they are all known (for the shared tier).
     shared_deps: Option<Vec<Box<str>>>,
+    admission: Admission,
+}
+
+/// Whether a fill's result is stored whenever it completes cleanly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// Stored (a template that repeats, a rule's TTL, a probe, a refresh).
+    Always,
+    /// Stored only if its key missed before (its template's calls mostly miss).
+    SecondMiss,
 }
 
 impl FillTicket {
@@ -115,6 +126,7 @@ pub struct Engine {
     flights: Arc<Flights>,
     rules: Rules,
     observed: moka::sync::Cache<u64, Arc<Observed>, crate::hashing::Hasher>,
+    doorkeeper: doorkeeper::Doorkeeper,
     /// How long a client may take to log in (`cache.login_timeout`).
     login_timeout: std::time::Duration,
 }
@@ -166,6 +178,7 @@ impl Engine {
             observed: moka::sync::Cache::builder()
                 .max_capacity(OBSERVED_KEYS)
                 .build_with_hasher(crate::hashing::Hasher::default()),
+            doorkeeper: doorkeeper::Doorkeeper::default(),
             login_timeout: config.cache.login_timeout,
         }
     }
@@ -284,9 +297,10 @@ impl Engine {
         self.flights.lead_or_wait(key).await
     }
 
-    /// Stores a completed result if none of its tables moved while it ran, and learns
-    /// from it: origin latency, and whether the result changed since the last fill of
-    /// the same key (design §5).
+    /// Stores a completed result if none of its tables moved while it ran (and, for a
+    /// template whose calls mostly miss, its key missed before), and learns from it:
+    /// origin latency, and whether the result changed since the last fill of the same
+    /// key (design §5).
     pub fn complete_fill(
         &self,
         scope: &Scope,
@@ -294,38 +308,57 @@ impl Engine {
         key: &[u8],
         payload: &[u8],
     ) -> FillOutcome {
-        let template = ticket.template.clone();
-        template.origin_latency.record(ticket.started.elapsed());
+        ticket
+            .template
+            .origin_latency
+            .record(ticket.started.elapsed());
         let outcome = if payload.len() as u64 > self.store.max_entry_size() {
             FillOutcome::TooLarge
         } else if !ticket.snapshot.is_current() {
             FillOutcome::Invalidated
         } else {
-            self.observe(scope, key, payload, &ticket);
-            template
-                .result_bytes_last
-                .store(payload.len() as u64, Ordering::Relaxed);
-            let entry = Entry {
-                payload: Bytes::copy_from_slice(payload),
-                snapshot: ticket.snapshot,
-                ttl: ticket.ttl.duration(),
-                pinned: matches!(ticket.ttl, Ttl::Pinned(_)),
-                serve_stale: scope.cache.serve_stale,
-                stored_at: Instant::now(),
-                template,
-                hits: Default::default(),
-                refreshing: Default::default(),
-            };
-            self.store.insert(key, entry);
-            FillOutcome::Stored
+            self.admit_and_store(scope, ticket, key, payload)
         };
         scope.cache.metrics.fill(outcome);
         outcome
     }
 
-    /// Compares a result with the previous one for the same key and tells the template.
-    fn observe(&self, scope: &Scope, key: &[u8], payload: &[u8], ticket: &FillTicket) {
+    /// A clean, current result: stored unless the doorkeeper turns it away.
+    fn admit_and_store(
+        &self,
+        scope: &Scope,
+        ticket: FillTicket,
+        key: &[u8],
+        payload: &[u8],
+    ) -> FillOutcome {
         let key_hash = xxhash_rust::xxh3::xxh3_64(key);
+        if ticket.admission == Admission::SecondMiss && !self.doorkeeper.admit(key_hash) {
+            // Neither stored nor observed: most such keys never come back, and the
+            // ones that do are stored (and observed) at their next miss.
+            return FillOutcome::NotAdmitted;
+        }
+        self.observe(scope, key_hash, payload, &ticket);
+        let template = ticket.template;
+        template
+            .result_bytes_last
+            .store(payload.len() as u64, Ordering::Relaxed);
+        let entry = Entry {
+            payload: Bytes::copy_from_slice(payload),
+            snapshot: ticket.snapshot,
+            ttl: ticket.ttl.duration(),
+            pinned: matches!(ticket.ttl, Ttl::Pinned(_)),
+            serve_stale: scope.cache.serve_stale,
+            stored_at: Instant::now(),
+            template,
+            hits: Default::default(),
+            refreshing: Default::default(),
+        };
+        self.store.insert(key, entry);
+        FillOutcome::Stored
+    }
+
+    /// Compares a result with the previous one for the same key and tells the template.
+    fn observe(&self, scope: &Scope, key_hash: u64, payload: &[u8], ticket: &FillTicket) {
         let result_hash = xxhash_rust::xxh3::xxh3_64(payload);
         if let Some(prev) = self.observed.get(&key_hash) {
             let event = if prev.result_hash == result_hash {
@@ -370,6 +403,7 @@ impl Engine {
             template: entry.template.clone(),
             started: now,
             shared_deps: None,
+            admission: Admission::Always,
         })
     }
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use super::rules::{self, RuleSubject};
 use super::{
-    BypassReason, CatalogQuestion, Decision, Effects, Engine, FillTicket, ReadContext, Scope,
-    TemplateStats,
+    Admission, BypassReason, CatalogQuestion, Decision, Effects, Engine, FillTicket, ReadContext,
+    Scope, Storing, TemplateStats,
 };
 use crate::cache::ttl::TtlState;
 use crate::classify::{Analysis, StatementKind, Uncacheable};
@@ -282,6 +282,11 @@ impl Engine {
             snapshot.extend(&scope.db.snapshot(named));
             snapshot.push(scope.db.any_write());
         }
+        // A rule's TTL is the operator's word: stored whatever the template does.
+        let admission = match (&ttl, stats.storing()) {
+            (Ttl::Learned(_), Storing::Admitting) => Admission::SecondMiss,
+            _ => Admission::Always,
+        };
         Decision::Fill(FillTicket {
             snapshot,
             ttl,
@@ -289,6 +294,7 @@ impl Engine {
             started: Instant::now(),
             // Dependencies the shared tier can name (not after a rule's override).
             shared_deps: v.reason.is_none().then_some(v.deps),
+            admission,
         })
     }
 

@@ -63,6 +63,9 @@ pub enum FillOutcome {
     Invalidated,
     /// Not a single plain result (COPY, several results, suspended portal, …).
     NotPlain,
+    /// Its template's calls mostly miss and this key had not missed before: not
+    /// stored until it misses again (the doorkeeper, `engine/doorkeeper.rs`).
+    NotAdmitted,
 }
 
 /// What an invalidation covered.
@@ -145,7 +148,14 @@ mod tests {
         let fill: Vec<_> = FillOutcome::ALL.iter().map(|o| o.as_str()).collect();
         assert_eq!(
             fill,
-            ["stored", "too_large", "error", "invalidated", "not_plain"]
+            [
+                "stored",
+                "too_large",
+                "error",
+                "invalidated",
+                "not_plain",
+                "not_admitted"
+            ]
         );
         let scope: Vec<_> = InvalidationScope::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(scope, ["table", "database"]);
