@@ -104,11 +104,18 @@ enum Admission {
     Always,
     /// Stored only if its key missed before (its template's calls mostly miss).
     SecondMiss,
+    /// Its key had not missed before: fetched without being collected or stored.
+    TurnedAway,
 }
 
 impl FillTicket {
     pub fn template(&self) -> &Arc<TemplateStats> {
         &self.template
+    }
+
+    /// The doorkeeper turned its result away ([`Engine::admit`]).
+    pub fn turned_away(&self) -> bool {
+        self.admission == Admission::TurnedAway
     }
 }
 
@@ -297,6 +304,31 @@ impl Engine {
         self.flights.lead_or_wait(key).await
     }
 
+    /// Before a fill of `key` starts: whether its result may be stored. A ticket of a
+    /// template whose calls mostly miss asks the doorkeeper, once: its key is admitted
+    /// if it missed before, recently, and turned away (counted as
+    /// [`FillOutcome::NotAdmitted`]) if not, and then nothing of it is collected.
+    pub fn admit(&self, scope: &Scope, ticket: &mut FillTicket, key: &[u8]) -> bool {
+        match ticket.admission {
+            Admission::Always => true,
+            Admission::TurnedAway => false,
+            Admission::SecondMiss if self.admits(key) => {
+                ticket.admission = Admission::Always;
+                true
+            }
+            Admission::SecondMiss => {
+                ticket.admission = Admission::TurnedAway;
+                scope.cache.metrics.fill(FillOutcome::NotAdmitted);
+                false
+            }
+        }
+    }
+
+    /// Whether the doorkeeper has seen `key` miss before (and remembers it now).
+    fn admits(&self, key: &[u8]) -> bool {
+        self.doorkeeper.admit(xxhash_rust::xxh3::xxh3_64(key))
+    }
+
     /// Stores a completed result if none of its tables moved while it ran (and, for a
     /// template whose calls mostly miss, its key missed before), and learns from it:
     /// origin latency, and whether the result changed since the last fill of the same
@@ -331,12 +363,17 @@ impl Engine {
         key: &[u8],
         payload: &[u8],
     ) -> FillOutcome {
-        let key_hash = xxhash_rust::xxh3::xxh3_64(key);
-        if ticket.admission == Admission::SecondMiss && !self.doorkeeper.admit(key_hash) {
+        let turned_away = match ticket.admission {
+            Admission::Always => false,
+            Admission::SecondMiss => !self.admits(key),
+            Admission::TurnedAway => true,
+        };
+        if turned_away {
             // Neither stored nor observed: most such keys never come back, and the
             // ones that do are stored (and observed) at their next miss.
             return FillOutcome::NotAdmitted;
         }
+        let key_hash = xxhash_rust::xxh3::xxh3_64(key);
         self.observe(scope, key_hash, payload, &ticket);
         let template = ticket.template;
         template

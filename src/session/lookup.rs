@@ -19,7 +19,10 @@ use crate::protocol::SessionError;
 
 /// This session's part in filling a key.
 pub enum Lead {
-    Leader(FlightGuard),
+    /// Fill it: as the leader of its single flight (others wait for its result), or,
+    /// `None`, alone (a result the doorkeeper will not store: nobody waits for it,
+    /// and nothing is collected).
+    Leader(Option<FlightGuard>),
     /// Another session filled (or gave up on) it while this one waited: look again.
     Followed,
 }
@@ -50,8 +53,14 @@ impl<A> Core<A> {
     /// another session is filling it already, wait (bounded) until that one is done.
     /// What was queued is written out first, so no client waits on this session's
     /// wait. A leader asks the cluster's shared result tier first; what it finds there
-    /// is stored locally, and the leader then looks it up like a follower.
-    pub async fn lead_or_follow(&mut self, ticket: &FillTicket) -> Result<Lead, SessionError> {
+    /// is stored locally, and the leader then looks it up like a follower. A result
+    /// the doorkeeper turns away (its template's calls mostly miss and this key had
+    /// not missed before) is fetched alone: no single flight, no shared tier, nothing
+    /// collected.
+    pub async fn lead_or_follow(&mut self, ticket: &mut FillTicket) -> Result<Lead, SessionError> {
+        if !self.engine.admit(&self.scope, ticket, self.key.as_slice()) {
+            return Ok(Lead::Leader(None));
+        }
         self.flush().await?;
         self.l2_pending = None;
         let Some(guard) = self.engine.lead_or_follow(self.key.as_slice()).await else {
@@ -64,11 +73,15 @@ impl<A> Core<A> {
             drop(guard);
             return Ok(Lead::Followed);
         }
-        Ok(Lead::Leader(guard))
+        Ok(Lead::Leader(Some(guard)))
     }
 
     /// Starts collecting the answer of the request at hand for the current key.
+    /// Nothing is collected for a result the doorkeeper turned away.
     pub fn start_fill(&mut self, ticket: FillTicket, flight: Option<FlightGuard>) {
+        if ticket.turned_away() {
+            return;
+        }
         let mut fill = Fill::new(ticket, self.key.as_slice(), flight);
         if let Some(p) = self.l2_pending.take()
             && p.local_key == self.key.as_slice()

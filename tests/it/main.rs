@@ -15,6 +15,7 @@ mod common;
 mod checker;
 mod pg_scripted;
 
+mod admission;
 mod cli;
 mod cluster;
 mod cluster_auth;

@@ -62,9 +62,10 @@ impl Session {
         miss: Miss<'_>,
     ) -> Result<(), MyError> {
         match decision {
-            Decision::Fill(ticket) => {
+            Decision::Fill(mut ticket) => {
                 let flight = if miss.may_follow {
-                    let Followed::Fill(flight) = self.lead_or_serve(started, &ticket).await? else {
+                    let Followed::Fill(flight) = self.lead_or_serve(started, &mut ticket).await?
+                    else {
                         return Ok(());
                     };
                     flight
@@ -95,10 +96,10 @@ impl Session {
     pub async fn lead_or_serve(
         &mut self,
         started: Instant,
-        ticket: &crate::engine::FillTicket,
+        ticket: &mut crate::engine::FillTicket,
     ) -> Result<Followed, MyError> {
         Ok(match self.core.lead_or_follow(ticket).await? {
-            Lead::Leader(guard) => Followed::Fill(Some(guard)),
+            Lead::Leader(guard) => Followed::Fill(guard),
             Lead::Followed if self.try_hit(started, None) => Followed::Served,
             Lead::Followed => Followed::Fill(None),
         })

@@ -319,12 +319,12 @@ impl Session {
         let rest = held.bind.bytes.get(held.rest_at..).unwrap_or_default();
         let stmt = held.stmt.clone();
         match session::decide(self, &stmt.sql, blocked).await? {
-            Decision::Fill(ticket) => {
+            Decision::Fill(mut ticket) => {
                 let rest = Bytes::copy_from_slice(rest);
-                let flight = match self.core.lead_or_follow(&ticket).await? {
+                let flight = match self.core.lead_or_follow(&mut ticket).await? {
                     Lead::Followed if self.serve_bound(started, None) => return Ok(()),
                     Lead::Followed => None,
-                    Lead::Leader(guard) => Some(guard),
+                    Lead::Leader(guard) => guard,
                 };
                 let parts = [stmt.sql.as_bytes(), &stmt.param_types, &rest];
                 self.core.key(kind, &parts);

@@ -210,11 +210,11 @@ impl Session {
             self.ensure_origin().await?;
         }
         let decision = session::decide(self, sql, blocked).await?;
-        if let Decision::Fill(ticket) = decision {
-            let flight = match self.core.lead_or_follow(&ticket).await? {
+        if let Decision::Fill(mut ticket) = decision {
+            let flight = match self.core.lead_or_follow(&mut ticket).await? {
                 Lead::Followed if self.serve_simple(started, frame) => return Ok(()),
                 Lead::Followed => None,
-                Lead::Leader(guard) => Some(guard),
+                Lead::Leader(guard) => guard,
             };
             self.forward(frame);
             self.core.key(KeyKind::PgSimple, &[sql.as_bytes()]);

@@ -23,9 +23,9 @@ impl Session {
     ) -> Result<(), SessionError> {
         let decision = session::decide(self, &sql, blocked).await?;
         match decision {
-            Decision::Fill(ticket) => {
-                let flight = match self.core.lead_or_follow(&ticket).await? {
-                    Lead::Leader(guard) => Some(guard),
+            Decision::Fill(mut ticket) => {
+                let flight = match self.core.lead_or_follow(&mut ticket).await? {
+                    Lead::Leader(guard) => guard,
                     Lead::Followed if self.try_hit(started, None, rpc) => return Ok(()),
                     Lead::Followed => None,
                 };
