@@ -42,7 +42,7 @@ fn bench_hit(c: &mut Criterion) {
             Decision::Fill(t) => t,
             other => panic!("not cacheable in the bench: {other:?}"),
         };
-        engine.complete_fill(&scope, ticket, key.as_slice(), &payload);
+        engine.complete_fill(&scope, ticket, key.as_slice(), payload.clone().freeze());
         let mut out = BytesMut::with_capacity(payload.len() + 64);
         group.throughput(Throughput::Bytes(payload.len() as u64));
         group.bench_function(format!("{rows} rows"), |b| {
@@ -79,7 +79,9 @@ fn bench_miss_bookkeeping(c: &mut Criterion) {
                 context: AUTOCOMMIT,
             };
             match engine.plan(&scope, req, &mut CatalogQuestion::default()) {
-                Decision::Fill(t) => engine.complete_fill(&scope, t, key.as_slice(), &payload),
+                Decision::Fill(t) => {
+                    engine.complete_fill(&scope, t, key.as_slice(), payload.clone().freeze())
+                }
                 other => panic!("not cacheable in the bench: {other:?}"),
             }
         })

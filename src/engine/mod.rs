@@ -338,7 +338,7 @@ impl Engine {
         scope: &Scope,
         ticket: FillTicket,
         key: &[u8],
-        payload: &[u8],
+        payload: Bytes,
     ) -> FillOutcome {
         ticket
             .template
@@ -361,7 +361,7 @@ impl Engine {
         scope: &Scope,
         ticket: FillTicket,
         key: &[u8],
-        payload: &[u8],
+        payload: Bytes,
     ) -> FillOutcome {
         let turned_away = match ticket.admission {
             Admission::Always => false,
@@ -374,13 +374,13 @@ impl Engine {
             return FillOutcome::NotAdmitted;
         }
         let key_hash = xxhash_rust::xxh3::xxh3_64(key);
-        self.observe(scope, key_hash, payload, &ticket);
+        self.observe(scope, key_hash, &payload, &ticket);
         let template = ticket.template;
         template
             .result_bytes_last
             .store(payload.len() as u64, Ordering::Relaxed);
         let entry = Entry {
-            payload: Bytes::copy_from_slice(payload),
+            payload,
             snapshot: ticket.snapshot,
             ttl: ticket.ttl.duration(),
             pinned: matches!(ticket.ttl, Ttl::Pinned(_)),

@@ -2,6 +2,8 @@
 //! refresh ahead of expiry, while nobody waits for it): bounded by `max_entry_size`,
 //! abandoned on anything but one plain result.
 
+use std::sync::atomic::Ordering;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::cluster::Pending;
@@ -64,11 +66,18 @@ impl Collected {
 }
 
 impl Fill {
-    pub fn new(ticket: FillTicket, key: &[u8], flight: Option<FlightGuard>) -> Self {
+    pub fn new(ticket: FillTicket, key: &[u8], flight: Option<FlightGuard>, max: usize) -> Self {
+        // Sized for what the template's last result took (most results of a template
+        // are alike): one allocation, which the entry keeps as it is.
+        let last = ticket.template().result_bytes_last.load(Ordering::Relaxed);
+        let capacity = usize::try_from(last).unwrap_or(0).min(max);
         Self {
             ticket,
             key: Bytes::copy_from_slice(key),
-            collected: Collected::default(),
+            collected: Collected {
+                buf: BytesMut::with_capacity(capacity),
+                ..Collected::default()
+            },
             _flight: flight,
             shared: None,
         }
@@ -97,19 +106,47 @@ impl Fill {
             None if c.results != 1 => engine.abandon_fill(scope, FillOutcome::NotPlain),
             None => {
                 let ttl = self.ticket.ttl();
-                let outcome = engine.complete_fill(scope, self.ticket, &self.key, &c.buf);
+                let payload = exact(c.buf);
+                let outcome = engine.complete_fill(scope, self.ticket, &self.key, payload.clone());
                 let l2 = engine.cluster().and_then(|cl| cl.l2());
                 if let (FillOutcome::Stored, Some(p), Some(l2)) = (outcome, self.shared, l2) {
-                    l2.put(p, c.buf.freeze(), ttl);
+                    l2.put(p, payload, ttl);
                 }
             }
         }
     }
 }
 
+/// The collected bytes as the entry keeps them: the buffer itself when it is (about)
+/// as large as its contents, else a copy, so an entry never holds much more memory
+/// than the cache counts for it.
+fn exact(buf: BytesMut) -> Bytes {
+    if buf.capacity() - buf.len() <= buf.len() / 8 {
+        buf.freeze()
+    } else {
+        Bytes::copy_from_slice(&buf)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_keeps_the_buffer_only_when_it_fits() {
+        let mut fitting = BytesMut::with_capacity(100);
+        fitting.extend_from_slice(&[7; 100]);
+        let at = fitting.as_ptr();
+        let kept = exact(fitting);
+        assert_eq!((kept.as_ptr(), kept.len()), (at, 100), "kept as it is");
+        let mut roomy = BytesMut::with_capacity(4096);
+        roomy.extend_from_slice(&[7; 100]);
+        let at = roomy.as_ptr();
+        let copied = exact(roomy);
+        assert_ne!(copied.as_ptr(), at, "copied into its own allocation");
+        assert_eq!(&copied[..], &[7; 100][..]);
+        assert!(exact(BytesMut::new()).is_empty());
+    }
 
     #[test]
     fn parts_decide_what_is_kept() {

@@ -82,7 +82,12 @@ impl<A> Core<A> {
         if ticket.turned_away() {
             return;
         }
-        let mut fill = Fill::new(ticket, self.key.as_slice(), flight);
+        let mut fill = Fill::new(
+            ticket,
+            self.key.as_slice(),
+            flight,
+            self.engine.max_entry_size(),
+        );
         if let Some(p) = self.l2_pending.take()
             && p.local_key == self.key.as_slice()
         {
@@ -130,7 +135,15 @@ impl<A> Core<A> {
         let Some(ticket) = self.engine.refresh_ticket(&self.scope, claim) else {
             return false;
         };
-        self.refresh = Some((answer, Fill::new(ticket, self.key.as_slice(), None)));
+        self.refresh = Some((
+            answer,
+            Fill::new(
+                ticket,
+                self.key.as_slice(),
+                None,
+                self.engine.max_entry_size(),
+            ),
+        ));
         true
     }
 
