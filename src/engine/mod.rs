@@ -5,6 +5,8 @@
 //! - [`Engine::lookup`]: the hit path. Key bytes in, fresh entry out; no SQL parsing.
 //! - [`Engine::plan`]: on a miss. Classifies (memoized), consults catalog facts, and
 //!   answers [`Decision`].
+//! - [`Engine::admit`]: before a fill starts, whether its result may be stored (the
+//!   doorkeeper, for templates whose calls mostly miss; `fill.rs`).
 //! - [`Engine::complete_fill`] / [`Engine::apply`]: at the end of the origin's answer.
 
 mod cacheability;
@@ -15,7 +17,9 @@ mod effects;
 mod entry;
 mod explain;
 mod facts;
+mod fill;
 mod flight;
+use fill::{Admission, OBSERVED_KEYS, Observed};
 mod namespace;
 mod plan;
 mod reason;
@@ -26,8 +30,6 @@ mod txn;
 
 use std::sync::Arc;
 use std::time::Instant;
-
-use bytes::Bytes;
 
 pub use cacheability::Storing;
 pub use caches::{CacheCtx, Caches};
@@ -46,20 +48,9 @@ pub use txn::{Access, ReadContext};
 use std::sync::atomic::Ordering;
 
 use crate::cache::Store;
-use crate::cache::ttl::TtlEvent;
 use crate::cluster::{Cluster, Recording};
 use crate::config::Config;
 use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
-
-/// Key hashes whose last result hash is remembered for TTL learning.
-const OBSERVED_KEYS: u64 = 200_000;
-
-/// The last result stored for a key: its hash and the generations it was read at.
-#[derive(Debug)]
-struct Observed {
-    result_hash: u64,
-    snapshot: Snapshot,
-}
 
 /// Where a session's requests belong: its cache, database and namespace.
 #[derive(Clone)]
@@ -95,17 +86,6 @@ pub struct FillTicket {
     /// The tables it depends on, when they are all known (for the shared tier).
     shared_deps: Option<Vec<Box<str>>>,
     admission: Admission,
-}
-
-/// Whether a fill's result is stored whenever it completes cleanly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Admission {
-    /// Stored (a template that repeats, a rule's TTL, a probe, a refresh).
-    Always,
-    /// Stored only if its key missed before (its template's calls mostly miss).
-    SecondMiss,
-    /// Its key had not missed before: fetched without being collected or stored.
-    TurnedAway,
 }
 
 impl FillTicket {
@@ -302,116 +282,6 @@ impl Engine {
     /// and returns `None`: the caller then looks the key up again.
     pub async fn lead_or_follow(&self, key: &[u8]) -> Option<FlightGuard> {
         self.flights.lead_or_wait(key).await
-    }
-
-    /// Before a fill of `key` starts: whether its result may be stored. A ticket of a
-    /// template whose calls mostly miss asks the doorkeeper, once: its key is admitted
-    /// if it missed before, recently, and turned away (counted as
-    /// [`FillOutcome::NotAdmitted`]) if not, and then nothing of it is collected.
-    pub fn admit(&self, scope: &Scope, ticket: &mut FillTicket, key: &[u8]) -> bool {
-        match ticket.admission {
-            Admission::Always => true,
-            Admission::TurnedAway => false,
-            Admission::SecondMiss if self.admits(key) => {
-                ticket.admission = Admission::Always;
-                true
-            }
-            Admission::SecondMiss => {
-                ticket.admission = Admission::TurnedAway;
-                scope.cache.metrics.fill(FillOutcome::NotAdmitted);
-                false
-            }
-        }
-    }
-
-    /// Whether the doorkeeper has seen `key` miss before (and remembers it now).
-    fn admits(&self, key: &[u8]) -> bool {
-        self.doorkeeper.admit(xxhash_rust::xxh3::xxh3_64(key))
-    }
-
-    /// Stores a completed result if none of its tables moved while it ran (and, for a
-    /// template whose calls mostly miss, its key missed before), and learns from it:
-    /// origin latency, and whether the result changed since the last fill of the same
-    /// key (design §5).
-    pub fn complete_fill(
-        &self,
-        scope: &Scope,
-        ticket: FillTicket,
-        key: &[u8],
-        payload: Bytes,
-    ) -> FillOutcome {
-        ticket
-            .template
-            .origin_latency
-            .record(ticket.started.elapsed());
-        let outcome = if payload.len() as u64 > self.store.max_entry_size() {
-            FillOutcome::TooLarge
-        } else if !ticket.snapshot.is_current() {
-            FillOutcome::Invalidated
-        } else {
-            self.admit_and_store(scope, ticket, key, payload)
-        };
-        scope.cache.metrics.fill(outcome);
-        outcome
-    }
-
-    /// A clean, current result: stored unless the doorkeeper turns it away.
-    fn admit_and_store(
-        &self,
-        scope: &Scope,
-        ticket: FillTicket,
-        key: &[u8],
-        payload: Bytes,
-    ) -> FillOutcome {
-        let turned_away = match ticket.admission {
-            Admission::Always => false,
-            Admission::SecondMiss => !self.admits(key),
-            Admission::TurnedAway => true,
-        };
-        if turned_away {
-            // Neither stored nor observed: most such keys never come back, and the
-            // ones that do are stored (and observed) at their next miss.
-            return FillOutcome::NotAdmitted;
-        }
-        let key_hash = xxhash_rust::xxh3::xxh3_64(key);
-        self.observe(scope, key_hash, &payload, &ticket);
-        let template = ticket.template;
-        template
-            .result_bytes_last
-            .store(payload.len() as u64, Ordering::Relaxed);
-        let entry = Entry {
-            payload,
-            snapshot: ticket.snapshot,
-            ttl: ticket.ttl.duration(),
-            pinned: matches!(ticket.ttl, Ttl::Pinned(_)),
-            serve_stale: scope.cache.serve_stale,
-            stored_at: Instant::now(),
-            template,
-            hits: Default::default(),
-            refreshing: Default::default(),
-        };
-        self.store.insert(key, entry);
-        FillOutcome::Stored
-    }
-
-    /// Compares a result with the previous one for the same key and tells the template.
-    fn observe(&self, scope: &Scope, key_hash: u64, payload: &[u8], ticket: &FillTicket) {
-        let result_hash = xxhash_rust::xxh3::xxh3_64(payload);
-        if let Some(prev) = self.observed.get(&key_hash) {
-            let event = if prev.result_hash == result_hash {
-                TtlEvent::Unchanged
-            } else if !prev.snapshot.is_current() {
-                TtlEvent::ChangedExplained
-            } else {
-                TtlEvent::ChangedUnexplained
-            };
-            ticket.template.observe(event, &scope.cache.bounds);
-        }
-        let observed = Observed {
-            result_hash,
-            snapshot: ticket.snapshot.clone(),
-        };
-        self.observed.insert(key_hash, Arc::new(observed));
     }
 
     /// A ticket to refresh an entry ahead of its expiry, unless its template is paused.
