@@ -14,7 +14,12 @@
 //! read at random) is filled but stores a result only for a key that missed before,
 //! recently ([`Storing::Admitting`], through the engine's doorkeeper): the keys seen
 //! once, most of them, cost no insert, no eviction and no entry's memory, and a key
-//! that repeats is stored at its second miss instead of its first.
+//! that repeats is stored at its second miss instead of its first. That costs one
+//! origin round trip per repeating key, so it is done only where the origin answers
+//! fast ([`Thresholds::admit_below_origin`], the template's mean fill time): in front
+//! of a far origin, a hit is worth far more than the fill it costs. While admitting,
+//! a miss the doorkeeper admitted counts as the hit it would have been when every
+//! miss was stored, so admitting never makes a template look as if it did not repeat.
 //!
 //! Never a correctness matter: a template that is not filled is still classified, and
 //! its writes (and the writes to the tables it reads) invalidate exactly as before;
@@ -43,6 +48,8 @@ pub struct Thresholds {
     /// A window with fewer hits than one in this many calls (but not too few to
     /// fill at all) stores only keys that missed before.
     pub admit_one_in: u64,
+    /// Only a template whose fills took less than this (mean) stores on second misses.
+    pub admit_below_origin: Duration,
     /// While not filling, one miss in this many is still filled.
     pub probe_every: u64,
     /// While not filling, after this long a whole window is filled again.
@@ -56,6 +63,7 @@ impl Thresholds {
         min_calls: 8192,
         min_hit_one_in: 64,
         admit_one_in: 2,
+        admit_below_origin: Duration::from_millis(5),
         probe_every: 64,
         probe_after: Duration::from_secs(60),
     };
@@ -108,6 +116,10 @@ pub struct Calls {
     /// Hits, misses and calls skipped: every call that was looked up.
     pub looked_up: u64,
     pub hits: u64,
+    /// Misses the doorkeeper admitted: hits, had every miss been stored.
+    pub admitted: u64,
+    /// The origin's mean time for a fill of the template.
+    pub origin: Duration,
 }
 
 /// The judgement's state, touched once per window (or per time probe).
@@ -183,7 +195,7 @@ impl Cacheability {
             return; // another session judged this window
         }
         let seen = calls.looked_up.saturating_sub(j.mark.looked_up);
-        let hits = calls.hits.saturating_sub(j.mark.hits);
+        let hits = (calls.hits + calls.admitted).saturating_sub(j.mark.hits + j.mark.admitted);
         let too_few = t.too_few(hits, seen);
         let judged = calls.looked_up >= t.min_calls;
         match j.skipping_since {
@@ -194,7 +206,7 @@ impl Cacheability {
         j.mark = calls;
         self.set(if j.skipping_since.is_some() {
             Storing::Skipping
-        } else if judged && t.mostly_missing(hits, seen) {
+        } else if judged && t.mostly_missing(hits, seen) && calls.origin < t.admit_below_origin {
             Storing::Admitting
         } else {
             Storing::Filling
@@ -350,6 +362,7 @@ mod tests {
         min_calls: 400,
         min_hit_one_in: 20,
         admit_one_in: 2,
+        admit_below_origin: Duration::from_millis(5),
         probe_every: 10,
         probe_after: Duration::from_secs(60),
     };
@@ -407,6 +420,56 @@ mod tests {
         assert_eq!(run(&c, &mut calls, T.min_calls, now, |i| i % 10 == 0), 360);
         assert_eq!(c.storing(), Storing::Filling, "judged only past min_calls");
         assert_eq!(run(&c, &mut calls, 5000, now, |i| i % 10 == 0), 4500);
+        assert_eq!(c.storing(), Storing::Admitting);
+    }
+
+    #[test]
+    fn a_far_origin_keeps_storing_every_miss() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls {
+            origin: T.admit_below_origin,
+            ..Calls::default()
+        };
+        // One call in ten hits, as above; but each fill took the origin 5 ms.
+        run(&c, &mut calls, 5000, now, |i| i % 10 == 0);
+        assert_eq!(c.storing(), Storing::Filling);
+    }
+
+    #[test]
+    fn admitted_misses_count_as_the_hits_they_would_have_been() {
+        let c = cacheability();
+        let now = Instant::now();
+        let mut calls = Calls::default();
+        run(&c, &mut calls, 1000, now, |i| i % 10 == 0);
+        assert_eq!(c.storing(), Storing::Admitting);
+        // Every key is read twice: with every miss stored, one call in two would hit;
+        // admitting, none does, and every second read is admitted instead.
+        for i in 0..1000_u64 {
+            if i % 2 == 1 {
+                calls.admitted += 1;
+            }
+            assert!(c.fill(calls, now, &T), "admitting fills every miss");
+            calls.looked_up += 1;
+        }
+        assert_ne!(
+            c.storing(),
+            Storing::Skipping,
+            "not judged as not repeating"
+        );
+        assert_eq!(
+            c.storing(),
+            Storing::Filling,
+            "one in two: stores every miss again"
+        );
+        // One in five admitted (and no hit): still repeating, admitting.
+        for i in 0..1000_u64 {
+            if i % 5 == 0 {
+                calls.admitted += 1;
+            }
+            c.fill(calls, now, &T);
+            calls.looked_up += 1;
+        }
         assert_eq!(c.storing(), Storing::Admitting);
     }
 

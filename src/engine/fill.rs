@@ -44,6 +44,7 @@ impl Engine {
             Admission::TurnedAway => false,
             Admission::SecondMiss if self.admits(key) => {
                 ticket.admission = Admission::Always;
+                ticket.template.on_admitted();
                 true
             }
             Admission::SecondMiss => {
@@ -95,8 +96,11 @@ impl Engine {
     ) -> FillOutcome {
         let turned_away = match ticket.admission {
             Admission::Always => false,
-            Admission::SecondMiss => !self.admits(key),
-            Admission::TurnedAway => true,
+            Admission::SecondMiss if self.admits(key) => {
+                ticket.template.on_admitted();
+                false
+            }
+            Admission::SecondMiss | Admission::TurnedAway => true,
         };
         if turned_away {
             // Neither stored nor observed: most such keys never come back, and the

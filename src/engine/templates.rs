@@ -65,6 +65,9 @@ pub struct TemplateStats {
     txn_policy: AtomicU8,
     /// Whether its results repeat enough to be filled.
     cacheability: Cacheability,
+    /// Misses the doorkeeper admitted (keys that missed before): each would have
+    /// been a hit had every miss been stored.
+    admitted: AtomicU64,
 }
 
 impl TemplateStats {
@@ -94,6 +97,7 @@ impl TemplateStats {
             ttl_history: Mutex::new(VecDeque::from([first])),
             txn_policy: AtomicU8::new(0),
             cacheability: Cacheability::default(),
+            admitted: AtomicU64::new(0),
         }
     }
 
@@ -110,8 +114,14 @@ impl TemplateStats {
         self.cacheability.storing()
     }
 
+    /// Counts a miss the doorkeeper admitted.
+    pub fn on_admitted(&self) {
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Its calls that were looked up in the cache: hits, misses, and misses not
-    /// filled because its results do not repeat.
+    /// filled because its results do not repeat; with the misses the doorkeeper
+    /// admitted and the origin's mean time for a fill.
     fn looked_up(&self) -> Calls {
         let hits = self.hits.load(Ordering::Relaxed);
         let skipped = self
@@ -121,6 +131,8 @@ impl TemplateStats {
         Calls {
             looked_up: hits + self.misses.load(Ordering::Relaxed) + skipped,
             hits,
+            admitted: self.admitted.load(Ordering::Relaxed),
+            origin: self.origin_latency.mean(),
         }
     }
 
