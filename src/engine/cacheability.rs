@@ -195,7 +195,8 @@ impl Cacheability {
             return; // another session judged this window
         }
         let seen = calls.looked_up.saturating_sub(j.mark.looked_up);
-        let hits = (calls.hits + calls.admitted).saturating_sub(j.mark.hits + j.mark.admitted);
+        let worth = |c: &Calls| c.hits.saturating_add(c.admitted);
+        let hits = worth(&calls).saturating_sub(worth(&j.mark));
         let too_few = t.too_few(hits, seen);
         let judged = calls.looked_up >= t.min_calls;
         match j.skipping_since {

@@ -39,25 +39,27 @@ impl Engine {
     /// if it missed before, recently, and turned away (counted as
     /// [`FillOutcome::NotAdmitted`]) if not, and then nothing of it is collected.
     pub fn admit(&self, scope: &Scope, ticket: &mut FillTicket, key: &[u8]) -> bool {
-        match ticket.admission {
-            Admission::Always => true,
-            Admission::TurnedAway => false,
-            Admission::SecondMiss if self.admits(key) => {
-                ticket.admission = Admission::Always;
-                ticket.template.on_admitted();
-                true
-            }
-            Admission::SecondMiss => {
-                ticket.admission = Admission::TurnedAway;
-                scope.cache.metrics.fill(FillOutcome::NotAdmitted);
-                false
-            }
+        let asked = ticket.admission == Admission::SecondMiss;
+        let admitted = self.settle_admission(ticket, key);
+        if asked && !admitted {
+            scope.cache.metrics.fill(FillOutcome::NotAdmitted);
         }
+        admitted
     }
 
-    /// Whether the doorkeeper has seen `key` miss before (and remembers it now).
-    fn admits(&self, key: &[u8]) -> bool {
-        self.doorkeeper.admit(xxhash_rust::xxh3::xxh3_64(key))
+    /// Decides a ticket's admission once (asking the doorkeeper if its template is
+    /// admitting, which remembers `key` as having missed now): `Always` or
+    /// `TurnedAway` from then on. Counts nothing but the template's admitted misses.
+    fn settle_admission(&self, ticket: &mut FillTicket, key: &[u8]) -> bool {
+        if ticket.admission == Admission::SecondMiss {
+            ticket.admission = if self.doorkeeper.admit(xxhash_rust::xxh3::xxh3_64(key)) {
+                ticket.template.on_admitted();
+                Admission::Always
+            } else {
+                Admission::TurnedAway
+            };
+        }
+        ticket.admission == Admission::Always
     }
 
     /// Stores a completed result if none of its tables moved while it ran (and, for a
@@ -90,19 +92,13 @@ impl Engine {
     fn admit_and_store(
         &self,
         scope: &Scope,
-        ticket: FillTicket,
+        mut ticket: FillTicket,
         key: &[u8],
         payload: Bytes,
     ) -> FillOutcome {
-        let turned_away = match ticket.admission {
-            Admission::Always => false,
-            Admission::SecondMiss if self.admits(key) => {
-                ticket.template.on_admitted();
-                false
-            }
-            Admission::SecondMiss | Admission::TurnedAway => true,
-        };
-        if turned_away {
+        // Settled before the fill started where the session asked (`admit`); a
+        // session that fills without leading a flight is judged here, at the end.
+        if !self.settle_admission(&mut ticket, key) {
             // Neither stored nor observed: most such keys never come back, and the
             // ones that do are stored (and observed) at their next miss.
             return FillOutcome::NotAdmitted;

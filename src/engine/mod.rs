@@ -19,7 +19,6 @@ mod explain;
 mod facts;
 mod fill;
 mod flight;
-use fill::{Admission, OBSERVED_KEYS, Observed};
 mod namespace;
 mod plan;
 mod reason;
@@ -51,6 +50,7 @@ use crate::cache::Store;
 use crate::cluster::{Cluster, Recording};
 use crate::config::Config;
 use crate::invalidate::{DbGenerations, GenerationRegistry, Snapshot};
+use fill::{Admission, OBSERVED_KEYS, Observed};
 
 /// Where a session's requests belong: its cache, database and namespace.
 #[derive(Clone)]

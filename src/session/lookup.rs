@@ -58,11 +58,11 @@ impl<A> Core<A> {
     /// not missed before) is fetched alone: no single flight, no shared tier, nothing
     /// collected.
     pub async fn lead_or_follow(&mut self, ticket: &mut FillTicket) -> Result<Lead, SessionError> {
+        self.l2_pending = None;
         if !self.engine.admit(&self.scope, ticket, self.key.as_slice()) {
             return Ok(Lead::Leader(None));
         }
         self.flush().await?;
-        self.l2_pending = None;
         let Some(guard) = self.engine.lead_or_follow(self.key.as_slice()).await else {
             return Ok(Lead::Followed);
         };
